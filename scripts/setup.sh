@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what templates and its tests need on Debian (only what is missing), then the npm dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=()
+command -v qemu-img >/dev/null || need+=(qemu-utils)
+command -v xz >/dev/null || need+=(xz-utils)
+command -v mkfs.ext4 >/dev/null || [ -x /usr/sbin/mkfs.ext4 ] || [ -x /sbin/mkfs.ext4 ] || need+=(e2fsprogs)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
+fi
+npm ci --no-audit --no-fund

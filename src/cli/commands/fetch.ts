@@ -1,0 +1,43 @@
+// `templates fetch REF…`: make each template present; print its stored path (or a JSON object) per line.
+import { fetchTemplate } from '../../fetch/fetch.js';
+import { TemplatesError } from '../../errors.js';
+import type { CliIo } from '../io.js';
+import { report } from '../io.js';
+import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
+import { createRenderer } from '../progress.js';
+import { setup } from '../setup.js';
+
+export const FETCH_HELP = `Usage: templates fetch [options] REF...
+
+Fetches each template into the store (unless it is there already) and prints its absolute path,
+one per line. REF is repo:name[:version]; without a version the newest by timestamp is fetched;
+name[:version] is enough when exactly one repository is configured.
+With --json each line is {"ref","path","status":"downloaded"|"cached","hash","format","size"}.
+Progress goes to stderr (bars on a terminal, plain lines otherwise; --quiet for none).
+
+  --quiet           no progress output
+${COMMON_HELP}`;
+
+export async function fetchCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommand<CommonValues & { quiet?: boolean }>(args, { ...COMMON_OPTIONS, quiet: { type: 'boolean', short: 'q' } }, 'fetch');
+  if (values.help) return void io.stdout.write(`${FETCH_HELP}\n`), 0;
+  if (positionals.length === 0) throw new TemplatesError('USAGE', 'fetch: no template reference given', { hint: 'usage: templates fetch REF...' });
+  const renderer = createRenderer(io.stderr, Boolean(values.quiet));
+  const { store, repositories, context } = await setup(values, { env: io.env, signal: io.signal, warn: (m) => io.stderr.write(`templates: warning: ${m}\n`) });
+  let exitCode = 0;
+  try {
+    for (const ref of positionals) {
+      try {
+        const result = await fetchTemplate(ref, { store, repositories, context, signal: io.signal, onProgress: (e) => renderer.onProgress(e) });
+        io.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${result.path}\n`);
+      } catch (error) {
+        if (io.signal.aborted) throw error;
+        const code = report(io, error, Boolean(values.json), ref);
+        if (exitCode === 0) exitCode = code;
+      }
+    }
+  } finally {
+    renderer.stop();
+  }
+  return exitCode;
+}

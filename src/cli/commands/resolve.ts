@@ -1,0 +1,37 @@
+// `templates resolve REF`: the version, source URLs and hash a fetch would use, without downloading the image.
+import { resolveTemplate } from '../../fetch/describe.js';
+import { TemplatesError } from '../../errors.js';
+import type { CliIo } from '../io.js';
+import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
+import { setup } from '../setup.js';
+
+export const RESOLVE_HELP = `Usage: templates resolve [options] REF
+
+Shows what \`templates fetch REF\` would use: the resolved version, its timestamp, the image URLs
+tried in order, and the hash it verifies. Reads the small .hash file when the repository JSON has
+no hash; never downloads the image.
+${COMMON_HELP}`;
+
+export async function resolveCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommand<CommonValues>(args, COMMON_OPTIONS, 'resolve');
+  if (values.help) return void io.stdout.write(`${RESOLVE_HELP}\n`), 0;
+  if (positionals.length !== 1) throw new TemplatesError('USAGE', 'resolve: give exactly one template reference', { hint: 'usage: templates resolve REF' });
+  const { repositories, context } = await setup(values, { env: io.env, signal: io.signal, warn: (m) => io.stderr.write(`templates: warning: ${m}\n`) });
+  const r = await resolveTemplate(positionals[0]!, { repositories, context, signal: io.signal });
+  if (values.json) {
+    io.stdout.write(`${JSON.stringify(r)}\n`);
+    return 0;
+  }
+  const lines = [
+    `ref:        ${r.ref}`,
+    `timestamp:  ${r.timestamp} (${new Date(r.timestamp * 1000).toISOString()})`,
+    `source:     ${r.source.name} (${r.source.type})`,
+    ...r.urls.map((url, i) => `${i === 0 ? 'tries:' : '      '}      ${url}`),
+    `hash:       ${r.hash ?? 'none'}${r.hashFrom ? ` (from the ${r.hashFrom})` : ''}`,
+    ...(r.compressedHash ? [`xz hash:    ${r.compressedHash}`] : []),
+    ...(r.size !== null ? [`size:       ${r.size}`] : []),
+    ...(r.format ? [`format:     ${r.format}`] : []),
+  ];
+  io.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}

@@ -1,0 +1,61 @@
+// The CLI entry: dispatch a command, turn SIGINT/SIGTERM into an abort, map error codes to exit codes.
+import { TemplatesError } from '../errors.js';
+import { TOOL_VERSION } from '../version.js';
+import { fetchCommand } from './commands/fetch.js';
+import { pathCommand } from './commands/path.js';
+import { resolveCommand } from './commands/resolve.js';
+import { report, type CliIo } from './io.js';
+
+const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> = {
+  fetch: fetchCommand,
+  path: pathCommand,
+  resolve: resolveCommand,
+};
+
+export const MAIN_HELP = `Usage: templates <command> [options]
+
+Fetches virtual-machine disk-image templates from lago-format repositories into a local store.
+
+Commands:
+  fetch REF...     fetch templates into the store and print their paths
+  path REF         print the stored path of a template (exit 3 if not stored)
+  resolve REF      show the version, URLs and hash a fetch would use
+
+Run 'templates <command> --help' for a command's options. REF is repo:name[:version].
+Docs: docs/ (repository format, store layout, errors and exit codes, API).`;
+
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+export async function main(argv: string[], io: Omit<CliIo, 'signal'>): Promise<number> {
+  const [command, ...args] = argv;
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(SIGNAL_EXIT[signal] ?? 1);
+    controller.abort(new TemplatesError('ABORTED', `interrupted by ${signal}`, { hint: 'nothing partial was left in the store' }));
+  };
+  let received: NodeJS.Signals | undefined;
+  const handlers = (['SIGINT', 'SIGTERM'] as const).map((signal) => {
+    const handler = () => {
+      received ??= signal;
+      onSignal(signal);
+    };
+    process.on(signal, handler);
+    return [signal, handler] as const;
+  });
+  const cli: CliIo = { ...io, signal: controller.signal };
+  try {
+    if (command === '--version' || command === '-V') return void io.stdout.write(`${TOOL_VERSION}\n`), 0;
+    if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+      io.stdout.write(`${MAIN_HELP}\n`);
+      return command === undefined ? 2 : 0;
+    }
+    const run = COMMANDS[command];
+    if (!run) throw new TemplatesError('USAGE', `unknown command ${JSON.stringify(command)}`, { hint: `commands: ${Object.keys(COMMANDS).join(', ')}` });
+    return await run(args, cli);
+  } catch (error) {
+    const code = report(cli, error, args.includes('--json'));
+    return received ? SIGNAL_EXIT[received]! : code;
+  } finally {
+    for (const [signal, handler] of handlers) process.off(signal, handler);
+  }
+}

@@ -1,0 +1,75 @@
+// Render progress events on stderr: cli-progress bars on a TTY, plain periodic lines otherwise (CI logs).
+import cliProgress from 'cli-progress';
+import type { ProgressEvent } from '../fetch/progress.js';
+
+export interface Renderer {
+  onProgress(event: ProgressEvent): void;
+  stop(): void;
+}
+
+const MiB = 1024 * 1024;
+const mib = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
+
+function barRenderer(stream: NodeJS.WriteStream): Renderer {
+  const multi = new cliProgress.MultiBar(
+    {
+      stream,
+      clearOnComplete: false,
+      hideCursor: true,
+      format: '{ref} [{bar}] {percentage}% {done}/{size}',
+      formatValue: (value, _options, type) => (type === 'value' || type === 'total' ? mib(value) : String(value)),
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const bars = new Map<string, cliProgress.SingleBar>();
+  return {
+    onProgress(event) {
+      if (event.phase !== 'download') {
+        if (event.phase !== 'done') multi.log(`${event.ref}: ${event.phase === 'convert' ? `converting ${event.format} to raw` : 'waiting for another process'}\n`);
+        return;
+      }
+      const total = event.total ?? 0;
+      let bar = bars.get(event.ref);
+      if (!bar) {
+        bar = multi.create(total, 0, { ref: event.ref, done: mib(0), size: total ? mib(total) : '?' });
+        bars.set(event.ref, bar);
+      }
+      bar.update(event.bytes, { done: mib(event.bytes) });
+    },
+    stop: () => multi.stop(),
+  };
+}
+
+/** One line per ref at most every `intervalMs`, plus phase changes: readable in CI logs. */
+function lineRenderer(stream: NodeJS.WritableStream, now: () => number, intervalMs = 5000): Renderer {
+  const last = new Map<string, number>();
+  return {
+    onProgress(event) {
+      const write = (text: string) => stream.write(`${event.ref}: ${text}\n`);
+      switch (event.phase) {
+        case 'download': {
+          const previous = last.get(event.ref);
+          const complete = event.total !== undefined && event.bytes >= event.total;
+          if (previous !== undefined && now() - previous < intervalMs && !complete) return;
+          if (previous === undefined) write(`downloading ${event.location}`);
+          last.set(event.ref, now());
+          const percent = event.total ? ` (${Math.floor((event.bytes / event.total) * 100)}%)` : '';
+          write(`${mib(event.bytes)}${event.total ? ` of ${mib(event.total)}` : ''}${percent}`);
+          return;
+        }
+        case 'convert':
+          return void write(`converting ${event.format} to raw`);
+        case 'waiting-for-lock':
+          return void write('waiting for another process fetching it');
+        case 'done':
+          return void write(event.status);
+      }
+    },
+    stop() {},
+  };
+}
+
+export function createRenderer(stream: NodeJS.WriteStream, quiet: boolean): Renderer {
+  if (quiet) return { onProgress() {}, stop() {} };
+  return stream.isTTY ? barRenderer(stream) : lineRenderer(stream, Date.now);
+}

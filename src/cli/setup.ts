@@ -1,0 +1,39 @@
+// Build the context, store and repository set a command needs from its flags and the environment.
+import { createContext, type Context } from '../context.js';
+import { loadRepositories, type RepositorySet } from '../spec/find.js';
+import { openStore, type Store } from '../store/store.js';
+import { seconds, type CommonValues } from './options.js';
+
+export interface Setup {
+  context: Context;
+  store: Store;
+  repositories: RepositorySet;
+}
+
+export interface SetupIo {
+  env: Record<string, string | undefined>;
+  signal: AbortSignal;
+  warn: (message: string) => void;
+}
+
+export async function setup(values: CommonValues, io: SetupIo): Promise<Setup> {
+  const context = createContext({ env: io.env });
+  const staleSeconds = io.env.TEMPLATES_LOCK_STALE_SECONDS;
+  const lockWaitMs = seconds(values['lock-wait'], '--lock-wait');
+  const store = await openStore({
+    env: io.env,
+    home: context.home,
+    ...(values.store ? { root: values.store } : {}),
+    ...(lockWaitMs !== undefined ? { lockWaitMs } : {}),
+    ...(staleSeconds ? { lockStaleMs: Number(staleSeconds) * 1000 } : {}),
+  });
+  const repositories = await loadRepositories({
+    context,
+    store,
+    signal: io.signal,
+    onWarning: io.warn,
+    repos: values.repo ?? [],
+    repoDirs: values.repos ?? [],
+  });
+  return { context, store, repositories };
+}

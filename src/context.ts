@@ -1,0 +1,70 @@
+// The IO context: HTTP client, environment, clock and external tools, made by one factory and passed down.
+import { access, constants } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import type { Decoder } from './fetch/decode.js';
+import { createHttpClient, type HttpClient } from './providers/http-client.js';
+import { USER_AGENT } from './version.js';
+
+export interface Context {
+  http: HttpClient;
+  env: Record<string, string | undefined>;
+  home: string;
+  now: () => number;
+  /** The xz decoder to use, or undefined when none is available (only needed for xz sources). */
+  decoder: () => Promise<Decoder | undefined>;
+  /** The qemu-img command. */
+  qemuImg: string;
+}
+
+export interface ContextOptions {
+  env?: Record<string, string | undefined>;
+  home?: string;
+  http?: HttpClient;
+  now?: () => number;
+  /** Connect timeout for HTTP sources (default 30 s). */
+  connectTimeoutMs?: number;
+  /** Idle timeout for HTTP sources: no byte for this long fails the download (default 60 s). */
+  idleTimeoutMs?: number;
+  /** "auto" (default): the xz command when it is on PATH, else lzma-native. */
+  decoder?: 'auto' | 'xz' | 'lzma-native';
+  qemuImg?: string;
+}
+
+export async function findExecutable(name: string, path: string | undefined): Promise<string | undefined> {
+  for (const dir of (path ?? '').split(delimiter).filter(Boolean)) {
+    const candidate = join(dir, name);
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined;
+}
+
+export function createContext(options: ContextOptions = {}): Context {
+  const env = options.env ?? process.env;
+  const choice = options.decoder ?? 'auto';
+  return {
+    env,
+    home: options.home ?? (env.HOME || homedir()),
+    now: options.now ?? Date.now,
+    qemuImg: options.qemuImg ?? 'qemu-img',
+    http:
+      options.http ??
+      createHttpClient({
+        userAgent: USER_AGENT,
+        connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
+        idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
+        env,
+      }),
+    decoder: async () => {
+      if (choice === 'lzma-native') return { kind: 'lzma-native' };
+      const xz = await findExecutable('xz', env.PATH);
+      if (xz) return { kind: 'xz', path: xz };
+      return choice === 'auto' ? { kind: 'lzma-native' } : undefined;
+    },
+  };
+}

@@ -1,0 +1,75 @@
+// resolveTemplate and templatePath: what a fetch would use, and where a stored template is, without downloading.
+import { createContext, type Context } from '../context.js';
+import { TemplatesError } from '../errors.js';
+import { providerFor } from '../providers/index.js';
+import type { RepositorySet } from '../spec/find.js';
+import { formatDigest } from '../spec/digest.js';
+import { resolveReference } from '../spec/resolve.js';
+import { readStoredEntry, type Store } from '../store/store.js';
+import { IMAGE_SUFFIXES, readHash } from './source.js';
+
+export interface Resolution {
+  ref: string;
+  repository: string;
+  template: string;
+  version: string;
+  timestamp: number;
+  source: { name: string; type: string };
+  /** The image locations a fetch tries, in order. */
+  urls: string[];
+  /** The uncompressed image's hash a fetch verifies (from the repository JSON or its `.hash` file), or null. */
+  hash: string | null;
+  hashFrom: 'repository' | 'hash-file' | null;
+  compressedHash: string | null;
+  size: number | null;
+  format: string | null;
+}
+
+export interface ResolveOptions {
+  repositories: RepositorySet;
+  context?: Context;
+  signal?: AbortSignal;
+}
+
+/** Resolves `ref` and reads its hash file when the repository JSON gives no hash; never downloads the image. */
+export async function resolveTemplate(ref: string, options: ResolveOptions): Promise<Resolution> {
+  const ctx = options.context ?? createContext();
+  const resolved = resolveReference(ref, options.repositories);
+  const { version, key } = resolved;
+  const provider = providerFor(version.source, ctx.http);
+  const sidecar = version.hash ? undefined : await readHash(provider, version.handle, options.signal);
+  const hash = version.hash ?? sidecar;
+  return {
+    ref: resolved.ref,
+    repository: key.repository,
+    template: key.template,
+    version: key.version,
+    timestamp: version.timestamp,
+    source: { name: version.source.name, type: version.source.type },
+    urls: IMAGE_SUFFIXES.map((suffix) => provider.locate(version.handle, suffix)),
+    hash: hash ? formatDigest(hash) : null,
+    hashFrom: version.hash ? 'repository' : sidecar ? 'hash-file' : null,
+    compressedHash: version.compressedHash ? `${version.compressedHash.algorithm}:${version.compressedHash.hex}` : null,
+    size: version.size ?? null,
+    format: version.format ?? null,
+  };
+}
+
+export interface PathOptions {
+  store: Store;
+  repositories: RepositorySet;
+}
+
+/** The stored image's absolute path; NOT_STORED when it is not in the store. */
+export async function templatePath(ref: string, options: PathOptions): Promise<string> {
+  const resolved = resolveReference(ref, options.repositories);
+  const entry = await readStoredEntry(options.store, resolved.key);
+  if (!entry) {
+    throw new TemplatesError('NOT_STORED', `${resolved.ref} is not in the store ${options.store.root}`, {
+      ref: resolved.ref,
+      path: options.store.root,
+      hint: `run: templates fetch ${resolved.ref}`,
+    });
+  }
+  return entry.path;
+}

@@ -1,0 +1,123 @@
+// fetchTemplate: resolve, then under the entry's lock check → download → verify → publish, checking again once locked.
+import { randomBytes } from 'node:crypto';
+import { readdir, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { createContext, type Context } from '../context.js';
+import { abortError } from '../errors.js';
+import { providerFor } from '../providers/index.js';
+import type { RepositorySet } from '../spec/find.js';
+import { formatDigest } from '../spec/digest.js';
+import { resolveReference, type Resolved } from '../spec/resolve.js';
+import { isTempOf, tempDir, tempPrefix, type VersionKey } from '../store/layout.js';
+import { withEntryLock } from '../store/lock.js';
+import { publishEntry } from '../store/publish.js';
+import type { EntryRecord } from '../store/record.js';
+import { readStoredEntry, type Store, type StoredEntry } from '../store/store.js';
+import { TOOL_NAME, TOOL_VERSION } from '../version.js';
+import { downloadImage } from './download.js';
+import type { ProgressCallback } from './progress.js';
+import { readMetadata } from './source.js';
+
+export interface FetchOptions {
+  store: Store;
+  repositories: RepositorySet;
+  context?: Context;
+  signal?: AbortSignal;
+  onProgress?: ProgressCallback;
+}
+
+export interface FetchResult {
+  /** Fully qualified `<repo>:<template>:<version>`. */
+  ref: string;
+  /** Absolute path of the stored raw image. */
+  path: string;
+  status: 'downloaded' | 'cached';
+  /** Contents of the entry's `.hash` (SHA-1 hex as lago wrote it, else `algo:hex`); null if it has none. */
+  hash: string | null;
+  /** Format the source served (raw, qcow2); null for entries inherited from lago. The stored file is raw. */
+  format: string | null;
+  /** Apparent size in bytes of the stored image. */
+  size: number;
+}
+
+function cachedResult(ref: string, entry: StoredEntry): FetchResult {
+  return { ref, path: entry.path, status: 'cached', hash: entry.hash ?? null, format: entry.record?.sourceFormat ?? null, size: entry.size };
+}
+
+/** Removes leftovers of earlier attempts at this entry (killed processes); only safe under the entry's lock. */
+async function removeTempFiles(store: Store, key: VersionKey, prefix?: string): Promise<void> {
+  const dir = tempDir(store.root);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const own = prefix ? basename(prefix) : undefined;
+  await Promise.all(
+    names.filter((name) => (own ? name.startsWith(`${own}.`) : isTempOf(name, key))).map((name) => rm(join(dir, name), { force: true, recursive: true })),
+  );
+}
+
+async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved, signal: AbortSignal, onProgress: ProgressCallback | undefined): Promise<FetchResult> {
+  const { key, version, ref } = resolved;
+  const provider = providerFor(version.source, ctx.http);
+  const prefix = tempPrefix(store.root, key, `${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    // Metadata is small and fails fast when broken, before any image byte moves.
+    const metadata = await readMetadata(provider, version.handle, signal);
+    const downloaded = await downloadImage(ctx, {
+      provider,
+      handle: version.handle,
+      ...(version.hash ? { hash: version.hash } : {}),
+      ...(version.compressedHash ? { compressedHash: version.compressedHash } : {}),
+      ...(version.format ? { format: version.format } : {}),
+    }, prefix, {
+      signal,
+      onConvert: (format) => onProgress?.({ ref, phase: 'convert', format }),
+      onBytes: (bytes, total, location) => onProgress?.({ ref, phase: 'download', location, bytes, ...(total !== undefined ? { total } : {}) }),
+    });
+    if (signal.aborted) throw abortError(signal);
+    const hash = formatDigest(downloaded.imageHash ?? downloaded.verified.digest);
+    const record: EntryRecord = {
+      schema: 1,
+      ref,
+      source: downloaded.location,
+      sourceFormat: downloaded.sourceFormat,
+      compressed: downloaded.compressed,
+      verified: { digest: `${downloaded.verified.digest.algorithm}:${downloaded.verified.digest.hex}`, of: downloaded.verified.of },
+      size: downloaded.size,
+      fetchedAt: new Date(ctx.now()).toISOString(),
+      tool: `${TOOL_NAME}/${TOOL_VERSION}`,
+    };
+    const path = await publishEntry(store, key, {
+      image: downloaded.path,
+      hash,
+      metadata: JSON.stringify(metadata),
+      record: `${JSON.stringify(record, null, 2)}\n`,
+      tempPrefix: prefix,
+    });
+    return { ref, path, status: 'downloaded', hash, format: downloaded.sourceFormat, size: downloaded.size };
+  } finally {
+    await removeTempFiles(store, key, prefix);
+  }
+}
+
+/** Makes `ref` present in the store and returns where it is. Concurrent callers wait and reuse one download. */
+export async function fetchTemplate(ref: string, options: FetchOptions): Promise<FetchResult> {
+  const { store, signal, onProgress } = options;
+  const ctx = options.context ?? createContext();
+  if (signal?.aborted) throw abortError(signal);
+  const resolved = resolveReference(ref, options.repositories);
+  const finish = (result: FetchResult) => {
+    onProgress?.({ ref: resolved.ref, phase: 'done', status: result.status });
+    return result;
+  };
+  const present = await readStoredEntry(store, resolved.key);
+  if (present) return finish(cachedResult(resolved.ref, present));
+  return withEntryLock(store, resolved.key, {
+    ...(signal ? { signal } : {}),
+    now: ctx.now,
+    onWait: () => onProgress?.({ ref: resolved.ref, phase: 'waiting-for-lock' }),
+  }, async (lockSignal) => {
+    const again = await readStoredEntry(store, resolved.key);
+    if (again) return finish(cachedResult(resolved.ref, again));
+    await removeTempFiles(store, resolved.key);
+    return finish(await downloadAndPublish(ctx, store, resolved, lockSignal, onProgress));
+  });
+}

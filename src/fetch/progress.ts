@@ -1,0 +1,9 @@
+// Progress events: a typed callback the library calls and the CLI renders.
+
+export type ProgressEvent =
+  | { ref: string; phase: 'waiting-for-lock' }
+  | { ref: string; phase: 'download'; location: string; bytes: number; total?: number }
+  | { ref: string; phase: 'convert'; format: string }
+  | { ref: string; phase: 'done'; status: 'downloaded' | 'cached' };
+
+export type ProgressCallback = (event: ProgressEvent) => void;

@@ -1,0 +1,56 @@
+// A Writable that writes a stream into a file descriptor, leaving all-zero blocks as holes.
+import { ftruncate, write } from 'node:fs';
+import { promisify } from 'node:util';
+import { Writable } from 'node:stream';
+
+const writeAsync = promisify(write);
+const truncateAsync = promisify(ftruncate);
+
+/** Hole granularity: the filesystem block size of ext4/xfs. */
+export const SPARSE_BLOCK = 4096;
+const ZEROS = Buffer.alloc(SPARSE_BLOCK);
+
+function isZero(chunk: Buffer, start: number, end: number): boolean {
+  return chunk.compare(ZEROS, 0, end - start, start, end) === 0;
+}
+
+/**
+ * Writes to `fd` from offset 0. Non-zero runs are written with one pwrite each; zero blocks are skipped
+ * and the file is extended to its full length at the end. The fd is not closed.
+ */
+export function createSparseWriter(fd: number): Writable {
+  let position = 0;
+  const writeRun = async (chunk: Buffer, start: number, end: number) => {
+    let offset = start;
+    while (offset < end) {
+      const { bytesWritten } = await writeAsync(fd, chunk, offset, end - offset, position + offset);
+      offset += bytesWritten;
+    }
+  };
+  return new Writable({
+    highWaterMark: 1024 * 1024,
+    write(chunk: Buffer, _encoding, callback) {
+      (async () => {
+        // Blocks are aligned to the file offset so holes fall on filesystem block boundaries.
+        let runStart = -1;
+        let offset = 0;
+        while (offset < chunk.length) {
+          const boundary = SPARSE_BLOCK - ((position + offset) % SPARSE_BLOCK);
+          const end = Math.min(chunk.length, offset + boundary);
+          if (isZero(chunk, offset, end)) {
+            if (runStart >= 0) await writeRun(chunk, runStart, offset);
+            runStart = -1;
+          } else if (runStart < 0) {
+            runStart = offset;
+          }
+          offset = end;
+        }
+        if (runStart >= 0) await writeRun(chunk, runStart, chunk.length);
+        position += chunk.length;
+      })().then(() => callback(), callback);
+    },
+    final(callback) {
+      truncateAsync(fd, position).then(() => callback(), callback);
+    },
+  });
+}

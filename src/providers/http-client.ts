@@ -1,0 +1,116 @@
+// The HTTP client factory: got with timeouts, http(s)-only redirects, env proxies, no retries, raw bytes.
+import type { Agent as HttpAgent, IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import got, { type Agents } from 'got';
+import { HttpProxyAgent } from 'http-proxy-agent';
+import { HttpsProxyAgent } from 'https-proxy-agent';
+import { TemplatesError, abortError, isTemplatesError, redactUrl } from '../errors.js';
+import { proxyFor, type ProxyEnv } from './proxy.js';
+
+export interface HttpResponse {
+  status: number;
+  /** The final URL after redirects. */
+  url: string;
+  headers: IncomingHttpHeaders;
+  /** Content-Length when the server sent one. */
+  size?: number;
+  body: Readable;
+}
+
+export interface HttpRequestOptions {
+  signal?: AbortSignal;
+  headers?: Record<string, string>;
+}
+
+export interface HttpClient {
+  /** GET that resolves once headers arrive, whatever the status; the caller consumes or destroys `body`. */
+  get(url: string, options?: HttpRequestOptions): Promise<HttpResponse>;
+}
+
+export interface HttpClientOptions {
+  userAgent: string;
+  /** Time allowed to open the TCP (and TLS) connection. */
+  connectTimeoutMs: number;
+  /** Time allowed without a byte moving once connected (headers and body). */
+  idleTimeoutMs: number;
+  /** Where HTTP_PROXY / HTTPS_PROXY / NO_PROXY are read from. */
+  env: ProxyEnv;
+}
+
+/** Maps a got/network error to SOURCE_UNREACHABLE (or ABORTED), naming the URL without credentials. */
+export function mapHttpError(error: unknown, url: string, signal?: AbortSignal): TemplatesError {
+  if (signal?.aborted) return abortError(signal);
+  if (isTemplatesError(error)) return error;
+  const err = error as { code?: string; event?: string; message?: string };
+  const shown = redactUrl(url);
+  const why = err.code === 'ETIMEDOUT' && err.event ? `timed out (${err.event})` : err.code ?? err.message ?? String(error);
+  return new TemplatesError('SOURCE_UNREACHABLE', `cannot download ${shown}: ${why}`, {
+    url: shown,
+    hint: 'check the network, the proxy settings and that the server is up, then run the command again',
+  }, { cause: error });
+}
+
+function isHttpUrl(location: string | undefined, base: string): boolean {
+  if (!location) return false;
+  try {
+    const target = new URL(location, base);
+    return target.protocol === 'http:' || target.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+export function createHttpClient(options: HttpClientOptions): HttpClient {
+  const agents = new Map<string, HttpAgent>();
+  const agentsFor = (url: URL): Agents => {
+    const proxy = proxyFor(url, options.env);
+    if (!proxy) return {};
+    const key = `${url.protocol}${proxy}`;
+    let agent = agents.get(key);
+    if (!agent) {
+      agent = url.protocol === 'https:' ? new HttpsProxyAgent(proxy) : new HttpProxyAgent(proxy);
+      agents.set(key, agent);
+    }
+    return url.protocol === 'https:' ? { https: agent as never } : { http: agent };
+  };
+
+  return {
+    get(url, requestOptions = {}) {
+      const { signal } = requestOptions;
+      if (signal?.aborted) return Promise.reject(abortError(signal));
+      let parsed: URL;
+      try {
+        parsed = new URL(url);
+      } catch (error) {
+        return Promise.reject(new TemplatesError('USAGE', `not a URL: ${redactUrl(url)}`, { url: redactUrl(url) }, { cause: error }));
+      }
+      const stream = got.stream(parsed, {
+        headers: { 'user-agent': options.userAgent, 'accept-encoding': 'identity', ...requestOptions.headers },
+        timeout: { connect: options.connectTimeoutMs, socket: options.idleTimeoutMs },
+        retry: { limit: 0 },
+        throwHttpErrors: false,
+        decompress: false,
+        followRedirect: (response) => isHttpUrl(response.headers.location, response.url),
+        agent: agentsFor(parsed),
+        ...(signal ? { signal } : {}),
+      });
+      return new Promise<HttpResponse>((resolvePromise, reject) => {
+        const onError = (error: unknown) => reject(mapHttpError(error, url, signal));
+        stream.once('error', onError);
+        stream.once('response', (response: { statusCode: number; url: string; headers: IncomingHttpHeaders }) => {
+          stream.off('error', onError);
+          // Errors from here on reach whoever pipes the body; this keeps a body that is only destroyed from crashing the process.
+          stream.on('error', () => {});
+          const length = Number(response.headers['content-length']);
+          resolvePromise({
+            status: response.statusCode,
+            url: response.url,
+            headers: response.headers,
+            ...(Number.isSafeInteger(length) && length >= 0 ? { size: length } : {}),
+            body: stream,
+          });
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,93 @@
+// Find the configured repositories: --repo locations, --repos directories and TEMPLATES_REPOS, keyed by name.
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createContext } from '../context.js';
+import { TemplatesError, isTemplatesError } from '../errors.js';
+import type { Repository } from './model.js';
+import { loadRepository, type LoadOptions } from './load.js';
+
+export interface RepositorySet {
+  /** In the order they were configured; the first of two with the same name wins. */
+  repositories: Repository[];
+  byName: Map<string, Repository>;
+}
+
+export interface FindOptions extends LoadOptions {
+  /** Repository files or URLs; an unreadable or invalid one is an error. */
+  repos?: string[];
+  /** Directories whose `*.json` files are repositories; an invalid file there is a warning. */
+  repoDirs?: string[];
+}
+
+/**
+ * Splits TEMPLATES_REPOS: colon-separated paths, directories and URLs. A colon that belongs to a URL
+ * (`http://host:port/…`) does not split.
+ */
+export function splitRepoList(value: string): string[] {
+  const out: string[] = [];
+  const pieces = value.split(':');
+  for (let i = 0; i < pieces.length; i++) {
+    let piece = pieces[i] ?? '';
+    const next = pieces[i + 1];
+    if (/^(https?|file)$/i.test(piece) && next?.startsWith('//')) {
+      piece = `${piece}:${next}`;
+      i++;
+      const port = pieces[i + 1];
+      if (port !== undefined && /^\d+(\/|$)/.test(port)) {
+        piece = `${piece}:${port}`;
+        i++;
+      }
+    }
+    if (piece) out.push(piece);
+  }
+  return out;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+async function jsonFilesIn(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((name) => name.endsWith('.json')).sort().map((name) => join(dir, name));
+  } catch (error) {
+    throw new TemplatesError('REPO_NOT_FOUND', `${dir}: cannot read repository directory: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {
+      path: dir,
+      hint: 'check the --repos directory',
+    }, { cause: error });
+  }
+}
+
+/** Loads every configured repository; TEMPLATES_REPOS is read from the context's environment. */
+export async function loadRepositories(findOptions: FindOptions): Promise<RepositorySet> {
+  const options = { ...findOptions, context: findOptions.context ?? createContext() };
+  const explicit: string[] = [...(options.repos ?? [])];
+  const dirs: string[] = [...(options.repoDirs ?? [])];
+  for (const entry of splitRepoList(options.context.env.TEMPLATES_REPOS ?? '')) {
+    if (/^[a-z]+:\/\//i.test(entry) || !(await isDirectory(entry))) explicit.push(entry);
+    else dirs.push(entry);
+  }
+  const repositories: Repository[] = [];
+  for (const location of explicit) repositories.push(await loadRepository(location, options));
+  for (const dir of dirs) {
+    for (const file of await jsonFilesIn(dir)) {
+      try {
+        repositories.push(await loadRepository(file, options));
+      } catch (error) {
+        if (!isTemplatesError(error) || error.code === 'ABORTED') throw error;
+        options.onWarning?.(`skipping ${file}: ${error.message}`);
+      }
+    }
+  }
+  const byName = new Map<string, Repository>();
+  for (const repository of repositories) {
+    const first = byName.get(repository.name);
+    if (first) options.onWarning?.(`repository "${repository.name}" from ${repository.location} ignored: ${first.location} has the same name`);
+    else byName.set(repository.name, repository);
+  }
+  return { repositories: [...byName.values()], byName };
+}

@@ -1,0 +1,136 @@
+// Load one repository from a file path or an http(s) URL; HTTP copies are cached in the store for offline use.
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TemplatesError, abortError, isTemplatesError, redactUrl } from '../errors.js';
+import { createContext, type Context } from '../context.js';
+import { repoCachePath } from '../store/layout.js';
+import type { Store } from '../store/store.js';
+import { TooLargeError, readLimited } from '../util/read-limited.js';
+import type { Repository } from './model.js';
+import { parseRepository } from './parse.js';
+
+/** Repository files larger than this are refused before parsing. */
+export const MAX_REPOSITORY_BYTES = 64 * 1024 * 1024;
+
+export interface LoadOptions {
+  context?: Context;
+  /** Where repositories fetched over HTTP are cached (and read back when the network is down). */
+  store?: Store;
+  signal?: AbortSignal;
+  onWarning?: (message: string) => void;
+}
+
+type Loader = LoadOptions & { ctx: Context };
+
+interface CachedRepository {
+  url: string;
+  fetchedAt: string;
+  body: string;
+}
+
+const isUrl = (location: string) => /^https?:\/\//i.test(location);
+
+function tooLarge(location: string): TemplatesError {
+  return new TemplatesError('REPO_INVALID', `${location}: repository file is larger than ${MAX_REPOSITORY_BYTES} bytes`, {
+    file: location,
+    hint: 'this is not a repository JSON file',
+  });
+}
+
+async function loadFile(path: string, options: Loader): Promise<Repository> {
+  let text: string;
+  try {
+    const info = await stat(path);
+    if (info.size > MAX_REPOSITORY_BYTES) throw tooLarge(path);
+    text = await readFile(path, { encoding: 'utf8', ...(options.signal ? { signal: options.signal } : {}) });
+  } catch (error) {
+    if (options.signal?.aborted) throw abortError(options.signal);
+    if (isTemplatesError(error)) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new TemplatesError(code === 'ENOENT' ? 'REPO_NOT_FOUND' : 'REPO_INVALID', `${path}: cannot read repository: ${code ?? String(error)}`, {
+      file: path,
+      hint: 'check the --repo / --repos paths and TEMPLATES_REPOS',
+    }, { cause: error });
+  }
+  return parseRepository(text, path, { env: options.ctx.env, home: options.ctx.home, allowFileSources: true });
+}
+
+async function download(url: string, options: Loader): Promise<string> {
+  const shown = redactUrl(url);
+  const response = await options.ctx.http.get(url, options.signal ? { signal: options.signal } : {});
+  if (response.status < 200 || response.status >= 300) {
+    response.body.destroy();
+    const notFound = response.status === 404 || response.status === 410;
+    throw new TemplatesError(notFound ? 'REPO_NOT_FOUND' : 'SOURCE_HTTP_ERROR', `${shown}: HTTP ${response.status}`, { url: shown, status: response.status });
+  }
+  if ((response.size ?? 0) > MAX_REPOSITORY_BYTES) {
+    response.body.destroy();
+    throw tooLarge(shown);
+  }
+  const type = String(response.headers['content-type'] ?? '');
+  if (/text\/html/i.test(type)) {
+    response.body.destroy();
+    throw new TemplatesError('REPO_INVALID', `${shown}: served as HTML, not a repository JSON`, {
+      url: shown,
+      hint: 'a captive portal or a wrong URL; check the URL in a browser',
+    });
+  }
+  try {
+    return (await readLimited(response.body, MAX_REPOSITORY_BYTES, options.signal)).toString('utf8');
+  } catch (error) {
+    if (error instanceof TooLargeError) throw tooLarge(shown);
+    if (options.signal?.aborted) throw abortError(options.signal);
+    throw new TemplatesError('SOURCE_UNREACHABLE', `${shown}: download interrupted: ${(error as Error).message}`, { url: shown }, { cause: error });
+  }
+}
+
+async function saveCache(path: string, entry: CachedRepository): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temp = `${path}.${process.pid}.tmp`;
+  await writeFile(temp, JSON.stringify(entry));
+  await rename(temp, path);
+}
+
+async function readCache(path: string): Promise<CachedRepository | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as CachedRepository;
+  } catch {
+    return undefined;
+  }
+}
+
+async function loadUrl(url: string, options: Loader): Promise<Repository> {
+  const shown = redactUrl(url);
+  const cachePath = options.store ? repoCachePath(options.store.root, url) : undefined;
+  const parse = (text: string) => parseRepository(text, shown, { env: options.ctx.env, home: options.ctx.home, allowFileSources: false });
+  let text: string;
+  try {
+    text = await download(url, options);
+  } catch (error) {
+    const offline = isTemplatesError(error) && (error.code === 'SOURCE_UNREACHABLE' || error.code === 'SOURCE_HTTP_ERROR');
+    const cached = offline && cachePath ? await readCache(cachePath) : undefined;
+    if (!cached) throw error;
+    options.onWarning?.(`${shown}: unreachable, using the copy cached at ${cached.fetchedAt} (${(error as Error).message})`);
+    return parse(cached.body);
+  }
+  const repository = parse(text);
+  if (cachePath) {
+    const fetchedAt = new Date(options.ctx.now()).toISOString();
+    await saveCache(cachePath, { url: shown, fetchedAt, body: text }).catch((error: unknown) => {
+      options.onWarning?.(`could not cache ${shown} in the store: ${(error as Error).message}`);
+    });
+  }
+  return repository;
+}
+
+/** Loads a repository from a path, a file:// URL or an http(s) URL. */
+export async function loadRepository(location: string, options: LoadOptions = {}): Promise<Repository> {
+  const loader: Loader = { ...options, ctx: options.context ?? createContext() };
+  if (isUrl(location)) return loadUrl(location, loader);
+  if (/^file:\/\//i.test(location)) return loadFile(fileURLToPath(location), loader);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+    throw new TemplatesError('USAGE', `unsupported repository location ${redactUrl(location)} (use a path or an http(s) URL)`, { url: redactUrl(location) });
+  }
+  return loadFile(location, loader);
+}

@@ -1,0 +1,39 @@
+// The parsed repository model: lago's JSON with every broken part kept as an error beside the good ones.
+import type { TemplatesError } from '../errors.js';
+import type { Digest } from './digest.js';
+
+/** A part of the repository that either parsed or failed; failures surface only when asked for. */
+export type Entry<T> = { ok: true; value: T } | { ok: false; error: TemplatesError };
+
+export type SourceSpec =
+  | { name: string; type: 'http'; baseurl: string }
+  | { name: string; type: 'file'; root: string };
+
+export interface VersionSpec {
+  name: string;
+  source: SourceSpec;
+  handle: string;
+  /** Seconds since the epoch (integer or float, as lago wrote it). */
+  timestamp: number;
+  /** Digest of the uncompressed image, when the repository gives it. */
+  hash?: Digest;
+  /** Digest of the `.xz` file, when the repository gives it. */
+  compressedHash?: Digest;
+  /** Size in bytes of the uncompressed image. */
+  size?: number;
+  format?: string;
+}
+
+export interface TemplateSpec {
+  name: string;
+  versions: Map<string, Entry<VersionSpec>>;
+}
+
+export interface Repository {
+  name: string;
+  /** Where it was loaded from: a file path or a URL (credentials removed). */
+  location: string;
+  templates: Map<string, Entry<TemplateSpec>>;
+  /** One line per broken source, template or version: what `list`/validation warns about. */
+  problems: string[];
+}

@@ -1,0 +1,67 @@
+// Store layout: every path inside a store, computed by pure functions (the layout is documented in docs/store-layout.md).
+//
+// <root>/                                      one flat directory, lago-compatible
+//   <repo>:<template>:<version>                the image, raw, visible only once verified
+//   <repo>:<template>:<version>.hash           the hash the image was verified against
+//   <repo>:<template>:<version>.metadata       the source's metadata JSON
+//   <repo>:<template>:<version>.record.json    what this tool verified and recorded at publish (not in lago stores)
+//   <repo>:<template>:<version>.lock/          per-template lock (proper-lockfile directory)
+//   <repo>:<template>:<version>.tmp            lago's in-progress download (never written by us)
+//   .tmp/<repo>:<template>:<version>.<id>.*    our in-progress files (same filesystem, renamed into place)
+//   .repos/<sha256(url)[0:16]>.json            repository JSON fetched over HTTP, cached for offline use
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+
+export interface VersionKey {
+  repository: string;
+  template: string;
+  version: string;
+}
+
+/** The fully qualified name lago used as the file name: `<repo>:<template>:<version>`. */
+export function entryName(key: VersionKey): string {
+  return `${key.repository}:${key.template}:${key.version}`;
+}
+
+export function imagePath(root: string, key: VersionKey): string {
+  return join(root, entryName(key));
+}
+
+export function hashPath(root: string, key: VersionKey): string {
+  return `${imagePath(root, key)}.hash`;
+}
+
+export function metadataPath(root: string, key: VersionKey): string {
+  return `${imagePath(root, key)}.metadata`;
+}
+
+export function recordPath(root: string, key: VersionKey): string {
+  return `${imagePath(root, key)}.record.json`;
+}
+
+export function lockPath(root: string, key: VersionKey): string {
+  return `${imagePath(root, key)}.lock`;
+}
+
+export function tempDir(root: string): string {
+  return join(root, '.tmp');
+}
+
+/** Prefix shared by every temp file of one fetch attempt; `id` keeps attempts apart. */
+export function tempPrefix(root: string, key: VersionKey, id: string): string {
+  return join(tempDir(root), `${entryName(key)}.${id}`);
+}
+
+/** True when a file name in the temp dir belongs to this entry (for cleanup under its lock). */
+export function isTempOf(fileName: string, key: VersionKey): boolean {
+  return fileName.startsWith(`${entryName(key)}.`);
+}
+
+export function repoCacheDir(root: string): string {
+  return join(root, '.repos');
+}
+
+export function repoCachePath(root: string, url: string): string {
+  const id = createHash('sha256').update(url).digest('hex').slice(0, 16);
+  return join(repoCacheDir(root), `${id}.json`);
+}

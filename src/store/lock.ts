@@ -1,0 +1,65 @@
+// The per-template lock: proper-lockfile's mkdir lock, waited for with backoff, abortable, taken over when stale.
+import { setTimeout as sleep } from 'node:timers/promises';
+import lockfile from 'proper-lockfile';
+import { TemplatesError, abortError, storeIoError } from '../errors.js';
+import { entryName, lockPath, type VersionKey } from './layout.js';
+import type { Store } from './store.js';
+
+export interface LockOptions {
+  signal?: AbortSignal;
+  /** Called once when the lock is held by someone else and we start waiting. */
+  onWait?: () => void;
+  now?: () => number;
+}
+
+/**
+ * Runs `fn` while holding the entry's lock. `fn` gets a signal that also aborts if the lock is lost
+ * (its directory removed or its mtime not refreshed in time), so no publish happens without the lock.
+ */
+export async function withEntryLock<T>(store: Store, key: VersionKey, options: LockOptions, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const now = options.now ?? Date.now;
+  const path = lockPath(store.root, key);
+  const held = new AbortController();
+  const outer = options.signal;
+  const forward = () => held.abort(outer?.reason);
+  outer?.addEventListener('abort', forward, { once: true });
+  const deadline = now() + store.lockWaitMs;
+  let release: (() => Promise<void>) | undefined;
+  let delay = 50;
+  let waited = false;
+  try {
+    while (!release) {
+      if (outer?.aborted) throw abortError(outer);
+      try {
+        release = await lockfile.lock(path, {
+          lockfilePath: path,
+          realpath: false,
+          retries: 0,
+          stale: store.lockStaleMs,
+          update: Math.floor(store.lockStaleMs / 2),
+          onCompromised: (error) => held.abort(new TemplatesError('LOCK_TIMEOUT', `lost the lock on ${entryName(key)}: ${error.message}`, { path }, { cause: error })),
+        });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw storeIoError(error, path, 'cannot take the lock');
+        if (now() >= deadline) {
+          throw new TemplatesError('LOCK_TIMEOUT', `timed out after ${Math.round(store.lockWaitMs / 1000)}s waiting for the lock on ${entryName(key)}`, {
+            path,
+            hint: 'another process is fetching this template; wait for it, or remove the lock directory if no process holds it',
+          });
+        }
+        if (!waited) options.onWait?.();
+        waited = true;
+        try {
+          await sleep(Math.min(delay, Math.max(0, deadline - now())), undefined, outer ? { signal: outer } : {});
+        } catch {
+          throw abortError(outer);
+        }
+        delay = Math.min(delay * 2, 1_000);
+      }
+    }
+    return await fn(held.signal);
+  } finally {
+    outer?.removeEventListener('abort', forward);
+    if (release) await release().catch(() => undefined);
+  }
+}

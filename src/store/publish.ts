@@ -1,0 +1,65 @@
+// Publish by rename: sidecars first, the image last (its rename is the commit point), then fsync the directory.
+import { open, rename, rm, writeFile } from 'node:fs/promises';
+import { storeIoError } from '../errors.js';
+import { hashPath, imagePath, metadataPath, recordPath, type VersionKey } from './layout.js';
+import type { Store } from './store.js';
+
+export interface PublishInput {
+  /** A verified, fsynced raw image inside the store's temp dir. */
+  image: string;
+  /** Text for `<entry>.hash`. */
+  hash: string;
+  /** Text for `<entry>.metadata`. */
+  metadata: string;
+  /** Text for `<entry>.record.json`. */
+  record: string;
+  /** Prefix for the sidecars' temp files (inside the store's temp dir). */
+  tempPrefix: string;
+}
+
+async function writeDurable(path: string, text: string): Promise<void> {
+  await writeFile(path, text, { flag: 'wx' });
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function fsyncDir(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Makes the entry visible. On failure nothing of it is visible: renamed sidecars are removed again. */
+export async function publishEntry(store: Store, key: VersionKey, input: PublishInput): Promise<string> {
+  const finalImage = imagePath(store.root, key);
+  const sidecars: Array<[string, string, string]> = [
+    [`${input.tempPrefix}.hash`, hashPath(store.root, key), input.hash],
+    [`${input.tempPrefix}.metadata`, metadataPath(store.root, key), input.metadata],
+    [`${input.tempPrefix}.record`, recordPath(store.root, key), input.record],
+  ];
+  const renamed: string[] = [];
+  let committed = false;
+  try {
+    for (const [temp, , text] of sidecars) await writeDurable(temp, text);
+    for (const [temp, final] of sidecars) {
+      await rename(temp, final);
+      renamed.push(final);
+    }
+    await rename(input.image, finalImage);
+    committed = true;
+    await fsyncDir(store.root);
+    return finalImage;
+  } catch (error) {
+    throw storeIoError(error, finalImage, 'cannot publish');
+  } finally {
+    await Promise.all(sidecars.map(([temp]) => rm(temp, { force: true })));
+    if (!committed) await Promise.all(renamed.map((final) => rm(final, { force: true })));
+  }
+}

@@ -1,0 +1,19 @@
+// The per-entry record this tool writes beside lago's sidecars: what was fetched, from where, verified how.
+
+export interface EntryRecord {
+  /** Bumped when the record's shape changes. */
+  schema: 1;
+  ref: string;
+  /** Where the image bytes came from (no credentials). */
+  source: string;
+  /** Format of the image as the source served it, once decompressed (raw, qcow2). */
+  sourceFormat: string;
+  /** True when the source served xz. */
+  compressed: boolean;
+  /** The digest that was checked, written as `algo:hex`, and what it covered. */
+  verified: { digest: string; of: 'image' | 'compressed' };
+  /** Apparent size in bytes of the stored raw image. */
+  size: number;
+  fetchedAt: string;
+  tool: string;
+}

@@ -1,0 +1,102 @@
+// The store handle: where it lives, its lock settings, and read-only questions about its entries.
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { storeIoError } from '../errors.js';
+import { hashPath, imagePath, metadataPath, recordPath, tempDir, type VersionKey } from './layout.js';
+import type { EntryRecord } from './record.js';
+
+export interface Store {
+  /** Absolute path of the store directory. */
+  root: string;
+  /** A lock whose holder has not touched it for this long is taken over (the holder died). */
+  lockStaleMs: number;
+  /** How long to wait for another process's lock before failing with LOCK_TIMEOUT. */
+  lockWaitMs: number;
+}
+
+export interface StoreOptions {
+  /** Store directory; default: TEMPLATES_STORE, else $XDG_CACHE_HOME/templates, else ~/.cache/templates. */
+  root?: string;
+  env?: Record<string, string | undefined>;
+  home?: string;
+  lockStaleMs?: number;
+  lockWaitMs?: number;
+}
+
+export const DEFAULT_LOCK_STALE_MS = 10_000;
+export const DEFAULT_LOCK_WAIT_MS = 3_600_000;
+
+export function defaultStoreRoot(env: Record<string, string | undefined>, home: string): string {
+  if (env.TEMPLATES_STORE) return env.TEMPLATES_STORE;
+  return join(env.XDG_CACHE_HOME || join(home, '.cache'), 'templates');
+}
+
+/** Opens (and creates when missing) a store; an existing lago store is used as it is. */
+export async function openStore(options: StoreOptions = {}): Promise<Store> {
+  const env = options.env ?? process.env;
+  const root = resolve(options.root ?? defaultStoreRoot(env, options.home ?? (env.HOME || '/')));
+  try {
+    await mkdir(tempDir(root), { recursive: true });
+  } catch (error) {
+    throw storeIoError(error, root, 'cannot create the store');
+  }
+  return {
+    root,
+    lockStaleMs: Math.max(2_000, options.lockStaleMs ?? DEFAULT_LOCK_STALE_MS),
+    lockWaitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
+  };
+}
+
+export interface StoredEntry {
+  path: string;
+  size: number;
+  /** Contents of `<entry>.hash` (lago: SHA-1 hex), when present. */
+  hash?: string;
+  metadata?: unknown;
+  /** What this tool recorded at publish time; absent for entries inherited from lago. */
+  record?: EntryRecord;
+}
+
+async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw storeIoError(error, path, 'cannot read');
+  }
+}
+
+function parseJson(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The stored entry, or undefined when its image is not in the store. Never reads the image itself. */
+export async function readStoredEntry(store: Store, key: VersionKey): Promise<StoredEntry | undefined> {
+  const path = imagePath(store.root, key);
+  let size: number;
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) return undefined;
+    size = info.size;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw storeIoError(error, path, 'cannot read');
+  }
+  const [hash, metadata, record] = await Promise.all([
+    readOptional(hashPath(store.root, key)),
+    readOptional(metadataPath(store.root, key)),
+    readOptional(recordPath(store.root, key)),
+  ]);
+  const entry: StoredEntry = { path, size };
+  if (hash !== undefined) entry.hash = hash.trim();
+  const meta = parseJson(metadata);
+  if (meta !== undefined) entry.metadata = meta;
+  const rec = parseJson(record) as EntryRecord | undefined;
+  if (rec !== undefined) entry.record = rec;
+  return entry;
+}
