@@ -1,0 +1,77 @@
+// Build real disk images at test time: ext4 raw disks (mkfs.ext4 -d), qcow2 (qemu-img) and xz variants.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile, copyFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { execa } from 'execa';
+
+export const TOOL_PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
+const run = (file: string, args: string[]) => execa(file, args, { env: { PATH: TOOL_PATH } });
+
+/** A raw disk of `sizeMiB` with an ext4 filesystem holding `dataKiB` of random data and a marker file. */
+export async function makeDisk(out: string, options: { sizeMiB?: number; dataKiB?: number; label?: string } = {}): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'templates-fsroot-'));
+  try {
+    await mkdir(join(root, 'etc'));
+    await writeFile(join(root, 'etc', 'motd'), `template ${options.label ?? 'test'}\n`);
+    await writeFile(join(root, 'data.bin'), (await import('node:crypto')).randomBytes((options.dataKiB ?? 512) * 1024));
+    await mkdir(dirname(out), { recursive: true });
+    await run('truncate', ['-s', `${options.sizeMiB ?? 8}M`, out]);
+    await run('mkfs.ext4', ['-q', '-F', '-L', (options.label ?? 'test').slice(0, 16), '-d', root, out]);
+    return out;
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+export async function toQcow2(raw: string, out: string, extra: string[] = []): Promise<string> {
+  await mkdir(dirname(out), { recursive: true });
+  await run('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', ...extra, raw, out]);
+  return out;
+}
+
+/** `xz -T0` (multi-block) of `file` into `out`, keeping `file`. */
+export async function xzFile(file: string, out = `${file}.xz`): Promise<string> {
+  const { stdout } = await execa('xz', ['-T0', '-3', '-c', file], { encoding: 'buffer', env: { PATH: TOOL_PATH } });
+  await writeFile(out, stdout);
+  return out;
+}
+
+export async function digestOf(file: string, algorithm: 'sha1' | 'sha256' | 'sha512' = 'sha1'): Promise<string> {
+  const hash = createHash(algorithm);
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
+}
+
+export interface PublishOptions {
+  /** Serve `<handle>.xz` (default true). */
+  xz?: boolean;
+  /** Also (or only, with xz false) serve the plain `<handle>` (default: !xz). */
+  plain?: boolean;
+  /** Contents of `<handle>.hash`: default SHA-1 hex of the image; null for no hash file. */
+  hashText?: string | null;
+  /** Contents of `<handle>.metadata`; null for none. */
+  metadata?: string | null;
+}
+
+/** Lays out one version below a source root as lago published it. Returns the image digests. */
+export async function publishImage(root: string, handle: string, image: string, options: PublishOptions = {}) {
+  const target = join(root, handle);
+  await mkdir(dirname(target), { recursive: true });
+  const xz = options.xz ?? true;
+  const plain = options.plain ?? !xz;
+  if (xz) await xzFile(image, `${target}.xz`);
+  if (plain) await copyFile(image, target);
+  const sha1 = await digestOf(image, 'sha1');
+  const hashText = options.hashText === undefined ? sha1 : options.hashText;
+  if (hashText !== null) await writeFile(`${target}.hash`, hashText);
+  const metadata = options.metadata === undefined ? JSON.stringify({ distro: 'test', arch: 'x86_64' }) : options.metadata;
+  if (metadata !== null) await writeFile(`${target}.metadata`, metadata);
+  return {
+    sha1,
+    sha256: await digestOf(image, 'sha256'),
+    xzSha256: xz ? await digestOf(`${target}.xz`, 'sha256') : undefined,
+  };
+}

@@ -1,0 +1,118 @@
+// Vitest global setup: a real nginx on 127.0.0.1 (free ports) serving a temp dir, plus a forward-proxy server.
+import { mkdtemp, mkdir, rm, writeFile, readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import type { TestProject } from 'vitest/node';
+
+export interface NginxInfo {
+  /** Directory nginx serves at http://127.0.0.1:port/ */
+  root: string;
+  port: number;
+  proxyPort: number;
+  accessLog: string;
+  proxyLog: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    nginx: NginxInfo;
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function config(prefix: string, info: NginxInfo): string {
+  const user = process.getuid?.() === 0 ? 'user root;' : '';
+  return `${user}
+worker_processes 1;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+daemon off;
+events { worker_connections 256; }
+http {
+  default_type application/octet-stream;
+  types { application/json json; text/html html; }
+  client_body_temp_path ${prefix}/body; proxy_temp_path ${prefix}/proxy; fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi; scgi_temp_path ${prefix}/scgi;
+  log_format counted '$request_method $uri $status $body_bytes_sent "$http_user_agent" "$http_range"';
+  sendfile on;
+  server {
+    listen 127.0.0.1:${info.port};
+    root ${info.root};
+    access_log ${info.accessLog} counted;
+    # Fault injection for error paths only: 500 for any .xz under /fail500/, the rest served as usual.
+    location ~ ^/fail500/.*\\.xz$ { return 500; }
+    location /fail500/ { rewrite ^/fail500/(.*)$ /$1 last; }
+    # Slow downloads (to kill a fetch half-way).
+    location /slow/ { limit_rate 2m; rewrite ^/slow/(.*)$ /$1 break; }
+    # A captive portal: HTML with 200 for everything.
+    location /portal/ { default_type text/html; return 200 "<!DOCTYPE html><html><body>log in</body></html>"; }
+    # Redirects to another scheme.
+    location /to-file/ { return 302 file:///etc/passwd; }
+  }
+  server {
+    listen 127.0.0.1:${info.proxyPort};
+    access_log ${info.proxyLog} counted;
+    location / { proxy_pass http://127.0.0.1:${info.port}; proxy_set_header Host $host; }
+  }
+}
+`;
+}
+
+async function findNginx(): Promise<string> {
+  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin']) {
+    const candidate = join(dir, 'nginx');
+    try {
+      await execa(candidate, ['-v']);
+      return candidate;
+    } catch {
+      // next
+    }
+  }
+  throw new Error('nginx not found: run scripts/setup.sh (apt-get install nginx-light)');
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const prefix = await mkdtemp(join(tmpdir(), 'templates-nginx-'));
+  const info: NginxInfo = {
+    root: join(prefix, 'www'),
+    port: await freePort(),
+    proxyPort: await freePort(),
+    accessLog: join(prefix, 'access.log'),
+    proxyLog: join(prefix, 'proxy.log'),
+  };
+  await mkdir(info.root);
+  const conf = join(prefix, 'nginx.conf');
+  await writeFile(conf, config(prefix, info));
+  const nginx = execa(await findNginx(), ['-p', prefix, '-c', conf], { stdio: 'ignore', reject: false });
+  // Wait (bounded) until it answers.
+  let up = false;
+  for (let i = 0; i < 100 && !up; i++) {
+    await sleep(50);
+    up = await fetch(`http://127.0.0.1:${info.port}/`).then(() => true, () => false);
+  }
+  if (!up) {
+    nginx.kill('SIGKILL');
+    const log = await readFile(join(prefix, 'error.log'), 'utf8').catch(() => '');
+    throw new Error(`nginx did not start: ${log}`);
+  }
+  project.provide('nginx', info);
+  return async () => {
+    nginx.kill('SIGQUIT');
+    await Promise.race([nginx, sleep(5000)]);
+    nginx.kill('SIGKILL');
+    await rm(prefix, { recursive: true, force: true });
+  };
+}
