@@ -156,7 +156,14 @@ export async function downloadImage(ctx: Context, plan: DownloadPlan, tempPrefix
   }
 
   const downloaded = `${tempPrefix}.image`;
-  const { actual, compressed } = await streamToFile(ctx, image, downloaded, check, options);
+  let streamed: { actual: Digest; compressed: boolean };
+  try {
+    streamed = await streamToFile(ctx, image, downloaded, check, options);
+  } finally {
+    // Whatever happened (even before the pipeline started), the source's file handle or socket is released now.
+    image.body.destroy();
+  }
+  const { actual, compressed } = streamed;
   // compressed_hash describes the file at <handle>.xz, whatever its content turned out to be.
   if (!sameDigest(check.digest, actual)) throw mismatch(image.location, check.digest, actual, check.of === 'compressed' ? 'compressed file' : 'image');
 

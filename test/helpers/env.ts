@@ -98,6 +98,7 @@ export async function runCli(args: string[], env: Record<string, string> = {}): 
     reject: false,
     env: { PATH: TOOL_PATH, HOME: tmpdir(), TEMPLATES_LOCK_STALE_SECONDS: '2', ...env },
     extendEnv: false,
+    stripFinalNewline: false,
     timeout: 60_000,
   });
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
