@@ -2,6 +2,7 @@
 import { createContext, type Context } from '../context.js';
 import { loadRepositories, type RepositorySet } from '../spec/find.js';
 import { openStore, type Store } from '../store/store.js';
+import type { CliIo } from './io.js';
 import { seconds, type CommonValues } from './options.js';
 
 export interface Setup {
@@ -10,13 +11,9 @@ export interface Setup {
   repositories: RepositorySet;
 }
 
-export interface SetupIo {
-  env: Record<string, string | undefined>;
-  signal: AbortSignal;
-  warn: (message: string) => void;
-}
-
-export async function setup(values: CommonValues, io: SetupIo): Promise<Setup> {
+/** Builds what a command needs; warnings (skipped repository files, cached copies) go to stderr. */
+export async function setup(values: CommonValues, io: CliIo): Promise<Setup> {
+  const warn = (message: string) => void io.stderr.write(`templates: warning: ${message}\n`);
   const context = createContext({ env: io.env });
   const staleSeconds = io.env.TEMPLATES_LOCK_STALE_SECONDS;
   const lockWaitMs = seconds(values['lock-wait'], '--lock-wait');
@@ -31,7 +28,7 @@ export async function setup(values: CommonValues, io: SetupIo): Promise<Setup> {
     context,
     store,
     signal: io.signal,
-    onWarning: io.warn,
+    onWarning: warn,
     repos: values.repo ?? [],
     repoDirs: values.repos ?? [],
   });

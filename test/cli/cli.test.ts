@@ -34,6 +34,17 @@ async function repoFile(baseurl = ws.baseurl, extra: Record<string, Record<strin
   return ws.writeRepo('r', repo);
 }
 
+/** Starts a fetch from the rate-limited location and resolves once it has reported download progress. */
+async function startSlowFetch(repo: string) {
+  const child = execa(process.execPath, [CLI, 'fetch', '--repo', repo, '--store', ws.store, 'r:tpl:v1'], { env: { PATH: TOOL_PATH }, extendEnv: false, reject: false });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  for (let i = 0; i < 200 && !/MiB of/.test(stderr); i++) await sleep(25);
+  expect(stderr).toMatch(/MiB of/);
+  // Wrapped: the subprocess is itself a promise, and returning it bare would wait for it to end.
+  return { child };
+}
+
 const visible = async (store: string) => (await readdir(store).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();
 const leftovers = async (store: string) => readdir(join(store, '.tmp')).catch(() => [] as string[]);
 
@@ -122,11 +133,7 @@ describe('templates fetch', () => {
   it('leaves no visible entry when killed mid-download; the next fetch takes over the stale lock and succeeds', async () => {
     await publishImage(ws.www, 'tpl/v1.raw', big);
     const repo = await repoFile(slow(ws));
-    const child = execa(process.execPath, [CLI, 'fetch', '--repo', repo, '--store', ws.store, 'r:tpl:v1'], { env: { PATH: TOOL_PATH }, extendEnv: false, reject: false });
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    for (let i = 0; i < 200 && !/MiB of/.test(stderr); i++) await sleep(25);
-    expect(stderr).toMatch(/MiB of/);
+    const { child } = await startSlowFetch(repo);
     child.kill('SIGKILL');
     await child;
     expect(await visible(ws.store)).toEqual(['r:tpl:v1.lock']);
@@ -144,10 +151,7 @@ describe('templates fetch', () => {
   ] as const)('cleans up on %s and exits %i', async (signal, exitCode) => {
     await publishImage(ws.www, 'tpl/v1.raw', big);
     const repo = await repoFile(slow(ws));
-    const child = execa(process.execPath, [CLI, 'fetch', '--repo', repo, '--store', ws.store, 'r:tpl:v1'], { env: { PATH: TOOL_PATH }, extendEnv: false, reject: false });
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    for (let i = 0; i < 200 && !/MiB of/.test(stderr); i++) await sleep(25);
+    const { child } = await startSlowFetch(repo);
     child.kill(signal);
     const result = await child;
     expect(result.exitCode).toBe(exitCode);

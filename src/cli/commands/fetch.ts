@@ -23,7 +23,7 @@ export async function fetchCommand(args: string[], io: CliIo): Promise<number> {
   if (values.help) return void io.stdout.write(`${FETCH_HELP}\n`), 0;
   if (positionals.length === 0) throw new TemplatesError('USAGE', 'fetch: no template reference given', { hint: 'usage: templates fetch REF...' });
   const renderer = createRenderer(io.stderr, Boolean(values.quiet));
-  const { store, repositories, context } = await setup(values, { env: io.env, signal: io.signal, warn: (m) => io.stderr.write(`templates: warning: ${m}\n`) });
+  const { store, repositories, context } = await setup(values, io);
   let exitCode = 0;
   try {
     for (const ref of positionals) {
