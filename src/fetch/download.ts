@@ -128,41 +128,41 @@ async function streamToFile(ctx: Context, image: OpenedImage, target: string, al
 }
 
 /**
+ * What to verify: the `.xz` file's digest when the repository gives compressed_hash (the fast path),
+ * else the image's digest from the repository JSON or the `.hash` file; no digest at all is refused.
+ */
+async function chooseCheck(plan: DownloadPlan, image: OpenedImage, signal: AbortSignal | undefined) {
+  const fast = image.suffix === '.xz' && plan.compressedHash !== undefined;
+  const imageHash = plan.hash ?? (await readHash(plan.provider, plan.handle, signal).catch((error: unknown) => {
+    if (fast && isTemplatesError(error) && error.code !== 'ABORTED') return undefined;
+    throw error;
+  }));
+  if (fast) return { check: { of: 'compressed' as const, digest: plan.compressedHash! }, imageHash };
+  if (imageHash) return { check: { of: 'image' as const, digest: imageHash }, imageHash };
+  throw new TemplatesError('HASH_MISSING', `no hash for ${image.location}: the repository gives none and ${plan.provider.locate(plan.handle, '.hash')} does not exist`, {
+    url: image.location,
+    hint: 'refusing to store an unverified image; ask the repository owner to publish a .hash file',
+  });
+}
+
+/**
  * Downloads one version into `${tempPrefix}.image` (and `.raw` when converted). The caller removes
  * every `${tempPrefix}.*` file afterwards, whatever happened.
  */
 export async function downloadImage(ctx: Context, plan: DownloadPlan, tempPrefix: string, options: DownloadOptions = {}): Promise<Downloaded> {
   const { signal } = options;
   const image = await openImage(plan.provider, plan.handle, signal);
-  let imageHash: Digest | undefined;
-  let check: { of: 'image' | 'compressed'; digest: Digest };
-  try {
-    const fast = image.suffix === '.xz' && plan.compressedHash !== undefined;
-    imageHash = plan.hash ?? (await readHash(plan.provider, plan.handle, signal).catch((error: unknown) => {
-      if (fast && isTemplatesError(error) && error.code !== 'ABORTED') return undefined;
-      throw error;
-    }));
-    if (fast) check = { of: 'compressed', digest: plan.compressedHash! };
-    else if (imageHash) check = { of: 'image', digest: imageHash };
-    else {
-      throw new TemplatesError('HASH_MISSING', `no hash for ${image.location}: the repository gives none and ${plan.provider.locate(plan.handle, '.hash')} does not exist`, {
-        url: image.location,
-        hint: 'refusing to store an unverified image; ask the repository owner to publish a .hash file',
-      });
-    }
-  } catch (error) {
-    image.body.destroy();
-    throw error;
-  }
-
   const downloaded = `${tempPrefix}.image`;
+  let chosen: Awaited<ReturnType<typeof chooseCheck>>;
   let streamed: { actual: Digest; compressed: boolean };
   try {
-    streamed = await streamToFile(ctx, image, downloaded, check, options);
+    chosen = await chooseCheck(plan, image, signal);
+    streamed = await streamToFile(ctx, image, downloaded, chosen.check, options);
   } finally {
     // Whatever happened (even before the pipeline started), the source's file handle or socket is released now.
     image.body.destroy();
   }
+  const { check, imageHash } = chosen;
   const { actual, compressed } = streamed;
   // compressed_hash describes the file at <handle>.xz, whatever its content turned out to be.
   if (!sameDigest(check.digest, actual)) throw mismatch(image.location, check.digest, actual, check.of === 'compressed' ? 'compressed file' : 'image');
