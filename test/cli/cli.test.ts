@@ -1,5 +1,5 @@
 // The `templates` command as users and CI scripts run it: output, exit codes, concurrency, kills and signals.
-import { readdir } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
@@ -78,7 +78,6 @@ describe('templates fetch', () => {
     await publishImage(ws.www, 'tpl/v1.raw', disk);
     await publishImage(ws.www, 'tpl/wrong.raw', disk, { hashText: '0'.repeat(40) });
     await publishImage(ws.www, 'tpl/corrupt.raw', disk);
-    const { writeFile, readFile } = await import('node:fs/promises');
     const xz = join(ws.www, 'tpl/corrupt.raw.xz');
     const bytes = await readFile(xz);
     bytes.fill(0x55, 200, 4000);

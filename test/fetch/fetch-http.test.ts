@@ -1,5 +1,5 @@
 // fetchTemplate against a real nginx: candidates, fallbacks, hashes, fast path, failures that leave the store as it was.
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fetchTemplate, type ProgressEvent } from '../../src/index.js';
@@ -86,7 +86,6 @@ describe('fetch over HTTP', () => {
     await writeFile(join(ws.www, 'odd/v2.xz'), await readFile(disk)); // not xz at all
     await writeFile(join(ws.www, 'odd/v2.hash'), await digestOf(disk));
     await publishImage(ws.www, 'odd/v3.tmp', disk, { xz: true });
-    const { rename } = await import('node:fs/promises');
     await rename(join(ws.www, 'odd/v3.tmp.xz'), join(ws.www, 'odd/v3')); // xz bytes, plain name
     await rename(join(ws.www, 'odd/v3.tmp.hash'), join(ws.www, 'odd/v3.hash'));
     const { store, repositories, context } = await librarySetup(ws, [await repoWith({ v2: { handle: 'odd/v2', timestamp: 1 }, v3: { handle: 'odd/v3', timestamp: 2 } })]);

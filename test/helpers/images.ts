@@ -1,5 +1,5 @@
 // Build real disk images at test time: ext4 raw disks (mkfs.ext4 -d), qcow2 (qemu-img) and xz variants.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile, copyFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ export async function makeDisk(out: string, options: { sizeMiB?: number; dataKiB
   try {
     await mkdir(join(root, 'etc'));
     await writeFile(join(root, 'etc', 'motd'), `template ${options.label ?? 'test'}\n`);
-    await writeFile(join(root, 'data.bin'), (await import('node:crypto')).randomBytes((options.dataKiB ?? 512) * 1024));
+    await writeFile(join(root, 'data.bin'), randomBytes((options.dataKiB ?? 512) * 1024));
     await mkdir(dirname(out), { recursive: true });
     await run('truncate', ['-s', `${options.sizeMiB ?? 8}M`, out]);
     await run('mkfs.ext4', ['-q', '-F', '-L', (options.label ?? 'test').slice(0, 16), '-d', root, out]);

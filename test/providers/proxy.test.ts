@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { fetchTemplate } from '../../src/index.js';
+import { fetchTemplate, openStore } from '../../src/index.js';
 import { bypassesProxy, proxyFor } from '../../src/providers/proxy.js';
 import { digestOf, makeDisk, publishImage } from '../helpers/images.js';
 import { lagoRepo, librarySetup, workspace, type Workspace } from '../helpers/env.js';
@@ -48,7 +48,7 @@ describe('a real forward proxy', () => {
 
     const before = (await proxied()).length;
     const direct = await librarySetup(ws, [repo], { env: { PATH: process.env.PATH, HTTP_PROXY: `http://127.0.0.1:${nginx.proxyPort}`, NO_PROXY: '127.0.0.1' } });
-    await fetchTemplate('r:tpl:v1', { ...direct, store: await (await import('../../src/index.js')).openStore({ root: join(ws.dir, 'other-store') }) });
+    await fetchTemplate('r:tpl:v1', { ...direct, store: await openStore({ root: join(ws.dir, 'other-store') }) });
     expect((await proxied()).length).toBe(before);
   });
 });

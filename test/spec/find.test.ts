@@ -3,6 +3,7 @@ import { mkdir, readdir, writeFile, cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createContext, loadRepositories, loadRepository, openStore, splitRepoList } from '../../src/index.js';
+import { repoCachePath } from '../../src/store/layout.js';
 import { workspace, type Workspace } from '../helpers/env.js';
 
 let ws: Workspace;
@@ -76,7 +77,6 @@ describe('repositories over HTTP', () => {
     const deadUrl = 'http://127.0.0.1:9/r.json';
     const other = await openStore({ root: join(ws.dir, 'store2') });
     await expect(loadRepository(deadUrl, { context, store: other })).rejects.toMatchObject({ code: 'SOURCE_UNREACHABLE' });
-    const { repoCachePath } = await import('../../src/store/layout.js');
     await mkdir(join(other.root, '.repos'), { recursive: true });
     await cp(repoCachePath(store.root, url), repoCachePath(other.root, deadUrl));
     const warnings: string[] = [];
