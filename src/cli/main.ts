@@ -31,7 +31,7 @@ export async function main(argv: string[], io: Omit<CliIo, 'signal'>): Promise<n
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(SIGNAL_EXIT[signal] ?? 1);
-    controller.abort(new TemplatesError('ABORTED', `interrupted by ${signal}`, { hint: 'nothing partial was left in the store' }));
+    controller.abort(new TemplatesError('ABORTED', `interrupted by ${signal}`, { hint: 'nothing was stored; run the command again to resume the download' }));
   };
   let received: NodeJS.Signals | undefined;
   const handlers = (['SIGINT', 'SIGTERM'] as const).map((signal) => {

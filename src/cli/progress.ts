@@ -1,5 +1,5 @@
 // Render progress events on stderr: cli-progress bars on a TTY, plain periodic lines otherwise (CI logs).
-import cliProgress from 'cli-progress';
+import type cliProgressTypes from 'cli-progress';
 import type { ProgressEvent } from '../fetch/progress.js';
 
 export interface Renderer {
@@ -10,7 +10,7 @@ export interface Renderer {
 const MiB = 1024 * 1024;
 const mib = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
 
-function barRenderer(stream: NodeJS.WriteStream): Renderer {
+function barRenderer(stream: NodeJS.WriteStream, cliProgress: typeof cliProgressTypes): Renderer {
   const multi = new cliProgress.MultiBar(
     {
       stream,
@@ -21,7 +21,7 @@ function barRenderer(stream: NodeJS.WriteStream): Renderer {
     },
     cliProgress.Presets.shades_classic,
   );
-  const bars = new Map<string, cliProgress.SingleBar>();
+  const bars = new Map<string, cliProgressTypes.SingleBar>();
   return {
     onProgress(event) {
       if (event.phase !== 'download') {
@@ -69,7 +69,10 @@ function lineRenderer(stream: NodeJS.WritableStream, now: () => number, interval
   };
 }
 
-export function createRenderer(stream: NodeJS.WriteStream, quiet: boolean): Renderer {
+/** cli-progress is loaded only for a TTY, so scripts and CI do not pay for it at startup. */
+export async function createRenderer(stream: NodeJS.WriteStream, quiet: boolean): Promise<Renderer> {
   if (quiet) return { onProgress() {}, stop() {} };
-  return stream.isTTY ? barRenderer(stream) : lineRenderer(stream, Date.now);
+  if (!stream.isTTY) return lineRenderer(stream, Date.now);
+  const { default: cliProgress } = await import('cli-progress');
+  return barRenderer(stream, cliProgress);
 }

@@ -16,6 +16,7 @@ export async function setup(values: CommonValues, io: CliIo): Promise<Setup> {
   const warn = (message: string) => void io.stderr.write(`templates: warning: ${message}\n`);
   const context = createContext({ env: io.env });
   const staleSeconds = io.env.TEMPLATES_LOCK_STALE_SECONDS;
+  const partialMaxAge = seconds(io.env.TEMPLATES_PARTIAL_MAX_AGE_SECONDS, 'TEMPLATES_PARTIAL_MAX_AGE_SECONDS');
   const lockWaitMs = seconds(values['lock-wait'], '--lock-wait');
   const store = await openStore({
     env: io.env,
@@ -23,6 +24,7 @@ export async function setup(values: CommonValues, io: CliIo): Promise<Setup> {
     ...(values.store ? { root: values.store } : {}),
     ...(lockWaitMs !== undefined ? { lockWaitMs } : {}),
     ...(staleSeconds ? { lockStaleMs: Number(staleSeconds) * 1000 } : {}),
+    ...(partialMaxAge !== undefined ? { partialMaxAgeMs: partialMaxAge } : {}),
   });
   const repositories = await loadRepositories({
     context,

@@ -1,5 +1,4 @@
 // Conversion to raw: refuse qcow2 files that point outside themselves, then qemu-img with an explicit input format.
-import { execa } from 'execa';
 import { TemplatesError, abortError } from '../errors.js';
 import { readQcow2Header } from './detect.js';
 
@@ -36,6 +35,8 @@ export function checkConvertible(format: string, head: Buffer, where: string): v
 
 /** `qemu-img convert -f <format> -O raw`; the output keeps zero runs as holes (qemu-img's default -S 4k). */
 export async function convertToRaw(qemuImg: string, format: string, input: string, output: string, signal: AbortSignal | undefined): Promise<void> {
+  // execa loads only when an image needs converting.
+  const { execa } = await import('execa');
   try {
     await execa(qemuImg, ['convert', '-q', '-f', format, '-O', 'raw', input, output], {
       stdin: 'ignore',

@@ -1,21 +1,21 @@
 // xz decoding: the system `xz -T0 -dc` as a child process; lzma-native only where no xz binary exists.
+import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import type { Duplex, Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { execa } from 'execa';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { TemplatesError, abortError, isTemplatesError } from '../errors.js';
-import { createSparseWriter } from './sparse-writer.js';
 
 export type Decoder = { kind: 'xz'; path: string } | { kind: 'lzma-native' };
 
-const XZ_ARGS = ['-T0', '--decompress', '--stdout', '--quiet'];
+/** -T0: one thread per core; xz uses them only on files compressed in several blocks. */
+const XZ_ARGS = ['-T0', '--decompress', '--stdout', '--quiet', '--no-warn'];
+/** Enough of xz's stderr for the message; the rest is dropped. */
+const STDERR_LIMIT = 8 * 1024;
 
-function decodeFailed(error: unknown, where: string, signal: AbortSignal | undefined): TemplatesError {
+export function decodeFailed(error: unknown, where: string, signal: AbortSignal | undefined): TemplatesError {
   if (signal?.aborted) return abortError(signal);
   if (isTemplatesError(error)) return error;
-  const err = error as { stderr?: unknown; shortMessage?: string; message?: string };
-  const detail = typeof err.stderr === 'string' && err.stderr.trim() ? err.stderr.trim().split('\n').pop() : err.shortMessage ?? err.message;
-  return new TemplatesError('DECODE_FAILED', `${where}: xz data is corrupt or truncated: ${detail ?? 'decoder failed'}`, {
+  const err = error as { message?: string };
+  return new TemplatesError('DECODE_FAILED', `${where}: xz data is corrupt or truncated: ${err.message ?? 'decoder failed'}`, {
     url: where,
     tool: 'xz',
     hint: 'the download or the file on the server is damaged; try again, or ask the repository owner',
@@ -39,42 +39,49 @@ export function checkDecoder(decoder: Decoder | undefined): Decoder {
   });
 }
 
-/** A Duplex that decodes xz; it errors with DECODE_FAILED when the data is bad. */
-export function decodingStream(decoder: Decoder, signal: AbortSignal | undefined): Duplex {
-  if (decoder.kind === 'lzma-native') return loadLzmaNative()!.createDecompressor();
-  const subprocess = execa(decoder.path, XZ_ARGS, {
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    buffer: { stdout: false, stderr: true },
-    stripFinalNewline: true,
-    ...(signal ? { cancelSignal: signal } : {}),
-  });
-  return subprocess.duplex({ binary: true });
+export interface XzProcess {
+  stdin: Writable;
+  /** The decoded bytes; null when xz writes an fd itself. */
+  stdout: Readable | null;
+  /** Settles when xz exits: rejects with DECODE_FAILED (or ABORTED) unless it exited 0. */
+  done: Promise<void>;
 }
 
 /**
- * Streams the xz bytes coming out of `stages` into the open file `fd`. With the xz binary, xz writes the fd itself (it makes the
- * output sparse); otherwise lzma-native's output goes through the sparse writer.
+ * Starts `xz -T0 -dc`. With `output` an open file descriptor, xz writes it directly (and sparse: it seeks over
+ * zero runs); with 'pipe', the decoded bytes come out of `stdout`. Plain child_process, no extra stream layers:
+ * this is the hot path of every fetch.
  */
-export async function decodeToFd(decoder: Decoder, stages: [Readable, ...Duplex[]], fd: number, where: string, signal: AbortSignal | undefined): Promise<void> {
-  try {
-    if (decoder.kind === 'lzma-native') {
-      await pipeline([...stages, loadLzmaNative()!.createDecompressor(), createSparseWriter(fd)], signal ? { signal } : {});
-      return;
-    }
-    const subprocess = execa(decoder.path, XZ_ARGS, {
-      stdin: 'pipe',
-      // execa passes any fd number to spawn as is; its types only list 3-9. xz then writes the file (sparse) itself.
-      stdout: fd as 3,
-      stderr: 'pipe',
-      stripFinalNewline: true,
-      ...(signal ? { cancelSignal: signal } : {}),
+export function spawnXz(path: string, output: number | 'pipe', where: string, signal: AbortSignal | undefined): XzProcess {
+  const child = spawn(path, XZ_ARGS, { stdio: ['pipe', output, 'pipe'], ...(signal ? { signal, killSignal: 'SIGKILL' } : {}) });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+    if (stderr.length < STDERR_LIMIT) stderr += text;
+  });
+  // A write after xz died (EPIPE) is reported through `done`, which names the real reason.
+  child.stdin!.on('error', () => {});
+  const done = new Promise<void>((resolve, reject) => {
+    child.once('error', (error) => {
+      if (signal?.aborted) return reject(abortError(signal));
+      const err = error as NodeJS.ErrnoException;
+      if (err.code === 'ENOENT') {
+        return reject(new TemplatesError('TOOL_MISSING', `cannot run ${path}`, { tool: 'xz', hint: 'install xz (Debian: apt-get install xz-utils)' }, { cause: error }));
+      }
+      reject(decodeFailed(error, where, signal));
     });
-    await Promise.all([pipeline([...stages, subprocess.stdin], signal ? { signal } : {}), subprocess]);
-  } catch (error) {
-    throw decodeFailed(error, where, signal);
-  }
+    child.once('close', (code, killedBy) => {
+      if (code === 0) return resolve();
+      if (signal?.aborted) return reject(abortError(signal));
+      const detail = stderr.trim().split('\n').pop() || (killedBy ? `xz was killed by ${killedBy}` : `xz exited with ${code}`);
+      reject(decodeFailed(new Error(detail.replace(/^xz: \(stdin\): /, '')), where, signal));
+    });
+  });
+  // Without a rejection handler here, a failure seen first through a stream would be reported as unhandled.
+  done.catch(() => undefined);
+  return { stdin: child.stdin!, stdout: output === 'pipe' ? child.stdout! : null, done };
 }
 
-export { decodeFailed };
+/** lzma-native's decoder as a Duplex (the fallback; single-threaded and much slower than xz). */
+export function lzmaNativeDecoder(): Duplex {
+  return loadLzmaNative()!.createDecompressor();
+}

@@ -1,5 +1,4 @@
 // Recognise bytes by content: xz, disk-image formats, and things that are not disk images at all.
-import { fileTypeFromBuffer } from 'file-type';
 import { TemplatesError } from '../errors.js';
 
 /** Bytes needed to decide; the qcow2 header fields we read fit well inside. */
@@ -45,6 +44,8 @@ export async function detectImageFormat(head: Buffer, where: string): Promise<st
     });
   if (looksLikeHtml(head)) throw unsupported('an HTML/XML page');
   if (isXz(head)) throw unsupported('xz data inside xz');
+  // file-type is loaded only here: a cache hit or a qcow2 never pays for it.
+  const { fileTypeFromBuffer } = await import('file-type');
   const type = await fileTypeFromBuffer(head);
   if (type && NOT_AN_IMAGE.has(type.ext)) throw unsupported(`${type.mime} data`);
   return 'raw';

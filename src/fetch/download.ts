@@ -1,5 +1,7 @@
 // One pass from source to a verified raw temp file in the store: read, decode xz, hash, write sparse, convert.
-import { open, rm, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from '../context.js';
@@ -9,11 +11,14 @@ import type { Provider } from '../providers/types.js';
 import { formatDigest, sameDigest, type Digest } from '../spec/digest.js';
 import { peek } from '../util/peek.js';
 import { checkConvertible, convertToRaw } from './convert.js';
-import { checkDecoder, decodeFailed, decodeToFd, decodingStream } from './decode.js';
+import { checkDecoder, decodeFailed, lzmaNativeDecoder, spawnXz } from './decode.js';
 import { HEAD_BYTES, detectImageFormat, isXz } from './detect.js';
-import { Meter } from './meter.js';
+import { Meter, type MeterStart } from './meter.js';
+import { dropPartial, findPartial, startPartial, type PartialDownload, type PartialFiles } from './partial.js';
 import { openImage, readHash, type OpenedImage } from './source.js';
 import { createSparseWriter } from './sparse-writer.js';
+
+const READ_CHUNK = 1024 * 1024;
 
 export interface DownloadPlan {
   provider: Provider;
@@ -45,6 +50,8 @@ export interface DownloadOptions {
   onBytes?: (bytes: number, total: number | undefined, location: string) => void;
   /** Called before a non-raw image is converted. */
   onConvert?: (format: string) => void;
+  /** Keep an interrupted download for resume, and resume a kept one (HTTP sources with a validator only). */
+  resume?: ResumeOptions;
 }
 
 function mismatch(where: string, expected: Digest, actual: Digest, of: string): TemplatesError {
@@ -56,23 +63,35 @@ function mismatch(where: string, expected: Digest, actual: Digest, of: string): 
   });
 }
 
+/** Errors that only say another stage of the pipeline failed first (a closed pipe, a destroyed stream). */
+function isConsequence(error: unknown): boolean {
+  const code = (error as { code?: string } | undefined)?.code;
+  return code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ERR_STREAM_DESTROYED' || code === 'ABORT_ERR';
+}
+
+/** Waits for every stage; the first failure that is a cause rather than a consequence wins. */
+async function settle(stages: Array<Promise<unknown>>): Promise<void> {
+  const failures = (await Promise.allSettled(stages)).flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
+  if (failures.length) throw failures.find((error) => !isConsequence(error)) ?? failures[0];
+}
+
 /** Tells apart where a pipeline failure came from: the store (write), the decoder, or the source. */
 function classify(error: unknown, where: string, signal: AbortSignal | undefined, tempPath: string): TemplatesError {
   if (signal?.aborted) return abortError(signal);
   if (isTemplatesError(error)) return error;
-  const err = error as NodeJS.ErrnoException & { command?: string; exitCode?: number };
-  if (err.syscall === 'write' || err.syscall === 'ftruncate' || ['ENOSPC', 'EDQUOT', 'EROFS', 'EIO', 'EFBIG'].includes(err.code ?? '')) {
+  const err = error as NodeJS.ErrnoException;
+  if (err.syscall === 'write' || err.syscall === 'ftruncate' || err.syscall === 'read' || ['ENOSPC', 'EDQUOT', 'EROFS', 'EIO', 'EFBIG'].includes(err.code ?? '')) {
     return storeIoError(error, tempPath, 'cannot write');
   }
-  if (err.command !== undefined || /^LZMA_/.test(err.code ?? '')) return decodeFailed(error, where, signal);
+  if (/^LZMA_/.test(err.code ?? '')) return decodeFailed(error, where, signal);
   return mapHttpError(error, where, signal);
 }
 
-async function readHead(path: string): Promise<Buffer> {
+async function readHead(path: string, bytes = HEAD_BYTES): Promise<Buffer> {
   const handle = await open(path, 'r');
   try {
-    const buffer = Buffer.alloc(HEAD_BYTES);
-    const { bytesRead } = await handle.read(buffer, 0, HEAD_BYTES, 0);
+    const buffer = Buffer.alloc(bytes);
+    const { bytesRead } = await handle.read(buffer, 0, bytes, 0);
     return buffer.subarray(0, bytesRead);
   } finally {
     await handle.close();
@@ -88,42 +107,114 @@ async function fsyncFile(path: string): Promise<void> {
   }
 }
 
-/** Streams the source into `target`, hashing what the plan needs verified. Returns the digest computed. */
-async function streamToFile(ctx: Context, image: OpenedImage, target: string, algorithm: { of: 'image' | 'compressed'; digest: Digest }, options: DownloadOptions): Promise<{ actual: Digest; compressed: boolean }> {
+async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < chunk.length) offset += (await handle.write(chunk, offset, chunk.length - offset)).bytesWritten;
+}
+
+/**
+ * The source file's bytes from offset 0: a kept prefix read back from disk (`replay`), then the body. With `tee`,
+ * body bytes are appended to the partial file before they go on, so an interruption keeps them for the next fetch.
+ */
+async function* sourceBytes(body: Readable, replay: { path: string; length: number } | undefined, tee: FileHandle | undefined): AsyncGenerator<Buffer> {
+  if (replay) yield* createReadStream(replay.path, { start: 0, end: replay.length - 1, highWaterMark: READ_CHUNK });
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (tee) await writeAll(tee, chunk);
+    yield chunk;
+  }
+}
+
+/** A hash of the first `length` bytes of `path`: the resumed prefix of an uncompressed image. */
+async function hashPrefix(path: string, length: number, algorithm: Digest['algorithm'], signal: AbortSignal | undefined): Promise<MeterStart> {
+  const hash = createHash(algorithm);
+  await pipeline(createReadStream(path, { start: 0, end: length - 1, highWaterMark: READ_CHUNK }), async (chunks: AsyncIterable<Buffer>) => {
+    for await (const chunk of chunks) hash.update(chunk);
+  }, signal ? { signal } : {});
+  return { hash, bytes: length };
+}
+
+interface Check {
+  of: 'image' | 'compressed';
+  digest: Digest;
+}
+
+interface Streamed {
+  actual: Digest;
+  compressed: boolean;
+  /** The file now holding the downloaded (decoded) image. */
+  path: string;
+  bytes: number;
+}
+
+/** Resume bookkeeping for one download: the entry's partial files and how old a kept one may be. */
+export interface ResumeOptions {
+  files: PartialFiles;
+  maxAgeMs: number;
+  now: number;
+}
+
+/**
+ * Streams the source into a temp file in one pass, hashing what `check` covers. xz data goes through `xz -T0`:
+ * when the compressed bytes are what is verified, xz writes the output file itself; otherwise the decoded bytes
+ * are hashed here and written sparse. With `resumable`, the source's bytes are kept in the partial file (the
+ * compressed copy, or the output itself when uncompressed); `replay` is a kept prefix to continue from.
+ */
+async function streamToFile(ctx: Context, image: OpenedImage, targets: { output: string; partial?: PartialFiles }, check: Check, replay: PartialDownload | undefined, options: DownloadOptions): Promise<Streamed> {
   const { signal } = options;
-  const head = await peek(image.body, 6).catch((error: unknown) => {
-    throw classify(error, image.location, signal, target);
+  const where = image.location;
+  const resumed = replay !== undefined;
+  const head = resumed ? await readHead(replay.path, 6) : await peek(image.body, 6).catch((error: unknown) => {
+    throw classify(error, where, signal, targets.output);
   });
   const compressed = isXz(head);
   const decoder = compressed ? checkDecoder(await ctx.decoder()) : undefined;
-  const counter = (bytes: number) => options.onBytes?.(bytes, image.size, image.location);
+  const counter = (bytes: number) => options.onBytes?.(bytes, image.size, where);
   const opts = signal ? { signal } : {};
-  let fd;
+  // Uncompressed and resumable: the partial file is the output itself. Compressed: the partial keeps the .xz bytes.
+  const output = !compressed && targets.partial ? targets.partial.path : targets.output;
+  const handles: FileHandle[] = [];
   try {
-    fd = await open(target, 'wx');
-  } catch (error) {
-    throw storeIoError(error, target, 'cannot create');
-  }
-  try {
-    if (decoder && algorithm.of === 'compressed') {
-      const meter = new Meter(algorithm.digest.algorithm, counter);
-      await decodeToFd(decoder, [image.body, meter], fd.fd, image.location, signal);
+    const fd = await open(output, resumed && !compressed ? 'r+' : 'w').catch((error: unknown) => {
+      throw storeIoError(error, output, 'cannot create');
+    });
+    handles.push(fd);
+    if (!decoder) {
+      const start = resumed ? await hashPrefix(replay.path, replay.offset, check.digest.algorithm, signal) : undefined;
+      const meter = new Meter(check.digest.algorithm, counter, start);
+      await pipeline(image.body, meter, createSparseWriter(fd.fd, start?.bytes ?? 0), opts);
       await fd.sync();
-      return { actual: meter.digest(), compressed };
+      return { actual: meter.digest(), compressed, path: output, bytes: meter.bytes };
     }
-    const source: Readable = image.body;
-    const hasher = new Meter(algorithm.digest.algorithm, decoder ? undefined : counter);
-    if (decoder) {
-      await pipeline(source, new Meter(undefined, counter), decodingStream(decoder, signal), hasher, createSparseWriter(fd.fd), opts);
+    let tee: FileHandle | undefined;
+    if (targets.partial) {
+      tee = await open(targets.partial.path, resumed ? 'a' : 'w').catch((error: unknown) => {
+        throw storeIoError(error, targets.partial!.path, 'cannot create');
+      });
+      handles.push(tee);
+    }
+    const source = sourceBytes(image.body, resumed ? { path: replay.path, length: replay.offset } : undefined, tee);
+    const fast = check.of === 'compressed';
+    const inMeter = new Meter(fast ? check.digest.algorithm : undefined, counter);
+    let outMeter: Meter | undefined;
+    if (decoder.kind === 'lzma-native') {
+      outMeter = fast ? undefined : new Meter(check.digest.algorithm);
+      if (outMeter) await pipeline(source, inMeter, lzmaNativeDecoder(), outMeter, createSparseWriter(fd.fd), opts);
+      else await pipeline(source, inMeter, lzmaNativeDecoder(), createSparseWriter(fd.fd), opts);
+    } else if (fast) {
+      // xz writes the file itself (sparse, no copy through this process); the compressed bytes are hashed here.
+      const xz = spawnXz(decoder.path, fd.fd, where, signal);
+      await settle([pipeline(source, inMeter, xz.stdin, opts), xz.done]);
     } else {
-      await pipeline(source, hasher, createSparseWriter(fd.fd), opts);
+      const xz = spawnXz(decoder.path, 'pipe', where, signal);
+      outMeter = new Meter(check.digest.algorithm);
+      await settle([pipeline(source, inMeter, xz.stdin, opts), pipeline(xz.stdout!, outMeter, createSparseWriter(fd.fd), opts), xz.done]);
     }
     await fd.sync();
-    return { actual: hasher.digest(), compressed };
+    return { actual: (outMeter ?? inMeter).digest(), compressed, path: output, bytes: inMeter.bytes };
   } catch (error) {
-    throw classify(error, image.location, signal, target);
+    throw classify(error, where, signal, output);
   } finally {
-    await fd.close().catch(() => undefined);
+    await Promise.all(handles.map((handle) => handle.close().catch(() => undefined)));
   }
 }
 
@@ -145,33 +236,67 @@ async function chooseCheck(plan: DownloadPlan, image: OpenedImage, signal: Abort
   });
 }
 
+/** Failures after which the bytes received so far are still good: kept for the next fetch to resume. */
+const RESUMABLE_FAILURES = new Set(['SOURCE_UNREACHABLE', 'ABORTED', 'LOCK_TIMEOUT']);
+
 /**
- * Downloads one version into `${tempPrefix}.image` (and `.raw` when converted). The caller removes
- * every `${tempPrefix}.*` file afterwards, whatever happened.
+ * Downloads one version into a temp file under `tempPrefix` (or the entry's partial file) and returns the verified,
+ * fsynced raw image. The caller removes every `${tempPrefix}.*` file afterwards, whatever happened; the partial
+ * file is kept only when the download was interrupted, and removed in every other case.
  */
 export async function downloadImage(ctx: Context, plan: DownloadPlan, tempPrefix: string, options: DownloadOptions = {}): Promise<Downloaded> {
-  const { signal } = options;
-  const image = await openImage(plan.provider, plan.handle, signal);
-  const downloaded = `${tempPrefix}.image`;
-  let chosen: Awaited<ReturnType<typeof chooseCheck>>;
-  let streamed: { actual: Digest; compressed: boolean };
+  const { signal, resume } = options;
+  const kept = resume ? await findPartial(resume.files, resume.maxAgeMs, resume.now) : undefined;
+  let keepPartial = false;
   try {
-    chosen = await chooseCheck(plan, image, signal);
-    streamed = await streamToFile(ctx, image, downloaded, chosen.check, options);
+    const image = await openImage(plan.provider, plan.handle, signal, kept);
+    let chosen: Awaited<ReturnType<typeof chooseCheck>>;
+    let streamed: Streamed;
+    try {
+      const replay = kept && image.offset === kept.offset && image.location === kept.url ? kept : undefined;
+      if (kept && !replay) await dropPartial(resume!.files);
+      const partial = resume && image.validator !== undefined ? resume.files : undefined;
+      if (partial && !replay) await startPartial(partial, image.location, image.validator!);
+      chosen = await chooseCheck(plan, image, signal);
+      try {
+        streamed = await streamToFile(ctx, image, { output: `${tempPrefix}.image`, ...(partial ? { partial } : {}) }, chosen.check, replay, options);
+      } catch (error) {
+        keepPartial = partial !== undefined && isTemplatesError(error) && RESUMABLE_FAILURES.has(error.code);
+        throw error;
+      }
+      if (image.size !== undefined && streamed.bytes !== image.size) {
+        throw new TemplatesError('SOURCE_UNREACHABLE', `${image.location}: received ${streamed.bytes} bytes of ${image.size}`, {
+          url: image.location,
+          hint: 'the connection ended early or the server sent a wrong length; run the command again',
+        });
+      }
+    } finally {
+      // Whatever happened (even before the pipeline started), the source's file handle or socket is released now.
+      image.body.destroy();
+    }
+    return await finishImage(ctx, plan, image.location, chosen, streamed, tempPrefix, options);
   } finally {
-    // Whatever happened (even before the pipeline started), the source's file handle or socket is released now.
-    image.body.destroy();
+    // A completed (or failed for good) download leaves no partial behind; an uncompressed one was moved on already.
+    if (resume && !keepPartial) await dropPartial(resume.files);
   }
+}
+
+/** Verifies the streamed file, checks its format, and converts it to raw when it is not. */
+async function finishImage(ctx: Context, plan: DownloadPlan, location: string, chosen: Awaited<ReturnType<typeof chooseCheck>>, streamed: Streamed, tempPrefix: string, options: DownloadOptions): Promise<Downloaded> {
+  const { signal, onConvert } = options;
   const { check, imageHash } = chosen;
   const { actual, compressed } = streamed;
   // compressed_hash describes the file at <handle>.xz, whatever its content turned out to be.
-  if (!sameDigest(check.digest, actual)) throw mismatch(image.location, check.digest, actual, check.of === 'compressed' ? 'compressed file' : 'image');
+  if (!sameDigest(check.digest, actual)) throw mismatch(location, check.digest, actual, check.of === 'compressed' ? 'compressed file' : 'image');
+  // The verified file moves to this attempt's own name, so the partial file can be removed whatever comes next.
+  const downloaded = `${tempPrefix}.image`;
+  if (streamed.path !== downloaded) await rename(streamed.path, downloaded);
 
   const head = await readHead(downloaded);
-  const sourceFormat = await detectImageFormat(head, image.location);
+  const sourceFormat = await detectImageFormat(head, location);
   if (plan.format && plan.format !== sourceFormat) {
-    throw new TemplatesError('FORMAT_MISMATCH', `${image.location}: the repository says ${plan.format} but the image is ${sourceFormat}`, {
-      url: image.location,
+    throw new TemplatesError('FORMAT_MISMATCH', `${location}: the repository says ${plan.format} but the image is ${sourceFormat}`, {
+      url: location,
       expected: plan.format,
       actual: sourceFormat,
       hint: 'the repository entry is inconsistent; ask its owner',
@@ -179,9 +304,9 @@ export async function downloadImage(ctx: Context, plan: DownloadPlan, tempPrefix
   }
   let path = downloaded;
   if (sourceFormat !== 'raw') {
-    checkConvertible(sourceFormat, head, image.location);
+    checkConvertible(sourceFormat, head, location);
     path = `${tempPrefix}.raw`;
-    options.onConvert?.(sourceFormat);
+    onConvert?.(sourceFormat);
     await convertToRaw(ctx.qemuImg, sourceFormat, downloaded, path, signal);
     await rm(downloaded, { force: true });
     await fsyncFile(path).catch((error: unknown) => {
@@ -192,7 +317,7 @@ export async function downloadImage(ctx: Context, plan: DownloadPlan, tempPrefix
   const { size } = await stat(path);
   return {
     path,
-    location: image.location,
+    location,
     compressed,
     sourceFormat,
     verified: check,

@@ -1,14 +1,14 @@
 // fetchTemplate: resolve, then under the entry's lock check → download → verify → publish, checking again once locked.
 import { randomBytes } from 'node:crypto';
-import { readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createContext, type Context } from '../context.js';
-import { abortError } from '../errors.js';
+import { abortError, storeIoError } from '../errors.js';
 import { providerFor } from '../providers/index.js';
 import type { RepositorySet } from '../spec/find.js';
 import { formatDigest } from '../spec/digest.js';
 import { resolveReference, type Resolved } from '../spec/resolve.js';
-import { isTempOf, tempDir, tempPrefix, type VersionKey } from '../store/layout.js';
+import { entryTempDir, partialPath, partialStatePath, tempPrefix, type VersionKey } from '../store/layout.js';
 import { withEntryLock } from '../store/lock.js';
 import { publishEntry } from '../store/publish.js';
 import type { EntryRecord } from '../store/record.js';
@@ -16,6 +16,7 @@ import { readStoredEntry, type Store, type StoredEntry } from '../store/store.js
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { downloadImage } from './download.js';
 import type { ProgressCallback } from './progress.js';
+import { partialFiles } from './partial.js';
 import { readMetadata } from './source.js';
 
 export interface FetchOptions {
@@ -44,13 +45,17 @@ function cachedResult(ref: string, entry: StoredEntry): FetchResult {
   return { ref, path: entry.path, status: 'cached', hash: entry.hash ?? null, format: entry.record?.sourceFormat ?? null, size: entry.size };
 }
 
-/** Removes leftovers of earlier attempts at this entry (killed processes); only safe under the entry's lock. */
+/**
+ * Removes this attempt's temp files (`prefix`), or, without it, every leftover of earlier attempts at this entry
+ * (killed processes) except a partial download kept for resume. Only safe under the entry's lock.
+ */
 async function removeTempFiles(store: Store, key: VersionKey, prefix?: string): Promise<void> {
-  const dir = tempDir(store.root);
+  const dir = entryTempDir(store.root, key);
   const names = await readdir(dir).catch(() => [] as string[]);
-  const own = prefix ? basename(prefix) : undefined;
+  const own = prefix ? `${basename(prefix)}.` : undefined;
+  const keep = new Set([basename(partialPath(store.root, key)), basename(partialStatePath(store.root, key))]);
   await Promise.all(
-    names.filter((name) => (own ? name.startsWith(`${own}.`) : isTempOf(name, key))).map((name) => rm(join(dir, name), { force: true, recursive: true })),
+    names.filter((name) => (own ? name.startsWith(own) : !keep.has(name))).map((name) => rm(join(dir, name), { force: true, recursive: true })),
   );
 }
 
@@ -59,6 +64,9 @@ async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved
   const provider = providerFor(version.source, ctx.http);
   const prefix = tempPrefix(store.root, key, `${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
+    await mkdir(entryTempDir(store.root, key), { recursive: true }).catch((error: unknown) => {
+      throw storeIoError(error, entryTempDir(store.root, key), 'cannot create');
+    });
     // Metadata is small and fails fast when broken, before any image byte moves.
     const metadata = await readMetadata(provider, version.handle, signal);
     const downloaded = await downloadImage(ctx, {
@@ -71,6 +79,7 @@ async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved
       signal,
       onConvert: (format) => onProgress?.({ ref, phase: 'convert', format }),
       onBytes: (bytes, total, location) => onProgress?.({ ref, phase: 'download', location, bytes, ...(total !== undefined ? { total } : {}) }),
+      resume: { files: partialFiles(store.root, key), maxAgeMs: store.partialMaxAgeMs, now: ctx.now() },
     });
     if (signal.aborted) throw abortError(signal);
     const hash = formatDigest(downloaded.imageHash ?? downloaded.verified.digest);
@@ -95,6 +104,8 @@ async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved
     return { ref, path, status: 'downloaded', hash, format: downloaded.sourceFormat, size: downloaded.size };
   } finally {
     await removeTempFiles(store, key, prefix);
+    // The entry's temp directory goes too, unless it still holds a partial download.
+    await rmdir(entryTempDir(store.root, key)).catch(() => undefined);
   }
 }
 

@@ -15,9 +15,11 @@ export interface OpenedImage extends OpenedFile {
   suffix: (typeof IMAGE_SUFFIXES)[number];
 }
 
-export async function openImage(provider: Provider, handle: string, signal?: AbortSignal): Promise<OpenedImage> {
+/** Opens the image, `.xz` first; `resume` is asked for only from the URL its bytes came from. */
+export async function openImage(provider: Provider, handle: string, signal?: AbortSignal, resume?: { url: string; offset: number; validator: string }): Promise<OpenedImage> {
   for (const suffix of IMAGE_SUFFIXES) {
-    const file = await provider.open(handle, suffix, signal ? { signal } : {});
+    const from = resume && provider.locate(handle, suffix) === resume.url ? { resume: { offset: resume.offset, validator: resume.validator } } : {};
+    const file = await provider.open(handle, suffix, { ...(signal ? { signal } : {}), ...from });
     if (file) return { ...file, suffix };
   }
   const tried = IMAGE_SUFFIXES.map((suffix) => provider.locate(handle, suffix));

@@ -15,39 +15,40 @@ function isZero(chunk: Buffer, start: number, end: number): boolean {
 }
 
 /**
- * Writes to `fd` from offset 0. Non-zero runs are written with one pwrite each; zero blocks are skipped
- * and the file is extended to its full length at the end. The fd is not closed.
+ * Writes to `fd` from offset `start` (default 0). Non-zero runs are written with one pwrite each; zero blocks
+ * are skipped and the file is extended to its full length at the end. The fd is not closed.
  */
-export function createSparseWriter(fd: number): Writable {
-  let position = 0;
-  const writeRun = async (chunk: Buffer, start: number, end: number) => {
-    let offset = start;
-    while (offset < end) {
-      const { bytesWritten } = await writeAsync(fd, chunk, offset, end - offset, position + offset);
+export function createSparseWriter(fd: number, start = 0): Writable {
+  let position = start;
+  const writeRun = async (chunk: Buffer, from: number, to: number, at: number) => {
+    let offset = from;
+    while (offset < to) {
+      const { bytesWritten } = await writeAsync(fd, chunk, offset, to - offset, at + offset - from);
       offset += bytesWritten;
     }
+  };
+  const writeChunk = async (chunk: Buffer) => {
+    // Blocks are aligned to the file offset so holes fall on filesystem block boundaries.
+    let runStart = -1;
+    let offset = 0;
+    while (offset < chunk.length) {
+      const boundary = SPARSE_BLOCK - ((position + offset) % SPARSE_BLOCK);
+      const end = Math.min(chunk.length, offset + boundary);
+      if (isZero(chunk, offset, end)) {
+        if (runStart >= 0) await writeRun(chunk, runStart, offset, position + runStart);
+        runStart = -1;
+      } else if (runStart < 0) {
+        runStart = offset;
+      }
+      offset = end;
+    }
+    if (runStart >= 0) await writeRun(chunk, runStart, chunk.length, position + runStart);
+    position += chunk.length;
   };
   return new Writable({
     highWaterMark: 1024 * 1024,
     write(chunk: Buffer, _encoding, callback) {
-      (async () => {
-        // Blocks are aligned to the file offset so holes fall on filesystem block boundaries.
-        let runStart = -1;
-        let offset = 0;
-        while (offset < chunk.length) {
-          const boundary = SPARSE_BLOCK - ((position + offset) % SPARSE_BLOCK);
-          const end = Math.min(chunk.length, offset + boundary);
-          if (isZero(chunk, offset, end)) {
-            if (runStart >= 0) await writeRun(chunk, runStart, offset);
-            runStart = -1;
-          } else if (runStart < 0) {
-            runStart = offset;
-          }
-          offset = end;
-        }
-        if (runStart >= 0) await writeRun(chunk, runStart, chunk.length);
-        position += chunk.length;
-      })().then(() => callback(), callback);
+      writeChunk(chunk).then(() => callback(), callback);
     },
     final(callback) {
       truncateAsync(fd, position).then(() => callback(), callback);

@@ -48,7 +48,8 @@ export function createFileProvider(root: string): Provider {
           throw new TemplatesError('SOURCE_UNREACHABLE', `${path} is not a regular file`, { path });
         }
         const body = handleFd.createReadStream({ highWaterMark: READ_CHUNK, autoClose: true });
-        return { location: path, size: stat.size, body };
+        // Local files are never resumed: reading them again is as fast as keeping a partial copy.
+        return { location: path, size: stat.size, offset: 0, body };
       } catch (error) {
         await handleFd.close();
         throw error;

@@ -1,9 +1,7 @@
 // The HTTP client factory: got with timeouts, http(s)-only redirects, env proxies, no retries, raw bytes.
 import type { Agent as HttpAgent, IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import got, { type Agents } from 'got';
-import { HttpProxyAgent } from 'http-proxy-agent';
-import { HttpsProxyAgent } from 'https-proxy-agent';
+import type { Agents } from 'got';
 import { TemplatesError, abortError, isTemplatesError, redactUrl } from '../errors.js';
 import { proxyFor, type ProxyEnv } from './proxy.js';
 
@@ -62,28 +60,32 @@ function isHttpUrl(location: string | undefined, base: string): boolean {
 
 export function createHttpClient(options: HttpClientOptions): HttpClient {
   const agents = new Map<string, HttpAgent>();
-  const agentsFor = (url: URL): Agents => {
+  // The proxy agents load only when a proxy is configured for the URL.
+  const agentsFor = async (url: URL): Promise<Agents> => {
     const proxy = proxyFor(url, options.env);
     if (!proxy) return {};
     const key = `${url.protocol}${proxy}`;
     let agent = agents.get(key);
     if (!agent) {
-      agent = url.protocol === 'https:' ? new HttpsProxyAgent(proxy) : new HttpProxyAgent(proxy);
+      agent = url.protocol === 'https:' ? new (await import('https-proxy-agent')).HttpsProxyAgent(proxy) : new (await import('http-proxy-agent')).HttpProxyAgent(proxy);
       agents.set(key, agent);
     }
     return url.protocol === 'https:' ? { https: agent as never } : { http: agent };
   };
 
   return {
-    get(url, requestOptions = {}) {
+    async get(url, requestOptions = {}) {
       const { signal } = requestOptions;
-      if (signal?.aborted) return Promise.reject(abortError(signal));
+      if (signal?.aborted) throw abortError(signal);
       let parsed: URL;
       try {
         parsed = new URL(url);
       } catch (error) {
-        return Promise.reject(new TemplatesError('USAGE', `not a URL: ${redactUrl(url)}`, { url: redactUrl(url) }, { cause: error }));
+        throw new TemplatesError('USAGE', `not a URL: ${redactUrl(url)}`, { url: redactUrl(url) }, { cause: error });
       }
+      // got loads on the first request: commands that never touch the network (a cache hit) start faster.
+      const { default: got } = await import('got');
+      const agent = await agentsFor(parsed);
       const stream = got.stream(parsed, {
         headers: { 'user-agent': options.userAgent, 'accept-encoding': 'identity', ...requestOptions.headers },
         timeout: { connect: options.connectTimeoutMs, socket: options.idleTimeoutMs },
@@ -91,7 +93,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         throwHttpErrors: false,
         decompress: false,
         followRedirect: (response) => isHttpUrl(response.headers.location, response.url),
-        agent: agentsFor(parsed),
+        agent,
         ...(signal ? { signal } : {}),
       });
       return new Promise<HttpResponse>((resolvePromise, reject) => {

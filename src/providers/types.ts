@@ -4,13 +4,19 @@ import type { Readable } from 'node:stream';
 export interface OpenedFile {
   /** URL or absolute path, for messages (no credentials). */
   location: string;
-  /** Size in bytes when known up front. */
+  /** Size in bytes of the whole file when known up front. */
   size?: number;
+  /** Where `body` starts in the file: the resume offset when the source honoured it, else 0. */
+  offset: number;
+  /** A strong ETag or a Last-Modified date that identifies this version of the file; only then can it be resumed. */
+  validator?: string;
   body: Readable;
 }
 
 export interface OpenOptions {
   signal?: AbortSignal;
+  /** Ask for the file from `offset` on, only if it is still the version `validator` names (Range + If-Range). */
+  resume?: { offset: number; validator: string };
 }
 
 export interface Provider {

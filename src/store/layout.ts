@@ -7,7 +7,9 @@
 //   <repo>:<template>:<version>.record.json    what this tool verified and recorded at publish (not in lago stores)
 //   <repo>:<template>:<version>.lock/          per-template lock (proper-lockfile directory)
 //   <repo>:<template>:<version>.tmp            lago's in-progress download (never written by us)
-//   .tmp/<repo>:<template>:<version>.<id>.*    our in-progress files (same filesystem, renamed into place)
+//   .tmp/<repo>:<template>:<version>/          our in-progress files for one entry (same filesystem, renamed into place)
+//     <id>.*                                   one fetch attempt's files, removed when it ends
+//     partial, partial.json                    an interrupted download kept for resume, and what it is (URL, validator)
 //   .repos/<sha256(url)[0:16]>.json            repository JSON fetched over HTTP, cached for offline use
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -47,14 +49,24 @@ export function tempDir(root: string): string {
   return join(root, '.tmp');
 }
 
-/** Prefix shared by every temp file of one fetch attempt; `id` keeps attempts apart. */
-export function tempPrefix(root: string, key: VersionKey, id: string): string {
-  return join(tempDir(root), `${entryName(key)}.${id}`);
+/** One entry's temp directory: only the holder of the entry's lock writes or cleans it. */
+export function entryTempDir(root: string, key: VersionKey): string {
+  return join(tempDir(root), entryName(key));
 }
 
-/** True when a file name in the temp dir belongs to this entry (for cleanup under its lock). */
-export function isTempOf(fileName: string, key: VersionKey): boolean {
-  return fileName.startsWith(`${entryName(key)}.`);
+/** Prefix shared by every temp file of one fetch attempt; `id` keeps attempts apart. */
+export function tempPrefix(root: string, key: VersionKey, id: string): string {
+  return join(entryTempDir(root, key), id);
+}
+
+/** The bytes of an interrupted download, kept for the next fetch to resume. */
+export function partialPath(root: string, key: VersionKey): string {
+  return join(entryTempDir(root, key), 'partial');
+}
+
+/** What `partial` holds: its URL and validator (see fetch/partial.ts). */
+export function partialStatePath(root: string, key: VersionKey): string {
+  return join(entryTempDir(root, key), 'partial.json');
 }
 
 export function repoCacheDir(root: string): string {

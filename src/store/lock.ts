@@ -1,6 +1,5 @@
 // The per-template lock: proper-lockfile's mkdir lock, waited for with backoff, abortable, taken over when stale.
 import { setTimeout as sleep } from 'node:timers/promises';
-import lockfile from 'proper-lockfile';
 import { TemplatesError, abortError, storeIoError } from '../errors.js';
 import { entryName, lockPath, type VersionKey } from './layout.js';
 import type { Store } from './store.js';
@@ -27,6 +26,8 @@ export async function withEntryLock<T>(store: Store, key: VersionKey, options: L
   let release: (() => Promise<void>) | undefined;
   let delay = 50;
   let waited = false;
+  // Loaded on first use: a cache hit never locks.
+  const { default: lockfile } = await import('proper-lockfile');
   try {
     while (!release) {
       if (outer?.aborted) throw abortError(outer);
@@ -54,7 +55,8 @@ export async function withEntryLock<T>(store: Store, key: VersionKey, options: L
         } catch {
           throw abortError(outer);
         }
-        delay = Math.min(delay * 2, 1_000);
+        // Capped low: a waiter should notice the release quickly (they only mkdir, which is cheap).
+        delay = Math.min(delay * 2, 250);
       }
     }
     return await fn(held.signal);

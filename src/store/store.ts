@@ -12,6 +12,8 @@ export interface Store {
   lockStaleMs: number;
   /** How long to wait for another process's lock before failing with LOCK_TIMEOUT. */
   lockWaitMs: number;
+  /** A kept partial download not written to for this long is removed instead of resumed. */
+  partialMaxAgeMs: number;
 }
 
 export interface StoreOptions {
@@ -21,10 +23,12 @@ export interface StoreOptions {
   home?: string;
   lockStaleMs?: number;
   lockWaitMs?: number;
+  partialMaxAgeMs?: number;
 }
 
 export const DEFAULT_LOCK_STALE_MS = 10_000;
 export const DEFAULT_LOCK_WAIT_MS = 3_600_000;
+export const DEFAULT_PARTIAL_MAX_AGE_MS = 24 * 3_600_000;
 
 export function defaultStoreRoot(env: Record<string, string | undefined>, home: string): string {
   if (env.TEMPLATES_STORE) return env.TEMPLATES_STORE;
@@ -44,6 +48,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     root,
     lockStaleMs: Math.max(2_000, options.lockStaleMs ?? DEFAULT_LOCK_STALE_MS),
     lockWaitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
+    partialMaxAgeMs: options.partialMaxAgeMs ?? DEFAULT_PARTIAL_MAX_AGE_MS,
   };
 }
 

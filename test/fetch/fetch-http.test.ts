@@ -171,7 +171,7 @@ describe('fetch over HTTP', () => {
     expect((error as Error).message).not.toContain('secret');
   });
 
-  it('aborts through its AbortSignal and leaves nothing behind', async () => {
+  it('aborts through its AbortSignal, leaving no entry, only the partial download kept for resume', async () => {
     await publishImage(ws.www, 'tpl/v1.raw', disk);
     const repo = lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } });
     repo.sources.web.args.baseurl = ws.baseurl.replace(/\/(ws-[^/]+)\/$/, '/slow/$1/');
@@ -179,6 +179,6 @@ describe('fetch over HTTP', () => {
     const controller = new AbortController();
     const pending = fetchTemplate('r:tpl:v1', { store, repositories, context, signal: controller.signal, onProgress: (e) => e.phase === 'download' && e.bytes > 0 && controller.abort() });
     await expect(pending).rejects.toMatchObject({ code: 'ABORTED' });
-    expect(await ws.storeFiles()).toEqual(['.tmp']);
+    expect(await ws.storeFiles()).toEqual(['.tmp', '.tmp/r:tpl:v1', '.tmp/r:tpl:v1/partial', '.tmp/r:tpl:v1/partial.json']);
   });
 });

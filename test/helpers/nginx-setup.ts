@@ -1,11 +1,9 @@
 // Vitest global setup: a real nginx on 127.0.0.1 (free ports) serving a temp dir, plus a forward-proxy server.
-import { mkdtemp, mkdir, rm, writeFile, readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from 'execa';
 import type { TestProject } from 'vitest/node';
+import { freePort, startNginx } from './nginx.js';
 
 export interface NginxInfo {
   /** Directory nginx serves at http://127.0.0.1:port/ */
@@ -20,17 +18,6 @@ declare module 'vitest' {
   export interface ProvidedContext {
     nginx: NginxInfo;
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 function config(prefix: string, info: NginxInfo): string {
@@ -71,19 +58,6 @@ http {
 `;
 }
 
-async function findNginx(): Promise<string> {
-  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin']) {
-    const candidate = join(dir, 'nginx');
-    try {
-      await execa(candidate, ['-v']);
-      return candidate;
-    } catch {
-      // next
-    }
-  }
-  throw new Error('nginx not found: run scripts/setup.sh (apt-get install nginx-light)');
-}
-
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const prefix = await mkdtemp(join(tmpdir(), 'templates-nginx-'));
   const info: NginxInfo = {
@@ -94,25 +68,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     proxyLog: join(prefix, 'proxy.log'),
   };
   await mkdir(info.root);
-  const conf = join(prefix, 'nginx.conf');
-  await writeFile(conf, config(prefix, info));
-  const nginx = execa(await findNginx(), ['-p', prefix, '-c', conf], { stdio: 'ignore', reject: false });
-  // Wait (bounded) until it answers.
-  let up = false;
-  for (let i = 0; i < 100 && !up; i++) {
-    await sleep(50);
-    up = await fetch(`http://127.0.0.1:${info.port}/`).then(() => true, () => false);
-  }
-  if (!up) {
-    nginx.kill('SIGKILL');
-    const log = await readFile(join(prefix, 'error.log'), 'utf8').catch(() => '');
-    throw new Error(`nginx did not start: ${log}`);
-  }
+  const nginx = await startNginx(prefix, config(prefix, info), info.port);
   project.provide('nginx', info);
   return async () => {
-    nginx.kill('SIGQUIT');
-    await Promise.race([nginx, sleep(5000)]);
-    nginx.kill('SIGKILL');
+    await nginx.stop();
     await rm(prefix, { recursive: true, force: true });
   };
 }

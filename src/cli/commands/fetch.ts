@@ -22,7 +22,7 @@ export async function fetchCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand<CommonValues & { quiet?: boolean }>(args, { ...COMMON_OPTIONS, quiet: { type: 'boolean', short: 'q' } }, 'fetch');
   if (values.help) return void io.stdout.write(`${FETCH_HELP}\n`), 0;
   if (positionals.length === 0) throw new TemplatesError('USAGE', 'fetch: no template reference given', { hint: 'usage: templates fetch REF...' });
-  const renderer = createRenderer(io.stderr, Boolean(values.quiet));
+  const renderer = await createRenderer(io.stderr, Boolean(values.quiet));
   const { store, repositories, context } = await setup(values, io);
   let exitCode = 0;
   try {

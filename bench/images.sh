@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Builds and caches the benchmark's images in bench/.cache/ (git-ignored); each step is skipped once done.
+#   disk.raw            2 GiB raw disk, ext4, ~30% data: real files from /usr plus random files
+#   disk.raw.xz         multi-block xz (xz -T0, 24 MiB blocks): decodes on every core
+#   disk.raw.single.xz  single-block xz (xz -T1, preset 3 to keep the first build short): decodes on one core only
+#   disk.qcow2.xz       the same disk as qcow2, multi-block xz
+#   big.raw.xz          8 GiB apparent size: disk.raw.xz followed by an xz stream of 6 GiB of zeros
+#   nonzero-blocks      how many 4 KiB blocks of disk.raw are not all zero
+set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"
+out="$(cd "$(dirname "$0")" && pwd)/.cache"
+mkdir -p "$out"
+step() { # step NAME: true when NAME must still be built
+  [ -e "$out/$1" ] && return 1
+  echo "bench: building $1 (once; cached in bench/.cache)" >&2
+}
+
+if step disk.raw; then
+  # About 430 MiB of real files (libraries, docs, locales) and 190 MiB of random data: ~30% of 2 GiB.
+  work=$(mktemp -d "$out/.work.XXXXXX")
+  total=0
+  while IFS= read -r -d '' f; do
+    total=$((total + $(stat -c %s -- "$f")))
+    [ "$total" -gt $((430 * 1024 * 1024)) ] && break
+    mkdir -p "$work/root$(dirname "$f")" && cp -- "$f" "$work/root$f"
+  done < <(find /usr/lib/x86_64-linux-gnu /usr/share -xdev -type f -size +4k -print0 2>/dev/null | sort -z)
+  mkdir -p "$work/root/var/random"
+  for i in $(seq 1 19); do head -c $((10 * 1024 * 1024)) /dev/urandom > "$work/root/var/random/blob$i"; done
+  truncate -s 2G "$work/disk.raw"
+  mkfs.ext4 -q -F -L bench -d "$work/root" "$work/disk.raw"
+  mv "$work/disk.raw" "$out/disk.raw" && rm -rf "$work"
+fi
+if step disk.raw.xz; then xz -T0 -6 -c "$out/disk.raw" > "$out/disk.raw.xz.part" && mv "$out/disk.raw.xz.part" "$out/disk.raw.xz"; fi
+if step big.raw.xz; then
+  # Concatenated xz streams decode as one file: the disk, then zeros up to 8 GiB.
+  head -c $((6 * 1024 * 1024 * 1024)) /dev/zero | xz -T0 -6 -c > "$out/zeros.xz.part"
+  cat "$out/disk.raw.xz" "$out/zeros.xz.part" > "$out/big.raw.xz.part" && rm "$out/zeros.xz.part" && mv "$out/big.raw.xz.part" "$out/big.raw.xz"
+fi
+if step disk.qcow2.xz; then
+  qemu-img convert -q -f raw -O qcow2 "$out/disk.raw" "$out/disk.qcow2.part"
+  xz -T0 -6 -c "$out/disk.qcow2.part" > "$out/disk.qcow2.xz.part" && rm "$out/disk.qcow2.part" && mv "$out/disk.qcow2.xz.part" "$out/disk.qcow2.xz"
+fi
+if step disk.raw.single.xz; then xz -T1 -3 -c "$out/disk.raw" > "$out/disk.raw.single.xz.part" && mv "$out/disk.raw.single.xz.part" "$out/disk.raw.single.xz"; fi
+if step nonzero-blocks; then
+  node -e '
+    const fs = require("node:fs");
+    const fd = fs.openSync(process.argv[1], "r"), buf = Buffer.alloc(1 << 20), zero = Buffer.alloc(4096);
+    let blocks = 0, pos = 0, n;
+    while ((n = fs.readSync(fd, buf, 0, buf.length, pos)) > 0) {
+      for (let o = 0; o < n; o += 4096) if (buf.compare(zero, 0, Math.min(4096, n - o), o, Math.min(o + 4096, n)) !== 0) blocks++;
+      pos += n;
+    }
+    process.stdout.write(String(blocks));
+  ' "$out/disk.raw" > "$out/nonzero-blocks.part" && mv "$out/nonzero-blocks.part" "$out/nonzero-blocks"
+fi

@@ -1,0 +1,349 @@
+// The benchmark: times `templates fetch` against baselines run in the same process, interleaved, and checks the targets.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { freePort, startNginx } from '../test/helpers/nginx.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const project = resolve(here, '../..');
+const cache = join(project, 'bench', '.cache');
+const work = join(cache, 'run');
+const www = join(cache, 'www');
+const bin = join(project, 'bin', 'templates');
+const probe = join(here, 'rss-probe.js');
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+const MiB = 1024 * 1024;
+
+interface Result {
+  seconds: number;
+  stderr: string;
+}
+
+/** Runs a command to completion; rejects with its stderr when it fails. */
+function run(command: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
+  const started = process.hrtime.bigint();
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (code === 0) resolvePromise({ seconds, stderr });
+      else reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? code}): ${stderr.trim()}`));
+    });
+  });
+}
+
+const shell = (script: string) => run('bash', ['-o', 'pipefail', '-c', script]);
+
+async function digestFile(path: string, algorithm: string): Promise<string> {
+  const hash = createHash(algorithm);
+  for await (const chunk of createReadStream(path, { highWaterMark: MiB })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+interface Digests {
+  rawSha1: string;
+  multiSha256: string;
+  singleSha256: string;
+  qcowSha256: string;
+  bigSha1: string;
+}
+
+/** Digests of the cached images, computed once and cached beside them. */
+async function digests(): Promise<Digests> {
+  const file = join(cache, 'digests.json');
+  const known = await readFile(file, 'utf8').then((text) => JSON.parse(text) as Digests, () => undefined);
+  if (known) return known;
+  console.error('bench: hashing the images (once)');
+  const big = await new Promise<string>((resolvePromise, reject) => {
+    const hash = createHash('sha1');
+    const xz = spawn('xz', ['-T0', '-dc', join(cache, 'big.raw.xz')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    xz.stdout.on('data', (chunk: Buffer) => hash.update(chunk));
+    xz.once('close', (code) => (code === 0 ? resolvePromise(hash.digest('hex')) : reject(new Error('xz failed'))));
+  });
+  const result: Digests = {
+    rawSha1: await digestFile(join(cache, 'disk.raw'), 'sha1'),
+    multiSha256: await digestFile(join(cache, 'disk.raw.xz'), 'sha256'),
+    singleSha256: await digestFile(join(cache, 'disk.raw.single.xz'), 'sha256'),
+    qcowSha256: await digestFile(join(cache, 'disk.qcow2.xz'), 'sha256'),
+    bigSha1: big,
+  };
+  await writeFile(file, JSON.stringify(result));
+  return result;
+}
+
+/** The served tree (symlinks to the cached images) and a lago-format repository naming one template per case. */
+async function serveTree(d: Digests, port: number): Promise<string> {
+  await rm(www, { recursive: true, force: true });
+  const files: Array<[string, string, string | undefined]> = [
+    ['multi/disk.xz', 'disk.raw.xz', d.rawSha1],
+    ['single/disk.xz', 'disk.raw.single.xz', d.rawSha1],
+    ['raw/disk', 'disk.raw', d.rawSha1],
+    ['qcow/disk.xz', 'disk.qcow2.xz', undefined],
+    ['big/disk.xz', 'big.raw.xz', d.bigSha1],
+  ];
+  for (const [path, target, sha1] of files) {
+    await mkdir(dirname(join(www, path)), { recursive: true });
+    await symlink(join(cache, target), join(www, path));
+    if (sha1) await writeFile(join(www, `${path}.hash`), sha1);
+  }
+  const version = (handle: string, extra: Record<string, string> = {}) => ({ versions: { v1: { source: 'web', handle, timestamp: 1, ...extra } } });
+  const repo = {
+    name: 'bench',
+    sources: { web: { type: 'http', args: { baseurl: `http://127.0.0.1:${port}/` } } },
+    templates: {
+      fast: version('multi/disk', { compressed_hash: `sha256:${d.multiSha256}` }),
+      lago: version('multi/disk'),
+      raw: version('raw/disk'),
+      qcow: version('qcow/disk', { compressed_hash: `sha256:${d.qcowSha256}` }),
+      single: version('single/disk', { compressed_hash: `sha256:${d.singleSha256}` }),
+      big: version('big/disk'),
+    },
+  };
+  const path = join(work, 'repo.json');
+  await writeFile(path, JSON.stringify(repo, null, 2));
+  return path;
+}
+
+function nginxConfig(prefix: string, port: number): string {
+  const user = process.getuid?.() === 0 ? 'user root;' : '';
+  return `${user}
+worker_processes 1;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+daemon off;
+events { worker_connections 256; }
+http {
+  default_type application/octet-stream;
+  client_body_temp_path ${prefix}/body; proxy_temp_path ${prefix}/proxy; fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi; scgi_temp_path ${prefix}/scgi;
+  log_format sent '$request_method $uri $status $body_bytes_sent';
+  sendfile on;
+  server { listen 127.0.0.1:${port}; root ${www}; access_log ${prefix}/access.log sent; }
+}
+`;
+}
+
+/** Log lines for `uri` written after `from` bytes of the access log: [status, bytes sent]. */
+async function requestsSince(log: string, from: number, uri: string): Promise<Array<[number, number]>> {
+  const text = (await readFile(log)).subarray(from).toString('utf8');
+  return text.split('\n').flatMap((line) => {
+    const [method, path, status, bytes] = line.split(' ');
+    return method === 'GET' && path === uri ? [[Number(status), Number(bytes)] as [number, number]] : [];
+  });
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+interface Sample {
+  seconds: number[];
+  rssKiB: number[];
+  /** allocated bytes / non-zero data bytes of the stored image */
+  sparse: number[];
+}
+
+const samples = new Map<string, Sample>();
+function record(name: string, seconds: number, extra: { rssKiB?: number; sparse?: number } = {}): void {
+  const sample = samples.get(name) ?? { seconds: [], rssKiB: [], sparse: [] };
+  sample.seconds.push(seconds);
+  if (extra.rssKiB !== undefined) sample.rssKiB.push(extra.rssKiB);
+  if (extra.sparse !== undefined) sample.sparse.push(extra.sparse);
+  samples.set(name, sample);
+}
+
+async function main(): Promise<number> {
+  await run('bash', [join(project, 'bench', 'images.sh')]);
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  const d = await digests();
+  const nonZeroBytes = Number(await readFile(join(cache, 'nonzero-blocks'), 'utf8')) * 4096;
+  const xzSize = (await stat(join(cache, 'disk.raw.xz'))).size;
+  const port = await freePort();
+  const repo = await serveTree(d, port);
+  const prefix = join(work, 'nginx');
+  await mkdir(prefix);
+  const nginx = await startNginx(prefix, nginxConfig(prefix, port), port);
+  const accessLog = join(prefix, 'access.log');
+  const url = (path: string) => `http://127.0.0.1:${port}/${path}`;
+  const out = join(work, 'out');
+  const rssFile = join(work, 'rss');
+  let storeCount = 0;
+  const crowdDownloads: number[] = [];
+
+  /** One cold `templates fetch` into a new store: its time, peak RSS and how sparse the stored image is. */
+  const fetchCold = async (template: string, env: Record<string, string> = {}) => {
+    const store = join(work, `store-${storeCount++}`);
+    await rm(rssFile, { force: true });
+    await shell('sync');
+    const { seconds } = await run(process.execPath, ['--import', probe, bin, 'fetch', '-q', '--repo', repo, '--store', store, `bench:${template}`], { BENCH_RSS_FILE: rssFile, ...env });
+    const rssKiB = Number((await readFile(rssFile, 'utf8')).trim().split('\n').pop());
+    const image = await stat(join(store, `bench:${template}:v1`));
+    const sparse = (image.blocks * 512) / nonZeroBytes;
+    await rm(store, { recursive: true, force: true });
+    return { seconds, rssKiB, sparse };
+  };
+  const baseline = async (script: string) => {
+    await rm(out, { recursive: true, force: true });
+    await mkdir(out);
+    await shell('sync');
+    const { seconds } = await shell(`cd ${out} && ${script}`);
+    await rm(out, { recursive: true, force: true });
+    return seconds;
+  };
+
+  try {
+    for (let round = 1; round <= ROUNDS; round++) {
+      console.error(`bench: round ${round} of ${ROUNDS}`);
+      record('curl | xz -T0 -dc (multi-block)', await baseline(`curl -s ${url('multi/disk.xz')} | xz -T0 -dc > file`));
+      const fast = await fetchCold('fast');
+      record('fetch, multi-block xz, compressed_hash', fast.seconds, fast);
+      const lago = await fetchCold('lago');
+      record('fetch, multi-block xz, lago (raw SHA-1 only)', lago.seconds, lago);
+      record('sequential: curl; xz -d; sha1sum; qemu-img convert', await baseline(`curl -s -o disk.xz ${url('multi/disk.xz')} && xz -T0 -d disk.xz && sha1sum disk > /dev/null && qemu-img convert -f raw -O raw disk out`));
+      record('curl -o (uncompressed raw)', await baseline(`curl -s -o file ${url('raw/disk')}`));
+      const raw = await fetchCold('raw');
+      record('fetch, uncompressed raw', raw.seconds, raw);
+      record('curl | xz -T0 -dc; qemu-img convert (qcow2)', await baseline(`curl -s ${url('qcow/disk.xz')} | xz -T0 -dc > f.qcow2 && qemu-img convert -f qcow2 -O raw f.qcow2 out`));
+      const qcow = await fetchCold('qcow');
+      record('fetch, qcow2 (xz)', qcow.seconds, qcow);
+      record('curl | xz -T0 -dc (single-block)', await baseline(`curl -s ${url('single/disk.xz')} | xz -T0 -dc > file`));
+      const single = await fetchCold('single');
+      record('fetch, single-block xz, compressed_hash', single.seconds, single);
+
+      // Cache hits: a store holding the image; each hit is paired with a bare node start.
+      const hitStore = join(work, 'hits');
+      await run(process.execPath, [bin, 'fetch', '-q', '--repo', repo, '--store', hitStore, 'bench:raw']);
+      for (let i = 0; i < 5; i++) {
+        record('node -e 0', (await run(process.execPath, ['-e', '0'])).seconds);
+        record('fetch, cache hit', (await run(process.execPath, [bin, 'fetch', '-q', '--repo', repo, '--store', hitStore, 'bench:raw'])).seconds);
+      }
+      await rm(hitStore, { recursive: true, force: true });
+
+      // Eight processes ask for one template at once: one download, the others wait and reuse it.
+      const crowdStore = join(work, 'crowd');
+      const mark = (await stat(accessLog)).size;
+      await shell('sync');
+      const started = process.hrtime.bigint();
+      await Promise.all(Array.from({ length: 8 }, () => run(process.execPath, [bin, 'fetch', '-q', '--repo', repo, '--store', crowdStore, 'bench:fast'])));
+      record('8 processes, one template', Number(process.hrtime.bigint() - started) / 1e9);
+      crowdDownloads.push((await requestsSince(accessLog, mark, '/multi/disk.xz')).length);
+      await rm(crowdStore, { recursive: true, force: true });
+    }
+
+    // Resume: kill a fetch once half the .xz has arrived, fetch again, count what the server sends again.
+    console.error('bench: resume and 8 GiB cases');
+    const resumeStore = join(work, 'resume');
+    const partial = join(resumeStore, '.tmp', 'bench:lago:v1', 'partial');
+    const child = spawn(process.execPath, [bin, 'fetch', '-q', '--repo', repo, '--store', resumeStore, 'bench:lago'], { stdio: 'ignore' });
+    let received = 0;
+    for (let i = 0; i < 1200 && received < xzSize / 2; i++) {
+      await sleep(25);
+      received = await stat(partial).then((s) => s.size, () => 0);
+    }
+    child.kill('SIGKILL');
+    await new Promise((done) => child.once('close', done));
+    const mark = (await stat(accessLog)).size;
+    await run(process.execPath, [bin, 'fetch', '-q', '--repo', repo, '--store', resumeStore, 'bench:lago'], { TEMPLATES_LOCK_STALE_SECONDS: '2' });
+    const resent = (await requestsSince(accessLog, mark, '/multi/disk.xz')).reduce((sum, [, bytes]) => sum + bytes, 0);
+    const resumeShare = resent / xzSize;
+    const killedAt = received / xzSize;
+    await rm(resumeStore, { recursive: true, force: true });
+
+    const big = await fetchCold('big');
+    record('fetch, 8 GiB apparent size, lago', big.seconds, big);
+    return report({ resumeShare, killedAt, crowdDownloads });
+  } finally {
+    await nginx.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+interface Row {
+  name: string;
+  baseline?: string;
+  ratio?: number;
+  target?: string;
+  ok?: boolean;
+  rss?: number;
+  sparse?: number;
+  note?: string;
+}
+
+function report(extra: { resumeShare: number; killedAt: number; crowdDownloads: number[] }): number {
+  const med = (name: string) => median(samples.get(name)!.seconds);
+  const rows: Row[] = [];
+  const add = (name: string, base: string | undefined, limit: number | undefined, note?: string) => {
+    const sample = samples.get(name)!;
+    const row: Row = { name, ...(note ? { note } : {}) };
+    if (sample.rssKiB.length) row.rss = Math.max(...sample.rssKiB) / 1024;
+    if (sample.sparse.length) row.sparse = Math.max(...sample.sparse);
+    if (base) {
+      row.baseline = base;
+      row.ratio = med(name) / med(base);
+      if (limit !== undefined) {
+        row.target = `≤ ${limit.toFixed(2)}`;
+        row.ok = row.ratio <= limit;
+      }
+    }
+    rows.push(row);
+  };
+  add('fetch, multi-block xz, compressed_hash', 'curl | xz -T0 -dc (multi-block)', 1.1);
+  add('fetch, multi-block xz, lago (raw SHA-1 only)', 'curl | xz -T0 -dc (multi-block)', 1.45);
+  add('fetch, multi-block xz, lago (raw SHA-1 only)', 'sequential: curl; xz -d; sha1sum; qemu-img convert', 0.6);
+  add('fetch, uncompressed raw', 'curl -o (uncompressed raw)', 1.2);
+  add('fetch, qcow2 (xz)', 'curl | xz -T0 -dc; qemu-img convert (qcow2)', 1.1);
+  add('fetch, cache hit', 'node -e 0', 1.5);
+  add('8 processes, one template', 'fetch, multi-block xz, compressed_hash', 1.2);
+  add('fetch, single-block xz, compressed_hash', 'curl | xz -T0 -dc (single-block)', undefined, 'information: one block decodes on one core');
+  add('fetch, 8 GiB apparent size, lago', undefined, undefined);
+
+  const downloads = extra.crowdDownloads;
+  const rss = rows.filter((row) => row.rss !== undefined).map((row) => row.rss!);
+  const rss2 = Math.max(...samples.get('fetch, multi-block xz, lago (raw SHA-1 only)')!.rssKiB) / 1024;
+  const rss8 = Math.max(...samples.get('fetch, 8 GiB apparent size, lago')!.rssKiB) / 1024;
+  const sparse = rows.filter((row) => row.sparse !== undefined).map((row) => row.sparse!);
+  const checks: Array<[string, string, boolean]> = [
+    ['8 processes: downloads of the image', `${downloads.join(', ')} (target: 1 each round)`, downloads.every((n) => n === 1)],
+    ['resume after a kill', `${(extra.resumeShare * 100).toFixed(1)}% of the file sent again, killed at ${(extra.killedAt * 100).toFixed(0)}% (target ≤ 60%)`, extra.resumeShare <= 0.6],
+    ['peak RSS of a fetch', `${Math.max(...rss).toFixed(0)} MiB max; lago 2 GiB ${rss2.toFixed(0)} MiB, 8 GiB ${rss8.toFixed(0)} MiB (target ≤ 150, same for both)`, Math.max(...rss) <= 150 && Math.abs(rss8 - rss2) <= 16],
+    ['stored image: allocated / non-zero data', `${Math.max(...sparse).toFixed(3)} max (target ≤ 1.05)`, Math.max(...sparse) <= 1.05],
+  ];
+
+  const lines: string[] = [];
+  lines.push(`${ROUNDS} rounds, medians; ${new Date().toISOString().slice(0, 10)}, ${process.platform} ${process.arch}, node ${process.version}`);
+  lines.push('');
+  lines.push('| case | median s | baseline | baseline s | ratio | target | peak RSS MiB | alloc/data | |');
+  lines.push('|---|---:|---|---:|---:|---|---:|---:|---|');
+  for (const row of rows) {
+    lines.push(
+      `| ${row.name} | ${med(row.name).toFixed(2)} | ${row.baseline ?? ''} | ${row.baseline ? med(row.baseline).toFixed(2) : ''} | ${row.ratio?.toFixed(2) ?? ''} | ${row.target ?? row.note ?? ''} | ${row.rss?.toFixed(0) ?? ''} | ${row.sparse?.toFixed(3) ?? ''} | ${row.ok === undefined ? '' : row.ok ? 'met' : 'MISSED'} |`,
+    );
+  }
+  lines.push('');
+  lines.push('| check | result | |');
+  lines.push('|---|---|---|');
+  for (const [name, text, ok] of checks) lines.push(`| ${name} | ${text} | ${ok ? 'met' : 'MISSED'} |`);
+  const missed = rows.filter((row) => row.ok === false).length + checks.filter(([, , ok]) => !ok).length;
+  lines.push('');
+  lines.push(missed ? `${missed} target(s) missed` : 'every target met');
+  console.log(lines.join('\n'));
+  return missed ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(`bench: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(2);
+  },
+);
