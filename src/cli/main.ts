@@ -1,15 +1,15 @@
 // The CLI entry: dispatch a command, turn SIGINT/SIGTERM into an abort, map error codes to exit codes.
 import { TemplatesError } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
-import { fetchCommand } from './commands/fetch.js';
-import { pathCommand } from './commands/path.js';
-import { resolveCommand } from './commands/resolve.js';
 import { report, type CliIo } from './io.js';
 
-const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> = {
-  fetch: fetchCommand,
-  path: pathCommand,
-  resolve: resolveCommand,
+type Command = (args: string[], io: CliIo) => Promise<number>;
+
+/** Each command's module loads only when that command runs. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  fetch: async () => (await import('./commands/fetch.js')).fetchCommand,
+  path: async () => (await import('./commands/path.js')).pathCommand,
+  resolve: async () => (await import('./commands/resolve.js')).resolveCommand,
 };
 
 export const MAIN_HELP = `Usage: templates <command> [options]
@@ -49,9 +49,9 @@ export async function main(argv: string[], io: Omit<CliIo, 'signal'>): Promise<n
       io.stdout.write(`${MAIN_HELP}\n`);
       return command === undefined ? 2 : 0;
     }
-    const run = COMMANDS[command];
-    if (!run) throw new TemplatesError('USAGE', `unknown command ${JSON.stringify(command)}`, { hint: `commands: ${Object.keys(COMMANDS).join(', ')}` });
-    return await run(args, cli);
+    const load = COMMANDS[command];
+    if (!load) throw new TemplatesError('USAGE', `unknown command ${JSON.stringify(command)}`, { hint: `commands: ${Object.keys(COMMANDS).join(', ')}` });
+    return await (await load())(args, cli);
   } catch (error) {
     const code = report(cli, error, args.includes('--json'));
     return received ? SIGNAL_EXIT[received]! : code;

@@ -1,5 +1,4 @@
 // One pass from source to a verified raw temp file in the store: read, decode xz, hash, write sparse, convert.
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
@@ -13,7 +12,8 @@ import { peek } from '../util/peek.js';
 import { checkConvertible, convertToRaw } from './convert.js';
 import { checkDecoder, decodeFailed, lzmaNativeDecoder, spawnXz } from './decode.js';
 import { HEAD_BYTES, detectImageFormat, isXz } from './detect.js';
-import { Meter, type MeterStart } from './meter.js';
+import { Counter } from './counter.js';
+import { ParallelHasher } from './parallel-hasher.js';
 import { dropPartial, findPartial, startPartial, type PartialDownload, type PartialFiles } from './partial.js';
 import { openImage, readHash, type OpenedImage } from './source.js';
 import { createSparseWriter } from './sparse-writer.js';
@@ -124,13 +124,9 @@ async function* sourceBytes(body: Readable, replay: { path: string; length: numb
   }
 }
 
-/** A hash of the first `length` bytes of `path`: the resumed prefix of an uncompressed image. */
-async function hashPrefix(path: string, length: number, algorithm: Digest['algorithm'], signal: AbortSignal | undefined): Promise<MeterStart> {
-  const hash = createHash(algorithm);
-  await pipeline(createReadStream(path, { start: 0, end: length - 1, highWaterMark: READ_CHUNK }), async (chunks: AsyncIterable<Buffer>) => {
-    for await (const chunk of chunks) hash.update(chunk);
-  }, signal ? { signal } : {});
-  return { hash, bytes: length };
+/** Feeds the first `length` bytes of `path` (a resumed prefix of an uncompressed image) to the hasher only. */
+async function absorbPrefix(hasher: ParallelHasher, path: string, length: number): Promise<void> {
+  for await (const chunk of createReadStream(path, { start: 0, end: length - 1, highWaterMark: READ_CHUNK })) await hasher.absorb(chunk as Buffer);
 }
 
 interface Check {
@@ -173,17 +169,18 @@ async function streamToFile(ctx: Context, image: OpenedImage, targets: { output:
   // Uncompressed and resumable: the partial file is the output itself. Compressed: the partial keeps the .xz bytes.
   const output = !compressed && targets.partial ? targets.partial.path : targets.output;
   const handles: FileHandle[] = [];
+  // Hashing runs on a worker thread: this thread keeps receiving and writing while another core hashes.
+  const hasher = new ParallelHasher(check.digest.algorithm, counter);
   try {
     const fd = await open(output, resumed && !compressed ? 'r+' : 'w').catch((error: unknown) => {
       throw storeIoError(error, output, 'cannot create');
     });
     handles.push(fd);
     if (!decoder) {
-      const start = resumed ? await hashPrefix(replay.path, replay.offset, check.digest.algorithm, signal) : undefined;
-      const meter = new Meter(check.digest.algorithm, counter, start);
-      await pipeline(image.body, meter, createSparseWriter(fd.fd, start?.bytes ?? 0), opts);
+      if (resumed) await absorbPrefix(hasher, replay.path, replay.offset);
+      await pipeline(image.body, hasher, createSparseWriter(fd.fd, resumed ? replay.offset : 0), opts);
       await fd.sync();
-      return { actual: meter.digest(), compressed, path: output, bytes: meter.bytes };
+      return { actual: await hasher.digest(), compressed, path: output, bytes: hasher.bytes };
     }
     let tee: FileHandle | undefined;
     if (targets.partial) {
@@ -193,28 +190,26 @@ async function streamToFile(ctx: Context, image: OpenedImage, targets: { output:
       handles.push(tee);
     }
     const source = sourceBytes(image.body, resumed ? { path: replay.path, length: replay.offset } : undefined, tee);
+    // What arrives is counted (progress, length check); the hasher sits where the verified bytes flow.
     const fast = check.of === 'compressed';
-    const inMeter = new Meter(fast ? check.digest.algorithm : undefined, counter);
-    let outMeter: Meter | undefined;
+    const arrived = fast ? hasher : new Counter(counter);
     if (decoder.kind === 'lzma-native') {
-      outMeter = fast ? undefined : new Meter(check.digest.algorithm);
-      if (outMeter) await pipeline(source, inMeter, lzmaNativeDecoder(), outMeter, createSparseWriter(fd.fd), opts);
-      else await pipeline(source, inMeter, lzmaNativeDecoder(), createSparseWriter(fd.fd), opts);
+      if (fast) await pipeline(source, hasher, lzmaNativeDecoder(), createSparseWriter(fd.fd), opts);
+      else await pipeline(source, arrived, lzmaNativeDecoder(), hasher, createSparseWriter(fd.fd), opts);
     } else if (fast) {
       // xz writes the file itself (sparse, no copy through this process); the compressed bytes are hashed here.
       const xz = spawnXz(decoder.path, fd.fd, where, signal);
-      await settle([pipeline(source, inMeter, xz.stdin, opts), xz.done]);
+      await settle([pipeline(source, hasher, xz.stdin, opts), xz.done]);
     } else {
       const xz = spawnXz(decoder.path, 'pipe', where, signal);
-      outMeter = new Meter(check.digest.algorithm);
-      await settle([pipeline(source, inMeter, xz.stdin, opts), pipeline(xz.stdout!, outMeter, createSparseWriter(fd.fd), opts), xz.done]);
+      await settle([pipeline(source, arrived, xz.stdin, opts), pipeline(xz.stdout!, hasher, createSparseWriter(fd.fd), opts), xz.done]);
     }
     await fd.sync();
-    return { actual: (outMeter ?? inMeter).digest(), compressed, path: output, bytes: inMeter.bytes };
+    return { actual: await hasher.digest(), compressed, path: output, bytes: arrived.bytes };
   } catch (error) {
     throw classify(error, where, signal, output);
   } finally {
-    await Promise.all(handles.map((handle) => handle.close().catch(() => undefined)));
+    await Promise.all([hasher.close(), ...handles.map((handle) => handle.close().catch(() => undefined))]);
   }
 }
 

@@ -1,0 +1,107 @@
+// Under the entry's lock: check again, clean leftovers, download, verify and publish one version (loaded only on a cache miss).
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { Context } from '../context.js';
+import { abortError, storeIoError } from '../errors.js';
+import { providerFor } from '../providers/index.js';
+import { formatDigest } from '../spec/digest.js';
+import type { Resolved } from '../spec/resolve.js';
+import { entryTempDir, partialPath, partialStatePath, tempPrefix, type VersionKey } from '../store/layout.js';
+import { withEntryLock } from '../store/lock.js';
+import { publishEntry } from '../store/publish.js';
+import type { EntryRecord } from '../store/record.js';
+import { readStoredEntry, type Store } from '../store/store.js';
+import { TOOL_NAME, TOOL_VERSION } from '../version.js';
+import { downloadImage } from './download.js';
+import type { FetchResult } from './fetch.js';
+import { partialFiles } from './partial.js';
+import type { ProgressCallback } from './progress.js';
+import { readMetadata } from './source.js';
+
+/**
+ * Removes this attempt's temp files (`prefix`), or, without it, every leftover of earlier attempts at this entry
+ * (killed processes) except a partial download kept for resume. Only safe under the entry's lock.
+ */
+async function removeTempFiles(store: Store, key: VersionKey, prefix?: string): Promise<void> {
+  const dir = entryTempDir(store.root, key);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const own = prefix ? `${basename(prefix)}.` : undefined;
+  const keep = new Set([basename(partialPath(store.root, key)), basename(partialStatePath(store.root, key))]);
+  await Promise.all(
+    names.filter((name) => (own ? name.startsWith(own) : !keep.has(name))).map((name) => rm(join(dir, name), { force: true, recursive: true })),
+  );
+}
+
+async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved, signal: AbortSignal, onProgress: ProgressCallback | undefined): Promise<FetchResult> {
+  const { key, version, ref } = resolved;
+  const provider = providerFor(version.source, ctx.http);
+  const prefix = tempPrefix(store.root, key, `${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    await mkdir(entryTempDir(store.root, key), { recursive: true }).catch((error: unknown) => {
+      throw storeIoError(error, entryTempDir(store.root, key), 'cannot create');
+    });
+    // Metadata is small and fails fast when broken, before any image byte moves.
+    const metadata = await readMetadata(provider, version.handle, signal);
+    const downloaded = await downloadImage(ctx, {
+      provider,
+      handle: version.handle,
+      ...(version.hash ? { hash: version.hash } : {}),
+      ...(version.compressedHash ? { compressedHash: version.compressedHash } : {}),
+      ...(version.format ? { format: version.format } : {}),
+    }, prefix, {
+      signal,
+      onConvert: (format) => onProgress?.({ ref, phase: 'convert', format }),
+      onBytes: (bytes, total, location) => onProgress?.({ ref, phase: 'download', location, bytes, ...(total !== undefined ? { total } : {}) }),
+      resume: { files: partialFiles(store.root, key), maxAgeMs: store.partialMaxAgeMs, now: ctx.now() },
+    });
+    if (signal.aborted) throw abortError(signal);
+    const hash = formatDigest(downloaded.imageHash ?? downloaded.verified.digest);
+    const record: EntryRecord = {
+      schema: 1,
+      ref,
+      source: downloaded.location,
+      sourceFormat: downloaded.sourceFormat,
+      compressed: downloaded.compressed,
+      verified: { digest: `${downloaded.verified.digest.algorithm}:${downloaded.verified.digest.hex}`, of: downloaded.verified.of },
+      size: downloaded.size,
+      fetchedAt: new Date(ctx.now()).toISOString(),
+      tool: `${TOOL_NAME}/${TOOL_VERSION}`,
+    };
+    const path = await publishEntry(store, key, {
+      image: downloaded.path,
+      hash,
+      metadata: JSON.stringify(metadata),
+      record: `${JSON.stringify(record, null, 2)}\n`,
+      tempPrefix: prefix,
+    });
+    return { ref, path, status: 'downloaded', hash, format: downloaded.sourceFormat, size: downloaded.size };
+  } finally {
+    await removeTempFiles(store, key, prefix);
+    // The entry's temp directory goes too, unless it still holds a partial download.
+    await rmdir(entryTempDir(store.root, key)).catch(() => undefined);
+  }
+}
+
+/**
+ * Takes the entry's lock (waiting for another process's fetch), checks the store again, and downloads and
+ * publishes the version if it is still missing. `cached` builds the result when another process stored it meanwhile.
+ */
+export async function acquireEntry(
+  ctx: Context,
+  store: Store,
+  resolved: Resolved,
+  options: { signal?: AbortSignal; onProgress?: ProgressCallback; cached: (entry: NonNullable<Awaited<ReturnType<typeof readStoredEntry>>>) => FetchResult },
+): Promise<FetchResult> {
+  const { signal, onProgress } = options;
+  return withEntryLock(store, resolved.key, {
+    ...(signal ? { signal } : {}),
+    now: ctx.now,
+    onWait: () => onProgress?.({ ref: resolved.ref, phase: 'waiting-for-lock' }),
+  }, async (lockSignal) => {
+    const again = await readStoredEntry(store, resolved.key);
+    if (again) return options.cached(again);
+    await removeTempFiles(store, resolved.key);
+    return downloadAndPublish(ctx, store, resolved, lockSignal, onProgress);
+  });
+}

@@ -1,0 +1,102 @@
+// A pass-through Transform that hashes on a worker thread, so hashing runs on another core while this thread moves bytes.
+import { Transform, type TransformCallback } from 'node:stream';
+import { Worker } from 'node:worker_threads';
+import type { Digest, HashAlgorithm } from '../spec/digest.js';
+
+/** Bytes gathered into one message to the worker: few messages, one copy per byte. */
+const BATCH = 1024 * 1024;
+/** Bytes the worker may lag behind before the stream waits for it (bounds memory). */
+const MAX_IN_FLIGHT = 16 * BATCH;
+
+const WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const hash = require('node:crypto').createHash(workerData.algorithm);
+if (workerData.prefix) hash.update(new Uint8Array(workerData.prefix));
+parentPort.on('message', (data) => {
+  if (data === null) return parentPort.postMessage({ hex: hash.digest('hex') });
+  hash.update(data);
+  parentPort.postMessage({ done: data.byteLength });
+});`;
+
+export class ParallelHasher extends Transform {
+  bytes = 0;
+  private readonly worker: Worker;
+  private batch: Uint8Array;
+  private filled = 0;
+  private inFlight = 0;
+  private waiting: (() => void) | undefined;
+  private result: Promise<string>;
+
+  /** `onBytes` is told the running total. */
+  constructor(private readonly algorithm: HashAlgorithm, private readonly onBytes?: (total: number) => void) {
+    super({ highWaterMark: BATCH });
+    this.worker = new Worker(WORKER, { eval: true, workerData: { algorithm } });
+    // Never what keeps the process alive; close() ends it in every case.
+    this.worker.unref();
+    this.batch = new Uint8Array(BATCH);
+    this.result = new Promise<string>((resolve, reject) => {
+      this.worker.on('message', (message: { done?: number; hex?: string }) => {
+        if (message.hex !== undefined) return resolve(message.hex);
+        this.inFlight -= message.done ?? 0;
+        const wake = this.waiting;
+        this.waiting = undefined;
+        wake?.();
+      });
+      this.worker.once('error', reject);
+    });
+    this.result.catch(() => undefined);
+  }
+
+  /** Sends the gathered bytes to the worker (transferred, not copied again). */
+  private flushBatch(): void {
+    if (this.filled === 0) return;
+    const data = this.filled === BATCH ? this.batch : this.batch.slice(0, this.filled);
+    this.worker.postMessage(data, [data.buffer as ArrayBuffer]);
+    this.inFlight += this.filled;
+    this.batch = new Uint8Array(BATCH);
+    this.filled = 0;
+  }
+
+  /** Adds bytes to the hash only (a resumed prefix that is already on disk); resolves when there is room for more. */
+  async absorb(chunk: Buffer): Promise<void> {
+    this.gather(chunk);
+    if (this.inFlight > MAX_IN_FLIGHT) await new Promise<void>((resolve) => (this.waiting = resolve));
+  }
+
+  private gather(chunk: Buffer): void {
+    let offset = 0;
+    while (offset < chunk.length) {
+      const take = Math.min(chunk.length - offset, BATCH - this.filled);
+      this.batch.set(chunk.subarray(offset, offset + take), this.filled);
+      this.filled += take;
+      offset += take;
+      if (this.filled === BATCH) this.flushBatch();
+    }
+    this.bytes += chunk.length;
+    this.onBytes?.(this.bytes);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.gather(chunk);
+    this.push(chunk);
+    if (this.inFlight <= MAX_IN_FLIGHT) return callback();
+    this.waiting = () => callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.flushBatch();
+    callback();
+  }
+
+  /** The digest of every byte that went through (absorbed or streamed); call after the stream ended. */
+  async digest(): Promise<Digest> {
+    this.flushBatch();
+    this.worker.postMessage(null);
+    return { algorithm: this.algorithm, hex: await this.result };
+  }
+
+  /** Ends the worker; call in every case once done. */
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
