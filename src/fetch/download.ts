@@ -1,7 +1,7 @@
 // One pass from source to a verified raw temp file in the store: read, decode xz, hash, write sparse, convert.
 import { createReadStream } from 'node:fs';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import type { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from '../context.js';
 import { TemplatesError, abortError, isTemplatesError, storeIoError } from '../errors.js';
@@ -13,10 +13,12 @@ import { checkConvertible, convertToRaw } from './convert.js';
 import { checkDecoder, decodeFailed, lzmaNativeDecoder, spawnXz } from './decode.js';
 import { HEAD_BYTES, detectImageFormat, isXz } from './detect.js';
 import { Counter } from './counter.js';
+import { FollowHasher } from './follow-hasher.js';
 import { ParallelHasher } from './parallel-hasher.js';
 import { dropPartial, findPartial, startPartial, type PartialDownload, type PartialFiles } from './partial.js';
 import { openImage, readHash, type OpenedImage } from './source.js';
 import { createSparseWriter } from './sparse-writer.js';
+import { startWriteback } from './writeback.js';
 
 const READ_CHUNK = 1024 * 1024;
 
@@ -124,11 +126,6 @@ async function* sourceBytes(body: Readable, replay: { path: string; length: numb
   }
 }
 
-/** Feeds the first `length` bytes of `path` (a resumed prefix of an uncompressed image) to the hasher only. */
-async function absorbPrefix(hasher: ParallelHasher, path: string, length: number): Promise<void> {
-  for await (const chunk of createReadStream(path, { start: 0, end: length - 1, highWaterMark: READ_CHUNK })) await hasher.absorb(chunk as Buffer);
-}
-
 interface Check {
   of: 'image' | 'compressed';
   digest: Digest;
@@ -149,11 +146,16 @@ export interface ResumeOptions {
   now: number;
 }
 
+/** Hashes either the bytes streaming through (a Transform) or a file right behind its writer (a worker reading it). */
+type Hashing = { kind: 'stream'; hasher: ParallelHasher } | { kind: 'file'; hasher: FollowHasher; path: string };
+
 /**
- * Streams the source into a temp file in one pass, hashing what `check` covers. xz data goes through `xz -T0`:
- * when the compressed bytes are what is verified, xz writes the output file itself; otherwise the decoded bytes
- * are hashed here and written sparse. With `resumable`, the source's bytes are kept in the partial file (the
- * compressed copy, or the output itself when uncompressed); `replay` is a kept prefix to continue from.
+ * Streams the source into a temp file in one pass, hashing what `check` covers. xz data goes through `xz -T0`,
+ * which writes the output file itself (sparse). The digest comes from a worker thread: it reads the output (or,
+ * when the compressed bytes are what is verified, the kept partial copy of them) from the page cache right
+ * behind the writer, so no byte is copied through this thread twice and no pass waits for another. With
+ * `targets.partial`, the source's bytes are kept for resume (the compressed copy, or the output itself when
+ * uncompressed); `replay` is a kept prefix to continue from.
  */
 async function streamToFile(ctx: Context, image: OpenedImage, targets: { output: string; partial?: PartialFiles }, check: Check, replay: PartialDownload | undefined, options: DownloadOptions): Promise<Streamed> {
   const { signal } = options;
@@ -166,50 +168,55 @@ async function streamToFile(ctx: Context, image: OpenedImage, targets: { output:
   const decoder = compressed ? checkDecoder(await ctx.decoder()) : undefined;
   const counter = (bytes: number) => options.onBytes?.(bytes, image.size, where);
   const opts = signal ? { signal } : {};
+  const algorithm = check.digest.algorithm;
   // Uncompressed and resumable: the partial file is the output itself. Compressed: the partial keeps the .xz bytes.
   const output = !compressed && targets.partial ? targets.partial.path : targets.output;
   const handles: FileHandle[] = [];
-  // Hashing runs on a worker thread: this thread keeps receiving and writing while another core hashes.
-  const hasher = new ParallelHasher(check.digest.algorithm, counter);
-  try {
-    const fd = await open(output, resumed && !compressed ? 'r+' : 'w').catch((error: unknown) => {
-      throw storeIoError(error, output, 'cannot create');
+  let hashing: Hashing | undefined;
+  let stopWriteback: (() => Promise<void>) | undefined;
+  const openFile = async (path: string, flags: string) => {
+    const handle = await open(path, flags).catch((error: unknown) => {
+      throw storeIoError(error, path, 'cannot create');
     });
-    handles.push(fd);
+    handles.push(handle);
+    return handle;
+  };
+  try {
+    const fd = await openFile(output, resumed && !compressed ? 'r+' : 'w');
+    stopWriteback = startWriteback(fd);
+    const arrived = new Counter(counter);
+    if (resumed) arrived.bytes = replay.offset;
     if (!decoder) {
-      if (resumed) await absorbPrefix(hasher, replay.path, replay.offset);
-      await pipeline(image.body, hasher, createSparseWriter(fd.fd, resumed ? replay.offset : 0), opts);
+      hashing = { kind: 'file', hasher: new FollowHasher(output, algorithm), path: output };
+      await pipeline(image.body, arrived, createSparseWriter(fd.fd, resumed ? replay.offset : 0), opts);
       await fd.sync();
-      return { actual: await hasher.digest(), compressed, path: output, bytes: hasher.bytes };
+      return { actual: await hashing.hasher.finish(arrived.bytes), compressed, path: output, bytes: arrived.bytes };
     }
-    let tee: FileHandle | undefined;
-    if (targets.partial) {
-      tee = await open(targets.partial.path, resumed ? 'a' : 'w').catch((error: unknown) => {
-        throw storeIoError(error, targets.partial!.path, 'cannot create');
-      });
-      handles.push(tee);
-    }
+    const tee = targets.partial ? await openFile(targets.partial.path, resumed ? 'a' : 'w') : undefined;
     const source = sourceBytes(image.body, resumed ? { path: replay.path, length: replay.offset } : undefined, tee);
-    // What arrives is counted (progress, length check); the hasher sits where the verified bytes flow.
     const fast = check.of === 'compressed';
-    const arrived = fast ? hasher : new Counter(counter);
+    // Follow a file when there is one holding the verified bytes; otherwise hash them as they stream.
+    const followed = fast ? targets.partial?.path : decoder.kind === 'xz' ? output : undefined;
+    hashing = followed ? { kind: 'file', hasher: new FollowHasher(followed, algorithm), path: followed } : { kind: 'stream', hasher: new ParallelHasher(algorithm) };
+    const inStages: Transform[] = fast && hashing.kind === 'stream' ? [arrived, hashing.hasher] : [arrived];
+    arrived.bytes = 0; // the replayed prefix flows through again
     if (decoder.kind === 'lzma-native') {
-      if (fast) await pipeline(source, hasher, lzmaNativeDecoder(), createSparseWriter(fd.fd), opts);
-      else await pipeline(source, arrived, lzmaNativeDecoder(), hasher, createSparseWriter(fd.fd), opts);
-    } else if (fast) {
-      // xz writes the file itself (sparse, no copy through this process); the compressed bytes are hashed here.
-      const xz = spawnXz(decoder.path, fd.fd, where, signal);
-      await settle([pipeline(source, hasher, xz.stdin, opts), xz.done]);
+      const outStages: Transform[] = !fast && hashing.kind === 'stream' ? [hashing.hasher] : [];
+      await pipeline([source, ...inStages, lzmaNativeDecoder(), ...outStages, createSparseWriter(fd.fd)] as unknown as [Readable, Writable], opts);
     } else {
-      const xz = spawnXz(decoder.path, 'pipe', where, signal);
-      await settle([pipeline(source, arrived, xz.stdin, opts), pipeline(xz.stdout!, hasher, createSparseWriter(fd.fd), opts), xz.done]);
+      const xz = spawnXz(decoder.path, fd.fd, where, signal);
+      await settle([pipeline([source, ...inStages, xz.stdin] as unknown as [Readable, Writable], opts), xz.done]);
     }
     await fd.sync();
-    return { actual: await hasher.digest(), compressed, path: output, bytes: arrived.bytes };
+    let actual: Digest;
+    if (hashing.kind === 'stream') actual = await hashing.hasher.digest();
+    else actual = await hashing.hasher.finish(hashing.path === output ? (await fd.stat()).size : arrived.bytes);
+    return { actual, compressed, path: output, bytes: arrived.bytes };
   } catch (error) {
     throw classify(error, where, signal, output);
   } finally {
-    await Promise.all([hasher.close(), ...handles.map((handle) => handle.close().catch(() => undefined))]);
+    await stopWriteback?.();
+    await Promise.all([hashing?.hasher.close(), ...handles.map((handle) => handle.close().catch(() => undefined))]);
   }
 }
 

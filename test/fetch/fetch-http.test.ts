@@ -22,6 +22,15 @@ afterEach(async () => {
   await ws.cleanup();
 });
 
+/** Bytes in the 4 KiB blocks of `path` that are not all zero. */
+async function nonZeroBytes(path: string): Promise<number> {
+  const bytes = await readFile(path);
+  const zero = Buffer.alloc(4096);
+  let count = 0;
+  for (let offset = 0; offset < bytes.length; offset += 4096) if (!bytes.subarray(offset, offset + 4096).equals(zero.subarray(0, Math.min(4096, bytes.length - offset)))) count += 4096;
+  return count;
+}
+
 async function repoWith(versions: Record<string, Record<string, unknown>>, source = 'web') {
   const templates = { tpl: Object.fromEntries(Object.entries(versions).map(([v, spec]) => [v, { source, ...spec }])) };
   return ws.writeRepo('r', lagoRepo('r', ws, templates));
@@ -104,6 +113,32 @@ describe('fetch over HTTP', () => {
     expect(record).toMatchObject({ verified: { of: 'compressed', digest: `sha256:${digests.xzSha256}` }, compressed: true, sourceFormat: 'raw' });
     // No raw hash known: .hash records the digest that was verified.
     expect(result.hash).toBe(`sha256:${digests.xzSha256}`);
+  });
+
+  it('stores identical, equally sparse files on every path: xz writing the file, the raw-hash path, plain, and lzma-native', async () => {
+    const digests = await publishImage(ws.www, 'tpl/v1.raw', disk);
+    await publishImage(ws.www, 'tpl/plain.raw', disk, { xz: false, plain: true });
+    const repo = await repoWith({
+      fast: { handle: 'tpl/v1.raw', timestamp: 1, compressed_hash: `sha256:${digests.xzSha256}` },
+      lago: { handle: 'tpl/v1.raw', timestamp: 1 },
+      native: { handle: 'tpl/v1.raw', timestamp: 1 },
+      plain: { handle: 'tpl/plain.raw', timestamp: 1 },
+    });
+    const { store, repositories, context } = await librarySetup(ws, [repo]);
+    const fast = await fetchTemplate('r:tpl:fast', { store, repositories, context });
+    const lago = await fetchTemplate('r:tpl:lago', { store, repositories, context });
+    const plain = await fetchTemplate('r:tpl:plain', { store, repositories, context });
+    const lzma = await librarySetup(ws, [repo], { decoder: 'lzma-native' });
+    const native = await fetchTemplate('r:tpl:native', { store: lzma.store, repositories: lzma.repositories, context: lzma.context });
+    expect(JSON.parse(await readFile(`${fast.path}.record.json`, 'utf8')).verified.of).toBe('compressed');
+    const allocated: number[] = [];
+    for (const path of [fast.path, lago.path, plain.path, native.path]) {
+      expect(await digestOf(path)).toBe(digests.sha1);
+      allocated.push((await stat(path)).blocks);
+    }
+    // Every path leaves zero blocks as holes: what is allocated is the non-zero data, give or take 5%.
+    const data = await nonZeroBytes(disk);
+    for (const blocks of allocated) expect(blocks * 512).toBeLessThanOrEqual(data * 1.05);
   });
 
   it('uses the hash from the repository JSON, in any algorithm, without reading the .hash file', async () => {
