@@ -15,7 +15,12 @@ export interface Context {
   decoder: () => Promise<Decoder | undefined>;
   /** The qemu-img command. */
   qemuImg: string;
+  /** Largest decoded image accepted: decoding stops as soon as an image passes it (a decompression bomb). */
+  maxImageBytes: number;
 }
+
+/** 1 TiB: far above any real template, far below what fills a disk through holes. */
+export const DEFAULT_MAX_IMAGE_BYTES = 2 ** 40;
 
 export interface ContextOptions {
   env?: Record<string, string | undefined>;
@@ -26,9 +31,14 @@ export interface ContextOptions {
   connectTimeoutMs?: number;
   /** Idle timeout for HTTP sources: no byte for this long fails the download (default 60 s). */
   idleTimeoutMs?: number;
+  /** Retries of HTTP 429/5xx and connection resets (default 3), and the first delay (default 1 s, doubling). */
+  retries?: number;
+  retryDelayMs?: number;
   /** "auto" (default): the xz command when it is on PATH, else lzma-native. */
   decoder?: 'auto' | 'xz' | 'lzma-native';
   qemuImg?: string;
+  /** Default: TEMPLATES_MAX_IMAGE_BYTES, else 1 TiB. */
+  maxImageBytes?: number;
 }
 
 export async function findExecutable(name: string, path: string | undefined): Promise<string | undefined> {
@@ -52,6 +62,7 @@ export function createContext(options: ContextOptions = {}): Context {
     home: options.home ?? (env.HOME || homedir()),
     now: options.now ?? Date.now,
     qemuImg: options.qemuImg ?? 'qemu-img',
+    maxImageBytes: options.maxImageBytes ?? (Number(env.TEMPLATES_MAX_IMAGE_BYTES) > 0 ? Number(env.TEMPLATES_MAX_IMAGE_BYTES) : DEFAULT_MAX_IMAGE_BYTES),
     http:
       options.http ??
       createHttpClient({
@@ -59,6 +70,8 @@ export function createContext(options: ContextOptions = {}): Context {
         connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
         idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
         env,
+        ...(options.retries !== undefined ? { retries: options.retries } : {}),
+        ...(options.retryDelayMs !== undefined ? { retryDelayMs: options.retryDelayMs } : {}),
       }),
     decoder: async () => {
       if (choice === 'lzma-native') return { kind: 'lzma-native' };

@@ -17,6 +17,8 @@ export const ERROR_CODES = {
   HASH_INVALID: 5,
   HASH_MISSING: 5,
   FORMAT_MISMATCH: 5,
+  SIZE_MISMATCH: 5,
+  IMAGE_TOO_LARGE: 5,
   SOURCE_UNREACHABLE: 6,
   SOURCE_HTTP_ERROR: 6,
   DECODE_FAILED: 7,
@@ -46,6 +48,8 @@ export interface ErrorFields {
   path?: string;
   tool?: string;
   format?: string;
+  /** LOCK_TIMEOUT: the lock holder as `pid@host`. */
+  holder?: string;
   hint?: string;
 }
 

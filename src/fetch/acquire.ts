@@ -1,13 +1,13 @@
 // Under the entry's lock: check again, clean leftovers, download, verify and publish one version (loaded only on a cache miss).
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Context } from '../context.js';
 import { abortError, storeIoError } from '../errors.js';
 import { providerFor } from '../providers/index.js';
 import { formatDigest } from '../spec/digest.js';
 import type { Resolved } from '../spec/resolve.js';
-import { entryTempDir, partialPath, partialStatePath, tempPrefix, type VersionKey } from '../store/layout.js';
+import { entryTempDir, lockOwnerPath, partialPath, partialStatePath, tempPrefix, type VersionKey } from '../store/layout.js';
 import { withEntryLock } from '../store/lock.js';
 import { publishEntry } from '../store/publish.js';
 import type { EntryRecord } from '../store/record.js';
@@ -21,13 +21,13 @@ import { readMetadata } from './source.js';
 
 /**
  * Removes this attempt's temp files (`prefix`), or, without it, every leftover of earlier attempts at this entry
- * (killed processes) except a partial download kept for resume. Only safe under the entry's lock.
+ * (killed processes) except a partial download kept for resume and the lock's owner file. Only safe under the entry's lock.
  */
 async function removeTempFiles(store: Store, key: VersionKey, prefix?: string): Promise<void> {
   const dir = entryTempDir(store.root, key);
   const names = await readdir(dir).catch(() => [] as string[]);
   const own = prefix ? `${basename(prefix)}.` : undefined;
-  const keep = new Set([basename(partialPath(store.root, key)), basename(partialStatePath(store.root, key))]);
+  const keep = new Set([partialPath, partialStatePath, lockOwnerPath].map((path) => basename(path(store.root, key))));
   await Promise.all(
     names.filter((name) => (own ? name.startsWith(own) : !keep.has(name))).map((name) => rm(join(dir, name), { force: true, recursive: true })),
   );
@@ -49,6 +49,7 @@ async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved
       ...(version.hash ? { hash: version.hash } : {}),
       ...(version.compressedHash ? { compressedHash: version.compressedHash } : {}),
       ...(version.format ? { format: version.format } : {}),
+      ...(version.size !== undefined ? { size: version.size } : {}),
     }, prefix, {
       signal,
       onConvert: (format) => onProgress?.({ ref, phase: 'convert', format }),
@@ -78,8 +79,6 @@ async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved
     return { ref, path, status: 'downloaded', hash, format: downloaded.sourceFormat, size: downloaded.size };
   } finally {
     await removeTempFiles(store, key, prefix);
-    // The entry's temp directory goes too, unless it still holds a partial download.
-    await rmdir(entryTempDir(store.root, key)).catch(() => undefined);
   }
 }
 

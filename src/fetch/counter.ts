@@ -4,13 +4,14 @@ import { Transform, type TransformCallback } from 'node:stream';
 export class Counter extends Transform {
   bytes = 0;
 
-  /** `onBytes` is told the running total. */
-  constructor(private readonly onBytes?: (total: number) => void) {
+  /** `onBytes` is told the running total; past `limit` bytes the stream fails with `tooMany()`. */
+  constructor(private readonly onBytes?: (total: number) => void, private readonly limit?: { bytes: number; tooMany: (bytes: number) => Error }) {
     super({ highWaterMark: 1024 * 1024 });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
+    if (this.limit && this.bytes > this.limit.bytes) return callback(this.limit.tooMany(this.bytes));
     this.onBytes?.(this.bytes);
     callback(null, chunk);
   }

@@ -1,5 +1,6 @@
 // xz decoding: the system `xz -T0 -dc` as a child process; lzma-native only where no xz binary exists.
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { TemplatesError, abortError, isTemplatesError } from '../errors.js';
@@ -45,6 +46,9 @@ export interface XzProcess {
   stdout: Readable | null;
   /** Settles when xz exits: rejects with DECODE_FAILED (or ABORTED) unless it exited 0. */
   done: Promise<void>;
+  /** Bytes xz has written to its output so far (its stdout's file offset, from /proc), when it can be read. */
+  written(): Promise<number | undefined>;
+  kill(): void;
 }
 
 /**
@@ -78,7 +82,12 @@ export function spawnXz(path: string, output: number | 'pipe', where: string, si
   });
   // Without a rejection handler here, a failure seen first through a stream would be reported as unhandled.
   done.catch(() => undefined);
-  return { stdin: child.stdin!, stdout: output === 'pipe' ? child.stdout! : null, done };
+  const written = async () => {
+    const info = await readFile(`/proc/${child.pid}/fdinfo/1`, 'utf8').catch(() => '');
+    const match = /^pos:\s*(\d+)/m.exec(info);
+    return match ? Number(match[1]) : undefined;
+  };
+  return { stdin: child.stdin!, stdout: output === 'pipe' ? child.stdout! : null, done, written, kill: () => void child.kill('SIGKILL') };
 }
 
 /** lzma-native's decoder as a Duplex (the fallback; single-threaded and much slower than xz). */

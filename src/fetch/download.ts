@@ -10,7 +10,7 @@ import type { Provider } from '../providers/types.js';
 import { formatDigest, sameDigest, type Digest } from '../spec/digest.js';
 import { peek } from '../util/peek.js';
 import { checkConvertible, convertToRaw } from './convert.js';
-import { checkDecoder, decodeFailed, lzmaNativeDecoder, spawnXz } from './decode.js';
+import { checkDecoder, decodeFailed, lzmaNativeDecoder, spawnXz, type XzProcess } from './decode.js';
 import { HEAD_BYTES, detectImageFormat, isXz } from './detect.js';
 import { Counter } from './counter.js';
 import { FollowHasher } from './follow-hasher.js';
@@ -31,6 +31,8 @@ export interface DownloadPlan {
   compressedHash?: Digest;
   /** Declared format; a different detected format is an error. */
   format?: string;
+  /** Declared size of the decoded image (before conversion); a different size is an error. */
+  size?: number;
 }
 
 export interface Downloaded {
@@ -146,6 +148,44 @@ export interface ResumeOptions {
   now: number;
 }
 
+/** How many decoded bytes an image may have: the repository's `size` exactly, or at most the configured maximum. */
+interface SizeLimit {
+  bytes: number;
+  declared: boolean;
+}
+
+function sizeError(where: string, limit: SizeLimit, actual: number, atLeast: boolean): TemplatesError {
+  const got = `${atLeast ? 'at least ' : ''}${actual} bytes`;
+  if (limit.declared) {
+    return new TemplatesError('SIZE_MISMATCH', `${where}: the repository says ${limit.bytes} bytes but the image has ${got}`, {
+      url: where,
+      expected: String(limit.bytes),
+      actual: String(actual),
+      hint: 'the repository entry or the image is wrong (or hostile); nothing was stored; ask the repository owner',
+    });
+  }
+  return new TemplatesError('IMAGE_TOO_LARGE', `${where}: the image decodes to more than ${limit.bytes} bytes; stopped`, {
+    url: where,
+    expected: `at most ${limit.bytes}`,
+    hint: 'this looks like a decompression bomb; if the image is genuine, raise TEMPLATES_MAX_IMAGE_BYTES',
+  });
+}
+
+/** Checks every 250 ms how far xz has written; past the limit it kills xz and remembers why. */
+function watchXz(xz: XzProcess, limit: SizeLimit, where: string): { stop(): void; error(): TemplatesError | undefined } {
+  let error: TemplatesError | undefined;
+  const timer = setInterval(() => {
+    void xz.written().then((bytes) => {
+      if (bytes !== undefined && bytes > limit.bytes && !error) {
+        error = sizeError(where, limit, bytes, true);
+        xz.kill();
+      }
+    });
+  }, 250);
+  timer.unref();
+  return { stop: () => clearInterval(timer), error: () => error };
+}
+
 /** Hashes either the bytes streaming through (a Transform) or a file right behind its writer (a worker reading it). */
 type Hashing = { kind: 'stream'; hasher: ParallelHasher } | { kind: 'file'; hasher: FollowHasher; path: string };
 
@@ -157,7 +197,7 @@ type Hashing = { kind: 'stream'; hasher: ParallelHasher } | { kind: 'file'; hash
  * `targets.partial`, the source's bytes are kept for resume (the compressed copy, or the output itself when
  * uncompressed); `replay` is a kept prefix to continue from.
  */
-async function streamToFile(ctx: Context, image: OpenedImage, targets: { output: string; partial?: PartialFiles }, check: Check, replay: PartialDownload | undefined, options: DownloadOptions): Promise<Streamed> {
+async function streamToFile(ctx: Context, image: OpenedImage, targets: { output: string; partial?: PartialFiles }, check: Check, replay: PartialDownload | undefined, limit: SizeLimit, options: DownloadOptions): Promise<Streamed> {
   const { signal } = options;
   const where = image.location;
   const resumed = replay !== undefined;
@@ -174,6 +214,8 @@ async function streamToFile(ctx: Context, image: OpenedImage, targets: { output:
   const handles: FileHandle[] = [];
   let hashing: Hashing | undefined;
   let stopWriteback: (() => Promise<void>) | undefined;
+  let watch: ReturnType<typeof watchXz> | undefined;
+  const tooMany = (bytes: number) => sizeError(where, limit, bytes, true);
   const openFile = async (path: string, flags: string) => {
     const handle = await open(path, flags).catch((error: unknown) => {
       throw storeIoError(error, path, 'cannot create');
@@ -184,12 +226,13 @@ async function streamToFile(ctx: Context, image: OpenedImage, targets: { output:
   try {
     const fd = await openFile(output, resumed && !compressed ? 'r+' : 'w');
     stopWriteback = startWriteback(fd);
-    const arrived = new Counter(counter);
+    const arrived = new Counter(counter, compressed ? undefined : { bytes: limit.bytes, tooMany });
     if (resumed) arrived.bytes = replay.offset;
     if (!decoder) {
       hashing = { kind: 'file', hasher: new FollowHasher(output, algorithm), path: output };
       await pipeline(image.body, arrived, createSparseWriter(fd.fd, resumed ? replay.offset : 0), opts);
       await fd.sync();
+      if (limit.declared && arrived.bytes !== limit.bytes) throw sizeError(where, limit, arrived.bytes, false);
       return { actual: await hashing.hasher.finish(arrived.bytes), compressed, path: output, bytes: arrived.bytes };
     }
     const tee = targets.partial ? await openFile(targets.partial.path, resumed ? 'a' : 'w') : undefined;
@@ -202,19 +245,26 @@ async function streamToFile(ctx: Context, image: OpenedImage, targets: { output:
     arrived.bytes = 0; // the replayed prefix flows through again
     if (decoder.kind === 'lzma-native') {
       const outStages: Transform[] = !fast && hashing.kind === 'stream' ? [hashing.hasher] : [];
-      await pipeline([source, ...inStages, lzmaNativeDecoder(), ...outStages, createSparseWriter(fd.fd)] as unknown as [Readable, Writable], opts);
+      const decoded = new Counter(undefined, { bytes: limit.bytes, tooMany });
+      await pipeline([source, ...inStages, lzmaNativeDecoder(), decoded, ...outStages, createSparseWriter(fd.fd)] as unknown as [Readable, Writable], opts);
     } else {
       const xz = spawnXz(decoder.path, fd.fd, where, signal);
+      watch = watchXz(xz, limit, where);
       await settle([pipeline([source, ...inStages, xz.stdin] as unknown as [Readable, Writable], opts), xz.done]);
+      watch.stop();
     }
     await fd.sync();
+    // The exact check: the watch only samples, and xz may end in a hole that it seeks over.
+    const decodedSize = (await fd.stat()).size;
+    if (decodedSize > limit.bytes || (limit.declared && decodedSize !== limit.bytes)) throw sizeError(where, limit, decodedSize, false);
     let actual: Digest;
     if (hashing.kind === 'stream') actual = await hashing.hasher.digest();
     else actual = await hashing.hasher.finish(hashing.path === output ? (await fd.stat()).size : arrived.bytes);
     return { actual, compressed, path: output, bytes: arrived.bytes };
   } catch (error) {
-    throw classify(error, where, signal, output);
+    throw watch?.error() ?? classify(error, where, signal, output);
   } finally {
+    watch?.stop();
     await stopWriteback?.();
     await Promise.all([hashing?.hasher.close(), ...handles.map((handle) => handle.close().catch(() => undefined))]);
   }
@@ -261,7 +311,8 @@ export async function downloadImage(ctx: Context, plan: DownloadPlan, tempPrefix
       if (partial && !replay) await startPartial(partial, image.location, image.validator!);
       chosen = await chooseCheck(plan, image, signal);
       try {
-        streamed = await streamToFile(ctx, image, { output: `${tempPrefix}.image`, ...(partial ? { partial } : {}) }, chosen.check, replay, options);
+        const limit = plan.size !== undefined ? { bytes: plan.size, declared: true } : { bytes: ctx.maxImageBytes, declared: false };
+        streamed = await streamToFile(ctx, image, { output: `${tempPrefix}.image`, ...(partial ? { partial } : {}) }, chosen.check, replay, limit, options);
       } catch (error) {
         keepPartial = partial !== undefined && isTemplatesError(error) && RESUMABLE_FAILURES.has(error.code);
         throw error;
@@ -303,6 +354,16 @@ async function finishImage(ctx: Context, plan: DownloadPlan, location: string, c
       actual: sourceFormat,
       hint: 'the repository entry is inconsistent; ask its owner',
     });
+  }
+  if (sourceFormat === 'raw') {
+    // No magic says "raw": a real raw disk is at least one whole number of 512-byte sectors; anything else is unknown.
+    const { size } = await stat(downloaded);
+    if (size === 0 || size % 512 !== 0) {
+      throw new TemplatesError('FORMAT_UNSUPPORTED', `${location}: cannot determine the image format (${size} bytes, no known header, not whole 512-byte sectors)`, {
+        url: location,
+        hint: 'templates are raw or qcow2 images, optionally xz-compressed; ask the repository owner',
+      });
+    }
   }
   let path = downloaded;
   if (sourceFormat !== 'raw') {

@@ -1,6 +1,7 @@
 // The HTTP client factory: got with timeouts, http(s)-only redirects, env proxies, no retries, raw bytes.
 import type { Agent as HttpAgent, IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Agents } from 'got';
 import { TemplatesError, abortError, isTemplatesError, redactUrl } from '../errors.js';
 import { proxyFor, type ProxyEnv } from './proxy.js';
@@ -33,6 +34,23 @@ export interface HttpClientOptions {
   idleTimeoutMs: number;
   /** Where HTTP_PROXY / HTTPS_PROXY / NO_PROXY are read from. */
   env: ProxyEnv;
+  /** Retries after 429/500/502/503/504 or a connection reset before the response (default 3). */
+  retries?: number;
+  /** First retry delay, doubled each time (default 1 s); a Retry-After header replaces it. */
+  retryDelayMs?: number;
+  /** Longest wait between tries; a longer Retry-After ends the retries (default 30 s). */
+  retryMaxDelayMs?: number;
+}
+
+/** Statuses that say "try again later". */
+export const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
+
+/** Milliseconds a Retry-After header asks for (seconds or an HTTP date), or undefined. */
+export function retryAfterMs(value: string | string[] | undefined, now: number): number | undefined {
+  if (typeof value !== 'string' || !value.trim()) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
 /** Maps a got/network error to SOURCE_UNREACHABLE (or ABORTED), naming the URL without credentials. */
@@ -73,8 +91,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     return url.protocol === 'https:' ? { https: agent as never } : { http: agent };
   };
 
-  return {
-    async get(url, requestOptions = {}) {
+  const once = async (url: string, requestOptions: HttpRequestOptions): Promise<HttpResponse> => {
       const { signal } = requestOptions;
       if (signal?.aborted) throw abortError(signal);
       let parsed: URL;
@@ -113,6 +130,39 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
           });
         });
       });
+  };
+
+  const retries = options.retries ?? 3;
+  const baseDelay = options.retryDelayMs ?? 1000;
+  const maxDelay = options.retryMaxDelayMs ?? 30_000;
+  return {
+    async get(url, requestOptions = {}) {
+      const { signal } = requestOptions;
+      for (let attempt = 0; ; attempt++) {
+        let response: HttpResponse;
+        try {
+          response = await once(url, requestOptions);
+        } catch (error) {
+          // A connection reset before any response is worth another try; everything else fails now.
+          const reset = isTemplatesError(error) && (error.cause as { code?: string } | undefined)?.code === 'ECONNRESET';
+          if (!reset || attempt >= retries) throw error;
+          await wait(Math.min(baseDelay * 2 ** attempt, maxDelay), signal);
+          continue;
+        }
+        if (!RETRY_STATUSES.has(response.status) || attempt >= retries) return response;
+        const asked = retryAfterMs(response.headers['retry-after'], Date.now());
+        if (asked !== undefined && asked > maxDelay) return response;
+        response.body.destroy();
+        await wait(asked ?? Math.min(baseDelay * 2 ** attempt, maxDelay), signal);
+      }
     },
   };
+}
+
+async function wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  try {
+    await sleep(ms, undefined, signal ? { signal } : {});
+  } catch {
+    throw abortError(signal);
+  }
 }

@@ -10,6 +10,7 @@
 //   .tmp/<repo>:<template>:<version>/          our in-progress files for one entry (same filesystem, renamed into place)
 //     <id>.*                                   one fetch attempt's files, removed when it ends
 //     partial, partial.json                    an interrupted download kept for resume, and what it is (URL, validator)
+//     lock-owner.json                          pid, host and time of the lock's holder, for LOCK_TIMEOUT messages
 //   .repos/<sha256(url)[0:16]>.json            repository JSON fetched over HTTP, cached for offline use
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -62,6 +63,11 @@ export function tempPrefix(root: string, key: VersionKey, id: string): string {
 /** The bytes of an interrupted download, kept for the next fetch to resume. */
 export function partialPath(root: string, key: VersionKey): string {
   return join(entryTempDir(root, key), 'partial');
+}
+
+/** Who holds the entry's lock (written by the holder; see store/lock.ts). */
+export function lockOwnerPath(root: string, key: VersionKey): string {
+  return join(entryTempDir(root, key), 'lock-owner.json');
 }
 
 /** What `partial` holds: its URL and validator (see fetch/partial.ts). */

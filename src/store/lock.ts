@@ -1,7 +1,10 @@
 // The per-template lock: proper-lockfile's mkdir lock, waited for with backoff, abortable, taken over when stale.
+import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TemplatesError, abortError, storeIoError } from '../errors.js';
-import { entryName, lockPath, type VersionKey } from './layout.js';
+import { entryName, lockOwnerPath, lockPath, type VersionKey } from './layout.js';
 import type { Store } from './store.js';
 
 export interface LockOptions {
@@ -11,6 +14,37 @@ export interface LockOptions {
   now?: () => number;
 }
 
+interface LockOwner {
+  pid: number;
+  host: string;
+  since: string;
+}
+
+/**
+ * Who holds a lock: written by the holder right after taking it, into the entry's temp directory (not the lock
+ * directory: proper-lockfile checks that directory's mtime to know the lock is still its own).
+ */
+async function writeOwner(path: string, now: () => number): Promise<void> {
+  const owner: LockOwner = { pid: process.pid, host: hostname(), since: new Date(now()).toISOString() };
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, JSON.stringify(owner));
+}
+
+/** Removes the owner file, and the entry's temp directory with it when nothing else (a partial download) is left there. */
+async function removeOwner(path: string): Promise<void> {
+  await rm(path, { force: true });
+  await rmdir(dirname(path)).catch(() => undefined);
+}
+
+async function readOwner(path: string): Promise<LockOwner | undefined> {
+  try {
+    const owner = JSON.parse(await readFile(path, 'utf8')) as Partial<LockOwner>;
+    return typeof owner.pid === 'number' && typeof owner.host === 'string' && typeof owner.since === 'string' ? (owner as LockOwner) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Runs `fn` while holding the entry's lock. `fn` gets a signal that also aborts if the lock is lost
  * (its directory removed or its mtime not refreshed in time), so no publish happens without the lock.
@@ -18,6 +52,7 @@ export interface LockOptions {
 export async function withEntryLock<T>(store: Store, key: VersionKey, options: LockOptions, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const now = options.now ?? Date.now;
   const path = lockPath(store.root, key);
+  const ownerFile = lockOwnerPath(store.root, key);
   const held = new AbortController();
   const outer = options.signal;
   const forward = () => held.abort(outer?.reason);
@@ -43,9 +78,12 @@ export async function withEntryLock<T>(store: Store, key: VersionKey, options: L
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw storeIoError(error, path, 'cannot take the lock');
         if (now() >= deadline) {
-          throw new TemplatesError('LOCK_TIMEOUT', `timed out after ${Math.round(store.lockWaitMs / 1000)}s waiting for the lock on ${entryName(key)}`, {
+          const owner = await readOwner(ownerFile);
+          const holder = owner ? `, held by pid ${owner.pid} on ${owner.host} since ${owner.since}` : '';
+          throw new TemplatesError('LOCK_TIMEOUT', `timed out after ${Math.round(store.lockWaitMs / 1000)}s waiting for the lock on ${entryName(key)}${holder}`, {
             path,
-            hint: 'another process is fetching this template; wait for it, or remove the lock directory if no process holds it',
+            ...(owner ? { holder: `${owner.pid}@${owner.host}` } : {}),
+            hint: 'another process is fetching this template; wait for it, or stop that process (a dead holder\'s lock is taken over on its own)',
           });
         }
         if (!waited) options.onWait?.();
@@ -59,9 +97,15 @@ export async function withEntryLock<T>(store: Store, key: VersionKey, options: L
         delay = Math.min(delay * 2, 250);
       }
     }
+    await writeOwner(ownerFile, now).catch((error: unknown) => {
+      throw storeIoError(error, ownerFile, 'cannot write');
+    });
     return await fn(held.signal);
   } finally {
     outer?.removeEventListener('abort', forward);
-    if (release) await release().catch(() => undefined);
+    if (release) {
+      await removeOwner(ownerFile).catch(() => undefined);
+      await release().catch(() => undefined);
+    }
   }
 }

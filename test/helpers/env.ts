@@ -81,7 +81,8 @@ export function lagoRepo(name: string, ws: Workspace, templates: Record<string, 
 
 /** Library setup for a workspace: context, store and the given repository files. */
 export async function librarySetup(ws: Workspace, repos: string[], options: ContextOptions = {}) {
-  const context = createContext({ env: { PATH: TOOL_PATH, HOME: ws.dir }, ...options });
+  // Retries wait 20 ms, not seconds: the tests that exercise them stay quick.
+  const context = createContext({ env: { PATH: TOOL_PATH, HOME: ws.dir }, retryDelayMs: 20, ...options });
   const store = await openStore({ root: ws.store, lockStaleMs: 2000 });
   const repositories = await loadRepositories({ context, store, repos });
   return { context, store, repositories };

@@ -1,0 +1,129 @@
+// Faults of servers, disks and tools: each ends in a typed error (or a bounded retry that succeeds) and leaves the store as it was.
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { fetchTemplate, openStore } from '../../src/index.js';
+import { withEntryLock } from '../../src/store/lock.js';
+import { startFaultServer, type FaultServer } from '../helpers/fault-server.js';
+import { digestOf, makeDisk, publishImage, toQcow2 } from '../helpers/images.js';
+import { lagoRepo, librarySetup, runCli, workspace, type Workspace } from '../helpers/env.js';
+
+const run = promisify(execFile);
+let disk: string;
+let ws: Workspace;
+let faults: FaultServer;
+
+beforeAll(async () => {
+  const shared = await workspace();
+  disk = await makeDisk(join(shared.dir, 'a.raw'), { sizeMiB: 8, dataKiB: 2048 });
+});
+beforeEach(async () => {
+  ws = await workspace();
+  await writeFile(join(ws.dir, 'a.hash'), await digestOf(disk));
+  faults = await startFaultServer({ 'tpl/v1.raw': disk, 'tpl/v1.raw.hash': join(ws.dir, 'a.hash') });
+});
+afterEach(async () => {
+  await faults.close();
+  await ws.cleanup();
+});
+
+/** A library setup whose source is the fault server, misbehaving as `fault` says. */
+async function faulty(fault: string, context: Parameters<typeof librarySetup>[2] = {}) {
+  const repo = lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } });
+  repo.sources.web.args.baseurl = `${faults.base}${fault}/`;
+  return librarySetup(ws, [await ws.writeRepo('r', repo)], context);
+}
+
+async function fetchWith(fault: string, context: Parameters<typeof librarySetup>[2] = {}) {
+  const { store, repositories, context: ctx } = await faulty(fault, context);
+  return fetchTemplate('r:tpl:v1', { store, repositories, context: ctx });
+}
+
+describe('faults', () => {
+  it.each([
+    ['503', 'busy503'],
+    ['429', 'busy429'],
+  ])('retries after HTTP %s, honouring Retry-After, and succeeds', async (_status, fault) => {
+    const result = await fetchWith(fault);
+    expect(await digestOf(result.path)).toBe(await digestOf(disk));
+    expect(faults.hits.get(`/${fault}/tpl/v1.raw`)).toBe(2);
+  });
+
+  it('gives up after a bounded number of retries with SOURCE_HTTP_ERROR (502)', async () => {
+    await expect(fetchWith('down502', { retries: 2 })).rejects.toMatchObject({ code: 'SOURCE_HTTP_ERROR', fields: { status: 502 } });
+    expect(faults.hits.get('/down502/tpl/v1.raw')).toBe(3);
+    expect(await ws.storeFiles()).toEqual(['.tmp']);
+  });
+
+  it.each([
+    ['a connection reset mid-body', 'reset', {}],
+    ['a stalled server (idle timeout)', 'stall', { idleTimeoutMs: 500 }],
+    ['a Content-Length longer than the body', 'short', {}],
+  ])('fails with SOURCE_UNREACHABLE on %s, storing nothing', async (_what, fault, context) => {
+    await expect(fetchWith(fault, context)).rejects.toMatchObject({ code: 'SOURCE_UNREACHABLE' });
+    expect(await ws.storeFiles()).toEqual(['.tmp']);
+  });
+
+  it('never stores the bytes past a Content-Length shorter than the body', async () => {
+    const error = await fetchWith('long').catch((e: unknown) => e);
+    expect(['SOURCE_UNREACHABLE', 'HASH_MISMATCH']).toContain((error as { code?: string }).code);
+    expect(await ws.storeFiles()).toEqual(['.tmp']);
+  });
+
+  it('fails with SOURCE_UNREACHABLE on a DNS failure', async () => {
+    const repo = lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } });
+    repo.sources.web.args.baseurl = 'http://templates.invalid/';
+    const { store, repositories, context } = await librarySetup(ws, [await ws.writeRepo('r', repo)], { retries: 0 });
+    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({ code: 'SOURCE_UNREACHABLE', fields: { url: expect.stringMatching(/^http:\/\/templates\.invalid\//) } });
+    expect(await ws.storeFiles()).toEqual(['.tmp']);
+  });
+
+  it('fails with STORE_IO when the disk fills up during the download, and leaves the store usable', async () => {
+    const small = join(ws.dir, 'small');
+    await mkdir(small);
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]);
+    try {
+      await publishImage(ws.www, 'tpl/v1.raw', disk);
+      const repo = await ws.writeRepo('r', lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } }));
+      const { repositories, context } = await librarySetup(ws, [repo]);
+      const store = await openStore({ root: join(small, 'store') });
+      await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({ code: 'STORE_IO' });
+      const { stdout } = await run('find', [join(small, 'store'), '-mindepth', '1']);
+      expect(stdout.trim().split('\n').sort()).toEqual([join(small, 'store', '.tmp')]);
+    } finally {
+      await run('umount', [small]);
+    }
+  });
+
+  it('fails with TOOL_MISSING when qemu-img is not installed, and CONVERT_FAILED when it fails', async () => {
+    const qcow = await toQcow2(disk, join(ws.dir, 'a.qcow2'));
+    await publishImage(ws.www, 'tpl/v1.qcow2', qcow);
+    const broken = join(ws.dir, 'broken.qcow2');
+    const bytes = await readFile(qcow);
+    bytes.fill(0xff, 512); // header kept, tables and data destroyed
+    await writeFile(broken, bytes);
+    await publishImage(ws.www, 'tpl/broken.qcow2', broken);
+    const repo = await ws.writeRepo('r', lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.qcow2', timestamp: 1 }, v2: { source: 'web', handle: 'tpl/broken.qcow2', timestamp: 2 } } }));
+    const missing = await librarySetup(ws, [repo], { qemuImg: '/nonexistent/qemu-img' });
+    await expect(fetchTemplate('r:tpl:v1', { ...missing })).rejects.toMatchObject({ code: 'TOOL_MISSING', fields: { tool: 'qemu-img' } });
+    const { store, repositories, context } = await librarySetup(ws, [repo]);
+    await expect(fetchTemplate('r:tpl:v2', { store, repositories, context })).rejects.toMatchObject({ code: 'CONVERT_FAILED' });
+    expect(await ws.storeFiles()).toEqual(['.tmp']);
+  });
+
+  it('names the holder (pid and host) when the lock is held past --lock-wait', async () => {
+    await publishImage(ws.www, 'tpl/v1.raw', disk);
+    const repo = await ws.writeRepo('r', lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } }));
+    const store = await openStore({ root: ws.store });
+    const result = await withEntryLock(store, { repository: 'r', template: 'tpl', version: 'v1' }, {}, () =>
+      runCli(['fetch', '--json', '--lock-wait', '1', '--repo', repo, '--store', ws.store, 'r:tpl:v1']),
+    );
+    expect(result.exitCode).toBe(8);
+    const { error } = JSON.parse(result.stdout);
+    expect(error).toMatchObject({ code: 'LOCK_TIMEOUT', holder: `${process.pid}@${hostname()}` });
+    expect(result.stderr).toContain(`held by pid ${process.pid} on ${hostname()}`);
+  });
+});
