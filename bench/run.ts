@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort, startNginx } from '../test/helpers/nginx.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const project = resolve(here, '../..');
+const project = resolve(here, '../../..'); // bench/.build/bench/run.js
 const cache = join(project, 'bench', '.cache');
 const work = join(cache, 'run');
 const www = join(cache, 'www');
@@ -324,9 +324,11 @@ function report(extra: { resumeShare: number; killedAt: number; crowdDownloads: 
   lines.push('');
   lines.push('| case | median s | baseline | baseline s | ratio | target | peak RSS MiB | alloc/data | |');
   lines.push('|---|---:|---|---:|---:|---|---:|---:|---|');
+  // Case names hold shell pipes: escaped, they stay inside their table cell.
+  const cell = (text: string) => text.replaceAll('|', '\\|');
   for (const row of rows) {
     lines.push(
-      `| ${row.name} | ${med(row.name).toFixed(2)} | ${row.baseline ?? ''} | ${row.baseline ? med(row.baseline).toFixed(2) : ''} | ${row.ratio?.toFixed(2) ?? ''} | ${row.target ?? row.note ?? ''} | ${row.rss?.toFixed(0) ?? ''} | ${row.sparse?.toFixed(3) ?? ''} | ${row.ok === undefined ? '' : row.ok ? 'met' : 'MISSED'} |`,
+      `| ${cell(row.name)} | ${med(row.name).toFixed(2)} | ${cell(row.baseline ?? '')} | ${row.baseline ? med(row.baseline).toFixed(2) : ''} | ${row.ratio?.toFixed(2) ?? ''} | ${row.target ?? row.note ?? ''} | ${row.rss?.toFixed(0) ?? ''} | ${row.sparse?.toFixed(3) ?? ''} | ${row.ok === undefined ? '' : row.ok ? 'met' : 'MISSED'} |`,
     );
   }
   lines.push('');

@@ -19,7 +19,10 @@ export const COMMON_HELP = `Options:
   --lock-wait SECS  how long to wait for another process's lock (default 3600)
   -h, --help        this help
 Environment: TEMPLATES_REPOS (colon-separated files, directories, URLs), TEMPLATES_STORE,
-  HTTP_PROXY / HTTPS_PROXY / NO_PROXY. Exit codes: see docs/errors.md.`;
+  HTTP_PROXY / HTTPS_PROXY / NO_PROXY, TEMPLATES_LOCK_STALE_SECONDS (10),
+  TEMPLATES_PARTIAL_MAX_AGE_SECONDS (86400: older interrupted downloads are not resumed),
+  TEMPLATES_MAX_IMAGE_BYTES (1 TiB: larger decoded images are refused).
+Exit codes: see docs/errors.md.`;
 
 export interface CommonValues {
   repo?: string[];
