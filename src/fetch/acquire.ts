@@ -7,7 +7,7 @@ import { abortError, storeIoError } from '../errors.js';
 import { providerFor } from '../providers/index.js';
 import { formatDigest } from '../spec/digest.js';
 import type { Resolved } from '../spec/resolve.js';
-import { entryTempDir, lockOwnerPath, partialPath, partialStatePath, tempPrefix, type VersionKey } from '../store/layout.js';
+import { entryTempDir, hashPath, lockOwnerPath, metadataPath, partialPath, partialStatePath, recordPath, tempPrefix, type VersionKey } from '../store/layout.js';
 import { withEntryLock } from '../store/lock.js';
 import { publishEntry } from '../store/publish.js';
 import type { EntryRecord } from '../store/record.js';
@@ -101,6 +101,8 @@ export async function acquireEntry(
     const again = await readStoredEntry(store, resolved.key);
     if (again) return options.cached(again);
     await removeTempFiles(store, resolved.key);
+    // Sidecars without an image are what a kill between the sidecar renames and the image rename leaves.
+    await Promise.all([hashPath, metadataPath, recordPath].map((path) => rm(path(store.root, resolved.key), { force: true })));
     return downloadAndPublish(ctx, store, resolved, lockSignal, onProgress);
   });
 }

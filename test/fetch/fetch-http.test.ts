@@ -86,6 +86,8 @@ describe('fetch over HTTP', () => {
     const error = await fetchTemplate('r:tpl:v1', { store, repositories, context }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'SOURCE_HTTP_ERROR', fields: { status: 500 } });
     expect((error as { fields: { url: string } }).fields.url).toMatch(/\/tpl\/v1\.raw\.xz$/);
+    // Tried once and retried three times, never falling back to the plain file.
+    expect(await ws.requests('/tpl/v1.raw.xz')).toHaveLength(4);
     expect(await ws.requests('/tpl/v1.raw')).toHaveLength(0);
     expect(await ws.storeFiles()).toEqual(['.tmp']);
   });

@@ -46,6 +46,35 @@ describe('hostile repositories', () => {
     await expect(loadRepositories({ store, repos: [`${ws.baseurl}huge.json`] })).rejects.toMatchObject({ code: 'REPO_INVALID' });
   });
 
+  it('decides by content: HTML under a JSON content type is REPO_INVALID, JSON under another content type is read', async () => {
+    const store = await openStore({ root: ws.store });
+    await writeFile(join(ws.www, 'portal.json'), '<!DOCTYPE html><html><body>log in</body></html>');
+    await expect(loadRepositories({ store, repos: [`${ws.baseurl}portal.json`] })).rejects.toMatchObject({ code: 'REPO_INVALID' });
+    await writeFile(join(ws.www, 'repo.bin'), JSON.stringify(lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'x', timestamp: 1 } } })));
+    const set = await loadRepositories({ store, repos: [`${ws.baseurl}repo.bin`] });
+    expect(set.byName.get('r')?.templates.has('tpl')).toBe(true);
+  });
+
+  it.each([
+    ['no handle', { source: 'web', timestamp: 1 }, 'handle'],
+    ['no source', { handle: 'x', timestamp: 1 }, 'source'],
+    ['no timestamp', { source: 'web', handle: 'x' }, 'timestamp'],
+    ['a handle that is a number', { source: 'web', handle: 7, timestamp: 1 }, 'handle'],
+    ['versions that are a list', undefined, 'versions'],
+  ])('marks a version with %s ENTRY_BROKEN, naming the JSON path', (_what, version, field) => {
+    const spec = version === undefined ? { versions: [] } : { versions: { v1: version } };
+    const text = JSON.stringify({ name: 'r', sources: { web: { type: 'http', args: { baseurl: 'http://127.0.0.1/' } } }, templates: { tpl: spec } });
+    const repo = parseRepository(text, 'r.json', { allowFileSources: true, env: {}, home: '/root' });
+    const set = { repositories: [repo], byName: new Map([['r', repo]]) };
+    let error: unknown;
+    try {
+      resolveReference('r:tpl:v1', set);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: 'ENTRY_BROKEN', fields: { file: 'r.json', jsonPath: expect.stringContaining(field) } });
+  });
+
   it.each([
     ['a slash', 'a/b'],
     ['a parent segment', '..'],
@@ -96,7 +125,7 @@ describe('hostile images and sidecars', () => {
   it('stops a decompression bomb at the configured limit (IMAGE_TOO_LARGE), xz or plain', async () => {
     const bomb = join(ws.dir, 'bomb.raw');
     await writeFile(bomb, '');
-    await truncate(bomb, 512 * 1024 * 1024); // 512 MiB of zeros: about 80 KiB of xz
+    await truncate(bomb, 128 * 1024 * 1024); // 128 MiB of zeros: about 20 KiB of xz
     await publishImage(ws.www, 'tpl/bomb.raw', bomb);
     await publishImage(ws.www, 'tpl/plain.raw', disk, { xz: false, plain: true });
     await expectRefused({ handle: 'tpl/bomb.raw' }, 'IMAGE_TOO_LARGE', { maxImageBytes: 8 * 1024 * 1024 });
