@@ -226,40 +226,41 @@ async function streamToFile(ctx: Context, image: OpenedImage, targets: { output:
   try {
     const fd = await openFile(output, resumed && !compressed ? 'r+' : 'w');
     stopWriteback = startWriteback(fd);
-    const arrived = new Counter(counter, compressed ? undefined : { bytes: limit.bytes, tooMany });
-    if (resumed) arrived.bytes = replay.offset;
     if (!decoder) {
+      // Uncompressed: the body continues the kept prefix in place; the hasher reads the file from its start.
+      const arrived = new Counter(counter, { bytes: limit.bytes, tooMany });
+      arrived.bytes = resumed ? replay.offset : 0;
       hashing = { kind: 'file', hasher: new FollowHasher(output, algorithm), path: output };
-      await pipeline(image.body, arrived, createSparseWriter(fd.fd, resumed ? replay.offset : 0), opts);
+      await pipeline(image.body, arrived, createSparseWriter(fd.fd, arrived.bytes), opts);
       await fd.sync();
       if (limit.declared && arrived.bytes !== limit.bytes) throw sizeError(where, limit, arrived.bytes, false);
       return { actual: await hashing.hasher.finish(arrived.bytes), compressed, path: output, bytes: arrived.bytes };
     }
+    // Compressed: the kept prefix is replayed from the partial file, so every byte flows through the decoder again.
     const tee = targets.partial ? await openFile(targets.partial.path, resumed ? 'a' : 'w') : undefined;
     const source = sourceBytes(image.body, resumed ? { path: replay.path, length: replay.offset } : undefined, tee);
+    const arrived = new Counter(counter);
     const fast = check.of === 'compressed';
-    // Follow a file when there is one holding the verified bytes; otherwise hash them as they stream.
+    // Follow a file when one holds the verified bytes; otherwise hash them as they stream.
     const followed = fast ? targets.partial?.path : decoder.kind === 'xz' ? output : undefined;
     hashing = followed ? { kind: 'file', hasher: new FollowHasher(followed, algorithm), path: followed } : { kind: 'stream', hasher: new ParallelHasher(algorithm) };
-    const inStages: Transform[] = fast && hashing.kind === 'stream' ? [arrived, hashing.hasher] : [arrived];
-    arrived.bytes = 0; // the replayed prefix flows through again
+    const streamed = hashing.kind === 'stream' ? hashing.hasher : undefined;
+    const before: Transform[] = fast && streamed ? [arrived, streamed] : [arrived];
+    const after: Transform[] = !fast && streamed ? [streamed] : [];
     if (decoder.kind === 'lzma-native') {
-      const outStages: Transform[] = !fast && hashing.kind === 'stream' ? [hashing.hasher] : [];
       const decoded = new Counter(undefined, { bytes: limit.bytes, tooMany });
-      await pipeline([source, ...inStages, lzmaNativeDecoder(), decoded, ...outStages, createSparseWriter(fd.fd)] as unknown as [Readable, Writable], opts);
+      await pipeline([source, ...before, lzmaNativeDecoder(), decoded, ...after, createSparseWriter(fd.fd)] as unknown as [Readable, Writable], opts);
     } else {
       const xz = spawnXz(decoder.path, fd.fd, where, signal);
       watch = watchXz(xz, limit, where);
-      await settle([pipeline([source, ...inStages, xz.stdin] as unknown as [Readable, Writable], opts), xz.done]);
+      await settle([pipeline([source, ...before, xz.stdin] as unknown as [Readable, Writable], opts), xz.done]);
       watch.stop();
     }
     await fd.sync();
     // The exact check: the watch only samples, and xz may end in a hole that it seeks over.
     const decodedSize = (await fd.stat()).size;
     if (decodedSize > limit.bytes || (limit.declared && decodedSize !== limit.bytes)) throw sizeError(where, limit, decodedSize, false);
-    let actual: Digest;
-    if (hashing.kind === 'stream') actual = await hashing.hasher.digest();
-    else actual = await hashing.hasher.finish(hashing.path === output ? (await fd.stat()).size : arrived.bytes);
+    const actual = hashing.kind === 'stream' ? await hashing.hasher.digest() : await hashing.hasher.finish(hashing.path === output ? decodedSize : arrived.bytes);
     return { actual, compressed, path: output, bytes: arrived.bytes };
   } catch (error) {
     throw watch?.error() ?? classify(error, where, signal, output);

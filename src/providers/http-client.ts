@@ -92,44 +92,44 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   };
 
   const once = async (url: string, requestOptions: HttpRequestOptions): Promise<HttpResponse> => {
-      const { signal } = requestOptions;
-      if (signal?.aborted) throw abortError(signal);
-      let parsed: URL;
-      try {
-        parsed = new URL(url);
-      } catch (error) {
-        throw new TemplatesError('USAGE', `not a URL: ${redactUrl(url)}`, { url: redactUrl(url) }, { cause: error });
-      }
-      // got loads on the first request: commands that never touch the network (a cache hit) start faster.
-      const { default: got } = await import('got');
-      const agent = await agentsFor(parsed);
-      const stream = got.stream(parsed, {
-        headers: { 'user-agent': options.userAgent, 'accept-encoding': 'identity', ...requestOptions.headers },
-        timeout: { connect: options.connectTimeoutMs, socket: options.idleTimeoutMs },
-        retry: { limit: 0 },
-        throwHttpErrors: false,
-        decompress: false,
-        followRedirect: (response) => isHttpUrl(response.headers.location, response.url),
-        agent,
-        ...(signal ? { signal } : {}),
-      });
-      return new Promise<HttpResponse>((resolvePromise, reject) => {
-        const onError = (error: unknown) => reject(mapHttpError(error, url, signal));
-        stream.once('error', onError);
-        stream.once('response', (response: { statusCode: number; url: string; headers: IncomingHttpHeaders }) => {
-          stream.off('error', onError);
-          // Errors from here on reach whoever pipes the body; this keeps a body that is only destroyed from crashing the process.
-          stream.on('error', () => {});
-          const length = Number(response.headers['content-length']);
-          resolvePromise({
-            status: response.statusCode,
-            url: response.url,
-            headers: response.headers,
-            ...(Number.isSafeInteger(length) && length >= 0 ? { size: length } : {}),
-            body: stream,
-          });
+    const { signal } = requestOptions;
+    if (signal?.aborted) throw abortError(signal);
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch (error) {
+      throw new TemplatesError('USAGE', `not a URL: ${redactUrl(url)}`, { url: redactUrl(url) }, { cause: error });
+    }
+    // got loads on the first request: commands that never touch the network (a cache hit) start faster.
+    const { default: got } = await import('got');
+    const agent = await agentsFor(parsed);
+    const stream = got.stream(parsed, {
+      headers: { 'user-agent': options.userAgent, 'accept-encoding': 'identity', ...requestOptions.headers },
+      timeout: { connect: options.connectTimeoutMs, socket: options.idleTimeoutMs },
+      retry: { limit: 0 },
+      throwHttpErrors: false,
+      decompress: false,
+      followRedirect: (response) => isHttpUrl(response.headers.location, response.url),
+      agent,
+      ...(signal ? { signal } : {}),
+    });
+    return new Promise<HttpResponse>((resolvePromise, reject) => {
+      const onError = (error: unknown) => reject(mapHttpError(error, url, signal));
+      stream.once('error', onError);
+      stream.once('response', (response: { statusCode: number; url: string; headers: IncomingHttpHeaders }) => {
+        stream.off('error', onError);
+        // Errors from here on reach whoever pipes the body; this keeps a body that is only destroyed from crashing the process.
+        stream.on('error', () => {});
+        const length = Number(response.headers['content-length']);
+        resolvePromise({
+          status: response.statusCode,
+          url: response.url,
+          headers: response.headers,
+          ...(Number.isSafeInteger(length) && length >= 0 ? { size: length } : {}),
+          body: stream,
         });
       });
+    });
   };
 
   const retries = options.retries ?? 3;
