@@ -6,7 +6,7 @@ import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { freePort, startNginx } from '../test/helpers/nginx.js';
+import { freePort, nginxConf, startNginx } from '../test/helpers/nginx.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const project = resolve(here, '../../..'); // bench/.build/bench/run.js
@@ -112,22 +112,8 @@ async function serveTree(d: Digests, port: number): Promise<string> {
 }
 
 function nginxConfig(prefix: string, port: number): string {
-  const user = process.getuid?.() === 0 ? 'user root;' : '';
-  return `${user}
-worker_processes 1;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/error.log warn;
-daemon off;
-events { worker_connections 256; }
-http {
-  default_type application/octet-stream;
-  client_body_temp_path ${prefix}/body; proxy_temp_path ${prefix}/proxy; fastcgi_temp_path ${prefix}/fastcgi;
-  uwsgi_temp_path ${prefix}/uwsgi; scgi_temp_path ${prefix}/scgi;
-  log_format sent '$request_method $uri $status $body_bytes_sent';
-  sendfile on;
-  server { listen 127.0.0.1:${port}; root ${www}; access_log ${prefix}/access.log sent; }
-}
-`;
+  return nginxConf(prefix, `  log_format sent '$request_method $uri $status $body_bytes_sent';
+  server { listen 127.0.0.1:${port}; root ${www}; access_log ${prefix}/access.log sent; }`);
 }
 
 /** Log lines for `uri` written after `from` bytes of the access log: [status, bytes sent]. */

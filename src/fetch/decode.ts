@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import type { Duplex, Readable, Writable } from 'node:stream';
+import type { Duplex, Writable } from 'node:stream';
 import { TemplatesError, abortError, isTemplatesError } from '../errors.js';
 
 export type Decoder = { kind: 'xz'; path: string } | { kind: 'lzma-native' };
@@ -42,8 +42,6 @@ export function checkDecoder(decoder: Decoder | undefined): Decoder {
 
 export interface XzProcess {
   stdin: Writable;
-  /** The decoded bytes; null when xz writes an fd itself. */
-  stdout: Readable | null;
   /** Settles when xz exits: rejects with DECODE_FAILED (or ABORTED) unless it exited 0. */
   done: Promise<void>;
   /** Bytes xz has written to its output so far (its stdout's file offset, from /proc), when it can be read. */
@@ -52,11 +50,10 @@ export interface XzProcess {
 }
 
 /**
- * Starts `xz -T0 -dc`. With `output` an open file descriptor, xz writes it directly (and sparse: it seeks over
- * zero runs); with 'pipe', the decoded bytes come out of `stdout`. Plain child_process, no extra stream layers:
- * this is the hot path of every fetch.
+ * Starts `xz -T0 -dc` writing the open file descriptor `output` directly (and sparse: it seeks over zero runs).
+ * Plain child_process, no extra stream layers: this is the hot path of every fetch.
  */
-export function spawnXz(path: string, output: number | 'pipe', where: string, signal: AbortSignal | undefined): XzProcess {
+export function spawnXz(path: string, output: number, where: string, signal: AbortSignal | undefined): XzProcess {
   const child = spawn(path, XZ_ARGS, { stdio: ['pipe', output, 'pipe'], ...(signal ? { signal, killSignal: 'SIGKILL' } : {}) });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (text: string) => {
@@ -87,7 +84,7 @@ export function spawnXz(path: string, output: number | 'pipe', where: string, si
     const match = /^pos:\s*(\d+)/m.exec(info);
     return match ? Number(match[1]) : undefined;
   };
-  return { stdin: child.stdin!, stdout: output === 'pipe' ? child.stdout! : null, done, written, kill: () => void child.kill('SIGKILL') };
+  return { stdin: child.stdin!, done, written, kill: () => void child.kill('SIGKILL') };
 }
 
 /** lzma-native's decoder as a Duplex (the fallback; single-threaded and much slower than xz). */

@@ -11,7 +11,6 @@ const MAX_IN_FLIGHT = 16 * BATCH;
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const hash = require('node:crypto').createHash(workerData.algorithm);
-if (workerData.prefix) hash.update(new Uint8Array(workerData.prefix));
 parentPort.on('message', (data) => {
   if (data === null) return parentPort.postMessage({ hex: hash.digest('hex') });
   hash.update(data);
@@ -19,7 +18,6 @@ parentPort.on('message', (data) => {
 });`;
 
 export class ParallelHasher extends Transform {
-  bytes = 0;
   private readonly worker: Worker;
   private batch: Uint8Array;
   private filled = 0;
@@ -27,8 +25,7 @@ export class ParallelHasher extends Transform {
   private waiting: (() => void) | undefined;
   private result: Promise<string>;
 
-  /** `onBytes` is told the running total. */
-  constructor(private readonly algorithm: HashAlgorithm, private readonly onBytes?: (total: number) => void) {
+  constructor(private readonly algorithm: HashAlgorithm) {
     super({ highWaterMark: BATCH });
     this.worker = new Worker(WORKER, { eval: true, workerData: { algorithm } });
     // Never what keeps the process alive; close() ends it in every case.
@@ -57,12 +54,6 @@ export class ParallelHasher extends Transform {
     this.filled = 0;
   }
 
-  /** Adds bytes to the hash only (a resumed prefix that is already on disk); resolves when there is room for more. */
-  async absorb(chunk: Buffer): Promise<void> {
-    this.gather(chunk);
-    if (this.inFlight > MAX_IN_FLIGHT) await new Promise<void>((resolve) => (this.waiting = resolve));
-  }
-
   private gather(chunk: Buffer): void {
     let offset = 0;
     while (offset < chunk.length) {
@@ -72,8 +63,6 @@ export class ParallelHasher extends Transform {
       offset += take;
       if (this.filled === BATCH) this.flushBatch();
     }
-    this.bytes += chunk.length;
-    this.onBytes?.(this.bytes);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -88,7 +77,7 @@ export class ParallelHasher extends Transform {
     callback();
   }
 
-  /** The digest of every byte that went through (absorbed or streamed); call after the stream ended. */
+  /** The digest of every byte that went through; call after the stream ended. */
   async digest(): Promise<Digest> {
     this.flushBatch();
     this.worker.postMessage(null);

@@ -3,7 +3,7 @@ import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { freePort, startNginx } from './nginx.js';
+import { freePort, nginxConf, startNginx } from './nginx.js';
 
 export interface NginxInfo {
   /** Directory nginx serves at http://127.0.0.1:port/ */
@@ -21,20 +21,8 @@ declare module 'vitest' {
 }
 
 function config(prefix: string, info: NginxInfo): string {
-  const user = process.getuid?.() === 0 ? 'user root;' : '';
-  return `${user}
-worker_processes 1;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/error.log warn;
-daemon off;
-events { worker_connections 256; }
-http {
-  default_type application/octet-stream;
-  types { application/json json; text/html html; }
-  client_body_temp_path ${prefix}/body; proxy_temp_path ${prefix}/proxy; fastcgi_temp_path ${prefix}/fastcgi;
-  uwsgi_temp_path ${prefix}/uwsgi; scgi_temp_path ${prefix}/scgi;
+  return nginxConf(prefix, `  types { application/json json; text/html html; }
   log_format counted '$request_method $uri $status $body_bytes_sent "$http_user_agent" "$http_range"';
-  sendfile on;
   server {
     listen 127.0.0.1:${info.port};
     root ${info.root};
@@ -53,9 +41,7 @@ http {
     listen 127.0.0.1:${info.proxyPort};
     access_log ${info.proxyLog} counted;
     location / { proxy_pass http://127.0.0.1:${info.port}; proxy_set_header Host $host; }
-  }
-}
-`;
+  }`);
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {

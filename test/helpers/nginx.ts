@@ -29,11 +29,30 @@ async function findNginx(): Promise<string> {
   throw new Error('nginx not found: run scripts/setup.sh (apt-get install nginx-light)');
 }
 
+/** A whole nginx.conf for a server run from `prefix` (pid, logs, temp dirs there), with `http` inside its http block. */
+export function nginxConf(prefix: string, http: string): string {
+  const user = process.getuid?.() === 0 ? 'user root;' : '';
+  return `${user}
+worker_processes 1;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+daemon off;
+events { worker_connections 256; }
+http {
+  default_type application/octet-stream;
+  client_body_temp_path ${prefix}/body; proxy_temp_path ${prefix}/proxy; fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi; scgi_temp_path ${prefix}/scgi;
+  sendfile on;
+${http}
+}
+`;
+}
+
 export interface RunningNginx {
   stop(): Promise<void>;
 }
 
-/** Writes `conf` (which must log errors to `<prefix>/error.log`) and starts nginx; resolves once `port` answers. */
+/** Writes `conf` (from nginxConf) and starts nginx; resolves once `port` answers. */
 export async function startNginx(prefix: string, conf: string, port: number): Promise<RunningNginx> {
   const confPath = join(prefix, 'nginx.conf');
   await writeFile(confPath, conf);
