@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   VERSION_NOT_FOUND: 3,
   NOT_STORED: 3,
   IMAGE_NOT_FOUND: 3,
+  INPUT_NOT_FOUND: 3,
   REPO_INVALID: 4,
   ENTRY_BROKEN: 4,
   METADATA_INVALID: 4,
@@ -25,8 +26,10 @@ export const ERROR_CODES = {
   CONVERT_FAILED: 7,
   FORMAT_UNSUPPORTED: 7,
   TOOL_MISSING: 7,
+  COMPRESS_FAILED: 7,
   LOCK_TIMEOUT: 8,
   STORE_IO: 9,
+  OUTPUT_IO: 9,
   ABORTED: 130,
   INTERNAL: 1,
 } as const;
@@ -100,6 +103,17 @@ export function storeIoError(error: unknown, path: string, doing: string): Templ
     : code === 'EROFS' ? 'the store is on a read-only filesystem; use --store DIR'
     : undefined;
   return new TemplatesError('STORE_IO', `${doing} ${path}: ${code ?? String(error)}`, { path, ...(hint ? { hint } : {}) }, { cause: error });
+}
+
+/** Wraps a filesystem error while writing a published repository (index, export) in OUTPUT_IO, naming the path. */
+export function outputIoError(error: unknown, path: string, doing: string): TemplatesError {
+  if (isTemplatesError(error)) return error;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const hint =
+    code === 'ENOSPC' ? 'free some space on the output filesystem'
+    : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'the directory must be writable: index writes the .xz, .hash and .metadata files next to each image'
+    : undefined;
+  return new TemplatesError('OUTPUT_IO', `${doing} ${path}: ${code ?? String(error)}`, { path, ...(hint ? { hint } : {}) }, { cause: error });
 }
 
 /** Removes user:password@ from URLs so messages never print credentials. */

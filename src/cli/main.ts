@@ -10,6 +10,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   fetch: async () => (await import('./commands/fetch.js')).fetchCommand,
   path: async () => (await import('./commands/path.js')).pathCommand,
   resolve: async () => (await import('./commands/resolve.js')).resolveCommand,
+  index: async () => (await import('./commands/index.js')).indexCommand,
 };
 
 export const MAIN_HELP = `Usage: templates <command> [options]
@@ -20,6 +21,7 @@ Commands:
   fetch REF...     fetch templates into the store and print their paths
   path REF         print the stored path of a template (exit 3 if not stored)
   resolve REF      show the version, URLs and hash a fetch would use
+  index DIR        build a repository from a directory of images (publishing)
 
 Run 'templates <command> --help' for a command's options. REF is repo:name[:version].
 Docs: docs/ (repository format, store layout, errors and exit codes, API).`;

@@ -1,9 +1,13 @@
 // Render progress events on stderr: cli-progress bars on a TTY, plain periodic lines otherwise (CI logs).
 import type cliProgressTypes from 'cli-progress';
 import type { ProgressEvent } from '../fetch/progress.js';
+import type { IndexProgressEvent } from '../publish/progress.js';
+
+/** Fetch and index progress; both render the same way (a bar per ref for the bytes phases). */
+export type AnyProgressEvent = ProgressEvent | IndexProgressEvent;
 
 export interface Renderer {
-  onProgress(event: ProgressEvent): void;
+  onProgress(event: AnyProgressEvent): void;
   stop(): void;
 }
 
@@ -24,8 +28,10 @@ function barRenderer(stream: NodeJS.WriteStream, cliProgress: typeof cliProgress
   const bars = new Map<string, cliProgressTypes.SingleBar>();
   return {
     onProgress(event) {
-      if (event.phase !== 'download') {
-        if (event.phase !== 'done') multi.log(`${event.ref}: ${event.phase === 'convert' ? `converting ${event.format} to raw` : 'waiting for another process'}\n`);
+      if (event.phase !== 'download' && event.phase !== 'compress') {
+        if (event.phase === 'convert') multi.log(`${event.ref}: converting ${event.format} to raw\n`);
+        else if (event.phase === 'waiting-for-lock') multi.log(`${event.ref}: waiting for another process\n`);
+        else if (event.phase === 'indexed') multi.log(`${event.ref}: ${event.status}\n`);
         return;
       }
       const total = event.total ?? 0;
@@ -47,11 +53,12 @@ function lineRenderer(stream: NodeJS.WritableStream, now: () => number, interval
     onProgress(event) {
       const write = (text: string) => stream.write(`${event.ref}: ${text}\n`);
       switch (event.phase) {
-        case 'download': {
+        case 'download':
+        case 'compress': {
           const previous = last.get(event.ref);
           const complete = event.total !== undefined && event.bytes >= event.total;
           if (previous !== undefined && now() - previous < intervalMs && !complete) return;
-          if (previous === undefined) write(`downloading ${event.location}`);
+          if (previous === undefined) write(event.phase === 'download' ? `downloading ${event.location}` : 'compressing');
           last.set(event.ref, now());
           const percent = event.total ? ` (${Math.floor((event.bytes / event.total) * 100)}%)` : '';
           write(`${mib(event.bytes)}${event.total ? ` of ${mib(event.total)}` : ''}${percent}`);
@@ -62,6 +69,7 @@ function lineRenderer(stream: NodeJS.WritableStream, now: () => number, interval
         case 'waiting-for-lock':
           return void write('waiting for another process fetching it');
         case 'done':
+        case 'indexed':
           return void write(event.status);
       }
     },

@@ -33,6 +33,20 @@ export function checkConvertible(format: string, head: Buffer, where: string): v
   }
 }
 
+/**
+ * Whether an image of `format` (as detectImageFormat names it) can become a template: raw must be whole 512-byte
+ * sectors (no magic says "raw"), anything else must be convertible. Throws FORMAT_UNSUPPORTED.
+ */
+export function checkSupported(format: string, head: Buffer, size: number, where: string): void {
+  if (format !== 'raw') return checkConvertible(format, head, where);
+  if (size === 0 || size % 512 !== 0) {
+    throw new TemplatesError('FORMAT_UNSUPPORTED', `${where}: cannot determine the image format (${size} bytes, no known header, not whole 512-byte sectors)`, {
+      url: where,
+      hint: 'templates are raw or qcow2 images, optionally xz-compressed; ask the repository owner',
+    });
+  }
+}
+
 /** `qemu-img convert -f <format> -O raw`; the output keeps zero runs as holes (qemu-img's default -S 4k). */
 export async function convertToRaw(qemuImg: string, format: string, input: string, output: string, signal: AbortSignal | undefined): Promise<void> {
   // execa loads only when an image needs converting.

@@ -9,7 +9,7 @@ import { mapHttpError } from '../providers/http-client.js';
 import type { Provider } from '../providers/types.js';
 import { formatDigest, sameDigest, type Digest } from '../spec/digest.js';
 import { peek } from '../util/peek.js';
-import { checkConvertible, convertToRaw } from './convert.js';
+import { checkSupported, convertToRaw } from './convert.js';
 import { checkDecoder, decodeFailed, lzmaNativeDecoder, spawnXz, type XzProcess } from './decode.js';
 import { HEAD_BYTES, detectImageFormat, isXz } from './detect.js';
 import { Counter } from './counter.js';
@@ -356,19 +356,9 @@ async function finishImage(ctx: Context, plan: DownloadPlan, location: string, c
       hint: 'the repository entry is inconsistent; ask its owner',
     });
   }
-  if (sourceFormat === 'raw') {
-    // No magic says "raw": a real raw disk is at least one whole number of 512-byte sectors; anything else is unknown.
-    const { size } = await stat(downloaded);
-    if (size === 0 || size % 512 !== 0) {
-      throw new TemplatesError('FORMAT_UNSUPPORTED', `${location}: cannot determine the image format (${size} bytes, no known header, not whole 512-byte sectors)`, {
-        url: location,
-        hint: 'templates are raw or qcow2 images, optionally xz-compressed; ask the repository owner',
-      });
-    }
-  }
+  checkSupported(sourceFormat, head, (await stat(downloaded)).size, location);
   let path = downloaded;
   if (sourceFormat !== 'raw') {
-    checkConvertible(sourceFormat, head, location);
     path = `${tempPrefix}.raw`;
     onConvert?.(sourceFormat);
     await convertToRaw(ctx.qemuImg, sourceFormat, downloaded, path, signal);

@@ -1,0 +1,113 @@
+// `templates index DIR --name REPO`: build or update a repository from a directory of images (docs/publishing.md).
+import { TemplatesError, ERROR_CODES } from '../../errors.js';
+import { createContext } from '../../context.js';
+import { indexDirectory } from '../../publish/index-directory.js';
+import { formatSize, parseSize } from '../../util/size.js';
+import type { CliIo } from '../io.js';
+import { parseCommand } from '../options.js';
+import { createRenderer } from '../progress.js';
+
+export const INDEX_HELP = `Usage: templates index DIR --name REPO [options]
+
+Turns a directory of raw and qcow2 images (plain or .xz) into a repository that templates and lago fetch
+from. Next to each image it writes <handle>.xz (multi-block, so fetches decode on every core),
+<handle>.hash (SHA-1) and <handle>.metadata; then the repository JSON, atomically. Re-running on an
+unchanged directory reads and writes nothing but the listing. Names: the .metadata "name" and "version",
+else NAME/VERSION/FILE, else NAME-VERSION.EXT. See docs/publishing.md.
+
+  --name REPO              the repository's name (required)
+  --base-url URL           serve the images from this http(s) URL (default: a "file" source at DIR)
+  --output FILE            the repository JSON (default: DIR/REPO.json)
+  --include GLOB           only images whose handle matches (repeatable; a glob without / matches the file name)
+  --exclude GLOB           leave out images whose handle matches (repeatable)
+  --require-metadata KEY   only images whose metadata has KEY (repeatable)
+  --arch ARCH              only images whose metadata "arch" is ARCH
+  --threads N              xz threads (default 0: one per core)
+  --block-size SIZE        xz block size (default 16M)
+  --level N                xz preset 0-9 (default 6)
+  --json                   print a JSON summary on stdout
+  -q, --quiet              no progress output
+  -h, --help               this help
+Exit codes: 0, or the code of the first image that could not be indexed (docs/errors.md); the others
+are indexed all the same.`;
+
+const OPTIONS = {
+  name: { type: 'string' },
+  'base-url': { type: 'string' },
+  output: { type: 'string' },
+  include: { type: 'string', multiple: true },
+  exclude: { type: 'string', multiple: true },
+  'require-metadata': { type: 'string', multiple: true },
+  arch: { type: 'string' },
+  threads: { type: 'string' },
+  'block-size': { type: 'string' },
+  level: { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+interface IndexValues {
+  name?: string;
+  'base-url'?: string;
+  output?: string;
+  include?: string[];
+  exclude?: string[];
+  'require-metadata'?: string[];
+  arch?: string;
+  threads?: string;
+  'block-size'?: string;
+  level?: string;
+  json?: boolean;
+  quiet?: boolean;
+  help?: boolean;
+}
+
+function integer(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new TemplatesError('USAGE', `${flag} takes a whole number, not ${JSON.stringify(value)}`, { hint: 'see: templates index --help' });
+  return Number(value);
+}
+
+export async function indexCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommand<IndexValues>(args, OPTIONS, 'index');
+  if (values.help) return void io.stdout.write(`${INDEX_HELP}\n`), 0;
+  if (positionals.length !== 1) throw new TemplatesError('USAGE', 'index: give exactly one directory', { hint: 'usage: templates index DIR --name REPO' });
+  if (!values.name) throw new TemplatesError('USAGE', 'index: --name REPO is required', { hint: 'usage: templates index DIR --name REPO' });
+  const blockBytes = values['block-size'] === undefined ? undefined : parseSize(values['block-size']);
+  if (values['block-size'] !== undefined && blockBytes === undefined) throw new TemplatesError('USAGE', `--block-size takes a size such as 16M, not ${JSON.stringify(values['block-size'])}`);
+  const threads = integer(values.threads, '--threads');
+  const level = integer(values.level, '--level');
+  const renderer = await createRenderer(io.stderr, Boolean(values.quiet));
+  let summary;
+  try {
+    summary = await indexDirectory(positionals[0]!, {
+      name: values.name,
+      ...(values['base-url'] !== undefined ? { baseUrl: values['base-url'] } : {}),
+      ...(values.output !== undefined ? { output: values.output } : {}),
+      include: values.include ?? [],
+      exclude: values.exclude ?? [],
+      requireMetadata: values['require-metadata'] ?? [],
+      ...(values.arch !== undefined ? { arch: values.arch } : {}),
+      ...(threads !== undefined ? { threads } : {}),
+      ...(blockBytes !== undefined ? { blockBytes } : {}),
+      ...(level !== undefined ? { level } : {}),
+      context: createContext({ env: io.env }),
+      signal: io.signal,
+      onProgress: (event) => renderer.onProgress(event),
+    });
+  } finally {
+    renderer.stop();
+  }
+  for (const problem of summary.problems) io.stderr.write(`templates: ${problem.message} [${problem.code}]\n`);
+  if (values.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
+  else {
+    const counts = (['compressed', 'verified', 'unchanged'] as const).map((status) => [status, summary.images.filter((image) => image.status === status).length] as const);
+    const done = counts.filter(([, count]) => count > 0).map(([status, count]) => `${count} ${status}`).join(', ');
+    io.stdout.write(`${summary.output}: ${summary.versions} versions of ${summary.templates} templates${done ? ` (${done})` : ''}${summary.written ? '' : ', unchanged'}\n`);
+    if (summary.bytesIn) io.stdout.write(`read ${formatSize(summary.bytesIn)}, wrote ${formatSize(summary.bytesOut)} of xz in ${summary.seconds} s\n`);
+    if (summary.removed.length) io.stdout.write(`no longer listed: ${summary.removed.join(', ')}\n`);
+  }
+  const first = summary.problems[0];
+  return first ? ERROR_CODES[first.code] : 0;
+}

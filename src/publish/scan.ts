@@ -1,0 +1,43 @@
+// Walk a publish directory: the candidate image files (relative, sorted), and temp files a killed run left.
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isAtomicTemp } from '../util/atomic-write.js';
+
+export interface Scan {
+  /** Relative `/`-separated paths of regular files that may be images, sorted. */
+  files: string[];
+  /** Absolute paths of leftover temp files of an earlier, killed run. */
+  leftovers: string[];
+}
+
+/** Sidecars by lago's naming convention; they are never images themselves. */
+const SIDECAR = /\.(hash|metadata)$/;
+
+/**
+ * Hidden files and directories are skipped (the state, the lock and temp files are hidden), so are `.hash` and
+ * `.metadata` sidecars, and `X.xz` when `X` is there too: that is X's compressed copy, written by index.
+ * Symbolic links to files are followed; to directories, not (no cycles).
+ */
+export async function scanDirectory(dir: string, skip: ReadonlySet<string> = new Set()): Promise<Scan> {
+  const files: string[] = [];
+  const leftovers: string[] = [];
+  const walk = async (abs: string, rel: string): Promise<void> => {
+    const entries = await readdir(abs, { withFileTypes: true });
+    for (const entry of entries) {
+      const absPath = join(abs, entry.name);
+      const relPath = rel ? `${rel}/${entry.name}` : entry.name;
+      if (entry.name.startsWith('.')) {
+        if (entry.isFile() && isAtomicTemp(entry.name)) leftovers.push(absPath);
+        continue;
+      }
+      if (entry.isDirectory()) await walk(absPath, relPath);
+      else if (entry.isFile() || (entry.isSymbolicLink() && (await stat(absPath).then((s) => s.isFile(), () => false)))) {
+        if (!SIDECAR.test(entry.name) && !skip.has(absPath)) files.push(relPath);
+      }
+    }
+  };
+  await walk(dir, '');
+  const present = new Set(files);
+  const candidates = files.filter((path) => !(path.endsWith('.xz') && present.has(path.slice(0, -3))));
+  return { files: candidates.sort(), leftovers };
+}
