@@ -15,3 +15,5 @@ export { fetchTemplate, type FetchOptions, type FetchResult } from './fetch/fetc
 export { resolveTemplate, templatePath, type Resolution, type ResolveOptions, type PathOptions } from './fetch/describe.js';
 export type { ProgressEvent, ProgressCallback } from './fetch/progress.js';
 export { createHttpClient, type HttpClient, type HttpClientOptions } from './providers/http-client.js';
+export { indexDirectory, type IndexOptions, type IndexSummary } from './publish/index-directory.js';
+export type { IndexProgressEvent, IndexProgressCallback, IndexedStatus } from './publish/progress.js';

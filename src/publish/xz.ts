@@ -87,7 +87,7 @@ export async function listXz(xz: string, path: string, signal: AbortSignal | und
   return {
     blocks: blocks.length,
     uncompressedBytes: Number(totals?.[4] ?? 0),
-    // -vv's column 12 is "cu" when the header holds the compressed and uncompressed sizes, "--" when not.
-    sizesInHeaders: blocks.length > 0 && blocks.every((fields) => fields[11] === 'cu'),
+    // -vv's 13th column (flags) is "cu" when the header holds the compressed and uncompressed sizes, "--" when not.
+    sizesInHeaders: blocks.length > 0 && blocks.every((fields) => fields[12] === 'cu'),
   };
 }

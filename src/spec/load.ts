@@ -1,5 +1,5 @@
 // Load one repository from a file path or an http(s) URL; HTTP copies are cached in the store for offline use.
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TemplatesError, abortError, isTemplatesError, redactUrl } from '../errors.js';
@@ -7,6 +7,7 @@ import { createContext, type Context } from '../context.js';
 import { repoCachePath } from '../store/layout.js';
 import type { Store } from '../store/store.js';
 import { TooLargeError, readLimited } from '../util/read-limited.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import type { Repository } from './model.js';
 import { parseRepository } from './parse.js';
 
@@ -87,9 +88,7 @@ async function download(url: string, options: Loader): Promise<string> {
 
 async function saveCache(path: string, entry: CachedRepository): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.${process.pid}.tmp`;
-  await writeFile(temp, JSON.stringify(entry));
-  await rename(temp, path);
+  await writeFileAtomic(path, JSON.stringify(entry));
 }
 
 async function readCache(path: string): Promise<CachedRepository | undefined> {
