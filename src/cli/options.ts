@@ -6,6 +6,9 @@ export const COMMON_OPTIONS = {
   repo: { type: 'string', multiple: true },
   repos: { type: 'string', multiple: true },
   store: { type: 'string' },
+  config: { type: 'string' },
+  offline: { type: 'boolean' },
+  refresh: { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   'lock-wait': { type: 'string' },
@@ -15,19 +18,24 @@ export const COMMON_HELP = `Options:
   --repo PATH|URL   a repository JSON file or http(s) URL (repeatable)
   --repos DIR       a directory whose *.json files are repositories (repeatable)
   --store DIR       the store (default: $TEMPLATES_STORE, else $XDG_CACHE_HOME/templates)
+  --config FILE     the config file (default: $TEMPLATES_CONFIG, else $XDG_CONFIG_HOME/templates/config.json)
+  --offline         never use the network: repositories from the store's cached copies, images from the store
+  --refresh         ask the servers for repository JSON even when the cached copy is younger than its TTL
   --json            machine-readable output, one JSON object per line
   --lock-wait SECS  how long to wait for another process's lock (default 3600)
   -h, --help        this help
 Environment: TEMPLATES_REPOS (colon-separated files, directories, URLs), TEMPLATES_STORE,
-  HTTP_PROXY / HTTPS_PROXY / NO_PROXY, TEMPLATES_LOCK_STALE_SECONDS (10),
-  TEMPLATES_PARTIAL_MAX_AGE_SECONDS (86400: older interrupted downloads are not resumed),
-  TEMPLATES_MAX_IMAGE_BYTES (1 TiB: larger decoded images are refused).
+  TEMPLATES_CONFIG, TEMPLATES_OFFLINE=1, HTTP_PROXY / HTTPS_PROXY / NO_PROXY, and the settings
+  that 'templates config' lists (a flag beats the environment, which beats the config file).
 Exit codes: see docs/errors.md.`;
 
 export interface CommonValues {
   repo?: string[];
   repos?: string[];
   store?: string;
+  config?: string;
+  offline?: boolean;
+  refresh?: boolean;
   json?: boolean;
   help?: boolean;
   'lock-wait'?: string;
@@ -38,7 +46,7 @@ export interface Parsed<V> {
   positionals: string[];
 }
 
-export function parseCommand<V extends CommonValues>(args: string[], options: ParseArgsConfig['options'], command: string): Parsed<V> {
+export function parseCommand<V extends object>(args: string[], options: ParseArgsConfig['options'], command: string): Parsed<V> {
   try {
     const { values, positionals } = parseArgs({ args, options: options ?? {}, allowPositionals: true, strict: true });
     return { values: values as unknown as V, positionals };
@@ -51,5 +59,5 @@ export function seconds(value: string | undefined, flag: string): number | undef
   if (value === undefined) return undefined;
   const parsed = Number(value);
   if (!Number.isFinite(parsed) || parsed < 0) throw new TemplatesError('USAGE', `${flag} takes a number of seconds, not ${JSON.stringify(value)}`);
-  return parsed * 1000;
+  return parsed;
 }

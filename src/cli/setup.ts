@@ -1,38 +1,79 @@
-// Build the context, store and repository set a command needs from its flags and the environment.
+// Build the settings, context, store and repository set a command needs from its flags, the environment and the config file.
+import { homedir } from 'node:os';
+import { readConfigFile } from '../config/file.js';
+import { resolveSettings, unknownKeys, type Settings } from '../config/settings.js';
 import { createContext, type Context } from '../context.js';
 import { loadRepositories, type RepositorySet } from '../spec/find.js';
-import { openStore, type Store } from '../store/store.js';
+import { defaultStoreRoot, openStore, type Store } from '../store/store.js';
 import type { CliIo } from './io.js';
 import { seconds, type CommonValues } from './options.js';
 
 export interface Setup {
+  settings: Settings;
   context: Context;
   store: Store;
   repositories: RepositorySet;
+  warn: (message: string) => void;
 }
 
-/** Builds what a command needs; warnings (skipped repository files, cached copies) go to stderr. */
-export async function setup(values: CommonValues, io: CliIo): Promise<Setup> {
-  const warn = (message: string) => void io.stderr.write(`templates: warning: ${message}\n`);
-  const context = createContext({ env: io.env });
-  const staleSeconds = io.env.TEMPLATES_LOCK_STALE_SECONDS;
-  const partialMaxAge = seconds(io.env.TEMPLATES_PARTIAL_MAX_AGE_SECONDS, 'TEMPLATES_PARTIAL_MAX_AGE_SECONDS');
-  const lockWaitMs = seconds(values['lock-wait'], '--lock-wait');
-  const store = await openStore({
+/** The effective settings, and where each came from (`templates config` prints them). */
+export async function readSettings(values: CommonValues, io: CliIo): Promise<Settings> {
+  const home = io.env.HOME || homedir();
+  const file = await readConfigFile(values.config, io.env, home);
+  for (const key of file ? unknownKeys(file.data) : []) io.stderr.write(`templates: warning: ${file!.path}: unknown setting ${JSON.stringify(key)} ignored\n`);
+  const repos = [...(values.repo ?? []), ...(values.repos ?? [])];
+  const lockWait = seconds(values['lock-wait'], '--lock-wait');
+  return resolveSettings({
+    flags: {
+      ...(values.store ? { store: values.store } : {}),
+      ...(repos.length ? { repos } : {}),
+      ...(lockWait !== undefined ? { lockWaitSeconds: lockWait } : {}),
+      ...(values.offline ? { offline: true } : {}),
+    },
     env: io.env,
-    home: context.home,
-    ...(values.store ? { root: values.store } : {}),
-    ...(lockWaitMs !== undefined ? { lockWaitMs } : {}),
-    ...(staleSeconds ? { lockStaleMs: Number(staleSeconds) * 1000 } : {}),
-    ...(partialMaxAge !== undefined ? { partialMaxAgeMs: partialMaxAge } : {}),
+    ...(file ? { file } : {}),
+    defaults: { store: defaultStoreRoot({ ...io.env, TEMPLATES_STORE: undefined }, home) },
   });
+}
+
+/** Context and store from the settings, without loading repositories (store-only commands). */
+export async function setupStore(values: CommonValues, io: CliIo): Promise<Omit<Setup, 'repositories'>> {
+  const warn = (message: string) => void io.stderr.write(`templates: warning: ${message}\n`);
+  const settings = await readSettings(values, io);
+  const context = createContext({
+    env: io.env,
+    maxImageBytes: settings.maxImageBytes.value,
+    connectTimeoutMs: settings.connectTimeoutSeconds.value * 1000,
+    idleTimeoutMs: settings.idleTimeoutSeconds.value * 1000,
+    retries: settings.retries.value,
+  });
+  const store = await openStore({
+    root: settings.store.value,
+    lockWaitMs: settings.lockWaitSeconds.value * 1000,
+    lockStaleMs: settings.lockStaleSeconds.value * 1000,
+    partialMaxAgeMs: settings.partialMaxAgeSeconds.value * 1000,
+  });
+  return { settings, context, store, warn };
+}
+
+/** Everything a command needs; warnings (skipped repository files, cached copies) go to stderr. */
+export async function setup(values: CommonValues, io: CliIo): Promise<Setup> {
+  const base = await setupStore(values, io);
+  const { value: repos, from } = base.settings.repos;
+  const flagged = from === 'flag';
   const repositories = await loadRepositories({
-    context,
-    store,
+    context: base.context,
+    store: base.store,
     signal: io.signal,
-    onWarning: warn,
-    repos: values.repo ?? [],
-    repoDirs: values.repos ?? [],
+    onWarning: base.warn,
+    // --repo must be a repository file; --repos a directory; the environment and the config file mix both.
+    repos: flagged ? values.repo ?? [] : [],
+    repoDirs: flagged ? values.repos ?? [] : [],
+    locations: flagged ? [] : repos,
+    useEnv: false,
+    offline: base.settings.offline.value,
+    ttlMs: base.settings.repoTtlSeconds.value * 1000,
+    refresh: Boolean(values.refresh),
   });
-  return { context, store, repositories };
+  return { ...base, repositories };
 }

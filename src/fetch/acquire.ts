@@ -13,7 +13,8 @@ import { publishEntry } from '../store/publish.js';
 import type { EntryRecord } from '../store/record.js';
 import { readStoredEntry, type Store } from '../store/store.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
-import { downloadImage } from './download.js';
+import { downloadImage, type Downloaded } from './download.js';
+import { hashFile } from '../util/hash-file.js';
 import type { FetchResult } from './fetch.js';
 import { partialFiles } from './partial.js';
 import type { ProgressCallback } from './progress.js';
@@ -31,6 +32,18 @@ async function removeTempFiles(store: Store, key: VersionKey, prefix?: string): 
   await Promise.all(
     names.filter((name) => (own ? name.startsWith(own) : !keep.has(name))).map((name) => rm(join(dir, name), { force: true, recursive: true })),
   );
+}
+
+/** `algo:hex` of the raw file about to be stored: known already unless the image was converted (or had no image digest). */
+async function storedDigest(downloaded: Downloaded, signal: AbortSignal): Promise<string> {
+  if (downloaded.sourceFormat === 'raw') {
+    const known = downloaded.verified.of === 'image' ? downloaded.verified.digest : downloaded.imageHash;
+    if (known) return `${known.algorithm}:${known.hex}`;
+  }
+  const { sha256 } = await hashFile(downloaded.path, ['sha256'], signal).catch((error: unknown) => {
+    throw signal.aborted ? abortError(signal) : storeIoError(error, downloaded.path, 'cannot read');
+  });
+  return `sha256:${sha256}`;
 }
 
 async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved, signal: AbortSignal, onProgress: ProgressCallback | undefined): Promise<FetchResult> {
@@ -58,6 +71,7 @@ async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved
     });
     if (signal.aborted) throw abortError(signal);
     const hash = formatDigest(downloaded.imageHash ?? downloaded.verified.digest);
+    const stored = await storedDigest(downloaded, signal);
     const record: EntryRecord = {
       schema: 1,
       ref,
@@ -65,6 +79,7 @@ async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved
       sourceFormat: downloaded.sourceFormat,
       compressed: downloaded.compressed,
       verified: { digest: `${downloaded.verified.digest.algorithm}:${downloaded.verified.digest.hex}`, of: downloaded.verified.of },
+      stored: { digest: stored },
       size: downloaded.size,
       fetchedAt: new Date(ctx.now()).toISOString(),
       tool: `${TOOL_NAME}/${TOOL_VERSION}`,

@@ -6,6 +6,7 @@ import type { RepositorySet } from '../spec/find.js';
 import { formatDigest } from '../spec/digest.js';
 import { resolveReference } from '../spec/resolve.js';
 import { readStoredEntry, type Store } from '../store/store.js';
+import { touchLastUse } from '../store/users.js';
 import { IMAGE_SUFFIXES, readHash } from './source.js';
 
 export interface Resolution {
@@ -58,6 +59,8 @@ export async function resolveTemplate(ref: string, options: ResolveOptions): Pro
 export interface PathOptions {
   store: Store;
   repositories: RepositorySet;
+  /** The clock for the last-use record (default Date.now). */
+  now?: () => number;
 }
 
 /** The stored image's absolute path; NOT_STORED when it is not in the store. */
@@ -71,5 +74,6 @@ export async function templatePath(ref: string, options: PathOptions): Promise<s
       hint: `run: templates fetch ${resolved.ref}`,
     });
   }
+  await touchLastUse(options.store, resolved.key, (options.now ?? Date.now)());
   return entry.path;
 }

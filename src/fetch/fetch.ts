@@ -1,9 +1,10 @@
 // fetchTemplate: resolve, answer from the store when present, else fetch under the entry's lock (see acquire.ts).
 import { createContext, type Context } from '../context.js';
-import { abortError } from '../errors.js';
+import { TemplatesError, abortError, redactUrl } from '../errors.js';
 import type { RepositorySet } from '../spec/find.js';
 import { resolveReference } from '../spec/resolve.js';
 import { readStoredEntry, type Store, type StoredEntry } from '../store/store.js';
+import { touchLastUse } from '../store/users.js';
 import type { ProgressCallback } from './progress.js';
 
 export interface FetchOptions {
@@ -12,6 +13,8 @@ export interface FetchOptions {
   context?: Context;
   signal?: AbortSignal;
   onProgress?: ProgressCallback;
+  /** Never use the network: a template that is not stored and comes from an HTTP source fails with OFFLINE. */
+  offline?: boolean;
 }
 
 export interface FetchResult {
@@ -38,12 +41,21 @@ export async function fetchTemplate(ref: string, options: FetchOptions): Promise
   const ctx = options.context ?? createContext();
   if (signal?.aborted) throw abortError(signal);
   const resolved = resolveReference(ref, options.repositories);
-  const finish = (result: FetchResult) => {
+  const finish = async (result: FetchResult) => {
+    await touchLastUse(store, resolved.key, ctx.now());
     onProgress?.({ ref: resolved.ref, phase: 'done', status: result.status });
     return result;
   };
   const present = await readStoredEntry(store, resolved.key);
   if (present) return finish(cachedResult(resolved.ref, present));
+  if (options.offline && resolved.version.source.type !== 'file') {
+    const url = `${resolved.version.source.baseurl}${resolved.version.handle}`;
+    throw new TemplatesError('OFFLINE', `offline: ${resolved.ref} is not in the store and would be downloaded from ${redactUrl(url)}`, {
+      ref: resolved.ref,
+      url: redactUrl(url),
+      hint: 'fetch it once with the network (or import it: templates import REF FILE), or drop --offline',
+    });
+  }
   // The download machinery loads only on a miss: a cache hit stays a handful of small modules.
   const { acquireEntry } = await import('./acquire.js');
   return finish(await acquireEntry(ctx, store, resolved, {

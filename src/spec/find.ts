@@ -17,6 +17,10 @@ export interface FindOptions extends LoadOptions {
   repos?: string[];
   /** Directories whose `*.json` files are repositories; an invalid file there is a warning. */
   repoDirs?: string[];
+  /** Files, directories and URLs, told apart as TEMPLATES_REPOS entries are (the CLI's settings). */
+  locations?: string[];
+  /** Also read TEMPLATES_REPOS from the context's environment (default true). */
+  useEnv?: boolean;
 }
 
 /**
@@ -67,7 +71,8 @@ export async function loadRepositories(findOptions: FindOptions): Promise<Reposi
   const options = { ...findOptions, context: findOptions.context ?? createContext() };
   const explicit: string[] = [...(options.repos ?? [])];
   const dirs: string[] = [...(options.repoDirs ?? [])];
-  for (const entry of splitRepoList(options.context.env.TEMPLATES_REPOS ?? '')) {
+  const mixed = [...(options.locations ?? []), ...(options.useEnv === false ? [] : splitRepoList(options.context.env.TEMPLATES_REPOS ?? ''))];
+  for (const entry of mixed) {
     if (/^[a-z]+:\/\//i.test(entry) || !(await isDirectory(entry))) explicit.push(entry);
     else dirs.push(entry);
   }

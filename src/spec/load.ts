@@ -20,6 +20,12 @@ export interface LoadOptions {
   store?: Store;
   signal?: AbortSignal;
   onWarning?: (message: string) => void;
+  /** Never use the network: an HTTP repository comes from the store's cached copy, or fails with OFFLINE. */
+  offline?: boolean;
+  /** A cached copy younger than this is used without asking the server (default 0: always ask). */
+  ttlMs?: number;
+  /** Ask the server even when the cached copy is young. */
+  refresh?: boolean;
 }
 
 type Loader = LoadOptions & { ctx: Context };
@@ -103,13 +109,22 @@ async function loadUrl(url: string, options: Loader): Promise<Repository> {
   const shown = redactUrl(url);
   const cachePath = options.store ? repoCachePath(options.store.root, url) : undefined;
   const parse = (text: string) => parseRepository(text, shown, { env: options.ctx.env, home: options.ctx.home, allowFileSources: false });
+  const cached = cachePath ? await readCache(cachePath) : undefined;
+  if (options.offline) {
+    if (cached) return parse(cached.body);
+    throw new TemplatesError('OFFLINE', `offline: ${shown} is needed and the store has no cached copy of it`, {
+      url: shown,
+      hint: 'run once with the network to cache it, or drop --offline / TEMPLATES_OFFLINE',
+    });
+  }
+  const age = cached ? options.ctx.now() - Date.parse(cached.fetchedAt) : Infinity;
+  if (cached && !options.refresh && age >= 0 && age < (options.ttlMs ?? 0)) return parse(cached.body);
   let text: string;
   try {
     text = await download(url, options);
   } catch (error) {
-    const offline = isTemplatesError(error) && (error.code === 'SOURCE_UNREACHABLE' || error.code === 'SOURCE_HTTP_ERROR');
-    const cached = offline && cachePath ? await readCache(cachePath) : undefined;
-    if (!cached) throw error;
+    const unreachable = isTemplatesError(error) && (error.code === 'SOURCE_UNREACHABLE' || error.code === 'SOURCE_HTTP_ERROR');
+    if (!cached || !unreachable) throw error;
     options.onWarning?.(`${shown}: unreachable, using the copy cached at ${cached.fetchedAt} (${(error as Error).message})`);
     return parse(cached.body);
   }

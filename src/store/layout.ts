@@ -5,6 +5,7 @@
 //   <repo>:<template>:<version>.hash           the hash the image was verified against
 //   <repo>:<template>:<version>.metadata       the source's metadata JSON
 //   <repo>:<template>:<version>.record.json    what this tool verified and recorded at publish (not in lago stores)
+//   <repo>:<template>:<version>.users          lago's users file: dependents (`templates use`) and last use (its mtime)
 //   <repo>:<template>:<version>.lock/          per-template lock (proper-lockfile directory)
 //   <repo>:<template>:<version>.tmp            lago's in-progress download (never written by us)
 //   .tmp/<repo>:<template>:<version>/          our in-progress files for one entry (same filesystem, renamed into place)
@@ -40,6 +41,31 @@ export function metadataPath(root: string, key: VersionKey): string {
 
 export function recordPath(root: string, key: VersionKey): string {
   return `${imagePath(root, key)}.record.json`;
+}
+
+/** lago's `.users`: `{"users": {PATH: …}, "last_access": seconds}`; its mtime is the entry's last use. */
+export function usersPath(root: string, key: VersionKey): string {
+  return `${imagePath(root, key)}.users`;
+}
+
+/** lago's own in-progress download. */
+export function lagoTempPath(root: string, key: VersionKey): string {
+  return `${imagePath(root, key)}.tmp`;
+}
+
+/** Every file an entry has beside its image, in the order they are removed after it. */
+export const SIDECAR_SUFFIXES = ['.hash', '.metadata', '.record.json', '.users'] as const;
+
+/** Suffixes of the files beside images: a name ending in one is never an image (a version named `v1.hash` cannot be listed). */
+const NOT_AN_IMAGE = /\.(hash|metadata|record\.json|users|lock|tmp)$/;
+
+/** The key of a store file name that is an image (`<repo>:<template>:<version>` of valid names), else undefined. */
+export function parseEntryName(name: string, isValidName: (part: string) => boolean): VersionKey | undefined {
+  if (NOT_AN_IMAGE.test(name)) return undefined;
+  const parts = name.split(':');
+  if (parts.length !== 3 || !parts.every(isValidName)) return undefined;
+  const [repository, template, version] = parts as [string, string, string];
+  return { repository, template, version };
 }
 
 export function lockPath(root: string, key: VersionKey): string {

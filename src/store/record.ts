@@ -12,6 +12,12 @@ export interface EntryRecord {
   compressed: boolean;
   /** The digest that was checked, written as `algo:hex`, and what it covered. */
   verified: { digest: string; of: 'image' | 'compressed' };
+  /**
+   * Digest of the stored raw file itself, what `templates verify` checks: the verified image digest for a raw
+   * source, the repository's image digest on the compressed fast path, else (qcow2) hashed after conversion.
+   * Absent in records written before it existed (verify then uses `verified` when it covered the raw image).
+   */
+  stored?: { digest: string };
   /** Apparent size in bytes of the stored raw image. */
   size: number;
   fetchedAt: string;

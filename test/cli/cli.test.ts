@@ -141,7 +141,7 @@ describe('templates fetch', () => {
     expect(again.exitCode).toBe(0);
     expect(JSON.parse(again.stdout).status).toBe('downloaded');
     expect(await digestOf(join(ws.store, 'r:tpl:v1'))).toBe(await digestOf(big));
-    expect(await visible(ws.store)).toEqual(['r:tpl:v1', 'r:tpl:v1.hash', 'r:tpl:v1.metadata', 'r:tpl:v1.record.json']);
+    expect(await visible(ws.store)).toEqual(['r:tpl:v1', 'r:tpl:v1.hash', 'r:tpl:v1.metadata', 'r:tpl:v1.record.json', 'r:tpl:v1.users']);
     expect(await leftovers(ws.store)).toEqual([]);
   });
 

@@ -36,7 +36,7 @@ describe('fetch from a file source', () => {
     const result = await fetchTemplate('r:tpl:v1', { store, repositories, context });
     expect(result).toMatchObject({ status: 'downloaded', format: 'qcow2', hash: await digestOf(qcow2), size: (await stat(disk)).size });
     expect(await digestOf(result.path)).toBe(await digestOf(disk));
-    expect(await ws.storeFiles()).toEqual(['.tmp', 'r:tpl:v1', 'r:tpl:v1.hash', 'r:tpl:v1.metadata', 'r:tpl:v1.record.json']);
+    expect(await ws.storeFiles()).toEqual(['.tmp', 'r:tpl:v1', 'r:tpl:v1.hash', 'r:tpl:v1.metadata', 'r:tpl:v1.record.json', 'r:tpl:v1.users']);
   });
 
   it.each([

@@ -53,7 +53,7 @@ describe('fetch over HTTP', () => {
     expect(events.at(-1)).toEqual({ ref: 'r:tpl:v2', phase: 'done', status: 'downloaded' });
     expect(events.some((e) => e.phase === 'download' && e.bytes > 0 && e.total !== undefined)).toBe(true);
     // The store holds the image and its sidecars, nothing else.
-    expect(await ws.storeFiles()).toEqual(['.tmp', 'r:tpl:v2', 'r:tpl:v2.hash', 'r:tpl:v2.metadata', 'r:tpl:v2.record.json']);
+    expect(await ws.storeFiles()).toEqual(['.tmp', 'r:tpl:v2', 'r:tpl:v2.hash', 'r:tpl:v2.metadata', 'r:tpl:v2.record.json', 'r:tpl:v2.users']);
   });
 
   it('stores the image sparse: zero blocks become holes', async () => {

@@ -75,7 +75,7 @@ describe('resume after an interrupted download', () => {
     const size = (await stat(join(ws.www, `tpl/v1.raw${layout.xz ? '.xz' : ''}`))).size;
     // Only what the first fetch had not kept is sent again.
     expect(requests[1]).toEqual({ status: 206, sent: size - kept, range: `bytes=${kept}-` });
-    expect(await ws.storeFiles()).toEqual(['.tmp', 'r:tpl:v1', 'r:tpl:v1.hash', 'r:tpl:v1.metadata', 'r:tpl:v1.record.json']);
+    expect(await ws.storeFiles()).toEqual(['.tmp', 'r:tpl:v1', 'r:tpl:v1.hash', 'r:tpl:v1.metadata', 'r:tpl:v1.record.json', 'r:tpl:v1.users']);
   });
 
   it('starts over when the file changed on the server (If-Range does not match)', async () => {

@@ -23,12 +23,12 @@ export async function fetchCommand(args: string[], io: CliIo): Promise<number> {
   if (values.help) return void io.stdout.write(`${FETCH_HELP}\n`), 0;
   if (positionals.length === 0) throw new TemplatesError('USAGE', 'fetch: no template reference given', { hint: 'usage: templates fetch REF...' });
   const renderer = await createRenderer(io.stderr, Boolean(values.quiet));
-  const { store, repositories, context } = await setup(values, io);
+  const { store, repositories, context, settings } = await setup(values, io);
   let exitCode = 0;
   try {
     for (const ref of positionals) {
       try {
-        const result = await fetchTemplate(ref, { store, repositories, context, signal: io.signal, onProgress: (e) => renderer.onProgress(e) });
+        const result = await fetchTemplate(ref, { store, repositories, context, signal: io.signal, offline: settings.offline.value, onProgress: (e) => renderer.onProgress(e) });
         io.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${result.path}\n`);
       } catch (error) {
         if (io.signal.aborted) throw error;

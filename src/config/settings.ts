@@ -1,0 +1,112 @@
+// Effective settings (pure): each from a flag, else the environment, else the config file, else its default; with its origin.
+import { TemplatesError } from '../errors.js';
+import { splitRepoList } from '../spec/find.js';
+
+export type Origin = 'flag' | 'env' | 'file' | 'default';
+
+export interface Setting<T> {
+  value: T;
+  from: Origin;
+  /** The flag, variable or file key it came from. */
+  name?: string;
+}
+
+export interface Settings {
+  store: Setting<string>;
+  repos: Setting<string[]>;
+  lockWaitSeconds: Setting<number>;
+  lockStaleSeconds: Setting<number>;
+  partialMaxAgeSeconds: Setting<number>;
+  maxImageBytes: Setting<number>;
+  connectTimeoutSeconds: Setting<number>;
+  idleTimeoutSeconds: Setting<number>;
+  retries: Setting<number>;
+  repoTtlSeconds: Setting<number>;
+  offline: Setting<boolean>;
+}
+
+type Kind = 'path' | 'paths' | 'number' | 'boolean';
+
+/** Every setting: its config-file key, environment variable, kind and default. */
+export const SETTINGS: Record<keyof Settings, { env: string; kind: Kind; describe: string }> = {
+  store: { env: 'TEMPLATES_STORE', kind: 'path', describe: 'the store directory' },
+  repos: { env: 'TEMPLATES_REPOS', kind: 'paths', describe: 'repository files, directories and URLs' },
+  lockWaitSeconds: { env: 'TEMPLATES_LOCK_WAIT_SECONDS', kind: 'number', describe: 'how long to wait for another process\'s lock' },
+  lockStaleSeconds: { env: 'TEMPLATES_LOCK_STALE_SECONDS', kind: 'number', describe: 'a lock not refreshed for this long is taken over' },
+  partialMaxAgeSeconds: { env: 'TEMPLATES_PARTIAL_MAX_AGE_SECONDS', kind: 'number', describe: 'older interrupted downloads are not resumed' },
+  maxImageBytes: { env: 'TEMPLATES_MAX_IMAGE_BYTES', kind: 'number', describe: 'larger decoded images are refused' },
+  connectTimeoutSeconds: { env: 'TEMPLATES_CONNECT_TIMEOUT_SECONDS', kind: 'number', describe: 'HTTP connect timeout' },
+  idleTimeoutSeconds: { env: 'TEMPLATES_IDLE_TIMEOUT_SECONDS', kind: 'number', describe: 'HTTP: no byte for this long fails' },
+  retries: { env: 'TEMPLATES_RETRIES', kind: 'number', describe: 'retries of HTTP 429/5xx and resets' },
+  repoTtlSeconds: { env: 'TEMPLATES_REPO_TTL_SECONDS', kind: 'number', describe: 'a cached repository JSON younger than this is used without asking the server' },
+  offline: { env: 'TEMPLATES_OFFLINE', kind: 'boolean', describe: 'never use the network' },
+};
+
+export interface SettingsInput {
+  /** Values given on the command line (already typed), by setting. */
+  flags: Partial<{ [K in keyof Settings]: Settings[K]['value'] }>;
+  env: Record<string, string | undefined>;
+  /** The config file's object, and its path for messages. */
+  file?: { path: string; data: Record<string, unknown> };
+  /** Defaults that depend on the machine (the store's default directory). */
+  defaults: { store: string };
+}
+
+const DEFAULTS = {
+  repos: [] as string[],
+  lockWaitSeconds: 3600,
+  lockStaleSeconds: 10,
+  partialMaxAgeSeconds: 86_400,
+  maxImageBytes: 2 ** 40,
+  connectTimeoutSeconds: 30,
+  idleTimeoutSeconds: 60,
+  retries: 3,
+  repoTtlSeconds: 600,
+  offline: false,
+};
+
+function fromText(kind: Kind, text: string, where: string): unknown {
+  if (kind === 'path') return text;
+  if (kind === 'paths') return splitRepoList(text);
+  if (kind === 'boolean') {
+    if (/^(1|true|yes|on)$/i.test(text)) return true;
+    if (/^(0|false|no|off|)$/i.test(text)) return false;
+    throw new TemplatesError('CONFIG_INVALID', `${where}: expected 1/0 or true/false, not ${JSON.stringify(text)}`, { hint: 'fix the value' });
+  }
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value < 0) throw new TemplatesError('CONFIG_INVALID', `${where}: expected a number ≥ 0, not ${JSON.stringify(text)}`, { hint: 'fix the value' });
+  return value;
+}
+
+function fromJson(kind: Kind, value: unknown, where: string): unknown {
+  const ok =
+    kind === 'path' ? typeof value === 'string' && value.length > 0
+    : kind === 'paths' ? Array.isArray(value) && value.every((item) => typeof item === 'string')
+    : kind === 'boolean' ? typeof value === 'boolean'
+    : typeof value === 'number' && Number.isFinite(value) && value >= 0;
+  if (!ok) {
+    const expected = { path: 'a non-empty string', paths: 'an array of strings', boolean: 'true or false', number: 'a number ≥ 0' }[kind];
+    throw new TemplatesError('CONFIG_INVALID', `${where}: expected ${expected}`, { file: where.split(':')[0]!, hint: 'fix the config file' });
+  }
+  return value;
+}
+
+/** Resolves every setting; a bad value anywhere is CONFIG_INVALID naming where it came from. */
+export function resolveSettings(input: SettingsInput): Settings {
+  const out: Partial<Record<keyof Settings, Setting<unknown>>> = {};
+  for (const [key, spec] of Object.entries(SETTINGS) as Array<[keyof Settings, (typeof SETTINGS)[keyof Settings]]>) {
+    const flag = input.flags[key];
+    const envText = input.env[spec.env];
+    const fileValue = input.file?.data[key];
+    if (flag !== undefined && !(Array.isArray(flag) && flag.length === 0)) out[key] = { value: flag, from: 'flag' };
+    else if (envText !== undefined && envText !== '') out[key] = { value: fromText(spec.kind, envText, spec.env), from: 'env', name: spec.env };
+    else if (fileValue !== undefined) out[key] = { value: fromJson(spec.kind, fileValue, `${input.file!.path}: ${key}`), from: 'file', name: input.file!.path };
+    else out[key] = { value: key === 'store' ? input.defaults.store : DEFAULTS[key as Exclude<keyof Settings, 'store'>], from: 'default' };
+  }
+  return out as Settings;
+}
+
+/** Keys a config file may have; others are reported as warnings (a typo must not pass silently). */
+export function unknownKeys(data: Record<string, unknown>): string[] {
+  return Object.keys(data).filter((key) => !(key in SETTINGS));
+}

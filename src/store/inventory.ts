@@ -1,0 +1,80 @@
+// What the store holds: every entry with its sizes, dates, source and dependents (read-only; never reads an image).
+import { readdir, stat, statfs } from 'node:fs/promises';
+import { storeIoError } from '../errors.js';
+import { isValidName } from '../spec/reference.js';
+import { entryName, imagePath, parseEntryName, type VersionKey } from './layout.js';
+import { readStoredEntry, type Store, type StoredEntry } from './store.js';
+import { readUsers, type Users } from './users.js';
+
+export interface StoredSummary {
+  ref: string;
+  key: VersionKey;
+  path: string;
+  /** Apparent size, and bytes allocated on disk (less for a sparse image). */
+  size: number;
+  diskSize: number;
+  /** When it was published: the record's time, else (lago entries) the image's mtime. ISO 8601. */
+  fetchedAt: string;
+  /** The last fetch or `path` of it, else fetchedAt. ISO 8601. */
+  lastUsed: string;
+  source: string | null;
+  /** False for entries inherited from lago (no record of what was verified). */
+  recorded: boolean;
+  dependents: string[];
+  entry: StoredEntry;
+  users: Users;
+}
+
+/** One entry's summary, or undefined when its image is not stored. */
+export async function summarizeEntry(store: Store, key: VersionKey): Promise<StoredSummary | undefined> {
+  const entry = await readStoredEntry(store, key);
+  if (!entry) return undefined;
+  const info = await stat(entry.path);
+  const users = await readUsers(store, key);
+  const fetchedMs = entry.record?.fetchedAt ? Date.parse(entry.record.fetchedAt) : info.mtimeMs;
+  return {
+    ref: entryName(key),
+    key,
+    path: entry.path,
+    size: info.size,
+    diskSize: info.blocks * 512,
+    fetchedAt: new Date(fetchedMs).toISOString(),
+    lastUsed: new Date(Math.max(fetchedMs, users.lastUsedMs ?? 0)).toISOString(),
+    source: entry.record?.source ?? null,
+    recorded: entry.record !== undefined,
+    dependents: users.live,
+    entry,
+    users,
+  };
+}
+
+/** The keys of every image in the store, sorted by name. */
+export async function storedKeys(store: Store): Promise<VersionKey[]> {
+  let names: string[];
+  try {
+    names = await readdir(store.root);
+  } catch (error) {
+    throw storeIoError(error, store.root, 'cannot read');
+  }
+  const keys: VersionKey[] = [];
+  for (const name of names.sort()) {
+    const key = parseEntryName(name, isValidName);
+    if (key && (await stat(imagePath(store.root, key)).then((s) => s.isFile(), () => false))) keys.push(key);
+  }
+  return keys;
+}
+
+export async function listStored(store: Store): Promise<StoredSummary[]> {
+  const out: StoredSummary[] = [];
+  for (const key of await storedKeys(store)) {
+    const summary = await summarizeEntry(store, key);
+    if (summary) out.push(summary);
+  }
+  return out;
+}
+
+/** Free and total bytes of the store's filesystem. */
+export async function filesystemSpace(store: Store): Promise<{ free: number; total: number }> {
+  const fs = await statfs(store.root);
+  return { free: fs.bavail * fs.bsize, total: fs.blocks * fs.bsize };
+}

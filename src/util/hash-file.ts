@@ -1,0 +1,13 @@
+// Digest of a whole file, streamed (verify, adopt, and entries whose stored bytes were not hashed on the way in).
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import type { HashAlgorithm } from '../spec/digest.js';
+
+export async function hashFile(path: string, algorithms: HashAlgorithm[], signal?: AbortSignal): Promise<Record<string, string>> {
+  const hashes = algorithms.map((algorithm) => [algorithm, createHash(algorithm)] as const);
+  await pipeline(createReadStream(path, { highWaterMark: 1024 * 1024 }), async function* (source: AsyncIterable<Buffer>) {
+    for await (const chunk of source) for (const [, hash] of hashes) hash.update(chunk);
+  }, signal ? { signal } : {});
+  return Object.fromEntries(hashes.map(([algorithm, hash]) => [algorithm, hash.digest('hex')]));
+}
