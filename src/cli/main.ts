@@ -11,6 +11,16 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   path: async () => (await import('./commands/path.js')).pathCommand,
   resolve: async () => (await import('./commands/resolve.js')).resolveCommand,
   index: async () => (await import('./commands/index.js')).indexCommand,
+  list: async () => (await import('./commands/list.js')).listCommand,
+  info: async () => (await import('./commands/info.js')).infoCommand,
+  verify: async () => (await import('./commands/verify.js')).verifyCommand,
+  use: async () => (await import('./commands/use.js')).useCommand,
+  prune: async () => (await import('./commands/prune.js')).pruneCommand,
+  du: async () => (await import('./commands/du.js')).duCommand,
+  rm: async () => (await import('./commands/rm.js')).rmCommand,
+  import: async () => (await import('./commands/import.js')).importCommand,
+  export: async () => (await import('./commands/export.js')).exportCommand,
+  config: async () => (await import('./commands/config.js')).configCommand,
 };
 
 export const MAIN_HELP = `Usage: templates <command> [options]
@@ -21,10 +31,20 @@ Commands:
   fetch REF...     fetch templates into the store and print their paths
   path REF         print the stored path of a template (exit 3 if not stored)
   resolve REF      show the version, URLs and hash a fetch would use
+  list [REPO...]   the repositories' templates and versions (--stored: what the store holds)
+  info REF         resolved version, URLs, hashes, metadata and stored state
+  verify [REF...]  re-hash stored images against their recorded digests
+  use REF --by P   register a dependent of a stored template (prune and rm keep it)
+  prune            remove unused, old or over-budget templates and stray files
+  du               usage per repository, template and version; free space
+  rm REF...        remove stored templates
+  import REF FILE  verify a local image file and store it as a download would
+  export REF... DIR  write stored templates as a repository another host can fetch from
+  config           the effective settings and where each came from
   index DIR        build a repository from a directory of images (publishing)
 
 Run 'templates <command> --help' for a command's options. REF is repo:name[:version].
-Docs: docs/ (repository format, store layout, errors and exit codes, API).`;
+Docs: docs/ (cli, repository format, store layout, errors and exit codes, API, publishing).`;
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 

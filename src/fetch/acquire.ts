@@ -5,6 +5,7 @@ import { basename, join } from 'node:path';
 import type { Context } from '../context.js';
 import { abortError, storeIoError } from '../errors.js';
 import { providerFor } from '../providers/index.js';
+import type { Provider } from '../providers/types.js';
 import { formatDigest } from '../spec/digest.js';
 import type { Resolved } from '../spec/resolve.js';
 import { entryTempDir, hashPath, lockOwnerPath, metadataPath, partialPath, partialStatePath, recordPath, tempPrefix, type VersionKey } from '../store/layout.js';
@@ -46,9 +47,9 @@ async function storedDigest(downloaded: Downloaded, signal: AbortSignal): Promis
   return `sha256:${sha256}`;
 }
 
-async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved, signal: AbortSignal, onProgress: ProgressCallback | undefined): Promise<FetchResult> {
+async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved, signal: AbortSignal, onProgress: ProgressCallback | undefined, override?: SourceOverride): Promise<FetchResult> {
   const { key, version, ref } = resolved;
-  const provider = providerFor(version.source, ctx.http);
+  const provider = override?.provider ?? providerFor(version.source, ctx.http);
   const prefix = tempPrefix(store.root, key, `${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     await mkdir(entryTempDir(store.root, key), { recursive: true }).catch((error: unknown) => {
@@ -60,7 +61,7 @@ async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved
       provider,
       handle: version.handle,
       ...(version.hash ? { hash: version.hash } : {}),
-      ...(version.compressedHash ? { compressedHash: version.compressedHash } : {}),
+      ...(version.compressedHash && !(override?.preferImageHash && version.hash) ? { compressedHash: version.compressedHash } : {}),
       ...(version.format ? { format: version.format } : {}),
       ...(version.size !== undefined ? { size: version.size } : {}),
     }, prefix, {
@@ -97,6 +98,13 @@ async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved
   }
 }
 
+/** Where the bytes come from instead of the version's source (`templates import`). */
+export interface SourceOverride {
+  provider: Provider;
+  /** Verify the image digest when the repository gives one (a local .xz may be compressed differently). */
+  preferImageHash?: boolean;
+}
+
 /**
  * Takes the entry's lock (waiting for another process's fetch), checks the store again, and downloads and
  * publishes the version if it is still missing. `cached` builds the result when another process stored it meanwhile.
@@ -105,7 +113,7 @@ export async function acquireEntry(
   ctx: Context,
   store: Store,
   resolved: Resolved,
-  options: { signal?: AbortSignal; onProgress?: ProgressCallback; cached: (entry: NonNullable<Awaited<ReturnType<typeof readStoredEntry>>>) => FetchResult },
+  options: { signal?: AbortSignal; onProgress?: ProgressCallback; cached: (entry: NonNullable<Awaited<ReturnType<typeof readStoredEntry>>>) => FetchResult; source?: SourceOverride },
 ): Promise<FetchResult> {
   const { signal, onProgress } = options;
   return withEntryLock(store, resolved.key, {
@@ -118,6 +126,6 @@ export async function acquireEntry(
     await removeTempFiles(store, resolved.key);
     // Sidecars without an image are what a kill between the sidecar renames and the image rename leaves.
     await Promise.all([hashPath, metadataPath, recordPath].map((path) => rm(path(store.root, resolved.key), { force: true })));
-    return downloadAndPublish(ctx, store, resolved, lockSignal, onProgress);
+    return downloadAndPublish(ctx, store, resolved, lockSignal, onProgress, options.source);
   });
 }

@@ -30,6 +30,8 @@ export interface ResolveOptions {
   repositories: RepositorySet;
   context?: Context;
   signal?: AbortSignal;
+  /** Do not read the `.hash` file from the source (no network): `hash` is then only the repository's. */
+  offline?: boolean;
 }
 
 /** Resolves `ref` and reads its hash file when the repository JSON gives no hash; never downloads the image. */
@@ -38,7 +40,7 @@ export async function resolveTemplate(ref: string, options: ResolveOptions): Pro
   const resolved = resolveReference(ref, options.repositories);
   const { version, key } = resolved;
   const provider = providerFor(version.source, ctx.http);
-  const sidecar = version.hash ? undefined : await readHash(provider, version.handle, options.signal);
+  const sidecar = version.hash || options.offline ? undefined : await readHash(provider, version.handle, options.signal);
   const hash = version.hash ?? sidecar;
   return {
     ref: resolved.ref,

@@ -1,0 +1,96 @@
+// export: write stored templates as a repository directory (multi-block xz, .hash, .metadata, JSON with a file source).
+import { mkdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { createContext, findExecutable, type Context } from '../context.js';
+import { TemplatesError, outputIoError } from '../errors.js';
+import { packImage } from '../publish/pack.js';
+import type { IndexProgressCallback } from '../publish/progress.js';
+import { repositoryJson, type IndexedVersion } from '../publish/repository-json.js';
+import { DEFAULT_BLOCK_BYTES } from '../publish/xz.js';
+import type { RepositorySet } from '../spec/find.js';
+import { entryName } from '../store/layout.js';
+import { readStoredEntry, type Store } from '../store/store.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { storedKey } from './refs.js';
+
+export interface ExportOptions {
+  store: Store;
+  /** For short references and version timestamps; a stored entry of an unconfigured repository keeps its fetch time. */
+  repositories?: RepositorySet;
+  threads?: number;
+  blockBytes?: number;
+  level?: number;
+  context?: Context;
+  signal?: AbortSignal;
+  onProgress?: IndexProgressCallback;
+}
+
+export interface ExportSummary {
+  dir: string;
+  /** One repository JSON per repository exported from. */
+  repositories: Array<{ name: string; file: string; versions: string[] }>;
+  bytesOut: number;
+}
+
+/** The handle of an exported entry below DIR: `<repo>/<template>/<version>/image.raw`. */
+export const exportHandle = (key: { repository: string; template: string; version: string }) => `${key.repository}/${key.template}/${key.version}/image.raw`;
+
+/**
+ * Writes each stored entry of `refs` into `dir` as a repository another host can fetch from (`--repos DIR` or
+ * `--repo DIR/<repo>.json`): its `file` source root is `.`, relative to the JSON, so the directory can be
+ * copied or mounted anywhere. Fetching from it gives the stored raw image back byte for byte.
+ */
+export async function exportTemplates(refs: string[], dir: string, options: ExportOptions): Promise<ExportSummary> {
+  const ctx = options.context ?? createContext();
+  const root = resolve(dir);
+  const xz = await findExecutable('xz', ctx.env.PATH);
+  if (!xz) throw new TemplatesError('TOOL_MISSING', 'templates export needs the xz command', { tool: 'xz', hint: 'install xz (Debian: apt-get install xz-utils)' });
+  const byRepository = new Map<string, IndexedVersion[]>();
+  let bytesOut = 0;
+  for (const ref of refs) {
+    const key = storedKey(ref, options.repositories);
+    const entry = await readStoredEntry(options.store, key);
+    if (!entry) throw new TemplatesError('NOT_STORED', `${entryName(key)} is not in the store ${options.store.root}`, { ref: entryName(key), hint: 'see: templates list --stored' });
+    const handle = exportHandle(key);
+    const target = join(root, handle);
+    await mkdir(dirname(target), { recursive: true }).catch((error: unknown) => {
+      throw outputIoError(error, dirname(target), 'cannot create');
+    });
+    const packed = await packImage({
+      input: { path: entry.path, xz: false },
+      output: `${target}.xz`,
+      compress: true,
+      xz,
+      compression: { threads: options.threads ?? 0, blockBytes: options.blockBytes ?? DEFAULT_BLOCK_BYTES, level: options.level ?? 6 },
+      ...(options.signal ? { signal: options.signal } : {}),
+      onBytes: (bytes) => options.onProgress?.({ ref: entryName(key), phase: 'compress', bytes, total: entry.size }),
+    });
+    bytesOut += packed.compressedSize;
+    const template = options.repositories?.byName.get(key.repository)?.templates.get(key.template);
+    const version = template?.ok ? template.value.versions.get(key.version) : undefined;
+    const fetchedAt = entry.record?.fetchedAt ? Date.parse(entry.record.fetchedAt) : Date.now();
+    const timestamp = version?.ok ? version.value.timestamp : Math.floor(fetchedAt / 1000);
+    const metadata = {
+      ...(typeof entry.metadata === 'object' && entry.metadata !== null ? entry.metadata : {}),
+      size: packed.size, format: 'raw', sha256: packed.sha256, compressed_size: packed.compressedSize, timestamp,
+    };
+    const write = (path: string, text: string) => writeFileAtomic(path, text).catch((error: unknown) => {
+      throw outputIoError(error, path, 'cannot write');
+    });
+    await write(`${target}.hash`, packed.sha1);
+    await write(`${target}.metadata`, `${JSON.stringify(metadata, null, 2)}\n`);
+    const versions = byRepository.get(key.repository) ?? [];
+    versions.push({ template: key.template, version: key.version, handle, timestamp, sha1: packed.sha1, compressedSha256: packed.compressedSha256, size: packed.size, format: 'raw' });
+    byRepository.set(key.repository, versions);
+    options.onProgress?.({ ref: entryName(key), phase: 'indexed', status: 'compressed' });
+  }
+  const repositories: ExportSummary['repositories'] = [];
+  for (const [name, versions] of byRepository) {
+    const file = join(root, `${name}.json`);
+    await writeFileAtomic(file, repositoryJson(name, { type: 'file', root: '.' }, versions)).catch((error: unknown) => {
+      throw outputIoError(error, file, 'cannot write');
+    });
+    repositories.push({ name, file, versions: versions.map((v) => `${name}:${v.template}:${v.version}`) });
+  }
+  return { dir: root, repositories, bytesOut };
+}

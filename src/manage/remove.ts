@@ -1,0 +1,50 @@
+// Remove stored entries under their lock: the image first (the entry is gone at once), then its sidecars and temp files.
+import { rm } from 'node:fs/promises';
+import { TemplatesError, storeIoError } from '../errors.js';
+import { SIDECAR_SUFFIXES, entryName, entryTempDir, imagePath, type VersionKey } from '../store/layout.js';
+import { withEntryLock } from '../store/lock.js';
+import { fsyncDir } from '../store/publish.js';
+import { readStoredEntry, type Store } from '../store/store.js';
+import { readUsers } from '../store/users.js';
+
+export interface RemoveOptions {
+  /** Remove even when live dependents are registered (`templates use`). */
+  force?: boolean;
+  signal?: AbortSignal;
+  now?: () => number;
+}
+
+/** Deletes the entry's files; only for a caller holding the entry's lock. */
+export async function deleteEntryFiles(store: Store, key: VersionKey): Promise<void> {
+  const image = imagePath(store.root, key);
+  try {
+    await rm(image, { force: true });
+    await Promise.all(SIDECAR_SUFFIXES.map((suffix) => rm(`${image}${suffix}`, { force: true })));
+    await rm(entryTempDir(store.root, key), { recursive: true, force: true });
+    await fsyncDir(store.root);
+  } catch (error) {
+    throw storeIoError(error, image, 'cannot remove');
+  }
+}
+
+/**
+ * Removes one entry: NOT_STORED when it is absent, ENTRY_IN_USE when it has live dependents (unless `force`),
+ * LOCK_TIMEOUT when a fetch holds its lock past the store's lock wait. Returns the bytes it occupied on disk.
+ */
+export async function removeEntry(store: Store, key: VersionKey, options: RemoveOptions = {}): Promise<{ size: number }> {
+  const ref = entryName(key);
+  return withEntryLock(store, key, { ...(options.signal ? { signal: options.signal } : {}), ...(options.now ? { now: options.now } : {}) }, async () => {
+    const entry = await readStoredEntry(store, key);
+    if (!entry) throw new TemplatesError('NOT_STORED', `${ref} is not in the store ${store.root}`, { ref, path: store.root, hint: 'see: templates list --stored' });
+    const { live } = await readUsers(store, key);
+    if (live.length && !options.force) {
+      throw new TemplatesError('ENTRY_IN_USE', `${ref} is used by ${live.join(', ')}`, {
+        ref,
+        path: live[0]!,
+        hint: 'remove the dependents first, release them with templates use --drop, or pass --force',
+      });
+    }
+    await deleteEntryFiles(store, key);
+    return { size: entry.size };
+  });
+}

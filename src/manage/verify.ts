@@ -1,0 +1,110 @@
+// verify: re-hash stored images against the digest recorded at publish; adopt lago entries that have no record.
+import { open, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { abortError, storeIoError } from '../errors.js';
+import { HEAD_BYTES, detectImageFormat } from '../fetch/detect.js';
+import { parseDigest, parseHashFile, type HashAlgorithm } from '../spec/digest.js';
+import { entryName, hashPath, metadataPath, recordPath, type VersionKey } from '../store/layout.js';
+import { withEntryLock } from '../store/lock.js';
+import type { EntryRecord } from '../store/record.js';
+import { readStoredEntry, type Store } from '../store/store.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { hashFile } from '../util/hash-file.js';
+import { TOOL_NAME, TOOL_VERSION } from '../version.js';
+import { deleteEntryFiles } from './remove.js';
+
+export type VerifyStatus = 'ok' | 'corrupt' | 'missing-sidecar' | 'unverifiable' | 'adopted' | 'removed';
+
+export interface VerifyResult {
+  ref: string;
+  status: VerifyStatus;
+  /** `algo:hex` expected and found (corrupt, ok, adopted). */
+  expected?: string;
+  actual?: string;
+  /** Sidecars lago needs that are absent. */
+  missing?: string[];
+  hint?: string;
+}
+
+export interface VerifyOptions {
+  /** Remove corrupt entries (under their lock). */
+  removeCorrupt?: boolean;
+  /** Hash unverifiable (lago-inherited) entries now and record the digest. */
+  adopt?: boolean;
+  signal?: AbortSignal;
+  now?: () => number;
+}
+
+/** The digest recorded for the stored raw file: `stored`, else what was verified when it covered the raw image. */
+export function recordedDigest(record: EntryRecord | undefined): string | undefined {
+  if (record?.stored?.digest) return record.stored.digest;
+  if (record?.verified.of === 'image' && record.sourceFormat === 'raw') return record.verified.digest;
+  return undefined;
+}
+
+async function formatOf(path: string): Promise<string> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(HEAD_BYTES);
+    const { bytesRead } = await handle.read(buffer, 0, HEAD_BYTES, 0);
+    return await detectImageFormat(buffer.subarray(0, bytesRead), path).catch(() => 'unknown');
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Records what an adopted entry hashed to now (it becomes verifiable from then on). */
+async function adopt(store: Store, key: VersionKey, path: string, sha256: string, now: number): Promise<void> {
+  const info = await stat(path);
+  const record: EntryRecord & { adopted: string } = {
+    schema: 1,
+    ref: entryName(key),
+    source: 'unknown: inherited from a lago store',
+    sourceFormat: await formatOf(path),
+    compressed: false,
+    verified: { digest: `sha256:${sha256}`, of: 'image' },
+    stored: { digest: `sha256:${sha256}` },
+    size: info.size,
+    fetchedAt: new Date(info.mtimeMs).toISOString(),
+    tool: `${TOOL_NAME}/${TOOL_VERSION}`,
+    adopted: new Date(now).toISOString(),
+  };
+  await writeFileAtomic(recordPath(store.root, key), `${JSON.stringify(record, null, 2)}\n`);
+}
+
+/** Verifies one entry; undefined when it is not stored. */
+export async function verifyEntry(store: Store, key: VersionKey, options: VerifyOptions = {}): Promise<VerifyResult | undefined> {
+  const ref = entryName(key);
+  const entry = await readStoredEntry(store, key);
+  if (!entry) return undefined;
+  const missingNames = [...(entry.hash === undefined ? [hashPath] : []), ...(entry.metadata === undefined ? [metadataPath] : [])].map((path) => basename(path(store.root, key)));
+  const expected = recordedDigest(entry.record);
+  const signal = options.signal;
+  const read = (algorithms: HashAlgorithm[]) => hashFile(entry.path, algorithms, signal).catch((error: unknown) => {
+    throw signal?.aborted ? abortError(signal) : storeIoError(error, entry.path, 'cannot read');
+  });
+  if (!expected) {
+    if (!options.adopt) {
+      return { ref, status: 'unverifiable', hint: 'no digest was recorded when it was stored (a lago entry); templates verify --adopt hashes it now and records it' };
+    }
+    const digests = await read(['sha1', 'sha256']);
+    // lago's .hash is the SHA-1 of what it stored: when it disagrees, the image changed since.
+    const lago = entry.hash ? (() => { try { return parseHashFile(entry.hash!, ref); } catch { return undefined; } })() : undefined;
+    if (lago && (lago.algorithm === 'sha1' || lago.algorithm === 'sha256') && lago.hex !== digests[lago.algorithm]) {
+      return finish(store, key, { ref, status: 'corrupt', expected: `${lago.algorithm}:${lago.hex}`, actual: `${lago.algorithm}:${digests[lago.algorithm]}` }, options);
+    }
+    await withEntryLock(store, key, { ...(signal ? { signal } : {}) }, () => adopt(store, key, entry.path, digests.sha256!, (options.now ?? Date.now)()));
+    return { ref, status: 'adopted', actual: `sha256:${digests.sha256}` };
+  }
+  const digest = parseDigest(expected)!;
+  const actual = (await read([digest.algorithm]))[digest.algorithm]!;
+  if (actual !== digest.hex) return finish(store, key, { ref, status: 'corrupt', expected, actual: `${digest.algorithm}:${actual}` }, options);
+  if (missingNames.length) return { ref, status: 'missing-sidecar', expected, actual: expected, missing: missingNames, hint: 'lago needs them; templates rm the entry and fetch it again' };
+  return { ref, status: 'ok', expected, actual: expected };
+}
+
+async function finish(store: Store, key: VersionKey, result: VerifyResult, options: VerifyOptions): Promise<VerifyResult> {
+  if (!options.removeCorrupt) return { ...result, hint: 'templates verify --remove-corrupt removes it; fetch it again afterwards' };
+  await withEntryLock(store, key, options.signal ? { signal: options.signal } : {}, () => deleteEntryFiles(store, key));
+  return { ...result, status: 'removed' };
+}
