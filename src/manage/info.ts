@@ -47,6 +47,7 @@ export async function templateInfo(ref: string, options: InfoOptions): Promise<T
     resolution = await resolveTemplate(ref, { repositories: options.repositories, context: ctx, ...(options.signal ? { signal: options.signal } : {}), ...(options.offline ? { offline: true } : {}) });
   } catch (error) {
     // A fully qualified ref of a stored entry is still described from the store.
+    if (ref.split(':').length !== 3) throw error;
     key = storedKey(ref);
     if (!(await summarizeEntry(options.store, key))) throw error;
   }
