@@ -19,6 +19,7 @@ import { dropPartial, findPartial, startPartial, type PartialDownload, type Part
 import { openImage, readHash, type OpenedImage } from './source.js';
 import { createSparseWriter } from './sparse-writer.js';
 import { startWriteback } from './writeback.js';
+import { readHead } from '../util/read-head.js';
 
 const READ_CHUNK = 1024 * 1024;
 
@@ -89,17 +90,6 @@ function classify(error: unknown, where: string, signal: AbortSignal | undefined
   }
   if (/^LZMA_/.test(err.code ?? '')) return decodeFailed(error, where, signal);
   return mapHttpError(error, where, signal);
-}
-
-async function readHead(path: string, bytes = HEAD_BYTES): Promise<Buffer> {
-  const handle = await open(path, 'r');
-  try {
-    const buffer = Buffer.alloc(bytes);
-    const { bytesRead } = await handle.read(buffer, 0, bytes, 0);
-    return buffer.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
 }
 
 async function fsyncFile(path: string): Promise<void> {
@@ -346,7 +336,7 @@ async function finishImage(ctx: Context, plan: DownloadPlan, location: string, c
   const downloaded = `${tempPrefix}.image`;
   if (streamed.path !== downloaded) await rename(streamed.path, downloaded);
 
-  const head = await readHead(downloaded);
+  const head = await readHead(downloaded, HEAD_BYTES);
   const sourceFormat = await detectImageFormat(head, location);
   if (plan.format && plan.format !== sourceFormat) {
     throw new TemplatesError('FORMAT_MISMATCH', `${location}: the repository says ${plan.format} but the image is ${sourceFormat}`, {

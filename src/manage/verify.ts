@@ -1,5 +1,6 @@
 // verify: re-hash stored images against the digest recorded at publish; adopt lago entries that have no record.
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { readHead } from '../util/read-head.js';
 import { basename } from 'node:path';
 import { abortError, storeIoError } from '../errors.js';
 import { HEAD_BYTES, detectImageFormat } from '../fetch/detect.js';
@@ -43,14 +44,7 @@ export function recordedDigest(record: EntryRecord | undefined): string | undefi
 }
 
 async function formatOf(path: string): Promise<string> {
-  const handle = await open(path, 'r');
-  try {
-    const buffer = Buffer.alloc(HEAD_BYTES);
-    const { bytesRead } = await handle.read(buffer, 0, HEAD_BYTES, 0);
-    return await detectImageFormat(buffer.subarray(0, bytesRead), path).catch(() => 'unknown');
-  } finally {
-    await handle.close();
-  }
+  return detectImageFormat(await readHead(path, HEAD_BYTES), path).catch(() => 'unknown');
 }
 
 /** Records what an adopted entry hashed to now (it becomes verifiable from then on). */

@@ -1,5 +1,6 @@
 // Decide by content whether a file is a template image (raw or qcow2, plain or xz) and learn its format and size.
-import { open } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { readHead } from '../util/read-head.js';
 import { isTemplatesError, type TemplatesError } from '../errors.js';
 import { checkSupported } from '../fetch/convert.js';
 import { HEAD_BYTES, detectImageFormat, isXz } from '../fetch/detect.js';
@@ -11,17 +12,6 @@ export type Recognised =
   | { kind: 'other'; reason: string }
   | { kind: 'problem'; error: TemplatesError };
 
-async function readHead(path: string): Promise<{ head: Buffer; size: number }> {
-  const handle = await open(path, 'r');
-  try {
-    const { size } = await handle.stat();
-    const buffer = Buffer.alloc(Math.min(HEAD_BYTES, size));
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    return { head: buffer.subarray(0, bytesRead), size };
-  } finally {
-    await handle.close();
-  }
-}
 
 /** Text (no NUL byte, nearly all printable) is never a disk image; a disk's first sectors are binary. */
 export function looksLikeText(head: Buffer): boolean {
@@ -37,7 +27,8 @@ export function looksLikeText(head: Buffer): boolean {
  * corrupt xz) are `problem`s.
  */
 export async function recognise(path: string, xz: string, signal?: AbortSignal): Promise<Recognised> {
-  let { head, size } = await readHead(path);
+  let size = (await stat(path)).size;
+  let head = await readHead(path, HEAD_BYTES);
   let listing: XzListing | undefined;
   try {
     if (isXz(head)) {

@@ -1,6 +1,7 @@
 // Publish by rename: sidecars first, the image last (its rename is the commit point), then fsync the directory.
-import { open, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { storeIoError } from '../errors.js';
+import { fsyncPath } from '../util/atomic-write.js';
 import { hashPath, imagePath, metadataPath, recordPath, type VersionKey } from './layout.js';
 import type { Store } from './store.js';
 
@@ -19,22 +20,11 @@ export interface PublishInput {
 
 async function writeDurable(path: string, text: string): Promise<void> {
   await writeFile(path, text, { flag: 'wx' });
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await fsyncPath(path);
 }
 
-export async function fsyncDir(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
+/** fsync of a directory: makes the renames in it durable. */
+export const fsyncDir = fsyncPath;
 
 /** Makes the entry visible. On failure nothing of it is visible: renamed sidecars are removed again. */
 export async function publishEntry(store: Store, key: VersionKey, input: PublishInput): Promise<string> {

@@ -5,6 +5,7 @@ import { formatSize } from '../../util/size.js';
 import type { CliIo } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
 import { setup } from '../setup.js';
+import { resolutionLines } from '../format.js';
 
 export const INFO_HELP = `Usage: templates info [options] REF
 
@@ -24,15 +25,7 @@ export async function infoCommand(args: string[], io: CliIo): Promise<number> {
   const s = info.stored;
   const lines = [
     `ref:         ${info.ref}`,
-    ...(r ? [
-      `timestamp:   ${r.timestamp} (${new Date(r.timestamp * 1000).toISOString()})`,
-      `source:      ${r.source.name} (${r.source.type})`,
-      ...r.urls.map((url, i) => `${i === 0 ? 'urls:       ' : '            '} ${url}`),
-      `hash:        ${r.hash ?? 'none'}${r.hashFrom ? ` (from the ${r.hashFrom})` : ''}`,
-      ...(r.compressedHash ? [`xz hash:     ${r.compressedHash}`] : []),
-      ...(r.size !== null ? [`size:        ${r.size}`] : []),
-      ...(r.format ? [`format:      ${r.format}`] : []),
-    ] : ['repository:  not configured (shown from the store)']),
+    ...(r ? resolutionLines(r, 13) : ['repository:  not configured (shown from the store)']),
     `metadata:    ${JSON.stringify(info.metadata)}`,
     ...(s ? [
       `stored:      ${s.path}`,

@@ -4,6 +4,7 @@ import { TemplatesError } from '../../errors.js';
 import type { CliIo } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
 import { setup } from '../setup.js';
+import { resolutionLines } from '../format.js';
 
 export const RESOLVE_HELP = `Usage: templates resolve [options] REF
 
@@ -22,16 +23,7 @@ export async function resolveCommand(args: string[], io: CliIo): Promise<number>
     io.stdout.write(`${JSON.stringify(r)}\n`);
     return 0;
   }
-  const lines = [
-    `ref:        ${r.ref}`,
-    `timestamp:  ${r.timestamp} (${new Date(r.timestamp * 1000).toISOString()})`,
-    `source:     ${r.source.name} (${r.source.type})`,
-    ...r.urls.map((url, i) => `${i === 0 ? 'tries:' : '      '}      ${url}`),
-    `hash:       ${r.hash ?? 'none'}${r.hashFrom ? ` (from the ${r.hashFrom})` : ''}`,
-    ...(r.compressedHash ? [`xz hash:    ${r.compressedHash}`] : []),
-    ...(r.size !== null ? [`size:       ${r.size}`] : []),
-    ...(r.format ? [`format:     ${r.format}`] : []),
-  ];
+  const lines = [`ref:        ${r.ref}`, ...resolutionLines(r, 12)];
   io.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }

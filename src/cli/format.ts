@@ -1,0 +1,16 @@
+// Human-readable lines shared by commands (resolve, info).
+import type { Resolution } from '../fetch/describe.js';
+
+/** The resolution as `label: value` lines, labels padded to `width`. */
+export function resolutionLines(r: Resolution, width: number): string[] {
+  const label = (text: string) => `${text}:`.padEnd(width);
+  return [
+    `${label('timestamp')}${r.timestamp} (${new Date(r.timestamp * 1000).toISOString()})`,
+    `${label('source')}${r.source.name} (${r.source.type})`,
+    ...r.urls.map((url, i) => `${i === 0 ? label('urls') : ' '.repeat(width)}${url}`),
+    `${label('hash')}${r.hash ?? 'none'}${r.hashFrom ? ` (from the ${r.hashFrom})` : ''}`,
+    ...(r.compressedHash ? [`${label('xz hash')}${r.compressedHash}`] : []),
+    ...(r.size !== null ? [`${label('size')}${r.size}`] : []),
+    ...(r.format ? [`${label('format')}${r.format}`] : []),
+  ];
+}
