@@ -6,20 +6,17 @@ import { TemplatesError, outputIoError } from '../errors.js';
 import { packImage } from '../publish/pack.js';
 import type { IndexProgressCallback } from '../publish/progress.js';
 import { repositoryJson, type IndexedVersion } from '../publish/repository-json.js';
-import { DEFAULT_BLOCK_BYTES } from '../publish/xz.js';
+import { compressOptions, type CompressChoices } from '../publish/xz.js';
 import type { RepositorySet } from '../spec/find.js';
 import { entryName } from '../store/layout.js';
 import { readStoredEntry, type Store } from '../store/store.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { storedKey } from './refs.js';
 
-export interface ExportOptions {
+export interface ExportOptions extends CompressChoices {
   store: Store;
   /** For short references and version timestamps; a stored entry of an unconfigured repository keeps its fetch time. */
   repositories?: RepositorySet;
-  threads?: number;
-  blockBytes?: number;
-  level?: number;
   context?: Context;
   signal?: AbortSignal;
   onProgress?: IndexProgressCallback;
@@ -61,7 +58,7 @@ export async function exportTemplates(refs: string[], dir: string, options: Expo
       output: `${target}.xz`,
       compress: true,
       xz,
-      compression: { threads: options.threads ?? 0, blockBytes: options.blockBytes ?? DEFAULT_BLOCK_BYTES, level: options.level ?? 6 },
+      compression: compressOptions(options),
       ...(options.signal ? { signal: options.signal } : {}),
       onBytes: (bytes) => options.onProgress?.({ ref: entryName(key), phase: 'compress', bytes, total: entry.size }),
     });

@@ -5,7 +5,7 @@ import { readMetadata } from '../fetch/source.js';
 import { providerFor } from '../providers/index.js';
 import type { RepositorySet } from '../spec/find.js';
 import { resolveReference } from '../spec/resolve.js';
-import { summarizeEntry } from '../store/inventory.js';
+import { summarizeEntry, type StoredSummary } from '../store/inventory.js';
 import { entryName } from '../store/layout.js';
 import type { EntryRecord } from '../store/record.js';
 import type { Store } from '../store/store.js';
@@ -16,17 +16,7 @@ export interface TemplateInfo {
   /** What the repository says; null when no configured repository has it (a stored entry of another one). */
   resolution: Resolution | null;
   metadata: unknown;
-  stored: {
-    path: string;
-    size: number;
-    diskSize: number;
-    fetchedAt: string;
-    lastUsed: string;
-    source: string | null;
-    hash: string | null;
-    record: EntryRecord | null;
-    dependents: string[];
-  } | null;
+  stored: (Pick<StoredSummary, 'path' | 'size' | 'diskSize' | 'fetchedAt' | 'lastUsed' | 'source' | 'dependents'> & { hash: string | null; record: EntryRecord | null }) | null;
 }
 
 export interface InfoOptions {

@@ -13,10 +13,10 @@ import { recognise, type Recognised } from './recognise.js';
 import { repositoryJson, type IndexedVersion, type RepositorySource } from './repository-json.js';
 import { scanDirectory } from './scan.js';
 import { readState, sameStamp, serializeState, statePath, type FileStamp, type IndexedImage, type IndexState } from './state.js';
-import { DEFAULT_BLOCK_BYTES } from './xz.js';
+import { compressOptions, type CompressChoices } from './xz.js';
 import { withDirectoryLock } from './dir-lock.js';
 
-export interface IndexOptions {
+export interface IndexOptions extends CompressChoices {
   /** The repository's name. */
   name: string;
   /** Serve the images from this http(s) URL (an `http` source); default: a `file` source rooted at the directory. */
@@ -30,10 +30,6 @@ export interface IndexOptions {
   requireMetadata?: string[];
   /** Only images whose metadata `arch` is this. */
   arch?: string;
-  /** xz threads (0: one per core), block size in bytes (default 16 MiB) and preset (default 6). */
-  threads?: number;
-  blockBytes?: number;
-  level?: number;
   context?: Context;
   signal?: AbortSignal;
   onProgress?: IndexProgressCallback;
@@ -263,7 +259,8 @@ async function packCandidate(
   const outputPath = join(root, `${handle}.xz`);
   const before = await stampOf(abs);
   if (!before) return undefined;
-  const blockBytes = options.blockBytes ?? DEFAULT_BLOCK_BYTES;
+  const compression = compressOptions(options);
+  const { blockBytes } = compression;
   // An xz that decodes on several threads (or is a single block anyway) is served as it is.
   const fit = recognised.xz !== undefined && (recognised.xz.blocks > 1 ? recognised.xz.sizesInHeaders : recognised.size <= blockBytes);
   const compress = !(outputPath === abs && fit);
@@ -273,7 +270,7 @@ async function packCandidate(
       output: outputPath,
       compress,
       xz,
-      compression: { threads: options.threads ?? 0, blockBytes, level: options.level ?? 6 },
+      compression,
       signal,
       onBytes: (bytes) => options.onProgress?.({ ref: handle, phase: 'compress', bytes, total: recognised.size }),
     });

@@ -14,6 +14,13 @@ export interface CompressOptions {
   level: number;
 }
 
+/** What callers may leave out: threads default 0 (one per core), blocks 16 MiB, preset 6. */
+export type CompressChoices = Partial<CompressOptions>;
+
+export function compressOptions(choices: CompressChoices): CompressOptions {
+  return { threads: choices.threads ?? 0, blockBytes: choices.blockBytes ?? DEFAULT_BLOCK_BYTES, level: choices.level ?? 6 };
+}
+
 /**
  * Arguments that always give a multi-block file with sizes in the block headers, which is what lets xz decode it
  * on several threads. `-T1` would be xz's single-threaded mode, whose blocks carry no sizes; `-T+1` is the
