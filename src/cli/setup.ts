@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { readConfigFile } from '../config/file.js';
 import { resolveSettings, unknownKeys, type Settings } from '../config/settings.js';
 import { createContext, type Context } from '../context.js';
-import { loadRepositories, type RepositorySet } from '../spec/find.js';
+import { loadRepositories, type RepositorySet } from '../repository/find.js';
 import { defaultStoreRoot, openStore, type Store } from '../store/store.js';
 import type { CliIo } from './io.js';
 import { seconds, type CommonValues } from './options.js';

@@ -1,6 +1,6 @@
 // Effective settings (pure): each from a flag, else the environment, else the config file, else its default; with its origin.
 import { TemplatesError } from '../errors.js';
-import { splitRepoList } from '../spec/find.js';
+import { splitRepoList } from '../repository/find.js';
 
 export type Origin = 'flag' | 'env' | 'file' | 'default';
 

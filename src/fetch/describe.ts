@@ -2,9 +2,9 @@
 import { createContext, type Context } from '../context.js';
 import { TemplatesError } from '../errors.js';
 import { providerFor } from '../providers/index.js';
-import type { RepositorySet } from '../spec/find.js';
-import { formatDigest } from '../spec/digest.js';
-import { resolveReference } from '../spec/resolve.js';
+import type { RepositorySet } from '../repository/find.js';
+import { formatDigest } from '../repository/digest.js';
+import { resolveReference } from '../repository/resolve.js';
 import { readStoredEntry, type Store } from '../store/store.js';
 import { touchLastUse } from '../store/users.js';
 import { IMAGE_SUFFIXES, readHash } from './source.js';

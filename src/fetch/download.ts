@@ -7,7 +7,7 @@ import type { Context } from '../context.js';
 import { TemplatesError, abortError, isTemplatesError, storeIoError } from '../errors.js';
 import { mapHttpError } from '../providers/http-client.js';
 import type { Provider } from '../providers/types.js';
-import { formatDigest, sameDigest, type Digest } from '../spec/digest.js';
+import { formatDigest, sameDigest, type Digest } from '../repository/digest.js';
 import { peek } from '../util/peek.js';
 import { checkSupported, convertToRaw } from './convert.js';
 import { checkDecoder, decodeFailed, lzmaNativeDecoder, spawnXz, type XzProcess } from './decode.js';

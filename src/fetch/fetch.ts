@@ -1,8 +1,8 @@
 // fetchTemplate: resolve, answer from the store when present, else fetch under the entry's lock (see acquire.ts).
 import { createContext, type Context } from '../context.js';
 import { TemplatesError, abortError, redactUrl } from '../errors.js';
-import type { RepositorySet } from '../spec/find.js';
-import { resolveReference } from '../spec/resolve.js';
+import type { RepositorySet } from '../repository/find.js';
+import { resolveReference } from '../repository/resolve.js';
 import { readStoredEntry, type Store, type StoredEntry } from '../store/store.js';
 import { touchLastUse } from '../store/users.js';
 import type { ProgressCallback } from './progress.js';

@@ -1,6 +1,6 @@
 // Hashes a file on a worker thread while another writer (xz, the sparse writer) is still writing it, reading right behind it.
 import { Worker } from 'node:worker_threads';
-import type { Digest, HashAlgorithm } from '../spec/digest.js';
+import type { Digest, HashAlgorithm } from '../repository/digest.js';
 
 /**
  * The worker reads what is below the file's current size (bytes there are final: the writers only append,

@@ -1,7 +1,7 @@
 // A pass-through Transform that hashes on a worker thread, so hashing runs on another core while this thread moves bytes.
 import { Transform, type TransformCallback } from 'node:stream';
 import { Worker } from 'node:worker_threads';
-import type { Digest, HashAlgorithm } from '../spec/digest.js';
+import type { Digest, HashAlgorithm } from '../repository/digest.js';
 
 /** Bytes gathered into one message to the worker: few messages, one copy per byte. */
 const BATCH = 1024 * 1024;

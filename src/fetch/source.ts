@@ -2,7 +2,7 @@
 import { TemplatesError, abortError, isTemplatesError } from '../errors.js';
 import { mapHttpError } from '../providers/http-client.js';
 import type { OpenedFile, Provider } from '../providers/types.js';
-import { parseHashFile, type Digest } from '../spec/digest.js';
+import { parseHashFile, type Digest } from '../repository/digest.js';
 import { TooLargeError, readLimited } from '../util/read-limited.js';
 
 /** Candidate suffixes in the order lago tried them; fall back only when the first is absent. */

@@ -7,7 +7,7 @@ import { packImage } from '../publish/pack.js';
 import type { IndexProgressCallback } from '../publish/progress.js';
 import { repositoryJson, type IndexedVersion } from '../publish/repository-json.js';
 import { compressOptions, type CompressChoices } from '../publish/xz.js';
-import type { RepositorySet } from '../spec/find.js';
+import type { RepositorySet } from '../repository/find.js';
 import { entryName } from '../store/layout.js';
 import { readStoredEntry, type Store } from '../store/store.js';
 import { writeFileAtomic } from '../util/atomic-write.js';

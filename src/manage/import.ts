@@ -6,8 +6,8 @@ import { TemplatesError } from '../errors.js';
 import type { FetchResult } from '../fetch/fetch.js';
 import { createSingleFileProvider } from '../providers/single-file.js';
 import { providerFor } from '../providers/index.js';
-import type { RepositorySet } from '../spec/find.js';
-import { resolveReference } from '../spec/resolve.js';
+import type { RepositorySet } from '../repository/find.js';
+import { resolveReference } from '../repository/resolve.js';
 import { readStoredEntry, type Store } from '../store/store.js';
 import { touchLastUse } from '../store/users.js';
 

@@ -1,5 +1,5 @@
 // list: the configured repositories' templates and versions, newest first, with stored state and broken entries.
-import type { RepositorySet } from '../spec/find.js';
+import type { RepositorySet } from '../repository/find.js';
 import { readStoredEntry, type Store } from '../store/store.js';
 
 export interface ListedVersion {

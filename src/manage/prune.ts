@@ -2,8 +2,8 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isTemplatesError } from '../errors.js';
-import type { RepositorySet } from '../spec/find.js';
-import { isValidName } from '../spec/reference.js';
+import type { RepositorySet } from '../repository/find.js';
+import { isValidName } from '../repository/reference.js';
 import { listStored, summarizeEntry, type StoredSummary } from '../store/inventory.js';
 import { SIDECAR_SUFFIXES, imagePath, lagoTempPath, lockPath, parseEntryName, repoCacheDir, tempDir, type VersionKey } from '../store/layout.js';
 import { withEntryLock } from '../store/lock.js';

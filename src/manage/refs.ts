@@ -1,8 +1,8 @@
 // Which stored entry a reference names: `repo:name:version` directly, shorter forms through the configured repositories.
 import { TemplatesError } from '../errors.js';
-import type { RepositorySet } from '../spec/find.js';
-import { isValidName } from '../spec/reference.js';
-import { resolveReference } from '../spec/resolve.js';
+import type { RepositorySet } from '../repository/find.js';
+import { isValidName } from '../repository/reference.js';
+import { resolveReference } from '../repository/resolve.js';
 import type { VersionKey } from '../store/layout.js';
 
 /** A fully qualified reference needs no repository (the entry may come from one no longer configured). */

@@ -4,7 +4,7 @@ import { readHead } from '../util/read-head.js';
 import { basename } from 'node:path';
 import { abortError, storeIoError } from '../errors.js';
 import { HEAD_BYTES, detectImageFormat } from '../fetch/detect.js';
-import { parseDigest, parseHashFile, type HashAlgorithm } from '../spec/digest.js';
+import { parseDigest, parseHashFile, type HashAlgorithm } from '../repository/digest.js';
 import { entryName, hashPath, metadataPath, recordPath, type VersionKey } from '../store/layout.js';
 import { withEntryLock } from '../store/lock.js';
 import type { EntryRecord } from '../store/record.js';

@@ -2,7 +2,7 @@
 import { open, realpath } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { TemplatesError, abortError } from '../errors.js';
-import { checkHandle } from '../spec/handle.js';
+import { checkHandle } from '../repository/handle.js';
 import type { OpenOptions, OpenedFile, Provider } from './types.js';
 
 const READ_CHUNK = 1024 * 1024;

@@ -1,6 +1,6 @@
 // The `http` provider: handles below a base URL; 404/410 mean absent, any other non-2xx is an error.
 import { TemplatesError, redactUrl } from '../errors.js';
-import { checkHandle } from '../spec/handle.js';
+import { checkHandle } from '../repository/handle.js';
 import type { HttpClient } from './http-client.js';
 import type { OpenOptions, OpenedFile, Provider } from './types.js';
 

@@ -1,5 +1,5 @@
 // Provider choice: one provider per source, picked by the source's type.
-import type { SourceSpec } from '../spec/model.js';
+import type { SourceSpec } from '../repository/model.js';
 import { createFileProvider } from './file.js';
 import type { HttpClient } from './http-client.js';
 import { createHttpProvider } from './http.js';

@@ -1,7 +1,7 @@
 // A pass-through Transform that hashes (several algorithms at once), counts, and keeps the first bytes it sees.
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import type { HashAlgorithm } from '../spec/digest.js';
+import type { HashAlgorithm } from '../repository/digest.js';
 
 export class HashTap extends Transform {
   bytes = 0;

@@ -3,7 +3,7 @@ import { readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createContext, findExecutable, type Context } from '../context.js';
 import { TemplatesError, abortError, isTemplatesError, outputIoError, type ErrorCode } from '../errors.js';
-import { isValidName } from '../spec/reference.js';
+import { isValidName } from '../repository/reference.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { selectedByGlobs } from './glob.js';
 import { nameImage } from './naming.js';

@@ -1,5 +1,5 @@
 // Template name and version of an image (pure): from its metadata's `name`/`version`, else from its path.
-import { isValidName } from '../spec/reference.js';
+import { isValidName } from '../repository/reference.js';
 
 export interface Naming {
   name: string;

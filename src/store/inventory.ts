@@ -1,7 +1,7 @@
 // What the store holds: every entry with its sizes, dates, source and dependents (read-only; never reads an image).
 import { readdir, stat, statfs } from 'node:fs/promises';
 import { storeIoError } from '../errors.js';
-import { isValidName } from '../spec/reference.js';
+import { isValidName } from '../repository/reference.js';
 import { entryName, imagePath, parseEntryName, type VersionKey } from './layout.js';
 import { readStoredEntry, type Store, type StoredEntry } from './store.js';
 import { readUsers, type Users } from './users.js';

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import type { HashAlgorithm } from '../spec/digest.js';
+import type { HashAlgorithm } from '../repository/digest.js';
 
 export async function hashFile(path: string, algorithms: HashAlgorithm[], signal?: AbortSignal): Promise<Record<string, string>> {
   const hashes = algorithms.map((algorithm) => [algorithm, createHash(algorithm)] as const);

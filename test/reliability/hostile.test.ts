@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fetchTemplate, loadRepositories, openStore } from '../../src/index.js';
-import { parseRepository } from '../../src/spec/parse.js';
-import { resolveReference } from '../../src/spec/resolve.js';
+import { parseRepository } from '../../src/repository/parse.js';
+import { resolveReference } from '../../src/repository/resolve.js';
 import { TOOL_PATH, digestOf, makeDisk, publishImage } from '../helpers/images.js';
 import { lagoRepo, librarySetup, workspace, type Workspace } from '../helpers/env.js';
 

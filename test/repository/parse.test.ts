@@ -1,7 +1,7 @@
 // The repository parser: lago's format exactly, broken entries isolated and reported with file and JSON path.
 import { describe, expect, it } from 'vitest';
 import { parseRepository, type Repository } from '../../src/index.js';
-import { expandPath } from '../../src/spec/parse.js';
+import { expandPath } from '../../src/repository/parse.js';
 
 const options = { env: { HOME: '/home/u', TPL: '/srv/tpl' }, home: '/home/u', allowFileSources: true };
 
