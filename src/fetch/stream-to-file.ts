@@ -1,0 +1,159 @@
+// Stream one source into a temp file in one pass: replay a kept prefix, tee for resume, decode xz, hash, write sparse.
+import { createReadStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Readable, Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Context } from '../context.js';
+import { storeIoError, type TemplatesError } from '../errors.js';
+import type { Digest } from '../repository/digest.js';
+import { peek } from '../util/peek.js';
+import { readHead } from '../util/read-head.js';
+import { Counter } from './counter.js';
+import { checkDecoder, lzmaNativeDecoder, spawnXz, type XzProcess } from './decode.js';
+import { isXz } from './detect.js';
+import { classify, settle, sizeError, type SizeLimit } from './download-errors.js';
+import { FollowHasher } from './follow-hasher.js';
+import { ParallelHasher } from './parallel-hasher.js';
+import type { PartialDownload, PartialFiles } from './partial.js';
+import type { OpenedImage } from './source.js';
+import { createSparseWriter } from './sparse-writer.js';
+import { startWriteback } from './writeback.js';
+
+const READ_CHUNK = 1024 * 1024;
+
+async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < chunk.length) offset += (await handle.write(chunk, offset, chunk.length - offset)).bytesWritten;
+}
+
+/**
+ * The source file's bytes from offset 0: a kept prefix read back from disk (`replay`), then the body. With `tee`,
+ * body bytes are appended to the partial file before they go on, so an interruption keeps them for the next fetch.
+ */
+async function* sourceBytes(body: Readable, replay: { path: string; length: number } | undefined, tee: FileHandle | undefined): AsyncGenerator<Buffer> {
+  if (replay) yield* createReadStream(replay.path, { start: 0, end: replay.length - 1, highWaterMark: READ_CHUNK });
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (tee) await writeAll(tee, chunk);
+    yield chunk;
+  }
+}
+
+export interface Check {
+  of: 'image' | 'compressed';
+  digest: Digest;
+}
+
+export interface Streamed {
+  actual: Digest;
+  compressed: boolean;
+  /** The file now holding the downloaded (decoded) image. */
+  path: string;
+  bytes: number;
+}
+
+/** Checks every 250 ms how far xz has written; past the limit it kills xz and remembers why. */
+function watchXz(xz: XzProcess, limit: SizeLimit, where: string): { stop(): void; error(): TemplatesError | undefined } {
+  let error: TemplatesError | undefined;
+  const timer = setInterval(() => {
+    void xz.written().then((bytes) => {
+      if (bytes !== undefined && bytes > limit.bytes && !error) {
+        error = sizeError(where, limit, bytes, true);
+        xz.kill();
+      }
+    });
+  }, 250);
+  timer.unref();
+  return { stop: () => clearInterval(timer), error: () => error };
+}
+
+/** What the stream reports as it goes. */
+export interface StreamOptions {
+  signal?: AbortSignal;
+  /** Bytes read from the source so far, and the total when known. */
+  onBytes?: (bytes: number, total: number | undefined, location: string) => void;
+}
+
+/** Hashes either the bytes streaming through (a Transform) or a file right behind its writer (a worker reading it). */
+type Hashing = { kind: 'stream'; hasher: ParallelHasher } | { kind: 'file'; hasher: FollowHasher; path: string };
+
+/**
+ * Streams the source into a temp file in one pass, hashing what `check` covers. xz data goes through `xz -T0`,
+ * which writes the output file itself (sparse). The digest comes from a worker thread: it reads the output (or,
+ * when the compressed bytes are what is verified, the kept partial copy of them) from the page cache right
+ * behind the writer, so no byte is copied through this thread twice and no pass waits for another. With
+ * `targets.partial`, the source's bytes are kept for resume (the compressed copy, or the output itself when
+ * uncompressed); `replay` is a kept prefix to continue from.
+ */
+export async function streamToFile(ctx: Context, image: OpenedImage, targets: { output: string; partial?: PartialFiles }, check: Check, replay: PartialDownload | undefined, limit: SizeLimit, options: StreamOptions): Promise<Streamed> {
+  const { signal } = options;
+  const where = image.location;
+  const resumed = replay !== undefined;
+  const head = resumed ? await readHead(replay.path, 6) : await peek(image.body, 6).catch((error: unknown) => {
+    throw classify(error, where, signal, targets.output);
+  });
+  const compressed = isXz(head);
+  const decoder = compressed ? checkDecoder(await ctx.decoder()) : undefined;
+  const counter = (bytes: number) => options.onBytes?.(bytes, image.size, where);
+  const opts = signal ? { signal } : {};
+  const algorithm = check.digest.algorithm;
+  // Uncompressed and resumable: the partial file is the output itself. Compressed: the partial keeps the .xz bytes.
+  const output = !compressed && targets.partial ? targets.partial.path : targets.output;
+  const handles: FileHandle[] = [];
+  let hashing: Hashing | undefined;
+  let stopWriteback: (() => Promise<void>) | undefined;
+  let watch: ReturnType<typeof watchXz> | undefined;
+  const tooMany = (bytes: number) => sizeError(where, limit, bytes, true);
+  const openFile = async (path: string, flags: string) => {
+    const handle = await open(path, flags).catch((error: unknown) => {
+      throw storeIoError(error, path, 'cannot create');
+    });
+    handles.push(handle);
+    return handle;
+  };
+  try {
+    const fd = await openFile(output, resumed && !compressed ? 'r+' : 'w');
+    stopWriteback = startWriteback(fd);
+    if (!decoder) {
+      // Uncompressed: the body continues the kept prefix in place; the hasher reads the file from its start.
+      const arrived = new Counter(counter, { bytes: limit.bytes, tooMany });
+      arrived.bytes = resumed ? replay.offset : 0;
+      hashing = { kind: 'file', hasher: new FollowHasher(output, algorithm), path: output };
+      await pipeline(image.body, arrived, createSparseWriter(fd.fd, arrived.bytes), opts);
+      await fd.sync();
+      if (limit.declared && arrived.bytes !== limit.bytes) throw sizeError(where, limit, arrived.bytes, false);
+      return { actual: await hashing.hasher.finish(arrived.bytes), compressed, path: output, bytes: arrived.bytes };
+    }
+    // Compressed: the kept prefix is replayed from the partial file, so every byte flows through the decoder again.
+    const tee = targets.partial ? await openFile(targets.partial.path, resumed ? 'a' : 'w') : undefined;
+    const source = sourceBytes(image.body, resumed ? { path: replay.path, length: replay.offset } : undefined, tee);
+    const arrived = new Counter(counter);
+    const fast = check.of === 'compressed';
+    // Follow a file when one holds the verified bytes; otherwise hash them as they stream.
+    const followed = fast ? targets.partial?.path : decoder.kind === 'xz' ? output : undefined;
+    hashing = followed ? { kind: 'file', hasher: new FollowHasher(followed, algorithm), path: followed } : { kind: 'stream', hasher: new ParallelHasher(algorithm) };
+    const streamed = hashing.kind === 'stream' ? hashing.hasher : undefined;
+    const before: Transform[] = fast && streamed ? [arrived, streamed] : [arrived];
+    const after: Transform[] = !fast && streamed ? [streamed] : [];
+    if (decoder.kind === 'lzma-native') {
+      const decoded = new Counter(undefined, { bytes: limit.bytes, tooMany });
+      await pipeline([source, ...before, lzmaNativeDecoder(), decoded, ...after, createSparseWriter(fd.fd)] as unknown as [Readable, Writable], opts);
+    } else {
+      const xz = spawnXz(decoder.path, fd.fd, where, signal);
+      watch = watchXz(xz, limit, where);
+      await settle([pipeline([source, ...before, xz.stdin] as unknown as [Readable, Writable], opts), xz.done]);
+      watch.stop();
+    }
+    await fd.sync();
+    // The exact check: the watch only samples, and xz may end in a hole that it seeks over.
+    const decodedSize = (await fd.stat()).size;
+    if (decodedSize > limit.bytes || (limit.declared && decodedSize !== limit.bytes)) throw sizeError(where, limit, decodedSize, false);
+    const actual = hashing.kind === 'stream' ? await hashing.hasher.digest() : await hashing.hasher.finish(hashing.path === output ? decodedSize : arrived.bytes);
+    return { actual, compressed, path: output, bytes: arrived.bytes };
+  } catch (error) {
+    throw watch?.error() ?? classify(error, where, signal, output);
+  } finally {
+    watch?.stop();
+    await stopWriteback?.();
+    await Promise.all([hashing?.hasher.close(), ...handles.map((handle) => handle.close().catch(() => undefined))]);
+  }
+}

@@ -1,0 +1,74 @@
+// What `templates index` takes and reports, and the check of its options before anything is read.
+import type { Context } from '../context.js';
+import { TemplatesError, type ErrorCode } from '../errors.js';
+import { isValidName } from '../repository/reference.js';
+import type { IndexProgressCallback, IndexedStatus } from './progress.js';
+import type { RepositorySource } from './repository-json.js';
+import type { CompressChoices } from './xz.js';
+
+export interface IndexOptions extends CompressChoices {
+  /** The repository's name. */
+  name: string;
+  /** Serve the images from this http(s) URL (an `http` source); default: a `file` source rooted at the directory. */
+  baseUrl?: string;
+  /** Where the repository JSON goes; default `<dir>/<name>.json`. */
+  output?: string;
+  /** Globs over each image's handle (its path below the directory, without `.xz`). */
+  include?: string[];
+  exclude?: string[];
+  /** Only images whose metadata has every one of these keys. */
+  requireMetadata?: string[];
+  /** Only images whose metadata `arch` is this. */
+  arch?: string;
+  context?: Context;
+  signal?: AbortSignal;
+  onProgress?: IndexProgressCallback;
+}
+
+export interface IndexSummary {
+  repository: string;
+  /** Absolute path of the repository JSON. */
+  output: string;
+  /** False when the repository JSON already had exactly this content (it was not rewritten). */
+  written: boolean;
+  templates: number;
+  versions: number;
+  images: Array<{ ref: string; handle: string; status: IndexedStatus }>;
+  /** Images in the previous index that are gone now. */
+  removed: string[];
+  /** Files that are not images, or that the filters left out. */
+  skipped: Array<{ path: string; reason: string }>;
+  /** Images that could not be indexed; the rest of the index is still written. */
+  problems: Array<{ path: string; code: ErrorCode; message: string }>;
+  /** Uncompressed bytes read and compressed bytes written by this run. */
+  bytesIn: number;
+  bytesOut: number;
+  seconds: number;
+}
+
+/** The repository's source: `file` rooted at `dir`, or `http` at `--base-url`. Throws USAGE for bad options. */
+export function checkOptions(dir: string, options: IndexOptions): RepositorySource {
+  if (!isValidName(options.name)) {
+    throw new TemplatesError('USAGE', `${JSON.stringify(options.name)} is not a valid repository name`, { hint: 'use [A-Za-z0-9._+-], not "." or ".."' });
+  }
+  if (options.blockBytes !== undefined && !(Number.isSafeInteger(options.blockBytes) && options.blockBytes >= 1024 * 1024)) {
+    throw new TemplatesError('USAGE', `block size must be at least 1 MiB, not ${options.blockBytes}`);
+  }
+  if (options.level !== undefined && !(Number.isInteger(options.level) && options.level >= 0 && options.level <= 9)) {
+    throw new TemplatesError('USAGE', `xz level must be 0 to 9, not ${options.level}`);
+  }
+  if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 0)) {
+    throw new TemplatesError('USAGE', `threads must be a whole number (0: one per core), not ${options.threads}`);
+  }
+  if (options.baseUrl === undefined) return { type: 'file', root: dir };
+  let url: URL | undefined;
+  try {
+    url = new URL(options.baseUrl);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new TemplatesError('USAGE', `--base-url must be an http(s) URL, not ${JSON.stringify(options.baseUrl)}`);
+  }
+  return { type: 'http', baseurl: options.baseUrl };
+}
