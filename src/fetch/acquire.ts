@@ -16,7 +16,7 @@ import { readStoredEntry, type Store } from '../store/store.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { downloadImage, type Downloaded } from './download.js';
 import { hashFile } from '../util/hash-file.js';
-import type { FetchResult } from './fetch.js';
+import { cachedResult, type FetchResult } from './result.js';
 import { partialFiles } from './partial.js';
 import type { ProgressCallback } from './progress.js';
 import { readMetadata } from './source.js';
@@ -107,13 +107,13 @@ export interface SourceOverride {
 
 /**
  * Takes the entry's lock (waiting for another process's fetch), checks the store again, and downloads and
- * publishes the version if it is still missing. `cached` builds the result when another process stored it meanwhile.
+ * publishes the version if it is still missing (reported as cached when another process stored it meanwhile).
  */
 export async function acquireEntry(
   ctx: Context,
   store: Store,
   resolved: Resolved,
-  options: { signal?: AbortSignal; onProgress?: ProgressCallback; cached: (entry: NonNullable<Awaited<ReturnType<typeof readStoredEntry>>>) => FetchResult; source?: SourceOverride },
+  options: { signal?: AbortSignal; onProgress?: ProgressCallback; source?: SourceOverride },
 ): Promise<FetchResult> {
   const { signal, onProgress } = options;
   return withEntryLock(store, resolved.key, {
@@ -122,7 +122,7 @@ export async function acquireEntry(
     onWait: () => onProgress?.({ ref: resolved.ref, phase: 'waiting-for-lock' }),
   }, async (lockSignal) => {
     const again = await readStoredEntry(store, resolved.key);
-    if (again) return options.cached(again);
+    if (again) return cachedResult(resolved.ref, again);
     await removeTempFiles(store, resolved.key);
     // Sidecars without an image are what a kill between the sidecar renames and the image rename leaves.
     await Promise.all([hashPath, metadataPath, recordPath].map((path) => rm(path(store.root, resolved.key), { force: true })));

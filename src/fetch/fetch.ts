@@ -3,9 +3,12 @@ import { createContext, type Context } from '../context.js';
 import { TemplatesError, abortError, redactUrl } from '../errors.js';
 import type { RepositorySet } from '../repository/find.js';
 import { resolveReference } from '../repository/resolve.js';
-import { readStoredEntry, type Store, type StoredEntry } from '../store/store.js';
+import { readStoredEntry, type Store } from '../store/store.js';
 import { touchLastUse } from '../store/users.js';
 import type { ProgressCallback } from './progress.js';
+import { cachedResult, type FetchResult } from './result.js';
+
+export type { FetchResult };
 
 export interface FetchOptions {
   store: Store;
@@ -15,24 +18,6 @@ export interface FetchOptions {
   onProgress?: ProgressCallback;
   /** Never use the network: a template that is not stored and comes from an HTTP source fails with OFFLINE. */
   offline?: boolean;
-}
-
-export interface FetchResult {
-  /** Fully qualified `<repo>:<template>:<version>`. */
-  ref: string;
-  /** Absolute path of the stored raw image. */
-  path: string;
-  status: 'downloaded' | 'cached';
-  /** Contents of the entry's `.hash` (SHA-1 hex as lago wrote it, else `algo:hex`); null if it has none. */
-  hash: string | null;
-  /** Format the source served (raw, qcow2); null for entries inherited from lago. The stored file is raw. */
-  format: string | null;
-  /** Apparent size in bytes of the stored image. */
-  size: number;
-}
-
-function cachedResult(ref: string, entry: StoredEntry): FetchResult {
-  return { ref, path: entry.path, status: 'cached', hash: entry.hash ?? null, format: entry.record?.sourceFormat ?? null, size: entry.size };
 }
 
 /** Makes `ref` present in the store and returns where it is. Concurrent callers wait and reuse one download. */
@@ -61,6 +46,5 @@ export async function fetchTemplate(ref: string, options: FetchOptions): Promise
   return finish(await acquireEntry(ctx, store, resolved, {
     ...(signal ? { signal } : {}),
     ...(onProgress ? { onProgress } : {}),
-    cached: (entry) => cachedResult(resolved.ref, entry),
   }));
 }

@@ -3,8 +3,8 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createContext, type Context } from '../context.js';
 import { TemplatesError } from '../errors.js';
-import type { FetchResult } from '../fetch/fetch.js';
-import { createSingleFileProvider } from '../providers/single-file.js';
+import { cachedResult, type FetchResult } from '../fetch/result.js';
+import { createSingleFileProvider } from './import-source.js';
 import { providerFor } from '../providers/index.js';
 import type { RepositorySet } from '../repository/find.js';
 import { resolveReference } from '../repository/resolve.js';
@@ -31,17 +31,13 @@ export async function importTemplate(ref: string, file: string, options: ImportO
   const info = await stat(path).catch(() => undefined);
   if (!info?.isFile()) throw new TemplatesError('INPUT_NOT_FOUND', `${path} is not a file`, { path, hint: 'give the image file to import' });
   const resolved = resolveReference(ref, options.repositories);
-  const cached = (entry: NonNullable<Awaited<ReturnType<typeof readStoredEntry>>>): FetchResult => ({
-    ref: resolved.ref, path: entry.path, status: 'cached', hash: entry.hash ?? null, format: entry.record?.sourceFormat ?? null, size: entry.size,
-  });
   const present = await readStoredEntry(options.store, resolved.key);
-  if (present) return cached(present);
+  if (present) return cachedResult(resolved.ref, present);
   const sidecars = options.offline && resolved.version.source.type !== 'file' ? null : providerFor(resolved.version.source, ctx.http);
   const provider = await createSingleFileProvider(path, sidecars);
   const { acquireEntry } = await import('../fetch/acquire.js');
   const result = await acquireEntry(ctx, options.store, resolved, {
     ...(options.signal ? { signal: options.signal } : {}),
-    cached,
     source: { provider, preferImageHash: true },
   });
   await touchLastUse(options.store, resolved.key, ctx.now());
