@@ -2,9 +2,11 @@
 import { access, constants } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import type { Decoder } from './fetch/decode.js';
-import { createHttpClient, type HttpClient } from './providers/http-client.js';
+import { createHttpClient, type HttpClient } from './http/client.js';
 import { USER_AGENT } from './version.js';
+
+/** How xz is decoded: the system command (multi-threaded) or lzma-native (a fallback where no xz exists). */
+export type Decoder = { kind: 'xz'; path: string } | { kind: 'lzma-native' };
 
 export interface Context {
   http: HttpClient;

@@ -14,7 +14,7 @@ export type { Repository, TemplateSpec, VersionSpec, SourceSpec, Entry } from '.
 export { fetchTemplate, type FetchOptions, type FetchResult } from './fetch/fetch.js';
 export { resolveTemplate, templatePath, type Resolution, type ResolveOptions, type PathOptions } from './fetch/describe.js';
 export type { ProgressEvent, ProgressCallback } from './fetch/progress.js';
-export { createHttpClient, type HttpClient, type HttpClientOptions } from './providers/http-client.js';
+export { createHttpClient, type HttpClient, type HttpClientOptions } from './http/client.js';
 export { indexDirectory, type IndexOptions, type IndexSummary } from './publish/index-directory.js';
 export type { IndexProgressEvent, IndexProgressCallback, IndexedStatus } from './publish/progress.js';
 export { listTemplates, type ListedVersion } from './manage/list.js';

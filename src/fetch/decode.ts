@@ -3,9 +3,9 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { Duplex, Writable } from 'node:stream';
+import type { Decoder } from '../context.js';
 import { TemplatesError, abortError, isTemplatesError } from '../errors.js';
 
-export type Decoder = { kind: 'xz'; path: string } | { kind: 'lzma-native' };
 
 /** -T0: one thread per core; xz uses them only on files compressed in several blocks. */
 const XZ_ARGS = ['-T0', '--decompress', '--stdout', '--quiet', '--no-warn'];

@@ -1,6 +1,6 @@
 // The files of one version at its source: the image (`.xz` first, then plain) and its `.hash`/`.metadata` sidecars.
 import { TemplatesError, abortError, isTemplatesError } from '../errors.js';
-import { mapHttpError } from '../providers/http-client.js';
+import { mapHttpError } from '../http/client.js';
 import type { OpenedFile, Provider } from '../providers/types.js';
 import { parseHashFile, type Digest } from '../repository/digest.js';
 import { TooLargeError, readLimited } from '../util/read-limited.js';

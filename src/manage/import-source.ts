@@ -2,8 +2,8 @@
 import { basename, dirname, resolve } from 'node:path';
 import { open } from 'node:fs/promises';
 import { isXz } from '../fetch/detect.js';
-import { createFileProvider } from './file.js';
-import type { OpenOptions, OpenedFile, Provider } from './types.js';
+import { createFileProvider } from '../providers/file.js';
+import type { OpenOptions, OpenedFile, Provider } from '../providers/types.js';
 
 /**
  * Serves `file` as the image: as `<handle>.xz` when its content is xz, else as `<handle>`; the other image

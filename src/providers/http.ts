@@ -1,7 +1,7 @@
 // The `http` provider: handles below a base URL; 404/410 mean absent, any other non-2xx is an error.
 import { TemplatesError, redactUrl } from '../errors.js';
 import { checkHandle } from '../repository/handle.js';
-import type { HttpClient } from './http-client.js';
+import type { HttpClient } from '../http/client.js';
 import type { OpenOptions, OpenedFile, Provider } from './types.js';
 
 /** Joins like lago's posixpath.join(baseurl, handle), with each handle segment percent-encoded. */

@@ -1,7 +1,7 @@
 // Provider choice: one provider per source, picked by the source's type.
 import type { SourceSpec } from '../repository/model.js';
 import { createFileProvider } from './file.js';
-import type { HttpClient } from './http-client.js';
+import type { HttpClient } from '../http/client.js';
 import { createHttpProvider } from './http.js';
 import type { Provider } from './types.js';
 

@@ -1,13 +1,10 @@
 // Load one repository from a file path or an http(s) URL; HTTP copies are cached in the store for offline use.
-import { mkdir, readFile, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { TemplatesError, abortError, isTemplatesError, redactUrl } from '../errors.js';
 import { createContext, type Context } from '../context.js';
-import { repoCachePath } from '../store/layout.js';
-import type { Store } from '../store/store.js';
 import { TooLargeError, readLimited } from '../util/read-limited.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
+import type { RepositoryCache } from './cache.js';
 import type { Repository } from './model.js';
 import { parseRepository } from './parse.js';
 
@@ -16,8 +13,8 @@ export const MAX_REPOSITORY_BYTES = 64 * 1024 * 1024;
 
 export interface LoadOptions {
   context?: Context;
-  /** Where repositories fetched over HTTP are cached (and read back when the network is down). */
-  store?: Store;
+  /** A store (from openStore): repositories fetched over HTTP are cached in it and read back when the network is down. */
+  store?: { repositoryCache: RepositoryCache };
   signal?: AbortSignal;
   onWarning?: (message: string) => void;
   /** Never use the network: an HTTP repository comes from the store's cached copy, or fails with OFFLINE. */
@@ -29,12 +26,6 @@ export interface LoadOptions {
 }
 
 type Loader = LoadOptions & { ctx: Context };
-
-interface CachedRepository {
-  url: string;
-  fetchedAt: string;
-  body: string;
-}
 
 const isUrl = (location: string) => /^https?:\/\//i.test(location);
 
@@ -92,24 +83,11 @@ async function download(url: string, options: Loader): Promise<string> {
   }
 }
 
-async function saveCache(path: string, entry: CachedRepository): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  await writeFileAtomic(path, JSON.stringify(entry));
-}
-
-async function readCache(path: string): Promise<CachedRepository | undefined> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as CachedRepository;
-  } catch {
-    return undefined;
-  }
-}
-
 async function loadUrl(url: string, options: Loader): Promise<Repository> {
   const shown = redactUrl(url);
-  const cachePath = options.store ? repoCachePath(options.store.root, url) : undefined;
+  const cache = options.store?.repositoryCache;
   const parse = (text: string) => parseRepository(text, shown, { env: options.ctx.env, home: options.ctx.home, allowFileSources: false });
-  const cached = cachePath ? await readCache(cachePath) : undefined;
+  const cached = await cache?.read(url);
   if (options.offline) {
     if (cached) return parse(cached.body);
     throw new TemplatesError('OFFLINE', `offline: ${shown} is needed and the store has no cached copy of it`, {
@@ -129,9 +107,9 @@ async function loadUrl(url: string, options: Loader): Promise<Repository> {
     return parse(cached.body);
   }
   const repository = parse(text);
-  if (cachePath) {
+  if (cache) {
     const fetchedAt = new Date(options.ctx.now()).toISOString();
-    await saveCache(cachePath, { url: shown, fetchedAt, body: text }).catch((error: unknown) => {
+    await cache.write(url, { url: shown, fetchedAt, body: text }).catch((error: unknown) => {
       options.onWarning?.(`could not cache ${shown} in the store: ${(error as Error).message}`);
     });
   }

@@ -7,6 +7,13 @@ export interface Reference {
   text: string;
 }
 
+/** One version of one template of one repository: the three names of a fully qualified reference. */
+export interface VersionKey {
+  repository: string;
+  template: string;
+  version: string;
+}
+
 const NAME = /^[A-Za-z0-9._+-]+$/;
 
 /** A name safe to use as one component of a store file name: `[A-Za-z0-9._+-]`, never `.` or `..`. */

@@ -1,9 +1,8 @@
 // Resolve a reference to one version of one template: the named version, or the newest by timestamp.
 import { TemplatesError } from '../errors.js';
-import type { VersionKey } from '../store/layout.js';
 import type { RepositorySet } from './find.js';
 import type { Repository, TemplateSpec, VersionSpec } from './model.js';
-import { parseReference } from './reference.js';
+import { parseReference, type VersionKey } from './reference.js';
 
 export interface Resolved {
   /** The fully qualified name `<repo>:<template>:<version>`. */

@@ -16,11 +16,9 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 
-export interface VersionKey {
-  repository: string;
-  template: string;
-  version: string;
-}
+import type { VersionKey } from '../repository/reference.js';
+
+export type { VersionKey };
 
 /** The fully qualified name lago used as the file name: `<repo>:<template>:<version>`. */
 export function entryName(key: VersionKey): string {

@@ -4,6 +4,8 @@ import { join, resolve } from 'node:path';
 import { storeIoError } from '../errors.js';
 import { hashPath, imagePath, metadataPath, recordPath, tempDir, type VersionKey } from './layout.js';
 import type { EntryRecord } from './record.js';
+import type { RepositoryCache } from '../repository/cache.js';
+import { createRepositoryCache } from './repository-cache.js';
 
 export interface Store {
   /** Absolute path of the store directory. */
@@ -14,6 +16,8 @@ export interface Store {
   lockWaitMs: number;
   /** A kept partial download not written to for this long is removed instead of resumed. */
   partialMaxAgeMs: number;
+  /** Repository JSON fetched over HTTP, kept for offline use (`.repos/`). */
+  repositoryCache: RepositoryCache;
 }
 
 export interface StoreOptions {
@@ -49,6 +53,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     lockStaleMs: Math.max(2_000, options.lockStaleMs ?? DEFAULT_LOCK_STALE_MS),
     lockWaitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
     partialMaxAgeMs: options.partialMaxAgeMs ?? DEFAULT_PARTIAL_MAX_AGE_MS,
+    repositoryCache: createRepositoryCache(root),
   };
 }
 

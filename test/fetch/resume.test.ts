@@ -1,5 +1,5 @@
 // Resume: a fetch killed mid-download keeps its bytes; the next one asks for the rest (Range + If-Range) and still verifies it all.
-import { open, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { open, readFile, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';

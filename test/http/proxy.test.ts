@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { fetchTemplate, openStore } from '../../src/index.js';
-import { bypassesProxy, proxyFor } from '../../src/providers/proxy.js';
+import { bypassesProxy, proxyFor } from '../../src/http/proxy.js';
 import { digestOf, makeDisk, publishImage } from '../helpers/images.js';
 import { lagoRepo, librarySetup, workspace, type Workspace } from '../helpers/env.js';
 

@@ -1,0 +1,15 @@
+// What the loader needs of a cache of repository JSON (the store provides one): read and replace a copy by URL.
+
+export interface CachedRepository {
+  /** The URL it came from, credentials removed. */
+  url: string;
+  /** ISO 8601 time of the download. */
+  fetchedAt: string;
+  /** The JSON exactly as served. */
+  body: string;
+}
+
+export interface RepositoryCache {
+  read(url: string): Promise<CachedRepository | undefined>;
+  write(url: string, entry: CachedRepository): Promise<void>;
+}
