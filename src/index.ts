@@ -5,13 +5,15 @@ export { openStore, defaultStoreRoot, readStoredEntry, type Store, type StoreOpt
 export type { EntryRecord } from './store/record.js';
 export { entryName } from './store/layout.js';
 export { loadRepository, MAX_REPOSITORY_BYTES } from './repository/load.js';
-export { loadRepositories, splitRepoList, type RepositorySet, type FindOptions } from './repository/find.js';
+export { loadRepositories, splitRepoList, type FindOptions } from './repository/find.js';
+export { RepositorySet } from './repository/set.js';
 export { parseRepository } from './repository/parse.js';
 export { resolveReference, latestVersion, type Resolved } from './repository/resolve.js';
 export { parseReference, isValidName } from './repository/reference.js';
 export { parseDigest, parseHashFile, formatDigest, type Digest, type HashAlgorithm } from './repository/digest.js';
 export type { Repository, TemplateSpec, VersionSpec, SourceSpec, Entry } from './repository/model.js';
 export { fetchTemplate, type FetchOptions, type FetchResult } from './fetch/fetch.js';
+export { fetchTemplates, type FetchTemplatesOptions } from './fetch/fetch-templates.js';
 export { resolveTemplate, templatePath, type Resolution, type ResolveOptions, type PathOptions } from './fetch/describe.js';
 export type { ProgressEvent, ProgressCallback } from './fetch/progress.js';
 export { createHttpClient, type HttpClient, type HttpClientOptions } from './http/client.js';

@@ -2,10 +2,11 @@
 import { createContext, type Context } from '../context.js';
 import { TemplatesError } from '../errors.js';
 import { providerFor } from '../providers/index.js';
-import type { RepositorySet } from '../repository/find.js';
+import type { Repository } from '../repository/model.js';
+import type { RepositorySet } from '../repository/set.js';
 import { formatDigest } from '../repository/digest.js';
 import { resolveReference } from '../repository/resolve.js';
-import { readStoredEntry, type Store } from '../store/store.js';
+import { checkStore, readStoredEntry, type Store } from '../store/store.js';
 import { touchLastUse } from '../store/users.js';
 import { IMAGE_SUFFIXES, readHash } from './source.js';
 
@@ -27,7 +28,7 @@ export interface Resolution {
 }
 
 export interface ResolveOptions {
-  repositories: RepositorySet;
+  repositories: RepositorySet | Repository[];
   context?: Context;
   signal?: AbortSignal;
   /** Do not read the `.hash` file from the source (no network): `hash` is then only the repository's. */
@@ -60,13 +61,14 @@ export async function resolveTemplate(ref: string, options: ResolveOptions): Pro
 
 export interface PathOptions {
   store: Store;
-  repositories: RepositorySet;
+  repositories: RepositorySet | Repository[];
   /** The clock for the last-use record (default Date.now). */
   now?: () => number;
 }
 
 /** The stored image's absolute path; NOT_STORED when it is not in the store. */
 export async function templatePath(ref: string, options: PathOptions): Promise<string> {
+  checkStore('templatePath', options?.store);
   const resolved = resolveReference(ref, options.repositories);
   const entry = await readStoredEntry(options.store, resolved.key);
   if (!entry) {

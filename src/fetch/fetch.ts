@@ -1,9 +1,11 @@
 // fetchTemplate: resolve, answer from the store when present, else fetch under the entry's lock (see acquire.ts).
 import { createContext, type Context } from '../context.js';
 import { TemplatesError, abortError, redactUrl } from '../errors.js';
-import type { RepositorySet } from '../repository/find.js';
+import type { Repository } from '../repository/model.js';
+import { RepositorySet } from '../repository/set.js';
+import { checkObject, checkSignal } from '../util/args.js';
 import { resolveReference } from '../repository/resolve.js';
-import { readStoredEntry, type Store } from '../store/store.js';
+import { checkStore, readStoredEntry, type Store } from '../store/store.js';
 import { touchLastUse } from '../store/users.js';
 import type { ProgressCallback } from './progress.js';
 import { cachedResult, type FetchResult } from './result.js';
@@ -12,7 +14,8 @@ export type { FetchResult };
 
 export interface FetchOptions {
   store: Store;
-  repositories: RepositorySet;
+  /** What loadRepositories() returned (or an array of loaded repositories). */
+  repositories: RepositorySet | Repository[];
   context?: Context;
   signal?: AbortSignal;
   onProgress?: ProgressCallback;
@@ -22,10 +25,14 @@ export interface FetchOptions {
 
 /** Makes `ref` present in the store and returns where it is. Concurrent callers wait and reuse one download. */
 export async function fetchTemplate(ref: string, options: FetchOptions): Promise<FetchResult> {
+  checkObject('fetchTemplate', 'options', options);
+  checkStore('fetchTemplate', options.store);
+  checkSignal('fetchTemplate', options.signal);
+  const repositories = RepositorySet.from(options.repositories, 'fetchTemplate');
   const { store, signal, onProgress } = options;
   const ctx = options.context ?? createContext();
   if (signal?.aborted) throw abortError(signal);
-  const resolved = resolveReference(ref, options.repositories);
+  const resolved = resolveReference(ref, repositories);
   const finish = async (result: FetchResult) => {
     await touchLastUse(store, resolved.key, ctx.now());
     onProgress?.({ ref: resolved.ref, phase: 'done', status: result.status });

@@ -7,7 +7,7 @@ import { packImage } from '../publish/pack.js';
 import type { IndexProgressCallback } from '../publish/progress.js';
 import { repositoryJson, type IndexedVersion } from '../publish/repository-json.js';
 import { compressOptions, type CompressChoices } from '../publish/xz.js';
-import type { RepositorySet } from '../repository/find.js';
+import type { RepositorySet } from '../repository/set.js';
 import { entryName } from '../store/layout.js';
 import { readStoredEntry, type Store } from '../store/store.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -63,7 +63,7 @@ export async function exportTemplates(refs: string[], dir: string, options: Expo
       onBytes: (bytes) => options.onProgress?.({ ref: entryName(key), phase: 'compress', bytes, total: entry.size }),
     });
     bytesOut += packed.compressedSize;
-    const template = options.repositories?.byName.get(key.repository)?.templates.get(key.template);
+    const template = options.repositories?.get(key.repository)?.templates.get(key.template);
     const version = template?.ok ? template.value.versions.get(key.version) : undefined;
     const fetchedAt = entry.record?.fetchedAt ? Date.parse(entry.record.fetchedAt) : Date.now();
     const timestamp = version?.ok ? version.value.timestamp : Math.floor(fetchedAt / 1000);

@@ -6,7 +6,7 @@ import { TemplatesError } from '../errors.js';
 import { cachedResult, type FetchResult } from '../fetch/result.js';
 import { createSingleFileProvider } from './import-source.js';
 import { providerFor } from '../providers/index.js';
-import type { RepositorySet } from '../repository/find.js';
+import type { RepositorySet } from '../repository/set.js';
 import { resolveReference } from '../repository/resolve.js';
 import { readStoredEntry, type Store } from '../store/store.js';
 import { touchLastUse } from '../store/users.js';

@@ -3,7 +3,7 @@ import { createContext, type Context } from '../context.js';
 import { resolveTemplate, type Resolution } from '../fetch/describe.js';
 import { readMetadata } from '../fetch/source.js';
 import { providerFor } from '../providers/index.js';
-import type { RepositorySet } from '../repository/find.js';
+import type { RepositorySet } from '../repository/set.js';
 import { resolveReference } from '../repository/resolve.js';
 import { summarizeEntry, type StoredSummary } from '../store/inventory.js';
 import { entryName } from '../store/layout.js';

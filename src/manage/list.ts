@@ -1,5 +1,5 @@
 // list: the configured repositories' templates and versions, newest first, with stored state and broken entries.
-import type { RepositorySet } from '../repository/find.js';
+import type { RepositorySet } from '../repository/set.js';
 import { readStoredEntry, type Store } from '../store/store.js';
 
 export interface ListedVersion {
@@ -17,7 +17,7 @@ export interface ListedVersion {
 /** Versions of `only` (repository names; default all), each template's newest first; broken ones last. */
 export async function listTemplates(repositories: RepositorySet, store: Store, only: string[] = []): Promise<ListedVersion[]> {
   const out: ListedVersion[] = [];
-  for (const repository of repositories.repositories) {
+  for (const repository of repositories) {
     if (only.length && !only.includes(repository.name)) continue;
     for (const [name, template] of [...repository.templates].sort(([a], [b]) => a.localeCompare(b))) {
       if (!template.ok) {

@@ -2,7 +2,7 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isTemplatesError } from '../errors.js';
-import type { RepositorySet } from '../repository/find.js';
+import type { RepositorySet } from '../repository/set.js';
 import { isValidName } from '../repository/reference.js';
 import { listStored, summarizeEntry, type StoredSummary } from '../store/inventory.js';
 import { SIDECAR_SUFFIXES, imagePath, lagoTempPath, lockPath, parseEntryName, repoCacheDir, tempDir, type VersionKey } from '../store/layout.js';
@@ -43,7 +43,7 @@ export interface PruneReport {
 const LAGO_TEMP_MAX_AGE_MS = 3_600_000;
 
 function versionTime(entry: StoredSummary, repositories: RepositorySet | undefined): number {
-  const version = repositories?.byName.get(entry.key.repository)?.templates.get(entry.key.template);
+  const version = repositories?.get(entry.key.repository)?.templates.get(entry.key.template);
   const spec = version?.ok ? version.value.versions.get(entry.key.version) : undefined;
   return spec?.ok ? spec.value.timestamp * 1000 : Date.parse(entry.fetchedAt);
 }

@@ -1,6 +1,6 @@
 // Which stored entry a reference names: `repo:name:version` directly, shorter forms through the configured repositories.
 import { TemplatesError } from '../errors.js';
-import type { RepositorySet } from '../repository/find.js';
+import type { RepositorySet } from '../repository/set.js';
 import { isValidName } from '../repository/reference.js';
 import { resolveReference } from '../repository/resolve.js';
 import type { VersionKey } from '../store/layout.js';
@@ -12,7 +12,7 @@ export function storedKey(ref: string, repositories?: RepositorySet): VersionKey
     const [repository, template, version] = parts as [string, string, string];
     return { repository, template, version };
   }
-  if (!repositories || repositories.repositories.length === 0) {
+  if (!repositories || repositories.size === 0) {
     throw new TemplatesError('BAD_REFERENCE', `${JSON.stringify(ref)}: give the full repo:name:version of a stored template`, {
       ref,
       hint: 'see: templates list --stored',

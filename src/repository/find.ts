@@ -5,12 +5,10 @@ import { createContext } from '../context.js';
 import { TemplatesError, isTemplatesError } from '../errors.js';
 import type { Repository } from './model.js';
 import { loadRepository, type LoadOptions } from './load.js';
+import { RepositorySet } from './set.js';
+import { checkObject, checkSignal, checkStrings } from '../util/args.js';
 
-export interface RepositorySet {
-  /** In the order they were configured; the first of two with the same name wins. */
-  repositories: Repository[];
-  byName: Map<string, Repository>;
-}
+export { RepositorySet };
 
 export interface FindOptions extends LoadOptions {
   /** Repository files or URLs; an unreadable or invalid one is an error. */
@@ -47,6 +45,14 @@ export function splitRepoList(value: string): string[] {
   return out;
 }
 
+function checkFindOptions(options: FindOptions): void {
+  checkObject('loadRepositories', 'options', options);
+  for (const key of ['repos', 'repoDirs', 'locations'] as const) {
+    if (options[key] !== undefined) checkStrings('loadRepositories', key, options[key]);
+  }
+  checkSignal('loadRepositories', options.signal);
+}
+
 async function isDirectory(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isDirectory();
@@ -66,8 +72,9 @@ async function jsonFilesIn(dir: string): Promise<string[]> {
   }
 }
 
-/** Loads every configured repository; TEMPLATES_REPOS is read from the context's environment. */
-export async function loadRepositories(findOptions: FindOptions): Promise<RepositorySet> {
+/** Loads every configured repository, in the order configured (the first of two with one name wins); TEMPLATES_REPOS is read from the context's environment. */
+export async function loadRepositories(findOptions: FindOptions = {}): Promise<RepositorySet> {
+  checkFindOptions(findOptions);
   const options = { ...findOptions, context: findOptions.context ?? createContext() };
   const explicit: string[] = [...(options.repos ?? [])];
   const dirs: string[] = [...(options.repoDirs ?? [])];
@@ -88,11 +95,7 @@ export async function loadRepositories(findOptions: FindOptions): Promise<Reposi
       }
     }
   }
-  const byName = new Map<string, Repository>();
-  for (const repository of repositories) {
-    const first = byName.get(repository.name);
-    if (first) options.onWarning?.(`repository "${repository.name}" from ${repository.location} ignored: ${first.location} has the same name`);
-    else byName.set(repository.name, repository);
-  }
-  return { repositories: [...byName.values()], byName };
+  return new RepositorySet(repositories, (first, ignored) => {
+    options.onWarning?.(`repository "${ignored.name}" from ${ignored.location} ignored: ${first.location} has the same name`);
+  });
 }

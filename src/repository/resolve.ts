@@ -1,6 +1,7 @@
 // Resolve a reference to one version of one template: the named version, or the newest by timestamp.
 import { TemplatesError } from '../errors.js';
-import type { RepositorySet } from './find.js';
+import { badArgument } from '../util/args.js';
+import { RepositorySet } from './set.js';
 import type { Repository, TemplateSpec, VersionSpec } from './model.js';
 import { parseReference, type VersionKey } from './reference.js';
 
@@ -15,28 +16,28 @@ export interface Resolved {
 function pickRepository(parts: string[], set: RepositorySet, text: string): { repository: Repository; rest: string[] } {
   const [first, ...rest] = parts as [string, ...string[]];
   if (parts.length === 3) {
-    const repository = set.byName.get(first);
+    const repository = set.get(first);
     if (!repository) throw unknownRepository(first, set, text);
     return { repository, rest };
   }
   // Two parts are repo:name when the first names a repository; otherwise name:version with one repository.
-  if (parts.length === 2 && set.byName.has(first)) return { repository: set.byName.get(first)!, rest };
-  if (set.repositories.length === 1) return { repository: set.repositories[0]!, rest: parts };
-  if (set.repositories.length === 0) {
+  if (parts.length === 2 && set.has(first)) return { repository: set.get(first)!, rest };
+  if (set.size === 1) return { repository: set.list()[0]!, rest: parts };
+  if (set.size === 0) {
     throw new TemplatesError('NO_REPOSITORIES', 'no repositories are configured', {
       ref: text,
       hint: 'pass --repo FILE|URL or --repos DIR, or set TEMPLATES_REPOS',
     });
   }
   if (parts.length === 2) throw unknownRepository(first, set, text);
-  throw new TemplatesError('BAD_REFERENCE', `${JSON.stringify(text)} names no repository and ${set.repositories.length} are configured`, {
+  throw new TemplatesError('BAD_REFERENCE', `${JSON.stringify(text)} names no repository and ${set.size} are configured`, {
     ref: text,
-    hint: `write it as repo:${text} (repositories: ${[...set.byName.keys()].join(', ')})`,
+    hint: `write it as repo:${text} (repositories: ${set.names().join(', ')})`,
   });
 }
 
 function unknownRepository(name: string, set: RepositorySet, text: string): TemplatesError {
-  const known = [...set.byName.keys()];
+  const known = set.names();
   return new TemplatesError('REPO_NOT_FOUND', `unknown repository "${name}"`, {
     ref: text,
     repository: name,
@@ -88,7 +89,9 @@ function getVersion(repository: Repository, template: TemplateSpec, name: string
   return entry.value;
 }
 
-export function resolveReference(text: string, set: RepositorySet): Resolved {
+export function resolveReference(text: string, repositories: RepositorySet | Repository[]): Resolved {
+  if (typeof text !== 'string') throw badArgument('resolveReference', 'the reference', 'a string such as "repo:name:version"', text);
+  const set = RepositorySet.from(repositories, 'resolveReference');
   const { parts } = parseReference(text);
   const { repository, rest } = pickRepository(parts, set, text);
   const [templateName, versionName] = rest as [string, string | undefined];

@@ -2,6 +2,7 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { storeIoError } from '../errors.js';
+import { badArgument, checkObject } from '../util/args.js';
 import { hashPath, imagePath, metadataPath, recordPath, tempDir, type VersionKey } from './layout.js';
 import type { EntryRecord } from './record.js';
 import type { RepositoryCache } from '../repository/cache.js';
@@ -41,6 +42,8 @@ export function defaultStoreRoot(env: Record<string, string | undefined>, home: 
 
 /** Opens (and creates when missing) a store; an existing lago store is used as it is. */
 export async function openStore(options: StoreOptions = {}): Promise<Store> {
+  checkObject('openStore', 'options', options);
+  if (options.root !== undefined && (typeof options.root !== 'string' || options.root === '')) throw badArgument('openStore', 'root', 'a directory path', options.root);
   const env = options.env ?? process.env;
   const root = resolve(options.root ?? defaultStoreRoot(env, options.home ?? (env.HOME || '/')));
   try {
@@ -55,6 +58,14 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     partialMaxAgeMs: options.partialMaxAgeMs ?? DEFAULT_PARTIAL_MAX_AGE_MS,
     repositoryCache: createRepositoryCache(root),
   };
+}
+
+/** The store a caller passed, checked at the API boundary: an object from openStore(), else USAGE naming `fn`. */
+export function checkStore(fn: string, value: unknown): asserts value is Store {
+  const store = value as Partial<Store> | null | undefined;
+  if (typeof store !== 'object' || store === null || typeof store.root !== 'string' || typeof store.repositoryCache !== 'object') {
+    throw badArgument(fn, 'store', 'the Store that openStore() returns', value, 'const store = await openStore({ root: DIR })');
+  }
 }
 
 export interface StoredEntry {

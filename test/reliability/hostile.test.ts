@@ -3,7 +3,7 @@ import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { fetchTemplate, loadRepositories, openStore } from '../../src/index.js';
+import { RepositorySet, fetchTemplate, loadRepositories, openStore } from '../../src/index.js';
 import { parseRepository } from '../../src/repository/parse.js';
 import { resolveReference } from '../../src/repository/resolve.js';
 import { TOOL_PATH, digestOf, makeDisk, publishImage } from '../helpers/images.js';
@@ -52,7 +52,7 @@ describe('hostile repositories', () => {
     await expect(loadRepositories({ store, repos: [`${ws.baseurl}portal.json`] })).rejects.toMatchObject({ code: 'REPO_INVALID' });
     await writeFile(join(ws.www, 'repo.bin'), JSON.stringify(lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'x', timestamp: 1 } } })));
     const set = await loadRepositories({ store, repos: [`${ws.baseurl}repo.bin`] });
-    expect(set.byName.get('r')?.templates.has('tpl')).toBe(true);
+    expect(set.get('r')?.templates.has('tpl')).toBe(true);
   });
 
   it.each([
@@ -65,7 +65,7 @@ describe('hostile repositories', () => {
     const spec = version === undefined ? { versions: [] } : { versions: { v1: version } };
     const text = JSON.stringify({ name: 'r', sources: { web: { type: 'http', args: { baseurl: 'http://127.0.0.1/' } } }, templates: { tpl: spec } });
     const repo = parseRepository(text, 'r.json', { allowFileSources: true, env: {}, home: '/root' });
-    const set = { repositories: [repo], byName: new Map([['r', repo]]) };
+    const set = new RepositorySet([repo]);
     let error: unknown;
     try {
       resolveReference('r:tpl:v1', set);
@@ -93,7 +93,7 @@ describe('hostile repositories', () => {
     const repo = parseRepository(text, 'r.json', { allowFileSources: true, env: {}, home: '/root' });
     expect(repo.problems).toHaveLength(2);
     expect(repo.templates.get(name)).toMatchObject({ ok: false, error: { code: 'ENTRY_BROKEN' } });
-    expect(resolveReference('r:good', { repositories: [repo], byName: new Map([['r', repo]]) }).version.name).toBe('v1');
+    expect(resolveReference('r:good', new RepositorySet([repo])).version.name).toBe('v1');
   });
 
   it.each([

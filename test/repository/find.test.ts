@@ -38,7 +38,7 @@ describe('loadRepositories', () => {
     await writeFile(join(dir, 'notes.txt'), 'ignored');
     const warnings: string[] = [];
     const set = await loadRepositories({ context: createContext({ env: {} }), repoDirs: [dir], onWarning: (m) => warnings.push(m) });
-    expect([...set.byName.keys()]).toEqual(['alpha', 'beta']);
+    expect(set.names()).toEqual(['alpha', 'beta']);
     expect(warnings).toEqual([expect.stringContaining('broken.json')]);
   });
 
@@ -58,8 +58,8 @@ describe('loadRepositories', () => {
     const warnings: string[] = [];
     const env = { TEMPLATES_REPOS: `${file}:${dir}:${ws.baseurl}three.json` };
     const set = await loadRepositories({ context: createContext({ env }), onWarning: (m) => warnings.push(m) });
-    expect([...set.byName.keys()].sort()).toEqual(['one', 'three', 'two']);
-    expect(set.byName.get('one')?.location).toBe(file);
+    expect(set.names().sort()).toEqual(['one', 'three', 'two']);
+    expect(set.get('one')?.location).toBe(file);
     expect(warnings).toEqual([expect.stringContaining('same name')]);
   });
 });

@@ -1,6 +1,6 @@
 // References and version choice: repo:name[:version], newest by timestamp, typed errors for everything unknown.
 import { describe, expect, it } from 'vitest';
-import { parseReference, parseRepository, resolveReference, type RepositorySet } from '../../src/index.js';
+import { parseReference, parseRepository, resolveReference, RepositorySet } from '../../src/index.js';
 
 const options = { env: {}, home: '/', allowFileSources: true };
 const repo = (name: string, templates: Record<string, Record<string, number>>) =>
@@ -15,7 +15,7 @@ const repo = (name: string, templates: Record<string, Record<string, number>>) =
     `${name}.json`,
     options,
   );
-const set = (...repos: ReturnType<typeof repo>[]): RepositorySet => ({ repositories: repos, byName: new Map(repos.map((r) => [r.name, r])) });
+const set = (...repos: ReturnType<typeof repo>[]): RepositorySet => new RepositorySet(repos);
 
 describe('references', () => {
   it.each(['', 'a:b:c:d', 'repo:..', 'repo:.:v', 'a/b', 'r:t:v\u0000', 'r:t:v\n', 'r::v', 'r:t:'])('refuses %j with BAD_REFERENCE', (text) => {

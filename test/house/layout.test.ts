@@ -1,0 +1,84 @@
+// The house rules of src/, checked on the real files: no import cycle, layers only import downwards, small files with a purpose line.
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const SRC = resolve(import.meta.dirname, '../../src');
+
+/** Which top-level parts of src/ each part may import (docs/architecture.md). */
+const MAY_USE: Record<string, string[]> = {
+  'errors.ts': [],
+  'version.ts': [],
+  util: ['errors.ts'],
+  http: ['errors.ts', 'util', 'version.ts'],
+  'context.ts': ['http', 'version.ts'],
+  repository: ['errors.ts', 'util', 'context.ts'],
+  providers: ['errors.ts', 'util', 'http', 'repository'],
+  store: ['errors.ts', 'util', 'repository'],
+  fetch: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store'],
+  config: ['errors.ts', 'util', 'repository'],
+  publish: ['errors.ts', 'util', 'context.ts', 'repository', 'fetch'],
+  manage: ['errors.ts', 'util', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish'],
+  server: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config'],
+  cli: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config', 'server'],
+  'index.ts': ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config', 'server'],
+};
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? sourceFiles(path) : path.endsWith('.ts') ? [path] : [];
+  });
+}
+
+/** Every relative import of a file: static, type-only, re-exports and dynamic `import()`. */
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*)['"](\.{1,2}\/[^'"]+)['"]/g)].map((match) => resolve(dirname(file), match[1]!.replace(/\.js$/, '.ts')));
+}
+
+const part = (file: string) => relative(SRC, file).split('/')[0]!;
+const files = sourceFiles(SRC);
+const graph = new Map(files.map((file) => [file, importsOf(file)]));
+
+describe('src/ layout', () => {
+  it('imports only files that exist', () => {
+    expect([...graph.values()].flat().length).toBeGreaterThan(300);
+    const missing = [...graph].flatMap(([file, deps]) => deps.filter((dep) => !graph.has(dep)).map((dep) => `${relative(SRC, file)} -> ${relative(SRC, dep)}`));
+    expect(missing).toEqual([]);
+  });
+
+  it('has no import cycle', () => {
+    const cycles: string[] = [];
+    const state = new Map<string, 'open' | 'done'>();
+    const visit = (file: string, path: string[]) => {
+      if (state.get(file) === 'done') return;
+      if (state.get(file) === 'open') {
+        cycles.push([...path.slice(path.indexOf(file)), file].map((f) => relative(SRC, f)).join(' -> '));
+        return;
+      }
+      state.set(file, 'open');
+      for (const dep of graph.get(file) ?? []) visit(dep, [...path, file]);
+      state.set(file, 'done');
+    };
+    for (const file of files) visit(file, []);
+    expect(cycles).toEqual([]);
+  });
+
+  it('imports only from the layers below (docs/architecture.md)', () => {
+    const wrong = [...graph].flatMap(([file, deps]) => {
+      const from = part(file);
+      const allowed = MAY_USE[from];
+      if (!allowed) return [`${relative(SRC, file)}: ${from} is not a known part of src/`];
+      return deps.filter((dep) => part(dep) !== from && !allowed.includes(part(dep))).map((dep) => `${relative(SRC, file)} -> ${relative(SRC, dep)}`);
+    });
+    expect(wrong).toEqual([]);
+  });
+
+  it('keeps every file under 300 lines, opening with a one-line purpose comment', () => {
+    const long = files.filter((file) => readFileSync(file, 'utf8').split('\n').length > 300).map((file) => relative(SRC, file));
+    const unexplained = files.filter((file) => !/^\/\/ \S.{10,}\n/.test(readFileSync(file, 'utf8'))).map((file) => relative(SRC, file));
+    expect(long).toEqual([]);
+    expect(unexplained).toEqual([]);
+  });
+});
