@@ -35,8 +35,8 @@ describe('fetchTemplates', () => {
   });
 
   it('stops at the first failure, throws it with its code, and leaves nothing partial', async () => {
-    const error = await fetchTemplates(['r:a', 'r:nope', 'r:b'], { repos: [repo], store: ws.store }).catch((e: unknown) => e as TemplatesError);
-    expect(error.code).toBe('TEMPLATE_NOT_FOUND');
+    const error = await fetchTemplates(['r:a', 'r:nope', 'r:b'], { repos: [repo], store: ws.store }).then(() => undefined, (e: unknown) => e as TemplatesError);
+    expect(error?.code).toBe('TEMPLATE_NOT_FOUND');
     expect((await ws.storeFiles()).filter((f) => f.startsWith('r:b'))).toEqual([]);
   });
 

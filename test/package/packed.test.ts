@@ -17,7 +17,7 @@ describe('the packed package in a separate project', () => {
     dir = await mkdtemp(join(tmpdir(), 'templates-pack-'));
     // --ignore-scripts: dist/ was built by `npm test`; rebuilding it here would race the other test files using it.
     const packed = await execa('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT });
-    const [{ filename, files: listed }] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
+    const { filename, files: listed } = (JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>)[0]!;
     files = listed.map((file) => file.path);
     project = join(dir, 'consumer');
     const installed = join(project, 'node_modules', 'templates');
