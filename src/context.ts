@@ -3,6 +3,7 @@ import { access, constants } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { createHttpClient, type HttpClient } from './http/client.js';
+import { createCredentials, type Credential } from './http/credentials.js';
 import { USER_AGENT } from './version.js';
 
 /** How xz is decoded: the system command (multi-threaded) or lzma-native (a fallback where no xz exists). */
@@ -41,6 +42,8 @@ export interface ContextOptions {
   qemuImg?: string;
   /** Default: TEMPLATES_MAX_IMAGE_BYTES, else 1 TiB. */
   maxImageBytes?: number;
+  /** Credentials per URL prefix (the config file's `auth`); ~/.netrc and TEMPLATES_TOKEN are read too. */
+  credentials?: Credential[];
 }
 
 export async function findExecutable(name: string, path: string | undefined): Promise<string | undefined> {
@@ -59,9 +62,10 @@ export async function findExecutable(name: string, path: string | undefined): Pr
 export function createContext(options: ContextOptions = {}): Context {
   const env = options.env ?? process.env;
   const choice = options.decoder ?? 'auto';
+  const home = options.home ?? (env.HOME || homedir());
   return {
     env,
-    home: options.home ?? (env.HOME || homedir()),
+    home,
     now: options.now ?? Date.now,
     qemuImg: options.qemuImg ?? 'qemu-img',
     maxImageBytes: options.maxImageBytes ?? (Number(env.TEMPLATES_MAX_IMAGE_BYTES) > 0 ? Number(env.TEMPLATES_MAX_IMAGE_BYTES) : DEFAULT_MAX_IMAGE_BYTES),
@@ -72,6 +76,7 @@ export function createContext(options: ContextOptions = {}): Context {
         connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
         idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
         env,
+        credentials: createCredentials({ env, home, ...(options.credentials ? { configured: options.credentials } : {}) }),
         ...(options.retries !== undefined ? { retries: options.retries } : {}),
         ...(options.retryDelayMs !== undefined ? { retryDelayMs: options.retryDelayMs } : {}),
       }),

@@ -1,6 +1,6 @@
 // Build the settings, context, store and repository set a command needs from its flags, the environment and the config file.
 import { homedir } from 'node:os';
-import { readConfigFile } from '../config/file.js';
+import { configuredCredentials, readConfigFile } from '../config/file.js';
 import { resolveSettings, unknownKeys, type Settings } from '../config/settings.js';
 import { createContext, type Context } from '../context.js';
 import { loadRepositories } from '../repository/find.js';
@@ -19,12 +19,17 @@ export interface Setup {
 
 /** The effective settings, and where each came from (`templates config` prints them). */
 export async function readSettings(values: CommonValues, io: CliIo): Promise<Settings> {
+  return (await readConfig(values, io)).settings;
+}
+
+/** The settings and the config file they came from (which also holds credentials and serve's admins). */
+export async function readConfig(values: CommonValues, io: CliIo): Promise<{ settings: Settings; file?: { path: string; data: Record<string, unknown> } }> {
   const home = io.env.HOME || homedir();
   const file = await readConfigFile(values.config, io.env, home);
   for (const key of file ? unknownKeys(file.data) : []) io.stderr.write(`templates: warning: ${file!.path}: unknown setting ${JSON.stringify(key)} ignored\n`);
   const repos = [...(values.repo ?? []), ...(values.repos ?? [])];
   const lockWait = seconds(values['lock-wait'], '--lock-wait');
-  return resolveSettings({
+  const settings = resolveSettings({
     flags: {
       ...(values.store ? { store: values.store } : {}),
       ...(repos.length ? { repos } : {}),
@@ -35,13 +40,15 @@ export async function readSettings(values: CommonValues, io: CliIo): Promise<Set
     ...(file ? { file } : {}),
     defaults: { store: defaultStoreRoot({ ...io.env, TEMPLATES_STORE: undefined }, home) },
   });
+  return { settings, ...(file ? { file } : {}) };
 }
 
 /** Context and store from the settings, without loading repositories (store-only commands). */
 export async function setupStore(values: CommonValues, io: CliIo): Promise<Omit<Setup, 'repositories'>> {
   const warn = (message: string) => void io.stderr.write(`templates: warning: ${message}\n`);
-  const settings = await readSettings(values, io);
+  const { settings, file } = await readConfig(values, io);
   const context = createContext({
+    credentials: configuredCredentials(file),
     env: io.env,
     maxImageBytes: settings.maxImageBytes.value,
     connectTimeoutMs: settings.connectTimeoutSeconds.value * 1000,

@@ -106,7 +106,10 @@ export function resolveSettings(input: SettingsInput): Settings {
   return out as Settings;
 }
 
+/** Config-file keys that are not settings: `auth` (credentials per URL prefix, config/file.ts) and `admins` (serve). */
+const OTHER_KEYS = new Set(['auth', 'admins']);
+
 /** Keys a config file may have; others are reported as warnings (a typo must not pass silently). */
 export function unknownKeys(data: Record<string, unknown>): string[] {
-  return Object.keys(data).filter((key) => !(key in SETTINGS));
+  return Object.keys(data).filter((key) => !(key in SETTINGS) && !OTHER_KEYS.has(key));
 }

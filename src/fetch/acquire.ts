@@ -1,6 +1,6 @@
 // Under the entry's lock: check again, clean leftovers, download, verify and publish one version (loaded only on a cache miss).
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Context } from '../context.js';
 import { abortError, storeIoError } from '../errors.js';
@@ -8,7 +8,7 @@ import { providerFor } from '../providers/index.js';
 import type { Provider } from '../providers/types.js';
 import { formatDigest } from '../repository/digest.js';
 import type { Resolved } from '../repository/resolve.js';
-import { entryTempDir, hashPath, lockOwnerPath, metadataPath, partialPath, partialStatePath, recordPath, tempPrefix, type VersionKey } from '../store/layout.js';
+import { compressedPath, entryTempDir, hashPath, lockOwnerPath, metadataPath, partialPath, partialStatePath, recordPath, tempPrefix, type VersionKey } from '../store/layout.js';
 import { withEntryLock } from '../store/lock.js';
 import { publishEntry } from '../store/publish.js';
 import type { EntryRecord } from '../store/record.js';
@@ -47,6 +47,18 @@ async function storedDigest(downloaded: Downloaded, signal: AbortSignal): Promis
   return `sha256:${sha256}`;
 }
 
+/** SHA-256 and size of the kept `.xz`: known already when it was the verified file, else read once more (page cache). */
+async function keptDigest(downloaded: Downloaded, signal: AbortSignal): Promise<{ digest: string; size: number }> {
+  const path = downloaded.compressedFile!;
+  const { size } = await stat(path);
+  const verified = downloaded.verified;
+  if (verified.of === 'compressed' && verified.digest.algorithm === 'sha256') return { digest: `sha256:${verified.digest.hex}`, size };
+  const { sha256 } = await hashFile(path, ['sha256'], signal).catch((error: unknown) => {
+    throw signal.aborted ? abortError(signal) : storeIoError(error, path, 'cannot read');
+  });
+  return { digest: `sha256:${sha256}`, size };
+}
+
 async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved, signal: AbortSignal, onProgress: ProgressCallback | undefined, override?: SourceOverride): Promise<FetchResult> {
   const { key, version, ref } = resolved;
   const provider = override?.provider ?? providerFor(version.source, ctx.http);
@@ -69,10 +81,12 @@ async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved
       onConvert: (format) => onProgress?.({ ref, phase: 'convert', format }),
       onBytes: (bytes, total, location) => onProgress?.({ ref, phase: 'download', location, bytes, ...(total !== undefined ? { total } : {}) }),
       resume: { files: partialFiles(store.root, key), maxAgeMs: store.partialMaxAgeMs, now: ctx.now() },
+      keepCompressed: store.keepCompressed,
     });
     if (signal.aborted) throw abortError(signal);
     const hash = formatDigest(downloaded.imageHash ?? downloaded.verified.digest);
     const stored = await storedDigest(downloaded, signal);
+    const kept = downloaded.compressedFile ? await keptDigest(downloaded, signal) : undefined;
     const record: EntryRecord = {
       schema: 1,
       ref,
@@ -81,6 +95,7 @@ async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved
       compressed: downloaded.compressed,
       verified: { digest: `${downloaded.verified.digest.algorithm}:${downloaded.verified.digest.hex}`, of: downloaded.verified.of },
       stored: { digest: stored },
+      ...(kept ? { kept: { xz: kept } } : {}),
       size: downloaded.size,
       fetchedAt: new Date(ctx.now()).toISOString(),
       tool: `${TOOL_NAME}/${TOOL_VERSION}`,
@@ -90,6 +105,7 @@ async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved
       hash,
       metadata: JSON.stringify(metadata),
       record: `${JSON.stringify(record, null, 2)}\n`,
+      ...(downloaded.compressedFile ? { compressed: downloaded.compressedFile } : {}),
       tempPrefix: prefix,
     });
     return { ref, path, status: 'downloaded', hash, format: downloaded.sourceFormat, size: downloaded.size };
@@ -125,7 +141,7 @@ export async function acquireEntry(
     if (again) return cachedResult(resolved.ref, again);
     await removeTempFiles(store, resolved.key);
     // Sidecars without an image are what a kill between the sidecar renames and the image rename leaves.
-    await Promise.all([hashPath, metadataPath, recordPath].map((path) => rm(path(store.root, resolved.key), { force: true })));
+    await Promise.all([hashPath, metadataPath, recordPath, compressedPath].map((path) => rm(path(store.root, resolved.key), { force: true })));
     return downloadAndPublish(ctx, store, resolved, lockSignal, onProgress, options.source);
   });
 }

@@ -36,6 +36,8 @@ export interface Downloaded {
   verified: { digest: Digest; of: 'image' | 'compressed' };
   /** The uncompressed image's digest for `<entry>.hash`, when known. */
   imageHash?: Digest;
+  /** The verified source `.xz` beside it (keepCompressed), inside the store's temp dir. */
+  compressedFile?: string;
   size: number;
 }
 
@@ -51,6 +53,8 @@ export interface DownloadOptions extends StreamOptions {
   onConvert?: (format: string) => void;
   /** Keep an interrupted download for resume, and resume a kept one (HTTP sources with a validator only). */
   resume?: ResumeOptions;
+  /** Keep the source's `.xz` bytes too (Downloaded.compressedFile), when the source served xz. */
+  keepCompressed?: boolean;
 }
 
 /**
@@ -95,7 +99,8 @@ export async function downloadImage(ctx: Context, plan: DownloadPlan, tempPrefix
       chosen = await chooseCheck(plan, image, signal);
       try {
         const limit = plan.size !== undefined ? { bytes: plan.size, declared: true } : { bytes: ctx.maxImageBytes, declared: false };
-        streamed = await streamToFile(ctx, image, { output: `${tempPrefix}.image`, ...(partial ? { partial } : {}) }, chosen.check, replay, limit, options);
+        const keep = options.keepCompressed ? { keep: `${tempPrefix}.xz` } : {};
+        streamed = await streamToFile(ctx, image, { output: `${tempPrefix}.image`, ...(partial ? { partial } : {}), ...keep }, chosen.check, replay, limit, options);
       } catch (error) {
         keepPartial = partial !== undefined && isTemplatesError(error) && RESUMABLE_FAILURES.has(error.code);
         throw error;
@@ -127,6 +132,9 @@ async function finishImage(ctx: Context, plan: DownloadPlan, location: string, c
   // The verified file moves to this attempt's own name, so the partial file can be removed whatever comes next.
   const downloaded = `${tempPrefix}.image`;
   if (streamed.path !== downloaded) await rename(streamed.path, downloaded);
+  // The verified source .xz, kept for serving: it was decoded into the verified image (or is what was verified).
+  const keptXz = options.keepCompressed && streamed.compressedPath ? `${tempPrefix}.xz` : undefined;
+  if (keptXz && streamed.compressedPath !== keptXz) await rename(streamed.compressedPath!, keptXz);
 
   const head = await readHead(downloaded, HEAD_BYTES);
   const sourceFormat = await detectImageFormat(head, location);
@@ -158,6 +166,7 @@ async function finishImage(ctx: Context, plan: DownloadPlan, location: string, c
     sourceFormat,
     verified: check,
     ...(imageHash ? { imageHash } : {}),
+    ...(keptXz ? { compressedFile: keptXz } : {}),
     size,
   };
 }

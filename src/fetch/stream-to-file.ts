@@ -48,6 +48,8 @@ export interface Streamed {
   compressed: boolean;
   /** The file now holding the downloaded (decoded) image. */
   path: string;
+  /** The file holding every byte of the source's `.xz`, when it was kept (resume or keepCompressed). */
+  compressedPath?: string;
   bytes: number;
 }
 
@@ -82,9 +84,10 @@ type Hashing = { kind: 'stream'; hasher: ParallelHasher } | { kind: 'file'; hash
  * when the compressed bytes are what is verified, the kept partial copy of them) from the page cache right
  * behind the writer, so no byte is copied through this thread twice and no pass waits for another. With
  * `targets.partial`, the source's bytes are kept for resume (the compressed copy, or the output itself when
+ * uncompressed); with `targets.keep`, compressed bytes are copied there when there is no partial file to keep them;
  * uncompressed); `replay` is a kept prefix to continue from.
  */
-export async function streamToFile(ctx: Context, image: OpenedImage, targets: { output: string; partial?: PartialFiles }, check: Check, replay: PartialDownload | undefined, limit: SizeLimit, options: StreamOptions): Promise<Streamed> {
+export async function streamToFile(ctx: Context, image: OpenedImage, targets: { output: string; partial?: PartialFiles; keep?: string }, check: Check, replay: PartialDownload | undefined, limit: SizeLimit, options: StreamOptions): Promise<Streamed> {
   const { signal } = options;
   const where = image.location;
   const resumed = replay !== undefined;
@@ -124,12 +127,13 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
       return { actual: await hashing.hasher.finish(arrived.bytes), compressed, path: output, bytes: arrived.bytes };
     }
     // Compressed: the kept prefix is replayed from the partial file, so every byte flows through the decoder again.
-    const tee = targets.partial ? await openFile(targets.partial.path, resumed ? 'a' : 'w') : undefined;
+    const teePath = targets.partial?.path ?? targets.keep;
+    const tee = teePath ? await openFile(teePath, resumed ? 'a' : 'w') : undefined;
     const source = sourceBytes(image.body, resumed ? { path: replay.path, length: replay.offset } : undefined, tee);
     const arrived = new Counter(counter);
     const fast = check.of === 'compressed';
     // Follow a file when one holds the verified bytes; otherwise hash them as they stream.
-    const followed = fast ? targets.partial?.path : decoder.kind === 'xz' ? output : undefined;
+    const followed = fast ? teePath : decoder.kind === 'xz' ? output : undefined;
     hashing = followed ? { kind: 'file', hasher: new FollowHasher(followed, algorithm), path: followed } : { kind: 'stream', hasher: new ParallelHasher(algorithm) };
     const streamed = hashing.kind === 'stream' ? hashing.hasher : undefined;
     const before: Transform[] = fast && streamed ? [arrived, streamed] : [arrived];
@@ -148,7 +152,7 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
     const decodedSize = (await fd.stat()).size;
     if (decodedSize > limit.bytes || (limit.declared && decodedSize !== limit.bytes)) throw sizeError(where, limit, decodedSize, false);
     const actual = hashing.kind === 'stream' ? await hashing.hasher.digest() : await hashing.hasher.finish(hashing.path === output ? decodedSize : arrived.bytes);
-    return { actual, compressed, path: output, bytes: arrived.bytes };
+    return { actual, compressed, path: output, bytes: arrived.bytes, ...(teePath ? { compressedPath: teePath } : {}) };
   } catch (error) {
     throw watch?.error() ?? classify(error, where, signal, output);
   } finally {

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Agents } from 'got';
 import { TemplatesError, abortError, isTemplatesError, redactUrl } from '../errors.js';
+import type { Credentials } from './credentials.js';
 import { proxyFor, type ProxyEnv } from './proxy.js';
 
 export interface HttpResponse {
@@ -40,6 +41,13 @@ export interface HttpClientOptions {
   retryDelayMs?: number;
   /** Longest wait between tries; a longer Retry-After ends the retries (default 30 s). */
   retryMaxDelayMs?: number;
+  /**
+   * A 503 with Retry-After (a server that is busy with this very file, such as a cache host pulling it) is asked
+   * again without counting as a retry until this much time was spent waiting (default 1 h).
+   */
+  busyBudgetMs?: number;
+  /** Authorization for requests; never logged, never sent along a redirect to another host (got drops it). */
+  credentials?: Credentials;
 }
 
 /** Statuses that say "try again later". */
@@ -91,7 +99,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     return url.protocol === 'https:' ? { https: agent as never } : { http: agent };
   };
 
-  const once = async (url: string, requestOptions: HttpRequestOptions): Promise<HttpResponse> => {
+  const once = async (url: string, requestOptions: HttpRequestOptions & { authorization?: string }): Promise<HttpResponse> => {
     const { signal } = requestOptions;
     if (signal?.aborted) throw abortError(signal);
     let parsed: URL;
@@ -103,8 +111,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     // got loads on the first request: commands that never touch the network (a cache hit) start faster.
     const { default: got } = await import('got');
     const agent = await agentsFor(parsed);
+    const authorization = requestOptions.authorization ?? options.credentials?.forUrl(parsed);
     const stream = got.stream(parsed, {
-      headers: { 'user-agent': options.userAgent, 'accept-encoding': 'identity', ...requestOptions.headers },
+      headers: { 'user-agent': options.userAgent, 'accept-encoding': 'identity', ...(authorization ? { authorization } : {}), ...requestOptions.headers },
       timeout: { connect: options.connectTimeoutMs, socket: options.idleTimeoutMs },
       retry: { limit: 0 },
       throwHttpErrors: false,
@@ -135,13 +144,26 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   const retries = options.retries ?? 3;
   const baseDelay = options.retryDelayMs ?? 1000;
   const maxDelay = options.retryMaxDelayMs ?? 30_000;
+  const busyBudget = options.busyBudgetMs ?? 3_600_000;
+  // Origins that asked for a token: later requests to them send it from the start.
+  const challenged = new Map<string, string>();
   return {
     async get(url, requestOptions = {}) {
       const { signal } = requestOptions;
+      let busyWaited = 0;
       for (let attempt = 0; ; attempt++) {
         let response: HttpResponse;
+        const origin = URL.canParse(url) ? new URL(url).origin : url;
         try {
-          response = await once(url, requestOptions);
+          response = await once(url, { ...requestOptions, ...(challenged.has(origin) ? { authorization: challenged.get(origin)! } : {}) });
+          if (response.status === 401 && !challenged.has(origin) && options.credentials) {
+            const retryWith = options.credentials.onChallenge(new URL(url), String(response.headers['www-authenticate'] ?? ''));
+            if (retryWith) {
+              response.body.destroy();
+              challenged.set(origin, retryWith);
+              response = await once(url, { ...requestOptions, authorization: retryWith });
+            }
+          }
         } catch (error) {
           // A connection reset before any response is worth another try; everything else fails now.
           const reset = isTemplatesError(error) && (error.cause as { code?: string } | undefined)?.code === 'ECONNRESET';
@@ -149,8 +171,16 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
           await wait(Math.min(baseDelay * 2 ** attempt, maxDelay), signal);
           continue;
         }
-        if (!RETRY_STATUSES.has(response.status) || attempt >= retries) return response;
         const asked = retryAfterMs(response.headers['retry-after'], Date.now());
+        if (response.status === 503 && asked !== undefined && asked <= maxDelay && busyWaited + asked <= busyBudget) {
+          // The server is busy with this file (a pull in progress) and says when to come back: not a failure.
+          response.body.destroy();
+          busyWaited += asked;
+          attempt--;
+          await wait(asked, signal);
+          continue;
+        }
+        if (!RETRY_STATUSES.has(response.status) || attempt >= retries) return response;
         if (asked !== undefined && asked > maxDelay) return response;
         response.body.destroy();
         await wait(asked ?? Math.min(baseDelay * 2 ** attempt, maxDelay), signal);

@@ -5,7 +5,7 @@ import { basename } from 'node:path';
 import { abortError, storeIoError } from '../errors.js';
 import { HEAD_BYTES, detectImageFormat } from '../fetch/detect.js';
 import { parseDigest, parseHashFile, type HashAlgorithm } from '../repository/digest.js';
-import { entryName, hashPath, metadataPath, recordPath, type VersionKey } from '../store/layout.js';
+import { compressedPath, entryName, hashPath, metadataPath, recordPath, type VersionKey } from '../store/layout.js';
 import { withEntryLock } from '../store/lock.js';
 import type { EntryRecord } from '../store/record.js';
 import { readStoredEntry, type Store } from '../store/store.js';
@@ -24,6 +24,8 @@ export interface VerifyResult {
   actual?: string;
   /** Sidecars lago needs that are absent. */
   missing?: string[];
+  /** The corrupt file when it is not the image (a kept `.xz`). */
+  file?: string;
   hint?: string;
 }
 
@@ -93,6 +95,13 @@ export async function verifyEntry(store: Store, key: VersionKey, options: Verify
   const digest = parseDigest(expected)!;
   const actual = (await read([digest.algorithm]))[digest.algorithm]!;
   if (actual !== digest.hex) return finish(store, key, { ref, status: 'corrupt', expected, actual: `${digest.algorithm}:${actual}` }, options);
+  // A kept .xz is part of the entry: neighbours are served it, so it is checked too.
+  const kept = entry.record?.kept?.xz;
+  if (kept) {
+    const xz = compressedPath(store.root, key);
+    const keptActual = await hashFile(xz, ['sha256'], signal).then((d) => `sha256:${d.sha256}`, () => 'missing');
+    if (keptActual !== kept.digest) return finish(store, key, { ref, status: 'corrupt', expected: kept.digest, actual: keptActual, file: xz }, options);
+  }
   if (missingNames.length) return { ref, status: 'missing-sidecar', expected, actual: expected, missing: missingNames, hint: 'lago needs them; templates rm the entry and fetch it again' };
   return { ref, status: 'ok', expected, actual: expected };
 }

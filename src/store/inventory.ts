@@ -2,7 +2,7 @@
 import { readdir, stat, statfs } from 'node:fs/promises';
 import { storeIoError } from '../errors.js';
 import { isValidName } from '../repository/reference.js';
-import { entryName, imagePath, parseEntryName, type VersionKey } from './layout.js';
+import { compressedPath, entryName, imagePath, parseEntryName, type VersionKey } from './layout.js';
 import { readStoredEntry, type Store, type StoredEntry } from './store.js';
 import { readUsers, type Users } from './users.js';
 
@@ -10,7 +10,7 @@ export interface StoredSummary {
   ref: string;
   key: VersionKey;
   path: string;
-  /** Apparent size, and bytes allocated on disk (less for a sparse image). */
+  /** Apparent size, and bytes allocated on disk (less for a sparse image), of the image and its kept `.xz`. */
   size: number;
   diskSize: number;
   /** When it was published: the record's time, else (lago entries) the image's mtime. ISO 8601. */
@@ -30,14 +30,16 @@ export async function summarizeEntry(store: Store, key: VersionKey): Promise<Sto
   const entry = await readStoredEntry(store, key);
   if (!entry) return undefined;
   const info = await stat(entry.path);
+  // A kept .xz is part of the entry: counted in its sizes, removed with it.
+  const xz = entry.record?.kept ? await stat(compressedPath(store.root, key)).catch(() => undefined) : undefined;
   const users = await readUsers(store, key);
   const fetchedMs = entry.record?.fetchedAt ? Date.parse(entry.record.fetchedAt) : info.mtimeMs;
   return {
     ref: entryName(key),
     key,
     path: entry.path,
-    size: info.size,
-    diskSize: info.blocks * 512,
+    size: info.size + (xz?.size ?? 0),
+    diskSize: (info.blocks + (xz?.blocks ?? 0)) * 512,
     fetchedAt: new Date(fetchedMs).toISOString(),
     lastUsed: new Date(Math.max(fetchedMs, users.lastUsedMs ?? 0)).toISOString(),
     source: entry.record?.source ?? null,

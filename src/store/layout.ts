@@ -6,6 +6,7 @@
 //   <repo>:<template>:<version>.metadata       the source's metadata JSON
 //   <repo>:<template>:<version>.record.json    what this tool verified and recorded at publish (not in lago stores)
 //   <repo>:<template>:<version>.users          lago's users file: dependents (`templates use`) and last use (its mtime)
+//   <repo>:<template>:<version>.xz             the verified source .xz, kept when keepCompressed is on (serve), else absent
 //   <repo>:<template>:<version>.lock/          per-template lock (proper-lockfile directory)
 //   <repo>:<template>:<version>.tmp            lago's in-progress download (never written by us)
 //   .tmp/<repo>:<template>:<version>/          our in-progress files for one entry (same filesystem, renamed into place)
@@ -46,16 +47,21 @@ export function usersPath(root: string, key: VersionKey): string {
   return `${imagePath(root, key)}.users`;
 }
 
+/** The verified `.xz` the image came from, kept beside it when the store keeps compressed copies (`templates serve`). */
+export function compressedPath(root: string, key: VersionKey): string {
+  return `${imagePath(root, key)}.xz`;
+}
+
 /** lago's own in-progress download. */
 export function lagoTempPath(root: string, key: VersionKey): string {
   return `${imagePath(root, key)}.tmp`;
 }
 
 /** Every file an entry has beside its image, in the order they are removed after it. */
-export const SIDECAR_SUFFIXES = ['.hash', '.metadata', '.record.json', '.users'] as const;
+export const SIDECAR_SUFFIXES = ['.xz', '.hash', '.metadata', '.record.json', '.users'] as const;
 
 /** Suffixes of the files beside images: a name ending in one is never an image (a version named `v1.hash` cannot be listed). */
-const NOT_AN_IMAGE = /\.(hash|metadata|record\.json|users|lock|tmp)$/;
+const NOT_AN_IMAGE = /\.(xz|hash|metadata|record\.json|users|lock|tmp)$/;
 
 /** The key of a store file name that is an image (`<repo>:<template>:<version>` of valid names), else undefined. */
 export function parseEntryName(name: string, isValidName: (part: string) => boolean): VersionKey | undefined {

@@ -2,7 +2,7 @@
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { storeIoError } from '../errors.js';
 import { fsyncPath } from '../util/atomic-write.js';
-import { hashPath, imagePath, metadataPath, recordPath, type VersionKey } from './layout.js';
+import { compressedPath, hashPath, imagePath, metadataPath, recordPath, type VersionKey } from './layout.js';
 import type { Store } from './store.js';
 
 export interface PublishInput {
@@ -14,6 +14,8 @@ export interface PublishInput {
   metadata: string;
   /** Text for `<entry>.record.json`. */
   record: string;
+  /** The verified source `.xz` to keep as `<entry>.xz`, a temp file inside the store's temp dir. */
+  compressed?: string;
   /** Prefix for the sidecars' temp files (inside the store's temp dir). */
   tempPrefix: string;
 }
@@ -38,9 +40,11 @@ export async function publishEntry(store: Store, key: VersionKey, input: Publish
   let committed = false;
   try {
     for (const [temp, , text] of sidecars) await writeDurable(temp, text);
-    for (const [temp, final] of sidecars) {
-      await rename(temp, final);
-      renamed.push(final);
+    const moves = sidecars.map(([temp, final]) => [temp, final]);
+    if (input.compressed) moves.push([input.compressed, compressedPath(store.root, key)]);
+    for (const [temp, final] of moves) {
+      await rename(temp!, final!);
+      renamed.push(final!);
     }
     await rename(input.image, finalImage);
     committed = true;

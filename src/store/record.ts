@@ -18,6 +18,8 @@ export interface EntryRecord {
    * Absent in records written before it existed (verify then uses `verified` when it covered the raw image).
    */
   stored?: { digest: string };
+  /** The source's `.xz`, kept beside the image as `<entry>.xz` (keepCompressed): its SHA-256 and size. */
+  kept?: { xz: { digest: string; size: number } };
   /** Apparent size in bytes of the stored raw image. */
   size: number;
   fetchedAt: string;

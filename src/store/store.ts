@@ -19,6 +19,8 @@ export interface Store {
   partialMaxAgeMs: number;
   /** Repository JSON fetched over HTTP, kept for offline use (`.repos/`). */
   repositoryCache: RepositoryCache;
+  /** Keep the verified source `.xz` beside each image fetched from now on (`<entry>.xz`; on for `templates serve`). */
+  keepCompressed: boolean;
 }
 
 export interface StoreOptions {
@@ -29,6 +31,8 @@ export interface StoreOptions {
   lockStaleMs?: number;
   lockWaitMs?: number;
   partialMaxAgeMs?: number;
+  /** Default false; true for `templates serve`, which sends the compressed bytes to its neighbours. */
+  keepCompressed?: boolean;
 }
 
 export const DEFAULT_LOCK_STALE_MS = 10_000;
@@ -57,6 +61,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     lockWaitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
     partialMaxAgeMs: options.partialMaxAgeMs ?? DEFAULT_PARTIAL_MAX_AGE_MS,
     repositoryCache: createRepositoryCache(root),
+    keepCompressed: options.keepCompressed ?? false,
   };
 }
 

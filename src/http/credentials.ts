@@ -1,0 +1,85 @@
+// Credentials for HTTP requests: per URL prefix from the config file, ~/.netrc by host, TEMPLATES_TOKEN on a Bearer challenge.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** One configured credential: a bearer token, or a user and password (Basic), for every URL starting with `prefix`. */
+export interface Credential {
+  prefix: string;
+  token?: string;
+  username?: string;
+  password?: string;
+}
+
+export interface Credentials {
+  /** The Authorization header to send with a request to `url` from the start, if any. */
+  forUrl(url: URL): string | undefined;
+  /** The Authorization header to retry with after `url` answered 401 with this WWW-Authenticate, if any. */
+  onChallenge(url: URL, challenge: string | undefined): string | undefined;
+}
+
+function basic(username: string, password: string): string {
+  return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+}
+
+function header(credential: Credential): string | undefined {
+  if (credential.token) return `Bearer ${credential.token}`;
+  if (credential.username !== undefined) return basic(credential.username, credential.password ?? '');
+  return undefined;
+}
+
+/** The machines of a netrc file (pure): `machine HOST login USER password PASS`, and `default`. */
+export function parseNetrc(text: string): Map<string, { login: string; password: string }> {
+  const tokens = text.replace(/#.*$/gm, '').split(/\s+/).filter(Boolean);
+  const out = new Map<string, { login: string; password: string }>();
+  let host: string | undefined;
+  let entry = { login: '', password: '' };
+  const flush = () => {
+    if (host !== undefined && !out.has(host)) out.set(host, entry);
+  };
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    if (token === 'machine' || token === 'default') {
+      flush();
+      host = token === 'default' ? '' : tokens[++i];
+      entry = { login: '', password: '' };
+    } else if (token === 'login') entry.login = tokens[++i] ?? '';
+    else if (token === 'password') entry.password = tokens[++i] ?? '';
+    else if (token === 'macdef') break;
+  }
+  flush();
+  return out;
+}
+
+/**
+ * The credentials a client sends: the longest configured prefix that matches, else the netrc entry of the host
+ * (sent only over https, or to loopback); TEMPLATES_TOKEN only once a server asks for a Bearer token.
+ */
+export function createCredentials(options: { configured?: Credential[]; env: Record<string, string | undefined>; home: string }): Credentials {
+  const configured = [...(options.configured ?? [])].sort((a, b) => b.prefix.length - a.prefix.length);
+  let netrc: Map<string, { login: string; password: string }> | undefined;
+  const netrcEntries = () => {
+    if (!netrc) {
+      try {
+        netrc = parseNetrc(readFileSync(options.env.NETRC || join(options.home, '.netrc'), 'utf8'));
+      } catch {
+        netrc = new Map();
+      }
+    }
+    return netrc;
+  };
+  const token = options.env.TEMPLATES_TOKEN;
+  return {
+    forUrl(url) {
+      const href = url.href;
+      const match = configured.find((credential) => href.startsWith(credential.prefix));
+      if (match) return header(match);
+      if (configured.length === 0 && netrcEntries().size === 0) return undefined;
+      const safe = url.protocol === 'https:' || ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+      const machine = netrcEntries().get(url.hostname) ?? netrcEntries().get('');
+      return safe && machine && machine.login ? basic(machine.login, machine.password) : undefined;
+    },
+    onChallenge(_url, challenge) {
+      return token && /^bearer\b/i.test(challenge ?? '') ? `Bearer ${token}` : undefined;
+    },
+  };
+}
