@@ -90,6 +90,12 @@ export function isTemplatesError(error: unknown, code?: ErrorCode): error is Tem
   return error instanceof TemplatesError && (code === undefined || error.code === code);
 }
 
+/** Turns any failure into a TemplatesError (unexpected ones become INTERNAL). */
+export function asTemplatesError(error: unknown): TemplatesError {
+  if (isTemplatesError(error)) return error;
+  return new TemplatesError('INTERNAL', `unexpected error: ${(error as Error)?.stack ?? String(error)}`, { hint: 'please report this as a bug' }, { cause: error });
+}
+
 /** Normalises an AbortSignal's reason into an ABORTED error. */
 export function abortError(signal: AbortSignal | undefined): TemplatesError {
   const reason: unknown = signal?.reason;

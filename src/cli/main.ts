@@ -21,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   import: async () => (await import('./commands/import.js')).importCommand,
   export: async () => (await import('./commands/export.js')).exportCommand,
   config: async () => (await import('./commands/config.js')).configCommand,
+  serve: async () => (await import('./commands/serve.js')).serveCommand,
 };
 
 export const MAIN_HELP = `Usage: templates <command> [options]
@@ -39,6 +40,7 @@ Commands:
   du               usage per repository, template and version; free space
   rm REF...        remove stored templates
   import REF FILE  verify a local image file and store it as a download would
+  serve            serve this store to neighbours over HTTP (pull-through cache, usage API, metrics)
   export REF... DIR  write stored templates as a repository another host can fetch from
   config           the effective settings and where each came from
   index DIR        build a repository from a directory of images (publishing)

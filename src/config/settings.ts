@@ -23,9 +23,17 @@ export interface Settings {
   retries: Setting<number>;
   repoTtlSeconds: Setting<number>;
   offline: Setting<boolean>;
+  listen: Setting<string>;
+  htpasswd: Setting<string>;
+  anonymous: Setting<string>;
+  tokenTtlSeconds: Setting<number>;
+  secretFile: Setting<string>;
+  publicUrl: Setting<string>;
+  graceSeconds: Setting<number>;
+  minFreeBytes: Setting<number>;
 }
 
-type Kind = 'path' | 'paths' | 'number' | 'boolean';
+type Kind = 'path' | 'paths' | 'number' | 'boolean' | 'string';
 
 /** Every setting: its config-file key, environment variable, kind and default. */
 export const SETTINGS: Record<keyof Settings, { env: string; kind: Kind; describe: string }> = {
@@ -40,6 +48,14 @@ export const SETTINGS: Record<keyof Settings, { env: string; kind: Kind; describ
   retries: { env: 'TEMPLATES_RETRIES', kind: 'number', describe: 'retries of HTTP 429/5xx and resets' },
   repoTtlSeconds: { env: 'TEMPLATES_REPO_TTL_SECONDS', kind: 'number', describe: 'a cached repository JSON younger than this is used without asking the server' },
   offline: { env: 'TEMPLATES_OFFLINE', kind: 'boolean', describe: 'never use the network' },
+  listen: { env: 'TEMPLATES_LISTEN', kind: 'string', describe: 'serve: HOST:PORT to listen on (port 0: any free one)' },
+  htpasswd: { env: 'TEMPLATES_HTPASSWD', kind: 'string', describe: 'serve: users from an htpasswd -B file; empty: no auth' },
+  anonymous: { env: 'TEMPLATES_ANONYMOUS', kind: 'string', describe: 'serve with auth: "none", or "read" to open /repos/ without a token' },
+  tokenTtlSeconds: { env: 'TEMPLATES_TOKEN_TTL_SECONDS', kind: 'number', describe: 'serve: lifetime of tokens from /auth_token' },
+  secretFile: { env: 'TEMPLATES_SECRET_FILE', kind: 'string', describe: 'serve: the token signing secret (created 0600); empty: <store>/.serve/secret' },
+  publicUrl: { env: 'TEMPLATES_PUBLIC_URL', kind: 'string', describe: 'serve: the URL neighbours use (behind a proxy); empty: the listening address' },
+  graceSeconds: { env: 'TEMPLATES_GRACE_SECONDS', kind: 'number', describe: 'serve: on SIGTERM, time for responses and pulls in flight to finish' },
+  minFreeBytes: { env: 'TEMPLATES_MIN_FREE_BYTES', kind: 'number', describe: 'serve: /readyz fails below this much free space in the store' },
 };
 
 export interface SettingsInput {
@@ -63,10 +79,18 @@ const DEFAULTS = {
   retries: 3,
   repoTtlSeconds: 600,
   offline: false,
+  listen: '127.0.0.1:7480',
+  htpasswd: '',
+  anonymous: 'none',
+  tokenTtlSeconds: 3600,
+  secretFile: '',
+  publicUrl: '',
+  graceSeconds: 30,
+  minFreeBytes: 1024 ** 3,
 };
 
 function fromText(kind: Kind, text: string, where: string): unknown {
-  if (kind === 'path') return text;
+  if (kind === 'path' || kind === 'string') return text;
   if (kind === 'paths') return splitRepoList(text);
   if (kind === 'boolean') {
     if (/^(1|true|yes|on)$/i.test(text)) return true;
@@ -83,9 +107,10 @@ function fromJson(kind: Kind, value: unknown, where: string): unknown {
     kind === 'path' ? typeof value === 'string' && value.length > 0
     : kind === 'paths' ? Array.isArray(value) && value.every((item) => typeof item === 'string')
     : kind === 'boolean' ? typeof value === 'boolean'
+    : kind === 'string' ? typeof value === 'string'
     : typeof value === 'number' && Number.isFinite(value) && value >= 0;
   if (!ok) {
-    const expected = { path: 'a non-empty string', paths: 'an array of strings', boolean: 'true or false', number: 'a number ≥ 0' }[kind];
+    const expected = { path: 'a non-empty string', paths: 'an array of strings', boolean: 'true or false', number: 'a number ≥ 0', string: 'a string' }[kind];
     throw new TemplatesError('CONFIG_INVALID', `${where}: expected ${expected}`, { file: where.split(':')[0]!, hint: 'fix the config file' });
   }
   return value;

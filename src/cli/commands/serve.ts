@@ -1,0 +1,97 @@
+// `templates serve`: this host's store as the template cache of its neighbours, until SIGTERM/SIGINT (docs/serve.md).
+import { TemplatesError } from '../../errors.js';
+import { loadRepositories } from '../../repository/find.js';
+import { startServer } from '../../server/serve.js';
+import { openStore } from '../../store/store.js';
+import { parseDuration } from '../../util/duration.js';
+import type { CliIo } from '../io.js';
+import { COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
+import { readConfig, setupStore } from '../setup.js';
+
+export const SERVE_HELP = `Usage: templates serve [options]
+
+Serves the store over HTTP to neighbours: lago-format repositories at /repos/REPO.json whose images
+come from this store (fetched from upstream on first request, once however many ask), a usage API
+at /api/1/, /metrics for Prometheus, /healthz and /readyz. Prints "listening on http://HOST:PORT"
+when ready; logs one JSON line per request and per pull on stderr. SIGTERM/SIGINT: stops accepting,
+lets responses and pulls in flight finish within --grace, exits 0.
+
+  --listen HOST:PORT   where to listen (default 127.0.0.1:7480; port 0: any free one)
+  --repo PATH|URL      an upstream repository (repeatable); --repos DIR: a directory of them
+  --store DIR          the store served (kept .xz beside each new entry)
+  --auth HTPASSWD      users from a file made by htpasswd -B; without it everything is open
+  --anonymous none|read  with --auth: "read" opens /repos/ (a trusted LAN); the API stays closed
+  --token-ttl 1h       lifetime of tokens from /auth_token
+  --secret-file FILE   token signing secret, created 0600 when missing (default STORE/.serve/secret)
+  --public-url URL     the URL neighbours reach this server at (behind a proxy)
+  --grace 30s          time for work in flight at shutdown
+  --min-free BYTES     /readyz fails below this much free space (default 1 GiB)
+  --config FILE        settings (listen, htpasswd, anonymous, …; see templates config)
+  -h, --help           this help`;
+
+type ServeValues = CommonValues & {
+  listen?: string; auth?: string; anonymous?: string; 'token-ttl'?: string; 'secret-file'?: string;
+  'public-url'?: string; grace?: string; 'min-free'?: string;
+};
+
+function parseListen(text: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) throw new TemplatesError('USAGE', `--listen takes HOST:PORT, not ${JSON.stringify(text)}`, { hint: 'e.g. 127.0.0.1:7480, 0.0.0.0:7480, [::1]:0' });
+  return { host: match[1] ?? (match[2] || '127.0.0.1'), port };
+}
+
+function durationSeconds(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new TemplatesError('USAGE', `${flag} takes a duration such as 30s, 10m or 1h, not ${JSON.stringify(text)}`);
+  return ms / 1000;
+}
+
+export async function serveCommand(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseCommand<ServeValues>(args, {
+    ...COMMON_OPTIONS,
+    listen: { type: 'string' }, auth: { type: 'string' }, anonymous: { type: 'string' }, 'token-ttl': { type: 'string' },
+    'secret-file': { type: 'string' }, 'public-url': { type: 'string' }, grace: { type: 'string' }, 'min-free': { type: 'string' },
+  }, 'serve');
+  if (values.help) return void io.stdout.write(`${SERVE_HELP}\n`), 0;
+  const { settings } = await readConfig(values, io);
+  const { context, warn } = await setupStore(values, io);
+  const anonymous = values.anonymous ?? settings.anonymous.value;
+  if (anonymous !== 'none' && anonymous !== 'read') throw new TemplatesError('USAGE', `--anonymous takes none or read, not ${JSON.stringify(anonymous)}`);
+  const { host, port } = parseListen(values.listen ?? settings.listen.value);
+  const htpasswd = values.auth ?? settings.htpasswd.value;
+  const minFree = values['min-free'] !== undefined ? Number(values['min-free']) : settings.minFreeBytes.value;
+  if (!Number.isFinite(minFree) || minFree < 0) throw new TemplatesError('USAGE', `--min-free takes a number of bytes, not ${JSON.stringify(values['min-free'])}`);
+  // The store serve keeps: the same directory, keeping each new entry's verified .xz for its neighbours.
+  const store = await openStore({
+    root: settings.store.value,
+    lockWaitMs: settings.lockWaitSeconds.value * 1000,
+    lockStaleMs: settings.lockStaleSeconds.value * 1000,
+    partialMaxAgeMs: settings.partialMaxAgeSeconds.value * 1000,
+    keepCompressed: true,
+  });
+  const log = (line: Record<string, unknown>) => void io.stderr.write(`${JSON.stringify({ time: new Date(context.now()).toISOString(), ...line })}\n`);
+  const server = await startServer({
+    store, context, host, port, log,
+    loadRepositories: (signal) => loadRepositories({ context, store, signal, locations: settings.repos.value, useEnv: false, onWarning: warn, ttlMs: settings.repoTtlSeconds.value * 1000 }),
+    refreshMs: Math.max(10, settings.repoTtlSeconds.value) * 1000,
+    ...(htpasswd ? { htpasswd } : {}),
+    anonymous,
+    tokenTtlSeconds: durationSeconds(values['token-ttl'], '--token-ttl') ?? settings.tokenTtlSeconds.value,
+    ...((values['secret-file'] ?? settings.secretFile.value) ? { secretFile: values['secret-file'] ?? settings.secretFile.value } : {}),
+    ...((values['public-url'] ?? settings.publicUrl.value) ? { publicUrl: values['public-url'] ?? settings.publicUrl.value } : {}),
+    minFreeBytes: minFree,
+  });
+  if (!htpasswd) warn('no --auth: everything this server offers is open to whoever can reach it');
+  io.stdout.write(`listening on ${server.url}\n`);
+  const graceSeconds = durationSeconds(values.grace, '--grace') ?? settings.graceSeconds.value;
+  await new Promise<void>((resolve) => {
+    if (io.signal.aborted) resolve();
+    else io.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  log({ kind: 'shutdown', grace_seconds: graceSeconds, pulls: 'finishing' });
+  await server.close(graceSeconds * 1000);
+  log({ kind: 'shutdown', done: true });
+  return 0;
+}

@@ -1,0 +1,72 @@
+// The served repositories (pure): every upstream version plus what only the store holds, as ServedVersions and as lago JSON.
+import type { VersionSpec } from '../repository/model.js';
+import type { VersionKey } from '../repository/reference.js';
+import type { RepositorySet } from '../repository/set.js';
+import { compressedPath, entryName } from '../store/layout.js';
+import type { StoredSummary } from '../store/inventory.js';
+import { servedVersion, type ServedVersion } from './served-version.js';
+
+export interface Catalogue {
+  /** Repository names, sorted. */
+  names(): string[];
+  /** Every served version of a repository, by template then version; undefined for an unknown repository. */
+  versions(repository: string): ServedVersion[] | undefined;
+  version(key: VersionKey): ServedVersion | undefined;
+  /** The upstream description of a version, when a configured repository has it. */
+  upstream(key: VersionKey): VersionSpec | undefined;
+}
+
+function upstreamVersion(repositories: RepositorySet, key: VersionKey): VersionSpec | undefined {
+  const template = repositories.get(key.repository)?.templates.get(key.template);
+  const version = template?.ok ? template.value.versions.get(key.version) : undefined;
+  return version?.ok ? version.value : undefined;
+}
+
+export function createCatalogue(root: string, repositories: RepositorySet, stored: StoredSummary[]): Catalogue {
+  const storedByName = new Map(stored.map((entry) => [entry.ref, entry]));
+  const keys = new Map<string, VersionKey[]>();
+  const add = (key: VersionKey) => {
+    const list = keys.get(key.repository) ?? [];
+    if (!list.some((k) => k.template === key.template && k.version === key.version)) list.push(key);
+    keys.set(key.repository, list);
+  };
+  for (const repository of repositories) {
+    for (const [template, entry] of repository.templates) {
+      if (!entry.ok) continue;
+      for (const [version, spec] of entry.value.versions) if (spec.ok) add({ repository: repository.name, template, version });
+    }
+  }
+  for (const entry of stored) add(entry.key);
+  const describe = (key: VersionKey) => servedVersion(key, upstreamVersion(repositories, key), storedByName.get(entryName(key)), compressedPath(root, key));
+  return {
+    names: () => [...keys.keys()].sort(),
+    versions(repository) {
+      const list = keys.get(repository);
+      if (!list) return undefined;
+      return list.map(describe).filter((v): v is ServedVersion => v !== undefined)
+        .sort((a, b) => cmp(a.key.template, b.key.template) || a.timestamp - b.timestamp || cmp(a.key.version, b.key.version));
+    },
+    version: (key) => (keys.get(key.repository)?.some((k) => k.template === key.template && k.version === key.version) ? describe(key) : undefined),
+    upstream: (key) => upstreamVersion(repositories, key),
+  };
+}
+
+/** The lago-format JSON of one served repository: the same names as upstream, one http source pointing back here. */
+export function neighbourJson(name: string, versions: ServedVersion[], baseurl: string): string {
+  const templates: Record<string, { versions: Record<string, unknown> }> = {};
+  for (const v of versions) {
+    templates[v.key.template] ??= { versions: {} };
+    templates[v.key.template]!.versions[v.key.version] = {
+      source: 'cache',
+      handle: `${v.key.template}/${v.key.version}/image`,
+      timestamp: v.timestamp,
+      ...(v.hash ? { hash: v.hash } : {}),
+      ...(v.compressedHash ? { compressed_hash: v.compressedHash } : {}),
+      ...(v.size !== undefined ? { size: v.size } : {}),
+      ...(v.format ? { format: v.format } : {}),
+    };
+  }
+  return `${JSON.stringify({ name, sources: { cache: { type: 'http', args: { baseurl } } }, templates }, null, 2)}\n`;
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

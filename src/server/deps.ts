@@ -1,0 +1,41 @@
+// What the routes share: the store, the repositories, the inventory, pulls, metrics and the auth policy of one server.
+import type { FastifyRequest } from 'fastify';
+import type { Context } from '../context.js';
+import type { RepositorySet } from '../repository/set.js';
+import type { Store } from '../store/store.js';
+import type { Tokens, Users } from './auth.js';
+import type { InventoryCache } from './inventory-cache.js';
+import type { Metrics } from './metrics.js';
+import type { Pulls } from './pulls.js';
+
+export interface RepositoryState {
+  /** The repositories as last loaded (empty until the first load succeeds). */
+  current(): RepositorySet;
+  /** When they were last loaded (ms), or undefined. */
+  loadedAt(): number | undefined;
+  /** Why the last load failed, when it did. */
+  problem(): string | undefined;
+}
+
+export interface AuthPolicy {
+  users?: Users;
+  tokens?: Tokens;
+  /** "read": the /repos/ files and JSON need no token. */
+  anonymous: 'none' | 'read';
+}
+
+export interface ServerDeps {
+  store: Store;
+  context: Context;
+  repositories: RepositoryState;
+  inventory: InventoryCache;
+  pulls: Pulls;
+  metrics: Metrics;
+  auth: AuthPolicy;
+  /** The base URL neighbours use (no trailing slash): --public-url, else the request's own host. */
+  baseUrl(request: FastifyRequest): string;
+  minFreeBytes: number;
+  /** Aborted when the server shuts down. */
+  shutdown: AbortSignal;
+  log(line: Record<string, unknown>): void;
+}

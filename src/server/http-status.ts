@@ -1,0 +1,46 @@
+// Error codes to HTTP statuses, and the JSON body of an error response: the one place the server maps failures.
+import type { FastifyReply } from 'fastify';
+import { asTemplatesError, type ErrorCode, type TemplatesError } from '../errors.js';
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  USAGE: 400,
+  BAD_REFERENCE: 400,
+  CONFIG_INVALID: 400,
+  NO_REPOSITORIES: 404,
+  REPO_NOT_FOUND: 404,
+  TEMPLATE_NOT_FOUND: 404,
+  VERSION_NOT_FOUND: 404,
+  NOT_STORED: 404,
+  IMAGE_NOT_FOUND: 404,
+  INPUT_NOT_FOUND: 404,
+  ENTRY_IN_USE: 409,
+  REPO_INVALID: 502,
+  ENTRY_BROKEN: 502,
+  METADATA_INVALID: 502,
+  HASH_MISMATCH: 502,
+  HASH_INVALID: 502,
+  HASH_MISSING: 502,
+  FORMAT_MISMATCH: 502,
+  SIZE_MISMATCH: 502,
+  IMAGE_TOO_LARGE: 502,
+  SOURCE_UNREACHABLE: 502,
+  SOURCE_HTTP_ERROR: 502,
+  DECODE_FAILED: 502,
+  CONVERT_FAILED: 502,
+  FORMAT_UNSUPPORTED: 502,
+  OFFLINE: 503,
+  LOCK_TIMEOUT: 503,
+  ABORTED: 503,
+  STORE_IO: 507,
+};
+
+export function httpStatusOf(error: TemplatesError): number {
+  return STATUS[error.code] ?? 500;
+}
+
+/** Sends `{"error": {code, message, hint}}` with the code's status; never a stack trace. */
+export function sendError(reply: FastifyReply, error: unknown): FastifyReply {
+  const failure = asTemplatesError(error);
+  const status = httpStatusOf(failure);
+  return reply.code(status).type('application/json').send({ error: { code: failure.code, message: failure.toLine(), ...(failure.fields.hint ? { hint: failure.fields.hint } : {}) } });
+}

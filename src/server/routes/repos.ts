@@ -1,0 +1,128 @@
+// /repos/: the served repositories in lago's format, and each version's image, image.xz, .hash and .metadata.
+import { basename, dirname } from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { TemplatesError } from '../../errors.js';
+import { readHash, readMetadata } from '../../fetch/source.js';
+import { providerFor } from '../../providers/index.js';
+import { entryName, partialPath } from '../../store/layout.js';
+import type { VersionKey } from '../../repository/reference.js';
+import { createCatalogue, neighbourJson, type Catalogue } from '../catalogue.js';
+import type { ServerDeps } from '../deps.js';
+import { followPull } from '../follow.js';
+import { sendError } from '../http-status.js';
+import { hrefName, segmentsBelow } from '../request-path.js';
+import type { FileSource } from '../served-version.js';
+
+const FILES = ['image', 'image.xz', 'image.hash', 'image.metadata'] as const;
+type FileName = (typeof FILES)[number];
+/** Big reads: Node's default 64 KiB (16 KiB on Node 20 for a null highWaterMark) halves the throughput. */
+const HIGH_WATER_MARK = 1024 * 1024;
+/** How long a request for a file being pulled waits before it is told to come back. */
+const RETRY_AFTER_SECONDS = 2;
+
+async function catalogue(deps: ServerDeps): Promise<Catalogue> {
+  return createCatalogue(deps.store.root, deps.repositories.current(), (await deps.inventory.get()).entries);
+}
+
+function notFound(reply: FastifyReply, what: string): FastifyReply {
+  return sendError(reply, new TemplatesError('IMAGE_NOT_FOUND', `${what} is not served here`, { hint: 'see GET /repos/ for the served repositories' }));
+}
+
+/** A stored file with Range, ETag, Last-Modified, If-Range and If-None-Match (@fastify/send, 1 MiB reads). */
+async function sendStored(request: FastifyRequest, reply: FastifyReply, deps: ServerDeps, path: string, file: FileName): Promise<FastifyReply> {
+  const { default: send } = await import('@fastify/send');
+  const { statusCode, headers, stream } = await send(request.raw, `/${encodeURIComponent(basename(path))}`, {
+    root: dirname(path), dotfiles: 'allow', highWaterMark: HIGH_WATER_MARK, cacheControl: false, index: false,
+  });
+  if (statusCode >= 400) return notFound(reply, file);
+  if (request.method === 'GET') stream.on('data', (chunk: Buffer) => deps.metrics.servedBytes.inc({ file }, chunk.length));
+  return reply.code(statusCode).headers({ ...headers, 'content-type': file === 'image.xz' ? 'application/x-xz' : 'application/octet-stream' }).send(stream);
+}
+
+/** Sidecars of a version not stored: read from upstream as they are (small; nothing is stored). */
+async function upstreamSidecar(deps: ServerDeps, cat: Catalogue, key: VersionKey, file: FileName): Promise<string | undefined> {
+  const version = cat.upstream(key);
+  if (!version) return undefined;
+  const provider = providerFor(version.source, deps.context.http);
+  if (file === 'image.metadata') return JSON.stringify(await readMetadata(provider, version.handle, deps.shutdown));
+  const digest = await readHash(provider, version.handle, deps.shutdown);
+  return digest ? `${digest.algorithm}:${digest.hex}` : undefined;
+}
+
+/** A file of a version not stored: join (or start) its pull; `.xz` bytes flow as they arrive. */
+async function pulled(request: FastifyRequest, reply: FastifyReply, deps: ServerDeps, key: VersionKey, file: FileName): Promise<FastifyReply> {
+  const busy = () => reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).type('application/json')
+    .send({ error: { code: 'PULL_IN_PROGRESS', message: `${entryName(key)} is being fetched from upstream`, hint: `ask again in ${RETRY_AFTER_SECONDS} s` } });
+  // HEAD never starts a download.
+  if (request.method === 'HEAD') return busy();
+  const pull = deps.pulls.start(key);
+  const serveStored = async () => {
+    deps.inventory.invalidate();
+    const source = (await catalogue(deps)).version(key)?.files[file];
+    if (source?.kind === 'stored') return sendStored(request, reply, deps, source.path, file);
+    return notFound(reply, `${entryName(key)}/${file}`);
+  };
+  if (file === 'image') {
+    await pull.changed(1000, deps.shutdown);
+    const outcome = pull.state.outcome ?? (await Promise.race([pull.done, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1000).unref())]));
+    if (!outcome) return busy();
+    if (!outcome.ok) return sendError(reply, outcome.error);
+    return serveStored();
+  }
+  const followed = await followPull(pull, partialPath(deps.store.root, key), deps.shutdown);
+  if (followed === 'done') return serveStored();
+  if (followed === 'uncompressed') return notFound(reply, `${entryName(key)}/image.xz (upstream serves it uncompressed: ask for image)`);
+  followed.on('data', (chunk: Buffer) => deps.metrics.servedBytes.inc({ file }, chunk.length));
+  // A failure after the headers went out can only cut the response: the neighbour's own check then fails too.
+  followed.on('error', () => reply.raw.destroy());
+  return reply.code(200).type('application/x-xz').header('cache-control', 'no-store').send(followed);
+}
+
+async function serveFile(request: FastifyRequest, reply: FastifyReply, deps: ServerDeps, key: VersionKey, file: FileName): Promise<FastifyReply> {
+  const cat = await catalogue(deps);
+  const version = cat.version(key);
+  if (!version) return notFound(reply, entryName(key));
+  const source: FileSource = version.files[file];
+  switch (source.kind) {
+    case 'stored':
+      return sendStored(request, reply, deps, source.path, file);
+    case 'text':
+      return reply.type(file === 'image.metadata' ? 'application/json' : 'text/plain').send(source.text);
+    case 'upstream': {
+      const text = await upstreamSidecar(deps, cat, key, file);
+      return text === undefined ? notFound(reply, `${entryName(key)}/${file}`) : reply.type(file === 'image.metadata' ? 'application/json' : 'text/plain').send(text);
+    }
+    case 'pull':
+      return pulled(request, reply, deps, key, file);
+    case 'absent':
+      return notFound(reply, `${entryName(key)}/${file}`);
+  }
+}
+
+export function reposRoutes(app: FastifyInstance, deps: ServerDeps): void {
+  app.get('/repos/', async (request, reply) => {
+    const cat = await catalogue(deps);
+    const base = deps.baseUrl(request);
+    return reply.send({ repositories: cat.names().map((name) => ({ name, url: `${base}/repos/${hrefName(name)}.json` })) });
+  });
+  app.get('/repos/*', async (request, reply) => {
+    const segments = segmentsBelow(request.url, '/repos/', (segment, index) => /^[A-Za-z0-9._+-]+$/.test(segment) && segment !== '.' && segment !== '..' && (index < 3 || (FILES as readonly string[]).includes(segment) || /^image\.xz\.(hash|metadata)$/.test(segment)));
+    if (!segments.ok) return sendError(reply, new TemplatesError('USAGE', `bad path: ${segments.why}`, { hint: 'paths are /repos/REPO.json and /repos/REPO/TEMPLATE/VERSION/FILE' }));
+    const names = segments.names;
+    try {
+      if (names.length === 1 && names[0]!.endsWith('.json')) {
+        const name = names[0]!.slice(0, -'.json'.length);
+        const versions = (await catalogue(deps)).versions(name);
+        if (!versions) return sendError(reply, new TemplatesError('REPO_NOT_FOUND', `no repository "${name}" is served here`, { repository: name, hint: 'see GET /repos/' }));
+        return reply.type('application/json').send(neighbourJson(name, versions, `${deps.baseUrl(request)}/repos/${hrefName(name)}/`));
+      }
+      if (names.length !== 4) return notFound(reply, request.url.split('?', 1)[0]!);
+      const [repository, template, version, file] = names as [string, string, string, string];
+      if (!(FILES as readonly string[]).includes(file)) return notFound(reply, file);
+      return await serveFile(request, reply, deps, { repository, template, version }, file as FileName);
+    } catch (error) {
+      if (reply.sent) return reply;
+      return sendError(reply, error);
+    }
+  });
+}

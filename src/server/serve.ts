@@ -1,0 +1,133 @@
+// startServer: the store served to neighbours (templates serve): repositories, pull-through, usage API, metrics, auth.
+import { join } from 'node:path';
+import type { FastifyRequest } from 'fastify';
+import type { Context } from '../context.js';
+import { TemplatesError, asTemplatesError } from '../errors.js';
+import type { RepositorySet } from '../repository/set.js';
+import { RepositorySet as EmptySet } from '../repository/set.js';
+import type { Store } from '../store/store.js';
+import { buildApp } from './app.js';
+import { createTokens, loadHtpasswd, loadSecret } from './auth.js';
+import type { AuthPolicy, RepositoryState, ServerDeps } from './deps.js';
+import { createInventoryCache } from './inventory-cache.js';
+import { createMetrics } from './metrics.js';
+import { createPulls } from './pulls.js';
+
+export interface ServeOptions {
+  store: Store;
+  context: Context;
+  /** Loads the upstream repositories; called at start and every `refreshMs` (a failure keeps the last good set). */
+  loadRepositories: (signal: AbortSignal) => Promise<RepositorySet>;
+  refreshMs?: number;
+  host?: string;
+  /** 0: any free port. */
+  port?: number;
+  /** An htpasswd -B file: with it, everything but health, metrics and /auth_token needs a token. */
+  htpasswd?: string;
+  anonymous?: 'none' | 'read';
+  tokenTtlSeconds?: number;
+  /** Default `<store>/.serve/secret`. */
+  secretFile?: string;
+  /** The URL neighbours use, behind a proxy (default: the Host the request came to). */
+  publicUrl?: string;
+  minFreeBytes?: number;
+  /** /auth_token requests per client per window. */
+  authLimits?: { max: number; windowMs: number };
+  /** One JSON object per request and per pull (default: none). */
+  log?: (line: Record<string, unknown>) => void;
+}
+
+export interface RunningServer {
+  /** `http://HOST:PORT` as listening. */
+  url: string;
+  /** Stops accepting, lets responses and pulls in flight finish within `graceMs`, then cuts the rest. */
+  close(graceMs: number): Promise<void>;
+}
+
+function repositoryState(options: ServeOptions, signal: AbortSignal, log: (line: Record<string, unknown>) => void): RepositoryState & { load(): Promise<void> } {
+  let current: RepositorySet = new EmptySet();
+  let loadedAt: number | undefined;
+  let problem: string | undefined;
+  return {
+    current: () => current,
+    loadedAt: () => loadedAt,
+    problem: () => problem,
+    async load() {
+      try {
+        current = await options.loadRepositories(signal);
+        loadedAt = options.context.now();
+        problem = undefined;
+      } catch (error) {
+        problem = asTemplatesError(error).toLine();
+        log({ kind: 'repositories', error: asTemplatesError(error).code, message: problem });
+      }
+    },
+  };
+}
+
+export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  const log = options.log ?? (() => undefined);
+  const shutdown = new AbortController();
+  const { store, context } = options;
+  let auth: AuthPolicy = { anonymous: options.anonymous ?? 'none' };
+  if (options.htpasswd) {
+    const users = await loadHtpasswd(options.htpasswd);
+    const secret = await loadSecret(options.secretFile || join(store.root, '.serve', 'secret'));
+    auth = { ...auth, users, tokens: createTokens(secret, options.tokenTtlSeconds ?? 3600, context.now) };
+  }
+  const inventory = createInventoryCache(store, context.now);
+  const metrics = await createMetrics(() => inventory.get());
+  const repositories = repositoryState(options, shutdown.signal, log);
+  await repositories.load();
+  const refresh = setInterval(() => void repositories.load(), options.refreshMs ?? 600_000);
+  refresh.unref();
+  const pulls = createPulls({
+    store, context,
+    repositories: () => repositories.current(),
+    events: {
+      onStart: (pull) => {
+        metrics.pullsInFlight.inc();
+        log({ kind: 'pull', ref: pull.ref, event: 'start' });
+      },
+      onBytes: (_pull, delta) => metrics.upstreamBytes.inc(delta),
+      onEnd: (pull, outcome, seconds) => {
+        metrics.pullsInFlight.dec();
+        metrics.pulls.inc({ result: outcome.ok ? outcome.result.status : 'failed', code: outcome.ok ? 'OK' : outcome.error.code });
+        inventory.invalidate();
+        log({ kind: 'pull', ref: pull.ref, event: 'end', ok: outcome.ok, ...(outcome.ok ? { status: outcome.result.status } : { error: outcome.error.code, message: outcome.error.toLine() }), bytes: pull.state.bytes, source: pull.state.location ?? null, seconds });
+      },
+    },
+  });
+  const publicUrl = options.publicUrl?.replace(/\/+$/, '');
+  const deps: ServerDeps = {
+    store, context, repositories, inventory, pulls, metrics, auth,
+    baseUrl: (request: FastifyRequest) => publicUrl || `${request.protocol}://${request.host}`,
+    minFreeBytes: options.minFreeBytes ?? 1024 ** 3,
+    shutdown: shutdown.signal,
+    log,
+  };
+  const app = await buildApp(deps, { authLimits: options.authLimits ?? { max: 10, windowMs: 60_000 } });
+  let address: string;
+  try {
+    address = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 7480 });
+  } catch (error) {
+    throw new TemplatesError('USAGE', `cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 7480}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {
+      hint: 'pick another --listen HOST:PORT (port 0: any free one)',
+    }, { cause: error });
+  }
+  return {
+    url: address,
+    async close(graceMs) {
+      clearInterval(refresh);
+      const deadline = Date.now() + graceMs;
+      const closing = app.close();
+      // Pulls finish within the grace (neighbours following them get every byte), then are aborted: nothing partial stays.
+      await pulls.drain(graceMs);
+      const cut = setTimeout(() => app.server.closeAllConnections(), Math.max(0, deadline - Date.now()));
+      cut.unref();
+      await closing;
+      clearTimeout(cut);
+      shutdown.abort(new TemplatesError('ABORTED', 'the server is shutting down'));
+    },
+  };
+}
