@@ -34,7 +34,7 @@ async function sendStored(request: FastifyRequest, reply: FastifyReply, deps: Se
   const { statusCode, headers, stream } = await send(request.raw, `/${encodeURIComponent(basename(path))}`, {
     root: dirname(path), dotfiles: 'allow', highWaterMark: HIGH_WATER_MARK, cacheControl: false, index: false,
   });
-  if (statusCode >= 400) return notFound(reply, file);
+  if (statusCode === 404) return notFound(reply, file);
   if (request.method === 'GET') stream.on('data', (chunk: Buffer) => deps.metrics.servedBytes.inc({ file }, chunk.length));
   return reply.code(statusCode).headers({ ...headers, 'content-type': file === 'image.xz' ? 'application/x-xz' : 'application/octet-stream' }).send(stream);
 }
