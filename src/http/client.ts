@@ -74,6 +74,16 @@ export function mapHttpError(error: unknown, url: string, signal?: AbortSignal):
   }, { cause: error });
 }
 
+/** A server refused the request for want of (valid) credentials: AUTH_FAILED, saying where credentials come from. */
+export function authFailed(url: string, status: number): TemplatesError {
+  const shown = redactUrl(url);
+  return new TemplatesError('AUTH_FAILED', `${shown}: HTTP ${status}: ${status === 401 ? 'credentials needed or refused' : 'not allowed'}`, {
+    url: shown,
+    status,
+    hint: 'give credentials: TEMPLATES_TOKEN, "auth" per URL prefix in the config file, or ~/.netrc (see docs/serve.md)',
+  });
+}
+
 function isHttpUrl(location: string | undefined, base: string): boolean {
   if (!location) return false;
   try {
@@ -141,6 +151,26 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     });
   };
 
+  /** A bearer token from a templates server's /auth_token (the realm of its challenge), with Basic credentials. */
+  const fetchToken = async (tokenUrl: string, basic: string, requestOptions: HttpRequestOptions): Promise<string | undefined> => {
+    const response = await once(tokenUrl, { ...requestOptions, authorization: basic });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > 64 * 1024) break;
+      chunks.push(chunk);
+    }
+    response.body.destroy();
+    if (response.status !== 200) return undefined;
+    try {
+      const token = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { auth_token?: unknown }).auth_token;
+      return typeof token === 'string' ? `Bearer ${token}` : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
   const retries = options.retries ?? 3;
   const baseDelay = options.retryDelayMs ?? 1000;
   const maxDelay = options.retryMaxDelayMs ?? 30_000;
@@ -156,9 +186,10 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         const origin = URL.canParse(url) ? new URL(url).origin : url;
         try {
           response = await once(url, { ...requestOptions, ...(challenged.has(origin) ? { authorization: challenged.get(origin)! } : {}) });
-          if (response.status === 401 && !challenged.has(origin) && options.credentials) {
-            const retryWith = options.credentials.onChallenge(new URL(url), String(response.headers['www-authenticate'] ?? ''));
-            if (retryWith) {
+          if (response.status === 401 && options.credentials) {
+            const answer = options.credentials.onChallenge(new URL(url), String(response.headers['www-authenticate'] ?? ''));
+            const retryWith = answer && ('authorization' in answer ? answer.authorization : await fetchToken(answer.tokenUrl, answer.basic, requestOptions));
+            if (retryWith && retryWith !== challenged.get(origin)) {
               response.body.destroy();
               challenged.set(origin, retryWith);
               response = await once(url, { ...requestOptions, authorization: retryWith });

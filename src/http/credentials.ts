@@ -13,8 +13,19 @@ export interface Credential {
 export interface Credentials {
   /** The Authorization header to send with a request to `url` from the start, if any. */
   forUrl(url: URL): string | undefined;
-  /** The Authorization header to retry with after `url` answered 401 with this WWW-Authenticate, if any. */
-  onChallenge(url: URL, challenge: string | undefined): string | undefined;
+  /**
+   * What to do after `url` answered 401 with this WWW-Authenticate: retry with a header (TEMPLATES_TOKEN), or get a
+   * token from the challenge's realm with Basic credentials first (a templates server, like a registry), or nothing.
+   */
+  onChallenge(url: URL, challenge: string | undefined): Challenged | undefined;
+}
+
+export type Challenged = { authorization: string } | { tokenUrl: string; basic: string };
+
+/** The realm of a `Bearer realm="…"` challenge when it is an http(s) URL (where tokens are handed out). */
+export function bearerRealm(challenge: string | undefined): string | undefined {
+  const realm = /^bearer\b.*?\brealm="([^"]+)"/i.exec(challenge ?? '')?.[1];
+  return realm && /^https?:\/\//i.test(realm) ? realm : undefined;
 }
 
 function basic(username: string, password: string): string {
@@ -68,18 +79,26 @@ export function createCredentials(options: { configured?: Credential[]; env: Rec
     return netrc;
   };
   const token = options.env.TEMPLATES_TOKEN;
+  const safe = (url: URL) => url.protocol === 'https:' || ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  const configuredFor = (url: URL) => configured.find((credential) => url.href.startsWith(credential.prefix));
+  const netrcFor = (url: URL) => {
+    const machine = netrcEntries().get(url.hostname) ?? netrcEntries().get('');
+    return safe(url) && machine?.login ? basic(machine.login, machine.password) : undefined;
+  };
   return {
     forUrl(url) {
-      const href = url.href;
-      const match = configured.find((credential) => href.startsWith(credential.prefix));
+      const match = configuredFor(url);
       if (match) return header(match);
-      if (configured.length === 0 && netrcEntries().size === 0) return undefined;
-      const safe = url.protocol === 'https:' || ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-      const machine = netrcEntries().get(url.hostname) ?? netrcEntries().get('');
-      return safe && machine && machine.login ? basic(machine.login, machine.password) : undefined;
+      return netrcFor(url);
     },
-    onChallenge(_url, challenge) {
-      return token && /^bearer\b/i.test(challenge ?? '') ? `Bearer ${token}` : undefined;
+    onChallenge(url, challenge) {
+      if (!/^bearer\b/i.test(challenge ?? '')) return undefined;
+      if (token) return { authorization: `Bearer ${token}` };
+      const realm = bearerRealm(challenge);
+      const match = configuredFor(url);
+      const credentials = match?.username !== undefined ? header(match) : match ? undefined : netrcFor(url);
+      // Basic credentials go to the realm only on the same origin as the request.
+      return realm && credentials?.startsWith('Basic ') && new URL(realm).origin === url.origin ? { tokenUrl: realm, basic: credentials } : undefined;
     },
   };
 }

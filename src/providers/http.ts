@@ -1,7 +1,7 @@
 // The `http` provider: handles below a base URL; 404/410 mean absent, any other non-2xx is an error.
 import { TemplatesError, redactUrl } from '../errors.js';
 import { checkHandle } from '../repository/handle.js';
-import type { HttpClient } from '../http/client.js';
+import { authFailed, type HttpClient } from '../http/client.js';
 import type { OpenOptions, OpenedFile, Provider } from './types.js';
 
 /** Joins like lago's posixpath.join(baseurl, handle), with each handle segment percent-encoded. */
@@ -51,6 +51,7 @@ export function createHttpProvider(baseurl: string, client: HttpClient): Provide
       }
       response.body.destroy();
       if (response.status === 404 || response.status === 410) return null;
+      if (response.status === 401 || response.status === 403) throw authFailed(url, response.status);
       const shown = redactUrl(url);
       const redirect = response.status >= 300 && response.status < 400;
       throw new TemplatesError(

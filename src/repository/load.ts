@@ -3,6 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { TemplatesError, abortError, isTemplatesError, redactUrl } from '../errors.js';
 import { createContext, type Context } from '../context.js';
+import { authFailed } from '../http/client.js';
 import { TooLargeError, readLimited } from '../util/read-limited.js';
 import type { RepositoryCache } from './cache.js';
 import type { Repository } from './model.js';
@@ -59,6 +60,7 @@ async function download(url: string, options: Loader): Promise<string> {
   const response = await options.ctx.http.get(url, options.signal ? { signal: options.signal } : {});
   if (response.status < 200 || response.status >= 300) {
     response.body.destroy();
+    if (response.status === 401 || response.status === 403) throw authFailed(url, response.status);
     const notFound = response.status === 404 || response.status === 410;
     throw new TemplatesError(notFound ? 'REPO_NOT_FOUND' : 'SOURCE_HTTP_ERROR', `${shown}: HTTP ${response.status}`, { url: shown, status: response.status });
   }

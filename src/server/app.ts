@@ -19,10 +19,11 @@ export interface AppOptions {
   authLimits: AuthRouteOptions;
 }
 
-function unauthorized(reply: FastifyReply, deps: ServerDeps, reason: string, message: string): FastifyReply {
+function unauthorized(request: FastifyRequest, reply: FastifyReply, deps: ServerDeps, reason: string, message: string): FastifyReply {
   deps.metrics.authFailures.inc({ reason });
   const error = reason === 'expired' ? ', error="invalid_token", error_description="the token has expired"' : reason === 'invalid' ? ', error="invalid_token"' : '';
-  return reply.code(401).header('www-authenticate', `Bearer realm="templates"${error}`).send({ error: { code: 'UNAUTHORIZED', message, hint: 'get a token: curl -u USER https://HOST/auth_token' } });
+  // The realm is where tokens come from, as registries do: clients with Basic credentials get one there.
+  return reply.code(401).header('www-authenticate', `Bearer realm="${deps.baseUrl(request)}/auth_token"${error}`).send({ error: { code: 'UNAUTHORIZED', message, hint: 'get a token: curl -u USER https://HOST/auth_token' } });
 }
 
 /** Undefined when the request may go on; else the reply already sent. */
@@ -32,9 +33,9 @@ async function checkAuth(request: FastifyRequest, reply: FastifyReply, deps: Ser
   if (!tokens || PUBLIC.has(path)) return undefined;
   if (anonymous === 'read' && path.startsWith('/repos/')) return undefined;
   const token = parseBearer(request.headers.authorization);
-  if (!token) return unauthorized(reply, deps, 'no-token', 'this server needs a bearer token');
+  if (!token) return unauthorized(request, reply, deps, 'no-token', 'this server needs a bearer token');
   const verdict = await tokens.verify(token);
-  if ('refused' in verdict) return unauthorized(reply, deps, verdict.refused, verdict.refused === 'expired' ? 'the token has expired' : 'the token is not valid here');
+  if ('refused' in verdict) return unauthorized(request, reply, deps, verdict.refused, verdict.refused === 'expired' ? 'the token has expired' : 'the token is not valid here');
   (request as FastifyRequest & { user?: string }).user = verdict.user;
   return undefined;
 }

@@ -12,7 +12,7 @@ const MAY_USE: Record<string, string[]> = {
   util: ['errors.ts'],
   http: ['errors.ts', 'util', 'version.ts'],
   'context.ts': ['http', 'version.ts'],
-  repository: ['errors.ts', 'util', 'context.ts'],
+  repository: ['errors.ts', 'util', 'http', 'context.ts'],
   providers: ['errors.ts', 'util', 'http', 'repository'],
   store: ['errors.ts', 'util', 'repository'],
   fetch: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store'],
