@@ -8,7 +8,9 @@ command -v xz >/dev/null || need+=(xz-utils)
 command -v mkfs.ext4 >/dev/null || [ -x /usr/sbin/mkfs.ext4 ] || [ -x /sbin/mkfs.ext4 ] || need+=(e2fsprogs)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v strace >/dev/null || need+=(strace) # tests: prove a cache hit reads no image byte
-command -v curl >/dev/null || need+=(curl) # bench: the baselines
+command -v curl >/dev/null || need+=(curl) # bench: the baselines; tests: Range and hostile paths against serve
+command -v htpasswd >/dev/null || need+=(apache2-utils) # tests: serve --auth with a file from htpasswd -B
+command -v promtool >/dev/null || need+=(prometheus) # tests: promtool check metrics, and a real Prometheus scraping serve
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq

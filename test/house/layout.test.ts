@@ -16,7 +16,7 @@ const MAY_USE: Record<string, string[]> = {
   providers: ['errors.ts', 'util', 'http', 'repository'],
   store: ['errors.ts', 'util', 'repository'],
   fetch: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store'],
-  config: ['errors.ts', 'util', 'repository'],
+  config: ['errors.ts', 'util', 'http', 'repository'],
   publish: ['errors.ts', 'util', 'context.ts', 'repository', 'fetch'],
   manage: ['errors.ts', 'util', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish'],
   server: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config'],

@@ -177,7 +177,7 @@ describe('templates serve', () => {
     expect(await status('/repos/up.json', 'DELETE')).toBe(405);
     expect(await status('/repos/up/a/v1/image', 'PUT')).toBe(405);
     expect(await status('/nothing/here')).toBe(404);
-    const big = await execa('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', '-H', 'content-type: application/json', '--data-binary', `{"x":"${'y'.repeat(200_000)}"}`, `${server.url}/api/1/jobs`]);
+    const big = await execa('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', '-H', 'content-type: application/json', '--data-binary', '@-', `${server.url}/api/1/jobs`], { input: `{"x":"${'y'.repeat(200_000)}"}` });
     expect([404, 405, 413]).toContain(Number(big.stdout));
   });
 });
