@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { freePort, nginxConf, startNginx } from '../test/helpers/nginx.js';
+import { serveRound, type ServeFacts } from './serve.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const project = resolve(here, '../../..'); // bench/.build/bench/run.js
@@ -16,6 +17,9 @@ const www = join(cache, 'www');
 const bin = join(project, 'bin', 'templates');
 const probe = join(here, 'rss-probe.js');
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+/** BENCH_ONLY=fetch or serve: only those cases (the full run takes a while). */
+const ONLY = process.env.BENCH_ONLY;
+const runs = (part: 'fetch' | 'serve') => !ONLY || ONLY === part;
 const MiB = 1024 * 1024;
 
 interface Result {
@@ -165,6 +169,7 @@ async function main(): Promise<number> {
   const rssFile = join(work, 'rss');
   let storeCount = 0;
   const crowdDownloads: number[] = [];
+  const serveFacts: ServeFacts[] = [];
 
   /** One cold `templates fetch` into a new store: its time, peak RSS and how sparse the stored image is. */
   const fetchCold = async (template: string, env: Record<string, string> = {}) => {
@@ -190,6 +195,8 @@ async function main(): Promise<number> {
   try {
     for (let round = 1; round <= ROUNDS; round++) {
       console.error(`bench: round ${round} of ${ROUNDS}`);
+      if (runs('serve')) serveFacts.push(await serveRound({ bin, work, repo, url, run, shell, record }, round));
+      if (!runs('fetch')) continue;
       record('curl | xz -T0 -dc (multi-block)', await baseline(`curl -s ${url('multi/disk.xz')} | xz -T0 -dc > file`));
       const fast = await fetchCold('fast');
       record('fetch, multi-block xz, compressed_hash', fast.seconds, fast);
@@ -226,6 +233,7 @@ async function main(): Promise<number> {
       await rm(crowdStore, { recursive: true, force: true });
     }
 
+    if (!runs('fetch')) return report({ serveFacts });
     // Resume: kill a fetch once half the .xz has arrived, fetch again, count what the server sends again.
     console.error('bench: resume and 8 GiB cases');
     const resumeStore = join(work, 'resume');
@@ -247,7 +255,7 @@ async function main(): Promise<number> {
 
     const big = await fetchCold('big');
     record('fetch, 8 GiB apparent size, lago', big.seconds, big);
-    return report({ resumeShare, killedAt, crowdDownloads });
+    return report({ fetch: { resumeShare, killedAt, crowdDownloads }, serveFacts });
   } finally {
     await nginx.stop();
     await rm(work, { recursive: true, force: true });
@@ -265,11 +273,13 @@ interface Row {
   note?: string;
 }
 
-function report(extra: { resumeShare: number; killedAt: number; crowdDownloads: number[] }): number {
+function report(facts: { fetch?: { resumeShare: number; killedAt: number; crowdDownloads: number[] }; serveFacts: ServeFacts[] }): number {
+  const extra = facts.fetch;
   const med = (name: string) => median(samples.get(name)!.seconds);
   const rows: Row[] = [];
   const add = (name: string, base: string | undefined, limit: number | undefined, note?: string) => {
-    const sample = samples.get(name)!;
+    const sample = samples.get(name);
+    if (!sample) return;
     const row: Row = { name, ...(note ? { note } : {}) };
     if (sample.rssKiB.length) row.rss = Math.max(...sample.rssKiB) / 1024;
     if (sample.sparse.length) row.sparse = Math.max(...sample.sparse);
@@ -292,19 +302,36 @@ function report(extra: { resumeShare: number; killedAt: number; crowdDownloads: 
   add('8 processes, one template', 'fetch, multi-block xz, compressed_hash', 1.2);
   add('fetch, single-block xz, compressed_hash', 'curl | xz -T0 -dc (single-block)', undefined, 'information: one block decodes on one core');
   add('fetch, 8 GiB apparent size, lago', undefined, undefined);
+  // serve: time ratios; "≥ 0.5× nginx's throughput" is a time ratio ≤ 2.
+  add('1 client from serve', '1 client from nginx', 2.0);
+  add('8 clients from serve', '8 clients from nginx', undefined, 'information');
+  add('neighbour fetch through serve, pull-through (cold cache)', 'fetch from upstream directly (multi-block xz, compressed_hash)', 1.15);
 
+  const checks: Array<[string, string, boolean]> = [];
+  if (facts.serveFacts.length) {
+    const served = facts.serveFacts;
+    const gbps = served[0]!.bytes / med('1 client from serve') / 1e9;
+    const rssMax = Math.max(...served.map((f) => f.rssMiB));
+    checks.push(['serve: one client\'s rate', `${gbps.toFixed(2)} GB/s (target ≥ 1 GB/s)`, gbps >= 1]);
+    checks.push(['serve: peak RSS with 8 clients', `${rssMax.toFixed(0)} MiB (target ≤ 200)`, rssMax <= 200]);
+    checks.push(['serve: usage API, 1,000 entries embedded', `${served[0]!.embedColdMs.toFixed(0)} ms first, ${served[0]!.embedWarmMs.toFixed(0)} ms next (target < 100 ms)`, served[0]!.embedColdMs < 100]);
+  }
+  if (!extra) return printReport(rows, checks, med);
   const downloads = extra.crowdDownloads;
   const rss = rows.filter((row) => row.rss !== undefined).map((row) => row.rss!);
   const rss2 = Math.max(...samples.get('fetch, multi-block xz, lago (raw SHA-1 only)')!.rssKiB) / 1024;
   const rss8 = Math.max(...samples.get('fetch, 8 GiB apparent size, lago')!.rssKiB) / 1024;
   const sparse = rows.filter((row) => row.sparse !== undefined).map((row) => row.sparse!);
-  const checks: Array<[string, string, boolean]> = [
+  checks.push(
     ['8 processes: downloads of the image', `${downloads.join(', ')} (target: 1 each round)`, downloads.every((n) => n === 1)],
     ['resume after a kill', `${(extra.resumeShare * 100).toFixed(1)}% of the file sent again, killed at ${(extra.killedAt * 100).toFixed(0)}% (target ≤ 60%)`, extra.resumeShare <= 0.6],
     ['peak RSS of a fetch', `${Math.max(...rss).toFixed(0)} MiB max; lago 2 GiB ${rss2.toFixed(0)} MiB, 8 GiB ${rss8.toFixed(0)} MiB (target ≤ 150, same for both)`, Math.max(...rss) <= 150 && Math.abs(rss8 - rss2) <= 16],
     ['stored image: allocated / non-zero data', `${Math.max(...sparse).toFixed(3)} max (target ≤ 1.05)`, Math.max(...sparse) <= 1.05],
-  ];
+  );
+  return printReport(rows, checks, med);
+}
 
+function printReport(rows: Row[], checks: Array<[string, string, boolean]>, med: (name: string) => number): number {
   const lines: string[] = [];
   lines.push(`${ROUNDS} rounds, medians; ${new Date().toISOString().slice(0, 10)}, ${process.platform} ${process.arch}, node ${process.version}`);
   lines.push('');

@@ -31,3 +31,4 @@ export { exportTemplates, type ExportOptions, type ExportSummary } from './manag
 export { storedKey } from './manage/refs.js';
 export { readUsers, updateUsers, touchLastUse, type Users } from './store/users.js';
 export { resolveSettings, SETTINGS, type Settings, type Setting, type Origin } from './config/settings.js';
+export { startServer, type ServeOptions, type RunningServer } from './server/serve.js';

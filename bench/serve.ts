@@ -1,0 +1,110 @@
+// The serve cases of the benchmark: downloads from templates serve against nginx serving the same file, its memory, pull-through.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface ServeBenchContext {
+  bin: string;
+  work: string;
+  /** The bench repository (nginx upstream) and nginx's URL for a path below its root. */
+  repo: string;
+  url: (path: string) => string;
+  run: (command: string, args: string[], env?: Record<string, string>) => Promise<{ seconds: number }>;
+  shell: (script: string) => Promise<{ seconds: number }>;
+  record: (name: string, seconds: number) => void;
+}
+
+export interface ServeFacts {
+  /** The server's peak RSS (VmHWM) after the 8-client downloads, MiB. */
+  rssMiB: number;
+  /** Bytes of the file downloaded in the one-client cases. */
+  bytes: number;
+  /** Milliseconds of a usage API GET embedding 1,000 entries: the first (cold) and the next (warm). */
+  embedColdMs: number;
+  embedWarmMs: number;
+}
+
+async function startServer(bin: string, args: string[]): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [bin, 'serve', '--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
+      out += text;
+      const match = /listening on (\S+)\n/.exec(out);
+      if (match) resolve(match[1]!);
+    });
+    child.once('close', (code) => reject(new Error(`templates serve exited ${code}`)));
+  });
+  return { url, child };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  child.kill('SIGTERM');
+  await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('close', resolve)));
+}
+
+/** A store of 1,000 small entries with records, as the usage API reads them (no image bytes are read). */
+async function thousandEntries(store: string): Promise<void> {
+  await mkdir(join(store, '.tmp'), { recursive: true });
+  for (let i = 0; i < 1000; i++) {
+    const name = `r${i % 10}:t${Math.floor(i / 10) % 10}:v${i}`;
+    const record = { schema: 1, ref: name, source: `http://upstream/${name}`, sourceFormat: 'raw', compressed: true, verified: { digest: `sha1:${'0'.repeat(40)}`, of: 'image' }, stored: { digest: `sha1:${'0'.repeat(40)}` }, size: 4096, fetchedAt: new Date().toISOString(), tool: 'bench' };
+    await writeFile(join(store, name), Buffer.alloc(4096, 1));
+    await writeFile(join(store, `${name}.hash`), '0'.repeat(40));
+    await writeFile(join(store, `${name}.metadata`), '{}');
+    await writeFile(join(store, `${name}.record.json`), JSON.stringify(record));
+  }
+}
+
+/**
+ * One round of the serve cases: the cache host's store is filled by a neighbour's pull-through fetch (timed against
+ * a direct fetch from upstream), then its kept .xz is downloaded by 1 and 8 clients from the server and from nginx.
+ */
+export async function serveRound(ctx: ServeBenchContext, round: number): Promise<ServeFacts> {
+  const cacheStore = join(ctx.work, `serve-cache-${round}`);
+  const server = await startServer(ctx.bin, ['--store', cacheStore, '--repo', ctx.repo]);
+  try {
+    const direct = join(ctx.work, `serve-direct-${round}`);
+    const neighbour = join(ctx.work, `serve-neighbour-${round}`);
+    await ctx.shell('sync');
+    ctx.record('fetch from upstream directly (multi-block xz, compressed_hash)', (await ctx.run(process.execPath, [ctx.bin, 'fetch', '-q', '--repo', ctx.repo, '--store', direct, 'bench:fast'])).seconds);
+    await rm(direct, { recursive: true, force: true });
+    await ctx.shell('sync');
+    ctx.record('neighbour fetch through serve, pull-through (cold cache)', (await ctx.run(process.execPath, [ctx.bin, 'fetch', '-q', '--repo', `${server.url}/repos/bench.json`, '--store', neighbour, 'bench:fast'])).seconds);
+    await rm(neighbour, { recursive: true, force: true });
+
+    // The same bytes from both servers: the .xz nginx serves, and the copy the cache kept.
+    const fromServer = `${server.url}/repos/bench/fast/v1/image.xz`;
+    const fromNginx = ctx.url('multi/disk.xz');
+    const curl = (url: string) => `curl -s -o /dev/null ${url}`;
+    for (const [name, url] of [['1 client from nginx', fromNginx], ['1 client from serve', fromServer]] as const) ctx.record(name, (await ctx.shell(curl(url))).seconds);
+    const eight = (url: string) => Array.from({ length: 8 }, () => `${curl(url)} &`).join(' ') + ' wait';
+    ctx.record('8 clients from nginx', (await ctx.shell(eight(fromNginx))).seconds);
+    ctx.record('8 clients from serve', (await ctx.shell(eight(fromServer))).seconds);
+    const status = await readFile(`/proc/${server.child.pid}/status`, 'utf8');
+    const rssMiB = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+    const { size: bytes } = await stat(join(cacheStore, 'bench:fast:v1.xz'));
+    return { rssMiB, bytes, ...(round === 1 ? await embedTimes(ctx) : { embedColdMs: NaN, embedWarmMs: NaN }) };
+  } finally {
+    await stop(server.child);
+    await rm(cacheStore, { recursive: true, force: true });
+  }
+}
+
+async function embedTimes(ctx: ServeBenchContext): Promise<{ embedColdMs: number; embedWarmMs: number }> {
+  const store = join(ctx.work, 'serve-thousand');
+  await thousandEntries(store);
+  const server = await startServer(ctx.bin, ['--store', store]);
+  try {
+    const time = async () => {
+      const started = process.hrtime.bigint();
+      const body = (await (await fetch(`${server.url}/api/1/repositories?embed=true`)).json()) as { _embedded?: { items: unknown[] } };
+      if (body._embedded?.items.length !== 10) throw new Error('usage API: expected 10 repositories');
+      return Number(process.hrtime.bigint() - started) / 1e6;
+    };
+    return { embedColdMs: await time(), embedWarmMs: await time() };
+  } finally {
+    await stop(server.child);
+    await rm(store, { recursive: true, force: true });
+  }
+}
