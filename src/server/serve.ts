@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import type { FastifyRequest } from 'fastify';
 import type { Context } from '../context.js';
 import { TemplatesError, asTemplatesError } from '../errors.js';
-import type { RepositorySet } from '../repository/set.js';
-import { RepositorySet as EmptySet } from '../repository/set.js';
+import { RepositorySet } from '../repository/set.js';
 import type { Store } from '../store/store.js';
 import { buildApp } from './app.js';
 import { createTokens, loadHtpasswd, loadSecret } from './auth.js';
@@ -45,7 +44,7 @@ export interface RunningServer {
 }
 
 function repositoryState(options: ServeOptions, signal: AbortSignal, log: (line: Record<string, unknown>) => void): RepositoryState & { load(): Promise<void> } {
-  let current: RepositorySet = new EmptySet();
+  let current = new RepositorySet();
   let loadedAt: number | undefined;
   let problem: string | undefined;
   return {
