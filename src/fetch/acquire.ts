@@ -82,6 +82,8 @@ async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved
       onBytes: (bytes, total, location) => onProgress?.({ ref, phase: 'download', location, bytes, ...(total !== undefined ? { total } : {}) }),
       resume: { files: partialFiles(store.root, key), maxAgeMs: store.partialMaxAgeMs, now: ctx.now() },
       keepCompressed: store.keepCompressed,
+      // A store that keeps compressed copies serves others (templates serve): its downloads run ahead of its own decoding.
+      ...(store.keepCompressed ? { decodeBehind: { nice: 10 }, onCompressedVerified: () => onProgress?.({ ref, phase: 'verified', of: 'compressed' }) } : {}),
     });
     if (signal.aborted) throw abortError(signal);
     const hash = formatDigest(downloaded.imageHash ?? downloaded.verified.digest);

@@ -47,6 +47,7 @@ export interface XzProcess {
   /** Bytes xz has written to its output so far (its stdout's file offset, from /proc), when it can be read. */
   written(): Promise<number | undefined>;
   kill(): void;
+  pid: number | undefined;
 }
 
 /**
@@ -84,7 +85,7 @@ export function spawnXz(path: string, output: number, where: string, signal: Abo
     const match = /^pos:\s*(\d+)/m.exec(info);
     return match ? Number(match[1]) : undefined;
   };
-  return { stdin: child.stdin!, done, written, kill: () => void child.kill('SIGKILL') };
+  return { stdin: child.stdin!, done, written, kill: () => void child.kill('SIGKILL'), pid: child.pid };
 }
 
 /** lzma-native's decoder as a Duplex (the fallback; single-threaded and much slower than xz). */

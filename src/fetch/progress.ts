@@ -3,6 +3,8 @@
 export type ProgressEvent =
   | { ref: string; phase: 'waiting-for-lock' }
   | { ref: string; phase: 'download'; location: string; bytes: number; total?: number }
+  /** The downloaded `.xz` matched the repository's compressed digest (the rest is decoding, converting, publishing). */
+  | { ref: string; phase: 'verified'; of: 'compressed' }
   | { ref: string; phase: 'convert'; format: string }
   | { ref: string; phase: 'done'; status: 'downloaded' | 'cached' };
 

@@ -1,11 +1,12 @@
 // Stream one source into a temp file in one pass: replay a kept prefix, tee for resume, decode xz, hash, write sparse.
 import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import type { Readable, Transform, Writable } from 'node:stream';
+import { setPriority as osSetPriority } from 'node:os';
+import { Writable, type Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from '../context.js';
 import { storeIoError, type TemplatesError } from '../errors.js';
-import type { Digest } from '../repository/digest.js';
+import { sameDigest, type Digest } from '../repository/digest.js';
 import { peek } from '../util/peek.js';
 import { readHead } from '../util/read-head.js';
 import { Counter } from './counter.js';
@@ -13,6 +14,7 @@ import { checkDecoder, lzmaNativeDecoder, spawnXz, type XzProcess } from './deco
 import { isXz } from './detect.js';
 import { classify, settle, sizeError, type SizeLimit } from './download-errors.js';
 import { FollowHasher } from './follow-hasher.js';
+import { readGrowingFile } from './growing-file.js';
 import { ParallelHasher } from './parallel-hasher.js';
 import type { PartialDownload, PartialFiles } from './partial.js';
 import type { OpenedImage } from './source.js';
@@ -53,6 +55,21 @@ export interface Streamed {
   bytes: number;
 }
 
+/** A sink for bytes that were written elsewhere already (the kept file). */
+function discard(): Writable {
+  return new Writable({ write: (_chunk, _encoding, done) => done() });
+}
+
+/** Lowers the decoder's CPU priority; where that is not allowed it simply runs at the normal one. */
+function setPriority(xz: XzProcess, nice: number): void {
+  if (xz.pid === undefined) return;
+  try {
+    osSetPriority(xz.pid, nice);
+  } catch {
+    // not permitted here: decoding at normal priority is still correct
+  }
+}
+
 /** Checks every 250 ms how far xz has written; past the limit it kills xz and remembers why. */
 function watchXz(xz: XzProcess, limit: SizeLimit, where: string): { stop(): void; error(): TemplatesError | undefined } {
   let error: TemplatesError | undefined;
@@ -71,6 +88,13 @@ function watchXz(xz: XzProcess, limit: SizeLimit, where: string): { stop(): void
 /** What the stream reports as it goes. */
 export interface StreamOptions {
   signal?: AbortSignal;
+  /**
+   * A cache host's way: the download writes the `.xz` to its kept file at the network's pace, and the decoder
+   * follows that file at its own, with this niceness (others' work first). Only with xz and a kept file.
+   */
+  decodeBehind?: { nice: number };
+  /** With decodeBehind on the fast path: the whole `.xz` arrived and matched its digest (decoding may still run). */
+  onCompressedVerified?: () => void;
   /** Bytes read from the source so far, and the total when known. */
   onBytes?: (bytes: number, total: number | undefined, location: string) => void;
 }
@@ -105,6 +129,7 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
   let hashing: Hashing | undefined;
   let stopWriteback: (() => Promise<void>) | undefined;
   let watch: ReturnType<typeof watchXz> | undefined;
+  let early: Digest | undefined;
   const tooMany = (bytes: number) => sizeError(where, limit, bytes, true);
   const openFile = async (path: string, flags: string) => {
     const handle = await open(path, flags).catch((error: unknown) => {
@@ -141,6 +166,32 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
     if (decoder.kind === 'lzma-native') {
       const decoded = new Counter(undefined, { bytes: limit.bytes, tooMany });
       await pipeline([source, ...before, lzmaNativeDecoder(), decoded, ...after, createSparseWriter(fd.fd)] as unknown as [Readable, Writable], opts);
+    } else if (options.decodeBehind && teePath && tee) {
+      // The body goes to the kept file only; xz reads that file behind it, so the download never waits for decoding.
+      const body = sourceBytes(image.body, undefined, tee);
+      arrived.bytes = resumed ? replay.offset : 0;
+      const stopReading = new AbortController();
+      let finalLength: number | undefined;
+      const download = pipeline([body, ...before, discard()] as unknown as [Readable, Writable], opts).then(
+        async () => {
+          finalLength = arrived.bytes;
+          // The fast path's digest is known as soon as the last byte is on disk: say so before decoding ends.
+          if (fast && hashing?.kind === 'file') {
+            early = await hashing.hasher.finish(arrived.bytes);
+            if (sameDigest(early, check.digest)) options.onCompressedVerified?.();
+          }
+        },
+        (error: unknown) => {
+          stopReading.abort(error);
+          throw error;
+        },
+      );
+      const xz = spawnXz(decoder.path, fd.fd, where, signal);
+      setPriority(xz, options.decodeBehind.nice);
+      watch = watchXz(xz, limit, where);
+      const reading = readGrowingFile(teePath, () => finalLength, AbortSignal.any([stopReading.signal, ...(signal ? [signal] : [])]));
+      await settle([download, pipeline(reading, xz.stdin, opts), xz.done]);
+      watch.stop();
     } else {
       const xz = spawnXz(decoder.path, fd.fd, where, signal);
       watch = watchXz(xz, limit, where);
@@ -151,7 +202,7 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
     // The exact check: the watch only samples, and xz may end in a hole that it seeks over.
     const decodedSize = (await fd.stat()).size;
     if (decodedSize > limit.bytes || (limit.declared && decodedSize !== limit.bytes)) throw sizeError(where, limit, decodedSize, false);
-    const actual = hashing.kind === 'stream' ? await hashing.hasher.digest() : await hashing.hasher.finish(hashing.path === output ? decodedSize : arrived.bytes);
+    const actual = early ?? (hashing.kind === 'stream' ? await hashing.hasher.digest() : await hashing.hasher.finish(hashing.path === output ? decodedSize : arrived.bytes));
     return { actual, compressed, path: output, bytes: arrived.bytes, ...(teePath ? { compressedPath: teePath } : {}) };
   } catch (error) {
     throw watch?.error() ?? classify(error, where, signal, output);

@@ -8,7 +8,8 @@ const CHUNK = 1024 * 1024;
 /**
  * What a request for `image.xz` can get from a running pull: a stream of the `.xz` as it arrives; `done` when the
  * pull ended well before the bytes could be followed (serve the stored file); `uncompressed` when upstream has no
- * `.xz`. A failed pull rejects with its error; a stream whose pull fails later is destroyed with it.
+ * `.xz`. A failed pull rejects with its error; a stream whose pull fails later is destroyed with it. On the fast
+ * path the stream ends once the whole `.xz` matched its digest, without waiting for the server's own decoding.
  */
 export async function followPull(pull: Pull, partialPath: string, signal: AbortSignal): Promise<Readable | 'done' | 'uncompressed'> {
   // Wait for the download to start: until then the partial file may be a previous attempt's.
@@ -42,8 +43,8 @@ export async function followPull(pull: Pull, partialPath: string, signal: AbortS
         if (final) return;
         const end = pull.state.outcome;
         if (end && !end.ok) throw end.error;
-        // Ended well: read once more to the end (bytes may have landed since the last read); the file is whole then.
-        if (end) {
+        // Ended well, or every byte is on disk and matched its digest: read once more to the end; the file is whole then.
+        if (end || pull.state.compressedVerified) {
           final = true;
           continue;
         }

@@ -1,10 +1,12 @@
-// A short-lived snapshot of what the store holds, shared by the usage API, metrics and the neighbours' JSON.
-import { filesystemSpace, listStored, type StoredSummary } from '../store/inventory.js';
+// What the store holds, kept in memory for the usage API, metrics and the neighbours' JSON: read once, then refreshed behind requests.
+import { entryName, type VersionKey } from '../store/layout.js';
+import { filesystemSpace, listStored, summarizeEntry, type StoredSummary } from '../store/inventory.js';
 import type { Store } from '../store/store.js';
 
 export interface StoreSnapshot {
-  /** When it was read (ms since the epoch). */
+  /** When the store was last read whole (ms since the epoch). */
   takenAt: number;
+  /** Sorted by name. */
   entries: StoredSummary[];
   size: number;
   diskSize: number;
@@ -13,38 +15,58 @@ export interface StoreSnapshot {
 }
 
 export interface InventoryCache {
+  /**
+   * The store as last read. Only the first call waits for a read; after that a snapshot older than `maxAgeMs` is
+   * returned at once and read again behind it (other processes may have changed the store), so no request waits.
+   */
   get(): Promise<StoreSnapshot>;
-  /** The next get() reads the store again (after a pull or a removal). */
-  invalidate(): void;
+  /** Reads one entry again now (after this server stored or removed it). */
+  refreshEntry(key: VersionKey): Promise<void>;
 }
 
-/** Reads the store at most once per `maxAgeMs`; concurrent callers share one read. Never reads image bytes. */
-export function createInventoryCache(store: Store, now: () => number, maxAgeMs = 2000): InventoryCache {
-  let current: { at: number; promise: Promise<StoreSnapshot> } | undefined;
-  const read = async (): Promise<StoreSnapshot> => {
-    const takenAt = now();
-    const [entries, space] = await Promise.all([listStored(store), filesystemSpace(store)]);
+/** Never reads image bytes: an entry is a stat and its small sidecars. */
+export function createInventoryCache(store: Store, now: () => number, maxAgeMs = 5000): InventoryCache {
+  let entries = new Map<string, StoredSummary>();
+  let space = { free: 0, total: 0 };
+  let takenAt = 0;
+  let snapshot: StoreSnapshot | undefined;
+  let reading: Promise<void> | undefined;
+  const build = (): StoreSnapshot => {
+    const list = [...entries.values()].sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
     return {
       takenAt,
-      entries,
-      size: entries.reduce((sum, entry) => sum + entry.size, 0),
-      diskSize: entries.reduce((sum, entry) => sum + entry.diskSize, 0),
+      entries: list,
+      size: list.reduce((sum, entry) => sum + entry.size, 0),
+      diskSize: list.reduce((sum, entry) => sum + entry.diskSize, 0),
       ...space,
     };
   };
+  const readAll = () => {
+    reading ??= (async () => {
+      const started = now();
+      const [list, fs] = await Promise.all([listStored(store), filesystemSpace(store)]);
+      entries = new Map(list.map((entry) => [entry.ref, entry]));
+      space = fs;
+      takenAt = started;
+      snapshot = build();
+    })().finally(() => {
+      reading = undefined;
+    });
+    return reading;
+  };
   return {
-    get() {
-      if (!current || now() - current.at > maxAgeMs) {
-        const promise = read();
-        current = { at: now(), promise };
-        promise.catch(() => {
-          if (current?.promise === promise) current = undefined;
-        });
-      }
-      return current.promise;
+    async get() {
+      if (!snapshot) await readAll();
+      else if (now() - takenAt > maxAgeMs) readAll().catch(() => undefined);
+      return snapshot!;
     },
-    invalidate() {
-      current = undefined;
+    async refreshEntry(key) {
+      if (!snapshot) return void (await readAll());
+      const summary = await summarizeEntry(store, key);
+      if (summary) entries.set(entryName(key), summary);
+      else entries.delete(entryName(key));
+      space = await filesystemSpace(store);
+      snapshot = build();
     },
   };
 }

@@ -16,6 +16,8 @@ export interface PullState {
   location?: string;
   bytes: number;
   total?: number;
+  /** The whole `.xz` arrived and matched the repository's digest: followers may end before decoding does. */
+  compressedVerified?: boolean;
   outcome?: PullOutcome;
 }
 
@@ -90,6 +92,11 @@ export function createPulls(options: PullOptions): Pulls {
         context: options.context,
         signal: stop.signal,
         onProgress: (event) => {
+          if (event.phase === 'verified') {
+            self.state.compressedVerified = true;
+            self.emit('progress');
+            return;
+          }
           if (event.phase !== 'download') return;
           const delta = event.bytes - self.state.bytes;
           self.state.location = event.location;

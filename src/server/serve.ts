@@ -77,7 +77,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const inventory = createInventoryCache(store, context.now);
   const metrics = await createMetrics(() => inventory.get());
   const repositories = repositoryState(options, shutdown.signal, log);
-  await repositories.load();
+  // Read before listening: no request waits for a whole store to be read.
+  await Promise.all([repositories.load(), inventory.get()]);
   const refresh = setInterval(() => void repositories.load(), options.refreshMs ?? 600_000);
   refresh.unref();
   const pulls = createPulls({
@@ -92,7 +93,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       onEnd: (pull, outcome, seconds) => {
         metrics.pullsInFlight.dec();
         metrics.pulls.inc({ result: outcome.ok ? outcome.result.status : 'failed', code: outcome.ok ? 'OK' : outcome.error.code });
-        inventory.invalidate();
+        void inventory.refreshEntry(pull.key).catch(() => undefined);
         log({ kind: 'pull', ref: pull.ref, event: 'end', ok: outcome.ok, ...(outcome.ok ? { status: outcome.result.status } : { error: outcome.error.code, message: outcome.error.toLine() }), bytes: pull.state.bytes, source: pull.state.location ?? null, seconds });
       },
     },

@@ -50,6 +50,23 @@ export async function summarizeEntry(store: Store, key: VersionKey): Promise<Sto
   };
 }
 
+/** Reads this many entries at once: a store of thousands is listed in a few rounds of the thread pool, not one by one. */
+const CONCURRENCY = 32;
+
+/** `fn` over `items` with at most CONCURRENCY at once, results in order. */
+async function mapBounded<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      out[index] = await fn(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, items.length) }, worker));
+  return out;
+}
+
 /** The keys of every image in the store, sorted by name. */
 export async function storedKeys(store: Store): Promise<VersionKey[]> {
   let names: string[];
@@ -58,21 +75,14 @@ export async function storedKeys(store: Store): Promise<VersionKey[]> {
   } catch (error) {
     throw storeIoError(error, store.root, 'cannot read');
   }
-  const keys: VersionKey[] = [];
-  for (const name of names.sort()) {
-    const key = parseEntryName(name, isValidName);
-    if (key && (await stat(imagePath(store.root, key)).then((s) => s.isFile(), () => false))) keys.push(key);
-  }
-  return keys;
+  const candidates = names.sort().flatMap((name) => parseEntryName(name, isValidName) ?? []);
+  const isImage = await mapBounded(candidates, (key) => stat(imagePath(store.root, key)).then((s) => s.isFile(), () => false));
+  return candidates.filter((_, index) => isImage[index]);
 }
 
 export async function listStored(store: Store): Promise<StoredSummary[]> {
-  const out: StoredSummary[] = [];
-  for (const key of await storedKeys(store)) {
-    const summary = await summarizeEntry(store, key);
-    if (summary) out.push(summary);
-  }
-  return out;
+  const summaries = await mapBounded(await storedKeys(store), (key) => summarizeEntry(store, key));
+  return summaries.filter((summary): summary is StoredSummary => summary !== undefined);
 }
 
 /** Free and total bytes of the store's filesystem. */
