@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface ServeBenchContext {
   bin: string;
@@ -22,6 +23,15 @@ export interface ServeFacts {
   /** Milliseconds of a usage API GET embedding 1,000 entries: the first (cold) and the next (warm). */
   embedColdMs: number;
   embedWarmMs: number;
+  /** CPU seconds the cache host spent on the pull (itself and its xz), and the neighbour's fetch took in all. */
+  pullCpuSeconds: number;
+}
+
+/** utime + stime of a process and its waited-for children (its xz), in seconds. */
+async function cpuSeconds(pid: number | undefined): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /, '').split(' ');
+  // After "(comm) ": state is field 3, utime 14 … cstime 17 (1-based), so indexes 11 to 14 here.
+  return fields.slice(11, 15).reduce((sum, ticks) => sum + Number(ticks), 0) / 100;
 }
 
 async function startServer(bin: string, args: string[]): Promise<{ url: string; child: ChildProcess }> {
@@ -66,25 +76,39 @@ export async function serveRound(ctx: ServeBenchContext, round: number): Promise
   try {
     const direct = join(ctx.work, `serve-direct-${round}`);
     const neighbour = join(ctx.work, `serve-neighbour-${round}`);
+    const cpuBefore = await cpuSeconds(server.child.pid);
     await ctx.shell('sync');
     ctx.record('fetch from upstream directly (multi-block xz, compressed_hash)', (await ctx.run(process.execPath, [ctx.bin, 'fetch', '-q', '--repo', ctx.repo, '--store', direct, 'bench:fast'])).seconds);
     await rm(direct, { recursive: true, force: true });
     await ctx.shell('sync');
     ctx.record('neighbour fetch through serve, pull-through (cold cache)', (await ctx.run(process.execPath, [ctx.bin, 'fetch', '-q', '--repo', `${server.url}/repos/bench.json`, '--store', neighbour, 'bench:fast'])).seconds);
     await rm(neighbour, { recursive: true, force: true });
+    // The neighbour is done once the .xz matched its digest; the cache host may still be decoding its own copy.
+    const kept = join(cacheStore, 'bench:fast:v1.xz');
+    for (let i = 0; i < 1200 && !(await stat(kept).then(() => true, () => false)); i++) await sleep(100);
+    await sleep(500);
+    const pullCpuSeconds = (await cpuSeconds(server.child.pid)) - cpuBefore;
 
     // The same bytes from both servers: the .xz nginx serves, and the copy the cache kept.
     const fromServer = `${server.url}/repos/bench/fast/v1/image.xz`;
     const fromNginx = ctx.url('multi/disk.xz');
     const curl = (url: string) => `curl -s -o /dev/null ${url}`;
-    for (const [name, url] of [['1 client from nginx', fromNginx], ['1 client from serve', fromServer]] as const) ctx.record(name, (await ctx.shell(curl(url))).seconds);
+    // Each after a sync: the cache host's freshly written image must not be flushed to disk during a measurement.
+    const timed = async (name: string, script: string) => {
+      await ctx.shell('sync');
+      ctx.record(name, (await ctx.shell(script)).seconds);
+    };
     const eight = (url: string) => Array.from({ length: 8 }, () => `${curl(url)} &`).join(' ') + ' wait';
-    ctx.record('8 clients from nginx', (await ctx.shell(eight(fromNginx))).seconds);
-    ctx.record('8 clients from serve', (await ctx.shell(eight(fromServer))).seconds);
+    for (let i = 0; i < 3; i++) {
+      await timed('1 client from nginx', curl(fromNginx));
+      await timed('1 client from serve', curl(fromServer));
+    }
+    await timed('8 clients from nginx', eight(fromNginx));
+    await timed('8 clients from serve', eight(fromServer));
     const status = await readFile(`/proc/${server.child.pid}/status`, 'utf8');
     const rssMiB = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
     const { size: bytes } = await stat(join(cacheStore, 'bench:fast:v1.xz'));
-    return { rssMiB, bytes, ...(round === 1 ? await embedTimes(ctx) : { embedColdMs: NaN, embedWarmMs: NaN }) };
+    return { rssMiB, bytes, pullCpuSeconds, ...(round === 1 ? await embedTimes(ctx) : { embedColdMs: NaN, embedWarmMs: NaN }) };
   } finally {
     await stop(server.child);
     await rm(cacheStore, { recursive: true, force: true });
