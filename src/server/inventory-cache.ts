@@ -4,7 +4,7 @@ import { filesystemSpace, listStored, summarizeEntry, type StoredSummary } from 
 import type { Store } from '../store/store.js';
 
 export interface StoreSnapshot {
-  /** When the store was last read whole (ms since the epoch). */
+  /** When what it says was last read from the store, whole or one entry (ms since the epoch). */
   takenAt: number;
   /** Sorted by name. */
   entries: StoredSummary[];
@@ -29,6 +29,8 @@ export function createInventoryCache(store: Store, now: () => number, maxAgeMs =
   let entries = new Map<string, StoredSummary>();
   let space = { free: 0, total: 0 };
   let takenAt = 0;
+  /** When the store was last read whole: what decides a refresh. */
+  let readAt = 0;
   let snapshot: StoreSnapshot | undefined;
   let reading: Promise<void> | undefined;
   const build = (): StoreSnapshot => {
@@ -48,6 +50,7 @@ export function createInventoryCache(store: Store, now: () => number, maxAgeMs =
       entries = new Map(list.map((entry) => [entry.ref, entry]));
       space = fs;
       takenAt = started;
+      readAt = started;
       snapshot = build();
     })().finally(() => {
       reading = undefined;
@@ -57,7 +60,7 @@ export function createInventoryCache(store: Store, now: () => number, maxAgeMs =
   return {
     async get() {
       if (!snapshot) await readAll();
-      else if (now() - takenAt > maxAgeMs) readAll().catch(() => undefined);
+      else if (now() - readAt > maxAgeMs) readAll().catch(() => undefined);
       return snapshot!;
     },
     async refreshEntry(key) {
@@ -66,6 +69,7 @@ export function createInventoryCache(store: Store, now: () => number, maxAgeMs =
       if (summary) entries.set(entryName(key), summary);
       else entries.delete(entryName(key));
       space = await filesystemSpace(store);
+      takenAt = now();
       snapshot = build();
     },
   };
