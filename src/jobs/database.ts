@@ -173,6 +173,12 @@ export class JobDatabase {
     return new Set(rows.map((row) => row.version));
   }
 
+  /** Pinned versions of removed jobs: what their removal released (freed unless another job still holds them). */
+  releasedVersions(): Set<string> {
+    const rows = this.#db.prepare('SELECT DISTINCT r.version AS version FROM job_refs r JOIN jobs j ON j.id = r.job_id WHERE j.state = ?').all(JOB_STATES.removed) as Array<{ version: string }>;
+    return new Set(rows.map((row) => row.version));
+  }
+
   /**
    * After a restart: a job left fetching (the server was killed) waits again, so it is fetched again from the
    * start; nothing of it was visible in the store. Returns the ids moved.

@@ -33,6 +33,8 @@ export function createInventoryCache(store: Store, now: () => number, maxAgeMs =
   let readAt = 0;
   let snapshot: StoreSnapshot | undefined;
   let reading: Promise<void> | undefined;
+  /** Entries read again one by one while a whole read was under way: its older view of them must not win. */
+  let changedDuringRead = new Map<string, VersionKey>();
   const build = (): StoreSnapshot => {
     const list = [...entries.values()].sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
     return {
@@ -46,8 +48,14 @@ export function createInventoryCache(store: Store, now: () => number, maxAgeMs =
   const readAll = () => {
     reading ??= (async () => {
       const started = now();
+      changedDuringRead = new Map();
       const [list, fs] = await Promise.all([listStored(store), filesystemSpace(store)]);
       entries = new Map(list.map((entry) => [entry.ref, entry]));
+      for (const [name, key] of changedDuringRead) {
+        const summary = await summarizeEntry(store, key);
+        if (summary) entries.set(name, summary);
+        else entries.delete(name);
+      }
       space = fs;
       takenAt = started;
       readAt = started;
@@ -65,6 +73,7 @@ export function createInventoryCache(store: Store, now: () => number, maxAgeMs =
     },
     async refreshEntry(key) {
       if (!snapshot) return void (await readAll());
+      if (reading) changedDuringRead.set(entryName(key), key);
       const summary = await summarizeEntry(store, key);
       if (summary) entries.set(entryName(key), summary);
       else entries.delete(entryName(key));

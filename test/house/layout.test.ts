@@ -17,7 +17,7 @@ const MAY_USE: Record<string, string[]> = {
   store: ['errors.ts', 'util', 'repository'],
   fetch: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store'],
   config: ['errors.ts', 'util', 'http', 'repository'],
-  jobs: ['errors.ts', 'util', 'repository', 'store'],
+  jobs: ['errors.ts', 'util', 'context.ts', 'repository', 'store', 'fetch', 'manage'],
   publish: ['errors.ts', 'util', 'context.ts', 'repository', 'fetch'],
   manage: ['errors.ts', 'util', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish'],
   server: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config', 'jobs'],
