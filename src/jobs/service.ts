@@ -73,7 +73,12 @@ export function createJobService(options: JobServiceOptions): JobService {
       let done = 0;
       for (const [index, ref] of job.refs.entries()) {
         // The version must still be the one pinned: its digest in the repository now is compared with the pin.
-        const now = resolveReference(ref.version, options.repositories()).version;
+        let now: VersionSpec;
+        try {
+          now = resolveReference(ref.version, options.repositories()).version;
+        } catch (error) {
+          throw new TemplatesError(asTemplatesError(error).code, `${ref.version} (pinned to ${ref.digest ?? 'no digest'}) is no longer served: ${asTemplatesError(error).message}`, { ref: ref.version }, { cause: error });
+        }
         if (ref.digest !== null && pinOf(now) !== ref.digest) {
           throw new TemplatesError('HASH_MISMATCH', `${ref.version} was pinned to ${ref.digest} but the repository now lists ${pinOf(now) ?? 'no digest'}`, { ref: ref.version, expected: ref.digest, actual: pinOf(now) ?? 'none' });
         }
