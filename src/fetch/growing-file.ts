@@ -1,5 +1,5 @@
 // Read a file that another part of this process is still appending to, from its start, until the writer says how long it is.
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -8,12 +8,13 @@ const CHUNK = 1024 * 1024;
 const POLL_MS = 10;
 
 /**
- * The bytes of `path` from offset 0. When the reader catches up it waits; it ends once `finalLength()` returns a
- * length and that many bytes were read. `signal` stops it (the download failed).
+ * The bytes of `file` (a path, or a handle opened already, which it then owns) from offset 0. When the reader
+ * catches up it waits; it ends once `finalLength()` returns a length and that many bytes were read. `signal`
+ * stops it with its reason (the download failed).
  */
-export function readGrowingFile(path: string, finalLength: () => number | undefined, signal: AbortSignal): Readable {
+export function readGrowingFile(file: string | FileHandle, finalLength: () => number | undefined, signal: AbortSignal): Readable {
   async function* bytes(): AsyncGenerator<Buffer> {
-    const handle = await open(path, 'r');
+    const handle = typeof file === 'string' ? await open(file, 'r') : file;
     try {
       let position = 0;
       for (;;) {

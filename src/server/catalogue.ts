@@ -51,6 +51,19 @@ export function createCatalogue(root: string, repositories: RepositorySet, store
   };
 }
 
+/**
+ * The catalogue of the current repositories and store snapshot, built again only when either changed (the
+ * repositories were reloaded, or the store read again): file requests do not rebuild it each time.
+ */
+export function currentCatalogue(root: string, repositories: () => RepositorySet, snapshot: () => Promise<{ entries: StoredSummary[] }>): () => Promise<Catalogue> {
+  let last: { repositories: RepositorySet; entries: StoredSummary[]; catalogue: Catalogue } | undefined;
+  return async () => {
+    const [set, { entries }] = [repositories(), await snapshot()];
+    if (last?.repositories !== set || last.entries !== entries) last = { repositories: set, entries, catalogue: createCatalogue(root, set, entries) };
+    return last.catalogue;
+  };
+}
+
 /** The lago-format JSON of one served repository: the same names as upstream, one http source pointing back here. */
 export function neighbourJson(name: string, versions: ServedVersion[], baseurl: string): string {
   const templates: Record<string, { versions: Record<string, unknown> }> = {};

@@ -4,6 +4,7 @@ import type { Context } from '../context.js';
 import type { RepositorySet } from '../repository/set.js';
 import type { Store } from '../store/store.js';
 import type { Tokens, Users } from './auth.js';
+import type { Catalogue } from './catalogue.js';
 import type { InventoryCache } from './inventory-cache.js';
 import type { Metrics } from './metrics.js';
 import type { Pulls } from './pulls.js';
@@ -29,6 +30,8 @@ export interface ServerDeps {
   context: Context;
   repositories: RepositoryState;
   inventory: InventoryCache;
+  /** The served versions as of the current repositories and store snapshot. */
+  catalogue(): Promise<Catalogue>;
   pulls: Pulls;
   metrics: Metrics;
   auth: AuthPolicy;

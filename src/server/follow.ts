@@ -1,9 +1,8 @@
 // A pull's compressed bytes as they arrive: read the growing partial file from its start until the pull ends.
 import { open } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { readGrowingFile } from '../fetch/growing-file.js';
 import type { Pull } from './pulls.js';
-
-const CHUNK = 1024 * 1024;
 
 /**
  * What a request for `image.xz` can get from a running pull: a stream of the `.xz` as it arrives; `done` when the
@@ -21,6 +20,7 @@ export async function followPull(pull: Pull, partialPath: string, signal: AbortS
     return 'done';
   }
   if (!pull.state.location?.endsWith('.xz')) return 'uncompressed';
+  // Opened now: the file keeps its bytes for this reader even once it is renamed into the store.
   const handle = await open(partialPath, 'r').catch(() => undefined);
   if (!handle) {
     // Renamed into place already: the pull is finishing.
@@ -28,32 +28,11 @@ export async function followPull(pull: Pull, partialPath: string, signal: AbortS
     if (!end.ok) throw end.error;
     return 'done';
   }
-  async function* bytes(): AsyncGenerator<Buffer> {
-    let position = 0;
-    let final = false;
-    try {
-      for (;;) {
-        const buffer = Buffer.allocUnsafe(CHUNK);
-        const { bytesRead } = await handle!.read(buffer, 0, CHUNK, position);
-        if (bytesRead > 0) {
-          position += bytesRead;
-          yield buffer.subarray(0, bytesRead);
-          continue;
-        }
-        if (final) return;
-        const end = pull.state.outcome;
-        if (end && !end.ok) throw end.error;
-        // Ended well, or every byte is on disk and matched its digest: read once more to the end; the file is whole then.
-        if (end || pull.state.compressedVerified) {
-          final = true;
-          continue;
-        }
-        await pull.changed(250, signal);
-        if (signal.aborted) throw signal.reason;
-      }
-    } finally {
-      await handle!.close();
-    }
-  }
-  return Readable.from(bytes(), { objectMode: false });
+  const failed = new AbortController();
+  void pull.done.then((end) => {
+    if (!end.ok) failed.abort(end.error);
+  });
+  // Whole once the pull ended well, or once every byte is on disk and matched its digest.
+  const finalLength = () => (pull.state.outcome?.ok || pull.state.compressedVerified ? pull.state.bytes : undefined);
+  return readGrowingFile(handle, finalLength, AbortSignal.any([failed.signal, signal]));
 }

@@ -8,6 +8,7 @@ import type { Store } from '../store/store.js';
 import { buildApp } from './app.js';
 import { createTokens, loadHtpasswd, loadSecret } from './auth.js';
 import type { AuthPolicy, RepositoryState, ServerDeps } from './deps.js';
+import { currentCatalogue } from './catalogue.js';
 import { createInventoryCache } from './inventory-cache.js';
 import { createMetrics } from './metrics.js';
 import { createPulls } from './pulls.js';
@@ -101,6 +102,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const publicUrl = options.publicUrl?.replace(/\/+$/, '');
   const deps: ServerDeps = {
     store, context, repositories, inventory, pulls, metrics, auth,
+    catalogue: currentCatalogue(store.root, () => repositories.current(), () => inventory.get()),
     baseUrl: (request: FastifyRequest) => publicUrl || `${request.protocol}://${request.host}`,
     minFreeBytes: options.minFreeBytes ?? 1024 ** 3,
     shutdown: shutdown.signal,

@@ -6,7 +6,7 @@ import { readHash, readMetadata } from '../../fetch/source.js';
 import { providerFor } from '../../providers/index.js';
 import { entryName, partialPath } from '../../store/layout.js';
 import type { VersionKey } from '../../repository/reference.js';
-import { createCatalogue, neighbourJson, type Catalogue } from '../catalogue.js';
+import { neighbourJson, type Catalogue } from '../catalogue.js';
 import type { ServerDeps } from '../deps.js';
 import { followPull } from '../follow.js';
 import { sendError } from '../http-status.js';
@@ -19,10 +19,6 @@ type FileName = (typeof FILES)[number];
 const HIGH_WATER_MARK = 1024 * 1024;
 /** How long a request for a file being pulled waits before it is told to come back. */
 const RETRY_AFTER_SECONDS = 2;
-
-async function catalogue(deps: ServerDeps): Promise<Catalogue> {
-  return createCatalogue(deps.store.root, deps.repositories.current(), (await deps.inventory.get()).entries);
-}
 
 function notFound(reply: FastifyReply, what: string): FastifyReply {
   return sendError(reply, new TemplatesError('IMAGE_NOT_FOUND', `${what} is not served here`, { hint: 'see GET /repos/ for the served repositories' }));
@@ -60,7 +56,7 @@ async function pulled(request: FastifyRequest, reply: FastifyReply, deps: Server
   const pull = deps.pulls.start(key);
   const serveStored = async () => {
     await deps.inventory.refreshEntry(key);
-    const source = (await catalogue(deps)).version(key)?.files[file];
+    const source = (await deps.catalogue()).version(key)?.files[file];
     if (source?.kind === 'stored') return sendStored(request, reply, deps, source.path, file);
     return notFound(reply, `${entryName(key)}/${file}`);
   };
@@ -81,7 +77,7 @@ async function pulled(request: FastifyRequest, reply: FastifyReply, deps: Server
 }
 
 async function serveFile(request: FastifyRequest, reply: FastifyReply, deps: ServerDeps, key: VersionKey, file: FileName): Promise<FastifyReply> {
-  const cat = await catalogue(deps);
+  const cat = await deps.catalogue();
   const version = cat.version(key);
   if (!version) return notFound(reply, entryName(key));
   const source: FileSource = version.files[file];
@@ -103,7 +99,7 @@ async function serveFile(request: FastifyRequest, reply: FastifyReply, deps: Ser
 
 export function reposRoutes(app: FastifyInstance, deps: ServerDeps): void {
   app.get('/repos/', async (request, reply) => {
-    const cat = await catalogue(deps);
+    const cat = await deps.catalogue();
     const base = deps.baseUrl(request);
     return reply.send({ repositories: cat.names().map((name) => ({ name, url: `${base}/repos/${hrefName(name)}.json` })) });
   });
@@ -114,7 +110,7 @@ export function reposRoutes(app: FastifyInstance, deps: ServerDeps): void {
     try {
       if (names.length === 1 && names[0]!.endsWith('.json')) {
         const name = names[0]!.slice(0, -'.json'.length);
-        const versions = (await catalogue(deps)).versions(name);
+        const versions = (await deps.catalogue()).versions(name);
         if (!versions) return sendError(reply, new TemplatesError('REPO_NOT_FOUND', `no repository "${name}" is served here`, { repository: name, hint: 'see GET /repos/' }));
         return reply.type('application/json').send(neighbourJson(name, versions, `${deps.baseUrl(request)}/repos/${hrefName(name)}/`));
       }
