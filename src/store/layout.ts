@@ -14,7 +14,6 @@
 //     partial, partial.json                    an interrupted download kept for resume, and what it is (URL, validator)
 //     lock-owner.json                          pid, host and time of the lock's holder, for LOCK_TIMEOUT messages
 //   .repos/<sha256(url)[0:16]>.json            repository JSON fetched over HTTP, cached for offline use
-//   .serve/jobs.sqlite                         templates serve's on-demand jobs (SQLite, WAL)
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 
@@ -104,11 +103,6 @@ export function lockOwnerPath(root: string, key: VersionKey): string {
 /** What `partial` holds: its URL and validator (see fetch/partial.ts). */
 export function partialStatePath(root: string, key: VersionKey): string {
   return join(entryTempDir(root, key), 'partial.json');
-}
-
-/** templates serve's jobs database (SQLite; its -wal and -shm files beside it). */
-export function jobsDatabasePath(root: string): string {
-  return join(root, '.serve', 'jobs.sqlite');
 }
 
 export function repoCacheDir(root: string): string {
