@@ -7,6 +7,8 @@
 //   <repo>:<template>:<version>.record.json    what this tool verified and recorded at publish (not in lago stores)
 //   <repo>:<template>:<version>.users          lago's users file: dependents (`templates use`) and last use (its mtime)
 //   <repo>:<template>:<version>.xz             the verified source .xz, kept when keepCompressed is on (serve), else absent
+//   <repo>:<template>:<version>.qcow2          a qcow2 rendition, made once for a job that asks for one (serve), else absent
+//   <repo>:<template>:<version>.qcow2.hash     its sha256, written before it
 //   <repo>:<template>:<version>.lock/          per-template lock (proper-lockfile directory)
 //   <repo>:<template>:<version>.tmp            lago's in-progress download (never written by us)
 //   .tmp/<repo>:<template>:<version>/          our in-progress files for one entry (same filesystem, renamed into place)
@@ -14,6 +16,8 @@
 //     partial, partial.json                    an interrupted download kept for resume, and what it is (URL, validator)
 //     lock-owner.json                          pid, host and time of the lock's holder, for LOCK_TIMEOUT messages
 //   .repos/<sha256(url)[0:16]>.json            repository JSON fetched over HTTP, cached for offline use
+//   .serve/jobs.sqlite                         templates serve's on-demand jobs (SQLite, WAL)
+//   .serve/holds/job-<id>                      exists while job <id> is live; named in the users file of each entry it holds
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 
@@ -52,16 +56,25 @@ export function compressedPath(root: string, key: VersionKey): string {
   return `${imagePath(root, key)}.xz`;
 }
 
+/** The qcow2 rendition of an entry (jobs with results qcow2), and its digest. */
+export function qcow2Path(root: string, key: VersionKey): string {
+  return `${imagePath(root, key)}.qcow2`;
+}
+
+export function qcow2HashPath(root: string, key: VersionKey): string {
+  return `${imagePath(root, key)}.qcow2.hash`;
+}
+
 /** lago's own in-progress download. */
 export function lagoTempPath(root: string, key: VersionKey): string {
   return `${imagePath(root, key)}.tmp`;
 }
 
 /** Every file an entry has beside its image, in the order they are removed after it. */
-export const SIDECAR_SUFFIXES = ['.xz', '.hash', '.metadata', '.record.json', '.users'] as const;
+export const SIDECAR_SUFFIXES = ['.xz', '.qcow2', '.qcow2.hash', '.hash', '.metadata', '.record.json', '.users'] as const;
 
 /** Suffixes of the files beside images: a name ending in one is never an image (a version named `v1.hash` cannot be listed). */
-const NOT_AN_IMAGE = /\.(xz|hash|metadata|record\.json|users|lock|tmp)$/;
+const NOT_AN_IMAGE = /\.(xz|qcow2|hash|metadata|record\.json|users|lock|tmp)$/;
 
 /** The key of a store file name that is an image (`<repo>:<template>:<version>` of valid names), else undefined. */
 export function parseEntryName(name: string, isValidName: (part: string) => boolean): VersionKey | undefined {
@@ -103,6 +116,16 @@ export function lockOwnerPath(root: string, key: VersionKey): string {
 /** What `partial` holds: its URL and validator (see fetch/partial.ts). */
 export function partialStatePath(root: string, key: VersionKey): string {
   return join(entryTempDir(root, key), 'partial.json');
+}
+
+/** templates serve's jobs database (SQLite; its -wal and -shm files beside it). */
+export function jobsDatabasePath(root: string): string {
+  return join(root, '.serve', 'jobs.sqlite');
+}
+
+/** The file that stands for a live job in the users files of the entries it holds (a dependent while it exists). */
+export function jobHoldPath(root: string, id: number): string {
+  return join(root, '.serve', 'holds', `job-${id}`);
 }
 
 export function repoCacheDir(root: string): string {

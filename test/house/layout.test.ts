@@ -17,11 +17,12 @@ const MAY_USE: Record<string, string[]> = {
   store: ['errors.ts', 'util', 'repository'],
   fetch: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store'],
   config: ['errors.ts', 'util', 'http', 'repository'],
+  jobs: ['errors.ts', 'util', 'context.ts', 'repository', 'store', 'fetch', 'manage'],
   publish: ['errors.ts', 'util', 'context.ts', 'repository', 'fetch'],
   manage: ['errors.ts', 'util', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish'],
-  server: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config'],
-  cli: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config', 'server'],
-  'index.ts': ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config', 'server'],
+  server: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config', 'jobs'],
+  cli: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config', 'jobs', 'server'],
+  'index.ts': ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config', 'jobs', 'server'],
 };
 
 function sourceFiles(dir: string): string[] {
