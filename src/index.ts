@@ -32,3 +32,5 @@ export { storedKey } from './manage/refs.js';
 export { readUsers, updateUsers, touchLastUse, type Users } from './store/users.js';
 export { resolveSettings, SETTINGS, type Settings, type Setting, type Origin } from './config/settings.js';
 export { startServer, type ServeOptions, type RunningServer } from './server/serve.js';
+export { createJobClient, jobFailure } from './jobs/client.js';
+export type { JobClient, JobClientOptions, JobJson, JobPage, NewJobRequest, WaitOptions } from './jobs/client.js';

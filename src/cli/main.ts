@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   export: async () => (await import('./commands/export.js')).exportCommand,
   config: async () => (await import('./commands/config.js')).configCommand,
   serve: async () => (await import('./commands/serve.js')).serveCommand,
+  job: async () => (await import('./commands/job.js')).jobCommand,
 };
 
 export const MAIN_HELP = `Usage: templates <command> [options]
@@ -40,7 +41,8 @@ Commands:
   du               usage per repository, template and version; free space
   rm REF...        remove stored templates
   import REF FILE  verify a local image file and store it as a download would
-  serve            serve this store to neighbours over HTTP (pull-through cache, usage API, metrics)
+  serve            serve this store to neighbours over HTTP (pull-through cache, jobs, usage API, metrics)
+  job              ask a templates serve to hold templates for a while (create, wait, renew, rm)
   export REF... DIR  write stored templates as a repository another host can fetch from
   config           the effective settings and where each came from
   index DIR        build a repository from a directory of images (publishing)

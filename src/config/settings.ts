@@ -31,6 +31,9 @@ export interface Settings {
   publicUrl: Setting<string>;
   graceSeconds: Setting<number>;
   minFreeBytes: Setting<number>;
+  workers: Setting<number>;
+  maxSecondsToLive: Setting<number>;
+  server: Setting<string>;
 }
 
 type Kind = 'path' | 'paths' | 'number' | 'boolean' | 'string';
@@ -56,6 +59,9 @@ export const SETTINGS: Record<keyof Settings, { env: string; kind: Kind; describ
   publicUrl: { env: 'TEMPLATES_PUBLIC_URL', kind: 'string', describe: 'serve: the URL neighbours use (behind a proxy); empty: the listening address' },
   graceSeconds: { env: 'TEMPLATES_GRACE_SECONDS', kind: 'number', describe: 'serve: on SIGTERM, time for responses and pulls in flight to finish' },
   minFreeBytes: { env: 'TEMPLATES_MIN_FREE_BYTES', kind: 'number', describe: 'serve: /readyz fails below this much free space in the store' },
+  workers: { env: 'TEMPLATES_WORKERS', kind: 'number', describe: 'serve: on-demand jobs fetching at once' },
+  maxSecondsToLive: { env: 'TEMPLATES_MAX_SECONDS_TO_LIVE', kind: 'number', describe: 'serve: the longest seconds_to_live a job may ask for' },
+  server: { env: 'TEMPLATES_SERVER', kind: 'string', describe: 'templates job: the templates serve URL to ask' },
 };
 
 export interface SettingsInput {
@@ -87,6 +93,9 @@ const DEFAULTS = {
   publicUrl: '',
   graceSeconds: 30,
   minFreeBytes: 1024 ** 3,
+  workers: 2,
+  maxSecondsToLive: 7 * 86_400,
+  server: '',
 };
 
 function fromText(kind: Kind, text: string, where: string): unknown {

@@ -15,6 +15,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   seconds_to_live INTEGER NOT NULL,
   state INTEGER NOT NULL,
   state_reason TEXT,
+  state_code TEXT,
   time_submitted INTEGER NOT NULL,
   time_started INTEGER,
   time_done INTEGER,
@@ -139,18 +140,18 @@ export class JobDatabase {
    * Moves a job to `to`, setting the times that go with it: started (fetching), done and its expiry, removed and by
    * whom, the reason (failed); back to wait (renewal) clears them. A move the model forbids is JOB_CONFLICT.
    */
-  move(id: number, to: JobState, now: number, extra: { reason?: string; removedBy?: string; secondsToLive?: number } = {}): Job {
+  move(id: number, to: JobState, now: number, extra: { reason?: string; code?: string; removedBy?: string; secondsToLive?: number } = {}): Job {
     const job = this.#require(id);
     if (!canMove(job.state, to)) {
       throw new TemplatesError('JOB_CONFLICT', `job ${id} is ${stateName(job.state)} and cannot become ${stateName(to)}`, { hint: 'see the job\'s state_name' });
     }
     const ttl = extra.secondsToLive ?? job.secondsToLive;
     const set: Record<string, unknown> = { state: to, seconds_to_live: ttl };
-    if (to === JOB_STATES.wait) Object.assign(set, { state_reason: null, time_started: null, time_done: null, time_to_expire: null, time_removed: null, removed_by: null, progress_bytes: 0, progress_total: null });
+    if (to === JOB_STATES.wait) Object.assign(set, { state_reason: null, state_code: null, time_started: null, time_done: null, time_to_expire: null, time_removed: null, removed_by: null, progress_bytes: 0, progress_total: null });
     if (to === JOB_STATES.fetching) Object.assign(set, { time_started: now, state_reason: null });
     if (to === JOB_STATES.done) Object.assign(set, { time_done: now, time_to_expire: now + ttl * 1000 });
     if (to === JOB_STATES.removed) Object.assign(set, { time_removed: now, removed_by: extra.removedBy ?? null, state_reason: extra.reason ?? null });
-    if (to === JOB_STATES.failed) Object.assign(set, { state_reason: extra.reason ?? null, time_done: now });
+    if (to === JOB_STATES.failed) Object.assign(set, { state_reason: extra.reason ?? null, state_code: extra.code ?? null, time_done: now });
     const columns = Object.keys(set);
     this.#db.transaction(() => {
       this.#stmt(`UPDATE jobs SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`).run(...columns.map((c) => set[c]), id);
@@ -242,6 +243,7 @@ export class JobDatabase {
       secondsToLive: Number(row.seconds_to_live),
       state: Number(row.state) as JobState,
       stateReason: (row.state_reason as string | null) ?? null,
+      stateCode: (row.state_code as string | null) ?? null,
       refs,
       timeSubmitted: Number(row.time_submitted),
       timeStarted: num(row.time_started),

@@ -52,6 +52,8 @@ export interface Job {
   secondsToLive: number;
   state: JobState;
   stateReason: string | null;
+  /** A failed job's error code (docs/errors.md), or null. */
+  stateCode: string | null;
   refs: JobRef[];
   /** Milliseconds since the epoch, or null. */
   timeSubmitted: number;
@@ -74,6 +76,7 @@ export function jobJson(job: Job, resultRepofile: string | null): Record<string,
     state: job.state,
     state_name: stateName(job.state),
     state_reason: job.stateReason,
+    state_code: job.stateCode,
     label: job.label,
     results: job.results,
     seconds_to_live: job.secondsToLive,

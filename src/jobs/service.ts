@@ -51,6 +51,8 @@ export interface JobService {
   events: EventEmitter<JobEvents>;
   /** Resolves once nothing fetches or waits (tests, shutdown). */
   idle(): Promise<void>;
+  /** Stops starting jobs; those fetching go on (shutdown's grace). */
+  stop(): void;
   /** Stops starting jobs and aborts those fetching (they fetch again after a restart). */
   close(): void;
 }
@@ -108,7 +110,7 @@ export function createJobService(options: JobServiceOptions): JobService {
       const current = db.get(job.id);
       // A cancelled job was moved already; one stopped by close() fetches again after a restart; anything else failed.
       if (current?.state === JOB_STATES.fetching && !closed) {
-        announce(db.move(job.id, JOB_STATES.failed, context.now(), { reason: asTemplatesError(error).toLine() }));
+        announce(db.move(job.id, JOB_STATES.failed, context.now(), { reason: asTemplatesError(error).toLine(), code: asTemplatesError(error).code }));
       }
     } finally {
       running.delete(job.id);
@@ -183,7 +185,7 @@ export function createJobService(options: JobServiceOptions): JobService {
       const job = find(id);
       owns(job, user, admin);
       if (job.state === JOB_STATES.wait || job.state === JOB_STATES.fetching) {
-        const moved = announce(db.move(id, JOB_STATES.failed, context.now(), { reason: `cancelled by ${user}` }));
+        const moved = announce(db.move(id, JOB_STATES.failed, context.now(), { reason: `cancelled by ${user}`, code: 'ABORTED' }));
         const fetching = running.get(id);
         if (fetching) fetching.abort(new TemplatesError('ABORTED', `cancelled by ${user}`));
         else await release(id).catch(() => undefined);
@@ -205,6 +207,9 @@ export function createJobService(options: JobServiceOptions): JobService {
       await free();
     },
     idle: () => (running.size === 0 && (closed || db.waiting(1).length === 0) ? Promise.resolve() : new Promise((resolve) => settled.push(resolve))),
+    stop() {
+      closed = true;
+    },
     close() {
       closed = true;
       for (const abort of running.values()) abort.abort(new TemplatesError('ABORTED', 'the server is shutting down'));

@@ -6,6 +6,7 @@ import { sendError } from './http-status.js';
 import { apiRoutes } from './routes/api.js';
 import { authRoutes, type AuthRouteOptions } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
+import { jobsRoutes } from './routes/jobs.js';
 import { reposRoutes } from './routes/repos.js';
 
 /** Paths anyone may read, whatever the auth settings. */
@@ -14,6 +15,13 @@ const PUBLIC = new Set(['/healthz', '/readyz', '/metrics', '/auth_token']);
 const KNOWN = [/^\/repos\//, /^\/api\/1\//, /^\/(healthz|readyz|metrics|auth_token)$/];
 /** Largest request body accepted (the API takes small JSON). */
 export const BODY_LIMIT = 64 * 1024;
+
+/** The methods a known path answers (the Allow header of a 405). */
+function allowed(path: string): string {
+  if (path === '/api/1/jobs') return 'GET, HEAD, POST';
+  if (/^\/api\/1\/jobs\/[^/]+$/.test(path)) return 'GET, HEAD, PATCH, DELETE';
+  return 'GET, HEAD';
+}
 
 export interface AppOptions {
   authLimits: AuthRouteOptions;
@@ -33,6 +41,7 @@ async function checkAuth(request: FastifyRequest, reply: FastifyReply, deps: Ser
   if (!tokens || PUBLIC.has(path)) return undefined;
   if (anonymous === 'read' && path.startsWith('/repos/')) return undefined;
   const token = parseBearer(request.headers.authorization);
+  if (!token && anonymous === 'write') return undefined;
   if (!token) return unauthorized(request, reply, deps, 'no-token', 'this server needs a bearer token');
   const verdict = await tokens.verify(token);
   if ('refused' in verdict) return unauthorized(request, reply, deps, verdict.refused, verdict.refused === 'expired' ? 'the token has expired' : 'the token is not valid here');
@@ -67,7 +76,7 @@ export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<F
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?', 1)[0]!;
     if (request.method !== 'GET' && request.method !== 'HEAD' && KNOWN.some((pattern) => pattern.test(path))) {
-      return reply.code(405).header('allow', 'GET, HEAD').send({ error: { code: 'METHOD_NOT_ALLOWED', message: `${request.method} is not allowed on ${path}` } });
+      return reply.code(405).header('allow', allowed(path)).send({ error: { code: 'METHOD_NOT_ALLOWED', message: `${request.method} is not allowed on ${path}` } });
     }
     return reply.code(404).send({ error: { code: 'NOT_FOUND', message: `nothing at ${path}`, hint: 'see /repos/ and /api/1/repositories' } });
   });
@@ -75,5 +84,6 @@ export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<F
   await authRoutes(app, deps, options.authLimits);
   reposRoutes(app, deps);
   apiRoutes(app, deps);
+  jobsRoutes(app, deps);
   return app;
 }

@@ -64,20 +64,25 @@ export function currentCatalogue(root: string, repositories: () => RepositorySet
   };
 }
 
+/** One version as lago JSON: the source and handle given, and what is known of its digests, size and format. */
+export function versionJson(v: ServedVersion, source: string, handle: string): Record<string, unknown> {
+  return {
+    source,
+    handle,
+    timestamp: v.timestamp,
+    ...(v.hash ? { hash: v.hash } : {}),
+    ...(v.compressedHash ? { compressed_hash: v.compressedHash } : {}),
+    ...(v.size !== undefined ? { size: v.size } : {}),
+    ...(v.format ? { format: v.format } : {}),
+  };
+}
+
 /** The lago-format JSON of one served repository: the same names as upstream, one http source pointing back here. */
 export function neighbourJson(name: string, versions: ServedVersion[], baseurl: string): string {
   const templates: Record<string, { versions: Record<string, unknown> }> = {};
   for (const v of versions) {
     templates[v.key.template] ??= { versions: {} };
-    templates[v.key.template]!.versions[v.key.version] = {
-      source: 'cache',
-      handle: `${v.key.template}/${v.key.version}/image`,
-      timestamp: v.timestamp,
-      ...(v.hash ? { hash: v.hash } : {}),
-      ...(v.compressedHash ? { compressed_hash: v.compressedHash } : {}),
-      ...(v.size !== undefined ? { size: v.size } : {}),
-      ...(v.format ? { format: v.format } : {}),
-    };
+    templates[v.key.template]!.versions[v.key.version] = versionJson(v, 'cache', `${v.key.template}/${v.key.version}/image`);
   }
   return `${JSON.stringify({ name, sources: { cache: { type: 'http', args: { baseurl } } }, templates }, null, 2)}\n`;
 }

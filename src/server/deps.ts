@@ -1,6 +1,8 @@
 // What the routes share: the store, the repositories, the inventory, pulls, metrics and the auth policy of one server.
 import type { FastifyRequest } from 'fastify';
 import type { Context } from '../context.js';
+import type { JobDatabase } from '../jobs/database.js';
+import type { JobService } from '../jobs/service.js';
 import type { RepositorySet } from '../repository/set.js';
 import type { Store } from '../store/store.js';
 import type { Tokens, Users } from './auth.js';
@@ -21,8 +23,19 @@ export interface RepositoryState {
 export interface AuthPolicy {
   users?: Users;
   tokens?: Tokens;
-  /** "read": the /repos/ files and JSON need no token. */
-  anonymous: 'none' | 'read';
+  /** "read": the /repos/ files and JSON need no token; "write": nothing does (jobs are then owned by "anonymous"). */
+  anonymous: 'none' | 'read' | 'write';
+}
+
+export interface JobsDeps {
+  service: JobService;
+  db: JobDatabase;
+  /** Users who may renew and remove anyone's jobs (the config's `admins`). */
+  admins: Set<string>;
+  /** seconds_to_live when a request gives none. */
+  defaultSecondsToLive: number;
+  /** Aborted when shutdown begins (event streams end). */
+  closing: AbortSignal;
 }
 
 export interface ServerDeps {
@@ -33,6 +46,7 @@ export interface ServerDeps {
   /** The served versions as of the current repositories and store snapshot. */
   catalogue(): Promise<Catalogue>;
   pulls: Pulls;
+  jobs: JobsDeps;
   metrics: Metrics;
   auth: AuthPolicy;
   /** The base URL neighbours use (no trailing slash): --public-url, else the request's own host. */

@@ -14,6 +14,9 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   IMAGE_NOT_FOUND: 404,
   INPUT_NOT_FOUND: 404,
   ENTRY_IN_USE: 409,
+  JOB_NOT_FOUND: 404,
+  JOB_CONFLICT: 409,
+  JOB_FORBIDDEN: 403,
   REPO_INVALID: 502,
   ENTRY_BROKEN: 502,
   METADATA_INVALID: 502,
@@ -34,8 +37,9 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   STORE_IO: 507,
 };
 
+/** The status of an error; a route may set `httpStatus` on one where its meaning differs (a bad job submission: 400). */
 export function httpStatusOf(error: TemplatesError): number {
-  return STATUS[error.code] ?? 500;
+  return (error as TemplatesError & { httpStatus?: number }).httpStatus ?? STATUS[error.code] ?? 500;
 }
 
 /** Sends `{"error": {code, message, hint}}` with the code's status; never a stack trace. */

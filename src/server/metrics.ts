@@ -11,12 +11,17 @@ export interface Metrics {
   requests: Counter<'route' | 'method' | 'status'>;
   duration: Histogram<'route' | 'method'>;
   authFailures: Counter<'reason'>;
+  /** Seconds a job waited in the queue before it began fetching. */
+  jobQueueWait: Histogram;
+  /** Seconds from a job's start of fetching to done or failed, by the state it ended in. */
+  jobFetchDuration: Histogram<'state'>;
 }
 
 /** prom-client's default gauges named like counters: promtool check metrics fails on them. */
 const LINT_FAILURES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
-export async function createMetrics(snapshot: () => Promise<StoreSnapshot>): Promise<Metrics> {
+/** `jobCounts`: how many jobs are in each state, by state name (read at each scrape). */
+export async function createMetrics(snapshot: () => Promise<StoreSnapshot>, jobCounts: () => Record<string, number>): Promise<Metrics> {
   const client = await import('prom-client');
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
@@ -28,8 +33,17 @@ export async function createMetrics(snapshot: () => Promise<StoreSnapshot>): Pro
   storeGauge('templates_store_disk_size_bytes', 'Bytes the stored entries occupy on disk.', (s) => s.diskSize);
   storeGauge('templates_store_entries', 'Entries in the store.', (s) => s.entries.length);
   storeGauge('templates_store_free_bytes', 'Free bytes on the store\'s filesystem.', (s) => s.free);
+  new client.Gauge({
+    name: 'templates_jobs', help: 'On-demand jobs by state.', labelNames: ['state'], registers,
+    collect() {
+      for (const [state, count] of Object.entries(jobCounts())) this.set({ state }, count);
+    },
+  });
+  const jobBuckets = [1, 5, 15, 60, 300, 900, 3600, 4 * 3600];
   return {
     registry,
+    jobQueueWait: new client.Histogram({ name: 'templates_job_queue_wait_seconds', help: 'Time a job waited before it began fetching.', buckets: jobBuckets, registers }),
+    jobFetchDuration: new client.Histogram({ name: 'templates_job_fetch_duration_seconds', help: 'Time a job spent fetching, by the state it ended in.', labelNames: ['state'], buckets: jobBuckets, registers }),
     pulls: new client.Counter({ name: 'templates_pulls_total', help: 'Upstream fetches started by the server, by result and error code.', labelNames: ['result', 'code'], registers }),
     upstreamBytes: new client.Counter({ name: 'templates_upstream_bytes_total', help: 'Bytes read from upstream sources by pulls.', registers }),
     servedBytes: new client.Counter({ name: 'templates_served_bytes_total', help: 'Bytes of template files sent to neighbours.', labelNames: ['file'], registers }),

@@ -3,14 +3,19 @@ import { join } from 'node:path';
 import type { FastifyRequest } from 'fastify';
 import type { Context } from '../context.js';
 import { TemplatesError, asTemplatesError } from '../errors.js';
+import { JobDatabase } from '../jobs/database.js';
+import { JOB_STATES, stateName } from '../jobs/model.js';
+import { createJobService, type JobService } from '../jobs/service.js';
+import { jobsDatabasePath, parseEntryName } from '../store/layout.js';
+import { isValidName } from '../repository/reference.js';
 import { RepositorySet } from '../repository/set.js';
 import type { Store } from '../store/store.js';
 import { buildApp } from './app.js';
 import { createTokens, loadHtpasswd, loadSecret } from './auth.js';
 import type { AuthPolicy, RepositoryState, ServerDeps } from './deps.js';
 import { currentCatalogue } from './catalogue.js';
-import { createInventoryCache } from './inventory-cache.js';
-import { createMetrics } from './metrics.js';
+import { createInventoryCache, type InventoryCache } from './inventory-cache.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { createPulls } from './pulls.js';
 
 export interface ServeOptions {
@@ -24,7 +29,7 @@ export interface ServeOptions {
   port?: number;
   /** An htpasswd -B file: with it, everything but health, metrics and /auth_token needs a token. */
   htpasswd?: string;
-  anonymous?: 'none' | 'read';
+  anonymous?: 'none' | 'read' | 'write';
   tokenTtlSeconds?: number;
   /** Default `<store>/.serve/secret`. */
   secretFile?: string;
@@ -33,6 +38,14 @@ export interface ServeOptions {
   minFreeBytes?: number;
   /** /auth_token requests per client per window. */
   authLimits?: { max: number; windowMs: number };
+  /** Jobs fetching at once (default 2). */
+  workers?: number;
+  /** Largest seconds_to_live a job may ask for (default 7 days); 86400 or this, if lower, when it asks none. */
+  maxSecondsToLive?: number;
+  /** Users who may renew and remove anyone's jobs. */
+  admins?: string[];
+  /** How often expired jobs are removed and what they held freed (default 30 s). */
+  sweepMs?: number;
   /** One JSON object per request and per pull (default: none). */
   log?: (line: Record<string, unknown>) => void;
 }
@@ -76,7 +89,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     auth = { ...auth, users, tokens: createTokens(secret, options.tokenTtlSeconds ?? 3600, context.now) };
   }
   const inventory = createInventoryCache(store, context.now);
-  const metrics = await createMetrics(() => inventory.get());
+  const db = new JobDatabase(jobsDatabasePath(store.root));
+  const metrics = await createMetrics(() => inventory.get(), () => Object.fromEntries(Object.entries(db.countByState()).map(([state, n]) => [stateName(Number(state) as 0), n])));
   const repositories = repositoryState(options, shutdown.signal, log);
   // Read before listening: no request waits for a whole store to be read.
   await Promise.all([repositories.load(), inventory.get()]);
@@ -99,9 +113,18 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       },
     },
   });
+  const closing = new AbortController();
+  const maxSecondsToLive = options.maxSecondsToLive ?? 7 * 86_400;
+  const service = createJobService({ store, context, db, repositories: () => repositories.current(), workers: options.workers ?? 2, maxSecondsToLive });
+  observeJobs(service, metrics, log, inventory);
+  const sweep = () => void service.sweep().catch((error: unknown) => log({ kind: 'jobs', error: asTemplatesError(error).code, message: asTemplatesError(error).toLine() }));
+  sweep();
+  const sweeper = setInterval(sweep, options.sweepMs ?? 30_000);
+  sweeper.unref();
   const publicUrl = options.publicUrl?.replace(/\/+$/, '');
   const deps: ServerDeps = {
     store, context, repositories, inventory, pulls, metrics, auth,
+    jobs: { service, db, admins: new Set(options.admins ?? []), defaultSecondsToLive: Math.min(86_400, maxSecondsToLive), closing: closing.signal },
     catalogue: currentCatalogue(store.root, () => repositories.current(), () => inventory.get()),
     baseUrl: (request: FastifyRequest) => publicUrl || `${request.protocol}://${request.host}`,
     minFreeBytes: options.minFreeBytes ?? 1024 ** 3,
@@ -121,15 +144,46 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     url: address,
     async close(graceMs) {
       clearInterval(refresh);
+      clearInterval(sweeper);
       const deadline = Date.now() + graceMs;
-      const closing = app.close();
-      // Pulls finish within the grace (neighbours following them get every byte), then are aborted: nothing partial stays.
-      await pulls.drain(graceMs);
+      closing.abort();
+      service.stop();
+      const stopping = app.close();
+      // Pulls and jobs finish within the grace (neighbours following them get every byte), then are aborted: nothing
+      // partial stays; an aborted job fetches again when the server starts again.
+      await Promise.all([pulls.drain(graceMs), Promise.race([service.idle(), new Promise((resolve) => setTimeout(resolve, graceMs).unref())])]);
+      service.close();
+      await service.idle();
+      db.close();
       const cut = setTimeout(() => app.server.closeAllConnections(), Math.max(0, deadline - Date.now()));
       cut.unref();
-      await closing;
+      await stopping;
       clearTimeout(cut);
       shutdown.abort(new TemplatesError('ABORTED', 'the server is shutting down'));
     },
   };
+}
+
+/** Job metrics and log lines from the service's events: queue wait, fetch duration, one line per state change. */
+function observeJobs(service: JobService, metrics: Metrics, log: (line: Record<string, unknown>) => void, inventory: InventoryCache): void {
+  const queuedAt = new Map<number, number>();
+  service.events.on('job', (job, kind) => {
+    if (kind !== 'state') return;
+    log({ kind: 'job', id: job.id, owner: job.owner, state: stateName(job.state), ...(job.stateReason ? { reason: job.stateReason } : {}) });
+    if (job.state === JOB_STATES.wait) queuedAt.set(job.id, Date.now());
+    if (job.state === JOB_STATES.fetching) {
+      const since = queuedAt.get(job.id) ?? job.timeSubmitted;
+      metrics.jobQueueWait.observe(Math.max(0, Date.now() - since) / 1000);
+      queuedAt.delete(job.id);
+    }
+    if ((job.state === JOB_STATES.done || job.state === JOB_STATES.failed) && job.timeStarted !== null) {
+      metrics.jobFetchDuration.observe({ state: stateName(job.state) }, Math.max(0, (job.timeDone ?? job.timeStarted) - job.timeStarted) / 1000);
+    }
+    if (job.state !== JOB_STATES.wait && job.state !== JOB_STATES.fetching) {
+      for (const ref of job.refs) {
+        const key = parseEntryName(ref.version, isValidName);
+        if (key) void inventory.refreshEntry(key).catch(() => undefined);
+      }
+    }
+  });
 }

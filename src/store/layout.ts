@@ -128,6 +128,12 @@ export function jobHoldPath(root: string, id: number): string {
   return join(root, '.serve', 'holds', `job-${id}`);
 }
 
+/** A dependent as people read it: `job 7 (templates serve)` for a job's hold, else its path. */
+export function describeDependent(root: string, path: string): string {
+  const id = /^job-(\d+)$/.exec(path.slice(join(root, '.serve', 'holds').length + 1))?.[1];
+  return id !== undefined && path === jobHoldPath(root, Number(id)) ? `job ${id} (templates serve)` : path;
+}
+
 export function repoCacheDir(root: string): string {
   return join(root, '.repos');
 }

@@ -1,6 +1,7 @@
 // `templates info REF`: the resolved version, source URLs, hashes, metadata and stored state of one template.
 import { TemplatesError } from '../../errors.js';
 import { templateInfo } from '../../manage/info.js';
+import { describeDependent } from '../../store/layout.js';
 import { formatSize } from '../../util/size.js';
 import type { CliIo } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
@@ -31,7 +32,7 @@ export async function infoCommand(args: string[], io: CliIo): Promise<number> {
       `stored:      ${s.path}`,
       `             ${formatSize(s.size)} (${formatSize(s.diskSize)} on disk), fetched ${s.fetchedAt}, last used ${s.lastUsed}`,
       `verified:    ${s.record ? `${s.record.verified.digest} of the ${s.record.verified.of}` : 'unknown (inherited from lago)'}`,
-      ...(s.dependents.length ? [`used by:     ${s.dependents.join(', ')}`] : []),
+      ...(s.dependents.length ? [`used by:     ${s.dependents.map((d) => describeDependent(store.root, d)).join(', ')}`] : []),
     ] : ['stored:      no']),
   ];
   io.stdout.write(`${lines.join('\n')}\n`);

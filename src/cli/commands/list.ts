@@ -1,6 +1,7 @@
 // `templates list [REPO…]` and `templates list --stored`: what the repositories offer, and what the store holds.
 import { listTemplates } from '../../manage/list.js';
 import { listStored } from '../../store/inventory.js';
+import { describeDependent } from '../../store/layout.js';
 import { formatSize } from '../../util/size.js';
 import type { CliIo } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
@@ -25,7 +26,7 @@ export async function listCommand(args: string[], io: CliIo): Promise<number> {
     const { store } = await setupStore(values, io);
     for (const entry of await listStored(store)) {
       const row = { ref: entry.ref, path: entry.path, size: entry.size, disk_size: entry.diskSize, fetchedAt: entry.fetchedAt, lastUsed: entry.lastUsed, source: entry.source, recorded: entry.recorded, dependents: entry.dependents };
-      io.stdout.write(values.json ? `${JSON.stringify(row)}\n` : `${entry.ref}  ${formatSize(entry.size)} (${formatSize(entry.diskSize)} on disk)  fetched ${entry.fetchedAt}  used ${entry.lastUsed}  ${entry.source ?? '(from lago)'}${entry.dependents.length ? `  used by ${entry.dependents.join(', ')}` : ''}\n`);
+      io.stdout.write(values.json ? `${JSON.stringify(row)}\n` : `${entry.ref}  ${formatSize(entry.size)} (${formatSize(entry.diskSize)} on disk)  fetched ${entry.fetchedAt}  used ${entry.lastUsed}  ${entry.source ?? '(from lago)'}${entry.dependents.length ? `  used by ${entry.dependents.map((d) => describeDependent(store.root, d)).join(', ')}` : ''}\n`);
     }
     return 0;
   }

@@ -20,18 +20,22 @@ lets responses and pulls in flight finish within --grace, exits 0.
   --repo PATH|URL      an upstream repository (repeatable); --repos DIR: a directory of them
   --store DIR          the store served (kept .xz beside each new entry)
   --auth HTPASSWD      users from a file made by htpasswd -B; without it everything is open
-  --anonymous none|read  with --auth: "read" opens /repos/ (a trusted LAN); the API stays closed
+  --anonymous none|read|write  with --auth: "read" opens /repos/ (a trusted LAN); "write" opens
+                       everything, jobs included (owned by "anonymous")
   --token-ttl 1h       lifetime of tokens from /auth_token
   --secret-file FILE   token signing secret, created 0600 when missing (default STORE/.serve/secret)
   --public-url URL     the URL neighbours reach this server at (behind a proxy)
   --grace 30s          time for work in flight at shutdown
   --min-free BYTES     /readyz fails below this much free space (default 1 GiB)
+  --workers N          on-demand jobs fetching at once (default 2; docs/jobs.md)
+  --max-seconds-to-live DURATION  the longest a job may ask to be kept (default 7d)
+  --sweep-interval DURATION       how often expired jobs are removed (default 30s)
   --config FILE        settings (listen, htpasswd, anonymous, …; see templates config)
   -h, --help           this help`;
 
 type ServeValues = CommonValues & {
   listen?: string; auth?: string; anonymous?: string; 'token-ttl'?: string; 'secret-file'?: string;
-  'public-url'?: string; grace?: string; 'min-free'?: string;
+  'public-url'?: string; grace?: string; 'min-free'?: string; workers?: string; 'max-seconds-to-live'?: string; 'sweep-interval'?: string;
 };
 
 function parseListen(text: string): { host: string; port: number } {
@@ -53,12 +57,18 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     ...COMMON_OPTIONS,
     listen: { type: 'string' }, auth: { type: 'string' }, anonymous: { type: 'string' }, 'token-ttl': { type: 'string' },
     'secret-file': { type: 'string' }, 'public-url': { type: 'string' }, grace: { type: 'string' }, 'min-free': { type: 'string' },
+    workers: { type: 'string' }, 'max-seconds-to-live': { type: 'string' }, 'sweep-interval': { type: 'string' },
   }, 'serve');
   if (values.help) return void io.stdout.write(`${SERVE_HELP}\n`), 0;
-  const { settings } = await readConfig(values, io);
+  const { settings, file } = await readConfig(values, io);
   const { context, warn } = await setupStore(values, io);
   const anonymous = values.anonymous ?? settings.anonymous.value;
-  if (anonymous !== 'none' && anonymous !== 'read') throw new TemplatesError('USAGE', `--anonymous takes none or read, not ${JSON.stringify(anonymous)}`);
+  if (anonymous !== 'none' && anonymous !== 'read' && anonymous !== 'write') throw new TemplatesError('USAGE', `--anonymous takes none, read or write, not ${JSON.stringify(anonymous)}`);
+  const workers = values.workers !== undefined ? Number(values.workers) : settings.workers.value;
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new TemplatesError('USAGE', `--workers takes a number from 1 to 64, not ${JSON.stringify(values.workers)}`);
+  const maxTtl = durationSeconds(values['max-seconds-to-live'], '--max-seconds-to-live') ?? settings.maxSecondsToLive.value;
+  const admins = file?.data.admins ?? [];
+  if (!Array.isArray(admins) || !admins.every((a) => typeof a === 'string')) throw new TemplatesError('CONFIG_INVALID', `${file!.path}: admins: expected an array of user names`, { hint: 'fix the config file' });
   const { host, port } = parseListen(values.listen ?? settings.listen.value);
   const htpasswd = values.auth ?? settings.htpasswd.value;
   const minFree = values['min-free'] !== undefined ? Number(values['min-free']) : settings.minFreeBytes.value;
@@ -82,6 +92,10 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     ...((values['secret-file'] ?? settings.secretFile.value) ? { secretFile: values['secret-file'] ?? settings.secretFile.value } : {}),
     ...((values['public-url'] ?? settings.publicUrl.value) ? { publicUrl: values['public-url'] ?? settings.publicUrl.value } : {}),
     minFreeBytes: minFree,
+    workers,
+    maxSecondsToLive: Math.floor(maxTtl),
+    admins: admins as string[],
+    sweepMs: (durationSeconds(values['sweep-interval'], '--sweep-interval') ?? 30) * 1000,
   });
   if (!htpasswd) warn('no --auth: everything this server offers is open to whoever can reach it');
   io.stdout.write(`listening on ${server.url}\n`);

@@ -3,6 +3,7 @@ import { basename, dirname } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TemplatesError } from '../../errors.js';
 import { readHash, readMetadata } from '../../fetch/source.js';
+import { readQcow2 } from '../../manage/qcow2.js';
 import { providerFor } from '../../providers/index.js';
 import { entryName, partialPath } from '../../store/layout.js';
 import type { VersionKey } from '../../repository/reference.js';
@@ -25,7 +26,7 @@ function notFound(reply: FastifyReply, what: string): FastifyReply {
 }
 
 /** A stored file with Range, ETag, Last-Modified, If-Range and If-None-Match (@fastify/send, 1 MiB reads). */
-async function sendStored(request: FastifyRequest, reply: FastifyReply, deps: ServerDeps, path: string, file: FileName): Promise<FastifyReply> {
+async function sendStored(request: FastifyRequest, reply: FastifyReply, deps: ServerDeps, path: string, file: FileName | 'image.qcow2'): Promise<FastifyReply> {
   const { default: send } = await import('@fastify/send');
   const { statusCode, headers, stream } = await send(request.raw, `/${encodeURIComponent(basename(path))}`, {
     root: dirname(path), dotfiles: 'allow', highWaterMark: HIGH_WATER_MARK, cacheControl: false, index: false,
@@ -104,7 +105,7 @@ export function reposRoutes(app: FastifyInstance, deps: ServerDeps): void {
     return reply.send({ repositories: cat.names().map((name) => ({ name, url: `${base}/repos/${hrefName(name)}.json` })) });
   });
   app.get('/repos/*', async (request, reply) => {
-    const segments = segmentsBelow(request.url, '/repos/', (segment, index) => /^[A-Za-z0-9._+-]+$/.test(segment) && segment !== '.' && segment !== '..' && (index < 3 || (FILES as readonly string[]).includes(segment) || /^image\.xz\.(hash|metadata)$/.test(segment)));
+    const segments = segmentsBelow(request.url, '/repos/', (segment, index) => /^[A-Za-z0-9._+-]+$/.test(segment) && segment !== '.' && segment !== '..' && (index < 3 || (FILES as readonly string[]).includes(segment) || /^image\.qcow2(\.xz)?(\.hash|\.metadata)?$/.test(segment) || /^image\.xz\.(hash|metadata)$/.test(segment)));
     if (!segments.ok) return sendError(reply, new TemplatesError('USAGE', `bad path: ${segments.why}`, { hint: 'paths are /repos/REPO.json and /repos/REPO/TEMPLATE/VERSION/FILE' }));
     const names = segments.names;
     try {
@@ -116,6 +117,13 @@ export function reposRoutes(app: FastifyInstance, deps: ServerDeps): void {
       }
       if (names.length !== 4) return notFound(reply, request.url.split('?', 1)[0]!);
       const [repository, template, version, file] = names as [string, string, string, string];
+      if (file.startsWith('image.qcow2')) {
+        // A job's qcow2 rendition and its digest: served once made, never pulled (nor compressed).
+        const rendition = await readQcow2(deps.store, { repository, template, version });
+        if (rendition && file === 'image.qcow2') return await sendStored(request, reply, deps, rendition.path, file);
+        if (rendition && file === 'image.qcow2.hash') return reply.type('text/plain').send(`${rendition.hash}\n`);
+        return notFound(reply, `${entryName({ repository, template, version })}/${file}`);
+      }
       if (!(FILES as readonly string[]).includes(file)) return notFound(reply, file);
       return await serveFile(request, reply, deps, { repository, template, version }, file as FileName);
     } catch (error) {
