@@ -1,5 +1,5 @@
 // On-demand jobs through a real templates serve and nginx: lifecycle and events, result repository, qcow2, holds, auth, metrics.
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
