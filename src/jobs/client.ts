@@ -48,8 +48,8 @@ export interface NewJobRequest {
 }
 
 export interface WaitOptions {
-  /** Give up after this long (JOB_TIMEOUT). */
-  timeoutMs?: number;
+  /** Give up after this many milliseconds (JOB_TIMEOUT). */
+  timeout?: number;
   signal?: AbortSignal;
   /** Each state or progress the client sees. */
   onUpdate?: (job: JobJson) => void;
@@ -126,7 +126,7 @@ export function createJobClient(options: JobClientOptions): JobClient {
     async wait(id, opts = {}) {
       const stop = new AbortController();
       const signals = [stop.signal, ...(opts.signal ? [opts.signal] : [])];
-      const timer = opts.timeoutMs !== undefined ? setTimeout(() => stop.abort(new TemplatesError('JOB_TIMEOUT', `job ${id} was not done after ${Math.round(opts.timeoutMs! / 1000)} s`, { hint: `it goes on; see templates job show ${id}` })), opts.timeoutMs) : undefined;
+      const timer = opts.timeout !== undefined ? setTimeout(() => stop.abort(new TemplatesError('JOB_TIMEOUT', `job ${id} was not done after ${Math.round(opts.timeout! / 1000)} s`, { hint: `it goes on; see templates job show ${id}` })), opts.timeout) : undefined;
       const signal = AbortSignal.any(signals);
       const settle = (job: JobJson): JobJson | undefined => {
         opts.onUpdate?.(job);

@@ -41,7 +41,7 @@ describe('createJobClient', () => {
     };
     const polling = createJobClient({ url: server.url, fetch: noEvents, poll: { firstMs: 50, factor: 1.5, maxMs: 200 } });
     const job = await polling.create({ refs: ['up:a'], secondsToLive: 60, label: 'poll' });
-    const done = await polling.wait(job.id, { timeoutMs: 30_000 });
+    const done = await polling.wait(job.id, { timeout: 30_000 });
     expect(done).toMatchObject({ id: job.id, state_name: 'done' });
     expect(asked.filter((path) => path === `/api/1/jobs/${job.id}`).length).toBeGreaterThanOrEqual(1);
     const updates: string[] = [];
@@ -54,8 +54,8 @@ describe('createJobClient', () => {
   it('gives up waiting with JOB_TIMEOUT (the job goes on), and cancelling it makes wait fail with ABORTED', async () => {
     const client = createJobClient({ url: server.url });
     const job = await client.create({ refs: ['up:big'], secondsToLive: 60 });
-    await expect(client.wait(job.id, { timeoutMs: 300 })).rejects.toMatchObject({ code: 'JOB_TIMEOUT' });
-    const waiting = client.wait(job.id, { timeoutMs: 30_000 });
+    await expect(client.wait(job.id, { timeout: 300 })).rejects.toMatchObject({ code: 'JOB_TIMEOUT' });
+    const waiting = client.wait(job.id, { timeout: 30_000 });
     expect((await client.remove(job.id)).state_name).toBe('failed');
     await expect(waiting).rejects.toMatchObject({ code: 'ABORTED' });
     const list = await client.list({ state: 'failed' });

@@ -44,7 +44,7 @@ describe('templates serve killed mid-job', () => {
 
     server = await startServe(args, { HOME: ws.dir });
     const again = createJobClient({ url: server.url });
-    const ended = await Promise.all(jobs.map((job) => again.wait(job.id, { timeoutMs: 90_000 })));
+    const ended = await Promise.all(jobs.map((job) => again.wait(job.id, { timeout: 90_000 })));
     expect(ended.map((job) => job.state_name)).toEqual(['done', 'done', 'done']);
     expect(server.logs().filter((line) => line.kind === 'job' && line.state === 'fetching').length).toBeGreaterThanOrEqual(3);
     await server.stop();

@@ -80,7 +80,7 @@ export async function jobCommand(args: string[], io: CliIo): Promise<number> {
   const print = (job: JobJson, line: string) => void io.stdout.write(values.json ? `${JSON.stringify(job)}\n` : line);
   const waitFor = async (id: number) => {
     const timeoutMs = duration(values.timeout, '--timeout');
-    const job = await client.wait(id, { signal, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+    const job = await client.wait(id, { signal, ...(timeoutMs !== undefined ? { timeout: timeoutMs } : {}) });
     print(job, `${job.result_repofile}\n`);
     return 0;
   };
