@@ -53,7 +53,7 @@ export const SETTINGS: Record<keyof Settings, { env: string; kind: Kind; describ
   offline: { env: 'TEMPLATES_OFFLINE', kind: 'boolean', describe: 'never use the network' },
   listen: { env: 'TEMPLATES_LISTEN', kind: 'string', describe: 'serve: HOST:PORT to listen on (port 0: any free one)' },
   htpasswd: { env: 'TEMPLATES_HTPASSWD', kind: 'string', describe: 'serve: users from an htpasswd -B file; empty: no auth' },
-  anonymous: { env: 'TEMPLATES_ANONYMOUS', kind: 'string', describe: 'serve with auth: "none", or "read" to open /repos/ without a token' },
+  anonymous: { env: 'TEMPLATES_ANONYMOUS', kind: 'string', describe: 'serve with auth: "none", "read" to open /repos/ without a token, or "write" to open everything (jobs too)' },
   tokenTtlSeconds: { env: 'TEMPLATES_TOKEN_TTL_SECONDS', kind: 'number', describe: 'serve: lifetime of tokens from /auth_token' },
   secretFile: { env: 'TEMPLATES_SECRET_FILE', kind: 'string', describe: 'serve: the token signing secret (created 0600); empty: <store>/.serve/secret' },
   publicUrl: { env: 'TEMPLATES_PUBLIC_URL', kind: 'string', describe: 'serve: the URL neighbours use (behind a proxy); empty: the listening address' },

@@ -13,7 +13,7 @@ beforeAll(async () => {
   ws = await workspace();
   const { sha1 } = await publishImage(ws.www, 'a/v1', await makeDisk(join(ws.dir, 'a.raw'), { sizeMiB: 2, dataKiB: 64 }));
   const slowurl = ws.baseurl.replace(/\/(ws-[^/]+)\/$/, '/slow/$1/');
-  const { sha1: bigSha1 } = await publishImage(ws.www, 'big/v1', await makeDisk(join(ws.dir, 'big.raw'), { sizeMiB: 16, dataKiB: 6 * 1024 }));
+  const { sha1: bigSha1 } = await publishImage(ws.www, 'big/v1', await makeDisk(join(ws.dir, 'big.raw'), { sizeMiB: 48, dataKiB: 24 * 1024 }));
   const repo = await ws.writeRepo('up', {
     name: 'up',
     sources: { web: { type: 'http', args: { baseurl: ws.baseurl } }, slow: { type: 'http', args: { baseurl: slowurl } } },
@@ -51,6 +51,7 @@ describe('createJobClient', () => {
     expect(updates.at(-1)).toBe('done');
   });
 
+  // big takes about 12 s through nginx's 2 MB/s /slow/ location: it is still fetching when it is cancelled.
   it('gives up waiting with JOB_TIMEOUT (the job goes on), and cancelling it makes wait fail with ABORTED', async () => {
     const client = createJobClient({ url: server.url });
     const job = await client.create({ refs: ['up:big'], secondsToLive: 60 });
