@@ -151,9 +151,8 @@ export function createJobClient(options: JobClientOptions): JobClient {
           delay = Math.min(delay * poll.factor, poll.maxMs);
         }
       } catch (error) {
-        if (signal.aborted && !isTemplatesError(error)) throw abortError(signal);
-        if (signal.aborted) throw abortError(signal);
-        throw error;
+        // A timeout or the caller's abort wins over whatever the aborted request threw.
+        throw signal.aborted ? abortError(signal) : error;
       } finally {
         if (timer) clearTimeout(timer);
         stop.abort();

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { createRequire } from 'node:module';
 import { TemplatesError, storeIoError } from '../errors.js';
-import { JOB_STATES, canMove, stateName, type Job, type JobRef, type JobState } from './model.js';
+import { JOB_STATES, canMove, stateName, type Job, type JobRef, type JobState, type JobStateName } from './model.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS jobs (
@@ -199,10 +199,10 @@ export class JobDatabase {
     return new Set(rows.map((row) => row.version));
   }
 
-  /** How many jobs are in each state (every state present, 0 when none). */
-  countByState(): Record<JobState, number> {
-    const counts = Object.fromEntries(Object.values(JOB_STATES).map((state) => [state, 0])) as Record<JobState, number>;
-    for (const row of this.#stmt('SELECT state, count(*) AS n FROM jobs GROUP BY state').all() as Array<{ state: JobState; n: number }>) counts[row.state] = row.n;
+  /** How many jobs are in each state, by state name (every state present, 0 when none). */
+  countByState(): Record<JobStateName, number> {
+    const counts = Object.fromEntries(Object.keys(JOB_STATES).map((name) => [name, 0])) as Record<JobStateName, number>;
+    for (const row of this.#stmt('SELECT state, count(*) AS n FROM jobs GROUP BY state').all() as Array<{ state: JobState; n: number }>) counts[stateName(row.state)] = row.n;
     return counts;
   }
 

@@ -5,6 +5,7 @@ import { fetchTemplate } from '../fetch/fetch.js';
 import { ensureQcow2 } from '../manage/qcow2.js';
 import type { VersionSpec } from '../repository/model.js';
 import { resolveReference } from '../repository/resolve.js';
+import type { VersionKey } from '../repository/reference.js';
 import type { RepositorySet } from '../repository/set.js';
 import { readStoredEntry, type Store } from '../store/store.js';
 import type { JobDatabase } from './database.js';
@@ -29,20 +30,22 @@ export function pinOf(version: VersionSpec): string | null {
   return digest ? `${digest.algorithm}:${digest.hex}` : null;
 }
 
-/** The version a pinned reference names now, failing when upstream no longer serves it with the pinned digest. */
-function checkPin(ref: Job['refs'][number], repositories: RepositorySet): void {
-  let now: VersionSpec;
+/** The entry a pinned reference names now, failing when upstream no longer serves it with the pinned digest. */
+function checkPin(ref: Job['refs'][number], repositories: RepositorySet): VersionKey {
+  let resolved: ReturnType<typeof resolveReference>;
   try {
-    now = resolveReference(ref.version, repositories).version;
+    resolved = resolveReference(ref.version, repositories);
   } catch (error) {
     const failure = asTemplatesError(error);
     throw new TemplatesError(failure.code, `${ref.version} (pinned to ${ref.digest ?? 'no digest'}) is no longer served: ${failure.message}`, { ref: ref.version }, { cause: error });
   }
-  if (ref.digest !== null && pinOf(now) !== ref.digest) {
-    throw new TemplatesError('HASH_MISMATCH', `${ref.version} was pinned to ${ref.digest} but the repository now lists ${pinOf(now) ?? 'no digest'}`, {
-      ref: ref.version, expected: ref.digest, actual: pinOf(now) ?? 'none', hint: 'submit a new job for the version upstream serves now',
+  const now = pinOf(resolved.version);
+  if (ref.digest !== null && now !== ref.digest) {
+    throw new TemplatesError('HASH_MISMATCH', `${ref.version} was pinned to ${ref.digest} but the repository now lists ${now ?? 'no digest'}`, {
+      ref: ref.version, expected: ref.digest, actual: now ?? 'none', hint: 'submit a new job for the version upstream serves now',
     });
   }
+  return resolved.key;
 }
 
 /**
@@ -56,8 +59,7 @@ export async function runJob(deps: RunDeps, job: Job, signal: AbortSignal): Prom
   let lastWrite = 0;
   for (const [index, ref] of job.refs.entries()) {
     const repositories = deps.repositories();
-    checkPin(ref, repositories);
-    const key = resolveReference(ref.version, repositories).key;
+    const key = checkPin(ref, repositories);
     // Stored and held; a prune that took the entry between the fetch and the hold makes it fetch once more.
     for (let attempt = 0; attempt < 2; attempt++) {
       await fetchTemplate(ref.version, {

@@ -14,7 +14,6 @@ import { freeUnheld, releaseHold } from './holds.js';
 import { JOB_STATES, isLive, type Job } from './model.js';
 import { pinOf, runJob } from './run.js';
 
-export { pinOf } from './run.js';
 
 export interface JobRequest {
   refs: string[];
@@ -122,12 +121,9 @@ export function createJobService(options: JobServiceOptions): JobService {
 
   function schedule(): void {
     if (closed) return;
+    // run() moves a job to fetching before its first await, so waiting() never returns one that runs.
     const free = workers - running.size;
-    if (free <= 0) return;
-    for (const job of db.waiting(free + running.size)) {
-      if (running.size >= workers) break;
-      if (!running.has(job.id)) void run(job);
-    }
+    if (free > 0) for (const job of db.waiting(free)) void run(job);
   }
 
   /** After a restart: jobs left fetching wait again; holds of jobs that ended but kept their file (a kill) go. */

@@ -90,7 +90,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }
   const inventory = createInventoryCache(store, context.now);
   const db = new JobDatabase(jobsDatabasePath(store.root));
-  const metrics = await createMetrics(() => inventory.get(), () => Object.fromEntries(Object.entries(db.countByState()).map(([state, n]) => [stateName(Number(state) as 0), n])));
+  const metrics = await createMetrics(() => inventory.get(), () => db.countByState());
   const repositories = repositoryState(options, shutdown.signal, log);
   // Read before listening: no request waits for a whole store to be read.
   await Promise.all([repositories.load(), inventory.get()]);

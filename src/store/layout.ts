@@ -19,7 +19,7 @@
 //   .serve/jobs.sqlite                         templates serve's on-demand jobs (SQLite, WAL)
 //   .serve/holds/job-<id>                      exists while job <id> is live; named in the users file of each entry it holds
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 import type { VersionKey } from '../repository/reference.js';
 
@@ -130,7 +130,7 @@ export function jobHoldPath(root: string, id: number): string {
 
 /** A dependent as people read it: `job 7 (templates serve)` for a job's hold, else its path. */
 export function describeDependent(root: string, path: string): string {
-  const id = /^job-(\d+)$/.exec(path.slice(join(root, '.serve', 'holds').length + 1))?.[1];
+  const id = /^job-(\d+)$/.exec(basename(path))?.[1];
   return id !== undefined && path === jobHoldPath(root, Number(id)) ? `job ${id} (templates serve)` : path;
 }
 

@@ -73,7 +73,7 @@ export async function jobCommand(args: string[], io: CliIo): Promise<number> {
   const server = values.server ?? settings.server.value;
   if (!server) throw new TemplatesError('USAGE', 'job: which server?', { hint: 'give --server URL, or set TEMPLATES_SERVER' });
   if (!/^https?:\/\//.test(server)) throw new TemplatesError('USAGE', `--server takes an http(s) URL, not ${JSON.stringify(server)}`);
-  const configured = configuredCredentials(file)?.find((credential) => server.startsWith(credential.prefix) && credential.token);
+  const configured = configuredCredentials(file).find((credential) => server.startsWith(credential.prefix) && credential.token);
   const token = io.env.TEMPLATES_TOKEN || configured?.token;
   const client = createJobClient({ url: server, ...(token ? { token } : {}) });
   const signal = io.signal;

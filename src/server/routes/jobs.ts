@@ -54,6 +54,11 @@ export function jobsRoutes(app: FastifyInstance, deps: ServerDeps): void {
   const repofile = (request: FastifyRequest, job: Job) => (job.state === JOB_STATES.done ? `${base(request)}/repos/jobs/${job.id}.json` : null);
   const show = (request: FastifyRequest, job: Job) => jobJson(job, repofile(request, job));
   const admin = (request: FastifyRequest) => jobs.admins.has(requestUser(request));
+  const existing = (id: number) => {
+    const job = jobs.db.get(id);
+    if (!job) throw new TemplatesError('JOB_NOT_FOUND', `no job ${id}`, { hint: `see GET ${JOBS}` });
+    return job;
+  };
   const guard = (handler: (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | unknown>) => async (request: FastifyRequest, reply: FastifyReply) => {
     try {
       return await handler(request, reply);
@@ -96,9 +101,7 @@ export function jobsRoutes(app: FastifyInstance, deps: ServerDeps): void {
   }));
 
   app.get(`${JOBS}/:id`, guard(async (request, reply) => {
-    const job = jobs.db.get(jobId(request.params));
-    if (!job) throw new TemplatesError('JOB_NOT_FOUND', `no job ${jobId(request.params)}`, { hint: `see GET ${JOBS}` });
-    return reply.send(show(request, job));
+    return reply.send(show(request, existing(jobId(request.params))));
   }));
 
   app.patch(`${JOBS}/:id`, guard(async (request, reply) => {
@@ -114,9 +117,7 @@ export function jobsRoutes(app: FastifyInstance, deps: ServerDeps): void {
   }));
 
   app.get(`${JOBS}/:id/events`, guard(async (request, reply) => {
-    const id = jobId(request.params);
-    const job = jobs.db.get(id);
-    if (!job) throw new TemplatesError('JOB_NOT_FOUND', `no job ${id}`, { hint: `see GET ${JOBS}` });
+    const job = existing(jobId(request.params));
     streamJobEvents(request, reply, { job, events: jobs.service.events, show: (j) => show(request, j), closing: jobs.closing });
     return reply;
   }));
@@ -124,8 +125,7 @@ export function jobsRoutes(app: FastifyInstance, deps: ServerDeps): void {
   app.get('/repos/jobs/:file', guard(async (request, reply) => {
     const match = /^([1-9]\d{0,15})\.json$/.exec((request.params as { file: string }).file);
     if (!match) throw new TemplatesError('JOB_NOT_FOUND', 'job repositories are /repos/jobs/ID.json');
-    const job = jobs.db.get(Number(match[1]));
-    if (!job) throw new TemplatesError('JOB_NOT_FOUND', `no job ${match[1]}`, { hint: `see GET ${JOBS}` });
+    const job = existing(Number(match[1]));
     if (job.state !== JOB_STATES.done) throw new TemplatesError('JOB_CONFLICT', `job ${job.id} is not done, so it has no result repository`, { hint: `see GET ${JOBS}/${job.id}` });
     const renditions = new Map<string, Qcow2Rendition>();
     if (job.results.includes('qcow2')) {
