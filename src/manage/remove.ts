@@ -1,7 +1,7 @@
 // Remove stored entries under their lock: the image first (the entry is gone at once), then its sidecars and temp files.
 import { rm } from 'node:fs/promises';
 import { TemplatesError, storeIoError } from '../errors.js';
-import { SIDECAR_SUFFIXES, entryName, entryTempDir, imagePath, type VersionKey } from '../store/layout.js';
+import { SIDECAR_SUFFIXES, describeDependent, entryName, entryTempDir, imagePath, type VersionKey } from '../store/layout.js';
 import { withEntryLock } from '../store/lock.js';
 import { fsyncDir } from '../store/publish.js';
 import { readStoredEntry, type Store } from '../store/store.js';
@@ -38,10 +38,10 @@ export async function removeEntry(store: Store, key: VersionKey, options: Remove
     if (!entry) throw new TemplatesError('NOT_STORED', `${ref} is not in the store ${store.root}`, { ref, path: store.root, hint: 'see: templates list --stored' });
     const { live } = await readUsers(store, key);
     if (live.length && !options.force) {
-      throw new TemplatesError('ENTRY_IN_USE', `${ref} is used by ${live.join(', ')}`, {
+      throw new TemplatesError('ENTRY_IN_USE', `${ref} is used by ${live.map((path) => describeDependent(store.root, path)).join(', ')}`, {
         ref,
         path: live[0]!,
-        hint: 'remove the dependents first, release them with templates use --drop, or pass --force',
+        hint: 'remove the dependents first, release them with templates use --drop (a job: templates job rm ID), or pass --force',
       });
     }
     await deleteEntryFiles(store, key);
