@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { createHttpClient, type HttpClient } from './http/client.js';
 import { createCredentials, type Credential } from './http/credentials.js';
+import type { MirrorRule } from './http/mirrors.js';
 import { USER_AGENT } from './version.js';
 
 /** How xz is decoded: the system command (multi-threaded) or lzma-native (a fallback where no xz exists). */
@@ -20,6 +21,8 @@ export interface Context {
   qemuImg: string;
   /** Largest decoded image accepted: decoding stops as soon as an image passes it (a decompression bomb). */
   maxImageBytes: number;
+  /** Mirrors per URL prefix (the config's `mirrors`, TEMPLATES_MIRRORS), beside those a repository declares. */
+  mirrors: MirrorRule[];
 }
 
 /** 1 TiB: far above any real template, far below what fills a disk through holes. */
@@ -44,6 +47,8 @@ export interface ContextOptions {
   maxImageBytes?: number;
   /** Credentials per URL prefix (the config file's `auth`); ~/.netrc and TEMPLATES_TOKEN are read too. */
   credentials?: Credential[];
+  /** Mirrors per URL prefix (the config file's `mirrors` and TEMPLATES_MIRRORS, from configuredMirrors). */
+  mirrors?: MirrorRule[];
 }
 
 export async function findExecutable(name: string, path: string | undefined): Promise<string | undefined> {
@@ -68,6 +73,7 @@ export function createContext(options: ContextOptions = {}): Context {
     home,
     now: options.now ?? Date.now,
     qemuImg: options.qemuImg ?? 'qemu-img',
+    mirrors: options.mirrors ?? [],
     maxImageBytes: options.maxImageBytes ?? (Number(env.TEMPLATES_MAX_IMAGE_BYTES) > 0 ? Number(env.TEMPLATES_MAX_IMAGE_BYTES) : DEFAULT_MAX_IMAGE_BYTES),
     http:
       options.http ??

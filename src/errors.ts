@@ -31,6 +31,8 @@ export const ERROR_CODES = {
   SOURCE_HTTP_ERROR: 6,
   OFFLINE: 6,
   AUTH_FAILED: 6,
+  MIRRORS_FAILED: 6,
+  STATUS_UNHEALTHY: 12,
   DECODE_FAILED: 7,
   CONVERT_FAILED: 7,
   FORMAT_UNSUPPORTED: 7,
@@ -62,6 +64,8 @@ export interface ErrorFields {
   format?: string;
   /** LOCK_TIMEOUT: the lock holder as `pid@host`. */
   holder?: string;
+  /** MIRRORS_FAILED: every server tried, in order, and why it failed. */
+  attempts?: Array<{ url: string; code: ErrorCode; message: string }>;
   hint?: string;
 }
 

@@ -34,3 +34,8 @@ export { resolveSettings, SETTINGS, type Settings, type Setting, type Origin } f
 export { startServer, type ServeOptions, type RunningServer } from './server/serve.js';
 export { createJobClient, jobFailure } from './jobs/client.js';
 export type { JobClient, JobClientOptions, JobJson, JobPage, NewJobRequest, WaitOptions } from './jobs/client.js';
+export { scrapeStatus, type ScrapeOptions } from './status/scrape.js';
+export type { StatusReport, ServerStatus, RepositoryStatus, DeepCheck, SyncState } from './status/model.js';
+export { statusToPrometheus } from './status/prometheus.js';
+export { configuredMirrors } from './config/file.js';
+export type { MirrorRule } from './http/mirrors.js';

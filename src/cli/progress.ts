@@ -12,6 +12,10 @@ export interface Renderer {
 }
 
 const MiB = 1024 * 1024;
+
+/** A server passed over: a warning, printed even with --quiet (it names a mirror to look at). */
+const serverFailed = (event: Extract<ProgressEvent, { phase: 'server-failed' }>) =>
+  `templates: warning: ${event.ref}: ${event.message} [${event.code}]; trying ${event.next}\n`;
 const mib = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
 
 function barRenderer(stream: NodeJS.WriteStream, cliProgress: typeof cliProgressTypes): Renderer {
@@ -29,7 +33,8 @@ function barRenderer(stream: NodeJS.WriteStream, cliProgress: typeof cliProgress
   return {
     onProgress(event) {
       if (event.phase !== 'download' && event.phase !== 'compress') {
-        if (event.phase === 'convert') multi.log(`${event.ref}: converting ${event.format} to raw\n`);
+        if (event.phase === 'server-failed') multi.log(serverFailed(event));
+        else if (event.phase === 'convert') multi.log(`${event.ref}: converting ${event.format} to raw\n`);
         else if (event.phase === 'waiting-for-lock') multi.log(`${event.ref}: waiting for another process\n`);
         else if (event.phase === 'indexed') multi.log(`${event.ref}: ${event.status}\n`);
         return;
@@ -66,6 +71,8 @@ function lineRenderer(stream: NodeJS.WritableStream, now: () => number, interval
         }
         case 'convert':
           return void write(`converting ${event.format} to raw`);
+        case 'server-failed':
+          return void stream.write(serverFailed(event));
         case 'waiting-for-lock':
           return void write('waiting for another process fetching it');
         case 'done':
@@ -79,7 +86,7 @@ function lineRenderer(stream: NodeJS.WritableStream, now: () => number, interval
 
 /** cli-progress is loaded only for a TTY, so scripts and CI do not pay for it at startup. */
 export async function createRenderer(stream: NodeJS.WriteStream, quiet: boolean): Promise<Renderer> {
-  if (quiet) return { onProgress() {}, stop() {} };
+  if (quiet) return { onProgress: (event) => void (event.phase === 'server-failed' && stream.write(serverFailed(event))), stop() {} };
   if (!stream.isTTY) return lineRenderer(stream, Date.now);
   const { default: cliProgress } = await import('cli-progress');
   return barRenderer(stream, cliProgress);

@@ -1,6 +1,6 @@
 // Build the settings, context, store and repository set a command needs from its flags, the environment and the config file.
 import { homedir } from 'node:os';
-import { configuredCredentials, readConfigFile } from '../config/file.js';
+import { configuredCredentials, configuredMirrors, readConfigFile } from '../config/file.js';
 import { resolveSettings, unknownKeys, type Settings } from '../config/settings.js';
 import { createContext, type Context } from '../context.js';
 import { loadRepositories } from '../repository/find.js';
@@ -49,6 +49,7 @@ export async function setupStore(values: CommonValues, io: CliIo): Promise<Omit<
   const { settings, file } = await readConfig(values, io);
   const context = createContext({
     credentials: configuredCredentials(file),
+    mirrors: configuredMirrors(file, io.env),
     env: io.env,
     maxImageBytes: settings.maxImageBytes.value,
     connectTimeoutMs: settings.connectTimeoutSeconds.value * 1000,

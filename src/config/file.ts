@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { TemplatesError } from '../errors.js';
 import type { Credential } from '../http/credentials.js';
+import type { MirrorRule } from '../http/mirrors.js';
 
 export function defaultConfigPath(env: Record<string, string | undefined>, home: string): string {
   return join(env.XDG_CONFIG_HOME || join(home, '.config'), 'templates', 'config.json');
@@ -49,5 +50,47 @@ export function configuredCredentials(file: { path: string; data: Record<string,
       return { prefix: entry.prefix, username: entry.username, password: (entry.password as string | undefined) ?? '' };
     }
     throw bad();
+  });
+}
+
+/**
+ * Mirror rules from the config file's `mirrors` (`{"<baseurl prefix>": ["<mirror prefix>", …]}`) and
+ * TEMPLATES_MIRRORS (the same JSON, or `PREFIX=MIRROR[,MIRROR…]` pairs separated by spaces), the variable's first.
+ */
+export function configuredMirrors(file: { path: string; data: Record<string, unknown> } | undefined, env: Record<string, string | undefined>): MirrorRule[] {
+  const rules: MirrorRule[] = [];
+  const text = env.TEMPLATES_MIRRORS?.trim();
+  if (text) {
+    const where = 'TEMPLATES_MIRRORS';
+    if (text.startsWith('{')) {
+      let data: unknown;
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = undefined;
+      }
+      rules.push(...mirrorRules(data, where));
+    } else {
+      for (const pair of text.split(/\s+/)) {
+        const at = pair.indexOf('=');
+        rules.push(...mirrorRules(at > 0 ? { [pair.slice(0, at)]: pair.slice(at + 1).split(',').filter(Boolean) } : undefined, where));
+      }
+    }
+  }
+  if (file?.data.mirrors !== undefined) rules.push(...mirrorRules(file.data.mirrors, `${file.path}: mirrors`, file.path));
+  return rules;
+}
+
+const httpUrl = (text: unknown) => typeof text === 'string' && /^https?:\/\/[^/]/i.test(text);
+
+function mirrorRules(data: unknown, where: string, path?: string): MirrorRule[] {
+  const bad = () => new TemplatesError('CONFIG_INVALID', `${where}: expected {"<http(s) URL prefix>": ["<mirror URL prefix>", …]}${path ? '' : ' or PREFIX=MIRROR,MIRROR pairs'}`, {
+    ...(path ? { file: path } : {}),
+    hint: path ? 'fix the config file' : 'fix TEMPLATES_MIRRORS',
+  });
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw bad();
+  return Object.entries(data).map(([prefix, mirrors]) => {
+    if (!httpUrl(prefix) || !Array.isArray(mirrors) || mirrors.length === 0 || !mirrors.every(httpUrl)) throw bad();
+    return { prefix, mirrors: mirrors as string[] };
   });
 }

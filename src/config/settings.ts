@@ -34,6 +34,7 @@ export interface Settings {
   workers: Setting<number>;
   maxSecondsToLive: Setting<number>;
   server: Setting<string>;
+  scrapeIntervalSeconds: Setting<number>;
 }
 
 type Kind = 'path' | 'paths' | 'number' | 'boolean' | 'string';
@@ -62,6 +63,7 @@ export const SETTINGS: Record<keyof Settings, { env: string; kind: Kind; describ
   workers: { env: 'TEMPLATES_WORKERS', kind: 'number', describe: 'serve: on-demand jobs fetching at once' },
   maxSecondsToLive: { env: 'TEMPLATES_MAX_SECONDS_TO_LIVE', kind: 'number', describe: 'serve: the longest seconds_to_live a job may ask for' },
   server: { env: 'TEMPLATES_SERVER', kind: 'string', describe: 'templates job: the templates serve URL to ask' },
+  scrapeIntervalSeconds: { env: 'TEMPLATES_SCRAPE_INTERVAL_SECONDS', kind: 'number', describe: 'serve: how often repositories and their mirrors are checked (0: never)' },
 };
 
 export interface SettingsInput {
@@ -96,6 +98,7 @@ const DEFAULTS = {
   workers: 2,
   maxSecondsToLive: 7 * 86_400,
   server: '',
+  scrapeIntervalSeconds: 300,
 };
 
 function fromText(kind: Kind, text: string, where: string): unknown {
@@ -140,8 +143,8 @@ export function resolveSettings(input: SettingsInput): Settings {
   return out as Settings;
 }
 
-/** Config-file keys that are not settings: `auth` (credentials per URL prefix, config/file.ts) and `admins` (serve). */
-const OTHER_KEYS = new Set(['auth', 'admins']);
+/** Config-file keys that are not settings: `auth` (credentials per URL prefix), `mirrors` (config/file.ts) and `admins` (serve). */
+const OTHER_KEYS = new Set(['auth', 'admins', 'mirrors']);
 
 /** Keys a config file may have; others are reported as warnings (a typo must not pass silently). */
 export function unknownKeys(data: Record<string, unknown>): string[] {

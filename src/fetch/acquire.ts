@@ -17,7 +17,8 @@ import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { downloadImage, type Downloaded } from './download.js';
 import { hashFile } from '../util/hash-file.js';
 import { cachedResult, type FetchResult } from './result.js';
-import { partialFiles } from './partial.js';
+import { findPartial, partialFiles } from './partial.js';
+import { tryServers } from './servers.js';
 import type { ProgressCallback } from './progress.js';
 import { readMetadata } from './source.js';
 
@@ -59,17 +60,11 @@ async function keptDigest(downloaded: Downloaded, signal: AbortSignal): Promise<
   return { digest: `sha256:${sha256}`, size };
 }
 
-async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved, signal: AbortSignal, onProgress: ProgressCallback | undefined, override?: SourceOverride): Promise<FetchResult> {
+/** Metadata and verified image from one server; metadata is small and fails fast when broken, before any image byte moves. */
+async function fromServer(ctx: Context, store: Store, resolved: Resolved, provider: Provider, prefix: string, signal: AbortSignal, onProgress: ProgressCallback | undefined, override?: SourceOverride) {
   const { key, version, ref } = resolved;
-  const provider = override?.provider ?? providerFor(version.source, ctx.http);
-  const prefix = tempPrefix(store.root, key, `${process.pid}-${randomBytes(4).toString('hex')}`);
-  try {
-    await mkdir(entryTempDir(store.root, key), { recursive: true }).catch((error: unknown) => {
-      throw storeIoError(error, entryTempDir(store.root, key), 'cannot create');
-    });
-    // Metadata is small and fails fast when broken, before any image byte moves.
-    const metadata = await readMetadata(provider, version.handle, signal);
-    const downloaded = await downloadImage(ctx, {
+  const metadata = await readMetadata(provider, version.handle, signal);
+  const downloaded = await downloadImage(ctx, {
       provider,
       handle: version.handle,
       ...(version.hash ? { hash: version.hash } : {}),
@@ -85,6 +80,41 @@ async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved
       // A store that keeps compressed copies serves others (templates serve): its downloads run ahead of its own decoding.
       ...(store.keepCompressed ? { decodeBehind: { nice: 10 }, onCompressedVerified: () => onProgress?.({ ref, phase: 'verified', of: 'compressed' }) } : {}),
     });
+  return { metadata, downloaded };
+}
+
+/** The version's bytes: from the override (import), a file source, or the first of the http source's servers that delivers. */
+async function fetchBytes(ctx: Context, store: Store, resolved: Resolved, prefix: string, signal: AbortSignal, onProgress: ProgressCallback | undefined, override?: SourceOverride): Promise<{
+  metadata: Record<string, unknown>;
+  downloaded: Downloaded;
+  delivered?: { server: string; mirror: boolean };
+}> {
+  const { version, ref, key } = resolved;
+  const source = version.source;
+  if (override || source.type !== 'http') {
+    const provider = override?.provider ?? providerFor(source, ctx.http);
+    return fromServer(ctx, store, resolved, provider, prefix, signal, onProgress, override);
+  }
+  const partial = await findPartial(partialFiles(store.root, key), store.partialMaxAgeMs, ctx.now());
+  const delivered = await tryServers(ctx, source, {
+    what: ref,
+    health: store.serverHealth,
+    handle: version.handle,
+    signal,
+    ...(partial ? { partialUrl: partial.url } : {}),
+    onServerFailed: (failed, next) => onProgress?.({ ref, phase: 'server-failed', url: failed.url, code: failed.code, message: failed.message, next }),
+  }, ({ provider }) => fromServer(ctx, store, resolved, provider, prefix, signal, onProgress));
+  return { ...delivered.value, delivered: { server: delivered.server, mirror: delivered.mirror } };
+}
+
+async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved, signal: AbortSignal, onProgress: ProgressCallback | undefined, override?: SourceOverride): Promise<FetchResult> {
+  const { key, ref } = resolved;
+  const prefix = tempPrefix(store.root, key, `${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    await mkdir(entryTempDir(store.root, key), { recursive: true }).catch((error: unknown) => {
+      throw storeIoError(error, entryTempDir(store.root, key), 'cannot create');
+    });
+    const { metadata, downloaded, delivered } = await fetchBytes(ctx, store, resolved, prefix, signal, onProgress, override);
     if (signal.aborted) throw abortError(signal);
     const hash = formatDigest(downloaded.imageHash ?? downloaded.verified.digest);
     const stored = await storedDigest(downloaded, signal);
@@ -93,6 +123,7 @@ async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved
       schema: 1,
       ref,
       source: downloaded.location,
+      ...(delivered ? { server: delivered.server, mirror: delivered.mirror } : {}),
       sourceFormat: downloaded.sourceFormat,
       compressed: downloaded.compressed,
       verified: { digest: `${downloaded.verified.digest.algorithm}:${downloaded.verified.digest.hex}`, of: downloaded.verified.of },

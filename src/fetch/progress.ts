@@ -6,6 +6,8 @@ export type ProgressEvent =
   /** The downloaded `.xz` matched the repository's compressed digest (the rest is decoding, converting, publishing). */
   | { ref: string; phase: 'verified'; of: 'compressed' }
   | { ref: string; phase: 'convert'; format: string }
+  /** A server failed (`code`, `message`) and `next` is tried: a dead, stale or lying mirror passed over. */
+  | { ref: string; phase: 'server-failed'; url: string; code: string; message: string; next: string }
   | { ref: string; phase: 'done'; status: 'downloaded' | 'cached' };
 
 export type ProgressCallback = (event: ProgressEvent) => void;

@@ -20,6 +20,10 @@ export interface HttpResponse {
 export interface HttpRequestOptions {
   signal?: AbortSignal;
   headers?: Record<string, string>;
+  /** HEAD instead of GET (the body is empty). */
+  method?: 'GET' | 'HEAD';
+  /** Retries for this request instead of the client's (0 when a mirror can answer instead). */
+  retries?: number;
 }
 
 export interface HttpClient {
@@ -123,6 +127,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     const agent = await agentsFor(parsed);
     const authorization = requestOptions.authorization ?? options.credentials?.forUrl(parsed);
     const stream = got.stream(parsed, {
+      method: requestOptions.method ?? 'GET',
       headers: { 'user-agent': options.userAgent, 'accept-encoding': 'identity', ...(authorization ? { authorization } : {}), ...requestOptions.headers },
       timeout: { connect: options.connectTimeoutMs, socket: options.idleTimeoutMs },
       retry: { limit: 0 },
@@ -171,7 +176,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     }
   };
 
-  const retries = options.retries ?? 3;
+  const clientRetries = options.retries ?? 3;
   const baseDelay = options.retryDelayMs ?? 1000;
   const maxDelay = options.retryMaxDelayMs ?? 30_000;
   const busyBudget = options.busyBudgetMs ?? 3_600_000;
@@ -181,6 +186,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     async get(url, requestOptions = {}) {
       const { signal } = requestOptions;
       let busyWaited = 0;
+      const retries = requestOptions.retries ?? clientRetries;
       for (let attempt = 0; ; attempt++) {
         let response: HttpResponse;
         const origin = URL.canParse(url) ? new URL(url).origin : url;

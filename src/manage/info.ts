@@ -16,7 +16,7 @@ export interface TemplateInfo {
   /** What the repository says; null when no configured repository has it (a stored entry of another one). */
   resolution: Resolution | null;
   metadata: unknown;
-  stored: (Pick<StoredSummary, 'path' | 'size' | 'diskSize' | 'fetchedAt' | 'lastUsed' | 'source' | 'dependents'> & { hash: string | null; record: EntryRecord | null }) | null;
+  stored: (Pick<StoredSummary, 'path' | 'size' | 'diskSize' | 'fetchedAt' | 'lastUsed' | 'source' | 'server' | 'mirror' | 'dependents'> & { hash: string | null; record: EntryRecord | null }) | null;
 }
 
 export interface InfoOptions {
@@ -59,6 +59,8 @@ export async function templateInfo(ref: string, options: InfoOptions): Promise<T
           fetchedAt: summary.fetchedAt,
           lastUsed: summary.lastUsed,
           source: summary.source,
+          server: summary.server,
+          mirror: summary.mirror,
           hash: summary.entry.hash ?? null,
           record: summary.entry.record ?? null,
           dependents: summary.dependents,

@@ -1,5 +1,5 @@
 // indexDirectory: turn a directory of raw/qcow2 images into a lago-format repository, incrementally (`templates index`).
-import { rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createContext, findExecutable } from '../context.js';
 import { TemplatesError, abortError, outputIoError } from '../errors.js';
@@ -9,7 +9,7 @@ import { selectedByGlobs } from './glob.js';
 import { checkOptions, type IndexOptions, type IndexSummary } from './index-options.js';
 import { nameImage } from './naming.js';
 import { recognise, type Recognised } from './recognise.js';
-import { repositoryJson, type IndexedVersion } from './repository-json.js';
+import { nextRepositoryJson, repositoryJson, type IndexedVersion } from './repository-json.js';
 import { scanDirectory } from './scan.js';
 import { readState, serializeState, statePath, type IndexState } from './state.js';
 
@@ -31,7 +31,7 @@ export async function indexDirectory(dir: string, options: IndexOptions): Promis
     const state: IndexState = { schema: 1, images: {} };
     const summary: IndexSummary = {
       repository: options.name, output, written: false, templates: 0, versions: 0,
-      images: [], removed: [], skipped: [], problems: [], bytesIn: 0, bytesOut: 0, seconds: 0,
+      images: [], removed: [], skipped: [], problems: [], bytesIn: 0, bytesOut: 0, seconds: 0, revision: 0,
     };
     const problem = (path: string, error: TemplatesError) => summary.problems.push({ path, code: error.code, message: error.message });
     const scan = await scanDirectory(root, new Set([output])).catch((error: unknown) => {
@@ -97,7 +97,10 @@ export async function indexDirectory(dir: string, options: IndexOptions): Promis
       options.onProgress?.({ ref: `${options.name}:${ref}`, phase: 'indexed', status: result.status });
     }
     summary.removed = Object.keys(previous.images).filter((handle) => !(handle in state.images)).sort();
-    summary.written = await writeIfChanged(output, repositoryJson(options.name, source, versions));
+    const previousJson = await readFile(output, 'utf8').catch(() => undefined);
+    const json = nextRepositoryJson(previousJson, Math.floor(ctx.now() / 1000), (top) => repositoryJson(options.name, source, versions, top), options.mirrors ?? []);
+    summary.written = await writeIfChanged(output, json);
+    summary.revision = (JSON.parse(json) as { revision: number }).revision;
     await writeIfChanged(statePath(root), serializeState(state));
     summary.templates = new Set(versions.map((v) => v.template)).size;
     summary.versions = versions.length;

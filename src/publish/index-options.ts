@@ -11,6 +11,8 @@ export interface IndexOptions extends CompressChoices {
   name: string;
   /** Serve the images from this http(s) URL (an `http` source); default: a `file` source rooted at the directory. */
   baseUrl?: string;
+  /** Mirror base URLs serving a copy of the directory: the JSON's top-level `mirrors` for its source (http sources only). */
+  mirrors?: string[];
   /** Where the repository JSON goes; default `<dir>/<name>.json`. */
   output?: string;
   /** Globs over each image's handle (its path below the directory, without `.xz`). */
@@ -31,6 +33,8 @@ export interface IndexSummary {
   output: string;
   /** False when the repository JSON already had exactly this content (it was not rewritten). */
   written: boolean;
+  /** The repository's revision: one higher than before when the JSON changed. */
+  revision: number;
   templates: number;
   versions: number;
   images: Array<{ ref: string; handle: string; status: IndexedStatus }>;
@@ -60,7 +64,13 @@ export function checkOptions(dir: string, options: IndexOptions): RepositorySour
   if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 0)) {
     throw new TemplatesError('USAGE', `threads must be a whole number (0: one per core), not ${options.threads}`);
   }
-  if (options.baseUrl === undefined) return { type: 'file', root: dir };
+  for (const mirror of options.mirrors ?? []) {
+    if (!/^https?:\/\/[^/]/i.test(mirror)) throw new TemplatesError('USAGE', `--mirror must be an http(s) URL, not ${JSON.stringify(mirror)}`);
+  }
+  if (options.baseUrl === undefined) {
+    if (options.mirrors?.length) throw new TemplatesError('USAGE', '--mirror needs --base-url: mirrors copy an http source', { hint: 'add --base-url URL' });
+    return { type: 'file', root: dir };
+  }
   let url: URL | undefined;
   try {
     url = new URL(options.baseUrl);

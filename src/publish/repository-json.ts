@@ -13,8 +13,17 @@ export interface IndexedVersion {
 
 export type RepositorySource = { type: 'file'; root: string } | { type: 'http'; baseurl: string };
 
+/** What `templates index` adds at the top level: the revision (bumped on every change), when, and the mirrors. */
+export interface RepositoryTop {
+  revision?: number;
+  /** Seconds since the epoch. */
+  published?: number;
+  /** Mirror base URLs of the repository's one source. */
+  mirrors?: string[];
+}
+
 /** Templates sorted by name, versions by timestamp (then name), so the same input gives the same bytes. */
-export function repositoryJson(name: string, source: RepositorySource, versions: readonly IndexedVersion[]): string {
+export function repositoryJson(name: string, source: RepositorySource, versions: readonly IndexedVersion[], top: RepositoryTop = {}): string {
   const args = source.type === 'file' ? { root: source.root } : { baseurl: source.baseurl };
   const templates: Record<string, { versions: Record<string, unknown> }> = {};
   const sorted = [...versions].sort((a, b) => cmp(a.template, b.template) || a.timestamp - b.timestamp || cmp(a.version, b.version));
@@ -30,7 +39,27 @@ export function repositoryJson(name: string, source: RepositorySource, versions:
       format: v.format,
     };
   }
-  return `${JSON.stringify({ name, sources: { [name]: { type: source.type, args } }, templates }, null, 2)}\n`;
+  const head = { name, ...(top.revision !== undefined ? { revision: top.revision } : {}), ...(top.published !== undefined ? { published: top.published } : {}) };
+  const mirrors = top.mirrors?.length ? { mirrors: { [name]: top.mirrors } } : {};
+  return `${JSON.stringify({ ...head, sources: { [name]: { type: source.type, args } }, ...mirrors, templates }, null, 2)}\n`;
+}
+
+/**
+ * The JSON to write over `previous` (the file as it is, if any): unchanged when only the revision would differ,
+ * else with the revision one higher than the previous one's (1 for a new file) and `published` now.
+ */
+export function nextRepositoryJson(previous: string | undefined, nowSeconds: number, build: (top: RepositoryTop) => string, mirrors: string[]): string {
+  let before: { revision?: unknown; published?: unknown } = {};
+  try {
+    before = previous === undefined ? {} : (JSON.parse(previous) as typeof before);
+  } catch {
+    before = {};
+  }
+  const revision = Number.isSafeInteger(before.revision) ? (before.revision as number) : 0;
+  const published = typeof before.published === 'number' ? before.published : undefined;
+  const same = build({ revision, ...(published !== undefined ? { published } : {}), mirrors });
+  if (same === previous) return same;
+  return build({ revision: revision + 1, published: nowSeconds, mirrors });
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

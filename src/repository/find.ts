@@ -72,27 +72,35 @@ async function jsonFilesIn(dir: string): Promise<string[]> {
   }
 }
 
-/** Loads every configured repository, in the order configured (the first of two with one name wins); TEMPLATES_REPOS is read from the context's environment. */
-export async function loadRepositories(findOptions: FindOptions = {}): Promise<RepositorySet> {
-  checkFindOptions(findOptions);
-  const options = { ...findOptions, context: findOptions.context ?? createContext() };
+/** Every configured repository location: files and URLs as given, then the `*.json` files of each directory. */
+export async function repositoryLocations(options: Pick<FindOptions, 'repos' | 'repoDirs' | 'locations' | 'useEnv'> & { env: Record<string, string | undefined> }): Promise<Array<{ location: string; inDirectory: boolean }>> {
   const explicit: string[] = [...(options.repos ?? [])];
   const dirs: string[] = [...(options.repoDirs ?? [])];
-  const mixed = [...(options.locations ?? []), ...(options.useEnv === false ? [] : splitRepoList(options.context.env.TEMPLATES_REPOS ?? ''))];
+  const mixed = [...(options.locations ?? []), ...(options.useEnv === false ? [] : splitRepoList(options.env.TEMPLATES_REPOS ?? ''))];
   for (const entry of mixed) {
     if (/^[a-z]+:\/\//i.test(entry) || !(await isDirectory(entry))) explicit.push(entry);
     else dirs.push(entry);
   }
+  const inDirs: string[] = [];
+  for (const dir of dirs) inDirs.push(...(await jsonFilesIn(dir)));
+  return [...explicit.map((location) => ({ location, inDirectory: false })), ...inDirs.map((location) => ({ location, inDirectory: true }))];
+}
+
+/** Loads every configured repository, in the order configured (the first of two with one name wins); TEMPLATES_REPOS is read from the context's environment. */
+export async function loadRepositories(findOptions: FindOptions = {}): Promise<RepositorySet> {
+  checkFindOptions(findOptions);
+  const options = { ...findOptions, context: findOptions.context ?? createContext() };
   const repositories: Repository[] = [];
-  for (const location of explicit) repositories.push(await loadRepository(location, options));
-  for (const dir of dirs) {
-    for (const file of await jsonFilesIn(dir)) {
-      try {
-        repositories.push(await loadRepository(file, options));
-      } catch (error) {
-        if (!isTemplatesError(error) || error.code === 'ABORTED') throw error;
-        options.onWarning?.(`skipping ${file}: ${error.message}`);
-      }
+  for (const { location, inDirectory } of await repositoryLocations({ ...options, env: options.context.env })) {
+    if (!inDirectory) {
+      repositories.push(await loadRepository(location, options));
+      continue;
+    }
+    try {
+      repositories.push(await loadRepository(location, options));
+    } catch (error) {
+      if (!isTemplatesError(error) || error.code === 'ABORTED') throw error;
+      options.onWarning?.(`skipping ${location}: ${error.message}`);
     }
   }
   return new RepositorySet(repositories, (first, ignored) => {

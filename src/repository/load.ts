@@ -8,6 +8,7 @@ import { TooLargeError, readLimited } from '../util/read-limited.js';
 import type { RepositoryCache } from './cache.js';
 import type { Repository } from './model.js';
 import { parseRepository } from './parse.js';
+import { repositoryMirrorUrls } from './mirrors.js';
 
 /** Repository files larger than this are refused before parsing. */
 export const MAX_REPOSITORY_BYTES = 64 * 1024 * 1024;
@@ -55,9 +56,9 @@ async function loadFile(path: string, options: Loader): Promise<Repository> {
   return parseRepository(text, path, { env: options.ctx.env, home: options.ctx.home, allowFileSources: true });
 }
 
-async function download(url: string, options: Loader): Promise<string> {
+async function download(url: string, options: Loader, retries?: number): Promise<string> {
   const shown = redactUrl(url);
-  const response = await options.ctx.http.get(url, options.signal ? { signal: options.signal } : {});
+  const response = await options.ctx.http.get(url, { ...(options.signal ? { signal: options.signal } : {}), ...(retries !== undefined ? { retries } : {}) });
   if (response.status < 200 || response.status >= 300) {
     response.body.destroy();
     if (response.status === 401 || response.status === 403) throw authFailed(url, response.status);
@@ -85,6 +86,43 @@ async function download(url: string, options: Loader): Promise<string> {
   }
 }
 
+const safeParse = (parse: (text: string) => Repository, text: string) => {
+  try {
+    return parse(text);
+  } catch {
+    return undefined;
+  }
+};
+
+/** Failures of the primary after which a mirror is asked for the JSON. */
+const MIRROR_WORTHY = new Set(['SOURCE_UNREACHABLE', 'SOURCE_HTTP_ERROR', 'REPO_NOT_FOUND']);
+
+/**
+ * The JSON from its URL, else (down, failing or missing there) from a mirror: the config's rules, and the mirrors a
+ * copy read before declares for the source whose baseurl holds the file. The mirror's text is cached under `url`.
+ */
+async function downloadFromAny(url: string, before: Repository | undefined, options: Loader): Promise<string> {
+  const sources = [...(before?.templates.values() ?? [])].flatMap((t) => (t.ok ? [...t.value.versions.values()] : []))
+    .flatMap((v) => (v.ok && v.value.source.type === 'http' ? [v.value.source] : []));
+  const mirrors = repositoryMirrorUrls(url, options.ctx.mirrors, new Set(sources));
+  if (mirrors.length === 0) return download(url, options);
+  const failures: string[] = [];
+  let first: unknown;
+  for (const [index, candidate] of [url, ...mirrors].entries()) {
+    try {
+      const text = await download(candidate, options, index === mirrors.length ? undefined : 0);
+      if (index > 0) options.onWarning?.(`${redactUrl(url)}: ${failures.join('; ')}; using the copy at mirror ${redactUrl(candidate)}`);
+      return text;
+    } catch (error) {
+      if (options.signal?.aborted) throw abortError(options.signal);
+      if (!isTemplatesError(error) || !MIRROR_WORTHY.has(error.code)) throw error;
+      first ??= error;
+      failures.push(error.message);
+    }
+  }
+  throw first;
+}
+
 async function loadUrl(url: string, options: Loader): Promise<Repository> {
   const shown = redactUrl(url);
   const cache = options.store?.repositoryCache;
@@ -101,7 +139,7 @@ async function loadUrl(url: string, options: Loader): Promise<Repository> {
   if (cached && !options.refresh && age >= 0 && age < (options.ttlMs ?? 0)) return parse(cached.body);
   let text: string;
   try {
-    text = await download(url, options);
+    text = await downloadFromAny(url, cached ? safeParse(parse, cached.body) : undefined, options);
   } catch (error) {
     const unreachable = isTemplatesError(error) && (error.code === 'SOURCE_UNREACHABLE' || error.code === 'SOURCE_HTTP_ERROR');
     if (!cached || !unreachable) throw error;

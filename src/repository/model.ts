@@ -6,7 +6,8 @@ import type { Digest } from './digest.js';
 export type Entry<T> = { ok: true; value: T } | { ok: false; error: TemplatesError };
 
 export type SourceSpec =
-  | { name: string; type: 'http'; baseurl: string }
+  /** `mirrors`: other base URLs serving the same files (the repository's top-level `mirrors`), in the order written. */
+  | { name: string; type: 'http'; baseurl: string; mirrors?: string[] }
   | { name: string; type: 'file'; root: string };
 
 export interface VersionSpec {
@@ -36,4 +37,7 @@ export interface Repository {
   templates: Map<string, Entry<TemplateSpec>>;
   /** One line per broken source, template or version: what `list`/validation warns about. */
   problems: string[];
+  /** `revision` and `published` (seconds since the epoch) as `templates index` writes them, when present. */
+  revision?: number;
+  published?: number;
 }

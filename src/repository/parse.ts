@@ -5,6 +5,7 @@ import { parseDigest } from './digest.js';
 import type { Entry, Repository, SourceSpec, TemplateSpec, VersionSpec } from './model.js';
 import { isValidName } from './reference.js';
 import { checkHandle } from './handle.js';
+import { parseMirrors } from './mirrors.js';
 
 export interface ParseOptions {
   /** Environment used to expand `$VARS` in file roots. */
@@ -49,7 +50,7 @@ export function expandPath(text: string, env: ParseOptions['env'], home: string)
   });
 }
 
-function parseSource(name: string, spec: unknown, location: string, options: ParseOptions): Entry<SourceSpec> {
+function parseSource(name: string, spec: unknown, location: string, options: ParseOptions, mirrors: string[] | undefined): Entry<SourceSpec> {
   const at = ['sources', name];
   if (!isObject(spec)) return broken(location, at, 'expected an object');
   const args = spec.args;
@@ -66,7 +67,7 @@ function parseSource(name: string, spec: unknown, location: string, options: Par
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       return broken(location, [...at, 'args', 'baseurl'], `unsupported URL scheme "${url.protocol.slice(0, -1)}" (only http and https)`);
     }
-    return { ok: true, value: { name, type: 'http', baseurl } };
+    return { ok: true, value: { name, type: 'http', baseurl, ...(mirrors ? { mirrors } : {}) } };
   }
   if (spec.type === 'file') {
     if (!options.allowFileSources) return broken(location, [...at, 'type'], 'a "file" source is only allowed in a local repository file');
@@ -148,9 +149,14 @@ export function parseRepository(text: string, location: string, options: ParseOp
   if (!isObject(rawSources)) throw invalid(location, ['sources'], 'expected an object');
   if (!isObject(rawTemplates)) throw invalid(location, ['templates'], 'expected an object');
 
-  const sources = new Map(Object.entries(rawSources).map(([name, spec]) => [name, parseSource(name, spec, location, options)]));
+  const mirrors = parseMirrors(data.mirrors, location);
+  const sources = new Map(Object.entries(rawSources).map(([name, spec]) => [name, parseSource(name, spec, location, options, mirrors.bySource.get(name))]));
   const templates = new Map<string, Entry<TemplateSpec>>();
-  const problems: string[] = [];
+  const problems: string[] = [...mirrors.problems];
+  for (const name of mirrors.bySource.keys()) {
+    const source = sources.get(name);
+    if (!source?.ok || source.value.type !== 'http') problems.push(`${location}: mirrors[${JSON.stringify(name)}]: no http source of that name; ignored`);
+  }
   for (const source of sources.values()) if (!source.ok) problems.push(source.error.message);
   for (const [name, spec] of Object.entries(rawTemplates)) {
     const template = parseTemplate(name, spec, sources, location);
@@ -158,5 +164,7 @@ export function parseRepository(text: string, location: string, options: ParseOp
     if (!template.ok) problems.push(template.error.message);
     else for (const version of template.value.versions.values()) if (!version.ok && !problems.includes(version.error.message)) problems.push(version.error.message);
   }
-  return { name: data.name, location, templates, problems };
+  const revision = Number.isSafeInteger(data.revision) && (data.revision as number) >= 0 ? { revision: data.revision as number } : {};
+  const published = typeof data.published === 'number' && Number.isFinite(data.published) ? { published: data.published } : {};
+  return { name: data.name, location, templates, problems, ...revision, ...published };
 }

@@ -8,6 +8,7 @@ import { authRoutes, type AuthRouteOptions } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { jobsRoutes } from './routes/jobs.js';
 import { reposRoutes } from './routes/repos.js';
+import { statusRoutes } from './routes/status.js';
 
 /** Paths anyone may read, whatever the auth settings. */
 const PUBLIC = new Set(['/healthz', '/readyz', '/metrics', '/auth_token']);
@@ -85,5 +86,6 @@ export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<F
   reposRoutes(app, deps);
   apiRoutes(app, deps);
   jobsRoutes(app, deps);
+  statusRoutes(app, deps);
   return app;
 }

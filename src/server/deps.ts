@@ -10,6 +10,7 @@ import type { Catalogue } from './catalogue.js';
 import type { InventoryCache } from './inventory-cache.js';
 import type { Metrics } from './metrics.js';
 import type { Pulls } from './pulls.js';
+import type { StatusWatch } from './status-watch.js';
 
 export interface RepositoryState {
   /** The repositories as last loaded (empty until the first load succeeds). */
@@ -48,6 +49,8 @@ export interface ServerDeps {
   pulls: Pulls;
   jobs: JobsDeps;
   metrics: Metrics;
+  /** The mirrors-and-status scrape (templates status), run every --scrape-interval. */
+  status: StatusWatch;
   auth: AuthPolicy;
   /** The base URL neighbours use (no trailing slash): --public-url, else the request's own host. */
   baseUrl(request: FastifyRequest): string;

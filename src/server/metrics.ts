@@ -1,6 +1,8 @@
 // The server's Prometheus metrics (prom-client), in a registry of its own per server: store, pulls, requests, auth.
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { StoreSnapshot } from './inventory-cache.js';
+import type { StatusReport } from '../status/model.js';
+import { STATUS_GAUGES } from '../status/prometheus.js';
 
 export interface Metrics {
   registry: Registry;
@@ -21,7 +23,7 @@ export interface Metrics {
 const LINT_FAILURES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 /** `jobCounts`: how many jobs are in each state, by state name (read at each scrape). */
-export async function createMetrics(snapshot: () => Promise<StoreSnapshot>, jobCounts: () => Record<string, number>): Promise<Metrics> {
+export async function createMetrics(snapshot: () => Promise<StoreSnapshot>, jobCounts: () => Record<string, number>, status: () => StatusReport | undefined = () => undefined): Promise<Metrics> {
   const client = await import('prom-client');
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
@@ -39,6 +41,19 @@ export async function createMetrics(snapshot: () => Promise<StoreSnapshot>, jobC
       for (const [state, count] of Object.entries(jobCounts())) this.set({ state }, count);
     },
   });
+  // The status scrape's gauges, as `templates status --prometheus` prints them, from the latest report.
+  for (const gauge of STATUS_GAUGES) {
+    new client.Gauge({
+      name: gauge.name, help: gauge.help, labelNames: ['repository', 'server', 'role'], registers,
+      collect() {
+        this.reset();
+        for (const row of status()?.servers.flatMap((server) => server.repositories) ?? []) {
+          const value = gauge.value(row);
+          if (value !== null && value !== undefined && Number.isFinite(value)) this.set({ repository: row.name, server: row.server, role: row.role }, value);
+        }
+      },
+    });
+  }
   const jobBuckets = [1, 5, 15, 60, 300, 900, 3600, 4 * 3600];
   return {
     registry,

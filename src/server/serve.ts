@@ -17,6 +17,8 @@ import { currentCatalogue } from './catalogue.js';
 import { createInventoryCache, type InventoryCache } from './inventory-cache.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPulls } from './pulls.js';
+import { scrapeStatus } from '../status/scrape.js';
+import { watchStatus } from './status-watch.js';
 
 export interface ServeOptions {
   store: Store;
@@ -46,6 +48,8 @@ export interface ServeOptions {
   admins?: string[];
   /** How often expired jobs are removed and what they held freed (default 30 s). */
   sweepMs?: number;
+  /** The mirrors-and-status scrape: repository locations, every `intervalMs` (0: off; default 5 min when locations are given). */
+  status?: { locations: string[]; intervalMs?: number; deep?: boolean };
   /** One JSON object per request and per pull (default: none). */
   log?: (line: Record<string, unknown>) => void;
 }
@@ -90,7 +94,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }
   const inventory = createInventoryCache(store, context.now);
   const db = new JobDatabase(jobsDatabasePath(store.root));
-  const metrics = await createMetrics(() => inventory.get(), () => db.countByState());
+  const status = watchStatus({
+    intervalMs: options.status ? options.status.intervalMs ?? 300_000 : 0,
+    scrape: scrapeStatus,
+    options: { locations: options.status?.locations ?? [], deep: options.status?.deep ?? false, context, store, signal: shutdown.signal },
+    log,
+  });
+  const metrics = await createMetrics(() => inventory.get(), () => db.countByState(), () => status.latest());
   const repositories = repositoryState(options, shutdown.signal, log);
   // Read before listening: no request waits for a whole store to be read.
   await Promise.all([repositories.load(), inventory.get()]);
@@ -123,7 +133,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   sweeper.unref();
   const publicUrl = options.publicUrl?.replace(/\/+$/, '');
   const deps: ServerDeps = {
-    store, context, repositories, inventory, pulls, metrics, auth,
+    store, context, repositories, inventory, pulls, metrics, auth, status,
     jobs: { service, db, admins: new Set(options.admins ?? []), defaultSecondsToLive: Math.min(86_400, maxSecondsToLive), closing: closing.signal },
     catalogue: currentCatalogue(store.root, () => repositories.current(), () => inventory.get()),
     baseUrl: (request: FastifyRequest) => publicUrl || `${request.protocol}://${request.host}`,
@@ -145,6 +155,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     async close(graceMs) {
       clearInterval(refresh);
       clearInterval(sweeper);
+      status.stop();
       const deadline = Date.now() + graceMs;
       closing.abort();
       service.stop();

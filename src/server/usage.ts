@@ -60,6 +60,8 @@ function versionLevel(entry: StoredSummary, templatePath: string): Level {
       users: entry.dependents,
       digest: record?.stored?.digest ?? null,
       source: entry.source,
+      server: entry.server,
+      mirror: entry.mirror,
       format: record?.sourceFormat ?? null,
     },
     download: `/repos/${hrefName(repository)}/${hrefName(template)}/${hrefName(version)}/${kept && record?.sourceFormat !== 'raw' ? 'image.xz' : 'image'}`,

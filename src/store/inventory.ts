@@ -18,6 +18,9 @@ export interface StoredSummary {
   /** The last fetch or `path` of it, else fetchedAt. ISO 8601. */
   lastUsed: string;
   source: string | null;
+  /** The server that delivered it (the source's baseurl or a mirror), when recorded, and whether it was a mirror. */
+  server: string | null;
+  mirror: boolean;
   /** False for entries inherited from lago (no record of what was verified). */
   recorded: boolean;
   dependents: string[];
@@ -43,6 +46,8 @@ export async function summarizeEntry(store: Store, key: VersionKey): Promise<Sto
     fetchedAt: new Date(fetchedMs).toISOString(),
     lastUsed: new Date(Math.max(fetchedMs, users.lastUsedMs ?? 0)).toISOString(),
     source: entry.record?.source ?? null,
+    server: entry.record?.server ?? null,
+    mirror: entry.record?.mirror ?? false,
     recorded: entry.record !== undefined,
     dependents: users.live,
     entry,

@@ -16,6 +16,7 @@
 //     partial, partial.json                    an interrupted download kept for resume, and what it is (URL, validator)
 //     lock-owner.json                          pid, host and time of the lock's holder, for LOCK_TIMEOUT messages
 //   .repos/<sha256(url)[0:16]>.json            repository JSON fetched over HTTP, cached for offline use
+//   .mirrors/health.json                       failures and latency seen per server (mirror order for the next fetch)
 //   .serve/jobs.sqlite                         templates serve's on-demand jobs (SQLite, WAL)
 //   .serve/holds/job-<id>                      exists while job <id> is live; named in the users file of each entry it holds
 import { createHash } from 'node:crypto';
@@ -132,6 +133,11 @@ export function jobHoldPath(root: string, id: number): string {
 export function describeDependent(root: string, path: string): string {
   const id = /^job-(\d+)$/.exec(basename(path))?.[1];
   return id !== undefined && path === jobHoldPath(root, Number(id)) ? `job ${id} (templates serve)` : path;
+}
+
+/** What this store saw of each server: failures and latency, read to order a source's primary and mirrors. */
+export function serverHealthPath(root: string): string {
+  return join(root, '.mirrors', 'health.json');
 }
 
 export function repoCacheDir(root: string): string {

@@ -6,6 +6,10 @@ export interface EntryRecord {
   ref: string;
   /** Where the image bytes came from (no credentials). */
   source: string;
+  /** The base URL that delivered them (an http source: its baseurl or one of its mirrors); absent before mirrors existed. */
+  server?: string;
+  /** True when `server` is a mirror, not the source's own baseurl. */
+  mirror?: boolean;
   /** Format of the image as the source served it, once decompressed (raw, qcow2). */
   sourceFormat: string;
   /** True when the source served xz. */

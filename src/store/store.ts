@@ -3,7 +3,8 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { storeIoError } from '../errors.js';
 import { badArgument, checkObject } from '../util/args.js';
-import { hashPath, imagePath, metadataPath, recordPath, tempDir, type VersionKey } from './layout.js';
+import { hashPath, imagePath, metadataPath, recordPath, serverHealthPath, tempDir, type VersionKey } from './layout.js';
+import { createServerHealth, type ServerHealth } from './server-health.js';
 import type { EntryRecord } from './record.js';
 import type { RepositoryCache } from '../repository/cache.js';
 import { createRepositoryCache } from './repository-cache.js';
@@ -21,6 +22,8 @@ export interface Store {
   repositoryCache: RepositoryCache;
   /** Keep the verified source `.xz` beside each image fetched from now on (`<entry>.xz`; on for `templates serve`). */
   keepCompressed: boolean;
+  /** Failures and latency seen per server (`.mirrors/health.json`): the order in which a source's mirrors are tried. */
+  serverHealth: ServerHealth;
 }
 
 export interface StoreOptions {
@@ -33,6 +36,8 @@ export interface StoreOptions {
   partialMaxAgeMs?: number;
   /** Default false; true for `templates serve`, which sends the compressed bytes to its neighbours. */
   keepCompressed?: boolean;
+  /** The clock for server health (default Date.now). */
+  now?: () => number;
 }
 
 export const DEFAULT_LOCK_STALE_MS = 10_000;
@@ -62,6 +67,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     partialMaxAgeMs: options.partialMaxAgeMs ?? DEFAULT_PARTIAL_MAX_AGE_MS,
     repositoryCache: createRepositoryCache(root),
     keepCompressed: options.keepCompressed ?? false,
+    serverHealth: createServerHealth(serverHealthPath(root), options.now ?? Date.now),
   };
 }
 

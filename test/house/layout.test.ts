@@ -18,11 +18,12 @@ const MAY_USE: Record<string, string[]> = {
   fetch: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store'],
   config: ['errors.ts', 'util', 'http', 'repository'],
   jobs: ['errors.ts', 'util', 'context.ts', 'repository', 'store', 'fetch', 'manage'],
+  status: ['errors.ts', 'util', 'http', 'context.ts', 'repository', 'providers'],
   publish: ['errors.ts', 'util', 'context.ts', 'repository', 'fetch'],
   manage: ['errors.ts', 'util', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish'],
-  server: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config', 'jobs'],
-  cli: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config', 'jobs', 'server'],
-  'index.ts': ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config', 'jobs', 'server'],
+  server: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config', 'jobs', 'status'],
+  cli: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config', 'jobs', 'server', 'status'],
+  'index.ts': ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config', 'jobs', 'server', 'status'],
 };
 
 function sourceFiles(dir: string): string[] {

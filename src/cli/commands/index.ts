@@ -17,6 +17,7 @@ else NAME/VERSION/FILE, else NAME-VERSION.EXT. See docs/publishing.md.
 
   --name REPO              the repository's name (required)
   --base-url URL           serve the images from this http(s) URL (default: a "file" source at DIR)
+  --mirror URL             a mirror serving a copy of DIR (repeatable; needs --base-url; docs/mirrors.md)
   --output FILE            the repository JSON (default: DIR/REPO.json)
   --include GLOB           only images whose handle matches (repeatable; a glob without / matches the file name)
   --exclude GLOB           leave out images whose handle matches (repeatable)
@@ -34,6 +35,7 @@ are indexed all the same.`;
 const OPTIONS = {
   name: { type: 'string' },
   'base-url': { type: 'string' },
+  mirror: { type: 'string', multiple: true },
   output: { type: 'string' },
   include: { type: 'string', multiple: true },
   exclude: { type: 'string', multiple: true },
@@ -58,6 +60,7 @@ interface IndexValues {
   threads?: string;
   'block-size'?: string;
   level?: string;
+  mirror?: string[];
   json?: boolean;
   quiet?: boolean;
   help?: boolean;
@@ -84,6 +87,7 @@ export async function indexCommand(args: string[], io: CliIo): Promise<number> {
     summary = await indexDirectory(positionals[0]!, {
       name: values.name,
       ...(values['base-url'] !== undefined ? { baseUrl: values['base-url'] } : {}),
+      ...(values.mirror?.length ? { mirrors: values.mirror } : {}),
       ...(values.output !== undefined ? { output: values.output } : {}),
       include: values.include ?? [],
       exclude: values.exclude ?? [],
@@ -104,7 +108,7 @@ export async function indexCommand(args: string[], io: CliIo): Promise<number> {
   else {
     const counts = (['compressed', 'verified', 'unchanged'] as const).map((status) => [status, summary.images.filter((image) => image.status === status).length] as const);
     const done = counts.filter(([, count]) => count > 0).map(([status, count]) => `${count} ${status}`).join(', ');
-    io.stdout.write(`${summary.output}: ${summary.versions} versions of ${summary.templates} templates${done ? ` (${done})` : ''}${summary.written ? '' : ', unchanged'}\n`);
+    io.stdout.write(`${summary.output}: ${summary.versions} versions of ${summary.templates} templates${done ? ` (${done})` : ''}, revision ${summary.revision}${summary.written ? '' : ', unchanged'}\n`);
     if (summary.bytesIn) io.stdout.write(`read ${formatSize(summary.bytesIn)}, wrote ${formatSize(summary.bytesOut)} of xz in ${summary.seconds} s\n`);
     if (summary.removed.length) io.stdout.write(`no longer listed: ${summary.removed.join(', ')}\n`);
   }

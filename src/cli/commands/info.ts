@@ -31,6 +31,7 @@ export async function infoCommand(args: string[], io: CliIo): Promise<number> {
     ...(s ? [
       `stored:      ${s.path}`,
       `             ${formatSize(s.size)} (${formatSize(s.diskSize)} on disk), fetched ${s.fetchedAt}, last used ${s.lastUsed}`,
+      ...(s.source ? [`from:        ${s.source}${s.mirror ? ` (mirror ${s.server})` : ''}`] : []),
       `verified:    ${s.record ? `${s.record.verified.digest} of the ${s.record.verified.of}` : 'unknown (inherited from lago)'}`,
       ...(s.dependents.length ? [`used by:     ${s.dependents.map((d) => describeDependent(store.root, d)).join(', ')}`] : []),
     ] : ['stored:      no']),

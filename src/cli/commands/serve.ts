@@ -30,12 +30,16 @@ lets responses and pulls in flight finish within --grace, exits 0.
   --workers N          on-demand jobs fetching at once (default 2; docs/jobs.md)
   --max-seconds-to-live DURATION  the longest a job may ask to be kept (default 7d)
   --sweep-interval DURATION       how often expired jobs are removed (default 30s)
+  --scrape-interval DURATION      how often every repository's primary and mirrors are checked, as
+                       templates status does: gauges on /metrics, JSON at /api/1/status (default 5m; 0: off)
+  --scrape-deep        the scrape also HEADs each newest image and .hash on every server
   --config FILE        settings (listen, htpasswd, anonymous, …; see templates config)
   -h, --help           this help`;
 
 type ServeValues = CommonValues & {
   listen?: string; auth?: string; anonymous?: string; 'token-ttl'?: string; 'secret-file'?: string;
   'public-url'?: string; grace?: string; 'min-free'?: string; workers?: string; 'max-seconds-to-live'?: string; 'sweep-interval'?: string;
+  'scrape-interval'?: string; 'scrape-deep'?: boolean;
 };
 
 function parseListen(text: string): { host: string; port: number } {
@@ -58,6 +62,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     listen: { type: 'string' }, auth: { type: 'string' }, anonymous: { type: 'string' }, 'token-ttl': { type: 'string' },
     'secret-file': { type: 'string' }, 'public-url': { type: 'string' }, grace: { type: 'string' }, 'min-free': { type: 'string' },
     workers: { type: 'string' }, 'max-seconds-to-live': { type: 'string' }, 'sweep-interval': { type: 'string' },
+    'scrape-interval': { type: 'string' }, 'scrape-deep': { type: 'boolean' },
   }, 'serve');
   if (values.help) return void io.stdout.write(`${SERVE_HELP}\n`), 0;
   const { settings, file } = await readConfig(values, io);
@@ -96,6 +101,11 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     maxSecondsToLive: Math.floor(maxTtl),
     admins: admins as string[],
     sweepMs: (durationSeconds(values['sweep-interval'], '--sweep-interval') ?? 30) * 1000,
+    status: {
+      locations: settings.repos.value,
+      intervalMs: (durationSeconds(values['scrape-interval'], '--scrape-interval') ?? settings.scrapeIntervalSeconds.value) * 1000,
+      deep: Boolean(values['scrape-deep']),
+    },
   });
   if (!htpasswd) warn('no --auth: everything this server offers is open to whoever can reach it');
   io.stdout.write(`listening on ${server.url}\n`);
