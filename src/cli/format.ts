@@ -8,6 +8,7 @@ export function resolutionLines(r: Resolution, width: number): string[] {
     `${label('timestamp')}${r.timestamp} (${new Date(r.timestamp * 1000).toISOString()})`,
     `${label('source')}${r.source.name} (${r.source.type})`,
     ...r.urls.map((url, i) => `${i === 0 ? label('urls') : ' '.repeat(width)}${url}`),
+    ...r.mirrors.map((url, i) => `${i === 0 ? label('mirrors') : ' '.repeat(width)}${url}`),
     `${label('hash')}${r.hash ?? 'none'}${r.hashFrom ? ` (from the ${r.hashFrom})` : ''}`,
     ...(r.compressedHash ? [`${label('xz hash')}${r.compressedHash}`] : []),
     ...(r.size !== null ? [`${label('size')}${r.size}`] : []),

@@ -6,6 +6,7 @@ import type { Repository } from '../repository/model.js';
 import type { RepositorySet } from '../repository/set.js';
 import { formatDigest } from '../repository/digest.js';
 import { resolveReference } from '../repository/resolve.js';
+import { sourceServers } from '../repository/mirrors.js';
 import { checkStore, readStoredEntry, type Store } from '../store/store.js';
 import { touchLastUse } from '../store/users.js';
 import { IMAGE_SUFFIXES, readHash } from './source.js';
@@ -17,8 +18,10 @@ export interface Resolution {
   version: string;
   timestamp: number;
   source: { name: string; type: string };
-  /** The image locations a fetch tries, in order. */
+  /** The image locations a fetch tries, in order, on the source's own server. */
   urls: string[];
+  /** Mirrors of an http source (the repository's, then the config's), tried after it in health order. */
+  mirrors: string[];
   /** The uncompressed image's hash a fetch verifies (from the repository JSON or its `.hash` file), or null. */
   hash: string | null;
   hashFrom: 'repository' | 'hash-file' | null;
@@ -51,6 +54,7 @@ export async function resolveTemplate(ref: string, options: ResolveOptions): Pro
     timestamp: version.timestamp,
     source: { name: version.source.name, type: version.source.type },
     urls: IMAGE_SUFFIXES.map((suffix) => provider.locate(version.handle, suffix)),
+    mirrors: version.source.type === 'http' ? sourceServers(version.source, ctx.mirrors).slice(1) : [],
     hash: hash ? formatDigest(hash) : null,
     hashFrom: version.hash ? 'repository' : sidecar ? 'hash-file' : null,
     compressedHash: version.compressedHash ? `${version.compressedHash.algorithm}:${version.compressedHash.hex}` : null,

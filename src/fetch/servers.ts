@@ -83,7 +83,12 @@ export async function tryServers<T>(ctx: Context, source: Extract<SourceSpec, { 
   const { health, signal } = options;
   const servers = sourceServers(source, ctx.mirrors);
   const prefer = options.partialUrl === undefined ? undefined : servers.find((server) => ['.xz', ''].some((suffix) => joinUrl(server, options.handle, suffix) === options.partialUrl));
-  const order = servers.length > 1 ? await health.order(servers, prefer) : servers;
+  // One server: nothing to order or remember (a store without mirrors gets no .mirrors/).
+  if (servers.length === 1) {
+    const server = servers[0]!;
+    return { value: await attempt({ provider: createHttpProvider(server, ctx.http), server, last: true }), server, mirror: false };
+  }
+  const order = await health.order(servers, prefer);
   const failed: ServerAttempt[] = [];
   try {
     for (const [index, server] of order.entries()) {
@@ -98,7 +103,6 @@ export async function tryServers<T>(ctx: Context, source: Extract<SourceSpec, { 
         if (signal?.aborted) throw abortError(signal);
         if (!isTemplatesError(error) || !SERVER_FAULTS.has(error.code)) throw error;
         health.failure(server);
-        if (order.length === 1) throw error;
         failed.push({ url: error.fields.url ?? server, code: error.code, message: error.message });
         if (!last) options.onServerFailed?.(failed[failed.length - 1]!, order[index + 1]!);
       }

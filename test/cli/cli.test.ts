@@ -186,6 +186,7 @@ describe('templates path and resolve', () => {
       timestamp: 1,
       source: { name: 'web', type: 'http' },
       urls: [`${ws.baseurl}tpl/v1.raw.xz`, `${ws.baseurl}tpl/v1.raw`],
+      mirrors: [],
       hash: await digestOf(disk),
       hashFrom: 'hash-file',
       compressedHash: null,

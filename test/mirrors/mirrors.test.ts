@@ -100,6 +100,8 @@ describe('templates index for mirrors', () => {
     expect(Object.keys((json.sources as Record<string, { args: object }>).demo!.args)).toEqual(['baseurl']);
     const again = await cli(['index', primary.dir, '--name', 'demo', '--base-url', primary.url, '--mirror', mirrorA.url, '--mirror', mirrorB.url, '--quiet', '--json']);
     expect(JSON.parse(again.stdout)).toMatchObject({ written: false, revision: 1 });
+    const resolved = await cli(['resolve', 'demo:alpine', '--repo', jsonUrl, '--store', storeOf('resolve'), '--json'], { TEMPLATES_MIRRORS: `${primary.url}=http://other.example/` });
+    expect(JSON.parse(resolved.stdout)).toMatchObject({ urls: [`${primary.url}alpine-3.19.raw.xz`, `${primary.url}alpine-3.19.raw`], mirrors: [mirrorA.url, mirrorB.url, 'http://other.example/'] });
     const repository = parseRepository(text, jsonUrl, { env: {}, home: '/', allowFileSources: false });
     const version = repository.templates.get('alpine');
     expect(version?.ok && [...version.value.versions.values()][0]).toMatchObject({ ok: true, value: { source: { baseurl: primary.url, mirrors: [mirrorA.url, mirrorB.url] } } });
@@ -221,5 +223,114 @@ describe('fetching through mirrors', () => {
       await Promise.all(moved.map((path) => rename(`${path}.away`, path)));
       await primary.start();
     }
+  });
+});
+
+describe('templates status when mirrors fall behind, lose files or go down', () => {
+  it('a mirror with an older JSON is behind by one revision: exit 12, and the Prometheus text passes promtool', async () => {
+    await makeDisk(join(primary.dir, 'fedora-40.raw'), { sizeMiB: 4, dataKiB: 256, label: 'fedora' });
+    const indexed = await cli(['index', primary.dir, '--name', 'demo', '--base-url', primary.url, '--mirror', mirrorA.url, '--mirror', mirrorB.url, '--quiet', '--json']);
+    expect(JSON.parse(indexed.stdout)).toMatchObject({ written: true, revision: 2 });
+    await sync(mirrorA);
+    const { exitCode, report } = await status();
+    expect(exitCode).toBe(12);
+    expect(report.healthy).toBe(false);
+    const by = rows(report);
+    const published = (JSON.parse(await readFile(join(primary.dir, 'demo.json'), 'utf8')) as { published: number }).published;
+    expect(by[`${primary.port}`]).toMatchObject({ revision: 2, versions: 3, healthy: true });
+    expect(by[`${mirrorA.port}`]).toMatchObject({ revision: 2, sync: { state: 'in-sync' }, healthy: true });
+    expect(by[`${mirrorB.port}`]).toMatchObject({ revision: 1, versions: 2, sync: { state: 'behind', behindRevisions: 1, since: published }, healthy: false });
+
+    const prometheus = await cli(['status', '--prometheus', '--repo', jsonUrl, '--store', storeOf('status')]);
+    expect(prometheus.exitCode).toBe(12);
+    const checked = await execa('promtool', ['check', 'metrics'], { input: prometheus.stdout, reject: false });
+    expect(checked.exitCode, `${checked.stdout}${checked.stderr}`).toBe(0);
+    const line = (metric: string, server: Site) => prometheus.stdout.split('\n').find((l) => l.startsWith(`${metric}{repository="demo",server="127.0.0.1:${server.port}"`));
+    expect(line('templates_repository_behind_revisions', mirrorB)).toMatch(/ 1$/);
+    expect(line('templates_repository_behind_revisions', mirrorA)).toMatch(/ 0$/);
+    expect(line('templates_repository_revision', primary)).toMatch(/ 2$/);
+    expect(line('templates_repository_up', mirrorB)).toMatch(/ 1$/);
+    expect(line('templates_repository_versions', primary)).toMatch(/ 3$/);
+    expect(line('templates_repository_root_size_bytes', primary)).toMatch(new RegExp(` ${3 * 4 * 1024 * 1024}$`));
+    expect(line('templates_repository_revision_timestamp_seconds', primary)).toMatch(new RegExp(` ${published}$`));
+    expect(line('templates_repository_latency_seconds', primary)).toMatch(/ \d/);
+    await sync(mirrorB);
+    expect((await status()).exitCode).toBe(0);
+  });
+
+  it('--deep finds a newest image missing on one mirror and a truncated one on another', async () => {
+    const missing = join(mirrorB.dir, 'fedora-40.raw.xz');
+    const plain = join(mirrorB.dir, 'fedora-40.raw');
+    const truncated = join(mirrorA.dir, 'debian-12.raw.xz');
+    const keep = await readFile(truncated);
+    await rename(missing, `${missing}.away`);
+    await rename(plain, `${plain}.away`);
+    await writeFile(truncated, keep.subarray(0, 1000));
+    try {
+      expect((await status()).exitCode).toBe(0);
+      const { exitCode, report } = await status(['--deep']);
+      expect(exitCode).toBe(12);
+      const by = rows(report);
+      expect(by[`${primary.port}`]!.deep).toHaveLength(6);
+      expect(by[`${primary.port}`]!.deep!.every((check) => check.ok && check.present)).toBe(true);
+      expect(by[`${mirrorB.port}`]!.deep!.filter((check) => !check.ok)).toEqual([
+        expect.objectContaining({ ref: 'demo:fedora:40', file: 'image', present: false }),
+      ]);
+      expect(by[`${mirrorA.port}`]!.deep!.filter((check) => !check.ok)).toEqual([
+        expect.objectContaining({ ref: 'demo:debian:12', file: 'image', present: true, size: 1000, primarySize: keep.length }),
+      ]);
+      const table = await cli(['status', '--deep', '--repo', jsonUrl, '--store', storeOf('status')]);
+      expect(table.stdout).toContain(`demo @ 127.0.0.1:${mirrorB.port}: demo:fedora:40 image missing`);
+      expect(table.stdout).toContain(`demo @ 127.0.0.1:${mirrorA.port}: demo:debian:12 image is 1000 bytes, the primary's ${keep.length}`);
+    } finally {
+      await rename(`${missing}.away`, missing);
+      await rename(`${plain}.away`, plain);
+      await writeFile(truncated, keep);
+    }
+  });
+
+  it('a stopped mirror is down (up 0, exit 12); templates serve scrapes it too: /api/1/status and /metrics', async () => {
+    await mirrorB.stop();
+    const serve = await startServe(['--repo', jsonUrl, '--store', storeOf('serve'), '--scrape-interval', '1s'], { HOME: ws.dir });
+    try {
+      const { exitCode, report } = await status();
+      expect(exitCode).toBe(12);
+      expect(rows(report)[`${mirrorB.port}`]).toMatchObject({ reachable: false, sync: { state: 'down' }, error: { code: 'SOURCE_UNREACHABLE' }, healthy: false });
+      const api = (await (await fetch(`${serve.url}/api/1/status`)).json()) as StatusReport & { _links: { self: { href: string } } };
+      expect(api._links.self.href).toBe(`${serve.url}/api/1/status`);
+      expect(rows(api)[`${mirrorB.port}`]).toMatchObject({ reachable: false, healthy: false });
+      expect(rows(api)[`${mirrorA.port}`]).toMatchObject({ reachable: true, healthy: true, sync: { state: 'in-sync' } });
+      const metrics = await (await fetch(`${serve.url}/metrics`)).text();
+      expect(metrics).toContain(`templates_repository_up{repository="demo",server="127.0.0.1:${mirrorB.port}",role="mirror"} 0`);
+      expect(metrics).toContain(`templates_repository_up{repository="demo",server="127.0.0.1:${mirrorA.port}",role="mirror"} 1`);
+      const checked = await execa('promtool', ['check', 'metrics'], { input: metrics, reject: false });
+      expect(checked.exitCode, `${checked.stdout}${checked.stderr}`).toBe(0);
+      // Back up: the next scrape (every second here) sees it.
+      await mirrorB.start();
+      let healthy = false;
+      for (let i = 0; i < 40 && !healthy; i++) {
+        await sleep(250);
+        healthy = ((await (await fetch(`${serve.url}/api/1/status`)).json()) as StatusReport).healthy;
+      }
+      expect(healthy).toBe(true);
+      expect(serve.logs().some((line) => line.kind === 'status' && line.healthy === false)).toBe(true);
+    } finally {
+      expect(await serve.stop()).toBe(0);
+      if (!mirrorB.nginx) await mirrorB.start();
+    }
+  });
+
+  it('library: scrapeStatus with the same results, and status of a local file and of a name', async () => {
+    const { scrapeStatus } = await import('../../src/index.js');
+    const report = await scrapeStatus({ locations: [jsonUrl], context: createContext({ env: {} }) });
+    expect(report.servers.map((s) => s.name).sort()).toEqual([primary, mirrorA, mirrorB].map((s) => `127.0.0.1:${s.port}`).sort());
+    expect(report.healthy).toBe(true);
+    const local = await cli(['status', '--json', join(primary.dir, 'demo.json'), '--store', storeOf('status')]);
+    expect(local.exitCode).toBe(0);
+    expect((JSON.parse(local.stdout) as StatusReport).servers).toEqual([expect.objectContaining({ name: 'local' })]);
+    const byName = await cli(['status', '--json', 'demo', '--repo', jsonUrl, '--store', storeOf('status')]);
+    expect((JSON.parse(byName.stdout) as StatusReport).servers).toHaveLength(3);
+    const none = await cli(['status', '--json', 'other', '--repo', jsonUrl, '--store', storeOf('status')]);
+    expect((JSON.parse(none.stdout) as StatusReport).servers).toEqual([]);
   });
 });

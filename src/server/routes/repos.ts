@@ -4,7 +4,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TemplatesError } from '../../errors.js';
 import { readHash, readMetadata } from '../../fetch/source.js';
 import { readQcow2 } from '../../manage/qcow2.js';
-import { providerFor } from '../../providers/index.js';
+import { providerFor, type Provider } from '../../providers/index.js';
+import { tryServers } from '../../fetch/servers.js';
 import { entryName, partialPath } from '../../store/layout.js';
 import type { VersionKey } from '../../repository/reference.js';
 import { neighbourJson, type Catalogue } from '../catalogue.js';
@@ -42,10 +43,15 @@ async function sendStored(request: FastifyRequest, reply: FastifyReply, deps: Se
 async function upstreamSidecar(deps: ServerDeps, cat: Catalogue, key: VersionKey, file: FileName): Promise<string | undefined> {
   const version = cat.upstream(key);
   if (!version) return undefined;
-  const provider = providerFor(version.source, deps.context.http);
-  if (file === 'image.metadata') return JSON.stringify(await readMetadata(provider, version.handle, deps.shutdown));
-  const digest = await readHash(provider, version.handle, deps.shutdown);
-  return digest ? `${digest.algorithm}:${digest.hex}` : undefined;
+  const read = async (provider: Provider) => {
+    if (file === 'image.metadata') return JSON.stringify(await readMetadata(provider, version.handle, deps.shutdown));
+    const digest = await readHash(provider, version.handle, deps.shutdown);
+    return digest ? `${digest.algorithm}:${digest.hex}` : undefined;
+  };
+  if (version.source.type !== 'http') return read(providerFor(version.source, deps.context.http));
+  // From the primary, else a mirror, as a fetch would.
+  const options = { what: entryName(key), health: deps.store.serverHealth, handle: version.handle, signal: deps.shutdown };
+  return (await tryServers(deps.context, version.source, options, ({ provider }) => read(provider))).value;
 }
 
 /** A file of a version not stored: join (or start) its pull; `.xz` bytes flow as they arrive. */
