@@ -1,10 +1,10 @@
 // Mirrors and status end to end: a primary and two mirrors as three nginx servers; fetches that survive them, and status.
-import { copyFile, cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createContext, parseRepository, type StatusReport } from '../../src/index.js';
+import { createContext, parseRepository, type RepositoryStatus, type StatusReport } from '../../src/index.js';
 import { runCli, workspace, type Workspace } from '../helpers/env.js';
 import { makeDisk } from '../helpers/images.js';
 import { freePort, nginxConf, startNginx, type RunningNginx } from '../helpers/nginx.js';
@@ -71,7 +71,9 @@ async function status(args: string[] = []): Promise<{ exitCode: number; report: 
   return { exitCode: result.exitCode, report: JSON.parse(result.stdout) as StatusReport };
 }
 
-const rows = (report: StatusReport) => Object.fromEntries(report.servers.flatMap((s) => s.repositories).map((r) => [r.server.split(':')[1], r]));
+/** The report's rows by the port of their server. */
+const rows = (report: StatusReport): Record<string, RepositoryStatus> =>
+  Object.fromEntries(report.servers.flatMap((s) => s.repositories).map((r) => [r.server.split(':')[1]!, r]));
 
 beforeAll(async () => {
   ws = await workspace();
