@@ -23,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   config: async () => (await import('./commands/config.js')).configCommand,
   serve: async () => (await import('./commands/serve.js')).serveCommand,
   job: async () => (await import('./commands/job.js')).jobCommand,
+  push: async () => (await import('./commands/push.js')).pushCommand,
   status: async () => (await import('./commands/status.js')).statusCommand,
 };
 
@@ -44,6 +45,7 @@ Commands:
   import REF FILE  verify a local image file and store it as a download would
   serve            serve this store to neighbours over HTTP (pull-through cache, jobs, usage API, metrics)
   job              ask a templates serve to hold templates for a while (create, wait, renew, rm)
+  push REF oci://HOST/NAME:TAG  push a stored template to an OCI registry (fetch oci://… reads it back)
   export REF... DIR  write stored templates as a repository another host can fetch from
   status [REPO...] each repository at its primary and mirrors: up, in sync, behind (exit 12 if not all healthy)
   config           the effective settings and where each came from

@@ -44,13 +44,13 @@ export async function readConfig(values: CommonValues, io: CliIo): Promise<{ set
 }
 
 /** Context and store from the settings, without loading repositories (store-only commands). */
-export async function setupStore(values: CommonValues, io: CliIo): Promise<Omit<Setup, 'repositories'>> {
+export async function setupStore(values: CommonValues, io: CliIo, env: Record<string, string> = {}): Promise<Omit<Setup, 'repositories'>> {
   const warn = (message: string) => void io.stderr.write(`templates: warning: ${message}\n`);
   const { settings, file } = await readConfig(values, io);
   const context = createContext({
     credentials: configuredCredentials(file),
     mirrors: configuredMirrors(file, io.env),
-    env: io.env,
+    env: { ...io.env, ...env },
     maxImageBytes: settings.maxImageBytes.value,
     connectTimeoutMs: settings.connectTimeoutSeconds.value * 1000,
     idleTimeoutMs: settings.idleTimeoutSeconds.value * 1000,
@@ -66,8 +66,9 @@ export async function setupStore(values: CommonValues, io: CliIo): Promise<Omit<
 }
 
 /** Everything a command needs; warnings (skipped repository files, cached copies) go to stderr. */
-export async function setup(values: CommonValues, io: CliIo): Promise<Setup> {
-  const base = await setupStore(values, io);
+/** `env`: variables the command's own flags set for the library (such as TEMPLATES_CREDS_FILE from --creds-file). */
+export async function setup(values: CommonValues, io: CliIo, env: Record<string, string> = {}): Promise<Setup> {
+  const base = await setupStore(values, io, env);
   const { value: repos, from } = base.settings.repos;
   const flagged = from === 'flag';
   const repositories = await loadRepositories({

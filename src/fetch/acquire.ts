@@ -19,6 +19,8 @@ import { hashFile } from '../util/hash-file.js';
 import { cachedResult, type FetchResult } from './result.js';
 import { findPartial, partialFiles } from './partial.js';
 import { tryServers } from './servers.js';
+import { withArtifactDigests } from './oci-ref.js';
+import { createOciProvider } from '../providers/oci.js';
 import type { ProgressCallback } from './progress.js';
 import { readMetadata } from './source.js';
 
@@ -91,8 +93,14 @@ async function fetchBytes(ctx: Context, store: Store, resolved: Resolved, prefix
 }> {
   const { version, ref, key } = resolved;
   const source = version.source;
+  if (source.type === 'oci' && !override) {
+    // The manifest gives what the JSON may not: the layer's digest (the .xz), the raw image's, its size.
+    const provider = createOciProvider(source, ctx.http, ctx);
+    const artifact = await provider.resolve(resolved.version.handle, signal);
+    return fromServer(ctx, store, { ...resolved, version: withArtifactDigests(resolved.version, artifact) }, provider, prefix, signal, onProgress);
+  }
   if (override || source.type !== 'http') {
-    const provider = override?.provider ?? providerFor(source, ctx.http);
+    const provider = override?.provider ?? providerFor(source, ctx.http, ctx);
     return fromServer(ctx, store, resolved, provider, prefix, signal, onProgress, override);
   }
   const partial = await findPartial(partialFiles(store.root, key), store.partialMaxAgeMs, ctx.now());

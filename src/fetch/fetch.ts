@@ -5,6 +5,8 @@ import type { Repository } from '../repository/model.js';
 import { RepositorySet } from '../repository/set.js';
 import { checkObject, checkSignal } from '../util/args.js';
 import { resolveReference } from '../repository/resolve.js';
+import { isOciUrl } from '../oci/reference.js';
+import { resolveOciReference } from './oci-ref.js';
 import { checkStore, readStoredEntry, type Store } from '../store/store.js';
 import { touchLastUse } from '../store/users.js';
 import type { ProgressCallback } from './progress.js';
@@ -21,6 +23,8 @@ export interface FetchOptions {
   onProgress?: ProgressCallback;
   /** Never use the network: a template that is not stored and comes from an HTTP source fails with OFFLINE. */
   offline?: boolean;
+  /** `oci://` references: plain HTTP to a registry that is not on loopback. */
+  insecure?: boolean;
 }
 
 /** Makes `ref` present in the store and returns where it is. Concurrent callers wait and reuse one download. */
@@ -32,7 +36,7 @@ export async function fetchTemplate(ref: string, options: FetchOptions): Promise
   const { store, signal, onProgress } = options;
   const ctx = options.context ?? createContext();
   if (signal?.aborted) throw abortError(signal);
-  const resolved = resolveReference(ref, repositories);
+  const resolved = isOciUrl(ref) ? resolveOciReference(ref, options.insecure) : resolveReference(ref, repositories);
   const finish = async (result: FetchResult) => {
     await touchLastUse(store, resolved.key, ctx.now());
     onProgress?.({ ref: resolved.ref, phase: 'done', status: result.status });
@@ -41,7 +45,8 @@ export async function fetchTemplate(ref: string, options: FetchOptions): Promise
   const present = await readStoredEntry(store, resolved.key);
   if (present) return finish(cachedResult(resolved.ref, present));
   if (options.offline && resolved.version.source.type !== 'file') {
-    const url = `${resolved.version.source.baseurl}${resolved.version.handle}`;
+    const source = resolved.version.source;
+    const url = source.type === 'http' ? `${source.baseurl}${resolved.version.handle}` : `${source.registry}/v2/${source.repository}/manifests/${resolved.version.handle}`;
     throw new TemplatesError('OFFLINE', `offline: ${resolved.ref} is not in the store and would be downloaded from ${redactUrl(url)}`, {
       ref: resolved.ref,
       url: redactUrl(url),

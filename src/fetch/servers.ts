@@ -53,7 +53,7 @@ export interface TryServersOptions {
 
 /** The client without retries: with another server to ask, a 503 or a reset moves on at once. */
 function withoutRetries(http: HttpClient): HttpClient {
-  return { get: (url, options = {}) => http.get(url, { ...options, retries: 0 }) };
+  return { get: (url, options = {}) => http.get(url, { ...options, retries: 0 }), send: (url, options) => http.send(url, options) };
 }
 
 /** The provider of one server, reporting the time its first file took to answer. */

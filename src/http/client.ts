@@ -26,9 +26,23 @@ export interface HttpRequestOptions {
   retries?: number;
 }
 
+/** One request of any method (`send`): no retries, no challenge handling and no redirects followed. */
+export interface HttpSendOptions {
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  signal?: AbortSignal;
+  headers?: Record<string, string>;
+  body?: Buffer | Readable;
+  /** The Authorization header to send (replaces the configured credentials for the URL). */
+  authorization?: string;
+  /** Send no Authorization at all (a redirect to another host). */
+  anonymous?: boolean;
+}
+
 export interface HttpClient {
   /** GET that resolves once headers arrive, whatever the status; the caller consumes or destroys `body`. */
   get(url: string, options?: HttpRequestOptions): Promise<HttpResponse>;
+  /** One request as given, for protocols that authenticate and redirect themselves (OCI registries). */
+  send(url: string, options: HttpSendOptions): Promise<HttpResponse>;
 }
 
 export interface HttpClientOptions {
@@ -113,7 +127,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     return url.protocol === 'https:' ? { https: agent as never } : { http: agent };
   };
 
-  const once = async (url: string, requestOptions: HttpRequestOptions & { authorization?: string }): Promise<HttpResponse> => {
+  const once = async (url: string, requestOptions: Omit<HttpRequestOptions, 'method'> & { method?: HttpSendOptions['method']; authorization?: string; anonymous?: boolean; body?: Buffer | Readable; redirects?: boolean }): Promise<HttpResponse> => {
     const { signal } = requestOptions;
     if (signal?.aborted) throw abortError(signal);
     let parsed: URL;
@@ -125,7 +139,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     // got loads on the first request: commands that never touch the network (a cache hit) start faster.
     const { default: got } = await import('got');
     const agent = await agentsFor(parsed);
-    const authorization = requestOptions.authorization ?? options.credentials?.forUrl(parsed);
+    const authorization = requestOptions.anonymous ? undefined : requestOptions.authorization ?? options.credentials?.forUrl(parsed);
     const stream = got.stream(parsed, {
       method: requestOptions.method ?? 'GET',
       headers: { 'user-agent': options.userAgent, 'accept-encoding': 'identity', ...(authorization ? { authorization } : {}), ...requestOptions.headers },
@@ -133,7 +147,8 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       retry: { limit: 0 },
       throwHttpErrors: false,
       decompress: false,
-      followRedirect: (response) => isHttpUrl(response.headers.location, response.url),
+      followRedirect: requestOptions.redirects === false ? false : (response) => isHttpUrl(response.headers.location, response.url),
+      ...(requestOptions.body !== undefined ? { body: requestOptions.body } : {}),
       agent,
       ...(signal ? { signal } : {}),
     });
@@ -183,6 +198,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   // Origins that asked for a token: later requests to them send it from the start.
   const challenged = new Map<string, string>();
   return {
+    send: (url, sendOptions) => once(url, { ...sendOptions, redirects: false }),
     async get(url, requestOptions = {}) {
       const { signal } = requestOptions;
       let busyWaited = 0;

@@ -3,10 +3,19 @@ import type { SourceSpec } from '../repository/model.js';
 import { createFileProvider } from './file.js';
 import type { HttpClient } from '../http/client.js';
 import { createHttpProvider } from './http.js';
+import { createOciProvider } from './oci.js';
 import type { Provider } from './types.js';
 
-export function providerFor(source: SourceSpec, http: HttpClient): Provider {
+/** Where an `oci` source finds registry credentials (the context's environment and home). */
+export interface ProviderEnv {
+  env: Record<string, string | undefined>;
+  home: string;
+}
+
+export function providerFor(source: SourceSpec, http: HttpClient, where: ProviderEnv = { env: {}, home: '/' }): Provider {
   switch (source.type) {
+    case 'oci':
+      return createOciProvider(source, http, where);
     case 'file':
       return createFileProvider(source.root);
     case 'http':

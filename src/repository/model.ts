@@ -8,7 +8,9 @@ export type Entry<T> = { ok: true; value: T } | { ok: false; error: TemplatesErr
 export type SourceSpec =
   /** `mirrors`: other base URLs serving the same files (the repository's top-level `mirrors`), in the order written. */
   | { name: string; type: 'http'; baseurl: string; mirrors?: string[] }
-  | { name: string; type: 'file'; root: string };
+  | { name: string; type: 'file'; root: string }
+  /** An OCI registry repository of our artifacts; handles are tags or digests (docs/oci.md; lago cannot read it). */
+  | { name: string; type: 'oci'; registry: string; repository: string };
 
 export interface VersionSpec {
   name: string;

@@ -77,7 +77,15 @@ function parseSource(name: string, spec: unknown, location: string, options: Par
     const absolute = isAbsolute(expanded) ? expanded : resolve(dirname(location), expanded);
     return { ok: true, value: { name, type: 'file', root: absolute } };
   }
-  return broken(location, [...at, 'type'], `unknown source type ${JSON.stringify(spec.type)} (known: http, file)`);
+  if (spec.type === 'oci') {
+    const { registry, repository } = args;
+    if (typeof registry !== 'string' || !/^https?:\/\/[^/]+\/?$/.test(registry)) return broken(location, [...at, 'args', 'registry'], 'expected "https://HOST[:PORT]"');
+    if (typeof repository !== 'string' || !/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(repository)) {
+      return broken(location, [...at, 'args', 'repository'], 'expected a registry repository name (lowercase, digits, . _ - and /)');
+    }
+    return { ok: true, value: { name, type: 'oci', registry: registry.replace(/\/$/, ''), repository } };
+  }
+  return broken(location, [...at, 'type'], `unknown source type ${JSON.stringify(spec.type)} (known: http, file, oci)`);
 }
 
 function parseVersion(

@@ -11,24 +11,29 @@ export const FETCH_HELP = `Usage: templates fetch [options] REF...
 
 Fetches each template into the store (unless it is there already) and prints its absolute path,
 one per line. REF is repo:name[:version]; without a version the newest by timestamp is fetched;
-name[:version] is enough when exactly one repository is configured.
+name[:version] is enough when exactly one repository is configured. REF may also be an OCI artifact
+pushed by templates push: oci://HOST[:PORT]/NAME[:TAG] or oci://HOST/NAME@sha256:HEX (docs/oci.md).
 With --json each line is {"ref","path","status":"downloaded"|"cached","hash","format","size"}.
 Progress goes to stderr (bars on a terminal, plain lines otherwise; --quiet for none).
 
   --quiet           no progress output
+  --insecure        oci://: plain HTTP to a registry that is not on loopback
+  --creds-file FILE oci://: registry credentials (docker config.json format), read first
 ${COMMON_HELP}`;
 
 export async function fetchCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand<CommonValues & { quiet?: boolean }>(args, { ...COMMON_OPTIONS, quiet: { type: 'boolean', short: 'q' } }, 'fetch');
+  const { values, positionals } = parseCommand<CommonValues & { quiet?: boolean; insecure?: boolean; 'creds-file'?: string }>(args, {
+    ...COMMON_OPTIONS, quiet: { type: 'boolean', short: 'q' }, insecure: { type: 'boolean' }, 'creds-file': { type: 'string' },
+  }, 'fetch');
   if (values.help) return void io.stdout.write(`${FETCH_HELP}\n`), 0;
   if (positionals.length === 0) throw new TemplatesError('USAGE', 'fetch: no template reference given', { hint: 'usage: templates fetch REF...' });
   const renderer = await createRenderer(io.stderr, Boolean(values.quiet));
-  const { store, repositories, context, settings } = await setup(values, io);
+  const { store, repositories, context, settings } = await setup(values, io, values['creds-file'] ? { TEMPLATES_CREDS_FILE: values['creds-file'] } : {});
   let exitCode = 0;
   try {
     for (const ref of positionals) {
       try {
-        const result = await fetchTemplate(ref, { store, repositories, context, signal: io.signal, offline: settings.offline.value, onProgress: (e) => renderer.onProgress(e) });
+        const result = await fetchTemplate(ref, { store, repositories, context, signal: io.signal, offline: settings.offline.value, insecure: Boolean(values.insecure), onProgress: (e) => renderer.onProgress(e) });
         io.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${result.path}\n`);
       } catch (error) {
         if (io.signal.aborted) throw error;

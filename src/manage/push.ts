@@ -1,0 +1,117 @@
+// push: a stored template to an OCI registry as our artifact (config blob, one multi-block .xz layer, manifest).
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { createContext, findExecutable, type Context } from '../context.js';
+import { TemplatesError } from '../errors.js';
+import { configBlob, sha256Of, templateManifest, type TemplateConfig } from '../oci/artifact.js';
+import { authFiles, findLogin } from '../oci/credentials.js';
+import { OCI_MANIFEST } from '../oci/media-types.js';
+import { formatOciReference, parseOciReference } from '../oci/reference.js';
+import { createRegistry, type Registry } from '../oci/registry.js';
+import { packImage } from '../publish/pack.js';
+import { compressOptions } from '../publish/xz.js';
+import type { RepositorySet } from '../repository/set.js';
+import { compressedPath, entryName, tempDir, type VersionKey } from '../store/layout.js';
+import { readStoredEntry, type Store } from '../store/store.js';
+import { hashFile } from '../util/hash-file.js';
+import { storedKey } from './refs.js';
+
+export interface PushOptions {
+  store: Store;
+  repositories?: RepositorySet;
+  context?: Context;
+  signal?: AbortSignal;
+  /** Plain HTTP to a registry that is not on loopback. */
+  insecure?: boolean;
+  /** A registry auth file (docker config.json format) read before the usual ones. */
+  credsFile?: string;
+  /** Layers larger than this go up in PATCH chunks of this size (default 64 MiB). */
+  chunkBytes?: number;
+  onProgress?: (event: { ref: string; phase: 'compress' | 'upload'; bytes: number; total: number }) => void;
+}
+
+export interface PushResult {
+  ref: string;
+  /** `oci://HOST/NAME@sha256:…`: what a fetch can name for exactly this push. */
+  reference: string;
+  digest: string;
+  layer: { digest: string; size: number };
+  /** Blobs sent, and their bytes; blobs the registry had already. */
+  uploaded: number;
+  uploadedBytes: number;
+  skipped: number;
+}
+
+/** The `.xz` to push: the kept one when it is the raw image's (else compressed now, 16 MiB blocks, into the store's temp dir). */
+async function layerFile(ctx: Context, store: Store, key: VersionKey, entry: NonNullable<Awaited<ReturnType<typeof readStoredEntry>>>, ref: string, options: PushOptions) {
+  const record = entry.record;
+  const kept = record?.kept && record.sourceFormat === 'raw' ? compressedPath(store.root, key) : undefined;
+  if (kept && (await stat(kept).catch(() => undefined))) {
+    const known = record!.stored?.digest.startsWith('sha256:') ? record!.stored.digest : undefined;
+    const raw = known ? { sha256: known } : await hashFile(entry.path, ['sha256', 'sha1'], options.signal).then((h) => ({ sha256: `sha256:${h.sha256}`, sha1: `sha1:${h.sha1}` }));
+    return { path: kept, digest: record!.kept!.xz.digest, size: record!.kept!.xz.size, raw, temporary: false };
+  }
+  const xz = await findExecutable('xz', ctx.env.PATH);
+  if (!xz) throw new TemplatesError('TOOL_MISSING', 'templates push needs the xz command to compress the image', { tool: 'xz', hint: 'install xz (Debian: apt-get install xz-utils)' });
+  await mkdir(tempDir(store.root), { recursive: true });
+  const path = join(tempDir(store.root), `push-${process.pid}-${randomBytes(4).toString('hex')}.xz`);
+  const packed = await packImage({
+    input: { path: entry.path, xz: false }, output: path, compress: true, xz, compression: compressOptions({}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    onBytes: (bytes) => options.onProgress?.({ ref, phase: 'compress', bytes, total: entry.size }),
+  });
+  return { path, digest: `sha256:${packed.compressedSha256}`, size: packed.compressedSize, raw: { sha256: `sha256:${packed.sha256}`, sha1: `sha1:${packed.sha1}` }, temporary: true };
+}
+
+/** Uploads one blob unless the registry has it; true when bytes were sent. */
+async function ensureBlob(registry: Registry, name: string, blob: { digest: string; size: number }, open: (start: number, end: number) => Readable, chunkBytes: number, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<boolean> {
+  if ((await registry.blobSize(name, blob.digest, signal)) !== undefined) return false;
+  await registry.uploadBlob(name, blob.digest, blob.size, open, { chunkBytes, ...(signal ? { signal } : {}), ...(onBytes ? { onBytes } : {}) });
+  return true;
+}
+
+/** Pushes a stored template to `target` (`oci://HOST[:PORT]/NAME[:TAG]`); blobs the registry has are not sent again. */
+export async function pushTemplate(ref: string, target: string, options: PushOptions): Promise<PushResult> {
+  const ctx = options.context ?? createContext();
+  const destination = parseOciReference(target);
+  if (destination.digest) throw new TemplatesError('USAGE', 'push to a tag, not a digest: the digest is what the push prints', { hint: 'oci://HOST/NAME:TAG' });
+  const key = storedKey(ref, options.repositories);
+  const entry = await readStoredEntry(options.store, key);
+  const name = entryName(key);
+  if (!entry) throw new TemplatesError('NOT_STORED', `${name} is not in the store ${options.store.root}`, { ref: name, hint: `templates fetch ${name} first` });
+  const registry = createRegistry({
+    http: ctx.http, host: destination.host, ...(options.insecure ? { insecure: true } : {}),
+    login: () => findLogin(destination.host, authFiles(ctx.env, ctx.home, options.credsFile), options.credsFile ?? (ctx.env.TEMPLATES_CREDS_FILE || undefined)),
+  });
+  const layer = await layerFile(ctx, options.store, key, entry, name, options);
+  try {
+    const metadata = typeof entry.metadata === 'object' && entry.metadata !== null && !Array.isArray(entry.metadata) ? entry.metadata as Record<string, unknown> : {};
+    const timestamp = Number(metadata.timestamp) > 0 ? Math.floor(Number(metadata.timestamp)) : Math.floor(Date.parse(entry.record?.fetchedAt ?? '') / 1000) || 0;
+    const config: TemplateConfig = {
+      schema: 1, ref: name, format: 'raw', size: entry.size, arch: typeof metadata.arch === 'string' ? metadata.arch : null, timestamp,
+      digests: { sha256: layer.raw.sha256, ...('sha1' in layer.raw && layer.raw.sha1 ? { sha1: layer.raw.sha1 } : {}) }, metadata,
+    };
+    const configBytes = configBlob(config);
+    const chunkBytes = options.chunkBytes ?? 64 * 1024 * 1024;
+    const { signal } = options;
+    const sentConfig = await ensureBlob(registry, destination.name, { digest: sha256Of(configBytes), size: configBytes.length }, () => Readable.from([configBytes]), chunkBytes, signal);
+    const sentLayer = await ensureBlob(registry, destination.name, layer, (start, end) => createReadStream(layer.path, { start, end: end - 1, highWaterMark: 1024 * 1024 }), chunkBytes, signal,
+      (bytes) => options.onProgress?.({ ref: name, phase: 'upload', bytes, total: layer.size }));
+    const manifest = templateManifest({ bytes: configBytes }, { digest: layer.digest, size: layer.size, title: `${key.template}-${key.version}.raw.xz` }, config);
+    const digest = await registry.putManifest(destination.name, destination.tag!, manifest, OCI_MANIFEST, signal);
+    return {
+      ref: name,
+      reference: formatOciReference({ host: destination.host, name: destination.name, digest }),
+      digest,
+      layer: { digest: layer.digest, size: layer.size },
+      uploaded: Number(sentConfig) + Number(sentLayer),
+      uploadedBytes: (sentConfig ? configBytes.length : 0) + (sentLayer ? layer.size : 0),
+      skipped: 2 - Number(sentConfig) - Number(sentLayer),
+    };
+  } finally {
+    if (layer.temporary) await rm(layer.path, { force: true });
+  }
+}
