@@ -14,6 +14,8 @@ command -v python3 >/dev/null || need+=(python3)
 command -v curl >/dev/null || need+=(curl) # bench: the baselines; tests: Range and hostile paths against serve
 command -v htpasswd >/dev/null || need+=(apache2-utils) # tests: serve --auth with a file from htpasswd -B
 command -v promtool >/dev/null || need+=(prometheus) # tests: promtool check metrics, and a real Prometheus scraping serve
+command -v docker-registry >/dev/null || need+=(docker-registry) # tests: a real OCI registry (distribution 2.8) as a plain process
+command -v skopeo >/dev/null || need+=(skopeo) # tests: an independent OCI client reading what push wrote
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq

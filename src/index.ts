@@ -39,3 +39,5 @@ export type { StatusReport, ServerStatus, RepositoryStatus, DeepCheck, SyncState
 export { statusToPrometheus } from './status/prometheus.js';
 export { configuredMirrors } from './config/file.js';
 export type { MirrorRule } from './http/mirrors.js';
+export { pushTemplate, type PushOptions, type PushResult } from './manage/push.js';
+export { parseOciReference, storeKeyOf, type OciReference } from './oci/reference.js';

@@ -1,0 +1,183 @@
+// OCI registries end to end against Debian's docker-registry, with skopeo as the independent client: push, pull, sources, auth, lies.
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, workspace, type Workspace } from '../helpers/env.js';
+import { makeDisk, publishImage } from '../helpers/images.js';
+import { startRegistry, type RunningRegistry } from '../helpers/registry.js';
+
+let ws: Workspace;
+let registry: RunningRegistry;
+let repoFile: string;
+let stored: string;
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { HOME: ws.dir, ...env });
+const storeOf = (name: string) => join(ws.dir, `store-${name}`);
+const lastJson = (text: string) => JSON.parse(text.trim().split('\n').pop()!) as Record<string, any>;
+
+beforeAll(async () => {
+  ws = await workspace();
+  registry = await startRegistry(join(ws.dir, 'registry'));
+  const src = join(ws.dir, 'src');
+  const disk = await makeDisk(join(ws.dir, 'disk.raw'), { sizeMiB: 8, dataKiB: 2048, label: 'oci' });
+  await publishImage(src, 'tiny/v1.raw', disk);
+  repoFile = await ws.writeRepo('demo', { name: 'demo', sources: { disk: { type: 'file', args: { root: src } } }, templates: { tiny: { versions: { v1: { source: 'disk', handle: 'tiny/v1.raw', timestamp: 1700000000 } } } } });
+  const fetched = await cli(['fetch', 'demo:tiny:v1', '--repo', repoFile, '--store', storeOf('main'), '-q']);
+  expect(fetched.exitCode, fetched.stderr).toBe(0);
+  stored = fetched.stdout.trim();
+}, 60_000);
+
+afterAll(async () => {
+  await registry?.stop();
+  await ws?.cleanup();
+});
+
+const uploads = (from: number) => registry.requests().slice(from).filter((line) => /^(POST|PATCH|PUT) \/v2\/[^ ]+\/blobs\//.test(line));
+
+describe('templates push and fetch oci://', () => {
+  let digestRef: string;
+  it('pushes our artifact; skopeo reads the manifest and copies the layer, which decodes to the stored image', async () => {
+    const pushed = await cli(['push', 'demo:tiny:v1', `oci://${registry.host}/templates/tiny:v1`, '--repo', repoFile, '--store', storeOf('main'), '-q', '--json']);
+    expect(pushed.exitCode, pushed.stderr).toBe(0);
+    const result = lastJson(pushed.stdout);
+    expect(result).toMatchObject({ ref: 'demo:tiny:v1', uploaded: 2, skipped: 0 });
+    digestRef = result.reference as string;
+    expect(digestRef).toMatch(new RegExp(`^oci://${registry.host}/templates/tiny@sha256:[a-f0-9]{64}$`));
+    const raw = await execa('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/templates/tiny:v1`]);
+    const manifest = JSON.parse(raw.stdout) as { artifactType: string; config: { mediaType: string }; layers: Array<{ mediaType: string; digest: string }> };
+    expect(manifest).toMatchObject({ mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.templates.image.v1', config: { mediaType: 'application/vnd.templates.image.config.v1+json' } });
+    expect(manifest.layers).toEqual([expect.objectContaining({ mediaType: 'application/vnd.templates.image.raw.xz', digest: result.layer.digest })]);
+    const dir = join(ws.dir, 'skopeo-dir');
+    await execa('skopeo', ['copy', '--src-tls-verify=false', `docker://${registry.host}/templates/tiny:v1`, `dir:${dir}`]);
+    const layerFile = join(dir, manifest.layers[0]!.digest.slice('sha256:'.length));
+    const decoded = await execa('xz', ['-dc', layerFile], { encoding: 'buffer' });
+    expect(Buffer.compare(Buffer.from(decoded.stdout), await readFile(stored))).toBe(0);
+    // Multi-block, so a fetch decodes it on every core.
+    const listed = await execa('xz', ['--robot', '--list', layerFile]);
+    expect(listed.stdout).toMatch(/^file\t1\t/m);
+  });
+
+  it('a second push sends no blob', async () => {
+    const before = registry.requests().length;
+    const again = await cli(['push', 'demo:tiny:v1', `oci://${registry.host}/templates/tiny:v1`, '--repo', repoFile, '--store', storeOf('main'), '-q', '--json']);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(lastJson(again.stdout)).toMatchObject({ uploaded: 0, skipped: 2, reference: digestRef });
+    expect(uploads(before)).toEqual([]);
+  });
+
+  it('fetches oci://HOST/NAME:TAG and @sha256 into the store, byte for byte, then answers from the store', async () => {
+    const store = storeOf('pull');
+    const byTag = await cli(['fetch', `oci://${registry.host}/templates/tiny:v1`, '--store', store, '--json']);
+    expect(byTag.exitCode, byTag.stderr).toBe(0);
+    const result = lastJson(byTag.stdout);
+    const key = `${registry.host.replace(':', '_')}:templates+tiny:v1`;
+    expect(result).toMatchObject({ ref: key, status: 'downloaded', format: 'raw' });
+    expect(Buffer.compare(await readFile(result.path as string), await readFile(stored))).toBe(0);
+    const record = JSON.parse(await readFile(join(store, `${key}.record.json`), 'utf8')) as { verified: { of: string }; source: string };
+    expect(record.verified.of).toBe('compressed');
+    expect(record.source).toMatch(/\/v2\/templates\/tiny\/blobs\/sha256:/);
+    expect(lastJson((await cli(['fetch', `oci://${registry.host}/templates/tiny:v1`, '--store', store, '--json'])).stdout)).toMatchObject({ status: 'cached' });
+    const byDigest = await cli(['fetch', digestRef, '--store', store, '--json']);
+    expect(byDigest.exitCode, byDigest.stderr).toBe(0);
+    expect(lastJson(byDigest.stdout).ref).toBe(`${registry.host.replace(':', '_')}:templates+tiny:${digestRef.split('@')[1]!.replace(':', '-')}`);
+    const verify = await cli(['verify', '--store', store]);
+    expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
+  });
+
+  it('8 concurrent fetches of one reference cause one layer download', async () => {
+    const store = storeOf('concurrent');
+    const before = registry.requests().length;
+    const results = await Promise.all(Array.from({ length: 8 }, () => cli(['fetch', `oci://${registry.host}/templates/tiny:v1`, '--store', store, '-q'])));
+    expect(results.map((r) => r.exitCode)).toEqual(Array(8).fill(0));
+    const layer = (JSON.parse((await execa('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/templates/tiny:v1`])).stdout) as { layers: Array<{ digest: string }> }).layers[0]!.digest;
+    expect(registry.requests().slice(before).filter((line) => line.startsWith(`GET /v2/templates/tiny/blobs/${layer}`))).toHaveLength(1);
+  });
+
+  it('an oci source in a repository JSON: handles are tags; a JSON digest that differs from the layer is HASH_MISMATCH', async () => {
+    const source = { type: 'oci', args: { registry: `http://${registry.host}`, repository: 'templates/tiny' } };
+    const good = await ws.writeRepo('reg', { name: 'reg', sources: { reg: source }, templates: { tiny: { versions: { v1: { source: 'reg', handle: 'v1', timestamp: 1 } } } } });
+    const fetched = await cli(['fetch', 'reg:tiny:v1', '--repo', good, '--store', storeOf('source'), '-q']);
+    expect(fetched.exitCode, fetched.stderr).toBe(0);
+    expect(Buffer.compare(await readFile(fetched.stdout.trim()), await readFile(stored))).toBe(0);
+    const lying = await ws.writeRepo('lie', { name: 'lie', sources: { reg: source }, templates: { tiny: { versions: { v1: { source: 'reg', handle: 'v1', timestamp: 1, compressed_hash: `sha256:${'0'.repeat(64)}` } } } } });
+    const refused = await cli(['fetch', 'lie:tiny:v1', '--repo', lying, '--store', storeOf('lie'), '--json']);
+    expect(refused.exitCode).toBe(5);
+    expect(lastJson(refused.stdout)).toMatchObject({ error: { code: 'HASH_MISMATCH' } });
+    expect((await readdir(storeOf('lie'))).filter((name) => name.startsWith('lie:'))).toEqual([]);
+  });
+
+  it('uploads a large layer in chunks (PATCH) and reads it back', async () => {
+    const before = registry.requests().length;
+    const pushed = await cli(['push', 'demo:tiny:v1', `oci://${registry.host}/templates/chunked:v1`, '--repo', repoFile, '--store', storeOf('main'), '-q', '--chunk-size', '1']);
+    expect(pushed.exitCode, pushed.stderr).toBe(0);
+    expect(uploads(before).filter((line) => line.startsWith('PATCH ')).length).toBeGreaterThanOrEqual(2);
+    const fetched = await cli(['fetch', `oci://${registry.host}/templates/chunked:v1`, '--store', storeOf('chunked'), '-q']);
+    expect(fetched.exitCode, fetched.stderr).toBe(0);
+    expect(Buffer.compare(await readFile(fetched.stdout.trim()), await readFile(stored))).toBe(0);
+  });
+
+  it('a registry whose layer or manifest bytes lie about their digest: HASH_MISMATCH, nothing stored', async () => {
+    const pushed = lastJson((await cli(['push', 'demo:tiny:v1', `oci://${registry.host}/templates/lies:v1`, '--repo', repoFile, '--store', storeOf('main'), '-q', '--json'])).stdout);
+    const blobData = (digest: string) => join(registry.root, 'docker/registry/v2/blobs/sha256', digest.slice(7, 9), digest.slice(7), 'data');
+    const layerPath = blobData(pushed.layer.digest as string);
+    const layer = await readFile(layerPath);
+    const damaged = Buffer.from(layer);
+    damaged[damaged.length >> 1]! ^= 0xff;
+    await writeFile(layerPath, damaged);
+    try {
+      const store = storeOf('lying-layer');
+      const result = await cli(['fetch', `oci://${registry.host}/templates/lies:v1`, '--store', store, '--json']);
+      expect(result.exitCode).toBeGreaterThanOrEqual(5);
+      expect(['HASH_MISMATCH', 'DECODE_FAILED']).toContain(lastJson(result.stdout).error.code);
+      expect((await readdir(store)).filter((name) => name.includes('lies'))).toEqual([]);
+    } finally {
+      await writeFile(layerPath, layer);
+    }
+    const manifestPath = blobData(pushed.digest as string);
+    const manifest = await readFile(manifestPath, 'utf8');
+    await writeFile(manifestPath, manifest.replace('"schemaVersion":2', '"schemaVersion": 2'));
+    try {
+      const store = storeOf('lying-manifest');
+      for (const ref of [`oci://${registry.host}/templates/lies:v1`, pushed.reference as string]) {
+        const result = await cli(['fetch', ref, '--store', store, '--json']);
+        expect(result.exitCode).toBe(5);
+        expect(lastJson(result.stdout).error).toMatchObject({ code: 'HASH_MISMATCH', expected: pushed.digest });
+      }
+      expect((await stat(store).then(() => readdir(store), () => [])).filter((name) => name.includes('lies'))).toEqual([]);
+    } finally {
+      await writeFile(manifestPath, manifest);
+    }
+  });
+});
+
+describe('a registry with htpasswd (Basic) auth', () => {
+  let secured: RunningRegistry;
+  let credsFile: string;
+  beforeAll(async () => {
+    const htpasswd = join(ws.dir, 'htpasswd');
+    await execa('htpasswd', ['-Bbc', htpasswd, 'ci', 's3cret']);
+    secured = await startRegistry(join(ws.dir, 'secured'), { htpasswd });
+    credsFile = join(ws.dir, 'auth.json');
+    await writeFile(credsFile, JSON.stringify({ auths: { [secured.host]: { auth: Buffer.from('ci:s3cret').toString('base64') } } }));
+  }, 30_000);
+  afterAll(async () => secured?.stop());
+
+  it('refuses without credentials (AUTH_FAILED, exit 6), pushes with --creds-file, fetches with $REGISTRY_AUTH_FILE, and skopeo reads it', async () => {
+    const target = `oci://${secured.host}/private/tiny:v1`;
+    const refused = await cli(['push', 'demo:tiny:v1', target, '--repo', repoFile, '--store', storeOf('main'), '-q', '--json']);
+    expect(refused.exitCode).toBe(6);
+    expect(lastJson(refused.stdout).error.code).toBe('AUTH_FAILED');
+    const pushed = await cli(['push', 'demo:tiny:v1', target, '--repo', repoFile, '--store', storeOf('main'), '-q', '--creds-file', credsFile]);
+    expect(pushed.exitCode, pushed.stderr).toBe(0);
+    const wrong = join(ws.dir, 'wrong.json');
+    await writeFile(wrong, JSON.stringify({ auths: { [secured.host]: { auth: Buffer.from('ci:nope').toString('base64') } } }));
+    const denied = await cli(['fetch', target, '--store', storeOf('secured'), '--json'], { REGISTRY_AUTH_FILE: wrong });
+    expect(denied.exitCode).toBe(6);
+    expect(lastJson(denied.stdout).error.message).toContain(wrong);
+    const fetched = await cli(['fetch', target, '--store', storeOf('secured'), '-q'], { REGISTRY_AUTH_FILE: credsFile });
+    expect(fetched.exitCode, fetched.stderr).toBe(0);
+    expect(Buffer.compare(await readFile(fetched.stdout.trim()), await readFile(stored))).toBe(0);
+    const inspected = await execa('skopeo', ['inspect', '--raw', '--tls-verify=false', '--creds', 'ci:s3cret', `docker://${secured.host}/private/tiny:v1`]);
+    expect(JSON.parse(inspected.stdout)).toMatchObject({ artifactType: 'application/vnd.templates.image.v1' });
+  });
+});
