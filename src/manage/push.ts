@@ -1,8 +1,8 @@
 // push: a stored template to an OCI registry as our artifact (config blob, one multi-block .xz layer, manifest).
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createContext, findExecutable, type Context } from '../context.js';
 import { TemplatesError } from '../errors.js';
@@ -14,7 +14,8 @@ import { createRegistry, type Registry } from '../oci/registry.js';
 import { packImage } from '../publish/pack.js';
 import { compressOptions } from '../publish/xz.js';
 import type { RepositorySet } from '../repository/set.js';
-import { compressedPath, entryName, tempDir, type VersionKey } from '../store/layout.js';
+import { compressedPath, entryName, pushedBlobsPath, tempDir, type VersionKey } from '../store/layout.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { readStoredEntry, type Store } from '../store/store.js';
 import { hashFile } from '../util/hash-file.js';
 import { storedKey } from './refs.js';
@@ -39,9 +40,10 @@ export interface PushResult {
   reference: string;
   digest: string;
   layer: { digest: string; size: number };
-  /** Blobs sent, and their bytes; blobs the registry had already. */
+  /** Blobs sent, and their bytes; blobs mounted from another repository this store pushed them to; blobs already there. */
   uploaded: number;
   uploadedBytes: number;
+  mounted: number;
   skipped: number;
 }
 
@@ -66,11 +68,34 @@ async function layerFile(ctx: Context, store: Store, key: VersionKey, entry: Non
   return { path, digest: `sha256:${packed.compressedSha256}`, size: packed.compressedSize, raw: { sha256: `sha256:${packed.sha256}`, sha1: `sha1:${packed.sha1}` }, temporary: true };
 }
 
-/** Uploads one blob unless the registry has it; true when bytes were sent. */
-async function ensureBlob(registry: Registry, name: string, blob: { digest: string; size: number }, open: (start: number, end: number) => Readable, chunkBytes: number, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<boolean> {
-  if ((await registry.blobSize(name, blob.digest, signal)) !== undefined) return false;
+type Pushed = Record<string, Record<string, string>>;
+
+/** Where this store pushed blobs before (best effort: an unreadable file is empty). */
+async function readPushed(store: Store): Promise<Pushed> {
+  try {
+    const data = JSON.parse(await readFile(pushedBlobsPath(store.root), 'utf8')) as unknown;
+    return typeof data === 'object' && data !== null ? data as Pushed : {};
+  } catch {
+    return {};
+  }
+}
+
+async function recordPushed(store: Store, host: string, name: string, digests: string[]): Promise<void> {
+  const pushed = await readPushed(store);
+  pushed[host] = { ...pushed[host], ...Object.fromEntries(digests.map((digest) => [digest, name])) };
+  const path = pushedBlobsPath(store.root);
+  await mkdir(dirname(path), { recursive: true }).then(() => writeFileAtomic(path, `${JSON.stringify(pushed)}\n`)).catch(() => undefined);
+}
+
+/**
+ * Makes one blob present in `name`: nothing when the registry has it there, a cross-repository mount when this store
+ * pushed it to another repository of the registry, else an upload. 'sent' when bytes went up.
+ */
+async function ensureBlob(registry: Registry, name: string, blob: { digest: string; size: number }, from: string | undefined, open: (start: number, end: number) => Readable, chunkBytes: number, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<'present' | 'mounted' | 'sent'> {
+  if ((await registry.blobSize(name, blob.digest, signal)) !== undefined) return 'present';
+  if (from && from !== name && (await registry.mountBlob(name, blob.digest, from, signal))) return 'mounted';
   await registry.uploadBlob(name, blob.digest, blob.size, open, { chunkBytes, ...(signal ? { signal } : {}), ...(onBytes ? { onBytes } : {}) });
-  return true;
+  return 'sent';
 }
 
 /** Pushes a stored template to `target` (`oci://HOST[:PORT]/NAME[:TAG]`); blobs the registry has are not sent again. */
@@ -97,11 +122,16 @@ export async function pushTemplate(ref: string, target: string, options: PushOpt
     const configBytes = configBlob(config);
     const chunkBytes = options.chunkBytes ?? 64 * 1024 * 1024;
     const { signal } = options;
-    const sentConfig = await ensureBlob(registry, destination.name, { digest: sha256Of(configBytes), size: configBytes.length }, () => Readable.from([configBytes]), chunkBytes, signal);
-    const sentLayer = await ensureBlob(registry, destination.name, layer, (start, end) => createReadStream(layer.path, { start, end: end - 1, highWaterMark: 1024 * 1024 }), chunkBytes, signal,
+    const known = (await readPushed(options.store))[destination.host] ?? {};
+    const configDigest = sha256Of(configBytes);
+    const configDone = await ensureBlob(registry, destination.name, { digest: configDigest, size: configBytes.length }, known[configDigest], () => Readable.from([configBytes]), chunkBytes, signal);
+    const layerDone = await ensureBlob(registry, destination.name, layer, known[layer.digest], (start, end) => createReadStream(layer.path, { start, end: end - 1, highWaterMark: 1024 * 1024 }), chunkBytes, signal,
       (bytes) => options.onProgress?.({ ref: name, phase: 'upload', bytes, total: layer.size }));
+    const sentConfig = configDone === 'sent';
+    const sentLayer = layerDone === 'sent';
     const manifest = templateManifest({ bytes: configBytes }, { digest: layer.digest, size: layer.size, title: `${key.template}-${key.version}.raw.xz` }, config);
     const digest = await registry.putManifest(destination.name, destination.tag!, manifest, OCI_MANIFEST, signal);
+    await recordPushed(options.store, destination.host, destination.name, [configDigest, layer.digest]);
     return {
       ref: name,
       reference: formatOciReference({ host: destination.host, name: destination.name, digest }),
@@ -109,7 +139,8 @@ export async function pushTemplate(ref: string, target: string, options: PushOpt
       layer: { digest: layer.digest, size: layer.size },
       uploaded: Number(sentConfig) + Number(sentLayer),
       uploadedBytes: (sentConfig ? configBytes.length : 0) + (sentLayer ? layer.size : 0),
-      skipped: 2 - Number(sentConfig) - Number(sentLayer),
+      mounted: Number(configDone === 'mounted') + Number(layerDone === 'mounted'),
+      skipped: Number(configDone === 'present') + Number(layerDone === 'present'),
     };
   } finally {
     if (layer.temporary) await rm(layer.path, { force: true });

@@ -17,6 +17,7 @@
 //     lock-owner.json                          pid, host and time of the lock's holder, for LOCK_TIMEOUT messages
 //   .repos/<sha256(url)[0:16]>.json            repository JSON fetched over HTTP, cached for offline use
 //   .mirrors/health.json                       failures and latency seen per server (mirror order for the next fetch)
+//   .oci/pushed.json                           blobs this store pushed, per registry: where a later push can mount them from
 //   .serve/jobs.sqlite                         templates serve's on-demand jobs (SQLite, WAL)
 //   .serve/holds/job-<id>                      exists while job <id> is live; named in the users file of each entry it holds
 import { createHash } from 'node:crypto';
@@ -133,6 +134,11 @@ export function jobHoldPath(root: string, id: number): string {
 export function describeDependent(root: string, path: string): string {
   const id = /^job-(\d+)$/.exec(basename(path))?.[1];
   return id !== undefined && path === jobHoldPath(root, Number(id)) ? `job ${id} (templates serve)` : path;
+}
+
+/** Blobs this store pushed to registries (`{host: {digest: repository}}`): a push to another repository mounts them. */
+export function pushedBlobsPath(root: string): string {
+  return join(root, '.oci', 'pushed.json');
 }
 
 /** What this store saw of each server: failures and latency, read to order a source's primary and mirrors. */

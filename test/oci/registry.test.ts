@@ -1,5 +1,5 @@
 // OCI registries end to end against Debian's docker-registry, with skopeo as the independent client: push, pull, sources, auth, lies.
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,6 +65,18 @@ describe('templates push and fetch oci://', () => {
     expect(uploads(before)).toEqual([]);
   });
 
+  it('a push to another repository of the registry mounts the blobs this store pushed before', async () => {
+    const before = registry.requests().length;
+    const copied = await cli(['push', 'demo:tiny:v1', `oci://${registry.host}/templates/copy:v1`, '--repo', repoFile, '--store', storeOf('main'), '-q', '--json']);
+    expect(copied.exitCode, copied.stderr).toBe(0);
+    expect(lastJson(copied.stdout)).toMatchObject({ uploaded: 0, mounted: 2, skipped: 0 });
+    const posts = uploads(before);
+    expect(posts.filter((line) => /^POST \/v2\/templates\/copy\/blobs\/uploads\/\?mount=sha256%3A[a-f0-9]{64}&from=templates%2Ftiny 201$/.test(line))).toHaveLength(2);
+    expect(posts.filter((line) => !line.includes('?mount='))).toEqual([]);
+    const fetched = await cli(['fetch', `oci://${registry.host}/templates/copy:v1`, '--store', storeOf('copy'), '-q']);
+    expect(fetched.exitCode, fetched.stderr).toBe(0);
+  });
+
   it('fetches oci://HOST/NAME:TAG and @sha256 into the store, byte for byte, then answers from the store', async () => {
     const store = storeOf('pull');
     const byTag = await cli(['fetch', `oci://${registry.host}/templates/tiny:v1`, '--store', store, '--json']);
@@ -107,6 +119,8 @@ describe('templates push and fetch oci://', () => {
   });
 
   it('uploads a large layer in chunks (PATCH) and reads it back', async () => {
+    // Forget where the blobs went, or this push would mount them instead of uploading.
+    await rm(join(storeOf('main'), '.oci'), { recursive: true, force: true });
     const before = registry.requests().length;
     const pushed = await cli(['push', 'demo:tiny:v1', `oci://${registry.host}/templates/chunked:v1`, '--repo', repoFile, '--store', storeOf('main'), '-q', '--chunk-size', '1']);
     expect(pushed.exitCode, pushed.stderr).toBe(0);

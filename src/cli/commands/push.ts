@@ -44,7 +44,7 @@ export async function pushCommand(args: string[], io: CliIo): Promise<number> {
     if (values.json) io.stdout.write(`${JSON.stringify(result)}\n`);
     else {
       io.stdout.write(`${result.reference}\n`);
-      io.stderr.write(`${result.ref}: ${result.uploaded} blobs sent (${formatSize(result.uploadedBytes)}), ${result.skipped} already there\n`);
+      io.stderr.write(`${result.ref}: ${result.uploaded} blobs sent (${formatSize(result.uploadedBytes)}), ${result.mounted} mounted, ${result.skipped} already there\n`);
     }
     return 0;
   } finally {
