@@ -41,3 +41,4 @@ export { configuredMirrors } from './config/file.js';
 export type { MirrorRule } from './http/mirrors.js';
 export { pushTemplate, type PushOptions, type PushResult } from './manage/push.js';
 export { parseOciReference, storeKeyOf, type OciReference } from './oci/reference.js';
+export { indexRegistry, type RegistryIndexOptions, type RegistryIndexSummary } from './publish/index-registry.js';

@@ -114,7 +114,11 @@ export async function pushTemplate(ref: string, target: string, options: PushOpt
   const layer = await layerFile(ctx, options.store, key, entry, name, options);
   try {
     const metadata = typeof entry.metadata === 'object' && entry.metadata !== null && !Array.isArray(entry.metadata) ? entry.metadata as Record<string, unknown> : {};
-    const timestamp = Number(metadata.timestamp) > 0 ? Math.floor(Number(metadata.timestamp)) : Math.floor(Date.parse(entry.record?.fetchedAt ?? '') / 1000) || 0;
+    // The template's timestamp: the repository's, else the metadata's, else when it was fetched.
+    const template = options.repositories?.get(key.repository)?.templates.get(key.template);
+    const version = template?.ok ? template.value.versions.get(key.version) : undefined;
+    const timestamp = version?.ok ? version.value.timestamp
+      : Number(metadata.timestamp) > 0 ? Number(metadata.timestamp) : Math.floor(Date.parse(entry.record?.fetchedAt ?? '') / 1000) || 0;
     const config: TemplateConfig = {
       schema: 1, ref: name, format: 'raw', size: entry.size, arch: typeof metadata.arch === 'string' ? metadata.arch : null, timestamp,
       digests: { sha256: layer.raw.sha256, ...('sha1' in layer.raw && layer.raw.sha1 ? { sha1: layer.raw.sha1 } : {}) }, metadata,

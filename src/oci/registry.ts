@@ -145,6 +145,16 @@ export function createRegistry(options: RegistryOptions) {
       return { digest, mediaType, bytes, json: json as Record<string, unknown> };
     },
 
+    /** The digest a tag names now (HEAD, without reading the manifest), or undefined when the registry does not say. */
+    async manifestDigest(name: string, reference: string, signal?: AbortSignal): Promise<string | undefined> {
+      const url = at(`${name}/manifests/${reference}`);
+      const response = await follow(url, { method: 'HEAD', scopes: [pull(name)], headers: { accept: MANIFEST_ACCEPT }, ...(signal ? { signal } : {}) });
+      response.body.destroy();
+      if (response.status !== 200) throw await failure(response, url, 'manifest', signal);
+      const digest = response.headers['docker-content-digest'];
+      return typeof digest === 'string' && /^sha256:[a-f0-9]{64}$/.test(digest) ? digest : undefined;
+    },
+
     async putManifest(name: string, reference: string, bytes: Buffer, mediaType: string, signal?: AbortSignal): Promise<string> {
       const url = at(`${name}/manifests/${reference}`);
       const response = await call(url, { method: 'PUT', scopes: [push(name)], headers: { 'content-type': mediaType }, body: () => bytes, ...(signal ? { signal } : {}) });

@@ -20,7 +20,7 @@ const MAY_USE: Record<string, string[]> = {
   config: ['errors.ts', 'util', 'http', 'repository'],
   jobs: ['errors.ts', 'util', 'context.ts', 'repository', 'store', 'fetch', 'manage', 'oci'],
   status: ['errors.ts', 'util', 'http', 'context.ts', 'repository', 'providers'],
-  publish: ['errors.ts', 'util', 'context.ts', 'repository', 'fetch'],
+  publish: ['errors.ts', 'util', 'context.ts', 'repository', 'fetch', 'oci', 'providers'],
   manage: ['errors.ts', 'util', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'oci'],
   server: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config', 'jobs', 'status', 'oci'],
   cli: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config', 'jobs', 'server', 'status', 'oci'],

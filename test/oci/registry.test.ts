@@ -164,6 +164,30 @@ describe('templates push and fetch oci://', () => {
   });
 });
 
+describe('templates index --registry', () => {
+  it('writes a repository of the template artifacts found (filters, oci sources, digests), fetchable, and reads no manifest twice', async () => {
+    const output = join(ws.dir, 'indexed', 'reg.json');
+    const args = ['index', '--registry', `oci://${registry.host}/templates`, '--name', 'reg', '--output', output, '--include', 'tiny:*', '--include', 'copy:*', '--json'];
+    const first = await cli(args);
+    expect(first.exitCode, first.stderr).toBe(0);
+    expect(lastJson(first.stdout)).toMatchObject({ versions: 2, written: true, reused: 0 });
+    const json = JSON.parse(await readFile(output, 'utf8')) as { sources: Record<string, unknown>; templates: Record<string, { versions: Record<string, Record<string, unknown>> }> };
+    expect(Object.keys(json.templates)).toEqual(['copy', 'tiny']);
+    expect(json.sources['templates/tiny']).toEqual({ type: 'oci', args: { registry: `http://${registry.host}`, repository: 'templates/tiny' } });
+    const layer = (JSON.parse((await execa('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/templates/tiny:v1`])).stdout) as { layers: Array<{ digest: string }> }).layers[0]!.digest;
+    expect(json.templates.tiny!.versions.v1).toMatchObject({ source: 'templates/tiny', handle: 'v1', timestamp: 1700000000, compressed_hash: layer, format: 'raw' });
+    const fetched = await cli(['fetch', 'reg:tiny:v1', '--repo', output, '--store', storeOf('indexed'), '-q']);
+    expect(fetched.exitCode, fetched.stderr).toBe(0);
+    expect(Buffer.compare(await readFile(fetched.stdout.trim()), await readFile(stored))).toBe(0);
+    const before = registry.requests().length;
+    const again = await cli(args);
+    expect(lastJson(again.stdout)).toMatchObject({ versions: 2, written: false, fetched: 0, reused: 2 });
+    expect(registry.requests().slice(before).filter((line) => line.startsWith('GET ') && line.includes('/manifests/'))).toEqual([]);
+    const filtered = await cli(['index', '--registry', `oci://${registry.host}/templates`, '--name', 'none', '--output', join(ws.dir, 'indexed', 'none.json'), '--annotation', 'org.opencontainers.image.version=v9', '--json']);
+    expect(lastJson(filtered.stdout)).toMatchObject({ versions: 0 });
+  });
+});
+
 describe('a registry with htpasswd (Basic) auth', () => {
   let secured: RunningRegistry;
   let credsFile: string;

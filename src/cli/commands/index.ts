@@ -2,12 +2,14 @@
 import { TemplatesError, ERROR_CODES } from '../../errors.js';
 import { createContext } from '../../context.js';
 import { indexDirectory } from '../../publish/index-directory.js';
+import { indexRegistry } from '../../publish/index-registry.js';
 import { formatSize, parseSize } from '../../util/size.js';
 import type { CliIo } from '../io.js';
 import { parseCommand } from '../options.js';
 import { createRenderer } from '../progress.js';
 
 export const INDEX_HELP = `Usage: templates index DIR --name REPO [options]
+       templates index --registry oci://HOST[:PORT][/PREFIX] --name REPO [--output FILE] [filters]
 
 Turns a directory of raw and qcow2 images (plain or .xz) into a repository that templates and lago fetch
 from. Next to each image it writes <handle>.xz (multi-block, so fetches decode on every core),
@@ -19,6 +21,10 @@ else NAME/VERSION/FILE, else NAME-VERSION.EXT. See docs/publishing.md.
   --base-url URL           serve the images from this http(s) URL (default: a "file" source at DIR)
   --mirror URL             a mirror serving a copy of DIR (repeatable; needs --base-url; docs/mirrors.md)
   --output FILE            the repository JSON (default: DIR/REPO.json)
+  --registry oci://HOST[/PREFIX]  index the template artifacts of a registry instead (docs/oci.md):
+                           oci sources, digests, sizes; manifests seen before are not read again
+  --annotation K=V         (--registry) only manifests with this annotation (repeatable)
+  --insecure               (--registry) plain HTTP to a registry that is not on loopback
   --include GLOB           only images whose handle matches (repeatable; a glob without / matches the file name)
   --exclude GLOB           leave out images whose handle matches (repeatable)
   --require-metadata KEY   only images whose metadata has KEY (repeatable)
@@ -36,6 +42,9 @@ const OPTIONS = {
   name: { type: 'string' },
   'base-url': { type: 'string' },
   mirror: { type: 'string', multiple: true },
+  registry: { type: 'string' },
+  annotation: { type: 'string', multiple: true },
+  insecure: { type: 'boolean' },
   output: { type: 'string' },
   include: { type: 'string', multiple: true },
   exclude: { type: 'string', multiple: true },
@@ -61,9 +70,33 @@ interface IndexValues {
   'block-size'?: string;
   level?: string;
   mirror?: string[];
+  registry?: string;
+  annotation?: string[];
+  insecure?: boolean;
   json?: boolean;
   quiet?: boolean;
   help?: boolean;
+}
+
+async function indexRegistryCommand(values: IndexValues, positionals: string[], io: CliIo): Promise<number> {
+  if (positionals.length) throw new TemplatesError('USAGE', 'index --registry takes no directory', { hint: 'usage: templates index --registry oci://HOST --name REPO' });
+  if (!values.name) throw new TemplatesError('USAGE', 'index: --name REPO is required');
+  const annotations: Record<string, string> = {};
+  for (const pair of values.annotation ?? []) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new TemplatesError('USAGE', `--annotation takes KEY=VALUE, not ${JSON.stringify(pair)}`);
+    annotations[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  const summary = await indexRegistry({
+    registry: values.registry!, name: values.name, output: values.output ?? `${values.name}.json`,
+    include: values.include ?? [], exclude: values.exclude ?? [], annotations,
+    ...(values.arch !== undefined ? { arch: values.arch } : {}),
+    ...(values.insecure ? { insecure: true } : {}),
+    context: createContext({ env: io.env }), signal: io.signal,
+  });
+  if (values.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
+  else io.stdout.write(`${summary.output}: ${summary.versions} versions (${summary.fetched} manifests read, ${summary.reused} known)${summary.written ? '' : ', unchanged'}\n`);
+  return 0;
 }
 
 function integer(value: string | undefined, flag: string): number | undefined {
@@ -75,6 +108,7 @@ function integer(value: string | undefined, flag: string): number | undefined {
 export async function indexCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand<IndexValues>(args, OPTIONS, 'index');
   if (values.help) return void io.stdout.write(`${INDEX_HELP}\n`), 0;
+  if (values.registry !== undefined) return indexRegistryCommand(values, positionals, io);
   if (positionals.length !== 1) throw new TemplatesError('USAGE', 'index: give exactly one directory', { hint: 'usage: templates index DIR --name REPO' });
   if (!values.name) throw new TemplatesError('USAGE', 'index: --name REPO is required', { hint: 'usage: templates index DIR --name REPO' });
   const blockBytes = values['block-size'] === undefined ? undefined : parseSize(values['block-size']);
