@@ -96,8 +96,10 @@ async function fetchBytes(ctx: Context, store: Store, resolved: Resolved, prefix
   if (source.type === 'oci' && !override) {
     // The manifest gives what the JSON may not: the layer's digest (the .xz), the raw image's, its size.
     const provider = createOciProvider(source, ctx.http, ctx);
-    const artifact = await provider.resolve(resolved.version.handle, signal);
-    return fromServer(ctx, store, { ...resolved, version: withArtifactDigests(resolved.version, artifact) }, provider, prefix, signal, onProgress);
+    const found = await provider.inspect(resolved.version.handle, signal);
+    if (found.kind === 'template') return fromServer(ctx, store, { ...resolved, version: withArtifactDigests(resolved.version, found) }, provider, prefix, signal, onProgress);
+    // A container image: its /disk/<file> (a KubeVirt containerDisk), extracted into this attempt's temp files.
+    return fromServer(ctx, store, resolved, provider.containerDisk(found.manifest, `${prefix}.disk`, ctx.maxImageBytes), prefix, signal, onProgress);
   }
   if (override || source.type !== 'http') {
     const provider = override?.provider ?? providerFor(source, ctx.http, ctx);

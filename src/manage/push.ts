@@ -16,7 +16,8 @@ import { compressOptions } from '../publish/xz.js';
 import type { RepositorySet } from '../repository/set.js';
 import { compressedPath, entryName, pushedBlobsPath, tempDir, type VersionKey } from '../store/layout.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { readStoredEntry, type Store } from '../store/store.js';
+import { readStoredEntry, type Store, type StoredEntry } from '../store/store.js';
+import { containerDiskImage } from './container-disk-image.js';
 import { hashFile } from '../util/hash-file.js';
 import { storedKey } from './refs.js';
 
@@ -29,6 +30,8 @@ export interface PushOptions {
   insecure?: boolean;
   /** A registry auth file (docker config.json format) read before the usual ones. */
   credsFile?: string;
+  /** Push a KubeVirt containerDisk image (a gzip tar layer of /disk/disk.img, qcow2, uid 107) instead of our artifact. */
+  containerDisk?: boolean;
   /** Layers larger than this go up in PATCH chunks of this size (default 64 MiB). */
   chunkBytes?: number;
   onProgress?: (event: { ref: string; phase: 'compress' | 'upload'; bytes: number; total: number }) => void;
@@ -98,7 +101,50 @@ async function ensureBlob(registry: Registry, name: string, blob: { digest: stri
   return 'sent';
 }
 
-/** Pushes a stored template to `target` (`oci://HOST[:PORT]/NAME[:TAG]`); blobs the registry has are not sent again. */
+/** A blob to push: its digest and size, and how to read a range of it. */
+interface Blob {
+  digest: string;
+  size: number;
+  open: (start: number, end: number) => Readable;
+}
+
+export const fileBlob = (path: string, digest: string, size: number): Blob => ({ digest, size, open: (start, end) => createReadStream(path, { start, end: end - 1, highWaterMark: 1024 * 1024 }) });
+export const bufferBlob = (bytes: Buffer): Blob => ({ digest: sha256Of(bytes), size: bytes.length, open: (start, end) => Readable.from([bytes.subarray(start, end)]) });
+
+/** The blobs (present ones skipped, known ones mounted, the rest uploaded), then the manifest under the tag. */
+async function pushBlobs(store: Store, registry: Registry, destination: { host: string; name: string; tag: string }, blobs: Blob[], manifest: Buffer, options: PushOptions & { ref: string }): Promise<Omit<PushResult, 'ref' | 'layer'>> {
+  const { signal } = options;
+  const chunkBytes = options.chunkBytes ?? 64 * 1024 * 1024;
+  const known = (await readPushed(store))[destination.host] ?? {};
+  const done: Array<'present' | 'mounted' | 'sent'> = [];
+  for (const blob of blobs) {
+    done.push(await ensureBlob(registry, destination.name, blob, known[blob.digest], blob.open, chunkBytes, signal,
+      (bytes) => options.onProgress?.({ ref: options.ref, phase: 'upload', bytes, total: blob.size })));
+  }
+  const digest = await registry.putManifest(destination.name, destination.tag, manifest, OCI_MANIFEST, signal);
+  await recordPushed(store, destination.host, destination.name, blobs.map((blob) => blob.digest));
+  return {
+    reference: formatOciReference({ host: destination.host, name: destination.name, digest }),
+    digest,
+    uploaded: done.filter((d) => d === 'sent').length,
+    uploadedBytes: blobs.reduce((sum, blob, i) => sum + (done[i] === 'sent' ? blob.size : 0), 0),
+    mounted: done.filter((d) => d === 'mounted').length,
+    skipped: done.filter((d) => d === 'present').length,
+  };
+}
+
+/** The template's timestamp: the repository's, else the metadata's, else when it was fetched. */
+function timestampOf(key: VersionKey, entry: StoredEntry, metadata: Record<string, unknown>, repositories?: RepositorySet): number {
+  const template = repositories?.get(key.repository)?.templates.get(key.template);
+  const version = template?.ok ? template.value.versions.get(key.version) : undefined;
+  if (version?.ok) return version.value.timestamp;
+  return Number(metadata.timestamp) > 0 ? Number(metadata.timestamp) : Math.floor(Date.parse(entry.record?.fetchedAt ?? '') / 1000) || 0;
+}
+
+/**
+ * Pushes a stored template to `target` (`oci://HOST[:PORT]/NAME[:TAG]`) as our artifact, or with `containerDisk` as a
+ * KubeVirt containerDisk image; blobs the registry has are not sent again.
+ */
 export async function pushTemplate(ref: string, target: string, options: PushOptions): Promise<PushResult> {
   const ctx = options.context ?? createContext();
   const destination = parseOciReference(target);
@@ -111,41 +157,28 @@ export async function pushTemplate(ref: string, target: string, options: PushOpt
     http: ctx.http, host: destination.host, ...(options.insecure ? { insecure: true } : {}),
     login: () => findLogin(destination.host, authFiles(ctx.env, ctx.home, options.credsFile), options.credsFile ?? (ctx.env.TEMPLATES_CREDS_FILE || undefined)),
   });
+  const target_ = { host: destination.host, name: destination.name, tag: destination.tag! };
+  const metadata = typeof entry.metadata === 'object' && entry.metadata !== null && !Array.isArray(entry.metadata) ? entry.metadata as Record<string, unknown> : {};
+  const timestamp = timestampOf(key, entry, metadata, options.repositories);
+  if (options.containerDisk) {
+    const image = await containerDiskImage(ctx, options.store, key, timestamp, options.signal);
+    try {
+      const pushed = await pushBlobs(options.store, registry, target_, [bufferBlob(image.config), fileBlob(image.layer.path, image.layer.digest, image.layer.size)], image.manifest, { ...options, ref: name });
+      return { ref: name, layer: { digest: image.layer.digest, size: image.layer.size }, ...pushed };
+    } finally {
+      await rm(image.layer.path, { force: true });
+    }
+  }
   const layer = await layerFile(ctx, options.store, key, entry, name, options);
   try {
-    const metadata = typeof entry.metadata === 'object' && entry.metadata !== null && !Array.isArray(entry.metadata) ? entry.metadata as Record<string, unknown> : {};
-    // The template's timestamp: the repository's, else the metadata's, else when it was fetched.
-    const template = options.repositories?.get(key.repository)?.templates.get(key.template);
-    const version = template?.ok ? template.value.versions.get(key.version) : undefined;
-    const timestamp = version?.ok ? version.value.timestamp
-      : Number(metadata.timestamp) > 0 ? Number(metadata.timestamp) : Math.floor(Date.parse(entry.record?.fetchedAt ?? '') / 1000) || 0;
     const config: TemplateConfig = {
       schema: 1, ref: name, format: 'raw', size: entry.size, arch: typeof metadata.arch === 'string' ? metadata.arch : null, timestamp,
       digests: { sha256: layer.raw.sha256, ...('sha1' in layer.raw && layer.raw.sha1 ? { sha1: layer.raw.sha1 } : {}) }, metadata,
     };
     const configBytes = configBlob(config);
-    const chunkBytes = options.chunkBytes ?? 64 * 1024 * 1024;
-    const { signal } = options;
-    const known = (await readPushed(options.store))[destination.host] ?? {};
-    const configDigest = sha256Of(configBytes);
-    const configDone = await ensureBlob(registry, destination.name, { digest: configDigest, size: configBytes.length }, known[configDigest], () => Readable.from([configBytes]), chunkBytes, signal);
-    const layerDone = await ensureBlob(registry, destination.name, layer, known[layer.digest], (start, end) => createReadStream(layer.path, { start, end: end - 1, highWaterMark: 1024 * 1024 }), chunkBytes, signal,
-      (bytes) => options.onProgress?.({ ref: name, phase: 'upload', bytes, total: layer.size }));
-    const sentConfig = configDone === 'sent';
-    const sentLayer = layerDone === 'sent';
     const manifest = templateManifest({ bytes: configBytes }, { digest: layer.digest, size: layer.size, title: `${key.template}-${key.version}.raw.xz` }, config);
-    const digest = await registry.putManifest(destination.name, destination.tag!, manifest, OCI_MANIFEST, signal);
-    await recordPushed(options.store, destination.host, destination.name, [configDigest, layer.digest]);
-    return {
-      ref: name,
-      reference: formatOciReference({ host: destination.host, name: destination.name, digest }),
-      digest,
-      layer: { digest: layer.digest, size: layer.size },
-      uploaded: Number(sentConfig) + Number(sentLayer),
-      uploadedBytes: (sentConfig ? configBytes.length : 0) + (sentLayer ? layer.size : 0),
-      mounted: Number(configDone === 'mounted') + Number(layerDone === 'mounted'),
-      skipped: Number(configDone === 'present') + Number(layerDone === 'present'),
-    };
+    const pushed = await pushBlobs(options.store, registry, target_, [bufferBlob(configBytes), fileBlob(layer.path, layer.digest, layer.size)], manifest, { ...options, ref: name });
+    return { ref: name, layer: { digest: layer.digest, size: layer.size }, ...pushed };
   } finally {
     if (layer.temporary) await rm(layer.path, { force: true });
   }

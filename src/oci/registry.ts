@@ -120,6 +120,7 @@ export function createRegistry(options: RegistryOptions) {
   return {
     base,
     host: options.host,
+    blobUrl: (name: string, digest: string) => at(`${name}/blobs/${digest}`),
 
     /** The manifest at a tag or digest, its bytes checked against the digest asked for (or the one the registry names). */
     async manifest(name: string, reference: string, signal?: AbortSignal): Promise<Manifest> {

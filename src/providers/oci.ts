@@ -1,10 +1,12 @@
 // The `oci` provider: handles are tags (or digests) of one registry repository holding our artifacts; the layer is the `.xz`.
+import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { TemplatesError, redactUrl } from '../errors.js';
 import type { HttpClient } from '../http/client.js';
 import { isTemplateManifest, readTemplateConfig, readTemplateManifest, sha256Of, type TemplateArtifact, type TemplateConfig } from '../oci/artifact.js';
 import { authFiles, findLogin } from '../oci/credentials.js';
-import { createRegistry, MAX_MANIFEST_BYTES, type Registry } from '../oci/registry.js';
+import { createRegistry, MAX_MANIFEST_BYTES, type Manifest, type Registry } from '../oci/registry.js';
+import { extractDisk, imageManifest, isContainerImage, type ExtractedDisk } from '../oci/container-disk.js';
 import { readLimited } from '../util/read-limited.js';
 import type { OpenOptions, OpenedFile, Provider } from './types.js';
 
@@ -27,10 +29,22 @@ export interface ResolvedArtifact {
   config: TemplateConfig;
 }
 
-/** The manifest at `reference` and its config blob (verified against its digest). */
-export async function resolveArtifact(registry: Registry, repository: string, reference: string, signal?: AbortSignal): Promise<ResolvedArtifact> {
-  const where = `oci://${registry.host}/${repository}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`;
+/** What a reference names: one of our artifacts (with its config), or a container image (maybe a containerDisk). */
+export type Inspected = ({ kind: 'template' } & ResolvedArtifact) | { kind: 'container'; manifest: Manifest };
+
+export async function inspectReference(registry: Registry, repository: string, reference: string, signal?: AbortSignal): Promise<Inspected> {
   const manifest = await registry.manifest(repository, reference, signal);
+  if (!isTemplateManifest(manifest) && isContainerImage(manifest)) return { kind: 'container', manifest: await imageManifest(registry, repository, manifest, signal) };
+  return { kind: 'template', ...(await artifactOf(registry, repository, reference, manifest, signal)) };
+}
+
+/** The manifest at `reference` and its config blob (verified against its digest); FORMAT_UNSUPPORTED when it is not ours. */
+export async function resolveArtifact(registry: Registry, repository: string, reference: string, signal?: AbortSignal): Promise<ResolvedArtifact> {
+  return artifactOf(registry, repository, reference, await registry.manifest(repository, reference, signal), signal);
+}
+
+async function artifactOf(registry: Registry, repository: string, reference: string, manifest: Manifest, signal?: AbortSignal): Promise<ResolvedArtifact> {
+  const where = `oci://${registry.host}/${repository}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`;
   if (!isTemplateManifest(manifest)) {
     throw new TemplatesError('FORMAT_UNSUPPORTED', `${where}: not a template artifact (${manifest.mediaType || 'unknown media type'})`, { hint: 'push templates with templates push; container images are not templates' });
   }
@@ -43,27 +57,60 @@ export async function resolveArtifact(registry: Registry, repository: string, re
   return { artifact, config: readTemplateConfig(bytes, artifact, where) };
 }
 
-export function createOciProvider(source: OciSource, http: HttpClient, options: OciProviderOptions): Provider & { resolve(handle: string, signal?: AbortSignal): Promise<ResolvedArtifact> } {
+export interface OciProvider extends Provider {
+  resolve(handle: string, signal?: AbortSignal): Promise<ResolvedArtifact>;
+  inspect(handle: string, signal?: AbortSignal): Promise<Inspected>;
+  /** A provider of the disk inside a containerDisk image, extracted (once, on first open) to `output`. */
+  containerDisk(image: Manifest, output: string, maxBytes: number): Provider;
+}
+
+export function createOciProvider(source: OciSource, http: HttpClient, options: OciProviderOptions): OciProvider {
   const url = new URL(source.registry);
   const registry = createRegistry({
     http, host: url.host, insecure: url.protocol === 'http:',
     login: () => findLogin(url.host, authFiles(options.env, options.home, options.credsFile), options.credsFile ?? (options.env.TEMPLATES_CREDS_FILE || undefined)),
   });
-  const resolved = new Map<string, Promise<ResolvedArtifact>>();
-  const resolve = (handle: string, signal?: AbortSignal) => {
-    let found = resolved.get(handle);
+  const inspected = new Map<string, Promise<Inspected>>();
+  const inspect = (handle: string, signal?: AbortSignal) => {
+    let found = inspected.get(handle);
     if (!found) {
-      found = resolveArtifact(registry, source.repository, handle, signal);
-      found.catch(() => resolved.delete(handle));
-      resolved.set(handle, found);
+      found = inspectReference(registry, source.repository, handle, signal);
+      found.then((value) => {
+        if (value.kind === 'template') layerUrls.set(handle, redactUrl(registry.blobUrl(source.repository, value.artifact.layer.digest)));
+      }, () => inspected.delete(handle));
+      inspected.set(handle, found);
     }
     return found;
   };
-  const locate = (handle: string, suffix: string) => `oci://${url.host}/${source.repository}${handle.startsWith('sha256:') ? '@' : ':'}${handle}${suffix ? ` (${suffix})` : ''}`;
+  const resolve = async (handle: string, signal?: AbortSignal): Promise<ResolvedArtifact> => {
+    const found = await inspect(handle, signal);
+    if (found.kind === 'template') return found;
+    throw new TemplatesError('FORMAT_UNSUPPORTED', `${locate(handle, '')}: a container image, not a template artifact`, { hint: 'fetch it as oci://… (a containerDisk), or push templates with templates push' });
+  };
+  // A resolved template's layer URL: what `.xz` is located at, so a kept partial download is resumed from it.
+  const layerUrls = new Map<string, string>();
+  const locate = (handle: string, suffix: string) => (suffix === '.xz' && layerUrls.get(handle))
+    || `oci://${url.host}/${source.repository}${handle.startsWith('sha256:') ? '@' : ':'}${handle}${suffix ? ` (${suffix})` : ''}`;
   const text = (handle: string, body: string): OpenedFile => ({ location: locate(handle, ''), size: Buffer.byteLength(body), offset: 0, body: Readable.from([Buffer.from(body)]) });
   return {
     locate,
     resolve,
+    inspect,
+    containerDisk(image, output, maxBytes) {
+      let extracted: Promise<ExtractedDisk> | undefined;
+      const extract = (signal?: AbortSignal) => (extracted ??= extractDisk(registry, source.repository, image, output, maxBytes, signal));
+      const at = (suffix: string) => `oci://${url.host}/${source.repository}@${image.digest}${suffix ? ` (${suffix})` : ''}`;
+      return {
+        locate: (_handle, suffix) => at(suffix),
+        async open(_handle, suffix, openOptions = {}) {
+          // The disk is the plain image; its sha256 (of what the verified layer held) is its .hash; nothing else exists.
+          if (suffix !== '' && suffix !== '.hash') return null;
+          const disk = await extract(openOptions.signal);
+          if (suffix === '.hash') return { location: at('.hash'), size: disk.digest.length, offset: 0, body: Readable.from([Buffer.from(disk.digest)]) };
+          return { location: `${at('')}/${disk.name}`, size: disk.size, offset: 0, body: createReadStream(disk.path, { highWaterMark: 1024 * 1024 }) };
+        },
+      };
+    },
     async open(handle: string, suffix: string, openOptions: OpenOptions = {}): Promise<OpenedFile | null> {
       const { signal } = openOptions;
       // The layer is the .xz; there is no plain image, and the sidecars come from the config blob.

@@ -1,10 +1,12 @@
 // OCI registries end to end against Debian's docker-registry, with skopeo as the independent client: push, pull, sources, auth, lies.
-import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, workspace, type Workspace } from '../helpers/env.js';
-import { makeDisk, publishImage } from '../helpers/images.js';
+import { makeDisk, publishImage, toQcow2 } from '../helpers/images.js';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js';
 
 let ws: Workspace;
@@ -217,5 +219,83 @@ describe('a registry with htpasswd (Basic) auth', () => {
     expect(Buffer.compare(await readFile(fetched.stdout.trim()), await readFile(stored))).toBe(0);
     const inspected = await execa('skopeo', ['inspect', '--raw', '--tls-verify=false', '--creds', 'ci:s3cret', `docker://${secured.host}/private/tiny:v1`]);
     expect(JSON.parse(inspected.stdout)).toMatchObject({ artifactType: 'application/vnd.templates.image.v1' });
+  });
+});
+
+describe('KubeVirt containerDisks', () => {
+  /** An OCI layout of an image whose gzip tar layers are built from `layers` (each a directory), pushed with skopeo. */
+  async function pushImage(name: string, layers: string[]): Promise<void> {
+    const layout = join(ws.dir, `layout-${name.replace(/\W/g, '-')}`);
+    const blobs = join(layout, 'blobs', 'sha256');
+    await mkdir(blobs, { recursive: true });
+    const put = async (bytes: Buffer) => {
+      const hex = createHash('sha256').update(bytes).digest('hex');
+      await writeFile(join(blobs, hex), bytes);
+      return { digest: `sha256:${hex}`, size: bytes.length };
+    };
+    const descriptors = [];
+    const diffIds = [];
+    for (const dir of layers) {
+      const tar = (await execa('tar', ['--owner=107', '--group=107', '--numeric-owner', '-C', dir, '-cf', '-', '.'], { encoding: 'buffer' })).stdout as unknown as Uint8Array;
+      diffIds.push(`sha256:${createHash('sha256').update(tar).digest('hex')}`);
+      descriptors.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...(await put(gzipSync(tar))) });
+    }
+    const config = await put(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds }, config: {} })));
+    const manifest = await put(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config }, layers: descriptors })));
+    await writeFile(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+    await writeFile(join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }] }));
+    await execa('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${registry.host}/${name}:v1`]);
+  }
+
+  let qcow2: string;
+  beforeAll(async () => {
+    const disk = join(ws.dir, 'cd', 'disk-layer', 'disk');
+    await mkdir(disk, { recursive: true });
+    qcow2 = await toQcow2(stored, join(disk, 'disk.img'));
+    const other = join(ws.dir, 'cd', 'other-layer', 'etc');
+    await mkdir(other, { recursive: true });
+    await writeFile(join(other, 'hostname'), 'vm\n');
+    const whiteout = join(ws.dir, 'cd', 'whiteout-layer', 'disk');
+    await mkdir(whiteout, { recursive: true });
+    await writeFile(join(whiteout, '.wh.disk.img'), '');
+    await pushImage('kubevirt/tiny-disk', [join(ws.dir, 'cd', 'disk-layer'), join(ws.dir, 'cd', 'other-layer')]);
+    await pushImage('kubevirt/deleted-disk', [join(ws.dir, 'cd', 'disk-layer'), join(ws.dir, 'cd', 'whiteout-layer')]);
+  }, 60_000);
+
+  it('fetches the qcow2 below /disk/ of a containerDisk (reading down through layers without one), verifies it and stores it raw', async () => {
+    expect(qcow2).toBeTruthy();
+    const fetched = await cli(['fetch', `oci://${registry.host}/kubevirt/tiny-disk:v1`, '--store', storeOf('containerdisk'), '--json']);
+    expect(fetched.exitCode, fetched.stderr).toBe(0);
+    const result = lastJson(fetched.stdout);
+    expect(result).toMatchObject({ status: 'downloaded', format: 'qcow2' });
+    expect(Buffer.compare(await readFile(result.path as string), await readFile(stored))).toBe(0);
+  });
+
+  it('push --containerdisk writes an image KubeVirt can boot (/disk/disk.img, qcow2, uid 107) that skopeo reads and fetch takes back; again: no blob', async () => {
+    const target = `oci://${registry.host}/kubevirt/pushed-disk:v1`;
+    const pushed = await cli(['push', '--containerdisk', 'demo:tiny:v1', target, '--repo', repoFile, '--store', storeOf('main'), '-q', '--json']);
+    expect(pushed.exitCode, pushed.stderr).toBe(0);
+    expect(lastJson(pushed.stdout)).toMatchObject({ uploaded: 2 });
+    const inspected = JSON.parse((await execa('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/kubevirt/pushed-disk:v1`])).stdout) as { Architecture: string; Os: string; Layers: string[] };
+    expect(inspected).toMatchObject({ Architecture: 'amd64', Os: 'linux' });
+    expect(inspected.Layers).toHaveLength(1);
+    const dir = join(ws.dir, 'skopeo-cd');
+    await execa('skopeo', ['copy', '--src-tls-verify=false', `docker://${registry.host}/kubevirt/pushed-disk:v1`, `dir:${dir}`]);
+    const listing = await execa('tar', ['-tvzf', join(dir, inspected.Layers[0]!.slice('sha256:'.length)), '--numeric-owner']);
+    expect(listing.stdout).toMatch(/^-r--r----- 107\/107 +\d+ .* disk\/disk\.img$/m);
+    const fetched = await cli(['fetch', target, '--store', storeOf('pushed-disk'), '--json']);
+    expect(fetched.exitCode, fetched.stderr).toBe(0);
+    expect(lastJson(fetched.stdout)).toMatchObject({ format: 'qcow2' });
+    expect(Buffer.compare(await readFile(lastJson(fetched.stdout).path as string), await readFile(stored))).toBe(0);
+    const again = await cli(['push', '--containerdisk', 'demo:tiny:v1', target, '--repo', repoFile, '--store', storeOf('main'), '-q', '--json']);
+    expect(lastJson(again.stdout)).toMatchObject({ uploaded: 0, skipped: 2 });
+  });
+
+  it('honours a whiteout of the disk in an upper layer: IMAGE_NOT_FOUND, nothing stored', async () => {
+    const store = storeOf('whiteout');
+    const refused = await cli(['fetch', `oci://${registry.host}/kubevirt/deleted-disk:v1`, '--store', store, '--json']);
+    expect(refused.exitCode).toBe(3);
+    expect(lastJson(refused.stdout).error).toMatchObject({ code: 'IMAGE_NOT_FOUND' });
+    expect((await readdir(store)).filter((name) => name.includes('deleted'))).toEqual([]);
   });
 });

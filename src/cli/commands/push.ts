@@ -14,6 +14,8 @@ and digests, and one layer, the multi-block .xz of the raw image (the kept .xz, 
 Blobs the registry has already are not sent again. Prints oci://HOST/NAME@sha256:… (what
 templates fetch can name). Plain HTTP only for a loopback registry, or with --insecure. See docs/oci.md.
 
+  --containerdisk   push a KubeVirt containerDisk instead (an image whose layer holds /disk/disk.img,
+                    the template as qcow2, owned by uid 107): KubeVirt boots it as a containerDisk volume
   --insecure        plain HTTP to a registry that is not on loopback
   --creds-file FILE registry credentials (docker config.json format), read first; else
                     $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json,
@@ -22,11 +24,11 @@ templates fetch can name). Plain HTTP only for a loopback registry, or with --in
   -q, --quiet       no progress output
 ${COMMON_HELP}`;
 
-type PushValues = CommonValues & { insecure?: boolean; 'creds-file'?: string; 'chunk-size'?: string; quiet?: boolean };
+type PushValues = CommonValues & { containerdisk?: boolean; insecure?: boolean; 'creds-file'?: string; 'chunk-size'?: string; quiet?: boolean };
 
 export async function pushCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand<PushValues>(args, {
-    ...COMMON_OPTIONS, insecure: { type: 'boolean' }, 'creds-file': { type: 'string' }, 'chunk-size': { type: 'string' }, quiet: { type: 'boolean', short: 'q' },
+    ...COMMON_OPTIONS, containerdisk: { type: 'boolean' }, insecure: { type: 'boolean' }, 'creds-file': { type: 'string' }, 'chunk-size': { type: 'string' }, quiet: { type: 'boolean', short: 'q' },
   }, 'push');
   if (values.help) return void io.stdout.write(`${PUSH_HELP}\n`), 0;
   if (positionals.length !== 2) throw new TemplatesError('USAGE', 'push: give a stored template and an oci:// destination', { hint: 'usage: templates push REF oci://HOST/NAME:TAG' });
@@ -38,6 +40,7 @@ export async function pushCommand(args: string[], io: CliIo): Promise<number> {
     const result = await pushTemplate(positionals[0]!, positionals[1]!, {
       store, repositories, context, signal: io.signal,
       ...(values.insecure ? { insecure: true } : {}),
+      ...(values.containerdisk ? { containerDisk: true } : {}),
       ...(chunk ? { chunkBytes: chunk * 1024 * 1024 } : {}),
       onProgress: (event) => renderer.onProgress({ ref: event.ref, phase: 'compress', bytes: event.bytes, total: event.total }),
     });
