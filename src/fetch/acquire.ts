@@ -105,13 +105,12 @@ async function fetchBytes(ctx: Context, store: Store, resolved: Resolved, prefix
     const provider = override?.provider ?? providerFor(source, ctx.http, ctx);
     return fromServer(ctx, store, resolved, provider, prefix, signal, onProgress, override);
   }
-  const partial = await findPartial(partialFiles(store.root, key), store.partialMaxAgeMs, ctx.now());
   const delivered = await tryServers(ctx, source, {
     what: ref,
     health: store.serverHealth,
     handle: version.handle,
     signal,
-    ...(partial ? { partialUrl: partial.url } : {}),
+    partialUrl: async () => (await findPartial(partialFiles(store.root, key), store.partialMaxAgeMs, ctx.now()))?.url,
     onServerFailed: (failed, next) => onProgress?.({ ref, phase: 'server-failed', url: failed.url, code: failed.code, message: failed.message, next }),
   }, ({ provider }) => fromServer(ctx, store, resolved, provider, prefix, signal, onProgress));
   return { ...delivered.value, delivered: { server: delivered.server, mirror: delivered.mirror } };

@@ -43,8 +43,8 @@ export interface TryServersOptions {
   /** What is being fetched, for the error (a ref). */
   what: string;
   health: ServerHealth;
-  /** The URL a kept partial download came from: its server goes first (resume only works there). */
-  partialUrl?: string;
+  /** The URL a kept partial download came from, asked only when there are servers to order: its server goes first (resume only works there). */
+  partialUrl?: () => Promise<string | undefined>;
   handle: string;
   signal?: AbortSignal;
   /** A server failed and the next is tried (the CLI prints it as a warning; serve logs it). */
@@ -82,12 +82,13 @@ function timedProvider(server: string, http: HttpClient, onLatency: (ms: number)
 export async function tryServers<T>(ctx: Context, source: Extract<SourceSpec, { type: 'http' }>, options: TryServersOptions, attempt: (server: ServerTry) => Promise<T>): Promise<Delivered<T>> {
   const { health, signal } = options;
   const servers = sourceServers(source, ctx.mirrors);
-  const prefer = options.partialUrl === undefined ? undefined : servers.find((server) => ['.xz', ''].some((suffix) => joinUrl(server, options.handle, suffix) === options.partialUrl));
   // One server: nothing to order or remember (a store without mirrors gets no .mirrors/).
   if (servers.length === 1) {
     const server = servers[0]!;
     return { value: await attempt({ provider: createHttpProvider(server, ctx.http), server, last: true }), server, mirror: false };
   }
+  const partialUrl = await options.partialUrl?.();
+  const prefer = partialUrl === undefined ? undefined : servers.find((server) => ['.xz', ''].some((suffix) => joinUrl(server, options.handle, suffix) === partialUrl));
   const order = await health.order(servers, prefer);
   const failed: ServerAttempt[] = [];
   try {

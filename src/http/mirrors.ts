@@ -6,7 +6,8 @@ export interface MirrorRule {
   mirrors: string[];
 }
 
-const withSlash = (url: string) => (url.endsWith('/') ? url : `${url}/`);
+/** `url` ending in `/`: base URLs and prefixes are compared in this form. */
+export const withSlash = (url: string) => (url.endsWith('/') ? url : `${url}/`);
 
 /** `url` rewritten by every rule whose prefix it starts with (a rule's prefix is compared with a trailing slash). */
 export function rewriteByRules(url: string, rules: readonly MirrorRule[]): string[] {

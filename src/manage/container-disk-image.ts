@@ -3,12 +3,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { Context } from '../context.js';
 import { storeIoError } from '../errors.js';
 import { sha256Of } from '../oci/artifact.js';
+import { PLATFORM_ARCH } from '../oci/container-disk.js';
+import { tap } from '../util/tap.js';
 import { ANNOTATION, OCI_MANIFEST } from '../oci/media-types.js';
 import { entryName, tempDir, type VersionKey } from '../store/layout.js';
 import type { Store } from '../store/store.js';
@@ -20,11 +21,6 @@ const QEMU_UID = 107;
 export const OCI_IMAGE_CONFIG = 'application/vnd.oci.image.config.v1+json';
 export const OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
-const GO_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', ppc64: 'ppc64le', s390x: 's390x' };
-
-function hashing(update: (chunk: Buffer) => void): Transform {
-  return new Transform({ transform(chunk: Buffer, _encoding, callback) { update(chunk); callback(null, chunk); } });
-}
 
 /**
  * Builds the image in the store's temp dir (the caller removes `layer.path`). The tar and gzip bytes depend only on the
@@ -40,7 +36,7 @@ export async function containerDiskImage(ctx: Context, store: Store, key: Versio
   const diffId = createHash('sha256');
   const digest = createHash('sha256');
   let size = 0;
-  const written = pipeline(tar, hashing((chunk) => diffId.update(chunk)), createGzip({ level: 6 }), hashing((chunk) => {
+  const written = pipeline(tar, tap((chunk) => diffId.update(chunk)), createGzip({ level: 6 }), tap((chunk) => {
     digest.update(chunk);
     size += chunk.length;
   }), createWriteStream(path), ...(signal ? [{ signal }] : []) as []);
@@ -53,7 +49,7 @@ export async function containerDiskImage(ctx: Context, store: Store, key: Versio
   });
   const layer = { path, digest: `sha256:${digest.digest('hex')}`, size };
   const config = Buffer.from(JSON.stringify({
-    architecture: GO_ARCH[process.arch] ?? process.arch, os: 'linux', created: mtime.toISOString(),
+    architecture: PLATFORM_ARCH, os: 'linux', created: mtime.toISOString(),
     config: { Labels: { [ANNOTATION.title]: entryName(key) } }, rootfs: { type: 'layers', diff_ids: [`sha256:${diffId.digest('hex')}`] },
   }));
   const manifest = Buffer.from(JSON.stringify({

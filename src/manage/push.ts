@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { createContext, findExecutable, type Context } from '../context.js';
 import { TemplatesError } from '../errors.js';
 import { configBlob, sha256Of, templateManifest, type TemplateConfig } from '../oci/artifact.js';
-import { authFiles, findLogin } from '../oci/credentials.js';
+import { registryLogin } from '../oci/credentials.js';
 import { OCI_MANIFEST } from '../oci/media-types.js';
 import { formatOciReference, parseOciReference } from '../oci/reference.js';
 import { createRegistry, type Registry } from '../oci/registry.js';
@@ -155,15 +155,15 @@ export async function pushTemplate(ref: string, target: string, options: PushOpt
   if (!entry) throw new TemplatesError('NOT_STORED', `${name} is not in the store ${options.store.root}`, { ref: name, hint: `templates fetch ${name} first` });
   const registry = createRegistry({
     http: ctx.http, host: destination.host, ...(options.insecure ? { insecure: true } : {}),
-    login: () => findLogin(destination.host, authFiles(ctx.env, ctx.home, options.credsFile), options.credsFile ?? (ctx.env.TEMPLATES_CREDS_FILE || undefined)),
+    login: () => registryLogin(destination.host, ctx.env, ctx.home, options.credsFile),
   });
-  const target_ = { host: destination.host, name: destination.name, tag: destination.tag! };
+  const to = { host: destination.host, name: destination.name, tag: destination.tag! };
   const metadata = typeof entry.metadata === 'object' && entry.metadata !== null && !Array.isArray(entry.metadata) ? entry.metadata as Record<string, unknown> : {};
   const timestamp = timestampOf(key, entry, metadata, options.repositories);
   if (options.containerDisk) {
     const image = await containerDiskImage(ctx, options.store, key, timestamp, options.signal);
     try {
-      const pushed = await pushBlobs(options.store, registry, target_, [bufferBlob(image.config), fileBlob(image.layer.path, image.layer.digest, image.layer.size)], image.manifest, { ...options, ref: name });
+      const pushed = await pushBlobs(options.store, registry, to, [bufferBlob(image.config), fileBlob(image.layer.path, image.layer.digest, image.layer.size)], image.manifest, { ...options, ref: name });
       return { ref: name, layer: { digest: image.layer.digest, size: image.layer.size }, ...pushed };
     } finally {
       await rm(image.layer.path, { force: true });
@@ -177,7 +177,7 @@ export async function pushTemplate(ref: string, target: string, options: PushOpt
     };
     const configBytes = configBlob(config);
     const manifest = templateManifest({ bytes: configBytes }, { digest: layer.digest, size: layer.size, title: `${key.template}-${key.version}.raw.xz` }, config);
-    const pushed = await pushBlobs(options.store, registry, target_, [bufferBlob(configBytes), fileBlob(layer.path, layer.digest, layer.size)], manifest, { ...options, ref: name });
+    const pushed = await pushBlobs(options.store, registry, to, [bufferBlob(configBytes), fileBlob(layer.path, layer.digest, layer.size)], manifest, { ...options, ref: name });
     return { ref: name, layer: { digest: layer.digest, size: layer.size }, ...pushed };
   } finally {
     if (layer.temporary) await rm(layer.path, { force: true });

@@ -1,10 +1,11 @@
 // KubeVirt containerDisks: the one file below /disk/ of a container image, extracted while its layer streams and is verified.
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { TemplatesError, abortError, isTemplatesError, redactUrl } from '../errors.js';
+import { tap } from '../util/tap.js';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from './media-types.js';
 import type { Manifest, Registry } from './registry.js';
 
@@ -25,13 +26,14 @@ export interface ExtractedDisk {
   layer: string;
 }
 
-const GO_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', ppc64: 'ppc64le', s390x: 's390x' };
+/** This machine's architecture as image platforms name it (Go's names). */
+export const PLATFORM_ARCH = ({ x64: 'amd64', arm64: 'arm64', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>)[process.arch] ?? process.arch;
 
 /** The image manifest to read: the manifest itself, or from an index the one for linux and this machine's architecture. */
 export async function imageManifest(registry: Registry, name: string, manifest: Manifest, signal?: AbortSignal): Promise<Manifest> {
   if (manifest.mediaType !== OCI_INDEX && manifest.mediaType !== DOCKER_MANIFEST_LIST) return manifest;
   const entries = (manifest.json.manifests as Array<{ digest?: string; platform?: { os?: string; architecture?: string } }> | undefined) ?? [];
-  const arch = GO_ARCH[process.arch] ?? process.arch;
+  const arch = PLATFORM_ARCH;
   const chosen = entries.find((m) => m.platform?.os === 'linux' && m.platform.architecture === arch) ?? entries.find((m) => !m.platform);
   if (!chosen?.digest) throw new TemplatesError('FORMAT_UNSUPPORTED', `oci://${registry.host}/${name}: the index has no image for linux/${arch}`, { hint: 'push an image for this architecture' });
   return registry.manifest(name, chosen.digest, signal);
@@ -72,7 +74,7 @@ export async function extractDisk(registry: Registry, name: string, image: Manif
     const decompress = decompressor(layer, where);
     const { response, url } = await registry.openBlob(name, layer.digest, signal ? { signal } : {});
     const hash = createHash('sha256');
-    const tee = new Transform({ transform(chunk: Buffer, _encoding, callback) { hash.update(chunk); callback(null, chunk); } });
+    const tee = tap((chunk) => hash.update(chunk));
     const tar = extract();
     let found: ExtractedDisk | undefined;
     const whiteouts: string[] = [];
@@ -100,7 +102,10 @@ export async function extractDisk(registry: Registry, name: string, image: Manif
       }
       const fileHash = createHash('sha256');
       let size = 0;
-      const counter = new Transform({ transform(chunk: Buffer, _encoding, callback) { fileHash.update(chunk); size += chunk.length; callback(null, chunk); } });
+      const counter = tap((chunk) => {
+        fileHash.update(chunk);
+        size += chunk.length;
+      });
       pipeline(stream, counter, createWriteStream(output)).then(() => {
         found = { name: path, path: output, size, digest: `sha256:${fileHash.digest('hex')}`, layer: layer.digest };
         next();

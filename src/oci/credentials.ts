@@ -11,7 +11,7 @@ export interface RegistryLogin {
 }
 
 /** The files searched, in order: an explicit one (--creds-file, TEMPLATES_CREDS_FILE), $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json. */
-export function authFiles(env: Record<string, string | undefined>, home: string, explicit = env.TEMPLATES_CREDS_FILE || undefined): string[] {
+export function authFiles(env: Record<string, string | undefined>, home: string, explicit?: string): string[] {
   return [
     ...(explicit ? [explicit] : []),
     ...(env.REGISTRY_AUTH_FILE ? [env.REGISTRY_AUTH_FILE] : []),
@@ -52,4 +52,10 @@ export async function findLogin(host: string, files: string[], explicit: string 
     }
   }
   return undefined;
+}
+
+/** The login for a registry host from the usual files, `credsFile` (else TEMPLATES_CREDS_FILE) read first and required. */
+export function registryLogin(host: string, env: Record<string, string | undefined>, home: string, credsFile?: string): Promise<RegistryLogin | undefined> {
+  const explicit = credsFile ?? (env.TEMPLATES_CREDS_FILE || undefined);
+  return findLogin(host, authFiles(env, home, explicit), explicit);
 }

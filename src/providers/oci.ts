@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { TemplatesError, redactUrl } from '../errors.js';
 import type { HttpClient } from '../http/client.js';
 import { isTemplateManifest, readTemplateConfig, readTemplateManifest, sha256Of, type TemplateArtifact, type TemplateConfig } from '../oci/artifact.js';
-import { authFiles, findLogin } from '../oci/credentials.js';
+import { registryLogin } from '../oci/credentials.js';
 import { createRegistry, MAX_MANIFEST_BYTES, type Manifest, type Registry } from '../oci/registry.js';
 import { extractDisk, imageManifest, isContainerImage, type ExtractedDisk } from '../oci/container-disk.js';
 import { readLimited } from '../util/read-limited.js';
@@ -68,7 +68,7 @@ export function createOciProvider(source: OciSource, http: HttpClient, options: 
   const url = new URL(source.registry);
   const registry = createRegistry({
     http, host: url.host, insecure: url.protocol === 'http:',
-    login: () => findLogin(url.host, authFiles(options.env, options.home, options.credsFile), options.credsFile ?? (options.env.TEMPLATES_CREDS_FILE || undefined)),
+    login: () => registryLogin(url.host, options.env, options.home, options.credsFile),
   });
   const inspected = new Map<string, Promise<Inspected>>();
   const inspect = (handle: string, signal?: AbortSignal) => {

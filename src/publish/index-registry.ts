@@ -3,7 +3,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { createContext, type Context } from '../context.js';
 import { TemplatesError, outputIoError } from '../errors.js';
-import { authFiles, findLogin } from '../oci/credentials.js';
+import { registryLogin } from '../oci/credentials.js';
 import { registryUrl } from '../oci/reference.js';
 import { createRegistry } from '../oci/registry.js';
 import { resolveArtifact, type ResolvedArtifact } from '../providers/oci.js';
@@ -63,7 +63,7 @@ export async function indexRegistry(options: RegistryIndexOptions): Promise<Regi
   const output = resolve(options.output);
   const registry = createRegistry({
     http: ctx.http, host, ...(options.insecure ? { insecure: true } : {}),
-    login: () => findLogin(host, authFiles(ctx.env, ctx.home), ctx.env.TEMPLATES_CREDS_FILE || undefined),
+    login: () => registryLogin(host, ctx.env, ctx.home),
   });
   let previous: State = { schema: 1, manifests: {} };
   try {

@@ -8,7 +8,7 @@ import { TooLargeError, readLimited } from '../util/read-limited.js';
 import type { RepositoryCache } from './cache.js';
 import type { Repository } from './model.js';
 import { parseRepository } from './parse.js';
-import { repositoryMirrorUrls } from './mirrors.js';
+import { httpSources, repositoryMirrorUrls } from './mirrors.js';
 
 /** Repository files larger than this are refused before parsing. */
 export const MAX_REPOSITORY_BYTES = 64 * 1024 * 1024;
@@ -98,25 +98,31 @@ const safeParse = (parse: (text: string) => Repository, text: string) => {
 const MIRROR_WORTHY = new Set(['SOURCE_UNREACHABLE', 'SOURCE_HTTP_ERROR', 'REPO_NOT_FOUND']);
 
 /**
- * The JSON from its URL, else (down, failing or missing there) from a mirror: the config's rules, and the mirrors a
- * copy read before declares for the source whose baseurl holds the file. The mirror's text is cached under `url`.
+ * The JSON from its URL, else (down, failing or missing there) from a mirror: the config's rules, and the mirrors the
+ * cached copy declares for the source whose baseurl holds the file. That copy is parsed only once the URL failed; while
+ * a mirror may answer, the URL gets no retries.
  */
-async function downloadFromAny(url: string, before: Repository | undefined, options: Loader): Promise<string> {
-  const sources = [...(before?.templates.values() ?? [])].flatMap((t) => (t.ok ? [...t.value.versions.values()] : []))
-    .flatMap((v) => (v.ok && v.value.source.type === 'http' ? [v.value.source] : []));
-  const mirrors = repositoryMirrorUrls(url, options.ctx.mirrors, new Set(sources));
-  if (mirrors.length === 0) return download(url, options);
-  const failures: string[] = [];
+async function downloadFromAny(url: string, cached: string | undefined, parse: (text: string) => Repository, options: Loader): Promise<string> {
+  const mayHaveMirrors = repositoryMirrorUrls(url, options.ctx.mirrors).length > 0 || Boolean(cached?.includes('"mirrors"'));
+  if (!mayHaveMirrors) return download(url, options);
   let first: unknown;
-  for (const [index, candidate] of [url, ...mirrors].entries()) {
+  try {
+    return await download(url, options, 0);
+  } catch (error) {
+    if (options.signal?.aborted) throw abortError(options.signal);
+    if (!isTemplatesError(error) || !MIRROR_WORTHY.has(error.code)) throw error;
+    first = error;
+  }
+  const failures = [(first as Error).message];
+  const mirrors = repositoryMirrorUrls(url, options.ctx.mirrors, httpSources(cached === undefined ? undefined : safeParse(parse, cached)));
+  for (const [index, candidate] of mirrors.entries()) {
     try {
-      const text = await download(candidate, options, index === mirrors.length ? undefined : 0);
-      if (index > 0) options.onWarning?.(`${redactUrl(url)}: ${failures.join('; ')}; using the copy at mirror ${redactUrl(candidate)}`);
+      const text = await download(candidate, options, index === mirrors.length - 1 ? undefined : 0);
+      options.onWarning?.(`${redactUrl(url)}: ${failures.join('; ')}; using the copy at mirror ${redactUrl(candidate)}`);
       return text;
     } catch (error) {
       if (options.signal?.aborted) throw abortError(options.signal);
       if (!isTemplatesError(error) || !MIRROR_WORTHY.has(error.code)) throw error;
-      first ??= error;
       failures.push(error.message);
     }
   }
@@ -139,7 +145,7 @@ async function loadUrl(url: string, options: Loader): Promise<Repository> {
   if (cached && !options.refresh && age >= 0 && age < (options.ttlMs ?? 0)) return parse(cached.body);
   let text: string;
   try {
-    text = await downloadFromAny(url, cached ? safeParse(parse, cached.body) : undefined, options);
+    text = await downloadFromAny(url, cached?.body, parse, options);
   } catch (error) {
     const unreachable = isTemplatesError(error) && (error.code === 'SOURCE_UNREACHABLE' || error.code === 'SOURCE_HTTP_ERROR');
     if (!cached || !unreachable) throw error;

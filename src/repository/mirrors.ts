@@ -1,5 +1,6 @@
 // Mirrors (pure): the repository's top-level `mirrors`, and the servers of one source or repository URL.
-import { rewriteByRules, type MirrorRule } from '../http/mirrors.js';
+import { rewriteByRules, withSlash, type MirrorRule } from '../http/mirrors.js';
+import type { Repository } from './model.js';
 
 export type { MirrorRule };
 
@@ -36,8 +37,6 @@ export function parseMirrors(value: unknown, location: string): { bySource: Map<
   return { bySource, problems };
 }
 
-const withSlash = (url: string) => (url.endsWith('/') ? url : `${url}/`);
-
 const key = (url: string) => withSlash(url);
 
 /** Distinct by their slash-terminated form, first occurrence kept. */
@@ -56,16 +55,46 @@ export function sourceServers(source: { baseurl: string; mirrors?: string[] }, r
   return distinct([source.baseurl, ...(source.mirrors ?? []), ...rewriteByRules(source.baseurl, rules)]);
 }
 
-/**
- * Where copies of the repository JSON at `url` may be: the config's rules, and the mirrors of any http source whose
- * baseurl holds the file (a published directory: `<baseurl>/<name>.json`), taken from a copy read before.
- */
-export function repositoryMirrorUrls(url: string, rules: readonly MirrorRule[], sources: Iterable<{ baseurl: string; mirrors?: string[] }> = []): string[] {
-  const out = rewriteByRules(url, rules);
-  for (const source of sources) {
-    const base = withSlash(source.baseurl);
-    if (!url.startsWith(base)) continue;
-    for (const mirror of source.mirrors ?? []) out.push(withSlash(mirror) + url.slice(base.length));
+type HttpSource = { baseurl: string; mirrors?: string[] };
+
+/** The http sources of a repository (each once), with their mirrors. */
+export function httpSources(repository: Repository | undefined): HttpSource[] {
+  const out = new Map<string, HttpSource>();
+  for (const template of repository?.templates.values() ?? []) {
+    if (!template.ok) continue;
+    for (const version of template.value.versions.values()) {
+      if (version.ok && version.value.source.type === 'http') out.set(version.value.source.baseurl, version.value.source);
+    }
   }
-  return distinct(out).filter((candidate) => key(candidate) !== key(url));
+  return [...out.values()];
+}
+
+/** One mirror's copy of a repository JSON: its URL, and how any URL below the primary maps onto that mirror. */
+export interface MirrorCopy {
+  url: string;
+  rewrite: (url: string) => string | undefined;
+}
+
+const rewriter = (from: string, to: string) => (url: string) => (url.startsWith(from) ? to + url.slice(from.length) : undefined);
+
+/**
+ * Where copies of the repository JSON at `url` may be: the config's rules whose prefix it starts with, and the
+ * mirrors of each http source whose baseurl holds the file (a published directory: `<baseurl>/<name>.json`).
+ */
+export function mirrorCopies(url: string, rules: readonly MirrorRule[], sources: Iterable<HttpSource> = []): MirrorCopy[] {
+  const copies: MirrorCopy[] = [];
+  const add = (from: string, to: string) => {
+    const rewrite = rewriter(from, to);
+    const copy = rewrite(url);
+    if (copy === undefined || key(copy) === key(url) || copies.some((c) => key(c.url) === key(copy))) return;
+    copies.push({ url: copy, rewrite });
+  };
+  for (const rule of rules) for (const mirror of rule.mirrors) add(rule.prefix, rule.prefix.endsWith('/') ? withSlash(mirror) : mirror);
+  for (const source of sources) for (const mirror of source.mirrors ?? []) add(withSlash(source.baseurl), withSlash(mirror));
+  return copies;
+}
+
+/** The URLs of those copies. */
+export function repositoryMirrorUrls(url: string, rules: readonly MirrorRule[], sources: Iterable<HttpSource> = []): string[] {
+  return mirrorCopies(url, rules, sources).map((copy) => copy.url);
 }
