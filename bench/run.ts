@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { freePort, nginxConf, startNginx } from '../test/helpers/nginx.js';
+import { startOciBench, type OciFacts } from './oci.js';
 import { serveRound, type ServeFacts } from './serve.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -17,13 +18,14 @@ const www = join(cache, 'www');
 const bin = join(project, 'bin', 'templates');
 const probe = join(here, 'rss-probe.js');
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
-/** BENCH_ONLY=fetch or serve: only those cases (the full run takes a while). */
+/** BENCH_ONLY=fetch, serve or oci: only those cases (the full run takes a while). */
 const ONLY = process.env.BENCH_ONLY;
-const runs = (part: 'fetch' | 'serve') => !ONLY || ONLY === part;
+const runs = (part: 'fetch' | 'serve' | 'oci') => !ONLY || ONLY === part;
 const MiB = 1024 * 1024;
 
 interface Result {
   seconds: number;
+  stdout: string;
   stderr: string;
 }
 
@@ -31,13 +33,15 @@ interface Result {
 function run(command: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
   const started = process.hrtime.bigint();
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
     let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
     child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
     child.once('error', reject);
     child.once('close', (code, signal) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      if (code === 0) resolvePromise({ seconds, stderr });
+      if (code === 0) resolvePromise({ seconds, stdout, stderr });
       else reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? code}): ${stderr.trim()}`));
     });
   });
@@ -144,6 +148,7 @@ interface Sample {
 
 const samples = new Map<string, Sample>();
 function record(name: string, seconds: number, extra: { rssKiB?: number; sparse?: number } = {}): void {
+  if (process.env.BENCH_VERBOSE) console.error(`bench: ${name}: ${seconds.toFixed(2)} s`);
   const sample = samples.get(name) ?? { seconds: [], rssKiB: [], sparse: [] };
   sample.seconds.push(seconds);
   if (extra.rssKiB !== undefined) sample.rssKiB.push(extra.rssKiB);
@@ -170,6 +175,8 @@ async function main(): Promise<number> {
   let storeCount = 0;
   const crowdDownloads: number[] = [];
   const serveFacts: ServeFacts[] = [];
+  const ociFacts: OciFacts[] = [];
+  const oci = runs('oci') ? await startOciBench({ bin, work, repo, xz: join(cache, 'disk.raw.xz'), xzSha256: d.multiSha256, run, shell, record }) : undefined;
 
   /** One cold `templates fetch` into a new store: its time, peak RSS and how sparse the stored image is. */
   const fetchCold = async (template: string, env: Record<string, string> = {}) => {
@@ -196,6 +203,7 @@ async function main(): Promise<number> {
     for (let round = 1; round <= ROUNDS; round++) {
       console.error(`bench: round ${round} of ${ROUNDS}`);
       if (runs('serve')) serveFacts.push(await serveRound({ bin, work, repo, url, run, shell, record }, round));
+      if (oci) ociFacts.push(await oci.round(round));
       if (!runs('fetch')) continue;
       record('curl | xz -T0 -dc (multi-block)', await baseline(`curl -s ${url('multi/disk.xz')} | xz -T0 -dc > file`));
       const fast = await fetchCold('fast');
@@ -233,7 +241,7 @@ async function main(): Promise<number> {
       await rm(crowdStore, { recursive: true, force: true });
     }
 
-    if (!runs('fetch')) return report({ serveFacts });
+    if (!runs('fetch')) return report({ serveFacts, ociFacts });
     // Resume: kill a fetch once half the .xz has arrived, fetch again, count what the server sends again.
     console.error('bench: resume and 8 GiB cases');
     const resumeStore = join(work, 'resume');
@@ -255,8 +263,9 @@ async function main(): Promise<number> {
 
     const big = await fetchCold('big');
     record('fetch, 8 GiB apparent size, lago', big.seconds, big);
-    return report({ fetch: { resumeShare, killedAt, crowdDownloads }, serveFacts });
+    return report({ fetch: { resumeShare, killedAt, crowdDownloads }, serveFacts, ociFacts });
   } finally {
+    await oci?.stop();
     await nginx.stop();
     await rm(work, { recursive: true, force: true });
   }
@@ -273,7 +282,7 @@ interface Row {
   note?: string;
 }
 
-function report(facts: { fetch?: { resumeShare: number; killedAt: number; crowdDownloads: number[] }; serveFacts: ServeFacts[] }): number {
+function report(facts: { fetch?: { resumeShare: number; killedAt: number; crowdDownloads: number[] }; serveFacts: ServeFacts[]; ociFacts: OciFacts[] }): number {
   const extra = facts.fetch;
   const med = (name: string) => median(samples.get(name)!.seconds);
   const rows: Row[] = [];
@@ -306,6 +315,8 @@ function report(facts: { fetch?: { resumeShare: number; killedAt: number; crowdD
   add('1 client from serve', '1 client from nginx', 2.0);
   add('8 clients from serve', '8 clients from nginx', undefined, 'information');
   add('neighbour fetch through serve, pull-through (cold cache)', 'fetch from upstream directly (multi-block xz, compressed_hash)', 1.15);
+  add('fetch oci:// from the registry', 'curl BLOB_URL | xz -T0 -dc > f; sync f', 1.1);
+  add('push to the registry (kept .xz)', 'curl -T of the blob to the registry (POST, PUT)', 1.2);
 
   const checks: Array<[string, string, boolean]> = [];
   if (facts.serveFacts.length) {
@@ -316,6 +327,10 @@ function report(facts: { fetch?: { resumeShare: number; killedAt: number; crowdD
     checks.push(['serve: peak RSS with 8 clients', `${rssMax.toFixed(0)} MiB (target ≤ 200)`, rssMax <= 200]);
     checks.push(['serve: the cache host\'s CPU during a pull (information)', `${median(served.map((f) => f.pullCpuSeconds)).toFixed(1)} CPU-s: on one 2-core machine it is taken from the neighbour`, true]);
     checks.push(['serve: usage API, 1,000 entries embedded', `${served[0]!.embedColdMs.toFixed(0)} ms first, ${served[0]!.embedWarmMs.toFixed(0)} ms next (target < 100 ms)`, served[0]!.embedColdMs < 100]);
+  }
+  if (facts.ociFacts.length) {
+    const sent = facts.ociFacts.map((f) => f.againUploaded);
+    checks.push(['push: blobs sent by a second push of the same template', `${sent.join(', ')} (target: 0 each round)`, sent.every((n) => n === 0)]);
   }
   if (!extra) return printReport(rows, checks, med);
   const downloads = extra.crowdDownloads;

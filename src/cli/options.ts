@@ -39,6 +39,8 @@ export interface CommonValues {
   json?: boolean;
   help?: boolean;
   'lock-wait'?: string;
+  /** fetch's --keep-xz (the keepXz setting). */
+  'keep-xz'?: boolean;
 }
 
 export interface Parsed<V> {

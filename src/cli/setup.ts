@@ -35,6 +35,7 @@ export async function readConfig(values: CommonValues, io: CliIo): Promise<{ set
       ...(repos.length ? { repos } : {}),
       ...(lockWait !== undefined ? { lockWaitSeconds: lockWait } : {}),
       ...(values.offline ? { offline: true } : {}),
+      ...(values['keep-xz'] ? { keepXz: true } : {}),
     },
     env: io.env,
     ...(file ? { file } : {}),
@@ -61,6 +62,7 @@ export async function setupStore(values: CommonValues, io: CliIo, env: Record<st
     lockWaitMs: settings.lockWaitSeconds.value * 1000,
     lockStaleMs: settings.lockStaleSeconds.value * 1000,
     partialMaxAgeMs: settings.partialMaxAgeSeconds.value * 1000,
+    keepCompressed: settings.keepXz.value,
   });
   return { settings, context, store, warn };
 }

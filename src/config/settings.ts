@@ -35,6 +35,7 @@ export interface Settings {
   maxSecondsToLive: Setting<number>;
   server: Setting<string>;
   scrapeIntervalSeconds: Setting<number>;
+  keepXz: Setting<boolean>;
 }
 
 type Kind = 'path' | 'paths' | 'number' | 'boolean' | 'string';
@@ -64,6 +65,7 @@ export const SETTINGS: Record<keyof Settings, { env: string; kind: Kind; describ
   maxSecondsToLive: { env: 'TEMPLATES_MAX_SECONDS_TO_LIVE', kind: 'number', describe: 'serve: the longest seconds_to_live a job may ask for' },
   server: { env: 'TEMPLATES_SERVER', kind: 'string', describe: 'templates job: the templates serve URL to ask' },
   scrapeIntervalSeconds: { env: 'TEMPLATES_SCRAPE_INTERVAL_SECONDS', kind: 'number', describe: 'serve: how often repositories and their mirrors are checked (0: never)' },
+  keepXz: { env: 'TEMPLATES_KEEP_XZ', kind: 'boolean', describe: 'keep each fetched .xz beside its image (push uploads it as is; serve always keeps it)' },
 };
 
 export interface SettingsInput {
@@ -99,6 +101,7 @@ const DEFAULTS = {
   maxSecondsToLive: 7 * 86_400,
   server: '',
   scrapeIntervalSeconds: 300,
+  keepXz: false,
 };
 
 function fromText(kind: Kind, text: string, where: string): unknown {

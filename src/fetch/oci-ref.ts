@@ -24,7 +24,7 @@ export function resolveOciReference(text: string, insecure = false): Resolved {
 /** The version with the artifact's digests where the repository JSON gives none: the layer's is the `.xz` digest (the fast path). */
 export function withArtifactDigests(version: VersionSpec, resolved: ResolvedArtifact): VersionSpec {
   const layer = parseDigest(resolved.artifact.layer.digest);
-  const raw = parseDigest(resolved.config.digests.sha256);
+  const raw = parseDigest(resolved.config.digests.sha256 ?? resolved.config.digests.sha1 ?? '');
   return {
     ...version,
     ...(version.compressedHash || !layer ? {} : { compressedHash: layer }),

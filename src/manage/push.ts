@@ -55,8 +55,9 @@ async function layerFile(ctx: Context, store: Store, key: VersionKey, entry: Non
   const record = entry.record;
   const kept = record?.kept && record.sourceFormat === 'raw' ? compressedPath(store.root, key) : undefined;
   if (kept && (await stat(kept).catch(() => undefined))) {
-    const known = record!.stored?.digest.startsWith('sha256:') ? record!.stored.digest : undefined;
-    const raw = known ? { sha256: known } : await hashFile(entry.path, ['sha256', 'sha1'], options.signal).then((h) => ({ sha256: `sha256:${h.sha256}`, sha1: `sha1:${h.sha1}` }));
+    // The raw digest the store recorded (sha256, or lago's sha1) is enough: reading 2 GiB again to learn another took longer than the upload.
+    const known = /^(sha256|sha1):/.exec(record!.stored?.digest ?? '')?.[1] as 'sha256' | 'sha1' | undefined;
+    const raw: { sha256?: string; sha1?: string } = known ? { [known]: record!.stored!.digest } : await hashFile(entry.path, ['sha256', 'sha1'], options.signal).then((h) => ({ sha256: `sha256:${h.sha256}`, sha1: `sha1:${h.sha1}` }));
     return { path: kept, digest: record!.kept!.xz.digest, size: record!.kept!.xz.size, raw, temporary: false };
   }
   const xz = await findExecutable('xz', ctx.env.PATH);
@@ -173,7 +174,7 @@ export async function pushTemplate(ref: string, target: string, options: PushOpt
   try {
     const config: TemplateConfig = {
       schema: 1, ref: name, format: 'raw', size: entry.size, arch: typeof metadata.arch === 'string' ? metadata.arch : null, timestamp,
-      digests: { sha256: layer.raw.sha256, ...('sha1' in layer.raw && layer.raw.sha1 ? { sha1: layer.raw.sha1 } : {}) }, metadata,
+      digests: { ...(layer.raw.sha256 ? { sha256: layer.raw.sha256 } : {}), ...(layer.raw.sha1 ? { sha1: layer.raw.sha1 } : {}) }, metadata,
     };
     const configBytes = configBlob(config);
     const manifest = templateManifest({ bytes: configBytes }, { digest: layer.digest, size: layer.size, title: `${key.template}-${key.version}.raw.xz` }, config);

@@ -15,8 +15,8 @@ export interface TemplateConfig {
   arch: string | null;
   /** Seconds since the epoch: the template's timestamp. */
   timestamp: number;
-  /** Digests of the raw image, `algo:hex`. */
-  digests: { sha256: string; sha1?: string };
+  /** Digests of the raw image, `algo:hex`: those the store knew (at least one; sha1 alone for an entry lago's way verified). */
+  digests: { sha256?: string; sha1?: string };
   metadata: Record<string, unknown>;
 }
 
@@ -47,7 +47,7 @@ export function templateManifest(config: { bytes: Buffer }, layer: { digest: str
       [ANNOTATION.created]: created,
       [ANNOTATION.version]: info.ref.split(':').pop()!,
       [ANNOTATION.rawSize]: String(info.size),
-      [ANNOTATION.rawDigest]: info.digests.sha256,
+      ...(info.digests.sha256 ? { [ANNOTATION.rawDigest]: info.digests.sha256 } : {}),
       ...(info.digests.sha1 ? { [ANNOTATION.rawSha1]: info.digests.sha1 } : {}),
     },
   };
@@ -98,7 +98,7 @@ export function readTemplateConfig(bytes: Buffer, artifact: TemplateArtifact, wh
     return {
       schema: 1, ref: a[ANNOTATION.title] ?? '', format: 'raw', size: Number.isSafeInteger(size) ? size : 0, arch: null,
       timestamp: Date.parse(a[ANNOTATION.created] ?? '') / 1000 || 0,
-      digests: { sha256: a[ANNOTATION.rawDigest] ?? '', ...(a[ANNOTATION.rawSha1] ? { sha1: a[ANNOTATION.rawSha1] } : {}) }, metadata: {},
+      digests: { ...(a[ANNOTATION.rawDigest] ? { sha256: a[ANNOTATION.rawDigest] } : {}), ...(a[ANNOTATION.rawSha1] ? { sha1: a[ANNOTATION.rawSha1] } : {}) }, metadata: {},
     };
   }
   let data: Partial<TemplateConfig>;
@@ -107,7 +107,9 @@ export function readTemplateConfig(bytes: Buffer, artifact: TemplateArtifact, wh
   } catch {
     data = {};
   }
-  if (data.schema !== 1 || typeof data.size !== 'number' || typeof data.digests?.sha256 !== 'string') {
+  const digests = data.digests as Record<string, unknown> | undefined;
+  const digest = (name: string) => digests?.[name] === undefined || typeof digests[name] === 'string';
+  if (data.schema !== 1 || typeof data.size !== 'number' || typeof digests !== 'object' || digests === null || !digest('sha256') || !digest('sha1') || !(digests.sha256 || digests.sha1)) {
     throw new TemplatesError('METADATA_INVALID', `${where}: the config blob is not a templates config`, { hint: 'push it with templates push' });
   }
   return { ...data, metadata: typeof data.metadata === 'object' && data.metadata !== null ? data.metadata : {} } as TemplateConfig;

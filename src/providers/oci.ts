@@ -116,7 +116,10 @@ export function createOciProvider(source: OciSource, http: HttpClient, options: 
       // The layer is the .xz; there is no plain image, and the sidecars come from the config blob.
       if (suffix === '' || suffix === '.hash' || suffix === '.metadata') return null;
       const { artifact, config } = await resolve(handle, signal);
-      if (suffix === '.xz.hash') return text(handle, config.digests.sha256);
+      if (suffix === '.xz.hash') {
+        const raw = config.digests.sha256 ?? config.digests.sha1;
+        return raw ? text(handle, raw) : null;
+      }
       if (suffix === '.xz.metadata') return text(handle, JSON.stringify(config.metadata));
       if (suffix !== '.xz') return null;
       const { layer } = artifact;

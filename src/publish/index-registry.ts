@@ -116,9 +116,10 @@ export async function indexRegistry(options: RegistryIndexOptions): Promise<Regi
       }
       sources[repository] = { type: 'oci', args: { registry: base, repository } };
       templates[template] ??= { versions: {} };
+      const hash = config.digests.sha1 ?? config.digests.sha256;
       templates[template].versions[tag] = {
         source: repository, handle: tag, timestamp: config.timestamp,
-        hash: config.digests.sha1 ?? config.digests.sha256, compressed_hash: artifact.layer.digest, size: config.size, format: config.format,
+        ...(hash ? { hash } : {}), compressed_hash: artifact.layer.digest, size: config.size, format: config.format,
       };
       summary.versions++;
     }

@@ -79,6 +79,28 @@ describe('templates push and fetch oci://', () => {
     expect(fetched.exitCode, fetched.stderr).toBe(0);
   });
 
+  it('fetch --keep-xz keeps the source .xz; push sends it as is with the raw digest the store recorded, and a fetch takes it back', async () => {
+    const store = storeOf('kept');
+    const fetched = await cli(['fetch', 'demo:tiny:v1', '--keep-xz', '--repo', repoFile, '--store', store, '-q']);
+    expect(fetched.exitCode, fetched.stderr).toBe(0);
+    const kept = await readFile(`${fetched.stdout.trim()}.xz`);
+    const pushed = await cli(['push', 'demo:tiny:v1', `oci://${registry.host}/templates/kept:v1`, '--repo', repoFile, '--store', store, '-q', '--json']);
+    expect(pushed.exitCode, pushed.stderr).toBe(0);
+    const result = lastJson(pushed.stdout);
+    expect(result.layer).toEqual({ digest: `sha256:${createHash('sha256').update(kept).digest('hex')}`, size: kept.length });
+    // lago's way verified the entry by SHA-1: that is the digest the config carries (the image is not read again for another).
+    const sha1 = createHash('sha1').update(await readFile(stored)).digest('hex');
+    const config = JSON.parse((await execa('skopeo', ['inspect', '--config', '--raw', '--tls-verify=false', `docker://${registry.host}/templates/kept:v1`])).stdout) as { digests: unknown };
+    expect(config.digests).toEqual({ sha1: `sha1:${sha1}` });
+    const back = await cli(['fetch', result.reference as string, '--store', storeOf('kept-back'), '--json']);
+    expect(back.exitCode, back.stderr).toBe(0);
+    const path = lastJson(back.stdout).path as string;
+    expect(Buffer.compare(await readFile(path), await readFile(stored))).toBe(0);
+    expect((await readFile(`${path}.hash`, 'utf8')).trim()).toBe(sha1);
+    const verify = await cli(['verify', '--store', storeOf('kept-back')]);
+    expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
+  });
+
   it('fetches oci://HOST/NAME:TAG and @sha256 into the store, byte for byte, then answers from the store', async () => {
     const store = storeOf('pull');
     const byTag = await cli(['fetch', `oci://${registry.host}/templates/tiny:v1`, '--store', store, '--json']);

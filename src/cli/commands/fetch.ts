@@ -19,11 +19,13 @@ Progress goes to stderr (bars on a terminal, plain lines otherwise; --quiet for 
   --quiet           no progress output
   --insecure        oci://: plain HTTP to a registry that is not on loopback
   --creds-file FILE oci://: registry credentials (docker config.json format), read first
+  --keep-xz         keep the fetched .xz beside the image (what templates push uploads as is;
+                    TEMPLATES_KEEP_XZ=1 or the config's keepXz for every fetch)
 ${COMMON_HELP}`;
 
 export async function fetchCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand<CommonValues & { quiet?: boolean; insecure?: boolean; 'creds-file'?: string }>(args, {
-    ...COMMON_OPTIONS, quiet: { type: 'boolean', short: 'q' }, insecure: { type: 'boolean' }, 'creds-file': { type: 'string' },
+    ...COMMON_OPTIONS, quiet: { type: 'boolean', short: 'q' }, insecure: { type: 'boolean' }, 'creds-file': { type: 'string' }, 'keep-xz': { type: 'boolean' },
   }, 'fetch');
   if (values.help) return void io.stdout.write(`${FETCH_HELP}\n`), 0;
   if (positionals.length === 0) throw new TemplatesError('USAGE', 'fetch: no template reference given', { hint: 'usage: templates fetch REF...' });
