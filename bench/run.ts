@@ -246,6 +246,7 @@ async function main(): Promise<number> {
     console.error('bench: resume and 8 GiB cases');
     const resumeStore = join(work, 'resume');
     const partial = join(resumeStore, '.tmp', 'bench:lago:v1', 'partial');
+    const beforeKill = (await stat(accessLog)).size;
     const child = spawn(process.execPath, [bin, 'fetch', '-q', '--repo', repo, '--store', resumeStore, 'bench:lago'], { stdio: 'ignore' });
     let received = 0;
     for (let i = 0; i < 1200 && received < xzSize / 2; i++) {
@@ -254,6 +255,8 @@ async function main(): Promise<number> {
     }
     child.kill('SIGKILL');
     await new Promise((done) => child.once('close', done));
+    // nginx logs the killed request once it sees the reset: wait for that line, or it would count as sent again.
+    for (let i = 0; i < 100 && (await requestsSince(accessLog, beforeKill, '/multi/disk.xz')).length === 0; i++) await sleep(50);
     const mark = (await stat(accessLog)).size;
     await run(process.execPath, [bin, 'fetch', '-q', '--repo', repo, '--store', resumeStore, 'bench:lago'], { TEMPLATES_LOCK_STALE_SECONDS: '2' });
     const resent = (await requestsSince(accessLog, mark, '/multi/disk.xz')).reduce((sum, [, bytes]) => sum + bytes, 0);
