@@ -5,6 +5,7 @@ import { delimiter, join } from 'node:path';
 import { createHttpClient, type HttpClient } from './http/client.js';
 import { createCredentials, type Credential } from './http/credentials.js';
 import type { MirrorRule } from './http/mirrors.js';
+import { NO_TRUST, type TrustPolicy } from './trust/policy.js';
 import { USER_AGENT } from './version.js';
 
 /** How xz is decoded: the system command (multi-threaded) or lzma-native (a fallback where no xz exists). */
@@ -23,6 +24,8 @@ export interface Context {
   maxImageBytes: number;
   /** Mirrors per URL prefix (the config's `mirrors`, TEMPLATES_MIRRORS), beside those a repository declares. */
   mirrors: MirrorRule[];
+  /** Which keys each repository must be signed with, and how strictly (docs/trust.md). */
+  trust: TrustPolicy;
 }
 
 /** 1 TiB: far above any real template, far below what fills a disk through holes. */
@@ -49,6 +52,8 @@ export interface ContextOptions {
   credentials?: Credential[];
   /** Mirrors per URL prefix (the config file's `mirrors` and TEMPLATES_MIRRORS, from configuredMirrors). */
   mirrors?: MirrorRule[];
+  /** Trusted keys and signature rules (default: none, every repository is used unsigned). */
+  trust?: TrustPolicy;
 }
 
 export async function findExecutable(name: string, path: string | undefined): Promise<string | undefined> {
@@ -74,6 +79,7 @@ export function createContext(options: ContextOptions = {}): Context {
     now: options.now ?? Date.now,
     qemuImg: options.qemuImg ?? 'qemu-img',
     mirrors: options.mirrors ?? [],
+    trust: options.trust ?? NO_TRUST,
     maxImageBytes: options.maxImageBytes ?? (Number(env.TEMPLATES_MAX_IMAGE_BYTES) > 0 ? Number(env.TEMPLATES_MAX_IMAGE_BYTES) : DEFAULT_MAX_IMAGE_BYTES),
     http:
       options.http ??

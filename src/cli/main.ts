@@ -25,6 +25,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   job: async () => (await import('./commands/job.js')).jobCommand,
   push: async () => (await import('./commands/push.js')).pushCommand,
   status: async () => (await import('./commands/status.js')).statusCommand,
+  keygen: async () => (await import('./commands/keygen.js')).keygenCommand,
+  sign: async () => (await import('./commands/sign.js')).signCommand,
+  lock: async () => (await import('./commands/lock.js')).lockCommand,
 };
 
 export const MAIN_HELP = `Usage: templates <command> [options]
@@ -50,6 +53,9 @@ Commands:
   status [REPO...] each repository at its primary and mirrors: up, in sync, behind (exit 12 if not all healthy)
   config           the effective settings and where each came from
   index DIR        build a repository from a directory of images (publishing)
+  lock REF...      pin exact versions and digests in templates.lock.json (fetch --locked uses it)
+  keygen --output KEY   a minisign key pair for signing repositories
+  sign REPO.json --key KEY  write REPO.json.minisig (fetches check it when a key is trusted)
 
 Run 'templates <command> --help' for a command's options. REF is repo:name[:version].
 Docs: docs/ (cli, repository format, store layout, errors and exit codes, API, publishing).`;

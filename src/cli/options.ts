@@ -12,6 +12,8 @@ export const COMMON_OPTIONS = {
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   'lock-wait': { type: 'string' },
+  'trusted-key': { type: 'string', multiple: true },
+  'allow-rollback': { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
 export const COMMON_HELP = `Options:
@@ -23,6 +25,9 @@ export const COMMON_HELP = `Options:
   --refresh         ask the servers for repository JSON even when the cached copy is younger than its TTL
   --json            machine-readable output, one JSON object per line
   --lock-wait SECS  how long to wait for another process's lock (default 3600)
+  --trusted-key KEY a minisign public key (a .pub file or its RW… line) every repository loaded must
+                    be signed with (repeatable; the config's "trust" names keys per repository)
+  --allow-rollback  accept a signed repository older than the one this store accepted before
   -h, --help        this help
 Environment: TEMPLATES_REPOS (colon-separated files, directories, URLs), TEMPLATES_STORE,
   TEMPLATES_CONFIG, TEMPLATES_OFFLINE=1, HTTP_PROXY / HTTPS_PROXY / NO_PROXY, and the settings
@@ -39,6 +44,8 @@ export interface CommonValues {
   json?: boolean;
   help?: boolean;
   'lock-wait'?: string;
+  'trusted-key'?: string[];
+  'allow-rollback'?: boolean;
   /** fetch's --keep-xz (the keepXz setting). */
   'keep-xz'?: boolean;
 }
@@ -62,4 +69,21 @@ export function seconds(value: string | undefined, flag: string): number | undef
   const parsed = Number(value);
   if (!Number.isFinite(parsed) || parsed < 0) throw new TemplatesError('USAGE', `${flag} takes a number of seconds, not ${JSON.stringify(value)}`);
   return parsed;
+}
+
+/**
+ * A flag whose value may be left out (`--locked [FILE]`): `--flag=V` and `--flag V` (V looking like a file: ends in .json
+ * or holds a /) are kept; a bare `--flag` gets `fallback`, so that parseArgs can take it as a string option.
+ */
+export function optionalValue(args: string[], flag: string, fallback: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    out.push(arg);
+    if (arg !== flag) continue;
+    const next = args[i + 1];
+    if (next !== undefined && !next.startsWith('-') && (/\.json$/i.test(next) || next.includes('/'))) out.push(args[++i]!);
+    else out.push(fallback);
+  }
+  return out;
 }

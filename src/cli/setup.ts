@@ -1,11 +1,13 @@
 // Build the settings, context, store and repository set a command needs from its flags, the environment and the config file.
 import { homedir } from 'node:os';
-import { configuredCredentials, configuredMirrors, readConfigFile } from '../config/file.js';
+import { configuredCredentials, configuredMirrors, configuredTrust, readConfigFile } from '../config/file.js';
 import { resolveSettings, unknownKeys, type Settings } from '../config/settings.js';
 import { createContext, type Context } from '../context.js';
 import { loadRepositories } from '../repository/find.js';
 import type { RepositorySet } from '../repository/set.js';
 import { defaultStoreRoot, openStore, type Store } from '../store/store.js';
+import { readPublicKey } from '../trust/keys.js';
+import type { TrustPolicy } from '../trust/policy.js';
 import type { CliIo } from './io.js';
 import { seconds, type CommonValues } from './options.js';
 
@@ -44,6 +46,18 @@ export async function readConfig(values: CommonValues, io: CliIo): Promise<{ set
   return { settings, ...(file ? { file } : {}) };
 }
 
+/** The keys repositories must be signed with: the config's trust rules, --trusted-key, and how strictly. */
+export async function trustPolicy(values: CommonValues, settings: Settings, file: { path: string; data: Record<string, unknown> } | undefined): Promise<TrustPolicy> {
+  const maxAge = settings.maxSignatureAge.value;
+  return {
+    rules: configuredTrust(file),
+    keys: await Promise.all((values['trusted-key'] ?? []).map((key) => readPublicKey(key))),
+    requireSignatures: settings.requireSignatures.value,
+    ...(maxAge > 0 ? { maxSignatureAgeMs: maxAge * 1000 } : {}),
+    allowRollback: Boolean(values['allow-rollback']),
+  };
+}
+
 /** Context and store from the settings, without loading repositories (store-only commands). */
 export async function setupStore(values: CommonValues, io: CliIo, env: Record<string, string> = {}): Promise<Omit<Setup, 'repositories'>> {
   const warn = (message: string) => void io.stderr.write(`templates: warning: ${message}\n`);
@@ -51,6 +65,7 @@ export async function setupStore(values: CommonValues, io: CliIo, env: Record<st
   const context = createContext({
     credentials: configuredCredentials(file),
     mirrors: configuredMirrors(file, io.env),
+    trust: await trustPolicy(values, settings, file),
     env: { ...io.env, ...env },
     maxImageBytes: settings.maxImageBytes.value,
     connectTimeoutMs: settings.connectTimeoutSeconds.value * 1000,

@@ -1,9 +1,11 @@
 // Find and read the config file: --config, else TEMPLATES_CONFIG, else $XDG_CONFIG_HOME/templates/config.json.
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { TemplatesError } from '../errors.js';
+import { TemplatesError, isTemplatesError } from '../errors.js';
 import type { Credential } from '../http/credentials.js';
 import type { MirrorRule } from '../http/mirrors.js';
+import { parsePublicKey } from '../trust/minisign.js';
+import type { TrustRule } from '../trust/policy.js';
 
 export function defaultConfigPath(env: Record<string, string | undefined>, home: string): string {
   return join(env.XDG_CONFIG_HOME || join(home, '.config'), 'templates', 'config.json');
@@ -92,5 +94,22 @@ function mirrorRules(data: unknown, where: string, path?: string): MirrorRule[] 
   return Object.entries(data).map(([prefix, mirrors]) => {
     if (!httpUrl(prefix) || !Array.isArray(mirrors) || mirrors.length === 0 || !mirrors.every(httpUrl)) throw bad();
     return { prefix, mirrors: mirrors as string[] };
+  });
+}
+
+/** The config file's `trust`: `[{"repo": "<URL, path prefix or name>", "publicKey": "RW…"}]`; anything else is CONFIG_INVALID. */
+export function configuredTrust(file: { path: string; data: Record<string, unknown> } | undefined): TrustRule[] {
+  const value = file?.data.trust;
+  if (value === undefined) return [];
+  const bad = (why: string) => new TemplatesError('CONFIG_INVALID', `${file!.path}: trust: ${why}`, { file: file!.path, hint: 'expected [{"repo": URL, path prefix or name, "publicKey": "RW…"}] (docs/trust.md)' });
+  if (!Array.isArray(value)) throw bad('expected an array');
+  return value.map((item: unknown, i) => {
+    const entry = item as Record<string, unknown> | null;
+    if (typeof entry !== 'object' || entry === null || typeof entry.repo !== 'string' || !entry.repo || typeof entry.publicKey !== 'string') throw bad(`[${i}]: expected {"repo", "publicKey"}`);
+    try {
+      return { repo: entry.repo, key: parsePublicKey(entry.publicKey, `${file!.path}: trust[${i}].publicKey`) };
+    } catch (error) {
+      throw isTemplatesError(error) ? bad(`[${i}].publicKey is not a minisign public key (RW…)`) : error;
+    }
   });
 }

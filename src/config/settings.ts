@@ -36,6 +36,8 @@ export interface Settings {
   server: Setting<string>;
   scrapeIntervalSeconds: Setting<number>;
   keepXz: Setting<boolean>;
+  requireSignatures: Setting<boolean>;
+  maxSignatureAge: Setting<number>;
 }
 
 type Kind = 'path' | 'paths' | 'number' | 'boolean' | 'string';
@@ -66,6 +68,8 @@ export const SETTINGS: Record<keyof Settings, { env: string; kind: Kind; describ
   server: { env: 'TEMPLATES_SERVER', kind: 'string', describe: 'templates job: the templates serve URL to ask' },
   scrapeIntervalSeconds: { env: 'TEMPLATES_SCRAPE_INTERVAL_SECONDS', kind: 'number', describe: 'serve: how often repositories and their mirrors are checked (0: never)' },
   keepXz: { env: 'TEMPLATES_KEEP_XZ', kind: 'boolean', describe: 'keep each fetched .xz beside its image (push uploads it as is; serve always keeps it)' },
+  requireSignatures: { env: 'TEMPLATES_REQUIRE_SIGNATURES', kind: 'boolean', describe: 'refuse a repository no trusted key applies to (docs/trust.md)' },
+  maxSignatureAge: { env: 'TEMPLATES_MAX_SIGNATURE_AGE', kind: 'number', describe: 'seconds: refuse a repository signed longer ago than this (0: any age)' },
 };
 
 export interface SettingsInput {
@@ -102,6 +106,8 @@ const DEFAULTS = {
   server: '',
   scrapeIntervalSeconds: 300,
   keepXz: false,
+  requireSignatures: false,
+  maxSignatureAge: 0,
 };
 
 function fromText(kind: Kind, text: string, where: string): unknown {

@@ -38,16 +38,20 @@ async function removeTempFiles(store: Store, key: VersionKey, prefix?: string): 
   );
 }
 
-/** `algo:hex` of the raw file about to be stored: known already unless the image was converted (or had no image digest). */
-async function storedDigest(downloaded: Downloaded, signal: AbortSignal): Promise<string> {
+/**
+ * `algo:hex` of the raw file about to be stored: known already unless the image was converted (or had no image digest).
+ * On the compressed fast path it is the published image digest, which nothing checked (hashing 2 GiB more is not cheap
+ * there): recorded as unchecked, so that verify tells a wrong `.hash` from an image that changed.
+ */
+async function storedDigest(downloaded: Downloaded, signal: AbortSignal): Promise<{ digest: string; checked?: false }> {
   if (downloaded.sourceFormat === 'raw') {
-    const known = downloaded.verified.of === 'image' ? downloaded.verified.digest : downloaded.imageHash;
-    if (known) return `${known.algorithm}:${known.hex}`;
+    if (downloaded.verified.of === 'image') return { digest: `${downloaded.verified.digest.algorithm}:${downloaded.verified.digest.hex}` };
+    if (downloaded.imageHash) return { digest: `${downloaded.imageHash.algorithm}:${downloaded.imageHash.hex}`, checked: false };
   }
   const { sha256 } = await hashFile(downloaded.path, ['sha256'], signal).catch((error: unknown) => {
     throw signal.aborted ? abortError(signal) : storeIoError(error, downloaded.path, 'cannot read');
   });
-  return `sha256:${sha256}`;
+  return { digest: `sha256:${sha256}` };
 }
 
 /** SHA-256 and size of the kept `.xz`: known already when it was the verified file, else read once more (page cache). */
@@ -136,7 +140,7 @@ async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved
       sourceFormat: downloaded.sourceFormat,
       compressed: downloaded.compressed,
       verified: { digest: `${downloaded.verified.digest.algorithm}:${downloaded.verified.digest.hex}`, of: downloaded.verified.of },
-      stored: { digest: stored },
+      stored,
       ...(kept ? { kept: { xz: kept } } : {}),
       size: downloaded.size,
       fetchedAt: new Date(ctx.now()).toISOString(),

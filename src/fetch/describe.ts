@@ -28,6 +28,8 @@ export interface Resolution {
   compressedHash: string | null;
   size: number | null;
   format: string | null;
+  /** The repository's signature: verified by a trusted key (which, when, revision), unsigned (no key applies), or null (built in memory). */
+  signature: Repository['signature'] | null;
 }
 
 export interface ResolveOptions {
@@ -60,6 +62,7 @@ export async function resolveTemplate(ref: string, options: ResolveOptions): Pro
     compressedHash: version.compressedHash ? `${version.compressedHash.algorithm}:${version.compressedHash.hex}` : null,
     size: version.size ?? null,
     format: version.format ?? null,
+    signature: resolved.repository.signature ?? null,
   };
 }
 

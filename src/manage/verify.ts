@@ -14,7 +14,7 @@ import { hashFile } from '../util/hash-file.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { deleteEntryFiles } from './remove.js';
 
-export type VerifyStatus = 'ok' | 'corrupt' | 'missing-sidecar' | 'unverifiable' | 'adopted' | 'removed';
+export type VerifyStatus = 'ok' | 'corrupt' | 'unconfirmed' | 'missing-sidecar' | 'unverifiable' | 'adopted' | 'removed';
 
 export interface VerifyResult {
   ref: string;
@@ -94,7 +94,16 @@ export async function verifyEntry(store: Store, key: VersionKey, options: Verify
   }
   const digest = parseDigest(expected)!;
   const actual = (await read([digest.algorithm]))[digest.algorithm]!;
-  if (actual !== digest.hex) return finish(store, key, { ref, status: 'corrupt', expected, actual: `${digest.algorithm}:${actual}` }, options);
+  if (actual !== digest.hex) {
+    // A digest nothing checked (the published .hash, the .xz was what was verified): a wrong .hash, or a changed image.
+    if (entry.record?.stored?.checked === false) {
+      return finish(store, key, {
+        ref, status: 'unconfirmed', expected, actual: `${digest.algorithm}:${actual}`,
+        hint: 'the digest was the published .hash, never checked (the download was verified by its .xz digest): the .hash is wrong, or the image changed since; templates rm it and fetch again, then verify: unconfirmed again means the .hash is wrong',
+      }, options);
+    }
+    return finish(store, key, { ref, status: 'corrupt', expected, actual: `${digest.algorithm}:${actual}` }, options);
+  }
   // A kept .xz is part of the entry: neighbours are served it, so it is checked too.
   const kept = entry.record?.kept?.xz;
   if (kept) {
@@ -107,7 +116,7 @@ export async function verifyEntry(store: Store, key: VersionKey, options: Verify
 }
 
 async function finish(store: Store, key: VersionKey, result: VerifyResult, options: VerifyOptions): Promise<VerifyResult> {
-  if (!options.removeCorrupt) return { ...result, hint: 'templates verify --remove-corrupt removes it; fetch it again afterwards' };
+  if (!options.removeCorrupt) return { ...result, hint: result.hint ?? 'templates verify --remove-corrupt removes it; fetch it again afterwards' };
   await withEntryLock(store, key, options.signal ? { signal: options.signal } : {}, () => deleteEntryFiles(store, key));
   return { ...result, status: 'removed' };
 }

@@ -7,6 +7,8 @@ export interface CachedRepository {
   fetchedAt: string;
   /** The JSON exactly as served. */
   body: string;
+  /** Its `.minisig` from the same server, when it was signed and a key was trusted for it. */
+  signature?: string;
 }
 
 export interface RepositoryCache {

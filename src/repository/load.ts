@@ -5,7 +5,8 @@ import { TemplatesError, abortError, isTemplatesError, redactUrl } from '../erro
 import { createContext, type Context } from '../context.js';
 import { authFailed } from '../http/client.js';
 import { TooLargeError, readLimited } from '../util/read-limited.js';
-import type { RepositoryCache } from './cache.js';
+import { checkRepositorySignature, type TrustState } from '../trust/check.js';
+import type { CachedRepository, RepositoryCache } from './cache.js';
 import type { Repository } from './model.js';
 import { parseRepository } from './parse.js';
 import { httpSources, repositoryMirrorUrls } from './mirrors.js';
@@ -16,7 +17,7 @@ export const MAX_REPOSITORY_BYTES = 64 * 1024 * 1024;
 export interface LoadOptions {
   context?: Context;
   /** A store (from openStore): repositories fetched over HTTP are cached in it and read back when the network is down. */
-  store?: { repositoryCache: RepositoryCache };
+  store?: { repositoryCache: RepositoryCache; trustState?: TrustState };
   signal?: AbortSignal;
   onWarning?: (message: string) => void;
   /** Never use the network: an HTTP repository comes from the store's cached copy, or fails with OFFLINE. */
@@ -53,7 +54,31 @@ async function loadFile(path: string, options: Loader): Promise<Repository> {
       hint: 'check the --repo / --repos paths and TEMPLATES_REPOS',
     }, { cause: error });
   }
-  return parseRepository(text, path, { env: options.ctx.env, home: options.ctx.home, allowFileSources: true });
+  const repository = parseRepository(text, path, { env: options.ctx.env, home: options.ctx.home, allowFileSources: true });
+  return withSignature(repository, text, path, path, `${path}.minisig`, () => readFile(`${path}.minisig`, 'utf8').catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new TemplatesError('REPO_SIGNATURE_INVALID', `${path}.minisig: cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { file: `${path}.minisig` }, { cause: error });
+  }), options);
+}
+
+/** The repository with its signature state, once the keys trusted for it (if any) verified the JSON as served. */
+async function withSignature(repository: Repository, text: string, location: string, shown: string, signatureAt: string, signature: () => Promise<string | undefined>, options: Loader): Promise<Repository> {
+  const info = await checkRepositorySignature({
+    bytes: Buffer.from(text, 'utf8'), name: repository.name, ...(repository.revision !== undefined ? { revision: repository.revision } : {}),
+    location, shown, signatureAt: redactUrl(signatureAt), signature, policy: options.ctx.trust, now: options.ctx.now(),
+    ...(options.store?.trustState ? { state: options.store.trustState } : {}), ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+  });
+  return { ...repository, signature: info };
+}
+
+/** A `.minisig` beside a served JSON: its text, or undefined when the server has none (404/410). */
+async function downloadSignature(url: string, options: Loader): Promise<string | undefined> {
+  try {
+    return await download(url, options);
+  } catch (error) {
+    if (isTemplatesError(error) && error.code === 'REPO_NOT_FOUND') return undefined;
+    throw error;
+  }
 }
 
 async function download(url: string, options: Loader, retries?: number): Promise<string> {
@@ -102,12 +127,12 @@ const MIRROR_WORTHY = new Set(['SOURCE_UNREACHABLE', 'SOURCE_HTTP_ERROR', 'REPO_
  * cached copy declares for the source whose baseurl holds the file. That copy is parsed only once the URL failed; while
  * a mirror may answer, the URL gets no retries.
  */
-async function downloadFromAny(url: string, cached: string | undefined, parse: (text: string) => Repository, options: Loader): Promise<string> {
+async function downloadFromAny(url: string, cached: string | undefined, parse: (text: string) => Repository, options: Loader): Promise<{ text: string; from: string }> {
   const mayHaveMirrors = repositoryMirrorUrls(url, options.ctx.mirrors).length > 0 || Boolean(cached?.includes('"mirrors"'));
-  if (!mayHaveMirrors) return download(url, options);
+  if (!mayHaveMirrors) return { text: await download(url, options), from: url };
   let first: unknown;
   try {
-    return await download(url, options, 0);
+    return { text: await download(url, options, 0), from: url };
   } catch (error) {
     if (options.signal?.aborted) throw abortError(options.signal);
     if (!isTemplatesError(error) || !MIRROR_WORTHY.has(error.code)) throw error;
@@ -119,7 +144,7 @@ async function downloadFromAny(url: string, cached: string | undefined, parse: (
     try {
       const text = await download(candidate, options, index === mirrors.length - 1 ? undefined : 0);
       options.onWarning?.(`${redactUrl(url)}: ${failures.join('; ')}; using the copy at mirror ${redactUrl(candidate)}`);
-      return text;
+      return { text, from: candidate };
     } catch (error) {
       if (options.signal?.aborted) throw abortError(options.signal);
       if (!isTemplatesError(error) || !MIRROR_WORTHY.has(error.code)) throw error;
@@ -134,28 +159,33 @@ async function loadUrl(url: string, options: Loader): Promise<Repository> {
   const cache = options.store?.repositoryCache;
   const parse = (text: string) => parseRepository(text, shown, { env: options.ctx.env, home: options.ctx.home, allowFileSources: false });
   const cached = await cache?.read(url);
+  // A cached copy is checked as a served one is: with the signature cached beside it.
+  const fromCache = (copy: CachedRepository) => withSignature(parse(copy.body), copy.body, url, shown, `${url}.minisig (cached)`, async () => copy.signature, options);
   if (options.offline) {
-    if (cached) return parse(cached.body);
+    if (cached) return fromCache(cached);
     throw new TemplatesError('OFFLINE', `offline: ${shown} is needed and the store has no cached copy of it`, {
       url: shown,
       hint: 'run once with the network to cache it, or drop --offline / TEMPLATES_OFFLINE',
     });
   }
   const age = cached ? options.ctx.now() - Date.parse(cached.fetchedAt) : Infinity;
-  if (cached && !options.refresh && age >= 0 && age < (options.ttlMs ?? 0)) return parse(cached.body);
-  let text: string;
+  if (cached && !options.refresh && age >= 0 && age < (options.ttlMs ?? 0)) return fromCache(cached);
+  let served: { text: string; from: string };
   try {
-    text = await downloadFromAny(url, cached?.body, parse, options);
+    served = await downloadFromAny(url, cached?.body, parse, options);
   } catch (error) {
     const unreachable = isTemplatesError(error) && (error.code === 'SOURCE_UNREACHABLE' || error.code === 'SOURCE_HTTP_ERROR');
     if (!cached || !unreachable) throw error;
     options.onWarning?.(`${shown}: unreachable, using the copy cached at ${cached.fetchedAt} (${(error as Error).message})`);
-    return parse(cached.body);
+    return fromCache(cached);
   }
-  const repository = parse(text);
+  const { text, from } = served;
+  // The signature comes from the server that served the JSON (a mirror's copy is checked against the mirror's .minisig).
+  let signature: string | undefined;
+  const repository = await withSignature(parse(text), text, url, shown, `${from}.minisig`, async () => (signature = await downloadSignature(`${from}.minisig`, options)), options);
   if (cache) {
     const fetchedAt = new Date(options.ctx.now()).toISOString();
-    await cache.write(url, { url: shown, fetchedAt, body: text }).catch((error: unknown) => {
+    await cache.write(url, { url: shown, fetchedAt, body: text, ...(signature !== undefined ? { signature } : {}) }).catch((error: unknown) => {
       options.onWarning?.(`could not cache ${shown} in the store: ${(error as Error).message}`);
     });
   }

@@ -1,4 +1,5 @@
 // The parsed repository model: lago's JSON with every broken part kept as an error beside the good ones.
+import type { SignatureInfo } from '../trust/check.js';
 import type { TemplatesError } from '../errors.js';
 import type { Digest } from './digest.js';
 
@@ -42,4 +43,6 @@ export interface Repository {
   /** `revision` and `published` (seconds since the epoch) as `templates index` writes them, when present. */
   revision?: number;
   published?: number;
+  /** Set by the loader: verified by a trusted key, or unsigned (no key is trusted for it, so nothing was checked). */
+  signature?: SignatureInfo;
 }

@@ -18,6 +18,7 @@
 //   .repos/<sha256(url)[0:16]>.json            repository JSON fetched over HTTP, cached for offline use
 //   .mirrors/health.json                       failures and latency seen per server (mirror order for the next fetch)
 //   .oci/pushed.json                           blobs this store pushed, per registry: where a later push can mount them from
+//   .trust/<repo>.json                         the highest signed revision and signing time accepted for a repository (rollback)
 //   .serve/jobs.sqlite                         templates serve's on-demand jobs (SQLite, WAL)
 //   .serve/holds/job-<id>                      exists while job <id> is live; named in the users file of each entry it holds
 import { createHash } from 'node:crypto';
@@ -139,6 +140,11 @@ export function describeDependent(root: string, path: string): string {
 /** Blobs this store pushed to registries (`{host: {digest: repository}}`): a push to another repository mounts them. */
 export function pushedBlobsPath(root: string): string {
   return join(root, '.oci', 'pushed.json');
+}
+
+/** The highest signed revision and signing time this store accepted for a repository name (a replayed older copy is refused). */
+export function trustStatePath(root: string, repository: string): string {
+  return join(root, '.trust', `${repository}.json`);
 }
 
 /** What this store saw of each server: failures and latency, read to order a source's primary and mirrors. */

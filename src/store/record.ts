@@ -21,7 +21,11 @@ export interface EntryRecord {
    * source, the repository's image digest on the compressed fast path, else (qcow2) hashed after conversion.
    * Absent in records written before it existed (verify then uses `verified` when it covered the raw image).
    */
-  stored?: { digest: string };
+  stored?: {
+    digest: string;
+    /** false: the repository's image digest, recorded on the compressed fast path without being checked against the image. */
+    checked?: false;
+  };
   /** The source's `.xz`, kept beside the image as `<entry>.xz` (keepCompressed): its SHA-256 and size. */
   kept?: { xz: { digest: string; size: number } };
   /** Apparent size in bytes of the stored raw image. */

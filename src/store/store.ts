@@ -8,6 +8,8 @@ import { createServerHealth, type ServerHealth } from './server-health.js';
 import type { EntryRecord } from './record.js';
 import type { RepositoryCache } from '../repository/cache.js';
 import { createRepositoryCache } from './repository-cache.js';
+import type { TrustState } from '../trust/check.js';
+import { createTrustState } from './trust-state.js';
 
 export interface Store {
   /** Absolute path of the store directory. */
@@ -24,6 +26,8 @@ export interface Store {
   keepCompressed: boolean;
   /** Failures and latency seen per server (`.mirrors/health.json`): the order in which a source's mirrors are tried. */
   serverHealth: ServerHealth;
+  /** The highest signed revision accepted per repository (`.trust/`): an older signed copy is a rollback. */
+  trustState: TrustState;
 }
 
 export interface StoreOptions {
@@ -68,6 +72,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     repositoryCache: createRepositoryCache(root),
     keepCompressed: options.keepCompressed ?? false,
     serverHealth: createServerHealth(serverHealthPath(root), options.now ?? Date.now),
+    trustState: createTrustState(root),
   };
 }
 

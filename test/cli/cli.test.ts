@@ -192,6 +192,7 @@ describe('templates path and resolve', () => {
       compressedHash: null,
       size: null,
       format: null,
+      signature: { state: 'unsigned' },
     });
     const human = await runCli(['resolve', '--repo', repo, 'r:tpl']);
     expect(human.stdout).toContain(`${ws.baseurl}tpl/v1.raw.xz`);

@@ -1,9 +1,11 @@
 // `templates fetch REF…`: make each template present; print its stored path (or a JSON object) per line.
 import { fetchTemplate } from '../../fetch/fetch.js';
+import { DEFAULT_LOCK_FILE } from '../../lock/file.js';
+import { readLockFile } from '../lock-file.js';
 import { TemplatesError } from '../../errors.js';
 import type { CliIo } from '../io.js';
 import { report } from '../io.js';
-import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
+import { COMMON_HELP, COMMON_OPTIONS, optionalValue, parseCommand, type CommonValues } from '../options.js';
 import { createRenderer } from '../progress.js';
 import { setup } from '../setup.js';
 
@@ -19,15 +21,19 @@ Progress goes to stderr (bars on a terminal, plain lines otherwise; --quiet for 
   --quiet           no progress output
   --insecure        oci://: plain HTTP to a registry that is not on loopback
   --creds-file FILE oci://: registry credentials (docker config.json format), read first
+  --locked [FILE]   fetch exactly what the lock file pins (default ./templates.lock.json; REFs pick pins):
+                    no version resolution; LOCK_MISMATCH (exit 14) when the repository or the store
+                    now has another digest for a pinned version, or the version is gone (docs/trust.md)
   --keep-xz         keep the fetched .xz beside the image (what templates push uploads as is;
                     TEMPLATES_KEEP_XZ=1 or the config's keepXz for every fetch)
 ${COMMON_HELP}`;
 
 export async function fetchCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand<CommonValues & { quiet?: boolean; insecure?: boolean; 'creds-file'?: string }>(args, {
-    ...COMMON_OPTIONS, quiet: { type: 'boolean', short: 'q' }, insecure: { type: 'boolean' }, 'creds-file': { type: 'string' }, 'keep-xz': { type: 'boolean' },
+  const { values, positionals } = parseCommand<CommonValues & { quiet?: boolean; insecure?: boolean; 'creds-file'?: string; locked?: string }>(optionalValue(args, '--locked', DEFAULT_LOCK_FILE), {
+    ...COMMON_OPTIONS, quiet: { type: 'boolean', short: 'q' }, insecure: { type: 'boolean' }, 'creds-file': { type: 'string' }, 'keep-xz': { type: 'boolean' }, locked: { type: 'string' },
   }, 'fetch');
   if (values.help) return void io.stdout.write(`${FETCH_HELP}\n`), 0;
+  if (values.locked !== undefined) return fetchLockedCommand(values.locked, positionals, values, io);
   if (positionals.length === 0) throw new TemplatesError('USAGE', 'fetch: no template reference given', { hint: 'usage: templates fetch REF...' });
   const renderer = await createRenderer(io.stderr, Boolean(values.quiet));
   const { store, repositories, context, settings } = await setup(values, io, values['creds-file'] ? { TEMPLATES_CREDS_FILE: values['creds-file'] } : {});
@@ -47,4 +53,22 @@ export async function fetchCommand(args: string[], io: CliIo): Promise<number> {
     renderer.stop();
   }
   return exitCode;
+}
+
+/** `fetch --locked FILE [REF…]`: every pin (or those named), stopping at the first that does not match. */
+async function fetchLockedCommand(file: string, only: string[], values: CommonValues & { quiet?: boolean; 'creds-file'?: string }, io: CliIo): Promise<number> {
+  const lock = await readLockFile(file);
+  const { fetchLocked } = await import('../../lock/fetch-locked.js');
+  const renderer = await createRenderer(io.stderr, Boolean(values.quiet));
+  const { store, repositories, context, settings } = await setup(values, io, values['creds-file'] ? { TEMPLATES_CREDS_FILE: values['creds-file'] } : {});
+  try {
+    const results = await fetchLocked(lock, { store, repositories, context, signal: io.signal, offline: settings.offline.value, only, onProgress: (e) => renderer.onProgress(e) });
+    for (const result of results) io.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${result.path}\n`);
+    return 0;
+  } catch (error) {
+    if (io.signal.aborted) throw error;
+    return report(io, error, Boolean(values.json));
+  } finally {
+    renderer.stop();
+  }
 }

@@ -3,9 +3,14 @@ import { TemplatesError, ERROR_CODES } from '../../errors.js';
 import { createContext } from '../../context.js';
 import { indexDirectory } from '../../publish/index-directory.js';
 import { indexRegistry } from '../../publish/index-registry.js';
+import { signRepository } from '../../publish/sign.js';
+import { readSecretKey } from '../../trust/keys.js';
+import type { SecretKey } from '../../trust/minisign.js';
 import { formatSize, parseSize } from '../../util/size.js';
+import { stat } from 'node:fs/promises';
 import type { CliIo } from '../io.js';
 import { parseCommand } from '../options.js';
+import { passwordFd, passwordReader } from '../password.js';
 import { createRenderer } from '../progress.js';
 
 export const INDEX_HELP = `Usage: templates index DIR --name REPO [options]
@@ -32,6 +37,8 @@ else NAME/VERSION/FILE, else NAME-VERSION.EXT. See docs/publishing.md.
   --threads N              xz threads (default 0: one per core)
   --block-size SIZE        xz block size (default 16M)
   --level N                xz preset 0-9 (default 6)
+  --sign KEY               sign the JSON (writes FILE.minisig; docs/trust.md) whenever it is written or has none
+  --password-fd N          read an encrypted --sign key's password from descriptor N (else it is asked)
   --json                   print a JSON summary on stdout
   -q, --quiet              no progress output
   -h, --help               this help
@@ -53,6 +60,8 @@ const OPTIONS = {
   threads: { type: 'string' },
   'block-size': { type: 'string' },
   level: { type: 'string' },
+  sign: { type: 'string' },
+  'password-fd': { type: 'string' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
@@ -73,9 +82,23 @@ interface IndexValues {
   registry?: string;
   annotation?: string[];
   insecure?: boolean;
+  sign?: string;
+  'password-fd'?: string;
   json?: boolean;
   quiet?: boolean;
   help?: boolean;
+}
+
+/** The --sign key, read (and its password asked) before any image is read. */
+async function signingKey(values: IndexValues, io: CliIo): Promise<SecretKey | undefined> {
+  return values.sign === undefined ? undefined : readSecretKey(values.sign, passwordReader(passwordFd(values['password-fd']), io.stderr, io.signal));
+}
+
+/** Signs the JSON when it was written, or has no signature yet; the path of the signature, or undefined. */
+async function signOutput(key: SecretKey | undefined, output: string, written: boolean): Promise<string | undefined> {
+  if (!key) return undefined;
+  if (!written && (await stat(`${output}.minisig`).then(() => true, () => false))) return undefined;
+  return (await signRepository(output, key)).signature;
 }
 
 async function indexRegistryCommand(values: IndexValues, positionals: string[], io: CliIo): Promise<number> {
@@ -87,6 +110,7 @@ async function indexRegistryCommand(values: IndexValues, positionals: string[], 
     if (at <= 0) throw new TemplatesError('USAGE', `--annotation takes KEY=VALUE, not ${JSON.stringify(pair)}`);
     annotations[pair.slice(0, at)] = pair.slice(at + 1);
   }
+  const key = await signingKey(values, io);
   const summary = await indexRegistry({
     registry: values.registry!, name: values.name, output: values.output ?? `${values.name}.json`,
     include: values.include ?? [], exclude: values.exclude ?? [], annotations,
@@ -94,8 +118,9 @@ async function indexRegistryCommand(values: IndexValues, positionals: string[], 
     ...(values.insecure ? { insecure: true } : {}),
     context: createContext({ env: io.env }), signal: io.signal,
   });
-  if (values.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
-  else io.stdout.write(`${summary.output}: ${summary.versions} versions (${summary.fetched} manifests read, ${summary.reused} known)${summary.written ? '' : ', unchanged'}\n`);
+  const signature = await signOutput(key, summary.output, summary.written);
+  if (values.json) io.stdout.write(`${JSON.stringify({ ...summary, ...(signature ? { signature } : {}) })}\n`);
+  else io.stdout.write(`${summary.output}: ${summary.versions} versions (${summary.fetched} manifests read, ${summary.reused} known)${summary.written ? '' : ', unchanged'}${signature ? ', signed' : ''}\n`);
   return 0;
 }
 
@@ -115,6 +140,7 @@ export async function indexCommand(args: string[], io: CliIo): Promise<number> {
   if (values['block-size'] !== undefined && blockBytes === undefined) throw new TemplatesError('USAGE', `--block-size takes a size such as 16M, not ${JSON.stringify(values['block-size'])}`);
   const threads = integer(values.threads, '--threads');
   const level = integer(values.level, '--level');
+  const key = await signingKey(values, io);
   const renderer = await createRenderer(io.stderr, Boolean(values.quiet));
   let summary;
   try {
@@ -138,13 +164,15 @@ export async function indexCommand(args: string[], io: CliIo): Promise<number> {
     renderer.stop();
   }
   for (const problem of summary.problems) io.stderr.write(`templates: ${problem.message} [${problem.code}]\n`);
-  if (values.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
+  const signature = await signOutput(key, summary.output, summary.written);
+  if (values.json) io.stdout.write(`${JSON.stringify({ ...summary, ...(signature ? { signature } : {}) })}\n`);
   else {
     const counts = (['compressed', 'verified', 'unchanged'] as const).map((status) => [status, summary.images.filter((image) => image.status === status).length] as const);
     const done = counts.filter(([, count]) => count > 0).map(([status, count]) => `${count} ${status}`).join(', ');
     io.stdout.write(`${summary.output}: ${summary.versions} versions of ${summary.templates} templates${done ? ` (${done})` : ''}, revision ${summary.revision}${summary.written ? '' : ', unchanged'}\n`);
     if (summary.bytesIn) io.stdout.write(`read ${formatSize(summary.bytesIn)}, wrote ${formatSize(summary.bytesOut)} of xz in ${summary.seconds} s\n`);
     if (summary.removed.length) io.stdout.write(`no longer listed: ${summary.removed.join(', ')}\n`);
+    if (signature) io.stdout.write(`signed: ${signature}\n`);
   }
   const first = summary.problems[0];
   return first ? ERROR_CODES[first.code] : 0;

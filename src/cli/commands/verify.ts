@@ -4,7 +4,9 @@ import { storedKey } from '../../manage/refs.js';
 import { verifyEntry, type VerifyResult } from '../../manage/verify.js';
 import { storedKeys } from '../../store/inventory.js';
 import type { CliIo } from '../io.js';
-import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
+import { DEFAULT_LOCK_FILE } from '../../lock/file.js';
+import { readLockFile } from '../lock-file.js';
+import { COMMON_HELP, COMMON_OPTIONS, optionalValue, parseCommand, type CommonValues } from '../options.js';
 import { setupStore } from '../setup.js';
 
 export const VERIFY_HELP = `Usage: templates verify [options] [REF...]
@@ -16,21 +18,33 @@ REF is repo:name:version.
 
   --remove-corrupt  remove corrupt entries (fetch them again afterwards)
   --adopt           hash unverifiable entries now and record the digest (a lago .hash that disagrees: corrupt)
+  --locked [FILE]   check the store against the lock file (default ./templates.lock.json): each pin
+                    stored, the same image by digest, and intact; exit 14 when one is missing or another
+                    image, 11 when one is corrupt
 ${COMMON_HELP}`;
 
 export async function verifyCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand<CommonValues & { 'remove-corrupt'?: boolean; adopt?: boolean }>(args, { ...COMMON_OPTIONS, 'remove-corrupt': { type: 'boolean' }, adopt: { type: 'boolean' } }, 'verify');
+  const { values, positionals } = parseCommand<CommonValues & { 'remove-corrupt'?: boolean; adopt?: boolean; locked?: string }>(optionalValue(args, '--locked', DEFAULT_LOCK_FILE), {
+    ...COMMON_OPTIONS, 'remove-corrupt': { type: 'boolean' }, adopt: { type: 'boolean' }, locked: { type: 'string' },
+  }, 'verify');
   if (values.help) return void io.stdout.write(`${VERIFY_HELP}\n`), 0;
   const { store, context } = await setupStore(values, io);
+  if (values.locked !== undefined) {
+    const { verifyLocked } = await import('../../lock/fetch-locked.js');
+    const statuses = await verifyLocked(await readLockFile(values.locked), { store, signal: io.signal, only: positionals });
+    for (const s of statuses) io.stdout.write(values.json ? `${JSON.stringify(s)}\n` : `${s.asked}: ${s.ref} ${s.status}${s.message && s.status !== 'missing' ? ` (${s.message})` : ''}\n`);
+    if (statuses.some((s) => s.status === 'missing' || s.status === 'mismatch')) return ERROR_CODES.LOCK_MISMATCH;
+    return statuses.some((s) => s.status === 'corrupt') ? ERROR_CODES.CORRUPT : 0;
+  }
   const keys = positionals.length ? positionals.map((ref) => storedKey(ref)) : await storedKeys(store);
   let exitCode = 0;
   for (const key of keys) {
     const result: VerifyResult = (await verifyEntry(store, key, { removeCorrupt: Boolean(values['remove-corrupt']), adopt: Boolean(values.adopt), signal: io.signal, now: context.now }))
       ?? { ref: `${key.repository}:${key.template}:${key.version}`, status: 'missing-sidecar', missing: ['the image'], hint: 'not in the store' };
-    if (['corrupt', 'removed', 'missing-sidecar'].includes(result.status)) exitCode = ERROR_CODES.CORRUPT;
+    if (['corrupt', 'unconfirmed', 'removed', 'missing-sidecar'].includes(result.status)) exitCode = ERROR_CODES.CORRUPT;
     if (values.json) io.stdout.write(`${JSON.stringify(result)}\n`);
     else {
-      const detail = result.status === 'corrupt' || result.status === 'removed' ? ` (expected ${result.expected}, got ${result.actual})` : result.missing ? ` (missing ${result.missing.join(', ')})` : '';
+      const detail = result.status === 'corrupt' || result.status === 'unconfirmed' || result.status === 'removed' ? ` (expected ${result.expected}, got ${result.actual})` : result.missing ? ` (missing ${result.missing.join(', ')})` : '';
       io.stdout.write(`${result.ref}: ${result.status}${detail}${result.hint && result.status !== 'ok' ? `; ${result.hint}` : ''}\n`);
     }
   }

@@ -1,0 +1,185 @@
+// Signed repositories against the real minisign: keys and signatures both ways, tampering, other keys, rollback, age, mirrors, offline.
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signRepository } from '../../src/publish/sign.js';
+import { readSecretKey } from '../../src/trust/keys.js';
+import { runCli, workspace, type Workspace } from '../helpers/env.js';
+import { makeDisk, publishImage } from '../helpers/images.js';
+import { freePort } from '../helpers/nginx.js';
+
+let ws: Workspace;
+let ours: { key: string; pub: string; line: string };
+let theirs: { key: string; pub: string; line: string };
+let repoJson: unknown;
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { HOME: ws.dir, ...env });
+const codeOf = (stderr: string) => /\[([A-Z_]+)\]\s*$/.exec(stderr.trim())?.[1];
+const pubLine = async (file: string) => (await readFile(file, 'utf8')).split('\n')[1]!.trim();
+
+/** Writes the repository (revision `revision`) as `file` below the served directory; returns its URL. */
+async function serveRepo(file: string, revision: number, extra: Record<string, unknown> = {}): Promise<string> {
+  const path = join(ws.www, file);
+  await mkdir(join(path, '..'), { recursive: true });
+  await writeFile(path, `${JSON.stringify({ ...(repoJson as object), revision, ...extra }, null, 2)}\n`);
+  return `${ws.baseurl}${file}`;
+}
+
+beforeAll(async () => {
+  ws = await workspace();
+  const disk = await makeDisk(join(ws.dir, 'disk.raw'), { sizeMiB: 4, dataKiB: 256, label: 'signed' });
+  await publishImage(ws.www, 'tiny/v1.raw', disk);
+  repoJson = { name: 'signed', sources: { web: { type: 'http', args: { baseurl: ws.baseurl } } }, templates: { tiny: { versions: { v1: { source: 'web', handle: 'tiny/v1.raw', timestamp: 1700000000 } } } } };
+  const keygen = await cli(['keygen', '--output', join(ws.dir, 'ours.key'), '--no-password']);
+  expect(keygen.exitCode, keygen.stderr).toBe(0);
+  ours = { key: join(ws.dir, 'ours.key'), pub: join(ws.dir, 'ours.key.pub'), line: keygen.stdout.trim() };
+  await execa('minisign', ['-G', '-W', '-p', join(ws.dir, 'theirs.pub'), '-s', join(ws.dir, 'theirs.key')]);
+  theirs = { key: join(ws.dir, 'theirs.key'), pub: join(ws.dir, 'theirs.pub'), line: await pubLine(join(ws.dir, 'theirs.pub')) };
+}, 60_000);
+
+afterAll(async () => {
+  await ws?.cleanup();
+});
+
+describe('minisign compatibility', () => {
+  it('minisign verifies what templates sign wrote, and reads its trusted comment (repository, revision, time)', async () => {
+    const url = await serveRepo('a/repo.json', 3);
+    const signed = await cli(['sign', join(ws.www, 'a/repo.json'), '--key', ours.key, '--json']);
+    expect(signed.exitCode, signed.stderr).toBe(0);
+    expect(JSON.parse(signed.stdout)).toMatchObject({ repository: 'signed', revision: 3 });
+    const verified = await execa('minisign', ['-V', '-m', join(ws.www, 'a/repo.json'), '-P', ours.line]);
+    expect(verified.stdout).toMatch(/Trusted comment: timestamp:\d+\tfile:repo\.json\thashed\trepository:signed\trevision:3/);
+    const resolved = await cli(['resolve', 'signed:tiny:v1', '--repo', url, '--trusted-key', ours.pub, '--store', join(ws.dir, 'store-a'), '--json']);
+    expect(resolved.exitCode, resolved.stderr).toBe(0);
+  });
+
+  it('templates verifies what minisign signed, and signs with a key minisign made', async () => {
+    const url = await serveRepo('b/repo.json', 1);
+    await execa('minisign', ['-S', '-s', theirs.key, '-m', join(ws.www, 'b/repo.json')]);
+    const fetched = await cli(['fetch', 'signed:tiny:v1', '--repo', url, '--trusted-key', theirs.line, '--store', join(ws.dir, 'store-b'), '-q']);
+    expect(fetched.exitCode, fetched.stderr).toBe(0);
+    const info = await cli(['info', 'signed:tiny:v1', '--repo', url, '--trusted-key', theirs.line, '--store', join(ws.dir, 'store-b'), '--json']);
+    expect(JSON.parse(info.stdout).resolution.signature).toMatchObject({ state: 'verified', keyId: expect.stringMatching(/^[0-9A-F]{16}$/) });
+    // Ours with minisign's secret key; minisign checks it.
+    expect((await cli(['sign', join(ws.www, 'b/repo.json'), '--key', theirs.key])).exitCode).toBe(0);
+    await execa('minisign', ['-V', '-m', join(ws.www, 'b/repo.json'), '-p', theirs.pub]);
+  });
+
+  it('minisign signs with a key templates keygen wrote', async () => {
+    await serveRepo('c/repo.json', 1);
+    await execa('minisign', ['-S', '-s', ours.key, '-m', join(ws.www, 'c/repo.json')]);
+    await execa('minisign', ['-V', '-m', join(ws.www, 'c/repo.json'), '-p', ours.pub]);
+  });
+
+  it('an encrypted key: its password from --password-fd signs; a wrong one is KEY_INVALID', async () => {
+    const key = join(ws.dir, 'locked.key');
+    await writeFile(join(ws.dir, 'pw'), 'correct horse\n');
+    await writeFile(join(ws.dir, 'wrong'), 'battery staple\n');
+    const made = await execa('bash', ['-c', `"${process.execPath}" "${join(import.meta.dirname, '../../bin/templates')}" keygen --output "${key}" --password-fd 3 3<"${join(ws.dir, 'pw')}"`]);
+    expect(made.stdout.trim()).toMatch(/^RW/);
+    expect(await readFile(key, 'utf8')).toMatch(/^untrusted comment: minisign encrypted secret key\nRWRTY0Iy/);
+    await serveRepo('d/repo.json', 1);
+    const sign = (pw: string) => execa('bash', ['-c', `"${process.execPath}" "${join(import.meta.dirname, '../../bin/templates')}" sign "${join(ws.www, 'd/repo.json')}" --key "${key}" --password-fd 3 3<"${pw}"`], { reject: false });
+    const wrong = await sign(join(ws.dir, 'wrong'));
+    expect(codeOf(wrong.stderr)).toBe('KEY_INVALID');
+    expect((await sign(join(ws.dir, 'pw'))).exitCode).toBe(0);
+    await execa('minisign', ['-V', '-m', join(ws.www, 'd/repo.json'), '-p', `${key}.pub`]);
+  }, 60_000);
+});
+
+describe('refusals', () => {
+  it('a flipped byte in the JSON: REPO_SIGNATURE_INVALID (exit 13), nothing fetched', async () => {
+    const url = await serveRepo('e/repo.json', 1);
+    await signRepository(join(ws.www, 'e/repo.json'), await readSecretKey(ours.key, async () => ''));
+    const text = await readFile(join(ws.www, 'e/repo.json'), 'utf8');
+    await writeFile(join(ws.www, 'e/repo.json'), text.replace('"revision": 1', '"revision": 2'));
+    const store = join(ws.dir, 'store-e');
+    const refused = await cli(['fetch', 'signed:tiny:v1', '--repo', url, '--trusted-key', ours.pub, '--store', store]);
+    expect(refused.exitCode).toBe(13);
+    expect(codeOf(refused.stderr)).toBe('REPO_SIGNATURE_INVALID');
+    expect((await readdir(store).catch(() => [])).filter((name) => name.startsWith('signed:'))).toEqual([]);
+  });
+
+  it('a signature by another key: REPO_SIGNATURE_INVALID naming the key', async () => {
+    const url = await serveRepo('f/repo.json', 1);
+    await execa('minisign', ['-S', '-s', theirs.key, '-m', join(ws.www, 'f/repo.json')]);
+    const refused = await cli(['resolve', 'signed:tiny:v1', '--repo', url, '--trusted-key', ours.pub, '--store', join(ws.dir, 'store-f'), '--json']);
+    expect(refused.exitCode).toBe(13);
+    const error = JSON.parse(refused.stdout.trim().split('\n').pop()!).error as { code: string; actual?: string };
+    expect(error.code).toBe('REPO_SIGNATURE_INVALID');
+    expect(error.actual).toMatch(/^[0-9A-F]{16}$/);
+  });
+
+  it('no .minisig where a key is trusted, or no trusted key under requireSignatures: REPO_UNSIGNED', async () => {
+    const url = await serveRepo('g/repo.json', 1);
+    const store = join(ws.dir, 'store-g');
+    const missing = await cli(['resolve', 'signed:tiny:v1', '--repo', url, '--trusted-key', ours.pub, '--store', store]);
+    expect([missing.exitCode, codeOf(missing.stderr)]).toEqual([13, 'REPO_UNSIGNED']);
+    const required = await cli(['resolve', 'signed:tiny:v1', '--repo', url, '--store', store], { TEMPLATES_REQUIRE_SIGNATURES: '1' });
+    expect([required.exitCode, codeOf(required.stderr)]).toEqual([13, 'REPO_UNSIGNED']);
+    // A rule for this name in the config file applies without --trusted-key.
+    const config = join(ws.dir, 'config-g.json');
+    await writeFile(config, JSON.stringify({ trust: [{ repo: 'signed', publicKey: ours.line }] }));
+    const byName = await cli(['resolve', 'signed:tiny:v1', '--repo', url, '--store', store, '--config', config]);
+    expect([byName.exitCode, codeOf(byName.stderr)]).toEqual([13, 'REPO_UNSIGNED']);
+    const unsigned = await cli(['resolve', 'signed:tiny:v1', '--repo', url, '--store', store]);
+    expect(unsigned.exitCode, unsigned.stderr).toBe(0);
+  });
+
+  it('a replayed older signed revision: REPO_ROLLBACK, unless --allow-rollback', async () => {
+    const secret = await readSecretKey(ours.key, async () => '');
+    const url = await serveRepo('h/repo.json', 4);
+    await signRepository(join(ws.www, 'h/repo.json'), secret);
+    const old = { json: await readFile(join(ws.www, 'h/repo.json')), sig: await readFile(join(ws.www, 'h/repo.json.minisig')) };
+    await serveRepo('h/repo.json', 5);
+    await signRepository(join(ws.www, 'h/repo.json'), secret);
+    const store = join(ws.dir, 'store-h');
+    const args = ['resolve', 'signed:tiny:v1', '--repo', url, '--trusted-key', ours.pub, '--store', store, '--refresh'];
+    expect((await cli(args)).exitCode).toBe(0);
+    await writeFile(join(ws.www, 'h/repo.json'), old.json);
+    await writeFile(join(ws.www, 'h/repo.json.minisig'), old.sig);
+    const replayed = await cli(args);
+    expect([replayed.exitCode, codeOf(replayed.stderr)]).toEqual([13, 'REPO_ROLLBACK']);
+    expect((await cli([...args, '--allow-rollback'])).exitCode).toBe(0);
+  });
+
+  it('maxSignatureAge: a signature older than it is REPO_SIGNATURE_EXPIRED', async () => {
+    const url = await serveRepo('i/repo.json', 1);
+    await signRepository(join(ws.www, 'i/repo.json'), await readSecretKey(ours.key, async () => ''), { now: () => Date.now() - 3 * 86_400_000 });
+    const args = ['resolve', 'signed:tiny:v1', '--repo', url, '--trusted-key', ours.pub, '--store', join(ws.dir, 'store-i')];
+    const stale = await cli(args, { TEMPLATES_MAX_SIGNATURE_AGE: String(86_400) });
+    expect([stale.exitCode, codeOf(stale.stderr)]).toEqual([13, 'REPO_SIGNATURE_EXPIRED']);
+    expect((await cli(args, { TEMPLATES_MAX_SIGNATURE_AGE: String(7 * 86_400) })).exitCode).toBe(0);
+  });
+
+  it('a mirror serving a tampered JSON while the primary is down: REPO_SIGNATURE_INVALID; an intact mirror copy is used', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}/`;
+    await serveRepo('mirror/j.json', 1);
+    await signRepository(join(ws.www, 'mirror/j.json'), await readSecretKey(ours.key, async () => ''));
+    const env = { TEMPLATES_MIRRORS: `${dead}=${ws.baseurl}mirror/` };
+    const args = ['resolve', 'signed:tiny:v1', '--repo', `${dead}j.json`, '--trusted-key', ours.pub, '--store', join(ws.dir, 'store-j')];
+    const intact = await cli(args, env);
+    expect(intact.exitCode, intact.stderr).toBe(0);
+    expect(intact.stderr).toContain('mirror');
+    const text = await readFile(join(ws.www, 'mirror/j.json'), 'utf8');
+    await writeFile(join(ws.www, 'mirror/j.json'), text.replace('tiny/v1.raw', 'tiny/evil.raw'));
+    const tampered = await cli([...args, '--refresh'], env);
+    expect([tampered.exitCode, codeOf(tampered.stderr)]).toEqual([13, 'REPO_SIGNATURE_INVALID']);
+  });
+
+  it('offline, the cached copy is checked with its cached signature', async () => {
+    const url = await serveRepo('k/repo.json', 1);
+    await signRepository(join(ws.www, 'k/repo.json'), await readSecretKey(ours.key, async () => ''));
+    const store = join(ws.dir, 'store-k');
+    const args = ['resolve', 'signed:tiny:v1', '--repo', url, '--trusted-key', ours.pub, '--store', store];
+    expect((await cli(args)).exitCode).toBe(0);
+    expect((await cli([...args, '--offline'])).exitCode).toBe(0);
+    const [cached] = await readdir(join(store, '.repos'));
+    const path = join(store, '.repos', cached!);
+    const entry = JSON.parse(await readFile(path, 'utf8')) as { body: string; signature?: string };
+    expect(entry.signature).toMatch(/^untrusted comment/);
+    await writeFile(path, JSON.stringify({ ...entry, body: entry.body.replace('1700000000', '1700000001') }));
+    const offline = await cli([...args, '--offline']);
+    expect([offline.exitCode, codeOf(offline.stderr)]).toEqual([13, 'REPO_SIGNATURE_INVALID']);
+  });
+});
