@@ -125,6 +125,20 @@ describe('verify', () => {
   });
 });
 
+describe('verify of a compressed fast-path entry', () => {
+  it('a wrong published .hash is recorded unchecked and verify says unconfirmed, not corrupt', async () => {
+    const digests = await publishImage(ws.www, 'fast/v1.raw', disks.a, { hashText: await digestOf(disks.b) });
+    const repo = await ws.writeRepo('fast', lagoRepo('fast', ws, { tpl: { v1: { source: 'web', handle: 'fast/v1.raw', timestamp: 1, compressed_hash: `sha256:${digests.xzSha256}` } } }));
+    const store = join(ws.dir, 'store-fast');
+    expect((await cli(['fetch', '-q', 'fast:tpl:v1', '--repo', repo, '--store', store])).exitCode).toBe(0);
+    const record = JSON.parse(await readFile(join(store, 'fast:tpl:v1.record.json'), 'utf8')) as { stored: unknown };
+    expect(record.stored).toEqual({ digest: `sha1:${await digestOf(disks.b)}`, checked: false });
+    const verified = await cli(['verify', 'fast:tpl:v1', '--store', store, '--json']);
+    expect(verified.exitCode).toBe(11);
+    expect(json(verified.stdout)[0]).toMatchObject({ status: 'unconfirmed', expected: `sha1:${await digestOf(disks.b)}`, actual: `sha1:${await digestOf(disks.a)}` });
+  });
+});
+
 describe('use, rm and du', () => {
   it('keeps a template with a live dependent, and forgets the dependent once its path is gone', async () => {
     const vm = join(ws.dir, 'vm-disk.qcow2');

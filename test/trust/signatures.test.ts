@@ -1,5 +1,5 @@
 // Signed repositories against the real minisign: keys and signatures both ways, tampering, other keys, rollback, age, mirrors, offline.
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,6 +69,21 @@ describe('minisign compatibility', () => {
     await serveRepo('c/repo.json', 1);
     await execa('minisign', ['-S', '-s', ours.key, '-m', join(ws.www, 'c/repo.json')]);
     await execa('minisign', ['-V', '-m', join(ws.www, 'c/repo.json'), '-p', ours.pub]);
+  });
+
+  it('index --sign signs what it writes (minisign verifies it); an unchanged run leaves the signature alone', async () => {
+    const dir = join(ws.dir, 'published');
+    await mkdir(join(dir, 'tiny', 'v1'), { recursive: true });
+    await copyFile(join(ws.dir, 'disk.raw'), join(dir, 'tiny', 'v1', 'disk.raw'));
+    const indexed = await cli(['index', dir, '--name', 'pub', '--sign', ours.key, '-q', '--json']);
+    expect(indexed.exitCode, indexed.stderr).toBe(0);
+    expect(JSON.parse(indexed.stdout)).toMatchObject({ signature: join(dir, 'pub.json.minisig') });
+    const verified = await execa('minisign', ['-V', '-m', join(dir, 'pub.json'), '-p', ours.pub]);
+    expect(verified.stdout).toMatch(/repository:pub\trevision:1/);
+    const before = (await stat(join(dir, 'pub.json.minisig'))).mtimeMs;
+    const again = await cli(['index', dir, '--name', 'pub', '--sign', ours.key, '-q', '--json']);
+    expect(JSON.parse(again.stdout).signature).toBeUndefined();
+    expect((await stat(join(dir, 'pub.json.minisig'))).mtimeMs).toBe(before);
   });
 
   it('an encrypted key: its password from --password-fd signs; a wrong one is KEY_INVALID', async () => {
