@@ -9,6 +9,8 @@ export interface CachedRepository {
   body: string;
   /** Its `.minisig` from the same server, when it was signed and a key was trusted for it. */
   signature?: string;
+  /** A cache host's JSON: the signed upstream copy it passed on (and its `.minisig`), which is what was checked. */
+  upstream?: { url: string; text: string; signature?: string };
 }
 
 export interface RepositoryCache {

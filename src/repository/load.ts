@@ -5,7 +5,8 @@ import { TemplatesError, abortError, isTemplatesError, redactUrl } from '../erro
 import { createContext, type Context } from '../context.js';
 import { authFailed } from '../http/client.js';
 import { TooLargeError, readLimited } from '../util/read-limited.js';
-import { checkRepositorySignature, type TrustState } from '../trust/check.js';
+import type { TrustState } from '../trust/check.js';
+import { withSignature, type SignedOptions } from './signed.js';
 import type { CachedRepository, RepositoryCache } from './cache.js';
 import type { Repository } from './model.js';
 import { parseRepository } from './parse.js';
@@ -54,22 +55,16 @@ async function loadFile(path: string, options: Loader): Promise<Repository> {
       hint: 'check the --repo / --repos paths and TEMPLATES_REPOS',
     }, { cause: error });
   }
-  const repository = parseRepository(text, path, { env: options.ctx.env, home: options.ctx.home, allowFileSources: true });
-  return withSignature(repository, text, path, path, `${path}.minisig`, () => readFile(`${path}.minisig`, 'utf8').catch((error: unknown) => {
+  const parse = (body: string, shown: string) => parseRepository(body, shown, { env: options.ctx.env, home: options.ctx.home, allowFileSources: true });
+  const signature = () => readFile(`${path}.minisig`, 'utf8').catch((error: unknown) => {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new TemplatesError('REPO_SIGNATURE_INVALID', `${path}.minisig: cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { file: `${path}.minisig` }, { cause: error });
-  }), options);
+  });
+  const { upstreamCopy: _, ...repository } = await withSignature({ repository: parse(text, path), text, location: path, shown: path, signatureAt: `${path}.minisig`, signature, parse }, signedOptions(options));
+  return repository;
 }
 
-/** The repository with its signature state, once the keys trusted for it (if any) verified the JSON as served. */
-async function withSignature(repository: Repository, text: string, location: string, shown: string, signatureAt: string, signature: () => Promise<string | undefined>, options: Loader): Promise<Repository> {
-  const info = await checkRepositorySignature({
-    bytes: Buffer.from(text, 'utf8'), name: repository.name, ...(repository.revision !== undefined ? { revision: repository.revision } : {}),
-    location, shown, signatureAt: redactUrl(signatureAt), signature, policy: options.ctx.trust, now: options.ctx.now(),
-    ...(options.store?.trustState ? { state: options.store.trustState } : {}), ...(options.onWarning ? { onWarning: options.onWarning } : {}),
-  });
-  return { ...repository, signature: info };
-}
+const signedOptions = (options: Loader): SignedOptions => ({ ctx: options.ctx, ...(options.store?.trustState ? { state: options.store.trustState } : {}), ...(options.onWarning ? { onWarning: options.onWarning } : {}) });
 
 /** A `.minisig` beside a served JSON: its text, or undefined when the server has none (404/410). */
 async function downloadSignature(url: string, options: Loader): Promise<string | undefined> {
@@ -157,10 +152,20 @@ async function downloadFromAny(url: string, cached: string | undefined, parse: (
 async function loadUrl(url: string, options: Loader): Promise<Repository> {
   const shown = redactUrl(url);
   const cache = options.store?.repositoryCache;
-  const parse = (text: string) => parseRepository(text, shown, { env: options.ctx.env, home: options.ctx.home, allowFileSources: false });
+  const parseAt = (text: string, at: string) => parseRepository(text, at, { env: options.ctx.env, home: options.ctx.home, allowFileSources: false });
+  const parse = (text: string) => parseAt(text, shown);
   const cached = await cache?.read(url);
   // A cached copy is checked as a served one is: with the signature cached beside it.
-  const fromCache = (copy: CachedRepository) => withSignature(parse(copy.body), copy.body, url, shown, `${url}.minisig (cached)`, async () => copy.signature, options);
+  const fromCache = async (copy: CachedRepository) => {
+    const { upstreamCopy: _, ...repository } = await withSignature({
+      repository: parse(copy.body), text: copy.body, location: url, shown, signatureAt: `${url}.minisig (cached)`, signature: async () => copy.signature, parse: parseAt,
+      upstream: async () => {
+        if (copy.upstream) return copy.upstream;
+        throw new TemplatesError('REPO_UNSIGNED', `${shown}: the cached copy has no cached upstream copy to check`, { url: shown, hint: 'load it once with the network' });
+      },
+    }, signedOptions(options));
+    return repository;
+  };
   if (options.offline) {
     if (cached) return fromCache(cached);
     throw new TemplatesError('OFFLINE', `offline: ${shown} is needed and the store has no cached copy of it`, {
@@ -182,10 +187,18 @@ async function loadUrl(url: string, options: Loader): Promise<Repository> {
   const { text, from } = served;
   // The signature comes from the server that served the JSON (a mirror's copy is checked against the mirror's .minisig).
   let signature: string | undefined;
-  const repository = await withSignature(parse(text), text, url, shown, `${from}.minisig`, async () => (signature = await downloadSignature(`${from}.minisig`, options)), options);
+  const { upstreamCopy, ...repository } = await withSignature({
+    repository: parse(text), text, location: url, shown, signatureAt: `${from}.minisig`, parse: parseAt,
+    signature: async () => (signature = await downloadSignature(`${from}.minisig`, options)),
+    upstream: async (relative) => {
+      const at = new URL(relative, from).href;
+      const upstreamSignature = await downloadSignature(`${at}.minisig`, options);
+      return { url: at, text: await download(at, options), ...(upstreamSignature !== undefined ? { signature: upstreamSignature } : {}) };
+    },
+  }, signedOptions(options));
   if (cache) {
     const fetchedAt = new Date(options.ctx.now()).toISOString();
-    await cache.write(url, { url: shown, fetchedAt, body: text, ...(signature !== undefined ? { signature } : {}) }).catch((error: unknown) => {
+    await cache.write(url, { url: shown, fetchedAt, body: text, ...(signature !== undefined ? { signature } : {}), ...(upstreamCopy ? { upstream: upstreamCopy } : {}) }).catch((error: unknown) => {
       options.onWarning?.(`could not cache ${shown} in the store: ${(error as Error).message}`);
     });
   }
@@ -201,4 +214,10 @@ export async function loadRepository(location: string, options: LoadOptions = {}
     throw new TemplatesError('USAGE', `unsupported repository location ${redactUrl(location)} (use a path or an http(s) URL)`, { url: redactUrl(location) });
   }
   return loadFile(location, loader);
+}
+
+/** The `.minisig` beside a repository location as it is (a URL's `URL.minisig`, or the file's), or undefined when there is none. */
+export async function readRepositorySignature(location: string, options: LoadOptions = {}): Promise<string | undefined> {
+  if (!isUrl(location)) return readFile(`${location}.minisig`, 'utf8').catch(() => undefined);
+  return downloadSignature(`${location}.minisig`, { ...options, ctx: options.context ?? createContext() });
 }

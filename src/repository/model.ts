@@ -45,4 +45,6 @@ export interface Repository {
   published?: number;
   /** Set by the loader: verified by a trusted key, or unsigned (no key is trusted for it, so nothing was checked). */
   signature?: SignatureInfo;
+  /** Set by the loader: the JSON exactly as loaded (serve passes it through to neighbours with its `.minisig`). */
+  text?: string;
 }

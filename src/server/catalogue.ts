@@ -1,5 +1,5 @@
 // The served repositories (pure): every upstream version plus what only the store holds, as ServedVersions and as lago JSON.
-import type { VersionSpec } from '../repository/model.js';
+import type { Repository, VersionSpec } from '../repository/model.js';
 import type { VersionKey } from '../repository/reference.js';
 import type { RepositorySet } from '../repository/set.js';
 import { compressedPath, entryName } from '../store/layout.js';
@@ -14,6 +14,8 @@ export interface Catalogue {
   version(key: VersionKey): ServedVersion | undefined;
   /** The upstream description of a version, when a configured repository has it. */
   upstream(key: VersionKey): VersionSpec | undefined;
+  /** The configured (upstream) repository of that name, as it was loaded. */
+  repository(name: string): Repository | undefined;
 }
 
 function upstreamVersion(repositories: RepositorySet, key: VersionKey): VersionSpec | undefined {
@@ -48,6 +50,7 @@ export function createCatalogue(root: string, repositories: RepositorySet, store
     },
     version: (key) => (keys.get(key.repository)?.some((k) => k.template === key.template && k.version === key.version) ? describe(key) : undefined),
     upstream: (key) => upstreamVersion(repositories, key),
+    repository: (name) => repositories.get(name),
   };
 }
 
@@ -78,13 +81,14 @@ export function versionJson(v: ServedVersion, source: string, handle: string): R
 }
 
 /** The lago-format JSON of one served repository: the same names as upstream, one http source pointing back here. */
-export function neighbourJson(name: string, versions: ServedVersion[], baseurl: string): string {
+export function neighbourJson(name: string, versions: ServedVersion[], baseurl: string, upstream?: string): string {
   const templates: Record<string, { versions: Record<string, unknown> }> = {};
   for (const v of versions) {
     templates[v.key.template] ??= { versions: {} };
     templates[v.key.template]!.versions[v.key.version] = versionJson(v, 'cache', `${v.key.template}/${v.key.version}/image`);
   }
-  return `${JSON.stringify({ name, sources: { cache: { type: 'http', args: { baseurl } } }, templates }, null, 2)}\n`;
+  // `upstream`: the upstream JSON exactly as loaded, beside its .minisig (docs/trust.md): neighbours that trust its key check both.
+  return `${JSON.stringify({ name, ...(upstream ? { upstream } : {}), sources: { cache: { type: 'http', args: { baseurl } } }, templates }, null, 2)}\n`;
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

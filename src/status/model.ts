@@ -1,4 +1,5 @@
 // The typed result of a status scrape (reference 000's shape): servers, each with the repositories it serves.
+import type { CopySignature } from '../trust/check.js';
 
 /** How a mirror's copy compares with the primary's. */
 export type SyncState = 'primary' | 'in-sync' | 'behind' | 'diverged' | 'down' | 'unknown';
@@ -42,9 +43,11 @@ export interface RepositoryStatus {
   /** The sum of the declared sizes of every version (reference 000's root size). */
   rootSizeBytes: number;
   sync: { state: SyncState; behindRevisions: number | null; since: number | null };
+  /** This copy's `.minisig` checked with the keys trusted for the repository (unchecked: none is); null when unreadable. */
+  signature: CopySignature | null;
   /** `--deep` only: the newest version of each template, image and `.hash`. */
   deep: DeepCheck[] | null;
-  /** Reachable, readable, in sync (a mirror) and complete (`--deep`). */
+  /** Reachable, readable, in sync (a mirror), signed when a key is trusted for it, and complete (`--deep`). */
   healthy: boolean;
 }
 

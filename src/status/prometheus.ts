@@ -12,6 +12,7 @@ export const STATUS_GAUGES: ReadonlyArray<{ name: string; help: string; value: (
   { name: 'templates_repository_versions', help: 'Versions the repository lists.', value: (r) => (r.error === null ? r.versions : null) },
   { name: 'templates_repository_templates', help: 'Templates the repository lists.', value: (r) => (r.error === null ? r.templates : null) },
   { name: 'templates_repository_root_size_bytes', help: 'Sum of the declared sizes of every version.', value: (r) => (r.error === null ? r.rootSizeBytes : null) },
+  { name: 'templates_repository_signature_valid', help: 'With a key trusted for the repository: its .minisig verifies (1) or is missing or invalid (0).', value: (r) => (r.signature && r.signature.state !== 'unchecked' ? (r.signature.state === 'verified' ? 1 : 0) : null) },
   { name: 'templates_repository_newest_version_timestamp_seconds', help: 'Timestamp of the newest version listed.', value: (r) => r.newestVersionTimestamp },
 ];
 

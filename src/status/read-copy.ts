@@ -17,10 +17,12 @@ export interface CopyReading {
   digest: string | null;
   lastModified: string | null;
   etag: string | null;
+  /** The JSON as served (to check its signature), when it was read. */
+  text: string | null;
 }
 
 const failed = (error: unknown, extra: Partial<CopyReading> = {}): CopyReading => ({
-  reachable: false, httpStatus: null, latencySeconds: null, repository: null, digest: null, lastModified: null, etag: null,
+  reachable: false, httpStatus: null, latencySeconds: null, repository: null, digest: null, lastModified: null, etag: null, text: null,
   error: isTemplatesError(error) ? { code: error.code, message: error.message } : { code: 'INTERNAL', message: String(error) },
   ...extra,
 });
@@ -50,7 +52,7 @@ export async function readHttpCopy(ctx: Context, url: string, timeoutMs: number,
       return failed(new TemplatesError(response.status === 404 ? 'REPO_NOT_FOUND' : 'SOURCE_HTTP_ERROR', `${shown}: HTTP ${response.status}`), { ...base, reachable: true });
     }
     const text = (await readLimited(response.body, MAX_REPOSITORY_BYTES, both)).toString('utf8');
-    return { reachable: true, ...base, ...parsed(ctx, text, shown, false) };
+    return { reachable: true, ...base, text, ...parsed(ctx, text, shown, false) };
   } catch (error) {
     if (signal?.aborted) throw abortError(signal);
     const why = limit.aborted ? new TemplatesError('SOURCE_UNREACHABLE', `${shown}: no answer within ${timeoutMs / 1000} s`) : error;
@@ -62,7 +64,7 @@ export async function readHttpCopy(ctx: Context, url: string, timeoutMs: number,
 export async function readLocalCopy(ctx: Context, path: string): Promise<CopyReading> {
   try {
     const text = await readFile(path, 'utf8');
-    return { reachable: true, httpStatus: null, latencySeconds: null, lastModified: null, etag: null, ...parsed(ctx, text, path, true) };
+    return { reachable: true, httpStatus: null, latencySeconds: null, lastModified: null, etag: null, text, ...parsed(ctx, text, path, true) };
   } catch (error) {
     return failed(new TemplatesError('REPO_NOT_FOUND', `${path}: cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`));
   }
@@ -85,4 +87,22 @@ export function countRepository(repository: Repository | null): { templates: num
     }
   }
   return { templates, versions, newest, rootSize };
+}
+
+/** The `.minisig` beside a copy (`URL.minisig`, or the file's), or undefined when there is none or it cannot be read. */
+export async function readSignature(ctx: Context, location: string, timeoutMs: number, signal?: AbortSignal): Promise<string | undefined> {
+  if (!/^https?:\/\//i.test(location)) return readFile(`${location}.minisig`, 'utf8').catch(() => undefined);
+  const limit = AbortSignal.timeout(timeoutMs);
+  const both = signal ? AbortSignal.any([signal, limit]) : limit;
+  try {
+    const response = await ctx.http.get(`${location}.minisig`, { signal: both, retries: 0 });
+    if (response.status < 200 || response.status >= 300) {
+      response.body.destroy();
+      return undefined;
+    }
+    return (await readLimited(response.body, 64 * 1024, both)).toString('utf8');
+  } catch (error) {
+    if (signal?.aborted) throw abortError(signal);
+    return undefined;
+  }
 }

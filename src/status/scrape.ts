@@ -12,7 +12,9 @@ import { copiesOf, type Copy } from './copies.js';
 import { httpSources } from '../repository/mirrors.js';
 import { deepCheck, newestFiles, type SizeMap } from './deep.js';
 import type { RepositoryStatus, ServerStatus, StatusReport } from './model.js';
-import { countRepository, readHttpCopy, readLocalCopy, type CopyReading } from './read-copy.js';
+import { countRepository, readHttpCopy, readLocalCopy, readSignature, type CopyReading } from './read-copy.js';
+import { copySignature, type CopySignature } from '../trust/check.js';
+import { trustedKeys } from '../trust/policy.js';
 
 export type { StatusReport, ServerStatus, RepositoryStatus };
 
@@ -35,9 +37,10 @@ export interface ScrapeOptions {
 
 type Run = <T>(task: () => Promise<T>) => Promise<T>;
 
-function entry(name: string, copy: Copy, reading: CopyReading, sync: RepositoryStatus['sync'], deep: RepositoryStatus['deep']): RepositoryStatus {
+function entry(name: string, copy: Copy, reading: CopyReading, sync: RepositoryStatus['sync'], deep: RepositoryStatus['deep'], signature: CopySignature | null): RepositoryStatus {
   const counts = countRepository(reading.repository);
   const readable = reading.repository !== null;
+  const signed = signature === null || signature.state === 'verified' || signature.state === 'unchecked';
   const synced = copy.role === 'primary' || sync.state === 'in-sync';
   return {
     name, server: copy.server, role: copy.role, url: redactUrl(copy.jsonUrl),
@@ -45,8 +48,8 @@ function entry(name: string, copy: Copy, reading: CopyReading, sync: RepositoryS
     revision: reading.repository?.revision ?? null, digest: reading.digest, published: reading.repository?.published ?? null,
     lastModified: reading.lastModified, etag: reading.etag,
     templates: counts.templates, versions: counts.versions, newestVersionTimestamp: counts.newest, rootSizeBytes: counts.rootSize,
-    sync, deep,
-    healthy: readable && synced && (deep === null || deep.every((check) => check.ok)),
+    sync, deep, signature,
+    healthy: readable && synced && signed && (deep === null || deep.every((check) => check.ok)),
   };
 }
 
@@ -75,11 +78,15 @@ async function scrapeLocation(ctx: Context, location: string, run: Run, options:
   let primarySizes: SizeMap | undefined;
   const primaryDeep = options.deep && primary.reachable ? await run(() => deepCheck(ctx, files, primaryCopy.rewrite, undefined, signal)) : null;
   if (primaryDeep) primarySizes = new Map(primaryDeep.map((check) => [`${check.ref}/${check.file}`, check.size]));
-  const out = [entry(name, copies[0]!, primary, { state: 'primary', behindRevisions: 0, since: null }, options.deep ? primaryDeep ?? [] : null)];
+  // Every copy is checked with the keys trusted for the repository at its primary location.
+  const keys = trustedKeys(ctx.trust, location, name);
+  const signed = async (copy: Copy, reading: CopyReading) => (reading.text === null ? null
+    : copySignature(Buffer.from(reading.text, 'utf8'), keys.length ? await run(() => readSignature(ctx, copy.jsonUrl, timeout, signal)) : undefined, keys));
+  const out = [entry(name, copies[0]!, primary, { state: 'primary', behindRevisions: 0, since: null }, options.deep ? primaryDeep ?? [] : null, await signed(copies[0]!, primary))];
   await Promise.all(mirrors.map(async (copy, index) => {
     const reading = readings[index]!;
     const deep = options.deep && reading.reachable ? await run(() => deepCheck(ctx, files, copy.rewrite, primarySizes ?? new Map(), signal)) : null;
-    out[index + 1] = entry(name, copy, reading, compareCopies(primary, reading), options.deep ? deep ?? [] : null);
+    out[index + 1] = entry(name, copy, reading, compareCopies(primary, reading), options.deep ? deep ?? [] : null, await signed(copy, reading));
   }));
   return out;
 }

@@ -1,7 +1,7 @@
 // Checks a repository JSON against the keys trusted for it: its .minisig, the names and revision signed, its age, rollback.
 import { TemplatesError } from '../errors.js';
 import { parseComment } from './comment.js';
-import { verifyMessage } from './minisign.js';
+import { verifyMessage, type PublicKey } from './minisign.js';
 import { trustedKeys, type TrustPolicy } from './policy.js';
 
 /** What a loaded repository's signature is: verified by a trusted key, or not checked because no key applies. */
@@ -12,6 +12,8 @@ export interface SignatureInfo {
   /** ISO 8601 time of signing (the trusted comment's timestamp). */
   signedAt?: string;
   revision?: number;
+  /** Set for a cache host's JSON: the signed upstream copy it passed on, which was what was checked. */
+  upstream?: string;
 }
 
 /** What this store accepted last for a repository name: the highest revision and signing time (seconds). */
@@ -96,4 +98,21 @@ export async function checkRepositorySignature(input: CheckInput): Promise<Signa
   await input.state?.accept(name, { ...(nextRevision !== undefined ? { revision: nextRevision } : {}), ...(nextSignedAt !== undefined ? { signedAt: nextSignedAt } : {}) })
     .catch((error: unknown) => input.onWarning?.(`cannot remember the accepted revision of ${name}: ${(error as Error).message}`));
   return { state: 'verified', keyId: result.keyId, ...(signedAt !== undefined ? { signedAt: new Date(signedAt * 1000).toISOString() } : {}), ...(revision !== undefined ? { revision } : {}) };
+}
+
+/** One copy's signature as status reports it: verified, invalid (any failure), missing, or unchecked (no key is trusted). */
+export interface CopySignature {
+  state: 'verified' | 'invalid' | 'missing' | 'unchecked';
+  keyId?: string;
+  signedAt?: string;
+}
+
+/** The signature state of `bytes` given its `.minisig` text (undefined: none) and the keys trusted for the repository. */
+export function copySignature(bytes: Buffer, signature: string | undefined, keys: PublicKey[]): CopySignature {
+  if (keys.length === 0) return { state: 'unchecked' };
+  if (signature === undefined) return { state: 'missing' };
+  const result = verifyMessage(bytes, signature, keys);
+  if ('failure' in result) return { state: 'invalid', ...(result.keyId ? { keyId: result.keyId } : {}) };
+  const { timestamp } = parseComment(result.trustedComment);
+  return { state: 'verified', keyId: result.keyId, ...(timestamp !== undefined ? { signedAt: new Date(timestamp * 1000).toISOString() } : {}) };
 }

@@ -55,7 +55,7 @@ describe('the repository JSON\'s mirrors', () => {
 
 describe('how a mirror\'s copy compares', () => {
   const reading = (data: unknown, digest: string): CopyReading => ({
-    reachable: true, httpStatus: 200, latencySeconds: 0.001, error: null, lastModified: null, etag: null, digest, repository: parse(data),
+    reachable: true, httpStatus: 200, latencySeconds: 0.001, error: null, lastModified: null, etag: null, digest, repository: parse(data), text: null,
   });
   it('in sync, behind by revisions, behind without revisions, diverged, down, unknown', () => {
     const p = reading(repo({ revision: 3, published: 100 }), 'p');

@@ -8,11 +8,13 @@ import { readSecretKey } from '../../src/trust/keys.js';
 import { runCli, workspace, type Workspace } from '../helpers/env.js';
 import { makeDisk, publishImage } from '../helpers/images.js';
 import { freePort } from '../helpers/nginx.js';
+import { startServe } from '../helpers/serve.js';
 
 let ws: Workspace;
 let ours: { key: string; pub: string; line: string };
 let theirs: { key: string; pub: string; line: string };
 let repoJson: unknown;
+let tinySha1: string;
 const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { HOME: ws.dir, ...env });
 const codeOf = (stderr: string) => /\[([A-Z_]+)\]\s*$/.exec(stderr.trim())?.[1];
 const pubLine = async (file: string) => (await readFile(file, 'utf8')).split('\n')[1]!.trim();
@@ -28,8 +30,8 @@ async function serveRepo(file: string, revision: number, extra: Record<string, u
 beforeAll(async () => {
   ws = await workspace();
   const disk = await makeDisk(join(ws.dir, 'disk.raw'), { sizeMiB: 4, dataKiB: 256, label: 'signed' });
-  await publishImage(ws.www, 'tiny/v1.raw', disk);
-  repoJson = { name: 'signed', sources: { web: { type: 'http', args: { baseurl: ws.baseurl } } }, templates: { tiny: { versions: { v1: { source: 'web', handle: 'tiny/v1.raw', timestamp: 1700000000 } } } } };
+  tinySha1 = (await publishImage(ws.www, 'tiny/v1.raw', disk)).sha1;
+  repoJson = { name: 'signed', sources: { web: { type: 'http', args: { baseurl: ws.baseurl } } }, templates: { tiny: { versions: { v1: { source: 'web', handle: 'tiny/v1.raw', timestamp: 1700000000, hash: `sha1:${tinySha1}` } } } } };
   const keygen = await cli(['keygen', '--output', join(ws.dir, 'ours.key'), '--no-password']);
   expect(keygen.exitCode, keygen.stderr).toBe(0);
   ours = { key: join(ws.dir, 'ours.key'), pub: join(ws.dir, 'ours.key.pub'), line: keygen.stdout.trim() };
@@ -197,4 +199,55 @@ describe('refusals', () => {
     const offline = await cli([...args, '--offline']);
     expect([offline.exitCode, codeOf(offline.stderr)]).toEqual([13, 'REPO_SIGNATURE_INVALID']);
   });
+
+  it('status shows each copy\'s signature: verified, and invalid once tampered (exit 12)', async () => {
+    const url = await serveRepo('status/repo.json', 2);
+    await signRepository(join(ws.www, 'status/repo.json'), await readSecretKey(ours.key, async () => ''));
+    const args = ['status', '--json', '--repo', url, '--trusted-key', ours.pub, '--store', join(ws.dir, 'store-status')];
+    const good = await cli(args);
+    expect(good.exitCode, good.stdout + good.stderr).toBe(0);
+    const row = (out: string) => (JSON.parse(out) as { servers: Array<{ repositories: Array<{ signature: { state: string } }> }> }).servers[0]!.repositories[0]!;
+    expect(row(good.stdout).signature).toMatchObject({ state: 'verified' });
+    await writeFile(join(ws.www, 'status/repo.json'), (await readFile(join(ws.www, 'status/repo.json'), 'utf8')).replace('"revision": 2', '"revision": 3'));
+    const bad = await cli(args);
+    expect(bad.exitCode).toBe(12);
+    expect(row(bad.stdout).signature).toMatchObject({ state: 'invalid' });
+  });
+});
+
+describe('through templates serve', () => {
+  it('serve passes the upstream JSON and .minisig on unchanged; a neighbour checks them and fetches with the signed digests', async () => {
+    const url = await serveRepo('served/repo.json', 7);
+    await signRepository(join(ws.www, 'served/repo.json'), await readSecretKey(ours.key, async () => ''));
+    const server = await startServe(['--repo', url, '--store', join(ws.dir, 'store-cache')], { HOME: ws.dir });
+    try {
+      const upstreamSig = await (await fetch(`${server.url}/repos/signed/upstream.json.minisig`)).text();
+      expect(upstreamSig).toBe(await readFile(join(ws.www, 'served/repo.json.minisig'), 'utf8'));
+      expect(await (await fetch(`${server.url}/repos/signed/upstream.json`)).text()).toBe(await readFile(join(ws.www, 'served/repo.json'), 'utf8'));
+      const neighbour = ['--repo', `${server.url}/repos/signed.json`, '--trusted-key', ours.pub, '--store', join(ws.dir, 'store-neighbour')];
+      const resolved = await cli(['resolve', 'signed:tiny:v1', '--json', ...neighbour]);
+      expect(resolved.exitCode, resolved.stderr).toBe(0);
+      expect(JSON.parse(resolved.stdout).signature).toMatchObject({ state: 'verified', revision: 7, upstream: `${server.url}/repos/signed/upstream.json` });
+      const fetched = await cli(['fetch', 'signed:tiny:v1', '-q', ...neighbour]);
+      expect(fetched.exitCode, fetched.stderr).toBe(0);
+
+      // A cache host that lies: its JSON names other digests (overridden by the signed ones), or passes on an altered upstream.
+      const served = JSON.parse(await (await fetch(`${server.url}/repos/signed.json`)).text()) as Record<string, any>;
+      served.templates.tiny.versions.v1.hash = `sha1:${'0'.repeat(40)}`;
+      served.sources.cache.args.baseurl = `${server.url}/repos/signed/`;
+      await mkdir(join(ws.www, 'liar/signed'), { recursive: true });
+      await writeFile(join(ws.www, 'liar/signed.json'), JSON.stringify(served));
+      await writeFile(join(ws.www, 'liar/signed/upstream.json'), await readFile(join(ws.www, 'served/repo.json')));
+      await writeFile(join(ws.www, 'liar/signed/upstream.json.minisig'), upstreamSig);
+      const liar = ['--repo', `${ws.baseurl}liar/signed.json`, '--trusted-key', ours.pub, '--store', join(ws.dir, 'store-liar')];
+      const overridden = await cli(['resolve', 'signed:tiny:v1', '--json', ...liar]);
+      expect(overridden.exitCode, overridden.stderr).toBe(0);
+      expect(JSON.parse(overridden.stdout).hash).toBe(tinySha1);
+      await writeFile(join(ws.www, 'liar/signed/upstream.json'), (await readFile(join(ws.www, 'served/repo.json'), 'utf8')).replace('"revision": 7', '"revision": 8'));
+      const altered = await cli(['resolve', 'signed:tiny:v1', ...liar, '--refresh']);
+      expect([altered.exitCode, codeOf(altered.stderr)]).toEqual([13, 'REPO_SIGNATURE_INVALID']);
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
 });

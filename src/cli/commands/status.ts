@@ -66,6 +66,7 @@ export function statusTable(report: StatusReport, now: number): string {
   const lines = table.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
   for (const r of rows) {
     if (r.error) lines.push(`${r.name} @ ${r.server}: ${r.error.message}`);
+    if (r.signature?.state === 'missing' || r.signature?.state === 'invalid') lines.push(`${r.name} @ ${r.server}: signature ${r.signature.state}${r.signature.keyId ? ` (key ${r.signature.keyId})` : ''}`);
     for (const check of r.deep ?? []) {
       if (check.ok) continue;
       lines.push(`${r.name} @ ${r.server}: ${check.ref} ${check.file} ${check.present ? `is ${check.size} bytes, the primary's ${check.primarySize}` : 'missing'} (${check.url})`);

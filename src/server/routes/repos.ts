@@ -6,6 +6,7 @@ import { readHash, readMetadata } from '../../fetch/source.js';
 import { readQcow2 } from '../../manage/qcow2.js';
 import { providerFor, type Provider } from '../../providers/index.js';
 import { tryServers } from '../../fetch/servers.js';
+import { readRepositorySignature } from '../../repository/load.js';
 import { entryName, partialPath } from '../../store/layout.js';
 import type { VersionKey } from '../../repository/reference.js';
 import { neighbourJson, type Catalogue } from '../catalogue.js';
@@ -104,6 +105,15 @@ async function serveFile(request: FastifyRequest, reply: FastifyReply, deps: Ser
   }
 }
 
+/** The upstream JSON exactly as loaded, and its `.minisig` passed through unchanged (read from upstream when asked). */
+async function upstreamFile(reply: FastifyReply, deps: ServerDeps, name: string, file: 'upstream.json' | 'upstream.json.minisig'): Promise<FastifyReply> {
+  const repository = (await deps.catalogue()).repository(name);
+  if (repository?.text === undefined) return notFound(reply, `${name}/${file}`);
+  if (file === 'upstream.json') return reply.type('application/json').send(repository.text);
+  const signature = await readRepositorySignature(repository.location, { context: deps.context, signal: deps.shutdown });
+  return signature === undefined ? notFound(reply, `${name}/${file}`) : reply.type('text/plain').send(signature);
+}
+
 export function reposRoutes(app: FastifyInstance, deps: ServerDeps): void {
   app.get('/repos/', async (request, reply) => {
     const cat = await deps.catalogue();
@@ -119,8 +129,10 @@ export function reposRoutes(app: FastifyInstance, deps: ServerDeps): void {
         const name = names[0]!.slice(0, -'.json'.length);
         const versions = (await deps.catalogue()).versions(name);
         if (!versions) return sendError(reply, new TemplatesError('REPO_NOT_FOUND', `no repository "${name}" is served here`, { repository: name, hint: 'see GET /repos/' }));
-        return reply.type('application/json').send(neighbourJson(name, versions, `${deps.baseUrl(request)}/repos/${hrefName(name)}/`));
+        const upstream = (await deps.catalogue()).repository(name)?.text !== undefined ? `${hrefName(name)}/upstream.json` : undefined;
+        return reply.type('application/json').send(neighbourJson(name, versions, `${deps.baseUrl(request)}/repos/${hrefName(name)}/`, upstream));
       }
+      if (names.length === 2 && (names[1] === 'upstream.json' || names[1] === 'upstream.json.minisig')) return await upstreamFile(reply, deps, names[0]!, names[1]);
       if (names.length !== 4) return notFound(reply, request.url.split('?', 1)[0]!);
       const [repository, template, version, file] = names as [string, string, string, string];
       if (file.startsWith('image.qcow2')) {
