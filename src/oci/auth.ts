@@ -19,6 +19,30 @@ export function parseChallenge(header: string | string[] | undefined): Challenge
   return { scheme: match[1]!.toLowerCase(), params };
 }
 
+const ACTION_ORDER = ['pull', 'push'];
+
+/**
+ * Scopes merged per resource, actions in one order: `repository:a:pull,push` and a challenge's `repository:a:push,pull`
+ * (distribution lists actions in map order, so either) are one scope, asked once.
+ */
+export function mergeScopes(scopes: string[]): string[] {
+  const byResource = new Map<string, Set<string>>();
+  for (const scope of scopes) {
+    const at = scope.lastIndexOf(':');
+    if (at <= 0) {
+      byResource.set(scope, byResource.get(scope) ?? new Set());
+      continue;
+    }
+    const actions = byResource.get(scope.slice(0, at)) ?? new Set<string>();
+    for (const action of scope.slice(at + 1).split(',')) if (action) actions.add(action);
+    byResource.set(scope.slice(0, at), actions);
+  }
+  const rank = (action: string) => (ACTION_ORDER.includes(action) ? ACTION_ORDER.indexOf(action) : ACTION_ORDER.length);
+  return [...byResource].map(([resource, actions]) => (actions.size
+    ? `${resource}:${[...actions].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0)).join(',')}`
+    : resource));
+}
+
 export const basicOf = (login: RegistryLogin) => `Basic ${Buffer.from(`${login.username}:${login.password}`).toString('base64')}`;
 
 export function authRefused(url: string, status: number, login: RegistryLogin | undefined): TemplatesError {

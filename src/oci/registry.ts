@@ -5,7 +5,7 @@ import { TemplatesError, abortError, isTemplatesError, redactUrl } from '../erro
 import type { HttpClient, HttpResponse, HttpSendOptions } from '../http/client.js';
 import { mapHttpError } from '../http/client.js';
 import { readLimited } from '../util/read-limited.js';
-import { authRefused, basicOf, fetchToken, parseChallenge } from './auth.js';
+import { authRefused, basicOf, fetchToken, mergeScopes, parseChallenge } from './auth.js';
 import type { RegistryLogin } from './credentials.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 import { registryUrl } from './reference.js';
@@ -70,7 +70,7 @@ export function createRegistry(options: RegistryOptions) {
       let next: string | undefined;
       if (challenge.scheme === 'bearer') {
         const asked = challenge.params.scope ? challenge.params.scope.split(' ') : c.scopes;
-        next = await fetchToken(http, challenge, [...new Set([...c.scopes, ...asked])], who, c.signal);
+        next = await fetchToken(http, challenge, mergeScopes([...c.scopes, ...asked]), who, c.signal);
       } else if (challenge.scheme === 'basic' && who) {
         next = basicOf(who);
       }

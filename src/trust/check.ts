@@ -94,8 +94,8 @@ export async function checkRepositorySignature(input: CheckInput): Promise<Signa
   const keep = (now: number | undefined, before: number | undefined) => (now === undefined ? before : policy.allowRollback || before === undefined ? now : Math.max(now, before));
   const nextRevision = keep(revision, accepted?.revision);
   const nextSignedAt = keep(signedAt, accepted?.signedAt);
-  // Best effort: a read-only store still uses a verified repository, it just cannot remember it.
-  await input.state?.accept(name, { ...(nextRevision !== undefined ? { revision: nextRevision } : {}), ...(nextSignedAt !== undefined ? { signedAt: nextSignedAt } : {}) })
+  // Best effort: a read-only store still uses a verified repository, it just cannot remember it. Unchanged: no write.
+  if (nextRevision !== accepted?.revision || nextSignedAt !== accepted?.signedAt) await input.state?.accept(name, { ...(nextRevision !== undefined ? { revision: nextRevision } : {}), ...(nextSignedAt !== undefined ? { signedAt: nextSignedAt } : {}) })
     .catch((error: unknown) => input.onWarning?.(`cannot remember the accepted revision of ${name}: ${(error as Error).message}`));
   return { state: 'verified', keyId: result.keyId, ...(signedAt !== undefined ? { signedAt: new Date(signedAt * 1000).toISOString() } : {}), ...(revision !== undefined ? { revision } : {}) };
 }
