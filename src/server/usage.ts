@@ -1,4 +1,5 @@
 // The usage API's resources (pure): repositories, templates and versions from the store's records, as HAL with _links and _embedded.
+import type { SignatureInfo } from '../trust/check.js';
 import type { StoredSummary } from '../store/inventory.js';
 import type { StoreSnapshot } from './inventory-cache.js';
 import { hrefName } from './request-path.js';
@@ -79,22 +80,26 @@ function templateLevel(name: string, entries: StoredSummary[], repositoryPath: s
   };
 }
 
-function repositoryLevel(name: string, entries: StoredSummary[]): Level {
+/** A configured repository's signature state as the loader found it (docs/trust.md); undefined for one not configured. */
+export type SignatureOf = (repository: string) => SignatureInfo | undefined;
+
+function repositoryLevel(name: string, entries: StoredSummary[], signatureOf?: SignatureOf): Level {
   const path = `/repositories/${hrefName(name)}`;
+  const signature = signatureOf?.(name);
   return {
     path,
     collection: '/repositories',
     up: '/repositories',
-    props: { name, ...sizes(entries) },
+    props: { name, ...sizes(entries), ...(signature ? { signature } : {}) },
     children: { path: `${path}/templates`, list: () => [...group(entries, (e) => e.key.template)].map(([t, list]) => templateLevel(t, list, path)) },
   };
 }
 
-function rootLevel(snapshot: StoreSnapshot): Level {
+function rootLevel(snapshot: StoreSnapshot, signatureOf?: SignatureOf): Level {
   return {
     path: '/repositories',
     props: { timestamp: snapshot.takenAt / 1000 },
-    children: { path: '/repositories', list: () => [...group(snapshot.entries, (e) => e.key.repository)].map(([r, list]) => repositoryLevel(r, list)) },
+    children: { path: '/repositories', list: () => [...group(snapshot.entries, (e) => e.key.repository)].map(([r, list]) => repositoryLevel(r, list, signatureOf)) },
   };
 }
 
@@ -123,10 +128,10 @@ function collectionOf(level: Level): Level {
  * The resource at `segments` below /api/1/repositories (names decoded), or undefined when there is none:
  * [], [repo], [repo, 'templates'], [repo, 'templates', t], […, t, 'versions'], […, 'versions', v].
  */
-export function usageResource(snapshot: StoreSnapshot, segments: string[], query: HalQuery): Hal | undefined {
+export function usageResource(snapshot: StoreSnapshot, segments: string[], query: HalQuery, signatureOf?: SignatureOf): Hal | undefined {
   const [repository, templates, template, versions, version, ...extra] = segments;
   const find = (level: Level | undefined, name: string | undefined) => level?.children?.list().find((child) => child.props.name === name);
-  const root = rootLevel(snapshot);
+  const root = rootLevel(snapshot, signatureOf);
   if (repository === undefined) return render(root, query, 0);
   const repo = find(root, repository);
   if (!repo || extra.length) return undefined;

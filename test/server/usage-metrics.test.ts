@@ -64,7 +64,7 @@ describe('usage API', () => {
     expect(one._embedded!.items.map((r) => r.name)).toEqual(['alpha', 'beta']);
     expect(one._embedded!.items.every((r) => r._embedded === undefined)).toBe(true);
     const plain = (await get('/api/1/repositories/beta')).body;
-    expect(plain).toEqual({ name: 'beta', size: 2 * 2 ** 20, disk_size: expect.any(Number) });
+    expect(plain).toEqual({ name: 'beta', size: 2 * 2 ** 20, disk_size: expect.any(Number), signature: { state: 'unsigned' } });
     const linked = (await get('/api/1/repositories/beta?links=true')).body;
     expect(linked._links).toEqual({
       self: { href: '/api/1/repositories/beta' },

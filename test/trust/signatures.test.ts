@@ -219,7 +219,7 @@ describe('through templates serve', () => {
   it('serve passes the upstream JSON and .minisig on unchanged; a neighbour checks them and fetches with the signed digests', async () => {
     const url = await serveRepo('served/repo.json', 7);
     await signRepository(join(ws.www, 'served/repo.json'), await readSecretKey(ours.key, async () => ''));
-    const server = await startServe(['--repo', url, '--store', join(ws.dir, 'store-cache')], { HOME: ws.dir });
+    const server = await startServe(['--repo', url, '--store', join(ws.dir, 'store-cache'), '--trusted-key', ours.pub], { HOME: ws.dir });
     try {
       const upstreamSig = await (await fetch(`${server.url}/repos/signed/upstream.json.minisig`)).text();
       expect(upstreamSig).toBe(await readFile(join(ws.www, 'served/repo.json.minisig'), 'utf8'));
@@ -230,6 +230,9 @@ describe('through templates serve', () => {
       expect(JSON.parse(resolved.stdout).signature).toMatchObject({ state: 'verified', revision: 7, upstream: `${server.url}/repos/signed/upstream.json` });
       const fetched = await cli(['fetch', 'signed:tiny:v1', '-q', ...neighbour]);
       expect(fetched.exitCode, fetched.stderr).toBe(0);
+      // The cache host checked it too (it trusts the key): its usage API says so.
+      const usage = await (await fetch(`${server.url}/api/1/repositories/signed`)).json() as { signature?: unknown };
+      expect(usage.signature).toMatchObject({ state: 'verified', revision: 7 });
 
       // A cache host that lies: its JSON names other digests (overridden by the signed ones), or passes on an altered upstream.
       const served = JSON.parse(await (await fetch(`${server.url}/repos/signed.json`)).text()) as Record<string, any>;

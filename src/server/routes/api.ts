@@ -17,7 +17,8 @@ export function apiRoutes(app: FastifyInstance, deps: ServerDeps): void {
     const path = request.url.split('?', 1)[0]!;
     const below = path === `${API}/repositories` ? { ok: true as const, names: [] } : segmentsBelow(request.url, `${API}/repositories/`);
     if (!below.ok) return sendError(reply, new TemplatesError('USAGE', `bad path: ${below.why}`, { hint: `see ${API}/repositories?links=true` }));
-    const resource = usageResource(await deps.inventory.get(), below.names, parseHalQuery(request.query as Record<string, unknown>));
+    const catalogue = await deps.catalogue();
+    const resource = usageResource(await deps.inventory.get(), below.names, parseHalQuery(request.query as Record<string, unknown>), (name) => catalogue.repository(name)?.signature);
     if (!resource) return sendError(reply, new TemplatesError('NOT_STORED', `nothing stored at ${path}`, { hint: `see ${API}/repositories?links=true` }));
     return reply.type(HAL).send(resource);
   };
