@@ -7,10 +7,9 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 
 /** The lock file at `path`; INPUT_NOT_FOUND when there is none. */
 export async function readLockFile(path: string): Promise<LockFile> {
-  const text = await readFile(resolve(path), 'utf8').catch((error: unknown) => {
-    throw new TemplatesError('INPUT_NOT_FOUND', `${path}: cannot read the lock file: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { file: path, hint: 'write one with templates lock REF…' }, { cause: error });
-  });
-  return parseLockFile(text, path);
+  const lock = await readLockFileIfAny(path);
+  if (!lock) throw new TemplatesError('INPUT_NOT_FOUND', `${path}: cannot read the lock file: ENOENT`, { file: path, hint: 'write one with templates lock REF…' });
+  return lock;
 }
 
 /** The lock file at `path`, or undefined when there is none yet. */

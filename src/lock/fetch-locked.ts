@@ -45,17 +45,19 @@ function selected(lock: LockFile, only: string[] | undefined): Array<[string, Pi
   return pins.filter(([asked, pin]) => only.includes(asked) || only.includes(pin.ref));
 }
 
+/** The first check whose pinned digest and current one (both known, same algorithm) differ, as LOCK_MISMATCH. */
+function firstMismatch(pin: Pin, checks: Array<[what: string, pinned: string | null, now: Digest | undefined]>, hint: string): TemplatesError | undefined {
+  const failed = checks.find(([, pinned, now]) => !same(pinned, now));
+  return failed && mismatch(pin, failed[0], failed[1]!, show(failed[2]!), hint);
+}
+
 /** Whether a stored entry is the pinned image, by every digest both sides know. */
 function storedMismatch(pin: Pin, entry: StoredEntry): TemplatesError | undefined {
   const record = entry.record;
-  const checks: Array<[string, string | null, Digest | undefined]> = [
+  return firstMismatch(pin, [
     ['the stored image', pin.hash, record ? parseDigest(record.stored?.digest ?? '') : entry.hash === undefined ? undefined : parseDigest(entry.hash)],
     ['the stored image\'s verified download', record?.verified.of === 'compressed' ? pin.compressed_hash : pin.hash, record ? parseDigest(record.verified.digest) : undefined],
-  ];
-  for (const [what, pinned, stored] of checks) {
-    if (!same(pinned, stored)) return mismatch(pin, what, pinned!, show(stored!), `the store holds another ${pin.ref}: templates rm ${pin.ref}, then fetch --locked again`);
-  }
-  return undefined;
+  ], `the store holds another ${pin.ref}: templates rm ${pin.ref}, then fetch --locked again`);
 }
 
 /** The repository's version with the pinned digests in force: the fetch verifies against the lock, not a `.hash` read now. */
@@ -99,12 +101,15 @@ export async function fetchLocked(lock: LockFile, options: FetchLockedOptions): 
       throw error;
     }
     const { version } = resolved;
-    if (!same(pin.compressed_hash, version.compressedHash)) throw mismatch(pin, 'the repository lists another compressed digest', pin.compressed_hash!, show(version.compressedHash!), 'the version was republished: review it, then templates lock --update');
-    if (!same(pin.hash, version.hash)) throw mismatch(pin, 'the repository lists another image digest', pin.hash!, show(version.hash!), 'the version was republished: review it, then templates lock --update');
-    if (!stored && !options.offline && !version.hash && pin.hash && version.source.type !== 'oci') {
-      const sidecar = await readHash(providerFor(version.source, ctx.http), version.handle, options.signal).catch(() => undefined);
-      if (!same(pin.hash, sidecar)) throw mismatch(pin, 'the .hash file gives another image digest', pin.hash, show(sidecar!), 'the version was republished: review it, then templates lock --update');
-    }
+    // The .hash file counts where the JSON gives no image digest (read only when the image would be downloaded).
+    const sidecar = !stored && !options.offline && !version.hash && pin.hash && version.source.type !== 'oci'
+      ? await readHash(providerFor(version.source, ctx.http), version.handle, options.signal).catch(() => undefined) : undefined;
+    const republished = firstMismatch(pin, [
+      ['the repository lists another compressed digest', pin.compressed_hash, version.compressedHash],
+      ['the repository lists another image digest', pin.hash, version.hash],
+      ['the .hash file gives another image digest', pin.hash, sidecar],
+    ], 'the version was republished: review it, then templates lock --update');
+    if (republished) throw republished;
     results.push(await fetchTemplate(pin.ref, {
       store: options.store, repositories: pinnedSet(repositories, pin, version), context: ctx,
       ...(options.signal ? { signal: options.signal } : {}), ...(options.offline ? { offline: true } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}),

@@ -56,20 +56,24 @@ async function loadFile(path: string, options: Loader): Promise<Repository> {
     }, { cause: error });
   }
   const parse = (body: string, shown: string) => parseRepository(body, shown, { env: options.ctx.env, home: options.ctx.home, allowFileSources: true });
-  const signature = () => readFile(`${path}.minisig`, 'utf8').catch((error: unknown) => {
+  const signature = () => fileSignature(path);
+  return (await withSignature({ repository: parse(text, path), text, location: path, shown: path, signatureAt: `${path}.minisig`, signature, parse }, signedOptions(options))).repository;
+}
+
+/** The `.minisig` beside a repository file, or undefined when there is none. */
+function fileSignature(path: string): Promise<string | undefined> {
+  return readFile(`${path}.minisig`, 'utf8').catch((error: unknown) => {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new TemplatesError('REPO_SIGNATURE_INVALID', `${path}.minisig: cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { file: `${path}.minisig` }, { cause: error });
   });
-  const { upstreamCopy: _, ...repository } = await withSignature({ repository: parse(text, path), text, location: path, shown: path, signatureAt: `${path}.minisig`, signature, parse }, signedOptions(options));
-  return repository;
 }
 
 const signedOptions = (options: Loader): SignedOptions => ({ ctx: options.ctx, ...(options.store?.trustState ? { state: options.store.trustState } : {}), ...(options.onWarning ? { onWarning: options.onWarning } : {}) });
 
 /** A `.minisig` beside a served JSON: its text, or undefined when the server has none (404/410). */
-async function downloadSignature(url: string, options: Loader): Promise<string | undefined> {
+async function downloadSignature(url: string, options: Loader, retries?: number): Promise<string | undefined> {
   try {
-    return await download(url, options);
+    return await download(url, options, retries);
   } catch (error) {
     if (isTemplatesError(error) && error.code === 'REPO_NOT_FOUND') return undefined;
     throw error;
@@ -156,16 +160,13 @@ async function loadUrl(url: string, options: Loader): Promise<Repository> {
   const parse = (text: string) => parseAt(text, shown);
   const cached = await cache?.read(url);
   // A cached copy is checked as a served one is: with the signature cached beside it.
-  const fromCache = async (copy: CachedRepository) => {
-    const { upstreamCopy: _, ...repository } = await withSignature({
-      repository: parse(copy.body), text: copy.body, location: url, shown, signatureAt: `${url}.minisig (cached)`, signature: async () => copy.signature, parse: parseAt,
-      upstream: async () => {
-        if (copy.upstream) return copy.upstream;
-        throw new TemplatesError('REPO_UNSIGNED', `${shown}: the cached copy has no cached upstream copy to check`, { url: shown, hint: 'load it once with the network' });
-      },
-    }, signedOptions(options));
-    return repository;
-  };
+  const fromCache = async (copy: CachedRepository) => (await withSignature({
+    repository: parse(copy.body), text: copy.body, location: url, shown, signatureAt: `${url}.minisig (cached)`, signature: async () => copy.signature, parse: parseAt,
+    upstream: async () => {
+      if (copy.upstream) return copy.upstream;
+      throw new TemplatesError('REPO_UNSIGNED', `${shown}: the cached copy has no cached upstream copy to check`, { url: shown, hint: 'load it once with the network' });
+    },
+  }, signedOptions(options))).repository;
   if (options.offline) {
     if (cached) return fromCache(cached);
     throw new TemplatesError('OFFLINE', `offline: ${shown} is needed and the store has no cached copy of it`, {
@@ -187,7 +188,7 @@ async function loadUrl(url: string, options: Loader): Promise<Repository> {
   const { text, from } = served;
   // The signature comes from the server that served the JSON (a mirror's copy is checked against the mirror's .minisig).
   let signature: string | undefined;
-  const { upstreamCopy, ...repository } = await withSignature({
+  const { repository, upstreamCopy } = await withSignature({
     repository: parse(text), text, location: url, shown, signatureAt: `${from}.minisig`, parse: parseAt,
     signature: async () => (signature = await downloadSignature(`${from}.minisig`, options)),
     upstream: async (relative) => {
@@ -216,8 +217,11 @@ export async function loadRepository(location: string, options: LoadOptions = {}
   return loadFile(location, loader);
 }
 
-/** The `.minisig` beside a repository location as it is (a URL's `URL.minisig`, or the file's), or undefined when there is none. */
-export async function readRepositorySignature(location: string, options: LoadOptions = {}): Promise<string | undefined> {
-  if (!isUrl(location)) return readFile(`${location}.minisig`, 'utf8').catch(() => undefined);
-  return downloadSignature(`${location}.minisig`, { ...options, ctx: options.context ?? createContext() });
+/**
+ * The `.minisig` beside a repository location as it is (a URL's `URL.minisig`, or the file's), or undefined when there is
+ * none; `retries` as for a download (status asks once).
+ */
+export async function readRepositorySignature(location: string, options: LoadOptions & { retries?: number } = {}): Promise<string | undefined> {
+  if (!isUrl(location)) return fileSignature(location).catch(() => undefined);
+  return downloadSignature(`${location}.minisig`, { ...options, ctx: options.context ?? createContext() }, options.retries);
 }

@@ -45,6 +45,8 @@ export interface Repository {
   published?: number;
   /** Set by the loader: verified by a trusted key, or unsigned (no key is trusted for it, so nothing was checked). */
   signature?: SignatureInfo;
+  /** A `templates serve` JSON: where the upstream JSON it passes on is, relative to it (docs/trust.md). */
+  upstream?: string;
   /** Set by the loader: the JSON exactly as loaded (serve passes it through to neighbours with its `.minisig`). */
   text?: string;
 }

@@ -174,5 +174,6 @@ export function parseRepository(text: string, location: string, options: ParseOp
   }
   const revision = Number.isSafeInteger(data.revision) && (data.revision as number) >= 0 ? { revision: data.revision as number } : {};
   const published = typeof data.published === 'number' && Number.isFinite(data.published) ? { published: data.published } : {};
-  return { name: data.name, location, templates, problems, ...revision, ...published };
+  const upstream = typeof data.upstream === 'string' && data.upstream ? { upstream: data.upstream } : {};
+  return { name: data.name, location, templates, problems, ...revision, ...published, ...upstream };
 }

@@ -31,16 +31,6 @@ export interface SignedOptions {
   onWarning?: (message: string) => void;
 }
 
-/** The `upstream` a `templates serve` JSON names, when it names one. */
-function upstreamOf(text: string): string | undefined {
-  try {
-    const value = (JSON.parse(text) as { upstream?: unknown }).upstream;
-    return typeof value === 'string' && value ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The served repository with the signed upstream's digests in force: a version the signature covers is fetched against
  * the publisher's digests (the cache host only supplies bytes); a version the signed upstream lacks is dropped.
@@ -66,26 +56,28 @@ function overlaySigned(served: Repository, signed: Repository, onWarning?: (mess
   return { ...served, templates };
 }
 
-/** The repository with its signature state (and `text`); throws a REPO_* error when it must not be used. */
-export async function withSignature(input: SignedInput, options: SignedOptions): Promise<Repository & { upstreamCopy?: UpstreamCopy }> {
+/**
+ * The repository with its signature state (and `text`), and the upstream copy that was checked for a cache host's JSON;
+ * throws a REPO_* error when it must not be used.
+ */
+export async function withSignature(input: SignedInput, options: SignedOptions): Promise<{ repository: Repository; upstreamCopy?: UpstreamCopy }> {
   const { repository, text, location, shown } = input;
   const common = { location, shown, policy: options.ctx.trust, now: options.ctx.now(), ...(options.state ? { state: options.state } : {}), ...(options.onWarning ? { onWarning: options.onWarning } : {}) };
-  const relative = upstreamOf(text);
-  if (relative && input.upstream && trustedKeys(options.ctx.trust, location, repository.name).length) {
-    const copy = await input.upstream(relative);
+  if (repository.upstream && input.upstream && trustedKeys(options.ctx.trust, location, repository.name).length) {
+    const copy = await input.upstream(repository.upstream);
     const signed = input.parse(copy.text, redactUrl(copy.url));
     if (signed.name !== repository.name) {
       throw new TemplatesError('REPO_SIGNATURE_INVALID', `${shown}: its upstream copy is repository ${signed.name}, not ${repository.name}`, { repository: repository.name, url: shown, expected: repository.name, actual: signed.name, hint: 'the cache host passes on another repository' });
     }
     const info = await checkRepositorySignature({
-      ...common, bytes: Buffer.from(copy.text, 'utf8'), name: signed.name, ...(signed.revision !== undefined ? { revision: signed.revision } : {}),
+      ...common, text: copy.text, name: signed.name, ...(signed.revision !== undefined ? { revision: signed.revision } : {}),
       signatureAt: `${redactUrl(copy.url)}.minisig`, signature: async () => copy.signature,
     });
-    return { ...overlaySigned(repository, signed, options.onWarning), signature: { ...info, upstream: redactUrl(copy.url) }, text, upstreamCopy: copy };
+    return { repository: { ...overlaySigned(repository, signed, options.onWarning), signature: { ...info, upstream: redactUrl(copy.url) }, text }, upstreamCopy: copy };
   }
   const info = await checkRepositorySignature({
-    ...common, bytes: Buffer.from(text, 'utf8'), name: repository.name, ...(repository.revision !== undefined ? { revision: repository.revision } : {}),
+    ...common, text, name: repository.name, ...(repository.revision !== undefined ? { revision: repository.revision } : {}),
     signatureAt: redactUrl(input.signatureAt), signature: input.signature,
   });
-  return { ...repository, signature: info, text };
+  return { repository: { ...repository, signature: info, text } };
 }

@@ -89,20 +89,3 @@ export function countRepository(repository: Repository | null): { templates: num
   return { templates, versions, newest, rootSize };
 }
 
-/** The `.minisig` beside a copy (`URL.minisig`, or the file's), or undefined when there is none or it cannot be read. */
-export async function readSignature(ctx: Context, location: string, timeoutMs: number, signal?: AbortSignal): Promise<string | undefined> {
-  if (!/^https?:\/\//i.test(location)) return readFile(`${location}.minisig`, 'utf8').catch(() => undefined);
-  const limit = AbortSignal.timeout(timeoutMs);
-  const both = signal ? AbortSignal.any([signal, limit]) : limit;
-  try {
-    const response = await ctx.http.get(`${location}.minisig`, { signal: both, retries: 0 });
-    if (response.status < 200 || response.status >= 300) {
-      response.body.destroy();
-      return undefined;
-    }
-    return (await readLimited(response.body, 64 * 1024, both)).toString('utf8');
-  } catch (error) {
-    if (signal?.aborted) throw abortError(signal);
-    return undefined;
-  }
-}

@@ -1,7 +1,7 @@
 // scrapeStatus: every configured repository at its primary and each mirror, in parallel with a bound and a timeout.
 import { basename } from 'node:path';
 import { createContext, type Context } from '../context.js';
-import { redactUrl } from '../errors.js';
+import { abortError, redactUrl } from '../errors.js';
 import type { RepositoryCache } from '../repository/cache.js';
 import { repositoryLocations } from '../repository/find.js';
 import type { Repository } from '../repository/model.js';
@@ -12,7 +12,8 @@ import { copiesOf, type Copy } from './copies.js';
 import { httpSources } from '../repository/mirrors.js';
 import { deepCheck, newestFiles, type SizeMap } from './deep.js';
 import type { RepositoryStatus, ServerStatus, StatusReport } from './model.js';
-import { countRepository, readHttpCopy, readLocalCopy, readSignature, type CopyReading } from './read-copy.js';
+import { countRepository, readHttpCopy, readLocalCopy, type CopyReading } from './read-copy.js';
+import { readRepositorySignature } from '../repository/load.js';
 import { copySignature, type CopySignature } from '../trust/check.js';
 import { trustedKeys } from '../trust/policy.js';
 
@@ -80,8 +81,13 @@ async function scrapeLocation(ctx: Context, location: string, run: Run, options:
   if (primaryDeep) primarySizes = new Map(primaryDeep.map((check) => [`${check.ref}/${check.file}`, check.size]));
   // Every copy is checked with the keys trusted for the repository at its primary location.
   const keys = trustedKeys(ctx.trust, location, name);
-  const signed = async (copy: Copy, reading: CopyReading) => (reading.text === null ? null
-    : copySignature(Buffer.from(reading.text, 'utf8'), keys.length ? await run(() => readSignature(ctx, copy.jsonUrl, timeout, signal)) : undefined, keys));
+  // One try within the timeout; a signature that cannot be read counts as missing.
+  const minisig = (copy: Copy) => run(() => readRepositorySignature(copy.jsonUrl, { context: ctx, retries: 0, signal: AbortSignal.any([signal, AbortSignal.timeout(timeout)]) })
+    .catch((error: unknown) => {
+      if (signal.aborted) throw abortError(signal);
+      return undefined;
+    }));
+  const signed = async (copy: Copy, reading: CopyReading) => (reading.text === null ? null : copySignature(reading.text, keys.length ? await minisig(copy) : undefined, keys));
   const out = [entry(name, copies[0]!, primary, { state: 'primary', behindRevisions: 0, since: null }, options.deep ? primaryDeep ?? [] : null, await signed(copies[0]!, primary))];
   await Promise.all(mirrors.map(async (copy, index) => {
     const reading = readings[index]!;

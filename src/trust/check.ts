@@ -28,8 +28,8 @@ export interface TrustState {
 }
 
 export interface CheckInput {
-  /** The JSON exactly as served. */
-  bytes: Buffer;
+  /** The JSON exactly as served (its UTF-8 bytes are what was signed). */
+  text: string;
   name: string;
   revision?: number;
   /** Where the repository was loaded from (URL or path) and where its signature is (for messages). */
@@ -55,9 +55,9 @@ export async function checkRepositorySignature(input: CheckInput): Promise<Signa
     if (policy.requireSignatures) throw fail('REPO_UNSIGNED', `${shown}: no trusted key is configured for repository ${name}, and requireSignatures is on`, input, 'add {"repo", "publicKey"} to the config\'s trust, or pass --trusted-key (docs/trust.md)');
     return { state: 'unsigned' };
   }
-  const text = await input.signature();
-  if (text === undefined) throw fail('REPO_UNSIGNED', `${shown}: repository ${name} has no signature (${input.signatureAt}), and a key is trusted for it`, input, 'ask the publisher to sign it (templates sign), or remove the trust rule');
-  const result = verifyMessage(input.bytes, text, keys);
+  const minisig = await input.signature();
+  if (minisig === undefined) throw fail('REPO_UNSIGNED', `${shown}: repository ${name} has no signature (${input.signatureAt}), and a key is trusted for it`, input, 'ask the publisher to sign it (templates sign), or remove the trust rule');
+  const result = verifyMessage(Buffer.from(input.text, 'utf8'), minisig, keys);
   if ('failure' in result) {
     const why = result.failure === 'malformed' ? `${input.signatureAt} is not a minisign signature`
       : result.failure === 'unknown-key' ? `signed by key ${result.keyId}, which is not trusted for repository ${name}`
@@ -107,11 +107,11 @@ export interface CopySignature {
   signedAt?: string;
 }
 
-/** The signature state of `bytes` given its `.minisig` text (undefined: none) and the keys trusted for the repository. */
-export function copySignature(bytes: Buffer, signature: string | undefined, keys: PublicKey[]): CopySignature {
+/** The signature state of the JSON `text` given its `.minisig` (undefined: none) and the keys trusted for the repository. */
+export function copySignature(text: string, signature: string | undefined, keys: PublicKey[]): CopySignature {
   if (keys.length === 0) return { state: 'unchecked' };
   if (signature === undefined) return { state: 'missing' };
-  const result = verifyMessage(bytes, signature, keys);
+  const result = verifyMessage(Buffer.from(text, 'utf8'), signature, keys);
   if ('failure' in result) return { state: 'invalid', ...(result.keyId ? { keyId: result.keyId } : {}) };
   const { timestamp } = parseComment(result.trustedComment);
   return { state: 'verified', keyId: result.keyId, ...(timestamp !== undefined ? { signedAt: new Date(timestamp * 1000).toISOString() } : {}) };

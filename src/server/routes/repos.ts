@@ -127,9 +127,10 @@ export function reposRoutes(app: FastifyInstance, deps: ServerDeps): void {
     try {
       if (names.length === 1 && names[0]!.endsWith('.json')) {
         const name = names[0]!.slice(0, -'.json'.length);
-        const versions = (await deps.catalogue()).versions(name);
+        const catalogue = await deps.catalogue();
+        const versions = catalogue.versions(name);
         if (!versions) return sendError(reply, new TemplatesError('REPO_NOT_FOUND', `no repository "${name}" is served here`, { repository: name, hint: 'see GET /repos/' }));
-        const upstream = (await deps.catalogue()).repository(name)?.text !== undefined ? `${hrefName(name)}/upstream.json` : undefined;
+        const upstream = catalogue.repository(name)?.text !== undefined ? `${hrefName(name)}/upstream.json` : undefined;
         return reply.type('application/json').send(neighbourJson(name, versions, `${deps.baseUrl(request)}/repos/${hrefName(name)}/`, upstream));
       }
       if (names.length === 2 && (names[1] === 'upstream.json' || names[1] === 'upstream.json.minisig')) return await upstreamFile(reply, deps, names[0]!, names[1]);
