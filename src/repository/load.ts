@@ -158,10 +158,12 @@ async function loadUrl(url: string, options: Loader): Promise<Repository> {
   const cache = options.store?.repositoryCache;
   const parseAt = (text: string, at: string) => parseRepository(text, at, { env: options.ctx.env, home: options.ctx.home, allowFileSources: false });
   const parse = (text: string) => parseAt(text, shown);
+  // A cache host's upstream copy is read for its names and digests only: its file sources are no error there.
+  const parseUpstream = (text: string, at: string) => parseRepository(text, at, { env: options.ctx.env, home: options.ctx.home, allowFileSources: true });
   const cached = await cache?.read(url);
   // A cached copy is checked as a served one is: with the signature cached beside it.
   const fromCache = async (copy: CachedRepository) => (await withSignature({
-    repository: parse(copy.body), text: copy.body, location: url, shown, signatureAt: `${url}.minisig (cached)`, signature: async () => copy.signature, parse: parseAt,
+    repository: parse(copy.body), text: copy.body, location: url, shown, signatureAt: `${url}.minisig (cached)`, signature: async () => copy.signature, parse: parseUpstream,
     upstream: async () => {
       if (copy.upstream) return copy.upstream;
       throw new TemplatesError('REPO_UNSIGNED', `${shown}: the cached copy has no cached upstream copy to check`, { url: shown, hint: 'load it once with the network' });
@@ -189,7 +191,7 @@ async function loadUrl(url: string, options: Loader): Promise<Repository> {
   // The signature comes from the server that served the JSON (a mirror's copy is checked against the mirror's .minisig).
   let signature: string | undefined;
   const { repository, upstreamCopy } = await withSignature({
-    repository: parse(text), text, location: url, shown, signatureAt: `${from}.minisig`, parse: parseAt,
+    repository: parse(text), text, location: url, shown, signatureAt: `${from}.minisig`, parse: parseUpstream,
     signature: async () => (signature = await downloadSignature(`${from}.minisig`, options)),
     upstream: async (relative) => {
       const at = new URL(relative, from).href;

@@ -22,6 +22,7 @@ export interface SignedInput {
   signature: () => Promise<string | undefined>;
   /** Reads the upstream copy a cache host's JSON names (`upstream`, relative to where the JSON came from). */
   upstream?: (relative: string) => Promise<UpstreamCopy>;
+  /** Parses the upstream copy: only its names and digests are used (nothing is fetched from its sources). */
   parse: (text: string, shown: string) => Repository;
 }
 

@@ -44,6 +44,7 @@ function payload(text: string): Buffer {
 /** A public key from a `.pub` file's text or its bare `RW…` line. */
 export function parsePublicKey(text: string, where: string): PublicKey {
   const bytes = payload(text);
+  if (bytes.length === 158) throw invalid(where, 'this is a secret key, not a public key', 'give the public key: the KEY.pub beside it, or its RW… line');
   if (bytes.length !== 42 || !bytes.subarray(0, 2).equals(ED)) throw invalid(where, 'not a minisign public key (RW… in base64)');
   return { keyNum: bytes.subarray(2, 10), key: bytes.subarray(10, 42) };
 }

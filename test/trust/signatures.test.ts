@@ -253,4 +253,20 @@ describe('through templates serve', () => {
       await server.stop();
     }
   }, 60_000);
+
+  it('a signed local repository with a file source, served: the neighbour checks it and keeps its versions', async () => {
+    const dir = join(ws.dir, 'local-signed');
+    await mkdir(dir, { recursive: true });
+    const file = join(dir, 'signed.json');
+    await writeFile(file, JSON.stringify({ ...(repoJson as object), sources: { disk: { type: 'file', args: { root: ws.www } } }, templates: { tiny: { versions: { v1: { source: 'disk', handle: 'tiny/v1.raw', timestamp: 1700000000, hash: `sha1:${tinySha1}` } } } } }));
+    await signRepository(file, await readSecretKey(ours.key, async () => ''));
+    const server = await startServe(['--repo', file, '--store', join(ws.dir, 'store-local-cache')], { HOME: ws.dir });
+    try {
+      const resolved = await cli(['resolve', 'signed:tiny:v1', '--json', '--repo', `${server.url}/repos/signed.json`, '--trusted-key', ours.pub, '--store', join(ws.dir, 'store-local-neighbour')]);
+      expect(resolved.exitCode, resolved.stderr).toBe(0);
+      expect(JSON.parse(resolved.stdout)).toMatchObject({ hash: tinySha1, signature: { state: 'verified' } });
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
 });
