@@ -4,6 +4,8 @@
 #   disk.raw.xz         multi-block xz (xz -T0, 24 MiB blocks): decodes on every core
 #   disk.raw.single.xz  single-block xz (xz -T1, preset 3 to keep the first build short): decodes on one core only
 #   disk.qcow2.xz       the same disk as qcow2, multi-block xz
+#   disk.raw.zst        zstd -19 --long=27 (what templates index writes by default)
+#   small/N.raw.xz      ten small templates (8 MiB, 1 to 2 MiB of random data each) for `fetch A B C …`
 #   big.raw.xz          8 GiB apparent size: disk.raw.xz followed by an xz stream of 6 GiB of zeros
 #   nonzero-blocks      how many 4 KiB blocks of disk.raw are not all zero
 set -euo pipefail
@@ -31,6 +33,17 @@ if step disk.raw; then
   mv "$work/disk.raw" "$out/disk.raw" && rm -rf "$work"
 fi
 if step disk.raw.xz; then xz -T0 -6 -c "$out/disk.raw" > "$out/disk.raw.xz.part" && mv "$out/disk.raw.xz.part" "$out/disk.raw.xz"; fi
+if step disk.raw.zst; then zstd -q -19 --long=27 -T0 -c "$out/disk.raw" > "$out/disk.raw.zst.part" && mv "$out/disk.raw.zst.part" "$out/disk.raw.zst"; fi
+if step small; then
+  mkdir -p "$out/small.part"
+  for i in $(seq 0 9); do
+    f="$out/small.part/$i.raw"
+    truncate -s 8M "$f"
+    head -c $(((1024 + i * 100) * 1024)) /dev/urandom | dd of="$f" conv=notrunc status=none
+    xz -T0 -6 "$f"
+  done
+  mv "$out/small.part" "$out/small"
+fi
 if step big.raw.xz; then
   # Concatenated xz streams decode as one file: the disk, then zeros up to 8 GiB.
   head -c $((6 * 1024 * 1024 * 1024)) /dev/zero | xz -T0 -6 -c > "$out/zeros.xz.part"

@@ -2,6 +2,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startRegistry, type RunningRegistry } from '../test/helpers/registry.js';
+import { recordResult } from './serve.js';
 
 export interface OciBenchContext {
   bin: string;
@@ -11,9 +12,9 @@ export interface OciBenchContext {
   /** The multi-block .xz of the bench image, and its sha256 (hex). */
   xz: string;
   xzSha256: string;
-  run: (command: string, args: string[], env?: Record<string, string>) => Promise<{ seconds: number; stdout?: string }>;
-  shell: (script: string) => Promise<{ seconds: number }>;
-  record: (name: string, seconds: number) => void;
+  run: (command: string, args: string[], env?: Record<string, string>) => Promise<{ seconds: number; cpu: number; stdout?: string }>;
+  shell: (script: string) => Promise<{ seconds: number; cpu: number }>;
+  record: (name: string, seconds: number, extra?: { cpu?: number }) => void;
 }
 
 export interface OciFacts {
@@ -42,7 +43,7 @@ export async function startOciBench(ctx: OciBenchContext): Promise<OciBench> {
   const digest = `sha256:${ctx.xzSha256}`;
   const timed = async (name: string, script: string) => {
     await ctx.shell('sync');
-    ctx.record(name, (await ctx.shell(script)).seconds);
+    recordResult(ctx, name, await ctx.shell(script));
   };
   return {
     async round(round) {
@@ -53,7 +54,7 @@ export async function startOciBench(ctx: OciBenchContext): Promise<OciBench> {
       // What the store pushed before is mounted rather than sent: forget it so that this push uploads.
       await rm(join(store, '.oci'), { recursive: true, force: true });
       await ctx.shell('sync');
-      ctx.record('push to the registry (kept .xz)', (await ctx.run(process.execPath, [ctx.bin, 'push', '-q', '--repo', ctx.repo, '--store', store, 'bench:fast', `oci://${registry.host}/${target}:v1`])).seconds);
+      recordResult(ctx, 'push to the registry (kept .xz)', await ctx.run(process.execPath, [ctx.bin, 'push', '-q', '--repo', ctx.repo, '--store', store, 'bench:fast', `oci://${registry.host}/${target}:v1`]));
       const again = await ctx.run(process.execPath, [ctx.bin, 'push', '-q', '--json', '--repo', ctx.repo, '--store', store, 'bench:fast', `oci://${registry.host}/${target}:v1`]);
       const againUploaded = Number((JSON.parse(again.stdout!.trim().split('\n').pop()!) as { uploaded: number }).uploaded);
 
@@ -63,7 +64,7 @@ export async function startOciBench(ctx: OciBenchContext): Promise<OciBench> {
       await rm(out, { recursive: true, force: true });
       const pulled = join(ctx.work, `oci-pull-${round}`);
       await ctx.shell('sync');
-      ctx.record('fetch oci:// from the registry', (await ctx.run(process.execPath, [ctx.bin, 'fetch', '-q', '--store', pulled, `oci://${registry.host}/${target}:v1`])).seconds);
+      recordResult(ctx, 'fetch oci:// from the registry', await ctx.run(process.execPath, [ctx.bin, 'fetch', '-q', '--store', pulled, `oci://${registry.host}/${target}:v1`]));
       await rm(pulled, { recursive: true, force: true });
       return { againUploaded };
     },

@@ -4,15 +4,20 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/** Records a result's time and CPU under `name`. */
+export function recordResult(ctx: { record: (name: string, seconds: number, extra?: { cpu?: number }) => void }, name: string, result: { seconds: number; cpu: number }): void {
+  ctx.record(name, result.seconds, { cpu: result.cpu });
+}
+
 export interface ServeBenchContext {
   bin: string;
   work: string;
   /** The bench repository (nginx upstream) and nginx's URL for a path below its root. */
   repo: string;
   url: (path: string) => string;
-  run: (command: string, args: string[], env?: Record<string, string>) => Promise<{ seconds: number }>;
-  shell: (script: string) => Promise<{ seconds: number }>;
-  record: (name: string, seconds: number) => void;
+  run: (command: string, args: string[], env?: Record<string, string>) => Promise<{ seconds: number; cpu: number }>;
+  shell: (script: string) => Promise<{ seconds: number; cpu: number }>;
+  record: (name: string, seconds: number, extra?: { cpu?: number }) => void;
 }
 
 export interface ServeFacts {
@@ -78,10 +83,10 @@ export async function serveRound(ctx: ServeBenchContext, round: number): Promise
     const neighbour = join(ctx.work, `serve-neighbour-${round}`);
     const cpuBefore = await cpuSeconds(server.child.pid);
     await ctx.shell('sync');
-    ctx.record('fetch from upstream directly (multi-block xz, compressed_hash)', (await ctx.run(process.execPath, [ctx.bin, 'fetch', '-q', '--repo', ctx.repo, '--store', direct, 'bench:fast'])).seconds);
+    recordResult(ctx, 'fetch from upstream directly (multi-block xz, compressed_hash)', await ctx.run(process.execPath, [ctx.bin, 'fetch', '-q', '--repo', ctx.repo, '--store', direct, 'bench:fast']));
     await rm(direct, { recursive: true, force: true });
     await ctx.shell('sync');
-    ctx.record('neighbour fetch through serve, pull-through (cold cache)', (await ctx.run(process.execPath, [ctx.bin, 'fetch', '-q', '--repo', `${server.url}/repos/bench.json`, '--store', neighbour, 'bench:fast'])).seconds);
+    recordResult(ctx, 'neighbour fetch through serve, pull-through (cold cache)', await ctx.run(process.execPath, [ctx.bin, 'fetch', '-q', '--repo', `${server.url}/repos/bench.json`, '--store', neighbour, 'bench:fast']));
     await rm(neighbour, { recursive: true, force: true });
     // The neighbour is done once the .xz matched its digest; the cache host may still be decoding its own copy.
     const kept = join(cacheStore, 'bench:fast:v1.xz');
@@ -96,7 +101,7 @@ export async function serveRound(ctx: ServeBenchContext, round: number): Promise
     // Each after a sync: the cache host's freshly written image must not be flushed to disk during a measurement.
     const timed = async (name: string, script: string) => {
       await ctx.shell('sync');
-      ctx.record(name, (await ctx.shell(script)).seconds);
+      recordResult(ctx, name, await ctx.shell(script));
     };
     const eight = (url: string) => Array.from({ length: 8 }, () => `${curl(url)} &`).join(' ') + ' wait';
     for (let i = 0; i < 3; i++) {

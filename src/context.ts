@@ -18,6 +18,10 @@ export interface Context {
   now: () => number;
   /** The xz decoder to use, or undefined when none is available (only needed for xz sources). */
   decoder: () => Promise<Decoder | undefined>;
+  /** Threads for each xz decoder (0: one per core); fetching several at once gives each a share of the cores. */
+  xzThreads: number;
+  /** The zstd command, or undefined when there is none (a listed `.zst` is then passed over for the `.xz`). */
+  zstd: () => Promise<string | undefined>;
   /** The qemu-img command. */
   qemuImg: string;
   /** Largest decoded image accepted: decoding stops as soon as an image passes it (a decompression bomb). */
@@ -46,6 +50,10 @@ export interface ContextOptions {
   /** "auto" (default): the xz command when it is on PATH, else lzma-native. */
   decoder?: 'auto' | 'xz' | 'lzma-native';
   qemuImg?: string;
+  /** Threads for each xz decoder (default 0: one per core). */
+  xzThreads?: number;
+  /** The zstd command (default: `zstd` on PATH); false: never use `.zst` files. */
+  zstd?: string | false;
   /** Default: TEMPLATES_MAX_IMAGE_BYTES, else 1 TiB. */
   maxImageBytes?: number;
   /** Credentials per URL prefix (the config file's `auth`); ~/.netrc and TEMPLATES_TOKEN are read too. */
@@ -92,6 +100,8 @@ export function createContext(options: ContextOptions = {}): Context {
         ...(options.retries !== undefined ? { retries: options.retries } : {}),
         ...(options.retryDelayMs !== undefined ? { retryDelayMs: options.retryDelayMs } : {}),
       }),
+    xzThreads: options.xzThreads ?? 0,
+    zstd: async () => (options.zstd === false ? undefined : options.zstd ?? (await findExecutable('zstd', env.PATH))),
     decoder: async () => {
       if (choice === 'lzma-native') return { kind: 'lzma-native' };
       const xz = await findExecutable('xz', env.PATH);

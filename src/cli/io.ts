@@ -10,10 +10,13 @@ export interface CliIo {
   signal: AbortSignal;
 }
 
+/** Writes text to stdout or stderr; a progress renderer's print keeps it clear of the bars. */
+export type Print = (text: string, to: 'stdout' | 'stderr') => void;
+
 /** Prints an error: one line on stderr, and with --json also an object on stdout. Returns its exit code. */
-export function report(io: CliIo, error: unknown, json: boolean, ref?: string): number {
+export function report(io: CliIo, error: unknown, json: boolean, ref?: string, print: Print = (text, to) => void io[to].write(text)): number {
   const failure = asTemplatesError(error);
-  io.stderr.write(`templates: ${failure.toLine()} [${failure.code}]\n`);
-  if (json) io.stdout.write(`${JSON.stringify({ ...(ref ? { ref } : {}), error: failure.toJSON() })}\n`);
+  print(`templates: ${failure.toLine()} [${failure.code}]\n`, 'stderr');
+  if (json) print(`${JSON.stringify({ ...(ref ? { ref } : {}), error: failure.toJSON() })}\n`, 'stdout');
   return failure.exitCode;
 }

@@ -54,12 +54,12 @@ async function storedDigest(downloaded: Downloaded, signal: AbortSignal): Promis
   return { digest: `sha256:${sha256}` };
 }
 
-/** SHA-256 and size of the kept `.xz`: known already when it was the verified file, else read once more (page cache). */
+/** SHA-256 and size of the kept `.xz` or `.zst`: known already when it was the verified file, else read once more (page cache). */
 async function keptDigest(downloaded: Downloaded, signal: AbortSignal): Promise<{ digest: string; size: number }> {
   const path = downloaded.compressedFile!;
   const { size } = await stat(path);
   const verified = downloaded.verified;
-  if (verified.of === 'compressed' && verified.digest.algorithm === 'sha256') return { digest: `sha256:${verified.digest.hex}`, size };
+  if (verified.of !== 'image' && verified.digest.algorithm === 'sha256') return { digest: `sha256:${verified.digest.hex}`, size };
   const { sha256 } = await hashFile(path, ['sha256'], signal).catch((error: unknown) => {
     throw signal.aborted ? abortError(signal) : storeIoError(error, path, 'cannot read');
   });
@@ -75,6 +75,7 @@ async function fromServer(ctx: Context, store: Store, resolved: Resolved, provid
       handle: version.handle,
       ...(version.hash ? { hash: version.hash } : {}),
       ...(version.compressedHash && !(override?.preferImageHash && version.hash) ? { compressedHash: version.compressedHash } : {}),
+      ...(version.zst && !(override?.preferImageHash && version.hash) ? { zst: version.zst } : {}),
       ...(version.format ? { format: version.format } : {}),
       ...(version.size !== undefined ? { size: version.size } : {}),
     }, prefix, {
@@ -141,7 +142,7 @@ async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved
       compressed: downloaded.compressed,
       verified: { digest: `${downloaded.verified.digest.algorithm}:${downloaded.verified.digest.hex}`, of: downloaded.verified.of },
       stored,
-      ...(kept ? { kept: { xz: kept } } : {}),
+      ...(kept ? { kept: { [downloaded.compression!]: kept } } : {}),
       size: downloaded.size,
       fetchedAt: new Date(ctx.now()).toISOString(),
       tool: `${TOOL_NAME}/${TOOL_VERSION}`,
@@ -151,7 +152,7 @@ async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved
       hash,
       metadata: JSON.stringify(metadata),
       record: `${JSON.stringify(record, null, 2)}\n`,
-      ...(downloaded.compressedFile ? { compressed: downloaded.compressedFile } : {}),
+      ...(downloaded.compressedFile ? { compressed: { path: downloaded.compressedFile, compression: downloaded.compression! } } : {}),
       tempPrefix: prefix,
     });
     return { ref, path, status: 'downloaded', hash, format: downloaded.sourceFormat, size: downloaded.size };
@@ -187,7 +188,7 @@ export async function acquireEntry(
     if (again) return cachedResult(resolved.ref, again);
     await removeTempFiles(store, resolved.key);
     // Sidecars without an image are what a kill between the sidecar renames and the image rename leaves.
-    await Promise.all([hashPath, metadataPath, recordPath, compressedPath].map((path) => rm(path(store.root, resolved.key), { force: true })));
+    await Promise.all([hashPath, metadataPath, recordPath, compressedPath, (root: string, key: VersionKey) => compressedPath(root, key, 'zst')].map((path) => rm(path(store.root, resolved.key), { force: true })));
     return downloadAndPublish(ctx, store, resolved, lockSignal, onProgress, options.source);
   });
 }

@@ -1,4 +1,4 @@
-// xz decoding: the system `xz -T0 -dc` as a child process; lzma-native only where no xz binary exists.
+// Decoding: the system `xz -T0 -dc` or `zstd -dc --sparse` as a child process; lzma-native only where no xz binary exists.
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -7,18 +7,32 @@ import type { Decoder } from '../context.js';
 import { TemplatesError, abortError, isTemplatesError } from '../errors.js';
 
 
-/** -T0: one thread per core; xz uses them only on files compressed in several blocks. */
-const XZ_ARGS = ['-T0', '--decompress', '--stdout', '--quiet', '--no-warn'];
+/** The compressions a source may serve, by suffix. */
+export type Compression = 'xz' | 'zst';
+
+/**
+ * xz -T0: one thread per core; xz uses them only on files compressed in several blocks. zstd decodes on one
+ * thread (fast enough to keep up with the disk); --sparse seeks over zero runs even through a file descriptor.
+ * zstd's default memory limit (128 MiB) admits `--long=27` and refuses larger windows: a hostile frame fails.
+ */
+const ARGS: Record<Compression, (threads: number) => string[]> = {
+  xz: (threads) => [`-T${threads}`, '--decompress', '--stdout', '--quiet', '--no-warn'],
+  zst: () => ['--decompress', '--stdout', '--quiet', '--sparse', '--no-progress'],
+};
+const TOOL: Record<Compression, { name: string; install: string }> = {
+  xz: { name: 'xz', install: 'install xz (Debian: apt-get install xz-utils)' },
+  zst: { name: 'zstd', install: 'install zstd (Debian: apt-get install zstd)' },
+};
 /** Enough of xz's stderr for the message; the rest is dropped. */
 const STDERR_LIMIT = 8 * 1024;
 
-export function decodeFailed(error: unknown, where: string, signal: AbortSignal | undefined): TemplatesError {
+export function decodeFailed(error: unknown, where: string, signal: AbortSignal | undefined, compression: Compression = 'xz'): TemplatesError {
   if (signal?.aborted) return abortError(signal);
   if (isTemplatesError(error)) return error;
   const err = error as { message?: string };
-  return new TemplatesError('DECODE_FAILED', `${where}: xz data is corrupt or truncated: ${err.message ?? 'decoder failed'}`, {
+  return new TemplatesError('DECODE_FAILED', `${where}: ${compression} data is corrupt or truncated: ${err.message ?? 'decoder failed'}`, {
     url: where,
-    tool: 'xz',
+    tool: TOOL[compression].name,
     hint: 'the download or the file on the server is damaged; try again, or ask the repository owner',
   }, { cause: error });
 }
@@ -40,9 +54,15 @@ export function checkDecoder(decoder: Decoder | undefined): Decoder {
   });
 }
 
-export interface XzProcess {
+/** The zstd command for a `.zst` source; TOOL_MISSING when there is none. */
+export function checkZstd(path: string | undefined): string {
+  if (path) return path;
+  throw new TemplatesError('TOOL_MISSING', 'the image is zstd-compressed but the zstd command is not available', { tool: 'zstd', hint: TOOL.zst.install });
+}
+
+export interface DecoderProcess {
   stdin: Writable;
-  /** Settles when xz exits: rejects with DECODE_FAILED (or ABORTED) unless it exited 0. */
+  /** Settles when the decoder exits: rejects with DECODE_FAILED (or ABORTED) unless it exited 0. */
   done: Promise<void>;
   /** Bytes xz has written to its output so far (its stdout's file offset, from /proc), when it can be read. */
   written(): Promise<number | undefined>;
@@ -51,11 +71,12 @@ export interface XzProcess {
 }
 
 /**
- * Starts `xz -T0 -dc` writing the open file descriptor `output` directly (and sparse: it seeks over zero runs).
- * Plain child_process, no extra stream layers: this is the hot path of every fetch.
+ * Starts `xz -T0 -dc` (or `zstd -dc --sparse`) writing the open file descriptor `output` directly (and sparse: it
+ * seeks over zero runs). Plain child_process, no extra stream layers: this is the hot path of every fetch.
  */
-export function spawnXz(path: string, output: number, where: string, signal: AbortSignal | undefined): XzProcess {
-  const child = spawn(path, XZ_ARGS, { stdio: ['pipe', output, 'pipe'], ...(signal ? { signal, killSignal: 'SIGKILL' } : {}) });
+export function spawnDecoder(compression: Compression, path: string, output: number, where: string, signal: AbortSignal | undefined, threads = 0): DecoderProcess {
+  const tool = TOOL[compression];
+  const child = spawn(path, ARGS[compression](threads), { stdio: ['pipe', output, 'pipe'], ...(signal ? { signal, killSignal: 'SIGKILL' } : {}) });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (text: string) => {
     if (stderr.length < STDERR_LIMIT) stderr += text;
@@ -67,15 +88,15 @@ export function spawnXz(path: string, output: number, where: string, signal: Abo
       if (signal?.aborted) return reject(abortError(signal));
       const err = error as NodeJS.ErrnoException;
       if (err.code === 'ENOENT') {
-        return reject(new TemplatesError('TOOL_MISSING', `cannot run ${path}`, { tool: 'xz', hint: 'install xz (Debian: apt-get install xz-utils)' }, { cause: error }));
+        return reject(new TemplatesError('TOOL_MISSING', `cannot run ${path}`, { tool: tool.name, hint: tool.install }, { cause: error }));
       }
-      reject(decodeFailed(error, where, signal));
+      reject(decodeFailed(error, where, signal, compression));
     });
     child.once('close', (code, killedBy) => {
       if (code === 0) return resolve();
       if (signal?.aborted) return reject(abortError(signal));
-      const detail = stderr.trim().split('\n').pop() || (killedBy ? `xz was killed by ${killedBy}` : `xz exited with ${code}`);
-      reject(decodeFailed(new Error(detail.replace(/^xz: \(stdin\): /, '')), where, signal));
+      const detail = stderr.trim().split('\n').pop() || (killedBy ? `${tool.name} was killed by ${killedBy}` : `${tool.name} exited with ${code}`);
+      reject(decodeFailed(new Error(detail.replace(/^(xz|zstd): \(?stdin\)? ?: ?/, '')), where, signal, compression));
     });
   });
   // Without a rejection handler here, a failure seen first through a stream would be reported as unhandled.

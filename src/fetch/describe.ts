@@ -26,6 +26,8 @@ export interface Resolution {
   hash: string | null;
   hashFrom: 'repository' | 'hash-file' | null;
   compressedHash: string | null;
+  /** The `.zst` the repository lists (a fetch tries it first when zstd is installed), or null. */
+  zst: { hash: string; size: number | null } | null;
   size: number | null;
   format: string | null;
   /** The repository's signature: verified by a trusted key (which, when, revision), unsigned (no key applies), or null (built in memory). */
@@ -55,11 +57,12 @@ export async function resolveTemplate(ref: string, options: ResolveOptions): Pro
     version: key.version,
     timestamp: version.timestamp,
     source: { name: version.source.name, type: version.source.type },
-    urls: IMAGE_SUFFIXES.map((suffix) => provider.locate(version.handle, suffix)),
+    urls: [...(version.zst ? ['.zst'] : []), ...IMAGE_SUFFIXES].map((suffix) => provider.locate(version.handle, suffix)),
     mirrors: version.source.type === 'http' ? sourceServers(version.source, ctx.mirrors).slice(1) : [],
     hash: hash ? formatDigest(hash) : null,
     hashFrom: version.hash ? 'repository' : sidecar ? 'hash-file' : null,
     compressedHash: version.compressedHash ? `${version.compressedHash.algorithm}:${version.compressedHash.hex}` : null,
+    zst: version.zst ? { hash: formatDigest(version.zst.digest), size: version.zst.size ?? null } : null,
     size: version.size ?? null,
     format: version.format ?? null,
     signature: resolved.repository.signature ?? null,

@@ -1,4 +1,4 @@
-// Recognise bytes by content: xz, disk-image formats, and things that are not disk images at all.
+// Recognise bytes by content: xz, zstd, disk-image formats, and things that are not disk images at all.
 import { TemplatesError } from '../errors.js';
 
 /** Bytes needed to decide; the qcow2 header fields we read fit well inside. */
@@ -8,6 +8,16 @@ const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
 
 export function isXz(head: Buffer): boolean {
   return head.subarray(0, XZ_MAGIC.length).equals(XZ_MAGIC);
+}
+
+/** A zstd frame (skippable frames, 0x184D2A5?, are not written by the zstd command and not accepted first). */
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+
+/** The compression a source file is in, by its first bytes: what decodes it. */
+export function compressionOf(head: Buffer): 'xz' | 'zst' | undefined {
+  if (isXz(head)) return 'xz';
+  if (head.subarray(0, ZSTD_MAGIC.length).equals(ZSTD_MAGIC)) return 'zst';
+  return undefined;
 }
 
 /** Disk formats qemu-img reads, by magic. file-type knows none of them. */

@@ -1,4 +1,4 @@
-// One version from its source to a verified raw temp file in the store: choose the digest, stream, verify, convert.
+// One version from its source to a verified raw temp file in the store: choose the file and digest, stream, verify, convert.
 import { rename, rm, stat } from 'node:fs/promises';
 import type { Context } from '../context.js';
 import { TemplatesError, abortError, isTemplatesError, storeIoError } from '../errors.js';
@@ -8,10 +8,13 @@ import { fsyncPath } from '../util/atomic-write.js';
 import { readHead } from '../util/read-head.js';
 import { checkSupported, convertToRaw } from './convert.js';
 import { HEAD_BYTES, detectImageFormat } from './detect.js';
+import type { Compression } from './decode.js';
 import { mismatch } from './download-errors.js';
 import { dropPartial, findPartial, startPartial, type PartialFiles } from './partial.js';
-import { openImage, readHash, type OpenedImage } from './source.js';
-import { streamToFile, type StreamOptions, type Streamed } from './stream-to-file.js';
+import { IMAGE_SUFFIXES, openImage, readHash, type ImageSuffix, type OpenedImage } from './source.js';
+import { streamToFile, type StreamOptions, type Streamed, type Verified } from './stream-to-file.js';
+
+export type { Verified };
 
 export interface DownloadPlan {
   provider: Provider;
@@ -20,6 +23,8 @@ export interface DownloadPlan {
   hash?: Digest;
   /** Digest of the `.xz` file from the repository JSON, when it has one. */
   compressedHash?: Digest;
+  /** The `.zst` the repository lists (digest and size): tried first when the zstd command exists. */
+  zst?: { digest: Digest; size?: number };
   /** Declared format; a different detected format is an error. */
   format?: string;
   /** Declared size of the decoded image (before conversion); a different size is an error. */
@@ -32,12 +37,14 @@ export interface Downloaded {
   location: string;
   compressed: boolean;
   sourceFormat: string;
-  /** The digest that was verified, and what it covered. */
-  verified: { digest: Digest; of: 'image' | 'compressed' };
+  /** The digest that was verified, and what it covered: the image, the `.xz` (compressed) or the `.zst`. */
+  verified: { digest: Digest; of: Verified };
   /** The uncompressed image's digest for `<entry>.hash`, when known. */
   imageHash?: Digest;
-  /** The verified source `.xz` beside it (keepCompressed), inside the store's temp dir. */
+  /** The verified source `.xz` or `.zst` beside it (keepCompressed), inside the store's temp dir. */
   compressedFile?: string;
+  /** What compressedFile is. */
+  compression?: Compression;
   size: number;
 }
 
@@ -53,20 +60,23 @@ export interface DownloadOptions extends StreamOptions {
   onConvert?: (format: string) => void;
   /** Keep an interrupted download for resume, and resume a kept one (HTTP sources with a validator only). */
   resume?: ResumeOptions;
-  /** Keep the source's `.xz` bytes too (Downloaded.compressedFile), when the source served xz. */
+  /** Keep the source's compressed bytes too (Downloaded.compressedFile), when the source served xz or zstd. */
   keepCompressed?: boolean;
 }
 
 /**
- * What to verify: the `.xz` file's digest when the repository gives compressed_hash (the fast path),
- * else the image's digest from the repository JSON or the `.hash` file; no digest at all is refused.
+ * What to verify: the `.zst` file's digest when that is what was opened, the `.xz` file's when the repository gives
+ * compressed_hash (the fast paths), else the image's digest from the repository JSON or the `.hash` file; no
+ * digest at all is refused.
  */
 async function chooseCheck(plan: DownloadPlan, image: OpenedImage, signal: AbortSignal | undefined) {
-  const fast = image.suffix === '.xz' && plan.compressedHash !== undefined;
+  const zst = image.suffix === '.zst' ? plan.zst : undefined;
+  const fast = zst !== undefined || (image.suffix === '.xz' && plan.compressedHash !== undefined);
   const imageHash = plan.hash ?? (await readHash(plan.provider, plan.handle, signal).catch((error: unknown) => {
     if (fast && isTemplatesError(error) && error.code !== 'ABORTED') return undefined;
     throw error;
   }));
+  if (zst) return { check: { of: 'zst' as const, digest: zst.digest }, imageHash };
   if (fast) return { check: { of: 'compressed' as const, digest: plan.compressedHash! }, imageHash };
   if (imageHash) return { check: { of: 'image' as const, digest: imageHash }, imageHash };
   throw new TemplatesError('HASH_MISSING', `no hash for ${image.location}: the repository gives none and ${plan.provider.locate(plan.handle, '.hash')} does not exist`, {
@@ -88,7 +98,8 @@ export async function downloadImage(ctx: Context, plan: DownloadPlan, tempPrefix
   const kept = resume ? await findPartial(resume.files, resume.maxAgeMs, resume.now) : undefined;
   let keepPartial = false;
   try {
-    const image = await openImage(plan.provider, plan.handle, signal, kept);
+    const suffixes: readonly ImageSuffix[] = plan.zst && (await ctx.zstd()) ? ['.zst', ...IMAGE_SUFFIXES] : IMAGE_SUFFIXES;
+    const image = await openImage(plan.provider, plan.handle, signal, kept, suffixes);
     let chosen: Awaited<ReturnType<typeof chooseCheck>>;
     let streamed: Streamed;
     try {
@@ -99,7 +110,7 @@ export async function downloadImage(ctx: Context, plan: DownloadPlan, tempPrefix
       chosen = await chooseCheck(plan, image, signal);
       try {
         const limit = plan.size !== undefined ? { bytes: plan.size, declared: true } : { bytes: ctx.maxImageBytes, declared: false };
-        const keep = options.keepCompressed ? { keep: `${tempPrefix}.xz` } : {};
+        const keep = options.keepCompressed ? { keep: `${tempPrefix}.compressed` } : {};
         streamed = await streamToFile(ctx, image, { output: `${tempPrefix}.image`, ...(partial ? { partial } : {}), ...keep }, chosen.check, replay, limit, options);
       } catch (error) {
         keepPartial = partial !== undefined && isTemplatesError(error) && RESUMABLE_FAILURES.has(error.code);
@@ -128,13 +139,14 @@ async function finishImage(ctx: Context, plan: DownloadPlan, location: string, c
   const { check, imageHash } = chosen;
   const { actual, compressed } = streamed;
   // compressed_hash describes the file at <handle>.xz, whatever its content turned out to be.
-  if (!sameDigest(check.digest, actual)) throw mismatch(location, check.digest, actual, check.of === 'compressed' ? 'compressed file' : 'image');
+  if (!sameDigest(check.digest, actual)) throw mismatch(location, check.digest, actual, check.of === 'image' ? 'image' : 'compressed file');
   // The verified file moves to this attempt's own name, so the partial file can be removed whatever comes next.
   const downloaded = `${tempPrefix}.image`;
   if (streamed.path !== downloaded) await rename(streamed.path, downloaded);
-  // The verified source .xz, kept for serving: it was decoded into the verified image (or is what was verified).
-  const keptXz = options.keepCompressed && streamed.compressedPath ? `${tempPrefix}.xz` : undefined;
-  if (keptXz && streamed.compressedPath !== keptXz) await rename(streamed.compressedPath!, keptXz);
+  // The verified source .xz or .zst, kept for serving: it was decoded into the verified image (or is what was verified).
+  const compression = streamed.compression;
+  const keptFile = options.keepCompressed && streamed.compressedPath && compression ? `${tempPrefix}.${compression}` : undefined;
+  if (keptFile && streamed.compressedPath !== keptFile) await rename(streamed.compressedPath!, keptFile);
 
   const head = await readHead(downloaded, HEAD_BYTES);
   const sourceFormat = await detectImageFormat(head, location);
@@ -166,7 +178,7 @@ async function finishImage(ctx: Context, plan: DownloadPlan, location: string, c
     sourceFormat,
     verified: check,
     ...(imageHash ? { imageHash } : {}),
-    ...(keptXz ? { compressedFile: keptXz } : {}),
+    ...(keptFile ? { compressedFile: keptFile, compression } : {}),
     size,
   };
 }

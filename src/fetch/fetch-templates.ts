@@ -1,4 +1,5 @@
 // fetchTemplates: the one call for the common case: references, repositories and a store in, stored paths out.
+import { availableParallelism } from 'node:os';
 import { createContext, type Context } from '../context.js';
 import { abortError } from '../errors.js';
 import { loadRepositories } from '../repository/find.js';
@@ -26,7 +27,7 @@ export interface FetchTemplatesOptions {
   onWarning?: (message: string) => void;
   /** Never use the network (see fetchTemplate). */
   offline?: boolean;
-  /** How many references are fetched at once (default 1: one after the other). */
+  /** How many references are fetched at once (default 3); their xz decoders share the cores. */
   concurrency?: number;
 }
 
@@ -42,6 +43,18 @@ function checkOptions(options: FetchTemplatesOptions): void {
     throw badArgument('fetchTemplates', 'concurrency', 'a whole number of at least 1', options.concurrency);
   }
   checkSignal('fetchTemplates', options.signal);
+}
+
+/** The default number of references fetched at once. */
+export const DEFAULT_CONCURRENCY = 3;
+
+/**
+ * The context for `workers` fetches at once: each xz decoder gets its share of the cores (at least one thread),
+ * so that several decoders do not each start a thread per core.
+ */
+export function shareCores(context: Context, workers: number): Context {
+  if (workers <= 1 || context.xzThreads !== 0) return context;
+  return { ...context, xzThreads: Math.max(1, Math.floor(availableParallelism() / workers)) };
 }
 
 /**
@@ -66,13 +79,15 @@ export async function fetchTemplates(refs: string | string[], options: FetchTemp
       ...(options.offline ? { offline: true } : {}),
     });
   const results: FetchResult[] = new Array(list.length);
+  const count = Math.min(options.concurrency ?? DEFAULT_CONCURRENCY, list.length);
+  const shared = shareCores(context, count);
   let next = 0;
   const worker = async () => {
     while (next < list.length) {
       const index = next++;
       if (signal.aborted) throw abortError(signal);
       results[index] = await fetchTemplate(list[index]!, {
-        store, repositories, context, signal,
+        store, repositories, context: shared, signal,
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         ...(options.offline ? { offline: true } : {}),
       }).catch((error: unknown) => {
@@ -81,7 +96,7 @@ export async function fetchTemplates(refs: string | string[], options: FetchTemp
       });
     }
   };
-  const workers = Array.from({ length: Math.min(options.concurrency ?? 1, list.length) }, worker);
+  const workers = Array.from({ length: count }, worker);
   const settled = await Promise.allSettled(workers);
   const failed = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (failed) throw stop.signal.aborted && stop.signal.reason !== undefined ? stop.signal.reason : failed.reason;

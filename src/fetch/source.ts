@@ -1,4 +1,4 @@
-// The files of one version at its source: the image (`.xz` first, then plain) and its `.hash`/`.metadata` sidecars.
+// The files of one version at its source: the image (`.zst` when listed, `.xz`, then plain) and its `.hash`/`.metadata` sidecars.
 import { TemplatesError, abortError, isTemplatesError } from '../errors.js';
 import { mapHttpError } from '../http/client.js';
 import type { OpenedFile, Provider } from '../providers/types.js';
@@ -11,18 +11,21 @@ export const IMAGE_SUFFIXES = ['.xz', ''] as const;
 export const MAX_HASH_BYTES = 64 * 1024;
 export const MAX_METADATA_BYTES = 1024 * 1024;
 
+/** The image's suffixes to try, in order: a `.zst` only when the repository lists it (no probing). */
+export type ImageSuffix = '.zst' | (typeof IMAGE_SUFFIXES)[number];
+
 export interface OpenedImage extends OpenedFile {
-  suffix: (typeof IMAGE_SUFFIXES)[number];
+  suffix: ImageSuffix;
 }
 
-/** Opens the image, `.xz` first; `resume` is asked for only from the URL its bytes came from. */
-export async function openImage(provider: Provider, handle: string, signal?: AbortSignal, resume?: { url: string; offset: number; validator: string }): Promise<OpenedImage> {
-  for (const suffix of IMAGE_SUFFIXES) {
+/** Opens the image, the first of `suffixes` that exists; `resume` is asked for only from the URL its bytes came from. */
+export async function openImage(provider: Provider, handle: string, signal?: AbortSignal, resume?: { url: string; offset: number; validator: string }, suffixes: readonly ImageSuffix[] = IMAGE_SUFFIXES): Promise<OpenedImage> {
+  for (const suffix of suffixes) {
     const from = resume && provider.locate(handle, suffix) === resume.url ? { resume: { offset: resume.offset, validator: resume.validator } } : {};
     const file = await provider.open(handle, suffix, { ...(signal ? { signal } : {}), ...from });
     if (file) return { ...file, suffix };
   }
-  const tried = IMAGE_SUFFIXES.map((suffix) => provider.locate(handle, suffix));
+  const tried = suffixes.map((suffix) => provider.locate(handle, suffix));
   throw new TemplatesError('IMAGE_NOT_FOUND', `image not found at ${tried.join(' or ')}`, {
     url: tried[tried.length - 1]!,
     hint: 'the repository lists a version its source does not have; ask the repository owner',

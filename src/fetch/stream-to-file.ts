@@ -1,4 +1,4 @@
-// Stream one source into a temp file in one pass: replay a kept prefix, tee for resume, decode xz, hash, write sparse.
+// Stream one source into a temp file in one pass: replay a kept prefix, tee for resume, decode xz/zstd, hash, write sparse.
 import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { setPriority as osSetPriority } from 'node:os';
@@ -10,8 +10,8 @@ import { sameDigest, type Digest } from '../repository/digest.js';
 import { peek } from '../util/peek.js';
 import { readHead } from '../util/read-head.js';
 import { Counter } from './counter.js';
-import { checkDecoder, lzmaNativeDecoder, spawnXz, type XzProcess } from './decode.js';
-import { isXz } from './detect.js';
+import { checkDecoder, checkZstd, lzmaNativeDecoder, spawnDecoder, type Compression, type DecoderProcess } from './decode.js';
+import { compressionOf } from './detect.js';
 import { classify, settle, sizeError, type SizeLimit } from './download-errors.js';
 import { FollowHasher } from './follow-hasher.js';
 import { readGrowingFile } from './growing-file.js';
@@ -40,17 +40,22 @@ async function* sourceBytes(body: Readable, replay: { path: string; length: numb
   }
 }
 
+/** What a verified digest covers: the image, the `.xz` (lago's compressed_hash) or the `.zst`. */
+export type Verified = 'image' | 'compressed' | 'zst';
+
 export interface Check {
-  of: 'image' | 'compressed';
+  of: Verified;
   digest: Digest;
 }
 
 export interface Streamed {
   actual: Digest;
   compressed: boolean;
+  /** The source's compression, when it was compressed. */
+  compression?: Compression;
   /** The file now holding the downloaded (decoded) image. */
   path: string;
-  /** The file holding every byte of the source's `.xz`, when it was kept (resume or keepCompressed). */
+  /** The file holding every byte of the source's compressed file, when it was kept (resume or keepCompressed). */
   compressedPath?: string;
   bytes: number;
 }
@@ -61,23 +66,23 @@ function discard(): Writable {
 }
 
 /** Lowers the decoder's CPU priority; where that is not allowed it simply runs at the normal one. */
-function setPriority(xz: XzProcess, nice: number): void {
-  if (xz.pid === undefined) return;
+function setPriority(decoder: DecoderProcess, nice: number): void {
+  if (decoder.pid === undefined) return;
   try {
-    osSetPriority(xz.pid, nice);
+    osSetPriority(decoder.pid, nice);
   } catch {
     // not permitted here: decoding at normal priority is still correct
   }
 }
 
-/** Checks every 250 ms how far xz has written; past the limit it kills xz and remembers why. */
-function watchXz(xz: XzProcess, limit: SizeLimit, where: string): { stop(): void; error(): TemplatesError | undefined } {
+/** Checks every 250 ms how far the decoder has written; past the limit it kills it and remembers why. */
+function watchDecoder(decoder: DecoderProcess, limit: SizeLimit, where: string): { stop(): void; error(): TemplatesError | undefined } {
   let error: TemplatesError | undefined;
   const timer = setInterval(() => {
-    void xz.written().then((bytes) => {
+    void decoder.written().then((bytes) => {
       if (bytes !== undefined && bytes > limit.bytes && !error) {
         error = sizeError(where, limit, bytes, true);
-        xz.kill();
+        decoder.kill();
       }
     });
   }, 250);
@@ -89,11 +94,11 @@ function watchXz(xz: XzProcess, limit: SizeLimit, where: string): { stop(): void
 export interface StreamOptions {
   signal?: AbortSignal;
   /**
-   * A cache host's way: the download writes the `.xz` to its kept file at the network's pace, and the decoder
-   * follows that file at its own, with this niceness (others' work first). Only with xz and a kept file.
+   * A cache host's way: the download writes the compressed file to its kept copy at the network's pace, and the
+   * decoder follows that file at its own, with this niceness (others' work first). Only with a decoder process and a kept file.
    */
   decodeBehind?: { nice: number };
-  /** With decodeBehind on the fast path: the whole `.xz` arrived and matched its digest (decoding may still run). */
+  /** With decodeBehind on the fast path: the whole compressed file arrived and matched its digest (decoding may still run). */
   onCompressedVerified?: () => void;
   /** Bytes read from the source so far, and the total when known. */
   onBytes?: (bytes: number, total: number | undefined, location: string) => void;
@@ -102,9 +107,18 @@ export interface StreamOptions {
 /** Hashes either the bytes streaming through (a Transform) or a file right behind its writer (a worker reading it). */
 type Hashing = { kind: 'stream'; hasher: ParallelHasher } | { kind: 'file'; hasher: FollowHasher; path: string };
 
+/** How compressed bytes are decoded: a child process writing the output file itself, or lzma-native in this process. */
+type Decoding = { kind: 'process'; compression: Compression; path: string } | { kind: 'lzma-native' };
+
+async function chooseDecoding(ctx: Context, compression: Compression): Promise<Decoding> {
+  if (compression === 'zst') return { kind: 'process', compression, path: checkZstd(await ctx.zstd()) };
+  const decoder = checkDecoder(await ctx.decoder());
+  return decoder.kind === 'xz' ? { kind: 'process', compression, path: decoder.path } : decoder;
+}
+
 /**
- * Streams the source into a temp file in one pass, hashing what `check` covers. xz data goes through `xz -T0`,
- * which writes the output file itself (sparse). The digest comes from a worker thread: it reads the output (or,
+ * Streams the source into a temp file in one pass, hashing what `check` covers. xz data goes through `xz -T0`
+ * (zstd data through `zstd -d --sparse`), which writes the output file itself (sparse). The digest comes from a worker thread: it reads the output (or,
  * when the compressed bytes are what is verified, the kept partial copy of them) from the page cache right
  * behind the writer, so no byte is copied through this thread twice and no pass waits for another. With
  * `targets.partial`, the source's bytes are kept for resume (the compressed copy, or the output itself when
@@ -118,17 +132,18 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
   const head = resumed ? await readHead(replay.path, 6) : await peek(image.body, 6).catch((error: unknown) => {
     throw classify(error, where, signal, targets.output);
   });
-  const compressed = isXz(head);
-  const decoder = compressed ? checkDecoder(await ctx.decoder()) : undefined;
+  const compression = compressionOf(head);
+  const compressed = compression !== undefined;
+  const decoder = compression ? await chooseDecoding(ctx, compression) : undefined;
   const counter = (bytes: number) => options.onBytes?.(bytes, image.size, where);
   const opts = signal ? { signal } : {};
   const algorithm = check.digest.algorithm;
-  // Uncompressed and resumable: the partial file is the output itself. Compressed: the partial keeps the .xz bytes.
+  // Uncompressed and resumable: the partial file is the output itself. Compressed: the partial keeps the compressed bytes.
   const output = !compressed && targets.partial ? targets.partial.path : targets.output;
   const handles: FileHandle[] = [];
   let hashing: Hashing | undefined;
   let stopWriteback: (() => Promise<void>) | undefined;
-  let watch: ReturnType<typeof watchXz> | undefined;
+  let watch: ReturnType<typeof watchDecoder> | undefined;
   let early: Digest | undefined;
   const tooMany = (bytes: number) => sizeError(where, limit, bytes, true);
   const openFile = async (path: string, flags: string) => {
@@ -156,9 +171,9 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
     const tee = teePath ? await openFile(teePath, resumed ? 'a' : 'w') : undefined;
     const source = sourceBytes(image.body, resumed ? { path: replay.path, length: replay.offset } : undefined, tee);
     const arrived = new Counter(counter);
-    const fast = check.of === 'compressed';
+    const fast = check.of !== 'image';
     // Follow a file when one holds the verified bytes; otherwise hash them as they stream.
-    const followed = fast ? teePath : decoder.kind === 'xz' ? output : undefined;
+    const followed = fast ? teePath : decoder.kind === 'process' ? output : undefined;
     hashing = followed ? { kind: 'file', hasher: new FollowHasher(followed, algorithm), path: followed } : { kind: 'stream', hasher: new ParallelHasher(algorithm) };
     const streamed = hashing.kind === 'stream' ? hashing.hasher : undefined;
     const before: Transform[] = fast && streamed ? [arrived, streamed] : [arrived];
@@ -167,7 +182,7 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
       const decoded = new Counter(undefined, { bytes: limit.bytes, tooMany });
       await pipeline([source, ...before, lzmaNativeDecoder(), decoded, ...after, createSparseWriter(fd.fd)] as unknown as [Readable, Writable], opts);
     } else if (options.decodeBehind && teePath && tee) {
-      // The body goes to the kept file only; xz reads that file behind it, so the download never waits for decoding.
+      // The body goes to the kept file only; the decoder reads that file behind it, so the download never waits for decoding.
       const body = sourceBytes(image.body, undefined, tee);
       arrived.bytes = resumed ? replay.offset : 0;
       const stopReading = new AbortController();
@@ -186,24 +201,24 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
           throw error;
         },
       );
-      const xz = spawnXz(decoder.path, fd.fd, where, signal);
-      setPriority(xz, options.decodeBehind.nice);
-      watch = watchXz(xz, limit, where);
+      const child = spawnDecoder(decoder.compression, decoder.path, fd.fd, where, signal, ctx.xzThreads);
+      setPriority(child, options.decodeBehind.nice);
+      watch = watchDecoder(child, limit, where);
       const reading = readGrowingFile(teePath, () => finalLength, AbortSignal.any([stopReading.signal, ...(signal ? [signal] : [])]));
-      await settle([download, pipeline(reading, xz.stdin, opts), xz.done]);
+      await settle([download, pipeline(reading, child.stdin, opts), child.done]);
       watch.stop();
     } else {
-      const xz = spawnXz(decoder.path, fd.fd, where, signal);
-      watch = watchXz(xz, limit, where);
-      await settle([pipeline([source, ...before, xz.stdin] as unknown as [Readable, Writable], opts), xz.done]);
+      const child = spawnDecoder(decoder.compression, decoder.path, fd.fd, where, signal, ctx.xzThreads);
+      watch = watchDecoder(child, limit, where);
+      await settle([pipeline([source, ...before, child.stdin] as unknown as [Readable, Writable], opts), child.done]);
       watch.stop();
     }
     await fd.sync();
-    // The exact check: the watch only samples, and xz may end in a hole that it seeks over.
+    // The exact check: the watch only samples, and the decoder may end in a hole that it seeks over.
     const decodedSize = (await fd.stat()).size;
     if (decodedSize > limit.bytes || (limit.declared && decodedSize !== limit.bytes)) throw sizeError(where, limit, decodedSize, false);
     const actual = early ?? (hashing.kind === 'stream' ? await hashing.hasher.digest() : await hashing.hasher.finish(hashing.path === output ? decodedSize : arrived.bytes));
-    return { actual, compressed, path: output, bytes: arrived.bytes, ...(teePath ? { compressedPath: teePath } : {}) };
+    return { actual, compressed, compression, path: output, bytes: arrived.bytes, ...(teePath ? { compressedPath: teePath } : {}) };
   } catch (error) {
     throw watch?.error() ?? classify(error, where, signal, output);
   } finally {

@@ -51,12 +51,17 @@ function firstMismatch(pin: Pin, checks: Array<[what: string, pinned: string | n
   return failed && mismatch(pin, failed[0], failed[1]!, show(failed[2]!), hint);
 }
 
+/** The pinned digest of what a stored entry's download verified: its image, its `.xz` or its `.zst`. */
+function verifiedPin(pin: Pin, of: 'image' | 'compressed' | 'zst' | undefined): string | null {
+  return of === 'compressed' ? pin.compressed_hash : of === 'zst' ? pin.zst_hash ?? null : pin.hash;
+}
+
 /** Whether a stored entry is the pinned image, by every digest both sides know. */
 function storedMismatch(pin: Pin, entry: StoredEntry): TemplatesError | undefined {
   const record = entry.record;
   return firstMismatch(pin, [
     ['the stored image', pin.hash, record ? parseDigest(record.stored?.digest ?? '') : entry.hash === undefined ? undefined : parseDigest(entry.hash)],
-    ['the stored image\'s verified download', record?.verified.of === 'compressed' ? pin.compressed_hash : pin.hash, record ? parseDigest(record.verified.digest) : undefined],
+    ['the stored image\'s verified download', verifiedPin(pin, record?.verified.of), record ? parseDigest(record.verified.digest) : undefined],
   ], `the store holds another ${pin.ref}: templates rm ${pin.ref}, then fetch --locked again`);
 }
 
@@ -68,7 +73,11 @@ function pinnedSet(repositories: RepositorySet, pin: Pin, version: VersionSpec):
   const versions = new Map(template.value.versions);
   const hash = pin.hash === null ? undefined : parseDigest(pin.hash);
   const compressedHash = pin.compressed_hash === null ? undefined : parseDigest(pin.compressed_hash);
-  versions.set(pin.version, { ok: true, value: { ...version, ...(hash ? { hash } : {}), ...(compressedHash ? { compressedHash } : {}) } });
+  // A .zst is used only when pinned: its digest is then the lock's; unpinned, the fetch takes the pinned .xz instead.
+  const zstDigest = pin.zst_hash ? parseDigest(pin.zst_hash) : undefined;
+  const { zst: _unpinned, ...rest } = version;
+  const zst = zstDigest ? { zst: { digest: zstDigest, ...(version.zst?.size !== undefined ? { size: version.zst.size } : {}) } } : {};
+  versions.set(pin.version, { ok: true, value: { ...rest, ...(hash ? { hash } : {}), ...(compressedHash ? { compressedHash } : {}), ...zst } });
   const templates = new Map(repository.templates);
   templates.set(pin.template, { ok: true, value: { ...template.value, versions } });
   return new RepositorySet([{ ...repository, templates }, ...repositories.list().filter((r) => r.name !== pin.repository)]);
@@ -106,6 +115,7 @@ export async function fetchLocked(lock: LockFile, options: FetchLockedOptions): 
       ? await readHash(providerFor(version.source, ctx.http), version.handle, options.signal).catch(() => undefined) : undefined;
     const republished = firstMismatch(pin, [
       ['the repository lists another compressed digest', pin.compressed_hash, version.compressedHash],
+      ['the repository lists another .zst digest', pin.zst_hash ?? null, version.zst?.digest],
       ['the repository lists another image digest', pin.hash, version.hash],
       ['the .hash file gives another image digest', pin.hash, sidecar],
     ], 'the version was republished: review it, then templates lock --update');

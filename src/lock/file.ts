@@ -16,6 +16,8 @@ export interface Pin {
   /** The uncompressed image's digest (`algo:hex`), as the repository JSON or its `.hash` file gave it. */
   hash: string | null;
   compressed_hash: string | null;
+  /** The `.zst`'s digest, when the repository listed one (absent in lock files written before zstd). */
+  zst_hash?: string | null;
   size: number | null;
   format: string | null;
   /** The repository's `revision` when the pin was made (information: a later revision may keep the same digests). */
@@ -48,7 +50,7 @@ export function parseLockFile(text: string, file: string): LockFile {
   for (const [asked, pin] of Object.entries(lock.templates)) {
     const p = pin as Partial<Pin> | null;
     const ok = typeof p === 'object' && p !== null && [p.ref, p.repository, p.template, p.version, p.source].every(isString)
-      && p.ref === `${p.repository}:${p.template}:${p.version}` && nullable(p.hash, isString) && nullable(p.compressed_hash, isString)
+      && p.ref === `${p.repository}:${p.template}:${p.version}` && nullable(p.hash, isString) && nullable(p.compressed_hash, isString) && (p.zst_hash === undefined || nullable(p.zst_hash, isString))
       && nullable(p.size, isNumber) && nullable(p.format, isString) && nullable(p.revision, isNumber) && (p.hash || p.compressed_hash);
     if (!ok) throw invalid(file, `templates[${JSON.stringify(asked)}] is not a pin with a ref and a digest`);
   }
@@ -62,7 +64,7 @@ export function formatLockFile(lock: LockFile): string {
     const p = lock.templates[asked]!;
     templates[asked] = {
       ref: p.ref, repository: p.repository, template: p.template, version: p.version, source: p.source,
-      hash: p.hash, compressed_hash: p.compressed_hash, size: p.size, format: p.format, revision: p.revision,
+      hash: p.hash, compressed_hash: p.compressed_hash, ...(p.zst_hash ? { zst_hash: p.zst_hash } : {}), size: p.size, format: p.format, revision: p.revision,
     };
   }
   return `${JSON.stringify({ lockfileVersion: LOCKFILE_VERSION, templates }, null, 2)}\n`;

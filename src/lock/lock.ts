@@ -39,6 +39,7 @@ async function pinOf(asked: string, repositories: RepositorySet, options: LockOp
   return {
     ref: resolution.ref, repository: resolution.repository, template: resolution.template, version: resolution.version,
     source: resolution.urls[0] ?? '', hash: qualified(resolution.hash), compressed_hash: qualified(resolution.compressedHash),
+    ...(resolution.zst ? { zst_hash: resolution.zst.hash } : {}),
     size: resolution.size, format: resolution.format, revision: revision ?? null,
   };
 }

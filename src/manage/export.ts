@@ -1,4 +1,4 @@
-// export: write stored templates as a repository directory (multi-block xz, .hash, .metadata, JSON with a file source).
+// export: write stored templates as a repository directory (multi-block xz, zst, .hash, .metadata, JSON with a file source).
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { createContext, findExecutable, type Context } from '../context.js';
@@ -6,7 +6,8 @@ import { TemplatesError, outputIoError } from '../errors.js';
 import { packImage } from '../publish/pack.js';
 import type { IndexProgressCallback } from '../publish/progress.js';
 import { repositoryJson, type IndexedVersion } from '../publish/repository-json.js';
-import { compressOptions, type CompressChoices } from '../publish/xz.js';
+import { checkFormats, type IndexFormat } from '../publish/index-options.js';
+import { DEFAULT_ZSTD_LEVEL, compressOptions, type CompressChoices } from '../publish/xz.js';
 import type { RepositorySet } from '../repository/set.js';
 import { entryName } from '../store/layout.js';
 import { readStoredEntry, type Store } from '../store/store.js';
@@ -15,6 +16,9 @@ import { storedKey } from './refs.js';
 
 export interface ExportOptions extends CompressChoices {
   store: Store;
+  /** As index: xz always, zst too by default (`zstdLevel`, default 19). */
+  formats?: readonly IndexFormat[];
+  zstdLevel?: number;
   /** For short references and version timestamps; a stored entry of an unconfigured repository keeps its fetch time. */
   repositories?: RepositorySet;
   context?: Context;
@@ -42,6 +46,9 @@ export async function exportTemplates(refs: string[], dir: string, options: Expo
   const root = resolve(dir);
   const xz = await findExecutable('xz', ctx.env.PATH);
   if (!xz) throw new TemplatesError('TOOL_MISSING', 'templates export needs the xz command', { tool: 'xz', hint: 'install xz (Debian: apt-get install xz-utils)' });
+  const wantZst = checkFormats(options);
+  const zstd = wantZst ? await findExecutable('zstd', ctx.env.PATH) : undefined;
+  if (wantZst && !zstd) throw new TemplatesError('TOOL_MISSING', 'templates export writes .zst files and needs the zstd command', { tool: 'zstd', hint: 'install zstd (Debian: apt-get install zstd), or give --formats xz' });
   const byRepository = new Map<string, IndexedVersion[]>();
   let bytesOut = 0;
   for (const ref of refs) {
@@ -61,8 +68,9 @@ export async function exportTemplates(refs: string[], dir: string, options: Expo
       compression: compressOptions(options),
       ...(options.signal ? { signal: options.signal } : {}),
       onBytes: (bytes) => options.onProgress?.({ ref: entryName(key), phase: 'compress', bytes, total: entry.size }),
+      ...(zstd ? { zst: { output: `${target}.zst`, zstd, level: options.zstdLevel ?? DEFAULT_ZSTD_LEVEL } } : {}),
     });
-    bytesOut += packed.compressedSize;
+    bytesOut += packed.compressedSize + (packed.zst?.size ?? 0);
     const template = options.repositories?.get(key.repository)?.templates.get(key.template);
     const version = template?.ok ? template.value.versions.get(key.version) : undefined;
     const fetchedAt = entry.record?.fetchedAt ? Date.parse(entry.record.fetchedAt) : Date.now();
@@ -77,7 +85,7 @@ export async function exportTemplates(refs: string[], dir: string, options: Expo
     await write(`${target}.hash`, packed.sha1);
     await write(`${target}.metadata`, `${JSON.stringify(metadata, null, 2)}\n`);
     const versions = byRepository.get(key.repository) ?? [];
-    versions.push({ template: key.template, version: key.version, handle, timestamp, sha1: packed.sha1, compressedSha256: packed.compressedSha256, size: packed.size, format: 'raw' });
+    versions.push({ template: key.template, version: key.version, handle, timestamp, sha1: packed.sha1, compressedSha256: packed.compressedSha256, ...(packed.zst ? { zst: packed.zst } : {}), size: packed.size, format: 'raw' });
     byRepository.set(key.repository, versions);
     options.onProgress?.({ ref: entryName(key), phase: 'indexed', status: 'compressed' });
   }

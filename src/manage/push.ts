@@ -15,6 +15,7 @@ import { packImage } from '../publish/pack.js';
 import { compressOptions } from '../publish/xz.js';
 import type { RepositorySet } from '../repository/set.js';
 import { compressedPath, entryName, pushedBlobsPath, tempDir, type VersionKey } from '../store/layout.js';
+import { keptFile } from '../store/record.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { readStoredEntry, type Store, type StoredEntry } from '../store/store.js';
 import { containerDiskImage } from './container-disk-image.js';
@@ -53,12 +54,13 @@ export interface PushResult {
 /** The `.xz` to push: the kept one when it is the raw image's (else compressed now, 16 MiB blocks, into the store's temp dir). */
 async function layerFile(ctx: Context, store: Store, key: VersionKey, entry: NonNullable<Awaited<ReturnType<typeof readStoredEntry>>>, ref: string, options: PushOptions) {
   const record = entry.record;
-  const kept = record?.kept && record.sourceFormat === 'raw' ? compressedPath(store.root, key) : undefined;
+  const keptXz = keptFile(record);
+  const kept = keptXz?.compression === 'xz' && record!.sourceFormat === 'raw' ? compressedPath(store.root, key) : undefined;
   if (kept && (await stat(kept).catch(() => undefined))) {
     // The raw digest the store recorded (sha256, or lago's sha1) is enough: reading 2 GiB again to learn another took longer than the upload.
     const known = /^(sha256|sha1):/.exec(record!.stored?.digest ?? '')?.[1] as 'sha256' | 'sha1' | undefined;
     const raw: { sha256?: string; sha1?: string } = known ? { [known]: record!.stored!.digest } : await hashFile(entry.path, ['sha256', 'sha1'], options.signal).then((h) => ({ sha256: `sha256:${h.sha256}`, sha1: `sha1:${h.sha1}` }));
-    return { path: kept, digest: record!.kept!.xz.digest, size: record!.kept!.xz.size, raw, temporary: false };
+    return { path: kept, digest: keptXz!.digest, size: keptXz!.size, raw, temporary: false };
   }
   const xz = await findExecutable('xz', ctx.env.PATH);
   if (!xz) throw new TemplatesError('TOOL_MISSING', 'templates push needs the xz command to compress the image', { tool: 'xz', hint: 'install xz (Debian: apt-get install xz-utils)' });

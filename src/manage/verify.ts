@@ -7,7 +7,7 @@ import { HEAD_BYTES, detectImageFormat } from '../fetch/detect.js';
 import { parseDigest, parseHashFile, type HashAlgorithm } from '../repository/digest.js';
 import { compressedPath, entryName, hashPath, metadataPath, recordPath, type VersionKey } from '../store/layout.js';
 import { withEntryLock } from '../store/lock.js';
-import type { EntryRecord } from '../store/record.js';
+import { keptFile, type EntryRecord } from '../store/record.js';
 import { readStoredEntry, type Store } from '../store/store.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { hashFile } from '../util/hash-file.js';
@@ -104,10 +104,10 @@ export async function verifyEntry(store: Store, key: VersionKey, options: Verify
     }
     return finish(store, key, { ref, status: 'corrupt', expected, actual: `${digest.algorithm}:${actual}` }, options);
   }
-  // A kept .xz is part of the entry: neighbours are served it, so it is checked too.
-  const kept = entry.record?.kept?.xz;
+  // A kept .xz (or .zst) is part of the entry: neighbours are served it, so it is checked too.
+  const kept = keptFile(entry.record);
   if (kept) {
-    const xz = compressedPath(store.root, key);
+    const xz = compressedPath(store.root, key, kept.compression);
     const keptActual = await hashFile(xz, ['sha256'], signal).then((d) => `sha256:${d.sha256}`, () => 'missing');
     if (keptActual !== kept.digest) return finish(store, key, { ref, status: 'corrupt', expected: kept.digest, actual: keptActual, file: xz }, options);
   }

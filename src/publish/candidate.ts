@@ -1,5 +1,5 @@
 // One image of a directory being indexed: its metadata and filters, whether it changed, packing it, and its sidecars.
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TemplatesError, isTemplatesError, outputIoError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -8,7 +8,7 @@ import { packImage } from './pack.js';
 import type { IndexedStatus } from './progress.js';
 import type { Recognised } from './recognise.js';
 import { sameStamp, type FileStamp, type IndexedImage } from './state.js';
-import { compressOptions } from './xz.js';
+import { DEFAULT_ZSTD_LEVEL, compressOptions } from './xz.js';
 
 /** Metadata keys index writes (everything else in `<handle>.metadata` is kept as it was). */
 const DERIVED_KEYS = ['size', 'format', 'sha256', 'compressed_size', 'timestamp'] as const;
@@ -72,14 +72,20 @@ export interface Candidate {
   metadata: Record<string, unknown>;
 }
 
-/** The recorded facts, when the image and its `.xz` are unchanged (size, mtime) and `.hash` still holds the recorded SHA-1. */
-export async function unchanged(candidate: Candidate, previous: IndexedImage | undefined): Promise<{ image: IndexedImage; status: IndexedStatus } | undefined> {
+/**
+ * The recorded facts, when the image and its `.xz` (and `.zst`, when one is wanted) are unchanged (size, mtime) and
+ * `.hash` still holds the recorded SHA-1. A `.zst` no longer wanted is removed, and the image is otherwise unchanged.
+ */
+export async function unchanged(candidate: Candidate, previous: IndexedImage | undefined, wantZst: boolean): Promise<{ image: IndexedImage; status: IndexedStatus } | undefined> {
   const { root, rel, handle, abs, metadata } = candidate;
   if (!previous || previous.file.path !== rel) return undefined;
   const fileStamp = await stampOf(abs);
   if (!fileStamp || !sameStamp(previous.file, fileStamp) || !sameStamp(previous.output, await stampOf(join(root, `${handle}.xz`)))) return undefined;
+  if (wantZst && !sameStamp(previous.zst?.output, await stampOf(join(root, `${handle}.zst`)))) return undefined;
   if ((await readText(join(root, `${handle}.hash`))) !== previous.sha1) return undefined;
-  return { image: { ...previous, ...chooseTimestamp(metadata, previous, fileStamp.mtimeMs) }, status: 'unchanged' };
+  const { zst, ...rest } = previous;
+  if (zst && !wantZst) await rm(join(root, `${handle}.zst`), { force: true });
+  return { image: { ...(wantZst ? previous : rest), ...chooseTimestamp(metadata, previous, fileStamp.mtimeMs) }, status: 'unchanged' };
 }
 
 /** One pass over a recognised image: writes its multi-block `.xz` (or checks the one it is) and learns its digests. */
@@ -88,6 +94,7 @@ export async function packCandidate(
   recognised: Extract<Recognised, { kind: 'image' }>,
   previous: IndexedImage | undefined,
   xz: string,
+  zstd: string | undefined,
   options: IndexOptions,
   signal: AbortSignal,
   summary: IndexSummary,
@@ -110,9 +117,12 @@ export async function packCandidate(
       compression,
       signal,
       onBytes: (bytes) => options.onProgress?.({ ref: handle, phase: 'compress', bytes, total: recognised.size }),
+      ...(zstd ? { zst: { output: join(root, `${handle}.zst`), zstd, level: options.zstdLevel ?? DEFAULT_ZSTD_LEVEL } } : {}),
     });
+    if (!zstd) await rm(join(root, `${handle}.zst`), { force: true });
     summary.bytesIn += packed.size;
     if (compress) summary.bytesOut += packed.compressedSize;
+    summary.bytesOut += packed.zst?.size ?? 0;
     // Stamps are taken after the pass: an in-place re-compression kept the mtime but changed the size.
     const image: IndexedImage = {
       file: { path: rel, xz: recognised.xz !== undefined, ...(await stampOf(abs))! },
@@ -123,6 +133,7 @@ export async function packCandidate(
       sha256: packed.sha256,
       compressedSize: packed.compressedSize,
       compressedSha256: packed.compressedSha256,
+      ...(packed.zst ? { zst: { output: (await stampOf(join(root, `${handle}.zst`)))!, ...packed.zst } } : {}),
       ...chooseTimestamp(metadata, previous, before.mtimeMs),
     };
     return { image, status: compress ? 'compressed' : 'verified' };

@@ -6,7 +6,7 @@ import { TemplatesError, abortError, outputIoError } from '../errors.js';
 import { filteredOut, packCandidate, readMetadataObject, unchanged, writeIfChanged, writeSidecars } from './candidate.js';
 import { withDirectoryLock } from './dir-lock.js';
 import { selectedByGlobs } from './glob.js';
-import { checkOptions, type IndexOptions, type IndexSummary } from './index-options.js';
+import { checkFormats, checkOptions, type IndexOptions, type IndexSummary } from './index-options.js';
 import { nameImage } from './naming.js';
 import { recognise, type Recognised } from './recognise.js';
 import { nextRepositoryJson, repositoryJson, type IndexedVersion } from './repository-json.js';
@@ -26,6 +26,9 @@ export async function indexDirectory(dir: string, options: IndexOptions): Promis
   if (!info?.isDirectory()) throw new TemplatesError('INPUT_NOT_FOUND', `${root} is not a directory`, { path: root, hint: 'give the directory that holds the images' });
   const xz = await findExecutable('xz', ctx.env.PATH);
   if (!xz) throw new TemplatesError('TOOL_MISSING', 'templates index needs the xz command', { tool: 'xz', hint: 'install xz (Debian: apt-get install xz-utils)' });
+  const wantZst = checkFormats(options);
+  const zstd = wantZst ? await findExecutable('zstd', ctx.env.PATH) : undefined;
+  if (wantZst && !zstd) throw new TemplatesError('TOOL_MISSING', 'templates index writes .zst files and needs the zstd command', { tool: 'zstd', hint: 'install zstd (Debian: apt-get install zstd), or give --formats xz' });
   return withDirectoryLock(root, async (signal) => {
     const previous = await readState(root);
     const state: IndexState = { schema: 1, images: {} };
@@ -62,7 +65,7 @@ export async function indexDirectory(dir: string, options: IndexOptions): Promis
       }
       const candidate = { root, rel, handle, abs, metadata };
       const prior = previous.images[handle];
-      const reused = await unchanged(candidate, prior);
+      const reused = await unchanged(candidate, prior, wantZst);
       let recognised: Extract<Recognised, { kind: 'image' }> | undefined;
       if (!reused) {
         const found = await recognise(abs, xz, signal);
@@ -87,12 +90,12 @@ export async function indexDirectory(dir: string, options: IndexOptions): Promis
         problem(rel, new TemplatesError('ENTRY_BROKEN', `${rel}: ${ref} is already ${first}; left out`, { path: abs, hint: 'give one of them another "name"/"version" in its .metadata' }));
         continue;
       }
-      const result = reused ?? (await packCandidate(candidate, recognised!, prior, xz, options, signal, summary));
+      const result = reused ?? (await packCandidate(candidate, recognised!, prior, xz, zstd, options, signal, summary));
       if (!result) continue;
       taken.set(ref, rel);
       await writeSidecars(candidate, result.image);
       state.images[handle] = result.image;
-      versions.push({ template: naming.name, version: naming.version, handle, timestamp: result.image.timestamp, sha1: result.image.sha1, compressedSha256: result.image.compressedSha256, size: result.image.size, format: result.image.format });
+      versions.push({ template: naming.name, version: naming.version, handle, timestamp: result.image.timestamp, sha1: result.image.sha1, compressedSha256: result.image.compressedSha256, ...(result.image.zst ? { zst: { sha256: result.image.zst.sha256, size: result.image.zst.size } } : {}), size: result.image.size, format: result.image.format });
       summary.images.push({ ref: `${options.name}:${ref}`, handle, status: result.status });
       options.onProgress?.({ ref: `${options.name}:${ref}`, phase: 'indexed', status: result.status });
     }

@@ -6,7 +6,15 @@ import type { IndexProgressCallback, IndexedStatus } from './progress.js';
 import type { RepositorySource } from './repository-json.js';
 import type { CompressChoices } from './xz.js';
 
+/** The compressed files index writes beside each image: `.xz` always (lago reads it), `.zst` by default. */
+export type IndexFormat = 'xz' | 'zst';
+export const DEFAULT_FORMATS: readonly IndexFormat[] = ['xz', 'zst'];
+
 export interface IndexOptions extends CompressChoices {
+  /** Which compressed files to write (default both); xz must be one of them. */
+  formats?: readonly IndexFormat[];
+  /** zstd's level, 1–22 (default 19), always with a 128 MiB window (`--long=27`). */
+  zstdLevel?: number;
   /** The repository's name. */
   name: string;
   /** Serve the images from this http(s) URL (an `http` source); default: a `file` source rooted at the directory. */
@@ -50,6 +58,18 @@ export interface IndexSummary {
   seconds: number;
 }
 
+/** Checks formats and zstdLevel (index and export); returns whether a `.zst` is wanted. */
+export function checkFormats(options: { formats?: readonly IndexFormat[]; zstdLevel?: number }): boolean {
+  const formats = options.formats ?? DEFAULT_FORMATS;
+  if (!formats.includes('xz') || formats.some((format) => format !== 'xz' && format !== 'zst')) {
+    throw new TemplatesError('USAGE', `--formats must be xz or xz,zst, not ${formats.join(',')}`, { hint: 'xz is always written: lago reads only it' });
+  }
+  if (options.zstdLevel !== undefined && !(Number.isInteger(options.zstdLevel) && options.zstdLevel >= 1 && options.zstdLevel <= 22)) {
+    throw new TemplatesError('USAGE', `zstd level must be 1 to 22, not ${options.zstdLevel}`);
+  }
+  return formats.includes('zst');
+}
+
 /** The repository's source: `file` rooted at `dir`, or `http` at `--base-url`. Throws USAGE for bad options. */
 export function checkOptions(dir: string, options: IndexOptions): RepositorySource {
   if (!isValidName(options.name)) {
@@ -61,6 +81,7 @@ export function checkOptions(dir: string, options: IndexOptions): RepositorySour
   if (options.level !== undefined && !(Number.isInteger(options.level) && options.level >= 0 && options.level <= 9)) {
     throw new TemplatesError('USAGE', `xz level must be 0 to 9, not ${options.level}`);
   }
+  checkFormats(options);
   if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 0)) {
     throw new TemplatesError('USAGE', `threads must be a whole number (0: one per core), not ${options.threads}`);
   }

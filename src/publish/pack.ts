@@ -1,4 +1,4 @@
-// One pass over an image for the publisher: read (decoding xz), hash, and write a multi-block `.xz` beside it.
+// One pass over an image for the publisher: read (decoding xz), hash, and write a multi-block `.xz` (and a `.zst`) beside it.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm, stat, utimes } from 'node:fs/promises';
 import { Writable, type Readable } from 'node:stream';
@@ -7,7 +7,7 @@ import { abortError, outputIoError } from '../errors.js';
 import { HEAD_BYTES } from '../fetch/detect.js';
 import { atomicTempPath, fsyncPath } from '../util/atomic-write.js';
 import { HashTap } from './hash-tap.js';
-import { DECOMPRESS_ARGS, compressArgs, spawnXzFilter, type CompressOptions } from './xz.js';
+import { DECOMPRESS_ARGS, compressArgs, spawnXzFilter, zstdArgs, type CompressOptions } from './xz.js';
 
 export interface PackPlan {
   /** The image as found: plain, or xz-compressed. */
@@ -21,6 +21,8 @@ export interface PackPlan {
   signal?: AbortSignal;
   /** Uncompressed bytes read so far. */
   onBytes?: (bytes: number) => void;
+  /** Also write a `.zst` there, in the same pass (its encoder runs beside xz's). */
+  zst?: { output: string; zstd: string; level: number };
 }
 
 export interface Packed {
@@ -32,6 +34,25 @@ export interface Packed {
   /** Bytes and SHA-256 of the `.xz` now at `output`. */
   compressedSize: number;
   compressedSha256: string;
+  /** Bytes and SHA-256 of the `.zst` now at `zst.output`, when one was asked for. */
+  zst?: { size: number; sha256: string };
+}
+
+/** Writes every chunk to each target and waits for all of them: the slowest encoder sets the pace. */
+function fanOut(targets: Writable[]): Writable {
+  const all = (start: (target: Writable, done: (error?: Error | null) => void) => void, callback: (error?: Error | null) => void) => {
+    let left = targets.length;
+    let failure: Error | null | undefined;
+    for (const target of targets) start(target, (error) => {
+      failure ??= error;
+      if (--left === 0) callback(failure);
+    });
+  };
+  return new Writable({
+    highWaterMark: 1024 * 1024,
+    write: (chunk: Buffer, _encoding, callback) => all((target, done) => target.write(chunk, done), callback),
+    final: (callback) => all((target, done) => target.end(() => done()), callback),
+  });
 }
 
 const sink = () => new Writable({ write: (_chunk, _encoding, callback) => callback() });
@@ -65,7 +86,9 @@ export async function packImage(plan: PackPlan): Promise<Packed> {
   const children: Array<{ kill(): void; done: Promise<void> }> = [];
   const image = new HashTap(['sha1', 'sha256'], { headBytes: HEAD_BYTES, ...(plan.onBytes ? { onBytes: plan.onBytes } : {}) });
   const temp = plan.compress ? atomicTempPath(plan.output) : undefined;
+  const zstTemp = plan.zst ? atomicTempPath(plan.zst.output) : undefined;
   let compressed: HashTap | undefined;
+  let zstd: HashTap | undefined;
   try {
     let uncompressed: Readable;
     const read = createReadStream(input.path, { highWaterMark: 1024 * 1024 });
@@ -80,17 +103,36 @@ export async function packImage(plan: PackPlan): Promise<Packed> {
       uncompressed = decoder.stdout;
     } else uncompressed = read;
 
-    if (plan.compress) {
-      const encoder = spawnXzFilter(plan.xz, compressArgs(plan.compression), input.path, signal);
+    // The encoders, each writing its temp file through a hash; the image's bytes go to all of them at once.
+    const encode = (command: string, args: string[], tool: 'xz' | 'zstd', out: string) => {
+      const encoder = spawnXzFilter(command, args, input.path, signal, tool);
       children.push(encoder);
-      compressed = new HashTap(['sha256']);
-      stages.push(pipeline(uncompressed, image, encoder.stdin, streamOptions).catch(fsErrors(input.path, 'cannot read')));
-      stages.push(pipeline(encoder.stdout, compressed, createWriteStream(temp!, { flags: 'wx' }), streamOptions).catch(fsErrors(temp!, 'cannot write')));
+      const tap = new HashTap(['sha256']);
+      stages.push(pipeline(encoder.stdout, tap, createWriteStream(out, { flags: 'wx' }), streamOptions).catch(fsErrors(out, 'cannot write')));
       stages.push(encoder.done);
-    } else stages.push(pipeline(uncompressed, image, sink(), streamOptions).catch(fsErrors(input.path, 'cannot read')));
+      return { stdin: encoder.stdin, tap };
+    };
+    const targets: Writable[] = [];
+    if (plan.compress) {
+      const xz = encode(plan.xz, compressArgs(plan.compression), 'xz', temp!);
+      compressed = xz.tap;
+      targets.push(xz.stdin);
+    }
+    if (plan.zst) {
+      const zst = encode(plan.zst.zstd, zstdArgs(plan.zst.level), 'zstd', zstTemp!);
+      zstd = zst.tap;
+      targets.push(zst.stdin);
+    }
+    const target = targets.length === 0 ? sink() : targets.length === 1 ? targets[0]! : fanOut(targets);
+    stages.push(pipeline(uncompressed, image, target, streamOptions).catch(fsErrors(input.path, 'cannot read')));
 
     await settle(stages, children);
     if (signal?.aborted) throw abortError(signal);
+    if (zstTemp) {
+      await fsyncPath(zstTemp).catch((error: unknown) => {
+        throw outputIoError(error, zstTemp, 'cannot sync');
+      });
+    }
     if (temp) {
       await fsyncPath(temp).catch((error: unknown) => {
         throw outputIoError(error, temp, 'cannot sync');
@@ -104,6 +146,11 @@ export async function packImage(plan: PackPlan): Promise<Packed> {
         throw outputIoError(error, plan.output, 'cannot write');
       });
     }
+    if (zstTemp) {
+      await rename(zstTemp, plan.zst!.output).catch((error: unknown) => {
+        throw outputIoError(error, plan.zst!.output, 'cannot write');
+      });
+    }
     return {
       size: image.bytes,
       sha1: image.hex('sha1'),
@@ -111,10 +158,11 @@ export async function packImage(plan: PackPlan): Promise<Packed> {
       head: image.head(),
       compressedSize: compressed!.bytes,
       compressedSha256: compressed!.hex('sha256'),
+      ...(zstd ? { zst: { size: zstd.bytes, sha256: zstd.hex('sha256') } } : {}),
     };
   } finally {
     for (const child of children) child.kill();
-    if (temp) await rm(temp, { force: true });
+    await Promise.all([temp, zstTemp].map((path) => path && rm(path, { force: true })));
   }
 }
 

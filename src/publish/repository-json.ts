@@ -1,4 +1,4 @@
-// The repository JSON that `templates index` writes (pure): lago's format plus the optional hash/size/format fields.
+// The repository JSON that `templates index` writes (pure): lago's format plus the optional hash/size/format/zst fields.
 
 export interface IndexedVersion {
   template: string;
@@ -7,6 +7,8 @@ export interface IndexedVersion {
   timestamp: number;
   sha1: string;
   compressedSha256: string;
+  /** The `.zst` beside the `.xz`, when written. */
+  zst?: { sha256: string; size: number };
   size: number;
   format: string;
 }
@@ -35,6 +37,7 @@ export function repositoryJson(name: string, source: RepositorySource, versions:
       timestamp: v.timestamp,
       hash: `sha1:${v.sha1}`,
       compressed_hash: `sha256:${v.compressedSha256}`,
+      ...(v.zst ? { zst_hash: `sha256:${v.zst.sha256}`, zst_size: v.zst.size } : {}),
       size: v.size,
       format: v.format,
     };

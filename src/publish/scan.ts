@@ -15,7 +15,7 @@ const SIDECAR = /\.(hash|metadata)$/;
 
 /**
  * Hidden files and directories are skipped (the state, the lock and temp files are hidden), so are `.hash` and
- * `.metadata` sidecars, and `X.xz` when `X` is there too: that is X's compressed copy, written by index.
+ * `.metadata` sidecars, `X.xz` when `X` is there too (X's compressed copy, written by index), and `X.zst` beside X or X.xz.
  * Symbolic links to files are followed; to directories, not (no cycles).
  */
 export async function scanDirectory(dir: string, skip: ReadonlySet<string> = new Set()): Promise<Scan> {
@@ -38,6 +38,9 @@ export async function scanDirectory(dir: string, skip: ReadonlySet<string> = new
   };
   await walk(dir, '');
   const present = new Set(files);
-  const candidates = files.filter((path) => !(path.endsWith('.xz') && present.has(path.slice(0, -3))));
+  // X.zst beside X or X.xz is index's zstd copy.
+  const copy = (path: string) => (path.endsWith('.xz') && present.has(path.slice(0, -3)))
+    || (path.endsWith('.zst') && (present.has(path.slice(0, -4)) || present.has(`${path.slice(0, -4)}.xz`)));
+  const candidates = files.filter((path) => !copy(path));
   return { files: candidates.sort(), leftovers };
 }

@@ -22,6 +22,8 @@ export interface IndexedImage {
   sha256: string;
   compressedSize: number;
   compressedSha256: string;
+  /** The `<handle>.zst` served to fetches that have zstd, when one was written. */
+  zst?: { output: FileStamp; size: number; sha256: string };
   /** The template's timestamp, and whether it came from the metadata or from the file's mtime. */
   timestamp: number;
   timestampFrom: 'metadata' | 'mtime';

@@ -1,4 +1,4 @@
-// The xz command for publishing: a piped filter (compress or decompress), and what `xz --list` says of a file.
+// The xz and zstd commands for publishing: a piped filter (compress or decompress), and what `xz --list` says of a file.
 import { spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { TemplatesError, abortError } from '../errors.js';
@@ -33,6 +33,21 @@ export function compressArgs(options: CompressOptions): string[] {
 
 export const DECOMPRESS_ARGS = ['-T0', '--decompress', '--stdout', '--quiet', '--no-warn'];
 
+/** zstd's default level for published images: slow to write once, same size as xz -6, four times faster to decode. */
+export const DEFAULT_ZSTD_LEVEL = 19;
+/** A 128 MiB window: finds repeats across a disk image; still within zstd's default decoding memory limit. */
+export const ZSTD_WINDOW_LOG = 27;
+
+/** zstd at `level` (1–22) with the long window, on every core, with its content checksum. */
+export function zstdArgs(level: number): string[] {
+  return [...(level > 19 ? ['--ultra'] : []), `-${level}`, `--long=${ZSTD_WINDOW_LOG}`, '-T0', '--check', '--compress', '--stdout', '--quiet', '--no-progress'];
+}
+
+const TOOLS = {
+  xz: { install: 'install xz (Debian: apt-get install xz-utils)' },
+  zstd: { install: 'install zstd (Debian: apt-get install zstd)' },
+} as const;
+
 export interface XzFilter {
   stdin: Writable;
   stdout: Readable;
@@ -41,8 +56,8 @@ export interface XzFilter {
   kill(): void;
 }
 
-/** Starts xz with piped stdin and stdout. `where` names the input in error messages. */
-export function spawnXzFilter(xz: string, args: string[], where: string, signal: AbortSignal | undefined): XzFilter {
+/** Starts xz (or zstd: `tool`) with piped stdin and stdout. `where` names the input in error messages. */
+export function spawnXzFilter(xz: string, args: string[], where: string, signal: AbortSignal | undefined, tool: keyof typeof TOOLS = 'xz'): XzFilter {
   const decompress = args.includes('--decompress');
   const child = spawn(xz, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(signal ? { signal, killSignal: 'SIGKILL' } : {}) });
   let stderr = '';
@@ -53,20 +68,20 @@ export function spawnXzFilter(xz: string, args: string[], where: string, signal:
   child.stdin!.on('error', () => {});
   const failed = (detail: string, cause?: unknown) =>
     decompress
-      ? new TemplatesError('DECODE_FAILED', `${where}: xz data is corrupt or truncated: ${detail}`, { path: where, tool: 'xz', hint: 'replace the file with a good copy' }, { cause })
-      : new TemplatesError('COMPRESS_FAILED', `${where}: xz could not compress it: ${detail}`, { path: where, tool: 'xz', hint: 'check the free memory and the xz installation' }, { cause });
+      ? new TemplatesError('DECODE_FAILED', `${where}: ${tool} data is corrupt or truncated: ${detail}`, { path: where, tool, hint: 'replace the file with a good copy' }, { cause })
+      : new TemplatesError('COMPRESS_FAILED', `${where}: ${tool} could not compress it: ${detail}`, { path: where, tool, hint: `check the free memory and the ${tool} installation` }, { cause });
   const done = new Promise<void>((resolve, reject) => {
     child.once('error', (error) => {
       if (signal?.aborted) return reject(abortError(signal));
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        return reject(new TemplatesError('TOOL_MISSING', `cannot run ${xz}`, { tool: 'xz', hint: 'install xz (Debian: apt-get install xz-utils)' }, { cause: error }));
+        return reject(new TemplatesError('TOOL_MISSING', `cannot run ${xz}`, { tool, hint: TOOLS[tool].install }, { cause: error }));
       }
       reject(failed(error.message, error));
     });
     child.once('close', (code, killedBy) => {
       if (code === 0) return resolve();
       if (signal?.aborted) return reject(abortError(signal));
-      reject(failed(stderr.trim().split('\n').pop()?.replace(/^xz: \(stdin\): /, '') || (killedBy ? `killed by ${killedBy}` : `exit ${code}`)));
+      reject(failed(stderr.trim().split('\n').pop()?.replace(/^(xz|zstd): \(?stdin\)? ?: ?/, '') || (killedBy ? `killed by ${killedBy}` : `exit ${code}`)));
     });
   });
   done.catch(() => undefined);

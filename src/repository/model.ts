@@ -23,6 +23,8 @@ export interface VersionSpec {
   hash?: Digest;
   /** Digest of the `.xz` file, when the repository gives it. */
   compressedHash?: Digest;
+  /** The `.zst` file (`zst_hash`, `zst_size`; docs/repository-format.md): listed only when it exists, so a fetch never probes for it. */
+  zst?: { digest: Digest; size?: number };
   /** Size in bytes of the uncompressed image. */
   size?: number;
   format?: string;

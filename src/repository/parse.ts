@@ -115,6 +115,16 @@ function parseVersion(
     if (!digest) return broken(location, [...at, field], 'expected "sha1|sha256|sha512:<hex>"');
     version[key] = digest;
   }
+  if (spec.zst_hash !== undefined) {
+    const digest = typeof spec.zst_hash === 'string' ? parseDigest(spec.zst_hash) : undefined;
+    if (!digest) return broken(location, [...at, 'zst_hash'], 'expected "sha1|sha256|sha512:<hex>"');
+    version.zst = { digest };
+  }
+  if (spec.zst_size !== undefined) {
+    if (typeof spec.zst_size !== 'number' || !Number.isSafeInteger(spec.zst_size) || spec.zst_size < 0) return broken(location, [...at, 'zst_size'], 'expected a byte count');
+    if (!version.zst) return broken(location, [...at, 'zst_size'], 'given without zst_hash');
+    version.zst.size = spec.zst_size;
+  }
   if (spec.size !== undefined) {
     if (typeof spec.size !== 'number' || !Number.isSafeInteger(spec.size) || spec.size < 0) return broken(location, [...at, 'size'], 'expected a byte count');
     version.size = spec.size;

@@ -49,8 +49,10 @@ function overlaySigned(served: Repository, signed: Repository, onWarning?: (mess
         continue;
       }
       const digests = theirs.value.hash || theirs.value.compressedHash;
-      const { hash: _h, compressedHash: _c, ...rest } = spec.value;
-      versions.set(version, { ok: true, value: digests ? { ...rest, ...(theirs.value.hash ? { hash: theirs.value.hash } : {}), ...(theirs.value.compressedHash ? { compressedHash: theirs.value.compressedHash } : {}) } : spec.value });
+      // Every digest from the signed copy; a .zst the signed copy does not list is not used (its digest would be only the server's word).
+      const { hash: _h, compressedHash: _c, zst: _z, ...rest } = spec.value;
+      const pick = { ...(theirs.value.hash ? { hash: theirs.value.hash } : {}), ...(theirs.value.compressedHash ? { compressedHash: theirs.value.compressedHash } : {}), ...(theirs.value.zst ? { zst: theirs.value.zst } : {}) };
+      versions.set(version, { ok: true, value: digests ? { ...rest, ...pick } : spec.value });
     }
     templates.set(name, { ok: true, value: { ...template.value, versions } });
   }

@@ -39,7 +39,7 @@ export function createCatalogue(root: string, repositories: RepositorySet, store
     }
   }
   for (const entry of stored) add(entry.key);
-  const describe = (key: VersionKey) => servedVersion(key, upstreamVersion(repositories, key), storedByName.get(entryName(key)), compressedPath(root, key));
+  const describe = (key: VersionKey) => servedVersion(key, upstreamVersion(repositories, key), storedByName.get(entryName(key)), (compression) => compressedPath(root, key, compression));
   return {
     names: () => [...keys.keys()].sort(),
     versions(repository) {
@@ -75,6 +75,7 @@ export function versionJson(v: ServedVersion, source: string, handle: string): R
     timestamp: v.timestamp,
     ...(v.hash ? { hash: v.hash } : {}),
     ...(v.compressedHash ? { compressed_hash: v.compressedHash } : {}),
+    ...(v.zst ? { zst_hash: v.zst.hash, ...(v.zst.size !== undefined ? { zst_size: v.zst.size } : {}) } : {}),
     ...(v.size !== undefined ? { size: v.size } : {}),
     ...(v.format ? { format: v.format } : {}),
   };

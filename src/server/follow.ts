@@ -5,12 +5,13 @@ import { readGrowingFile } from '../fetch/growing-file.js';
 import type { Pull } from './pulls.js';
 
 /**
- * What a request for `image.xz` can get from a running pull: a stream of the `.xz` as it arrives; `done` when the
- * pull ended well before the bytes could be followed (serve the stored file); `uncompressed` when upstream has no
- * `.xz`. A failed pull rejects with its error; a stream whose pull fails later is destroyed with it. On the fast
- * path the stream ends once the whole `.xz` matched its digest, without waiting for the server's own decoding.
+ * What a request for `image.xz` (or `image.zst`: `suffix`) can get from a running pull: a stream of the file as it
+ * arrives; `done` when the pull ended well before the bytes could be followed (serve the stored file); `elsewhere`
+ * when the pull downloads another file (upstream has no `.xz`, or the pull takes its `.zst`). A failed pull rejects
+ * with its error; a stream whose pull fails later is destroyed with it. On the fast path the stream ends once the
+ * whole file matched its digest, without waiting for the server's own decoding.
  */
-export async function followPull(pull: Pull, partialPath: string, signal: AbortSignal): Promise<Readable | 'done' | 'uncompressed'> {
+export async function followPull(pull: Pull, partialPath: string, suffix: '.xz' | '.zst', signal: AbortSignal): Promise<Readable | 'done' | 'elsewhere'> {
   // Wait for the download to start: until then the partial file may be a previous attempt's.
   while (!pull.state.outcome && pull.state.bytes === 0) await pull.changed(1000, signal);
   if (signal.aborted) throw signal.reason;
@@ -19,7 +20,7 @@ export async function followPull(pull: Pull, partialPath: string, signal: AbortS
     if (!outcome.ok) throw outcome.error;
     return 'done';
   }
-  if (!pull.state.location?.endsWith('.xz')) return 'uncompressed';
+  if (!pull.state.location?.endsWith(suffix)) return 'elsewhere';
   // Opened now: the file keeps its bytes for this reader even once it is renamed into the store.
   const handle = await open(partialPath, 'r').catch(() => undefined);
   if (!handle) {

@@ -1,6 +1,7 @@
 // The usage API's resources (pure): repositories, templates and versions from the store's records, as HAL with _links and _embedded.
 import type { SignatureInfo } from '../trust/check.js';
 import type { StoredSummary } from '../store/inventory.js';
+import { keptFile } from '../store/record.js';
 import type { StoreSnapshot } from './inventory-cache.js';
 import { hrefName } from './request-path.js';
 
@@ -46,7 +47,7 @@ function group(entries: StoredSummary[], by: (e: StoredSummary) => string): Map<
 
 function versionLevel(entry: StoredSummary, templatePath: string): Level {
   const record = entry.entry.record;
-  const kept = record?.kept !== undefined;
+  const kept = keptFile(record);
   const { repository, template, version } = entry.key;
   return {
     path: `${templatePath}/versions/${hrefName(version)}`,
@@ -65,7 +66,7 @@ function versionLevel(entry: StoredSummary, templatePath: string): Level {
       mirror: entry.mirror,
       format: record?.sourceFormat ?? null,
     },
-    download: `/repos/${hrefName(repository)}/${hrefName(template)}/${hrefName(version)}/${kept && record?.sourceFormat !== 'raw' ? 'image.xz' : 'image'}`,
+    download: `/repos/${hrefName(repository)}/${hrefName(template)}/${hrefName(version)}/${kept && record?.sourceFormat !== 'raw' ? `image.${kept.compression}` : 'image'}`,
   };
 }
 

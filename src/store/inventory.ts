@@ -3,6 +3,7 @@ import { readdir, stat, statfs } from 'node:fs/promises';
 import { storeIoError } from '../errors.js';
 import { isValidName } from '../repository/reference.js';
 import { compressedPath, entryName, imagePath, parseEntryName, type VersionKey } from './layout.js';
+import { keptFile } from './record.js';
 import { readStoredEntry, type Store, type StoredEntry } from './store.js';
 import { readUsers, type Users } from './users.js';
 
@@ -33,8 +34,9 @@ export async function summarizeEntry(store: Store, key: VersionKey): Promise<Sto
   const entry = await readStoredEntry(store, key);
   if (!entry) return undefined;
   const info = await stat(entry.path);
-  // A kept .xz is part of the entry: counted in its sizes, removed with it.
-  const xz = entry.record?.kept ? await stat(compressedPath(store.root, key)).catch(() => undefined) : undefined;
+  // A kept .xz (or .zst) is part of the entry: counted in its sizes, removed with it.
+  const kept = keptFile(entry.record);
+  const xz = kept ? await stat(compressedPath(store.root, key, kept.compression)).catch(() => undefined) : undefined;
   const users = await readUsers(store, key);
   const fetchedMs = entry.record?.fetchedAt ? Date.parse(entry.record.fetchedAt) : info.mtimeMs;
   return {

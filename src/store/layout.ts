@@ -7,6 +7,7 @@
 //   <repo>:<template>:<version>.record.json    what this tool verified and recorded at publish (not in lago stores)
 //   <repo>:<template>:<version>.users          lago's users file: dependents (`templates use`) and last use (its mtime)
 //   <repo>:<template>:<version>.xz             the verified source .xz, kept when keepCompressed is on (serve), else absent
+//   <repo>:<template>:<version>.zst            the verified source .zst instead, when that is what the source served
 //   <repo>:<template>:<version>.qcow2          a qcow2 rendition, made once for a job that asks for one (serve), else absent
 //   <repo>:<template>:<version>.qcow2.hash     its sha256, written before it
 //   <repo>:<template>:<version>.lock/          per-template lock (proper-lockfile directory)
@@ -54,9 +55,9 @@ export function usersPath(root: string, key: VersionKey): string {
   return `${imagePath(root, key)}.users`;
 }
 
-/** The verified `.xz` the image came from, kept beside it when the store keeps compressed copies (`templates serve`). */
-export function compressedPath(root: string, key: VersionKey): string {
-  return `${imagePath(root, key)}.xz`;
+/** The verified `.xz` (or `.zst`) the image came from, kept beside it when the store keeps compressed copies (`templates serve`). */
+export function compressedPath(root: string, key: VersionKey, compression: 'xz' | 'zst' = 'xz'): string {
+  return `${imagePath(root, key)}.${compression}`;
 }
 
 /** The qcow2 rendition of an entry (jobs with results qcow2), and its digest. */
@@ -74,10 +75,10 @@ export function lagoTempPath(root: string, key: VersionKey): string {
 }
 
 /** Every file an entry has beside its image, in the order they are removed after it. */
-export const SIDECAR_SUFFIXES = ['.xz', '.qcow2', '.qcow2.hash', '.hash', '.metadata', '.record.json', '.users'] as const;
+export const SIDECAR_SUFFIXES = ['.xz', '.zst', '.qcow2', '.qcow2.hash', '.hash', '.metadata', '.record.json', '.users'] as const;
 
 /** Suffixes of the files beside images: a name ending in one is never an image (a version named `v1.hash` cannot be listed). */
-const NOT_AN_IMAGE = /\.(xz|qcow2|hash|metadata|record\.json|users|lock|tmp)$/;
+const NOT_AN_IMAGE = /\.(xz|zst|qcow2|hash|metadata|record\.json|users|lock|tmp)$/;
 
 /** The key of a store file name that is an image (`<repo>:<template>:<version>` of valid names), else undefined. */
 export function parseEntryName(name: string, isValidName: (part: string) => boolean): VersionKey | undefined {

@@ -14,8 +14,8 @@ export interface PublishInput {
   metadata: string;
   /** Text for `<entry>.record.json`. */
   record: string;
-  /** The verified source `.xz` to keep as `<entry>.xz`, a temp file inside the store's temp dir. */
-  compressed?: string;
+  /** The verified source `.xz` or `.zst` to keep as `<entry>.xz` / `<entry>.zst`, a temp file inside the store's temp dir. */
+  compressed?: { path: string; compression: 'xz' | 'zst' };
   /** Prefix for the sidecars' temp files (inside the store's temp dir). */
   tempPrefix: string;
 }
@@ -41,7 +41,7 @@ export async function publishEntry(store: Store, key: VersionKey, input: Publish
   try {
     for (const [temp, , text] of sidecars) await writeDurable(temp, text);
     const moves = sidecars.map(([temp, final]) => [temp, final]);
-    if (input.compressed) moves.push([input.compressed, compressedPath(store.root, key)]);
+    if (input.compressed) moves.push([input.compressed.path, compressedPath(store.root, key, input.compressed.compression)]);
     for (const [temp, final] of moves) {
       await rename(temp!, final!);
       renamed.push(final!);

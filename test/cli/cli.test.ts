@@ -190,6 +190,7 @@ describe('templates path and resolve', () => {
       hash: await digestOf(disk),
       hashFrom: 'hash-file',
       compressedHash: null,
+      zst: null,
       size: null,
       format: null,
       signature: { state: 'unsigned' },

@@ -26,8 +26,8 @@ afterEach(async () => {
 
 const partial = () => join(ws.store, '.tmp', 'r:tpl:v1', 'partial');
 
-async function slowRepo(handle: string) {
-  const repo = lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle, timestamp: 1 } } });
+async function slowRepo(handle: string, extra: Record<string, unknown> = {}) {
+  const repo = lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle, timestamp: 1, ...extra } } });
   repo.sources.web.args.baseurl = ws.baseurl.replace(/\/(ws-[^/]+)\/$/, '/slow/$1/');
   return ws.writeRepo('r', repo);
 }
@@ -62,9 +62,10 @@ describe('resume after an interrupted download', () => {
   it.each([
     ['an xz image (the partial file keeps the compressed bytes)', { xz: true }, '/tpl/v1.raw.xz'],
     ['an uncompressed image (the partial file is the output itself)', { xz: false, plain: true }, '/tpl/v1.raw'],
+    ['a zstd image the repository lists', { xz: true, zst: true }, '/tpl/v1.raw.zst'],
   ])('resumes %s with Range and If-Range, and verifies the whole file', async (_what, layout, suffix) => {
-    await publishImage(ws.www, 'tpl/v1.raw', big, layout);
-    const repo = await slowRepo('tpl/v1.raw');
+    const published = await publishImage(ws.www, 'tpl/v1.raw', big, layout);
+    const repo = await slowRepo('tpl/v1.raw', published.zst ?? {});
     const kept = await killMidway(repo);
     const result = await fetchAgain(repo);
     expect(result.exitCode).toBe(0);
@@ -72,9 +73,11 @@ describe('resume after an interrupted download', () => {
     expect(await digestOf(join(ws.store, 'r:tpl:v1'))).toBe(await digestOf(big));
     const requests = await served(suffix);
     expect(requests).toHaveLength(2);
-    const size = (await stat(join(ws.www, `tpl/v1.raw${layout.xz ? '.xz' : ''}`))).size;
+    const size = (await stat(join(ws.www, suffix.slice(1)))).size;
     // Only what the first fetch had not kept is sent again.
     expect(requests[1]).toEqual({ status: 206, sent: size - kept, range: `bytes=${kept}-` });
+    // A listed .zst is the only image file asked for.
+    if ('zst' in layout) expect(await ws.requests('/tpl/v1.raw.xz')).toHaveLength(0);
     expect(await ws.storeFiles()).toEqual(['.tmp', 'r:tpl:v1', 'r:tpl:v1.hash', 'r:tpl:v1.metadata', 'r:tpl:v1.record.json', 'r:tpl:v1.users']);
   });
 

@@ -1,7 +1,7 @@
-// Build real disk images at test time: ext4 raw disks (mkfs.ext4 -d), qcow2 (qemu-img) and xz variants.
+// Build real disk images at test time: ext4 raw disks (mkfs.ext4 -d), qcow2 (qemu-img) xz and zstd variants.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile, copyFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile, copyFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -39,6 +39,12 @@ export async function xzFile(file: string, out = `${file}.xz`): Promise<string> 
   return out;
 }
 
+/** `zstd -3 --long=27` of `file` (what index writes, at a level a test can afford). */
+export async function zstFile(file: string, out = `${file}.zst`): Promise<string> {
+  await execa('zstd', ['-q', '-3', '--long=27', '-f', '-o', out, file], { env: { PATH: TOOL_PATH } });
+  return out;
+}
+
 export async function digestOf(file: string, algorithm: 'sha1' | 'sha256' | 'sha512' = 'sha1'): Promise<string> {
   const hash = createHash(algorithm);
   await pipeline(createReadStream(file), hash);
@@ -48,6 +54,8 @@ export async function digestOf(file: string, algorithm: 'sha1' | 'sha256' | 'sha
 export interface PublishOptions {
   /** Serve `<handle>.xz` (default true). */
   xz?: boolean;
+  /** Also serve `<handle>.zst` (default false); list it with zstFields(). */
+  zst?: boolean;
   /** Also (or only, with xz false) serve the plain `<handle>` (default: !xz). */
   plain?: boolean;
   /** Contents of `<handle>.hash`: default SHA-1 hex of the image; null for no hash file. */
@@ -64,6 +72,7 @@ export async function publishImage(root: string, handle: string, image: string, 
   const plain = options.plain ?? !xz;
   if (xz) await xzFile(image, `${target}.xz`);
   if (plain) await copyFile(image, target);
+  if (options.zst) await zstFile(image, `${target}.zst`);
   const sha1 = await digestOf(image, 'sha1');
   const hashText = options.hashText === undefined ? sha1 : options.hashText;
   if (hashText !== null) await writeFile(`${target}.hash`, hashText);
@@ -73,5 +82,6 @@ export async function publishImage(root: string, handle: string, image: string, 
     sha1,
     sha256: await digestOf(image, 'sha256'),
     xzSha256: xz ? await digestOf(`${target}.xz`, 'sha256') : undefined,
+    zst: options.zst ? { zst_hash: `sha256:${await digestOf(`${target}.zst`, 'sha256')}`, zst_size: (await stat(`${target}.zst`)).size } : undefined,
   };
 }

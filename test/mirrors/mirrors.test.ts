@@ -80,7 +80,7 @@ beforeAll(async () => {
   [primary, mirrorA, mirrorB] = [await site('primary'), await site('mirror-a'), await site('mirror-b')];
   await makeDisk(join(primary.dir, 'alpine-3.19.raw'), { sizeMiB: 4, dataKiB: 512, label: 'alpine' });
   await makeDisk(join(primary.dir, 'debian-12.raw'), { sizeMiB: 4, dataKiB: 512, label: 'debian' });
-  const indexed = await cli(['index', primary.dir, '--name', 'demo', '--base-url', primary.url, '--mirror', mirrorA.url, '--mirror', mirrorB.url, '--quiet']);
+  const indexed = await cli(['index', primary.dir, '--name', 'demo', '--formats', 'xz', '--base-url', primary.url, '--mirror', mirrorA.url, '--mirror', mirrorB.url, '--quiet']);
   expect(indexed.exitCode, indexed.stderr).toBe(0);
   jsonUrl = `${primary.url}demo.json`;
   await sync(mirrorA);
@@ -100,7 +100,7 @@ describe('templates index for mirrors', () => {
     expect(typeof json.published).toBe('number');
     expect(json.mirrors).toEqual({ demo: [mirrorA.url, mirrorB.url] });
     expect(Object.keys((json.sources as Record<string, { args: object }>).demo!.args)).toEqual(['baseurl']);
-    const again = await cli(['index', primary.dir, '--name', 'demo', '--base-url', primary.url, '--mirror', mirrorA.url, '--mirror', mirrorB.url, '--quiet', '--json']);
+    const again = await cli(['index', primary.dir, '--name', 'demo', '--formats', 'xz', '--base-url', primary.url, '--mirror', mirrorA.url, '--mirror', mirrorB.url, '--quiet', '--json']);
     expect(JSON.parse(again.stdout)).toMatchObject({ written: false, revision: 1 });
     const resolved = await cli(['resolve', 'demo:alpine', '--repo', jsonUrl, '--store', storeOf('resolve'), '--json'], { TEMPLATES_MIRRORS: `${primary.url}=http://other.example/` });
     expect(JSON.parse(resolved.stdout)).toMatchObject({ urls: [`${primary.url}alpine-3.19.raw.xz`, `${primary.url}alpine-3.19.raw`], mirrors: [mirrorA.url, mirrorB.url, 'http://other.example/'] });
@@ -231,7 +231,7 @@ describe('fetching through mirrors', () => {
 describe('templates status when mirrors fall behind, lose files or go down', () => {
   it('a mirror with an older JSON is behind by one revision: exit 12, and the Prometheus text passes promtool', async () => {
     await makeDisk(join(primary.dir, 'fedora-40.raw'), { sizeMiB: 4, dataKiB: 256, label: 'fedora' });
-    const indexed = await cli(['index', primary.dir, '--name', 'demo', '--base-url', primary.url, '--mirror', mirrorA.url, '--mirror', mirrorB.url, '--quiet', '--json']);
+    const indexed = await cli(['index', primary.dir, '--name', 'demo', '--formats', 'xz', '--base-url', primary.url, '--mirror', mirrorA.url, '--mirror', mirrorB.url, '--quiet', '--json']);
     expect(JSON.parse(indexed.stdout)).toMatchObject({ written: true, revision: 2 });
     await sync(mirrorA);
     const { exitCode, report } = await status();

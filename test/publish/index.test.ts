@@ -125,12 +125,14 @@ describe('templates index', () => {
       timestamp: Math.floor((await stat(qcow2)).mtimeMs / 1000),
       hash: `sha1:${await digestOf(qcow2)}`,
       compressed_hash: `sha256:${await digestOf(`${qcow2}.xz`, 'sha256')}`,
+      zst_hash: `sha256:${await digestOf(`${qcow2}.zst`, 'sha256')}`,
+      zst_size: (await stat(`${qcow2}.zst`)).size,
       size: (await stat(qcow2)).size,
       format: 'qcow2',
     });
   });
 
-  it('is fetched over HTTP on the compressed-digest fast path, every template byte for byte', async () => {
+  it('is fetched over HTTP on the compressed-digest fast path (the .zst), every template byte for byte', async () => {
     const store = join(ws.dir, 'store-http');
     const refs = ['pub:fedora:33', 'pub:centos:7', 'pub:alpine:3.19', 'pub:tiny:v1', 'pub:debian:12'];
     const result = await runCli(['fetch', '--repo', repoFile, '--store', store, '--json', ...refs]);
@@ -141,11 +143,12 @@ describe('templates index', () => {
       expect(fetched).toMatchObject({ ref: refs[i], status: 'downloaded' });
       expect(await digestOf(fetched.path)).toBe(await digestOf(expected[i]!));
       const record = JSON.parse(await readFile(`${fetched.path}.record.json`, 'utf8')) as { verified: { of: string }; compressed: boolean };
-      expect(record).toMatchObject({ compressed: true, verified: { of: 'compressed' } });
+      expect(record).toMatchObject({ compressed: true, verified: { of: 'zst' } });
     }
-    // The fast path needs no .hash file: the repository JSON carries both digests.
+    // The fast path needs no .hash file: the repository JSON carries both digests. Only the listed .zst is asked for.
     expect(await ws.requests('.hash')).toEqual([]);
-    expect((await ws.requests('.xz')).filter((line) => line.startsWith('GET'))).toHaveLength(5);
+    expect((await ws.requests('.zst')).filter((line) => line.startsWith('GET'))).toHaveLength(5);
+    expect(await ws.requests('.xz')).toEqual([]);
   });
 
   it('is fetched through a file source too, when indexed without --base-url', async () => {
@@ -161,7 +164,7 @@ describe('templates index', () => {
     expect(await digestOf(centos!.path)).toBe(await digestOf(raw.centos));
     expect(await digestOf(tiny!.path)).toBe(await digestOf(raw.tiny));
     const record = JSON.parse(await readFile(`${centos!.path}.record.json`, 'utf8')) as { source: string; verified: { of: string } };
-    expect(record).toMatchObject({ source: join(ws.www, 'centos-7.qcow2.xz'), verified: { of: 'compressed' } });
+    expect(record).toMatchObject({ source: join(ws.www, 'centos-7.qcow2.zst'), verified: { of: 'zst' } });
   });
 
   it('re-indexing an unchanged directory compresses nothing and rewrites nothing', async () => {
@@ -275,7 +278,7 @@ describe('templates index failures', () => {
     });
     await expect(run).rejects.toMatchObject({ code: 'ABORTED' });
     expect(await readFile(join(dir, 'ab.json'), 'utf8')).toBe(before);
-    expect((await readdir(dir)).sort()).toEqual(['.templates-index.state', 'ab.json', 'one-1.raw', 'one-1.raw.hash', 'one-1.raw.metadata', 'one-1.raw.xz', 'two-1.raw']);
+    expect((await readdir(dir)).sort()).toEqual(['.templates-index.state', 'ab.json', 'one-1.raw', 'one-1.raw.hash', 'one-1.raw.metadata', 'one-1.raw.xz', 'one-1.raw.zst', 'two-1.raw']);
   });
 
   it('refuses a bad name, a missing directory and a second run on the same directory', async () => {

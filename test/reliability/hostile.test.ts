@@ -133,6 +133,27 @@ describe('hostile images and sidecars', () => {
     await expectRefused({ handle: 'tpl/bomb.raw' }, 'IMAGE_TOO_LARGE', { decoder: 'lzma-native', maxImageBytes: 8 * 1024 * 1024 });
   });
 
+  it('treats a listed .zst as the xz path does: bombs, garbage, wrong sizes and a wrong digest are refused', async () => {
+    const bomb = join(ws.dir, 'bomb.raw');
+    await writeFile(bomb, '');
+    await truncate(bomb, 128 * 1024 * 1024);
+    const bombed = await publishImage(ws.www, 'tpl/bomb.raw', bomb, { zst: true });
+    await expectRefused({ handle: 'tpl/bomb.raw', ...bombed.zst }, 'IMAGE_TOO_LARGE', { maxImageBytes: 8 * 1024 * 1024 });
+    const published = await publishImage(ws.www, 'tpl/v1.raw', disk, { zst: true });
+    await expectRefused({ handle: 'tpl/v1.raw', ...published.zst, size: 1024 * 1024 }, 'SIZE_MISMATCH');
+    await expectRefused({ handle: 'tpl/v1.raw', ...published.zst, zst_hash: `sha256:${'0'.repeat(64)}` }, 'HASH_MISMATCH');
+    // Garbage after the frame, published with its own digest: the digest matches, zstd refuses it.
+    const zst = join(ws.www, 'tpl/v1.raw.zst');
+    await writeFile(zst, Buffer.concat([await readFile(zst), Buffer.from('garbage after the frame')]));
+    await expectRefused({ handle: 'tpl/v1.raw', zst_hash: `sha256:${await digestOf(zst, 'sha256')}` }, 'DECODE_FAILED');
+    // Cut short, with its own digest: truncated data is DECODE_FAILED too.
+    await truncate(zst, 200_000);
+    await expectRefused({ handle: 'tpl/v1.raw', zst_hash: `sha256:${await digestOf(zst, 'sha256')}` }, 'DECODE_FAILED');
+    // Not zstd at all under the .zst name (HTML from a portal): refused by content, not stored as an image.
+    await writeFile(zst, '<!DOCTYPE html><html><body>login</body></html>');
+    await expectRefused({ handle: 'tpl/v1.raw', zst_hash: `sha256:${await digestOf(zst, 'sha256')}` }, 'FORMAT_UNSUPPORTED');
+  });
+
   it('refuses an image that decodes to more or fewer bytes than the repository says (SIZE_MISMATCH)', async () => {
     await publishImage(ws.www, 'tpl/v1.raw', disk);
     await expectRefused({ handle: 'tpl/v1.raw', size: 1024 * 1024 }, 'SIZE_MISMATCH');

@@ -1,5 +1,7 @@
 // `templates fetch REF…`: make each template present; print its stored path (or a JSON object) per line.
 import { fetchTemplate } from '../../fetch/fetch.js';
+import { DEFAULT_CONCURRENCY, shareCores } from '../../fetch/fetch-templates.js';
+import { createLimit } from '../../util/limit.js';
 import { DEFAULT_LOCK_FILE } from '../../lock/file.js';
 import { readLockFile } from '../lock-file.js';
 import { TemplatesError } from '../../errors.js';
@@ -16,9 +18,11 @@ one per line. REF is repo:name[:version]; without a version the newest by timest
 name[:version] is enough when exactly one repository is configured. REF may also be an OCI artifact
 pushed by templates push: oci://HOST[:PORT]/NAME[:TAG] or oci://HOST/NAME@sha256:HEX (docs/oci.md).
 With --json each line is {"ref","path","status":"downloaded"|"cached","hash","format","size"}.
+Several REFs are fetched at once (--jobs); the lines come out in the order the REFs were given.
 Progress goes to stderr (bars on a terminal, plain lines otherwise; --quiet for none).
 
   --quiet           no progress output
+  --jobs N          fetch up to N references at once (default 3); their xz decoders share the cores
   --insecure        oci://: plain HTTP to a registry that is not on loopback
   --creds-file FILE oci://: registry credentials (docker config.json format), read first
   --locked [FILE]   fetch exactly what the lock file pins (default ./templates.lock.json; REFs pick pins):
@@ -29,23 +33,30 @@ Progress goes to stderr (bars on a terminal, plain lines otherwise; --quiet for 
 ${COMMON_HELP}`;
 
 export async function fetchCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand<CommonValues & { quiet?: boolean; insecure?: boolean; 'creds-file'?: string; locked?: string }>(optionalValue(args, '--locked', DEFAULT_LOCK_FILE), {
-    ...COMMON_OPTIONS, quiet: { type: 'boolean', short: 'q' }, insecure: { type: 'boolean' }, 'creds-file': { type: 'string' }, 'keep-xz': { type: 'boolean' }, locked: { type: 'string' },
+  const { values, positionals } = parseCommand<CommonValues & { quiet?: boolean; insecure?: boolean; 'creds-file'?: string; locked?: string; jobs?: string }>(optionalValue(args, '--locked', DEFAULT_LOCK_FILE), {
+    ...COMMON_OPTIONS, quiet: { type: 'boolean', short: 'q' }, insecure: { type: 'boolean' }, 'creds-file': { type: 'string' }, 'keep-xz': { type: 'boolean' }, locked: { type: 'string' }, jobs: { type: 'string' },
   }, 'fetch');
   if (values.help) return void io.stdout.write(`${FETCH_HELP}\n`), 0;
   if (values.locked !== undefined) return fetchLockedCommand(values.locked, positionals, values, io);
   if (positionals.length === 0) throw new TemplatesError('USAGE', 'fetch: no template reference given', { hint: 'usage: templates fetch REF...' });
-  const renderer = await createRenderer(io.stderr, Boolean(values.quiet));
+  const jobs = values.jobs === undefined ? DEFAULT_CONCURRENCY : Number(values.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new TemplatesError('USAGE', `--jobs takes a whole number of at least 1, not ${JSON.stringify(values.jobs)}`);
+  const renderer = await createRenderer(io.stderr, Boolean(values.quiet), io.stdout);
   const { store, repositories, context, settings } = await setup(values, io, values['creds-file'] ? { TEMPLATES_CREDS_FILE: values['creds-file'] } : {});
+  const shared = shareCores(context, Math.min(jobs, positionals.length));
+  const limit = createLimit(jobs);
   let exitCode = 0;
   try {
-    for (const ref of positionals) {
-      try {
-        const result = await fetchTemplate(ref, { store, repositories, context, signal: io.signal, offline: settings.offline.value, insecure: Boolean(values.insecure), onProgress: (e) => renderer.onProgress(e) });
-        io.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${result.path}\n`);
-      } catch (error) {
-        if (io.signal.aborted) throw error;
-        const code = report(io, error, Boolean(values.json), ref);
+    // Started together (at most `jobs` at once), reported in the order given: each line once those before it are out.
+    const outcomes = positionals.map((ref) => limit(() => fetchTemplate(ref, {
+      store, repositories, context: shared, signal: io.signal, offline: settings.offline.value, insecure: Boolean(values.insecure), onProgress: (e) => renderer.onProgress(e),
+    })).then((result) => ({ ok: true as const, result }), (error: unknown) => ({ ok: false as const, error })));
+    for (const [index, outcome] of outcomes.entries()) {
+      const done = await outcome;
+      if (done.ok) renderer.print(values.json ? `${JSON.stringify(done.result)}\n` : `${done.result.path}\n`, 'stdout');
+      else {
+        if (io.signal.aborted) throw done.error;
+        const code = report(io, done.error, Boolean(values.json), positionals[index], renderer.print);
         if (exitCode === 0) exitCode = code;
       }
     }

@@ -2,6 +2,7 @@
 import { TemplatesError, ERROR_CODES } from '../../errors.js';
 import { createContext } from '../../context.js';
 import { indexDirectory } from '../../publish/index-directory.js';
+import type { IndexFormat } from '../../publish/index-options.js';
 import { indexRegistry } from '../../publish/index-registry.js';
 import { signRepository } from '../../publish/sign.js';
 import { readSecretKey } from '../../trust/keys.js';
@@ -18,7 +19,8 @@ export const INDEX_HELP = `Usage: templates index DIR --name REPO [options]
 
 Turns a directory of raw and qcow2 images (plain or .xz) into a repository that templates and lago fetch
 from. Next to each image it writes <handle>.xz (multi-block, so fetches decode on every core),
-<handle>.hash (SHA-1) and <handle>.metadata; then the repository JSON, atomically. Re-running on an
+<handle>.zst (four times faster to unpack; fetches with zstd installed take it), <handle>.hash (SHA-1)
+and <handle>.metadata; then the repository JSON, atomically. Re-running on an
 unchanged directory reads and writes nothing but the listing. Names: the .metadata "name" and "version",
 else NAME/VERSION/FILE, else NAME-VERSION.EXT. See docs/publishing.md.
 
@@ -37,6 +39,8 @@ else NAME/VERSION/FILE, else NAME-VERSION.EXT. See docs/publishing.md.
   --threads N              xz threads (default 0: one per core)
   --block-size SIZE        xz block size (default 16M)
   --level N                xz preset 0-9 (default 6)
+  --formats LIST           xz,zst (default) or xz: the compressed files written (docs/performance.md)
+  --zstd-level N           zstd level 1-22 (default 19; always --long=27)
   --sign KEY               sign the JSON (writes FILE.minisig; docs/trust.md) whenever it is written or has none
   --password-fd N          read an encrypted --sign key's password from descriptor N (else it is asked)
   --json                   print a JSON summary on stdout
@@ -60,6 +64,8 @@ const OPTIONS = {
   threads: { type: 'string' },
   'block-size': { type: 'string' },
   level: { type: 'string' },
+  formats: { type: 'string' },
+  'zstd-level': { type: 'string' },
   sign: { type: 'string' },
   'password-fd': { type: 'string' },
   json: { type: 'boolean' },
@@ -78,6 +84,8 @@ interface IndexValues {
   threads?: string;
   'block-size'?: string;
   level?: string;
+  formats?: string;
+  'zstd-level'?: string;
   mirror?: string[];
   registry?: string;
   annotation?: string[];
@@ -130,6 +138,13 @@ function integer(value: string | undefined, flag: string): number | undefined {
   return Number(value);
 }
 
+/** --formats and --zstd-level, as index and export take them. */
+export function formatChoices(values: { formats?: string; 'zstd-level'?: string }): { formats?: IndexFormat[]; zstdLevel?: number } {
+  const zstdLevel = integer(values['zstd-level'], '--zstd-level');
+  const formats = values.formats?.split(',').map((format) => format.trim()) as IndexFormat[] | undefined;
+  return { ...(formats ? { formats } : {}), ...(zstdLevel !== undefined ? { zstdLevel } : {}) };
+}
+
 export async function indexCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand<IndexValues>(args, OPTIONS, 'index');
   if (values.help) return void io.stdout.write(`${INDEX_HELP}\n`), 0;
@@ -156,6 +171,7 @@ export async function indexCommand(args: string[], io: CliIo): Promise<number> {
       ...(threads !== undefined ? { threads } : {}),
       ...(blockBytes !== undefined ? { blockBytes } : {}),
       ...(level !== undefined ? { level } : {}),
+      ...formatChoices(values),
       context: createContext({ env: io.env }),
       signal: io.signal,
       onProgress: (event) => renderer.onProgress(event),
@@ -170,7 +186,7 @@ export async function indexCommand(args: string[], io: CliIo): Promise<number> {
     const counts = (['compressed', 'verified', 'unchanged'] as const).map((status) => [status, summary.images.filter((image) => image.status === status).length] as const);
     const done = counts.filter(([, count]) => count > 0).map(([status, count]) => `${count} ${status}`).join(', ');
     io.stdout.write(`${summary.output}: ${summary.versions} versions of ${summary.templates} templates${done ? ` (${done})` : ''}, revision ${summary.revision}${summary.written ? '' : ', unchanged'}\n`);
-    if (summary.bytesIn) io.stdout.write(`read ${formatSize(summary.bytesIn)}, wrote ${formatSize(summary.bytesOut)} of xz in ${summary.seconds} s\n`);
+    if (summary.bytesIn) io.stdout.write(`read ${formatSize(summary.bytesIn)}, wrote ${formatSize(summary.bytesOut)} compressed in ${summary.seconds} s\n`);
     if (summary.removed.length) io.stdout.write(`no longer listed: ${summary.removed.join(', ')}\n`);
     if (signature) io.stdout.write(`signed: ${signature}\n`);
   }

@@ -1,4 +1,4 @@
-// /repos/: the served repositories in lago's format, and each version's image, image.xz, .hash and .metadata.
+// /repos/: the served repositories in lago's format, and each version's image, image.xz, image.zst, .hash and .metadata.
 import { basename, dirname } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TemplatesError } from '../../errors.js';
@@ -16,7 +16,8 @@ import { sendError } from '../http-status.js';
 import { hrefName, segmentsBelow } from '../request-path.js';
 import type { FileSource } from '../served-version.js';
 
-const FILES = ['image', 'image.xz', 'image.hash', 'image.metadata'] as const;
+const FILES = ['image', 'image.xz', 'image.zst', 'image.hash', 'image.metadata'] as const;
+const CONTENT_TYPE: Partial<Record<string, string>> = { 'image.xz': 'application/x-xz', 'image.zst': 'application/zstd' };
 type FileName = (typeof FILES)[number];
 /** Big reads: Node's default 64 KiB (16 KiB on Node 20 for a null highWaterMark) halves the throughput; 4 MiB measured no faster and costs memory per client. */
 const HIGH_WATER_MARK = 1024 * 1024;
@@ -37,7 +38,7 @@ async function sendStored(request: FastifyRequest, reply: FastifyReply, deps: Se
   // Counted once sent: a 'data' listener on the file stream measurably slows it.
   const length = Number(headers['content-length'] ?? headers['Content-Length']);
   if (request.method === 'GET' && Number.isFinite(length)) reply.raw.once('finish', () => deps.metrics.servedBytes.inc({ file }, length));
-  return reply.code(statusCode).headers({ ...headers, 'content-type': file === 'image.xz' ? 'application/x-xz' : 'application/octet-stream' }).send(stream);
+  return reply.code(statusCode).headers({ ...headers, 'content-type': CONTENT_TYPE[file] ?? 'application/octet-stream' }).send(stream);
 }
 
 /** Sidecars of a version not stored: read from upstream as they are (small; nothing is stored). */
@@ -55,7 +56,7 @@ async function upstreamSidecar(deps: ServerDeps, cat: Catalogue, key: VersionKey
   return (await tryServers(deps.context, version.source, options, ({ provider }) => read(provider))).value;
 }
 
-/** A file of a version not stored: join (or start) its pull; `.xz` bytes flow as they arrive. */
+/** A file of a version not stored: join (or start) its pull; `.xz` (or `.zst`) bytes flow as they arrive. */
 async function pulled(request: FastifyRequest, reply: FastifyReply, deps: ServerDeps, key: VersionKey, file: FileName): Promise<FastifyReply> {
   const busy = () => reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).type('application/json')
     .send({ error: { code: 'PULL_IN_PROGRESS', message: `${entryName(key)} is being fetched from upstream`, hint: `ask again in ${RETRY_AFTER_SECONDS} s` } });
@@ -75,13 +76,14 @@ async function pulled(request: FastifyRequest, reply: FastifyReply, deps: Server
     if (!outcome.ok) return sendError(reply, outcome.error);
     return serveStored();
   }
-  const followed = await followPull(pull, partialPath(deps.store.root, key), deps.shutdown);
+  const suffix = file === 'image.zst' ? '.zst' : '.xz';
+  const followed = await followPull(pull, partialPath(deps.store.root, key), suffix, deps.shutdown);
   if (followed === 'done') return serveStored();
-  if (followed === 'uncompressed') return notFound(reply, `${entryName(key)}/image.xz (upstream serves it uncompressed: ask for image)`);
+  if (followed === 'elsewhere') return notFound(reply, `${entryName(key)}/${file} (this pull downloads another form from upstream: ask for image)`);
   followed.on('data', (chunk: Buffer) => deps.metrics.servedBytes.inc({ file }, chunk.length));
   // A failure after the headers went out can only cut the response: the neighbour's own check then fails too.
   followed.on('error', () => reply.raw.destroy());
-  return reply.code(200).type('application/x-xz').header('cache-control', 'no-store').send(followed);
+  return reply.code(200).type(CONTENT_TYPE[file]!).header('cache-control', 'no-store').send(followed);
 }
 
 async function serveFile(request: FastifyRequest, reply: FastifyReply, deps: ServerDeps, key: VersionKey, file: FileName): Promise<FastifyReply> {
