@@ -116,6 +116,25 @@ describe('templates fetch', () => {
     expect(JSON.parse(result.stdout).error.code).toBe('LOCK_TIMEOUT');
   });
 
+  it('fetches several references at once, prints their lines in the order given, and goes on past a failing one', async () => {
+    await publishImage(ws.www, 'tpl/v1.raw', disk);
+    await publishImage(ws.www, 'big/v1.raw', big);
+    const repo = lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } }, big: { v1: { source: 'slow', handle: 'big/v1.raw', timestamp: 1 } } });
+    (repo.sources as Record<string, unknown>).slow = { type: 'http', args: { baseurl: slow(ws) } };
+    const path = await ws.writeRepo('r', repo);
+    const result = await runCli(['fetch', '--repo', path, '--store', ws.store, 'r:big:v1', 'r:nope', 'r:tpl:v1']);
+    expect(result.exitCode).toBe(3);
+    expect(result.stdout).toBe(`${join(ws.store, 'r:big:v1')}\n${join(ws.store, 'r:tpl:v1')}\n`);
+    expect(result.stderr).toMatch(/templates: .*nope.* \[TEMPLATE_NOT_FOUND\]/);
+    // At once: the small one was stored while the slow one (three seconds) was still arriving.
+    const fetchedAt = async (ref: string) => Date.parse((JSON.parse(await readFile(join(ws.store, `${ref}.record.json`), 'utf8')) as { fetchedAt: string }).fetchedAt);
+    expect(await fetchedAt('r:tpl:v1')).toBeLessThan(await fetchedAt('r:big:v1'));
+    // Progress lines say how fast it went.
+    expect(result.stderr).toMatch(/r:big:v1: [\d.]+ MiB of [\d.]+ MiB \(100%\), [\d.]+ MiB\/s/);
+    const serial = await runCli(['fetch', '--jobs', '0', '--repo', path, '--store', ws.store, 'r:tpl:v1']);
+    expect(serial.exitCode).toBe(2);
+  });
+
   it('lets two processes fetch the same template at once: both succeed, one download', async () => {
     await publishImage(ws.www, 'tpl/v1.raw', big);
     const repo = await repoFile(slow(ws));

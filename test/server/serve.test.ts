@@ -30,12 +30,14 @@ beforeAll(async () => {
   await publishImage(ws.www, 'bad/v1', small, { hashText: '0'.repeat(40) });
   await publishImage(ws.www, 'q/v1.qcow2', qcow2);
   await publishImage(ws.www, 'plain/v1', raw, { xz: false });
+  const zst = await publishImage(ws.www, 'z/v1', raw, { zst: true });
   Object.assign(images, { a: small, big, q: small, plain: raw });
   const version = (source: string, handle: string) => ({ versions: { v1: { source, handle, timestamp: 1 } } });
   await ws.writeRepo('up', {
     name: 'up',
     sources: { web: { type: 'http', args: { baseurl: ws.baseurl } }, slow: { type: 'http', args: { baseurl: slowUrl(ws) } } },
-    templates: { a: version('web', 'a/v1'), big: version('slow', 'big/v1'), bad: version('web', 'bad/v1'), q: version('web', 'q/v1.qcow2'), plain: version('web', 'plain/v1') },
+    templates: { a: version('web', 'a/v1'), big: version('slow', 'big/v1'), bad: version('web', 'bad/v1'), q: version('web', 'q/v1.qcow2'), plain: version('web', 'plain/v1'),
+      z: { versions: { v1: { source: 'web', handle: 'z/v1', timestamp: 1, compressed_hash: `sha256:${zst.xzSha256}`, ...zst.zst } } } },
   });
   server = await startServe(['--store', join(ws.dir, 'cache'), '--repo', join(ws.dir, 'repos', 'up.json'), '--grace', '20s'], { HOME: ws.dir });
 });
@@ -57,7 +59,7 @@ describe('templates serve', () => {
     const repo = (await (await fetch(`${server.url}/repos/up.json`)).json()) as { name: string; sources: Record<string, { type: string; args: { baseurl: string } }>; templates: Record<string, unknown> };
     expect(repo.name).toBe('up');
     expect(repo.sources).toEqual({ cache: { type: 'http', args: { baseurl: `${server.url}/repos/up/` } } });
-    expect(Object.keys(repo.templates).sort()).toEqual(['a', 'bad', 'big', 'plain', 'q']);
+    expect(Object.keys(repo.templates).sort()).toEqual(['a', 'bad', 'big', 'plain', 'q', 'z']);
   });
 
   it('fills itself from upstream on a neighbour\'s first request; the neighbour stores a byte-identical, verified image', async () => {
@@ -77,6 +79,29 @@ describe('templates serve', () => {
     const record = JSON.parse(await (await import('node:fs/promises')).readFile(`${path}.record.json`, 'utf8')) as { verified: { of: string } };
     expect(record.verified.of).toBe('compressed');
     expect(await xzGets('a')).toBe(1);
+  });
+
+  it('pulls a listed .zst, keeps it and sends image.zst: neighbours verify and decode it; upstream sends it once', async () => {
+    const listed = (await (await fetch(`${server.url}/repos/up.json`)).json()) as { templates: { z: { versions: { v1: Record<string, unknown> } } } };
+    const upstreamZst = listed.templates.z.versions.v1.zst_hash;
+    expect(upstreamZst).toMatch(/^sha256:/);
+    for (const _ of [1, 2]) {
+      const store = await newStore();
+      const result = await neighbour(store, ['up:z:v1']);
+      expect(result.exitCode, result.stderr).toBe(0);
+      const path = (JSON.parse(result.stdout) as { path: string }).path;
+      expect(await digestOf(path)).toBe(await digestOf(raw));
+      const record = JSON.parse(await (await import('node:fs/promises')).readFile(`${path}.record.json`, 'utf8')) as { source: string; verified: { of: string; digest: string } };
+      expect(record).toMatchObject({ source: `${server.url}/repos/up/z/v1/image.zst`, verified: { of: 'zst', digest: upstreamZst } });
+    }
+    expect(await readdir(join(ws.dir, 'cache'))).toEqual(expect.arrayContaining(['up:z:v1', 'up:z:v1.zst']));
+    const stored = (await (await fetch(`${server.url}/repos/up.json`)).json()) as typeof listed;
+    expect(stored.templates.z.versions.v1).toMatchObject({ zst_hash: upstreamZst });
+    expect(stored.templates.z.versions.v1.compressed_hash).toBeUndefined();
+    const head = await fetch(`${server.url}/repos/up/z/v1/image.zst`, { method: 'HEAD' });
+    expect(head.headers.get('content-type')).toBe('application/zstd');
+    expect((await ws.requests('/z/v1.zst')).filter((line) => line.startsWith('GET '))).toHaveLength(1);
+    expect(await ws.requests('/z/v1.xz')).toEqual([]);
   });
 
   it('serves an upstream without .xz uncompressed once stored (the neighbour waits through 503 + Retry-After)', async () => {

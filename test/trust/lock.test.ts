@@ -109,3 +109,38 @@ describe('templates lock and fetch --locked', () => {
     expect((await cli(['verify', '--locked', lockFile, '--store', store])).exitCode).toBe(11);
   });
 });
+
+describe('a .zst in a lock file', () => {
+  it('is pinned with zst_hash and fetched only with it; a republished .zst is LOCK_MISMATCH; a pin without it takes the pinned .xz', async () => {
+    const disk = await makeDisk(join(ws.dir, 'z.raw'), { sizeMiB: 4, dataKiB: 256, label: 'z' });
+    const published = await publishImage(ws.www, 'zt/v1.raw', disk, { zst: true });
+    const zRepo = join(ws.dir, 'zlock.json');
+    const zLock = join(ws.dir, 'zlock.lock.json');
+    const write = (zst: Record<string, unknown>) => writeFile(zRepo, JSON.stringify({
+      name: 'zlock', sources: { web: { type: 'http', args: { baseurl: ws.baseurl } } },
+      templates: { t: { versions: { v1: { source: 'web', handle: 'zt/v1.raw', timestamp: 1, compressed_hash: `sha256:${published.xzSha256}`, ...zst } } } },
+    }));
+    await write(published.zst!);
+    expect((await cli(['lock', 'zlock:t:v1', '--repo', zRepo, '--output', zLock])).exitCode).toBe(0);
+    const lock = JSON.parse(await readFile(zLock, 'utf8')) as { templates: Record<string, Record<string, unknown>> };
+    expect(lock.templates['zlock:t:v1']).toMatchObject({ zst_hash: published.zst!.zst_hash, source: `${ws.baseurl}zt/v1.raw.zst` });
+    const store = join(ws.dir, 'zstore');
+    const fetched = await cli(['fetch', '--locked', zLock, '--repo', zRepo, '--store', store]);
+    expect(fetched.exitCode, fetched.stderr).toBe(0);
+    const record = async () => JSON.parse(await readFile(join(store, 'zlock:t:v1.record.json'), 'utf8')) as { verified: { of: string } };
+    expect((await record()).verified.of).toBe('zst');
+    // Republished .zst (another digest in the JSON): refused before any download.
+    await write({ ...published.zst, zst_hash: `sha256:${'1'.repeat(64)}` });
+    const other = join(ws.dir, 'zstore2');
+    const republished = await cli(['fetch', '--locked', zLock, '--repo', zRepo, '--store', other]);
+    expect(republished.exitCode).toBe(14);
+    expect(codeOf(republished.stderr)).toBe('LOCK_MISMATCH');
+    // A pin written before zstd (no zst_hash): the listed .zst is not trusted, the pinned .xz is fetched.
+    await write(published.zst!);
+    delete lock.templates['zlock:t:v1']!.zst_hash;
+    await writeFile(zLock, JSON.stringify(lock));
+    const older = await cli(['fetch', '--locked', zLock, '--repo', zRepo, '--store', other]);
+    expect(older.exitCode, older.stderr).toBe(0);
+    expect(JSON.parse(await readFile(join(other, 'zlock:t:v1.record.json'), 'utf8')).verified.of).toBe('compressed');
+  });
+});
