@@ -99,7 +99,7 @@ export async function verifyEntry(store: Store, key: VersionKey, options: Verify
     if (entry.record?.stored?.checked === false) {
       return finish(store, key, {
         ref, status: 'unconfirmed', expected, actual: `${digest.algorithm}:${actual}`,
-        hint: 'the digest was the published .hash, never checked (the download was verified by its .xz digest): the .hash is wrong, or the image changed since; templates rm it and fetch again, then verify: unconfirmed again means the .hash is wrong',
+        hint: 'the digest was the published .hash, never checked (the download was verified by its .xz or .zst digest): the .hash is wrong, or the image changed since; templates rm it and fetch again, then verify: unconfirmed again means the .hash is wrong',
       }, options);
     }
     return finish(store, key, { ref, status: 'corrupt', expected, actual: `${digest.algorithm}:${actual}` }, options);
