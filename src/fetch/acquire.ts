@@ -188,7 +188,10 @@ export async function acquireEntry(
     if (again) return cachedResult(resolved.ref, again);
     await removeTempFiles(store, resolved.key);
     // Sidecars without an image are what a kill between the sidecar renames and the image rename leaves.
-    await Promise.all([hashPath, metadataPath, recordPath, compressedPath, (root: string, key: VersionKey) => compressedPath(root, key, 'zst')].map((path) => rm(path(store.root, resolved.key), { force: true })));
+    const { root } = store;
+    const { key } = resolved;
+    const leftovers = [hashPath(root, key), metadataPath(root, key), recordPath(root, key), compressedPath(root, key, 'xz'), compressedPath(root, key, 'zst')];
+    await Promise.all(leftovers.map((path) => rm(path, { force: true })));
     return downloadAndPublish(ctx, store, resolved, lockSignal, onProgress, options.source);
   });
 }

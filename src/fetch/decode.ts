@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import type { Duplex, Writable } from 'node:stream';
 import type { Decoder } from '../context.js';
 import { TemplatesError, abortError, isTemplatesError } from '../errors.js';
+import { toolMissing, type Tool } from '../util/tools.js';
 
 
 /** The compressions a source may serve, by suffix. */
@@ -19,10 +20,7 @@ const ARGS: Record<Compression, (threads: number) => string[]> = {
   xz: (threads) => [`-T${threads}`, '--decompress', '--stdout', '--quiet', '--no-warn'],
   zst: () => ['--decompress', '--stdout', '--quiet', '--sparse', '--no-progress'],
 };
-const TOOL: Record<Compression, { name: string; install: string }> = {
-  xz: { name: 'xz', install: 'install xz (Debian: apt-get install xz-utils)' },
-  zst: { name: 'zstd', install: 'install zstd (Debian: apt-get install zstd)' },
-};
+const TOOL: Record<Compression, Tool> = { xz: 'xz', zst: 'zstd' };
 /** Enough of xz's stderr for the message; the rest is dropped. */
 const STDERR_LIMIT = 8 * 1024;
 
@@ -32,7 +30,7 @@ export function decodeFailed(error: unknown, where: string, signal: AbortSignal 
   const err = error as { message?: string };
   return new TemplatesError('DECODE_FAILED', `${where}: ${compression} data is corrupt or truncated: ${err.message ?? 'decoder failed'}`, {
     url: where,
-    tool: TOOL[compression].name,
+    tool: TOOL[compression],
     hint: 'the download or the file on the server is damaged; try again, or ask the repository owner',
   }, { cause: error });
 }
@@ -48,16 +46,13 @@ function loadLzmaNative(): { createDecompressor(): Duplex } | undefined {
 
 export function checkDecoder(decoder: Decoder | undefined): Decoder {
   if (decoder && (decoder.kind === 'xz' || loadLzmaNative())) return decoder;
-  throw new TemplatesError('TOOL_MISSING', 'the image is xz-compressed but neither the xz command nor lzma-native is available', {
-    tool: 'xz',
-    hint: 'install xz (Debian: apt-get install xz-utils)',
-  });
+  throw toolMissing('xz', 'the image is xz-compressed but neither the xz command nor lzma-native is available');
 }
 
 /** The zstd command for a `.zst` source; TOOL_MISSING when there is none. */
 export function checkZstd(path: string | undefined): string {
   if (path) return path;
-  throw new TemplatesError('TOOL_MISSING', 'the image is zstd-compressed but the zstd command is not available', { tool: 'zstd', hint: TOOL.zst.install });
+  throw toolMissing('zstd', 'the image is zstd-compressed but the zstd command is not available');
 }
 
 export interface DecoderProcess {
@@ -88,14 +83,14 @@ export function spawnDecoder(compression: Compression, path: string, output: num
       if (signal?.aborted) return reject(abortError(signal));
       const err = error as NodeJS.ErrnoException;
       if (err.code === 'ENOENT') {
-        return reject(new TemplatesError('TOOL_MISSING', `cannot run ${path}`, { tool: tool.name, hint: tool.install }, { cause: error }));
+        return reject(toolMissing(tool, `cannot run ${path}`, undefined, error));
       }
       reject(decodeFailed(error, where, signal, compression));
     });
     child.once('close', (code, killedBy) => {
       if (code === 0) return resolve();
       if (signal?.aborted) return reject(abortError(signal));
-      const detail = stderr.trim().split('\n').pop() || (killedBy ? `${tool.name} was killed by ${killedBy}` : `${tool.name} exited with ${code}`);
+      const detail = stderr.trim().split('\n').pop() || (killedBy ? `${tool} was killed by ${killedBy}` : `${tool} exited with ${code}`);
       reject(decodeFailed(new Error(detail.replace(/^(xz|zstd): \(?stdin\)? ?: ?/, '')), where, signal, compression));
     });
   });

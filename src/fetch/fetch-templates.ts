@@ -7,6 +7,7 @@ import type { Repository } from '../repository/model.js';
 import { RepositorySet } from '../repository/set.js';
 import { checkStore, openStore, type Store } from '../store/store.js';
 import { badArgument, checkObject, checkSignal, checkStrings } from '../util/args.js';
+import { createLimit } from '../util/limit.js';
 import { fetchTemplate } from './fetch.js';
 import type { ProgressCallback } from './progress.js';
 import type { FetchResult } from './result.js';
@@ -78,27 +79,22 @@ export async function fetchTemplates(refs: string | string[], options: FetchTemp
       ...(options.onWarning ? { onWarning: options.onWarning } : {}),
       ...(options.offline ? { offline: true } : {}),
     });
-  const results: FetchResult[] = new Array(list.length);
-  const count = Math.min(options.concurrency ?? DEFAULT_CONCURRENCY, list.length);
-  const shared = shareCores(context, count);
-  let next = 0;
-  const worker = async () => {
-    while (next < list.length) {
-      const index = next++;
-      if (signal.aborted) throw abortError(signal);
-      results[index] = await fetchTemplate(list[index]!, {
-        store, repositories, context: shared, signal,
-        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-        ...(options.offline ? { offline: true } : {}),
-      }).catch((error: unknown) => {
-        stop.abort(error);
-        throw error;
-      });
-    }
-  };
-  const workers = Array.from({ length: count }, worker);
-  const settled = await Promise.allSettled(workers);
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  const shared = shareCores(context, Math.min(concurrency, list.length));
+  const limit = createLimit(concurrency);
+  // Every fetch settles before this returns or throws: none is left running behind a failure.
+  const settled = await Promise.allSettled(list.map((ref) => limit(async () => {
+    if (signal.aborted) throw abortError(signal);
+    return fetchTemplate(ref, {
+      store, repositories, context: shared, signal,
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.offline ? { offline: true } : {}),
+    }).catch((error: unknown) => {
+      stop.abort(error);
+      throw error;
+    });
+  })));
   const failed = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (failed) throw stop.signal.aborted && stop.signal.reason !== undefined ? stop.signal.reason : failed.reason;
-  return results;
+  return settled.map((result) => (result as PromiseFulfilledResult<FetchResult>).value);
 }

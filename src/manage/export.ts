@@ -1,13 +1,13 @@
 // export: write stored templates as a repository directory (multi-block xz, zst, .hash, .metadata, JSON with a file source).
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { createContext, findExecutable, type Context } from '../context.js';
+import { createContext, type Context } from '../context.js';
 import { TemplatesError, outputIoError } from '../errors.js';
 import { packImage } from '../publish/pack.js';
 import type { IndexProgressCallback } from '../publish/progress.js';
 import { repositoryJson, type IndexedVersion } from '../publish/repository-json.js';
 import { checkFormats, type IndexFormat } from '../publish/index-options.js';
-import { DEFAULT_ZSTD_LEVEL, compressOptions, type CompressChoices } from '../publish/xz.js';
+import { DEFAULT_ZSTD_LEVEL, compressOptions, findEncoders, type CompressChoices } from '../publish/xz.js';
 import type { RepositorySet } from '../repository/set.js';
 import { entryName } from '../store/layout.js';
 import { readStoredEntry, type Store } from '../store/store.js';
@@ -44,11 +44,7 @@ export const exportHandle = (key: { repository: string; template: string; versio
 export async function exportTemplates(refs: string[], dir: string, options: ExportOptions): Promise<ExportSummary> {
   const ctx = options.context ?? createContext();
   const root = resolve(dir);
-  const xz = await findExecutable('xz', ctx.env.PATH);
-  if (!xz) throw new TemplatesError('TOOL_MISSING', 'templates export needs the xz command', { tool: 'xz', hint: 'install xz (Debian: apt-get install xz-utils)' });
-  const wantZst = checkFormats(options);
-  const zstd = wantZst ? await findExecutable('zstd', ctx.env.PATH) : undefined;
-  if (wantZst && !zstd) throw new TemplatesError('TOOL_MISSING', 'templates export writes .zst files and needs the zstd command', { tool: 'zstd', hint: 'install zstd (Debian: apt-get install zstd), or give --formats xz' });
+  const { xz, zstd } = await findEncoders('export', ctx.env.PATH, checkFormats(options));
   const byRepository = new Map<string, IndexedVersion[]>();
   let bytesOut = 0;
   for (const ref of refs) {

@@ -21,6 +21,7 @@ import { readStoredEntry, type Store, type StoredEntry } from '../store/store.js
 import { containerDiskImage } from './container-disk-image.js';
 import { hashFile } from '../util/hash-file.js';
 import { storedKey } from './refs.js';
+import { toolMissing } from '../util/tools.js';
 
 export interface PushOptions {
   store: Store;
@@ -63,7 +64,7 @@ async function layerFile(ctx: Context, store: Store, key: VersionKey, entry: Non
     return { path: kept, digest: keptXz!.digest, size: keptXz!.size, raw, temporary: false };
   }
   const xz = await findExecutable('xz', ctx.env.PATH);
-  if (!xz) throw new TemplatesError('TOOL_MISSING', 'templates push needs the xz command to compress the image', { tool: 'xz', hint: 'install xz (Debian: apt-get install xz-utils)' });
+  if (!xz) throw toolMissing('xz', 'templates push needs the xz command to compress the image');
   await mkdir(tempDir(store.root), { recursive: true });
   const path = join(tempDir(store.root), `push-${process.pid}-${randomBytes(4).toString('hex')}.xz`);
   const packed = await packImage({

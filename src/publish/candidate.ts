@@ -1,5 +1,5 @@
 // One image of a directory being indexed: its metadata and filters, whether it changed, packing it, and its sidecars.
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TemplatesError, isTemplatesError, outputIoError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -74,7 +74,7 @@ export interface Candidate {
 
 /**
  * The recorded facts, when the image and its `.xz` (and `.zst`, when one is wanted) are unchanged (size, mtime) and
- * `.hash` still holds the recorded SHA-1. A `.zst` no longer wanted is removed, and the image is otherwise unchanged.
+ * `.hash` still holds the recorded SHA-1; a `.zst` recorded but no longer wanted is left out of them.
  */
 export async function unchanged(candidate: Candidate, previous: IndexedImage | undefined, wantZst: boolean): Promise<{ image: IndexedImage; status: IndexedStatus } | undefined> {
   const { root, rel, handle, abs, metadata } = candidate;
@@ -83,8 +83,7 @@ export async function unchanged(candidate: Candidate, previous: IndexedImage | u
   if (!fileStamp || !sameStamp(previous.file, fileStamp) || !sameStamp(previous.output, await stampOf(join(root, `${handle}.xz`)))) return undefined;
   if (wantZst && !sameStamp(previous.zst?.output, await stampOf(join(root, `${handle}.zst`)))) return undefined;
   if ((await readText(join(root, `${handle}.hash`))) !== previous.sha1) return undefined;
-  const { zst, ...rest } = previous;
-  if (zst && !wantZst) await rm(join(root, `${handle}.zst`), { force: true });
+  const { zst: _unwanted, ...rest } = previous;
   return { image: { ...(wantZst ? previous : rest), ...chooseTimestamp(metadata, previous, fileStamp.mtimeMs) }, status: 'unchanged' };
 }
 
@@ -119,7 +118,6 @@ export async function packCandidate(
       onBytes: (bytes) => options.onProgress?.({ ref: handle, phase: 'compress', bytes, total: recognised.size }),
       ...(zstd ? { zst: { output: join(root, `${handle}.zst`), zstd, level: options.zstdLevel ?? DEFAULT_ZSTD_LEVEL } } : {}),
     });
-    if (!zstd) await rm(join(root, `${handle}.zst`), { force: true });
     summary.bytesIn += packed.size;
     if (compress) summary.bytesOut += packed.compressedSize;
     summary.bytesOut += packed.zst?.size ?? 0;

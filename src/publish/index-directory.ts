@@ -1,7 +1,7 @@
 // indexDirectory: turn a directory of raw/qcow2 images into a lago-format repository, incrementally (`templates index`).
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { createContext, findExecutable } from '../context.js';
+import { createContext } from '../context.js';
 import { TemplatesError, abortError, outputIoError } from '../errors.js';
 import { filteredOut, packCandidate, readMetadataObject, unchanged, writeIfChanged, writeSidecars } from './candidate.js';
 import { withDirectoryLock } from './dir-lock.js';
@@ -12,6 +12,7 @@ import { recognise, type Recognised } from './recognise.js';
 import { nextRepositoryJson, repositoryJson, type IndexedVersion } from './repository-json.js';
 import { scanDirectory } from './scan.js';
 import { readState, serializeState, statePath, type IndexState } from './state.js';
+import { findEncoders } from './xz.js';
 
 export type { IndexOptions, IndexSummary };
 
@@ -24,11 +25,8 @@ export async function indexDirectory(dir: string, options: IndexOptions): Promis
   const output = options.output ? resolve(options.output) : join(root, `${options.name}.json`);
   const info = await stat(root).catch(() => undefined);
   if (!info?.isDirectory()) throw new TemplatesError('INPUT_NOT_FOUND', `${root} is not a directory`, { path: root, hint: 'give the directory that holds the images' });
-  const xz = await findExecutable('xz', ctx.env.PATH);
-  if (!xz) throw new TemplatesError('TOOL_MISSING', 'templates index needs the xz command', { tool: 'xz', hint: 'install xz (Debian: apt-get install xz-utils)' });
   const wantZst = checkFormats(options);
-  const zstd = wantZst ? await findExecutable('zstd', ctx.env.PATH) : undefined;
-  if (wantZst && !zstd) throw new TemplatesError('TOOL_MISSING', 'templates index writes .zst files and needs the zstd command', { tool: 'zstd', hint: 'install zstd (Debian: apt-get install zstd), or give --formats xz' });
+  const { xz, zstd } = await findEncoders('index', ctx.env.PATH, wantZst);
   return withDirectoryLock(root, async (signal) => {
     const previous = await readState(root);
     const state: IndexState = { schema: 1, images: {} };
@@ -92,6 +90,8 @@ export async function indexDirectory(dir: string, options: IndexOptions): Promis
       }
       const result = reused ?? (await packCandidate(candidate, recognised!, prior, xz, zstd, options, signal, summary));
       if (!result) continue;
+      // A .zst no longer wanted (--formats xz) is removed: the JSON will not list it.
+      if (!wantZst) await rm(join(root, `${handle}.zst`), { force: true });
       taken.set(ref, rel);
       await writeSidecars(candidate, result.image);
       state.images[handle] = result.image;

@@ -7,7 +7,7 @@ import { abortError, outputIoError } from '../errors.js';
 import { HEAD_BYTES } from '../fetch/detect.js';
 import { atomicTempPath, fsyncPath } from '../util/atomic-write.js';
 import { HashTap } from './hash-tap.js';
-import { DECOMPRESS_ARGS, compressArgs, spawnXzFilter, zstdArgs, type CompressOptions } from './xz.js';
+import { DECOMPRESS_ARGS, compressArgs, spawnFilter, zstdArgs, type CompressOptions } from './xz.js';
 
 export interface PackPlan {
   /** The image as found: plain, or xz-compressed. */
@@ -59,7 +59,7 @@ const sink = () => new Writable({ write: (_chunk, _encoding, callback) => callba
 
 /** The first `bytes` decoded bytes of an xz file (xz is stopped as soon as they arrived). */
 export async function readXzHead(xz: string, path: string, bytes: number, signal?: AbortSignal): Promise<Buffer> {
-  const decoder = spawnXzFilter(xz, DECOMPRESS_ARGS, path, signal);
+  const decoder = spawnFilter(xz, DECOMPRESS_ARGS, path, signal);
   const input = createReadStream(path);
   input.pipe(decoder.stdin).on('error', () => {});
   const chunks: Buffer[] = [];
@@ -93,7 +93,7 @@ export async function packImage(plan: PackPlan): Promise<Packed> {
     let uncompressed: Readable;
     const read = createReadStream(input.path, { highWaterMark: 1024 * 1024 });
     if (input.xz) {
-      const decoder = spawnXzFilter(plan.xz, DECOMPRESS_ARGS, input.path, signal);
+      const decoder = spawnFilter(plan.xz, DECOMPRESS_ARGS, input.path, signal);
       children.push(decoder);
       if (!plan.compress) {
         compressed = new HashTap(['sha256']);
@@ -105,7 +105,7 @@ export async function packImage(plan: PackPlan): Promise<Packed> {
 
     // The encoders, each writing its temp file through a hash; the image's bytes go to all of them at once.
     const encode = (command: string, args: string[], tool: 'xz' | 'zstd', out: string) => {
-      const encoder = spawnXzFilter(command, args, input.path, signal, tool);
+      const encoder = spawnFilter(command, args, input.path, signal, tool);
       children.push(encoder);
       const tap = new HashTap(['sha256']);
       stages.push(pipeline(encoder.stdout, tap, createWriteStream(out, { flags: 'wx' }), streamOptions).catch(fsErrors(out, 'cannot write')));

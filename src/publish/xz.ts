@@ -1,7 +1,9 @@
 // The xz and zstd commands for publishing: a piped filter (compress or decompress), and what `xz --list` says of a file.
 import { spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
+import { findExecutable } from '../context.js';
 import { TemplatesError, abortError } from '../errors.js';
+import { toolMissing, type Tool } from '../util/tools.js';
 
 /** 16 MiB: big enough to compress well, small enough that a 2 GiB image decodes on every core. */
 export const DEFAULT_BLOCK_BYTES = 16 * 1024 * 1024;
@@ -43,12 +45,17 @@ export function zstdArgs(level: number): string[] {
   return [...(level > 19 ? ['--ultra'] : []), `-${level}`, `--long=${ZSTD_WINDOW_LOG}`, '-T0', '--check', '--compress', '--stdout', '--quiet', '--no-progress'];
 }
 
-const TOOLS = {
-  xz: { install: 'install xz (Debian: apt-get install xz-utils)' },
-  zstd: { install: 'install zstd (Debian: apt-get install zstd)' },
-} as const;
+/** The xz command, and zstd when a `.zst` is wanted, for `command` (index, export); TOOL_MISSING names what to install. */
+export async function findEncoders(command: string, path: string | undefined, wantZst: boolean): Promise<{ xz: string; zstd?: string }> {
+  const xz = await findExecutable('xz', path);
+  if (!xz) throw toolMissing('xz', `templates ${command} needs the xz command`);
+  if (!wantZst) return { xz };
+  const zstd = await findExecutable('zstd', path);
+  if (!zstd) throw toolMissing('zstd', `templates ${command} writes .zst files and needs the zstd command`, 'or give --formats xz');
+  return { xz, zstd };
+}
 
-export interface XzFilter {
+export interface Filter {
   stdin: Writable;
   stdout: Readable;
   /** Settles when xz exits: rejects with COMPRESS_FAILED / DECODE_FAILED (or ABORTED) unless it exited 0. */
@@ -57,7 +64,7 @@ export interface XzFilter {
 }
 
 /** Starts xz (or zstd: `tool`) with piped stdin and stdout. `where` names the input in error messages. */
-export function spawnXzFilter(xz: string, args: string[], where: string, signal: AbortSignal | undefined, tool: keyof typeof TOOLS = 'xz'): XzFilter {
+export function spawnFilter(xz: string, args: string[], where: string, signal: AbortSignal | undefined, tool: Tool = 'xz'): Filter {
   const decompress = args.includes('--decompress');
   const child = spawn(xz, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(signal ? { signal, killSignal: 'SIGKILL' } : {}) });
   let stderr = '';
@@ -74,7 +81,7 @@ export function spawnXzFilter(xz: string, args: string[], where: string, signal:
     child.once('error', (error) => {
       if (signal?.aborted) return reject(abortError(signal));
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        return reject(new TemplatesError('TOOL_MISSING', `cannot run ${xz}`, { tool, hint: TOOLS[tool].install }, { cause: error }));
+        return reject(toolMissing(tool, `cannot run ${xz}`, undefined, error));
       }
       reject(failed(error.message, error));
     });
