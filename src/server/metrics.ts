@@ -31,7 +31,7 @@ export async function createMetrics(snapshot: () => Promise<StoreSnapshot>, jobC
   const registers = [registry];
   const storeGauge = (name: string, help: string, read: (s: StoreSnapshot) => number) =>
     new client.Gauge({ name, help, registers, async collect() { this.set(read(await snapshot())); } });
-  storeGauge('templates_store_size_bytes', 'Apparent size of every stored entry (image and kept .xz).', (s) => s.size);
+  storeGauge('templates_store_size_bytes', 'Apparent size of every stored entry (image and kept .xz or .zst).', (s) => s.size);
   storeGauge('templates_store_disk_size_bytes', 'Bytes the stored entries occupy on disk.', (s) => s.diskSize);
   storeGauge('templates_store_entries', 'Entries in the store.', (s) => s.entries.length);
   storeGauge('templates_store_free_bytes', 'Free bytes on the store\'s filesystem.', (s) => s.free);
