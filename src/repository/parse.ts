@@ -5,6 +5,7 @@ import { parseDigest } from './digest.js';
 import type { Entry, Repository, SourceSpec, TemplateSpec, VersionSpec } from './model.js';
 import { isValidName } from './reference.js';
 import { checkHandle } from './handle.js';
+import { LazyMap } from './lazy-map.js';
 import { parseMirrors } from './mirrors.js';
 
 export interface ParseOptions {
@@ -169,21 +170,29 @@ export function parseRepository(text: string, location: string, options: ParseOp
 
   const mirrors = parseMirrors(data.mirrors, location);
   const sources = new Map(Object.entries(rawSources).map(([name, spec]) => [name, parseSource(name, spec, location, options, mirrors.bySource.get(name))]));
-  const templates = new Map<string, Entry<TemplateSpec>>();
-  const problems: string[] = [...mirrors.problems];
+  // Templates parse when first read: a hit reads one; `problems` (what list and validation warn about) reads them all.
+  const templates = new LazyMap<string, Entry<TemplateSpec>>(Object.entries(rawTemplates), (name, spec) => parseTemplate(name, spec, sources, location));
+  const early: string[] = [...mirrors.problems];
   for (const name of mirrors.bySource.keys()) {
     const source = sources.get(name);
-    if (!source?.ok || source.value.type !== 'http') problems.push(`${location}: mirrors[${JSON.stringify(name)}]: no http source of that name; ignored`);
+    if (!source?.ok || source.value.type !== 'http') early.push(`${location}: mirrors[${JSON.stringify(name)}]: no http source of that name; ignored`);
   }
-  for (const source of sources.values()) if (!source.ok) problems.push(source.error.message);
-  for (const [name, spec] of Object.entries(rawTemplates)) {
-    const template = parseTemplate(name, spec, sources, location);
-    templates.set(name, template);
-    if (!template.ok) problems.push(template.error.message);
-    else for (const version of template.value.versions.values()) if (!version.ok && !problems.includes(version.error.message)) problems.push(version.error.message);
-  }
+  for (const source of sources.values()) if (!source.ok) early.push(source.error.message);
+  let problems: string[] | undefined;
+  const allProblems = () => {
+    if (problems) return problems;
+    problems = [...early];
+    for (const template of templates.values()) {
+      if (!template.ok) problems.push(template.error.message);
+      else for (const version of template.value.versions.values()) if (!version.ok && !problems.includes(version.error.message)) problems.push(version.error.message);
+    }
+    return problems;
+  };
   const revision = Number.isSafeInteger(data.revision) && (data.revision as number) >= 0 ? { revision: data.revision as number } : {};
   const published = typeof data.published === 'number' && Number.isFinite(data.published) ? { published: data.published } : {};
   const upstream = typeof data.upstream === 'string' && data.upstream ? { upstream: data.upstream } : {};
-  return { name: data.name, location, templates, problems, ...revision, ...published, ...upstream };
+  return {
+    name: data.name, location, templates, ...revision, ...published, ...upstream,
+    get problems() { return allProblems(); },
+  };
 }

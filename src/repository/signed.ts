@@ -4,6 +4,7 @@ import { TemplatesError, redactUrl } from '../errors.js';
 import { checkRepositorySignature, type TrustState } from '../trust/check.js';
 import { trustedKeys } from '../trust/policy.js';
 import type { Entry, Repository, TemplateSpec, VersionSpec } from './model.js';
+import { extend } from './lazy-map.js';
 
 /** The upstream JSON a cache host passes on, with its `.minisig`, as read (or cached). */
 export interface UpstreamCopy {
@@ -82,5 +83,5 @@ export async function withSignature(input: SignedInput, options: SignedOptions):
     ...common, text, name: repository.name, ...(repository.revision !== undefined ? { revision: repository.revision } : {}),
     signatureAt: redactUrl(input.signatureAt), signature: input.signature,
   });
-  return { repository: { ...repository, signature: info, text } };
+  return { repository: extend(repository, { signature: info, text }) };
 }
