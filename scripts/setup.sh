@@ -18,6 +18,7 @@ command -v promtool >/dev/null || need+=(prometheus) # tests: promtool check met
 command -v docker-registry >/dev/null || need+=(docker-registry) # tests: a real OCI registry (distribution 2.8) as a plain process
 command -v skopeo >/dev/null || need+=(skopeo) # tests: an independent OCI client reading what push wrote
 command -v minisign >/dev/null || need+=(minisign) # tests: signatures checked both ways against the real minisign
+command -v chromium >/dev/null || need+=(chromium) # tests: the dashboard in a real headless browser (playwright-core drives it)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq

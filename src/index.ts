@@ -25,6 +25,7 @@ export { templateInfo, type TemplateInfo, type InfoOptions } from './manage/info
 export { verifyEntry, type VerifyResult, type VerifyOptions, type VerifyStatus } from './manage/verify.js';
 export { removeEntry, type RemoveOptions } from './manage/remove.js';
 export { pruneStore, type PruneOptions, type PruneReport } from './manage/prune.js';
+export { planPrune, prunePolicy, type PrunePlan, type PrunePolicy } from './manage/prune-plan.js';
 export { diskUsage, type DiskUsage } from './manage/du.js';
 export { importTemplate, type ImportOptions } from './manage/import.js';
 export { exportTemplates, type ExportOptions, type ExportSummary } from './manage/export.js';

@@ -38,6 +38,9 @@ export interface Settings {
   keepXz: Setting<boolean>;
   requireSignatures: Setting<boolean>;
   maxSignatureAge: Setting<number>;
+  pruneOlderThanSeconds: Setting<number>;
+  pruneKeep: Setting<number>;
+  pruneMaxBytes: Setting<number>;
 }
 
 type Kind = 'path' | 'paths' | 'number' | 'boolean' | 'string';
@@ -70,6 +73,9 @@ export const SETTINGS: Record<keyof Settings, { env: string; kind: Kind; describ
   keepXz: { env: 'TEMPLATES_KEEP_XZ', kind: 'boolean', describe: 'keep each fetched .xz beside its image (push uploads it as is; serve always keeps it)' },
   requireSignatures: { env: 'TEMPLATES_REQUIRE_SIGNATURES', kind: 'boolean', describe: 'refuse a repository no trusted key applies to (docs/trust.md)' },
   maxSignatureAge: { env: 'TEMPLATES_MAX_SIGNATURE_AGE', kind: 'number', describe: 'seconds: refuse a repository signed longer ago than this (0: any age)' },
+  pruneOlderThanSeconds: { env: 'TEMPLATES_PRUNE_OLDER_THAN_SECONDS', kind: 'number', describe: 'the prune policy: entries not used for this long go (0: no age limit); prune\'s flags override it' },
+  pruneKeep: { env: 'TEMPLATES_PRUNE_KEEP', kind: 'number', describe: 'the prune policy: keep the newest N versions of each template (0: all)' },
+  pruneMaxBytes: { env: 'TEMPLATES_PRUNE_MAX_BYTES', kind: 'number', describe: 'the prune policy: least recently used entries go while the store is larger (0: no limit)' },
 };
 
 export interface SettingsInput {
@@ -108,6 +114,9 @@ const DEFAULTS = {
   keepXz: false,
   requireSignatures: false,
   maxSignatureAge: 0,
+  pruneOlderThanSeconds: 0,
+  pruneKeep: 0,
+  pruneMaxBytes: 0,
 };
 
 function fromText(kind: Kind, text: string, where: string): unknown {

@@ -3,17 +3,19 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parseBearer } from './auth.js';
 import type { ServerDeps } from './deps.js';
 import { sendError } from './http-status.js';
+import { activityRoutes } from './routes/activity.js';
 import { apiRoutes } from './routes/api.js';
 import { authRoutes, type AuthRouteOptions } from './routes/auth.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import { healthRoutes } from './routes/health.js';
 import { jobsRoutes } from './routes/jobs.js';
 import { reposRoutes } from './routes/repos.js';
 import { statusRoutes } from './routes/status.js';
 
 /** Paths anyone may read, whatever the auth settings. */
-const PUBLIC = new Set(['/healthz', '/readyz', '/metrics', '/auth_token']);
+const PUBLIC = new Set(['/', '/healthz', '/readyz', '/metrics', '/auth_token']);
 /** Path prefixes the server answers: another method there is 405, not 404. */
-const KNOWN = [/^\/repos\//, /^\/api\/1\//, /^\/(healthz|readyz|metrics|auth_token)$/];
+const KNOWN = [/^\/repos\//, /^\/api\/1\//, /^\/ui\//, /^\/(healthz|readyz|metrics|auth_token)?$/];
 /** Largest request body accepted (the API takes small JSON). */
 export const BODY_LIMIT = 64 * 1024;
 
@@ -39,7 +41,8 @@ function unauthorized(request: FastifyRequest, reply: FastifyReply, deps: Server
 async function checkAuth(request: FastifyRequest, reply: FastifyReply, deps: ServerDeps): Promise<FastifyReply | undefined> {
   const { tokens, anonymous } = deps.auth;
   const path = request.url.split('?', 1)[0]!;
-  if (!tokens || PUBLIC.has(path)) return undefined;
+  // The dashboard's page and files are public: it asks for credentials itself, and shows only what they open.
+  if (!tokens || PUBLIC.has(path) || path.startsWith('/ui/')) return undefined;
   if (anonymous === 'read' && path.startsWith('/repos/')) return undefined;
   const token = parseBearer(request.headers.authorization);
   if (!token && anonymous === 'write') return undefined;
@@ -87,5 +90,7 @@ export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<F
   apiRoutes(app, deps);
   jobsRoutes(app, deps);
   statusRoutes(app, deps);
+  activityRoutes(app, deps);
+  await dashboardRoutes(app);
   return app;
 }

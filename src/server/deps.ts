@@ -3,8 +3,10 @@ import type { FastifyRequest } from 'fastify';
 import type { Context } from '../context.js';
 import type { JobDatabase } from '../jobs/database.js';
 import type { JobService } from '../jobs/service.js';
+import type { PrunePolicy } from '../manage/prune-plan.js';
 import type { RepositorySet } from '../repository/set.js';
 import type { Store } from '../store/store.js';
+import type { Activity } from './activity.js';
 import type { Tokens, Users } from './auth.js';
 import type { Catalogue } from './catalogue.js';
 import type { InventoryCache } from './inventory-cache.js';
@@ -47,6 +49,8 @@ export interface ServerDeps {
   /** The served versions as of the current repositories and store snapshot. */
   catalogue(): Promise<Catalogue>;
   pulls: Pulls;
+  /** Fetches and pulls in flight and lately ended (the dashboard). */
+  activity: Activity;
   jobs: JobsDeps;
   metrics: Metrics;
   /** The mirrors-and-status scrape (templates status), run every --scrape-interval. */
@@ -55,6 +59,7 @@ export interface ServerDeps {
   /** The base URL neighbours use (no trailing slash): --public-url, else the request's own host. */
   baseUrl(request: FastifyRequest): string;
   minFreeBytes: number;
+  prunePolicy: PrunePolicy;
   /** Aborted when the server shuts down. */
   shutdown: AbortSignal;
   log(line: Record<string, unknown>): void;

@@ -3,9 +3,7 @@ import type { EventEmitter } from 'node:events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Job } from '../jobs/model.js';
 import type { JobEvents } from '../jobs/service.js';
-
-/** A comment line this often keeps proxies from closing a quiet stream. */
-const HEARTBEAT_MS = 15_000;
+import { openEventStream } from './sse.js';
 
 export interface JobEventSource {
   job: Job;
@@ -17,25 +15,10 @@ export interface JobEventSource {
 
 /** Takes over the reply: `event: state` or `event: progress`, `id:` a counter, `data:` the job as the API shows it. */
 export function streamJobEvents(request: FastifyRequest, reply: FastifyReply, source: JobEventSource): void {
-  reply.hijack();
-  const out = reply.raw;
-  out.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'keep-alive' });
-  let counter = 0;
-  const send = (kind: 'state' | 'progress', job: Job) => out.write(`event: ${kind}\nid: ${++counter}\ndata: ${JSON.stringify(source.show(job))}\n\n`);
-  send('state', source.job);
   const onJob = (job: Job, kind: 'state' | 'progress') => {
-    if (job.id === source.job.id) send(kind, job);
+    if (job.id === source.job.id) stream.send(kind, source.show(job));
   };
-  const heartbeat = setInterval(() => out.write(': keep-alive\n\n'), HEARTBEAT_MS);
-  heartbeat.unref();
-  const end = () => {
-    clearInterval(heartbeat);
-    source.events.off('job', onJob);
-    source.closing.removeEventListener('abort', end);
-    if (!out.writableEnded) out.end();
-  };
+  const stream = openEventStream(request, reply, source.closing, () => source.events.off('job', onJob));
+  stream.send('state', source.show(source.job));
   source.events.on('job', onJob);
-  source.closing.addEventListener('abort', end, { once: true });
-  request.raw.once('close', end);
-  out.once('error', end);
 }

@@ -4,19 +4,20 @@ import type { FastifyRequest } from 'fastify';
 import type { Context } from '../context.js';
 import { TemplatesError, asTemplatesError } from '../errors.js';
 import { JobDatabase } from '../jobs/database.js';
-import { JOB_STATES, stateName } from '../jobs/model.js';
-import { createJobService, type JobService } from '../jobs/service.js';
-import { jobsDatabasePath, parseEntryName } from '../store/layout.js';
-import { isValidName } from '../repository/reference.js';
+import { createJobService } from '../jobs/service.js';
+import { jobsDatabasePath } from '../store/layout.js';
 import { RepositorySet } from '../repository/set.js';
+import type { PrunePolicy } from '../manage/prune-plan.js';
 import type { Store } from '../store/store.js';
 import { buildApp } from './app.js';
 import { createTokens, loadHtpasswd, loadSecret } from './auth.js';
 import type { AuthPolicy, RepositoryState, ServerDeps } from './deps.js';
 import { currentCatalogue } from './catalogue.js';
-import { createInventoryCache, type InventoryCache } from './inventory-cache.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createInventoryCache } from './inventory-cache.js';
+import { createMetrics } from './metrics.js';
 import { createPulls } from './pulls.js';
+import { createActivity } from './activity.js';
+import { observeJobs, pullEvents } from './observe.js';
 import { scrapeStatus } from '../status/scrape.js';
 import { watchStatus } from './status-watch.js';
 
@@ -38,6 +39,8 @@ export interface ServeOptions {
   /** The URL neighbours use, behind a proxy (default: the Host the request came to). */
   publicUrl?: string;
   minFreeBytes?: number;
+  /** The configured prune policy: the dashboard shows what it would take next (nothing is removed by the server). */
+  prunePolicy?: PrunePolicy;
   /** /auth_token requests per client per window. */
   authLimits?: { max: number; windowMs: number };
   /** Jobs fetching at once (default 2). */
@@ -106,38 +109,25 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   await Promise.all([repositories.load(), inventory.get()]);
   const refresh = setInterval(() => void repositories.load(), options.refreshMs ?? 600_000);
   refresh.unref();
-  const pulls = createPulls({
-    store, context,
-    repositories: () => repositories.current(),
-    events: {
-      onStart: (pull) => {
-        metrics.pullsInFlight.inc();
-        log({ kind: 'pull', ref: pull.ref, event: 'start' });
-      },
-      onBytes: (_pull, delta) => metrics.upstreamBytes.inc(delta),
-      onEnd: (pull, outcome, seconds) => {
-        metrics.pullsInFlight.dec();
-        metrics.pulls.inc({ result: outcome.ok ? outcome.result.status : 'failed', code: outcome.ok ? 'OK' : outcome.error.code });
-        void inventory.refreshEntry(pull.key).catch(() => undefined);
-        log({ kind: 'pull', ref: pull.ref, event: 'end', ok: outcome.ok, ...(outcome.ok ? { status: outcome.result.status } : { error: outcome.error.code, message: outcome.error.toLine() }), bytes: pull.state.bytes, source: pull.state.location ?? null, seconds });
-      },
-    },
-  });
+  const activity = createActivity(context.now);
+  const observers = { metrics, log, inventory, activity, repositories: () => repositories.current() };
+  const pulls = createPulls({ store, context, repositories: () => repositories.current(), events: pullEvents(observers) });
   const closing = new AbortController();
   const maxSecondsToLive = options.maxSecondsToLive ?? 7 * 86_400;
   const service = createJobService({ store, context, db, repositories: () => repositories.current(), workers: options.workers ?? 2, maxSecondsToLive });
-  observeJobs(service, metrics, log, inventory);
+  observeJobs(service, observers);
   const sweep = () => void service.sweep().catch((error: unknown) => log({ kind: 'jobs', error: asTemplatesError(error).code, message: asTemplatesError(error).toLine() }));
   sweep();
   const sweeper = setInterval(sweep, options.sweepMs ?? 30_000);
   sweeper.unref();
   const publicUrl = options.publicUrl?.replace(/\/+$/, '');
   const deps: ServerDeps = {
-    store, context, repositories, inventory, pulls, metrics, auth, status,
+    store, context, repositories, inventory, pulls, metrics, auth, status, activity,
     jobs: { service, db, admins: new Set(options.admins ?? []), defaultSecondsToLive: Math.min(86_400, maxSecondsToLive), closing: closing.signal },
     catalogue: currentCatalogue(store.root, () => repositories.current(), () => inventory.get()),
     baseUrl: (request: FastifyRequest) => publicUrl || `${request.protocol}://${request.host}`,
     minFreeBytes: options.minFreeBytes ?? 1024 ** 3,
+    prunePolicy: options.prunePolicy ?? {},
     shutdown: shutdown.signal,
     log,
   };
@@ -173,28 +163,4 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       shutdown.abort(new TemplatesError('ABORTED', 'the server is shutting down'));
     },
   };
-}
-
-/** Job metrics and log lines from the service's events: queue wait, fetch duration, one line per state change. */
-function observeJobs(service: JobService, metrics: Metrics, log: (line: Record<string, unknown>) => void, inventory: InventoryCache): void {
-  const queuedAt = new Map<number, number>();
-  service.events.on('job', (job, kind) => {
-    if (kind !== 'state') return;
-    log({ kind: 'job', id: job.id, owner: job.owner, state: stateName(job.state), ...(job.stateReason ? { reason: job.stateReason } : {}) });
-    if (job.state === JOB_STATES.wait) queuedAt.set(job.id, Date.now());
-    if (job.state === JOB_STATES.fetching) {
-      const since = queuedAt.get(job.id) ?? job.timeSubmitted;
-      metrics.jobQueueWait.observe(Math.max(0, Date.now() - since) / 1000);
-      queuedAt.delete(job.id);
-    }
-    if ((job.state === JOB_STATES.done || job.state === JOB_STATES.failed) && job.timeStarted !== null) {
-      metrics.jobFetchDuration.observe({ state: stateName(job.state) }, Math.max(0, (job.timeDone ?? job.timeStarted) - job.timeStarted) / 1000);
-    }
-    if (job.state !== JOB_STATES.wait && job.state !== JOB_STATES.fetching) {
-      for (const ref of job.refs) {
-        const key = parseEntryName(ref.version, isValidName);
-        if (key) void inventory.refreshEntry(key).catch(() => undefined);
-      }
-    }
-  });
 }

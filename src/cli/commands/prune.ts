@@ -1,6 +1,7 @@
 // `templates prune`: remove unused, old or over-budget templates (never with live dependents or while fetched) and stray files.
 import { TemplatesError } from '../../errors.js';
 import { pruneStore } from '../../manage/prune.js';
+import { prunePolicy } from '../../manage/prune-plan.js';
 import { parseDuration } from '../../util/duration.js';
 import { formatSize, parseSize } from '../../util/size.js';
 import type { CliIo } from '../io.js';
@@ -17,7 +18,8 @@ Removes stored templates, each under its lock (one a fetch holds is kept and rep
   --force                 also templates with live dependents (templates use)
   --dry-run               only report what would go and the space it frees
 Always removes stray files: temp and partial downloads, stale locks, sidecars without an image, and
-lago temp files untouched for an hour. Without a criterion, that is all it does.
+lago temp files untouched for an hour. Without a criterion flag, the configured policy applies
+(pruneOlderThanSeconds, pruneKeep, pruneMaxBytes; see templates config); without one, that is all it does.
 ${COMMON_HELP}`;
 
 export async function pruneCommand(args: string[], io: CliIo): Promise<number> {
@@ -31,11 +33,15 @@ export async function pruneCommand(args: string[], io: CliIo): Promise<number> {
   if (values.keep !== undefined && !/^\d+$/.test(values.keep)) throw new TemplatesError('USAGE', `--keep takes a whole number, not ${JSON.stringify(values.keep)}`);
   // Repositories only matter for --keep (version timestamps); without any configured, fetch times are used.
   const base = await setupStore(values, io);
-  const repositories = values.keep !== undefined && base.settings.repos.value.length ? (await setup(values, io)).repositories : undefined;
+  const repositories = (values.keep !== undefined || (!values['older-than'] && !values['max-size'] && base.settings.pruneKeep.value > 0)) && base.settings.repos.value.length ? (await setup(values, io)).repositories : undefined;
+  // No criterion flag: the configured policy (pruneOlderThanSeconds, pruneKeep, pruneMaxBytes), if any.
+  const flagged = olderThanMs !== undefined || values.keep !== undefined || maxBytes !== undefined;
+  const { settings } = base;
+  const policy = flagged
+    ? { ...(olderThanMs !== undefined ? { olderThanMs } : {}), ...(values.keep !== undefined ? { keep: Number(values.keep) } : {}), ...(maxBytes !== undefined ? { maxBytes } : {}) }
+    : prunePolicy({ olderThanSeconds: settings.pruneOlderThanSeconds.value, keep: settings.pruneKeep.value, maxBytes: settings.pruneMaxBytes.value });
   const result = await pruneStore(base.store, {
-    ...(olderThanMs !== undefined ? { olderThanMs } : {}),
-    ...(values.keep !== undefined ? { keep: Number(values.keep) } : {}),
-    ...(maxBytes !== undefined ? { maxBytes } : {}),
+    ...policy,
     force: Boolean(values.force),
     dryRun: Boolean(values['dry-run']),
     ...(repositories ? { repositories } : {}),

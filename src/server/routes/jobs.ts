@@ -48,11 +48,15 @@ function submitted(submit: () => Job): Job {
   }
 }
 
+/** A job as the API shows it: a done job links its result repository. */
+export function jobResource(deps: ServerDeps, request: FastifyRequest, job: Job): Record<string, unknown> {
+  return jobJson(job, job.state === JOB_STATES.done ? `${deps.baseUrl(request)}/repos/jobs/${job.id}.json` : null);
+}
+
 export function jobsRoutes(app: FastifyInstance, deps: ServerDeps): void {
   const { jobs } = deps;
   const base = (request: FastifyRequest) => deps.baseUrl(request);
-  const repofile = (request: FastifyRequest, job: Job) => (job.state === JOB_STATES.done ? `${base(request)}/repos/jobs/${job.id}.json` : null);
-  const show = (request: FastifyRequest, job: Job) => jobJson(job, repofile(request, job));
+  const show = (request: FastifyRequest, job: Job) => jobResource(deps, request, job);
   const admin = (request: FastifyRequest) => jobs.admins.has(requestUser(request));
   const existing = (id: number) => {
     const job = jobs.db.get(id);
