@@ -1,9 +1,10 @@
 // Bundles the compiled CLI into dist/bundle/ so that a cache hit loads two files instead of 50 modules.
 // fetch (the command provisioning tools and CI call on every boot) and all it imports statically goes
 // into one chunk; the other commands and dependencies still load only when a command needs them.
-// Rollup, not esbuild: esbuild splits shared code into ~25 chunks per command, which costs the time saved.
+// Rollup, not esbuild: esbuild splits shared code into ~25 chunks per command, which costs the time saved. Its
+// WebAssembly build: the native one needs a per-platform package the lock file cannot list for every platform here.
 import { readFileSync } from 'node:fs';
-import { rollup } from 'rollup';
+import { rollup } from '@rollup/wasm-node';
 
 const HOT_COMMANDS = /\/dist\/cli\/commands\/(fetch)\.js$/;
 const { name, version } = JSON.parse(readFileSync('package.json', 'utf8'));
