@@ -67,10 +67,9 @@ export async function exportTemplates(refs: string[], dir: string, options: Expo
       ...(zstd ? { zst: { output: `${target}.zst`, zstd, level: options.zstdLevel ?? DEFAULT_ZSTD_LEVEL } } : {}),
     });
     bytesOut += packed.compressedSize + (packed.zst?.size ?? 0);
-    const template = options.repositories?.get(key.repository)?.templates.get(key.template);
-    const version = template?.ok ? template.value.versions.get(key.version) : undefined;
+    const version = options.repositories?.version(key);
     const fetchedAt = entry.record?.fetchedAt ? Date.parse(entry.record.fetchedAt) : Date.now();
-    const timestamp = version?.ok ? version.value.timestamp : Math.floor(fetchedAt / 1000);
+    const timestamp = version ? version.timestamp : Math.floor(fetchedAt / 1000);
     const metadata = {
       ...(typeof entry.metadata === 'object' && entry.metadata !== null ? entry.metadata : {}),
       size: packed.size, format: 'raw', sha256: packed.sha256, compressed_size: packed.compressedSize, timestamp,

@@ -43,9 +43,8 @@ export interface PruneReport {
 const LAGO_TEMP_MAX_AGE_MS = 3_600_000;
 
 function versionTime(entry: StoredSummary, repositories: RepositorySet | undefined): number {
-  const version = repositories?.get(entry.key.repository)?.templates.get(entry.key.template);
-  const spec = version?.ok ? version.value.versions.get(entry.key.version) : undefined;
-  return spec?.ok ? spec.value.timestamp * 1000 : Date.parse(entry.fetchedAt);
+  const spec = repositories?.version(entry.key);
+  return spec ? spec.timestamp * 1000 : Date.parse(entry.fetchedAt);
 }
 
 /** What goes and why, in a deterministic order: age, then --keep, then --max-size by least recent use. */

@@ -139,9 +139,8 @@ async function pushBlobs(store: Store, registry: Registry, destination: { host: 
 
 /** The template's timestamp: the repository's, else the metadata's, else when it was fetched. */
 function timestampOf(key: VersionKey, entry: StoredEntry, metadata: Record<string, unknown>, repositories?: RepositorySet): number {
-  const template = repositories?.get(key.repository)?.templates.get(key.template);
-  const version = template?.ok ? template.value.versions.get(key.version) : undefined;
-  if (version?.ok) return version.value.timestamp;
+  const version = repositories?.version(key);
+  if (version) return version.timestamp;
   return Number(metadata.timestamp) > 0 ? Number(metadata.timestamp) : Math.floor(Date.parse(entry.record?.fetchedAt ?? '') / 1000) || 0;
 }
 

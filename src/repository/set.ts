@@ -1,6 +1,7 @@
 // RepositorySet: the loaded repositories by name, as loadRepositories returns them and every resolving function takes them.
 import { badArgument } from '../util/args.js';
-import type { Repository } from './model.js';
+import type { Repository, VersionSpec } from './model.js';
+import type { VersionKey } from './reference.js';
 
 export class RepositorySet implements Iterable<Repository> {
   readonly #byName = new Map<string, Repository>();
@@ -24,6 +25,13 @@ export class RepositorySet implements Iterable<Repository> {
 
   has(name: string): boolean {
     return this.#byName.has(name);
+  }
+
+  /** The listed version `key` names, when its repository lists it and it parsed (a stored entry's upstream). */
+  version(key: VersionKey): VersionSpec | undefined {
+    const template = this.#byName.get(key.repository)?.templates.get(key.template);
+    const version = template?.ok ? template.value.versions.get(key.version) : undefined;
+    return version?.ok ? version.value : undefined;
   }
 
   names(): string[] {

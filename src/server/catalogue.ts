@@ -18,12 +18,6 @@ export interface Catalogue {
   repository(name: string): Repository | undefined;
 }
 
-function upstreamVersion(repositories: RepositorySet, key: VersionKey): VersionSpec | undefined {
-  const template = repositories.get(key.repository)?.templates.get(key.template);
-  const version = template?.ok ? template.value.versions.get(key.version) : undefined;
-  return version?.ok ? version.value : undefined;
-}
-
 export function createCatalogue(root: string, repositories: RepositorySet, stored: StoredSummary[]): Catalogue {
   const storedByName = new Map(stored.map((entry) => [entry.ref, entry]));
   const keys = new Map<string, VersionKey[]>();
@@ -39,7 +33,7 @@ export function createCatalogue(root: string, repositories: RepositorySet, store
     }
   }
   for (const entry of stored) add(entry.key);
-  const describe = (key: VersionKey) => servedVersion(key, upstreamVersion(repositories, key), storedByName.get(entryName(key)), (compression) => compressedPath(root, key, compression));
+  const describe = (key: VersionKey) => servedVersion(key, repositories.version(key), storedByName.get(entryName(key)), (compression) => compressedPath(root, key, compression));
   return {
     names: () => [...keys.keys()].sort(),
     versions(repository) {
@@ -49,7 +43,7 @@ export function createCatalogue(root: string, repositories: RepositorySet, store
         .sort((a, b) => cmp(a.key.template, b.key.template) || a.timestamp - b.timestamp || cmp(a.key.version, b.key.version));
     },
     version: (key) => (keys.get(key.repository)?.some((k) => k.template === key.template && k.version === key.version) ? describe(key) : undefined),
-    upstream: (key) => upstreamVersion(repositories, key),
+    upstream: (key) => repositories.version(key),
     repository: (name) => repositories.get(name),
   };
 }

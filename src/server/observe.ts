@@ -18,11 +18,7 @@ export interface Observers {
   repositories: () => RepositorySet;
 }
 
-const sourceOf = (repositories: RepositorySet, key: VersionKey) => {
-  const template = repositories.get(key.repository)?.templates.get(key.template);
-  const version = template?.ok ? template.value.versions.get(key.version) : undefined;
-  return version?.ok ? version.value.source : undefined;
-};
+const sourceOf = (repositories: RepositorySet, key: VersionKey) => repositories.version(key)?.source;
 
 /** How and when a stored entry was delivered, from its record: a job's progress does not say which server it read. */
 async function storedOrigin(o: Observers, key: VersionKey): Promise<{ source?: SourceKind; fetchedAt?: number }> {
