@@ -1,11 +1,10 @@
 // The dashboard: sign in when the API needs it, load every section, follow the event stream, refresh what it does not carry.
 import { Unauthorized, api, followEvents, session, signIn, signOut } from './api.js';
-import { link } from './format.js';
+import { $, link } from './format.js';
 import { live, onJob, onTransfer, reloadLive, tick } from './live.js';
 import { refreshMirrors } from './mirrors.js';
 import { refreshStore } from './store.js';
 
-const $ = (selector) => document.querySelector(selector);
 const STORE_EVERY_MS = 10_000;
 // Each scrape also announces itself on the event stream; this catches a dropped stream.
 const MIRRORS_EVERY_MS = 30_000;

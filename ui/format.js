@@ -58,3 +58,5 @@ export function keepFocus(container, render) {
   render();
   if (key) container.querySelector(`[data-key="${CSS.escape(key)}"]`)?.focus();
 }
+
+export const $ = (selector) => document.querySelector(selector);

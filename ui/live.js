@@ -1,8 +1,7 @@
 // Fetches, pulls and jobs as they happen: lists loaded once per connection, then kept current by the event stream.
 import { api } from './api.js';
-import { ago, bytesData, el, fillRows, formatBytes, formatDuration, keepFocus } from './format.js';
+import { $, ago, bytesData, el, fillRows, formatBytes, formatDuration, keepFocus } from './format.js';
 
-const $ = (selector) => document.querySelector(selector);
 
 /** What the page knows; `user` decides whose jobs get renew and delete buttons. */
 export const live = { transfers: new Map(), recent: [], jobs: new Map(), rates: new Map(), user: 'anonymous', onError: () => {} };

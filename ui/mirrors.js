@@ -1,8 +1,7 @@
 // The Mirrors section: a grid of repository × server from the status scrape: up, in sync or behind, latency, age.
 import { api } from './api.js';
-import { ago, el, fillRows, formatDuration, link } from './format.js';
+import { $, ago, el, fillRows, formatDuration, link } from './format.js';
 
-const $ = (selector) => document.querySelector(selector);
 
 /** One cell's words and colour: red for down, diverged or unhealthy; amber for behind; green for healthy. */
 function verdict(status) {

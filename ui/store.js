@@ -1,8 +1,7 @@
 // The Store section: totals, size against disk use per repository, the largest versions, what prune would take next.
 import { api } from './api.js';
-import { ago, bytesData, el, fillRows, formatBytes, formatDuration, link } from './format.js';
+import { $, ago, bytesData, el, fillRows, formatBytes, formatDuration, link } from './format.js';
 
-const $ = (selector) => document.querySelector(selector);
 
 function figure(label, value, href) {
   return el('div', {}, el('dt', {}, label), el('dd', {}, link(href, value)));
