@@ -21,13 +21,15 @@ export function resolveOciReference(text: string, insecure = false): Resolved {
   return { ref: `${key.repository}:${key.template}:${key.version}`, key, repository, version };
 }
 
-/** The version with the artifact's digests where the repository JSON gives none: the layer's is the `.xz` digest (the fast path). */
+/** The version with the artifact's digests where the repository JSON gives none: the layer's is the `.xz` (or `.zst`) digest. */
 export function withArtifactDigests(version: VersionSpec, resolved: ResolvedArtifact): VersionSpec {
   const layer = parseDigest(resolved.artifact.layer.digest);
+  const zst = resolved.artifact.compression === 'zst';
   const raw = parseDigest(resolved.config.digests.sha256 ?? resolved.config.digests.sha1 ?? '');
   return {
     ...version,
-    ...(version.compressedHash || !layer ? {} : { compressedHash: layer }),
+    ...(zst || version.compressedHash || !layer ? {} : { compressedHash: layer }),
+    ...(!zst || version.zst || !layer ? {} : { zst: { digest: layer, size: resolved.artifact.layer.size } }),
     ...(version.hash || !raw ? {} : { hash: raw }),
     ...(version.size !== undefined || !resolved.config.size ? {} : { size: resolved.config.size }),
     ...(version.format ? {} : { format: resolved.config.format }),

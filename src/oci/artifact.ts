@@ -1,7 +1,7 @@
 // Our template artifact (pure): the config blob and image manifest push writes, and reading them back on pull.
 import { createHash } from 'node:crypto';
 import { TemplatesError } from '../errors.js';
-import { ANNOTATION, DOCKER_MANIFEST, OCI_EMPTY, OCI_MANIFEST, TEMPLATE_ARTIFACT, TEMPLATE_CONFIG, TEMPLATE_LAYER_XZ } from './media-types.js';
+import { ANNOTATION, DOCKER_MANIFEST, OCI_EMPTY, OCI_MANIFEST, TEMPLATE_ARTIFACT, TEMPLATE_CONFIG, TEMPLATE_LAYER_XZ, TEMPLATE_LAYER_ZST } from './media-types.js';
 import type { Manifest } from './registry.js';
 
 /** The config blob: what a fetch needs besides the layer (format, sizes, digests) and the source's metadata. */
@@ -27,6 +27,12 @@ export interface Descriptor {
   annotations?: Record<string, string>;
 }
 
+export type LayerCompression = 'xz' | 'zst';
+
+/** The layer's media type for each compression, and back. */
+export const LAYER_TYPES: Record<LayerCompression, string> = { xz: TEMPLATE_LAYER_XZ, zst: TEMPLATE_LAYER_ZST };
+const compressionOf = (mediaType: unknown) => (Object.entries(LAYER_TYPES).find(([, type]) => type === mediaType)?.[0]) as LayerCompression | undefined;
+
 export const sha256Of = (bytes: Buffer | string) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
 /** Serialised as written: the same template gives the same bytes, so a second push finds every blob and the manifest. */
@@ -34,14 +40,14 @@ export function configBlob(config: TemplateConfig): Buffer {
   return Buffer.from(JSON.stringify(config));
 }
 
-export function templateManifest(config: { bytes: Buffer }, layer: { digest: string; size: number; title: string }, info: TemplateConfig): Buffer {
+export function templateManifest(config: { bytes: Buffer }, layer: { digest: string; size: number; title: string; compression: LayerCompression }, info: TemplateConfig): Buffer {
   const created = new Date(info.timestamp * 1000).toISOString();
   const manifest = {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
     artifactType: TEMPLATE_ARTIFACT,
     config: { mediaType: TEMPLATE_CONFIG, digest: sha256Of(config.bytes), size: config.bytes.length },
-    layers: [{ mediaType: TEMPLATE_LAYER_XZ, digest: layer.digest, size: layer.size, annotations: { [ANNOTATION.title]: layer.title } }],
+    layers: [{ mediaType: LAYER_TYPES[layer.compression], digest: layer.digest, size: layer.size, annotations: { [ANNOTATION.title]: layer.title } }],
     annotations: {
       [ANNOTATION.title]: info.ref,
       [ANNOTATION.created]: created,
@@ -59,6 +65,8 @@ export interface TemplateArtifact {
   manifestDigest: string;
   config: Descriptor;
   layer: Descriptor;
+  /** How the layer is compressed: `.xz`, or `.zst` (push --layer zst). */
+  compression: LayerCompression;
   annotations: Record<string, string>;
 }
 
@@ -70,11 +78,11 @@ function descriptor(value: unknown, where: string): Descriptor {
   return d as Descriptor;
 }
 
-/** True when the manifest is one of ours (artifactType, config type, or an xz layer with the empty config). */
+/** True when the manifest is one of ours (artifactType, config type, or one xz or zst layer with the empty config). */
 export function isTemplateManifest(manifest: Manifest): boolean {
   const json = manifest.json as { artifactType?: unknown; config?: { mediaType?: unknown }; layers?: Array<{ mediaType?: unknown }> };
   return json.artifactType === TEMPLATE_ARTIFACT || json.config?.mediaType === TEMPLATE_CONFIG
-    || (json.config?.mediaType === OCI_EMPTY && json.layers?.length === 1 && json.layers[0]?.mediaType === TEMPLATE_LAYER_XZ);
+    || (json.config?.mediaType === OCI_EMPTY && json.layers?.length === 1 && compressionOf(json.layers[0]?.mediaType) !== undefined);
 }
 
 /** The config and layer of one of our manifests. */
@@ -84,10 +92,13 @@ export function readTemplateManifest(manifest: Manifest, where: string): Templat
     throw new TemplatesError('FORMAT_UNSUPPORTED', `${where}: a ${manifest.mediaType || 'manifest without a media type'}, not an image manifest`, { hint: 'name one image manifest (a tag or its digest), not an index' });
   }
   const layers = Array.isArray(json.layers) ? json.layers.map((layer, i) => descriptor(layer, `${where}: layers[${i}]`)) : [];
-  const layer = layers.find((l) => l.mediaType === TEMPLATE_LAYER_XZ);
-  if (!layer || layers.length !== 1) throw new TemplatesError('FORMAT_UNSUPPORTED', `${where}: a template artifact has exactly one ${TEMPLATE_LAYER_XZ} layer`, { hint: 'push it with templates push' });
+  const layer = layers[0];
+  const compression = compressionOf(layer?.mediaType);
+  if (!layer || !compression || layers.length !== 1) {
+    throw new TemplatesError('FORMAT_UNSUPPORTED', `${where}: a template artifact has exactly one ${TEMPLATE_LAYER_XZ} or ${TEMPLATE_LAYER_ZST} layer`, { hint: 'push it with templates push' });
+  }
   const annotations = typeof json.annotations === 'object' && json.annotations !== null ? json.annotations as Record<string, string> : {};
-  return { manifestDigest: manifest.digest, config: descriptor(json.config, `${where}: config`), layer, annotations };
+  return { manifestDigest: manifest.digest, config: descriptor(json.config, `${where}: config`), layer, compression, annotations };
 }
 
 /** The config blob's content: ours, or (the empty config) what the annotations say. */

@@ -13,6 +13,8 @@ export const TEMPLATE_ARTIFACT = 'application/vnd.templates.image.v1';
 export const TEMPLATE_CONFIG = 'application/vnd.templates.image.config.v1+json';
 /** Our one layer: the multi-block `.xz` of the raw image. */
 export const TEMPLATE_LAYER_XZ = 'application/vnd.templates.image.raw.xz';
+/** Or (push --layer zst): the `.zst` of the raw image, four times faster to unpack. */
+export const TEMPLATE_LAYER_ZST = 'application/vnd.templates.image.raw.zst';
 
 /** What a manifest GET accepts: registries answer only to explicit types. */
 export const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST].join(', ');

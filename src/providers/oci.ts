@@ -1,4 +1,4 @@
-// The `oci` provider: handles are tags (or digests) of one registry repository holding our artifacts; the layer is the `.xz`.
+// The `oci` provider: handles are tags (or digests) of one registry repository holding our artifacts; the layer is the `.xz` (or `.zst`).
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { TemplatesError, redactUrl } from '../errors.js';
@@ -8,6 +8,7 @@ import { registryLogin } from '../oci/credentials.js';
 import { createRegistry, MAX_MANIFEST_BYTES, type Manifest, type Registry } from '../oci/registry.js';
 import { extractDisk, imageManifest, isContainerImage, type ExtractedDisk } from '../oci/container-disk.js';
 import { readLimited } from '../util/read-limited.js';
+import { toolMissing } from '../util/tools.js';
 import type { OpenOptions, OpenedFile, Provider } from './types.js';
 
 export interface OciSource {
@@ -76,7 +77,7 @@ export function createOciProvider(source: OciSource, http: HttpClient, options: 
     if (!found) {
       found = inspectReference(registry, source.repository, handle, signal);
       found.then((value) => {
-        if (value.kind === 'template') layerUrls.set(handle, redactUrl(registry.blobUrl(source.repository, value.artifact.layer.digest)));
+        if (value.kind === 'template') layerUrls.set(handle, { suffix: `.${value.artifact.compression}`, url: redactUrl(registry.blobUrl(source.repository, value.artifact.layer.digest)) });
       }, () => inspected.delete(handle));
       inspected.set(handle, found);
     }
@@ -87,9 +88,9 @@ export function createOciProvider(source: OciSource, http: HttpClient, options: 
     if (found.kind === 'template') return found;
     throw new TemplatesError('FORMAT_UNSUPPORTED', `${locate(handle, '')}: a container image, not a template artifact`, { hint: 'fetch it as oci://… (a containerDisk), or push templates with templates push' });
   };
-  // A resolved template's layer URL: what `.xz` is located at, so a kept partial download is resumed from it.
-  const layerUrls = new Map<string, string>();
-  const locate = (handle: string, suffix: string) => (suffix === '.xz' && layerUrls.get(handle))
+  // A resolved template's layer URL: what its `.xz` (or `.zst`) is located at, so a kept partial download is resumed from it.
+  const layerUrls = new Map<string, { suffix: string; url: string }>();
+  const locate = (handle: string, suffix: string) => (layerUrls.get(handle)?.suffix === suffix && layerUrls.get(handle)?.url)
     || `oci://${url.host}/${source.repository}${handle.startsWith('sha256:') ? '@' : ':'}${handle}${suffix ? ` (${suffix})` : ''}`;
   const text = (handle: string, body: string): OpenedFile => ({ location: locate(handle, ''), size: Buffer.byteLength(body), offset: 0, body: Readable.from([Buffer.from(body)]) });
   return {
@@ -113,7 +114,7 @@ export function createOciProvider(source: OciSource, http: HttpClient, options: 
     },
     async open(handle: string, suffix: string, openOptions: OpenOptions = {}): Promise<OpenedFile | null> {
       const { signal } = openOptions;
-      // The layer is the .xz; there is no plain image, and the sidecars come from the config blob.
+      // The layer is the .xz (or the .zst); there is no plain image, and the sidecars come from the config blob.
       if (suffix === '' || suffix === '.hash' || suffix === '.metadata') return null;
       const { artifact, config } = await resolve(handle, signal);
       if (suffix === '.xz.hash') {
@@ -121,7 +122,10 @@ export function createOciProvider(source: OciSource, http: HttpClient, options: 
         return raw ? text(handle, raw) : null;
       }
       if (suffix === '.xz.metadata') return text(handle, JSON.stringify(config.metadata));
-      if (suffix !== '.xz') return null;
+      const layerSuffix = `.${artifact.compression}`;
+      // Asked for the .xz of a zst layer: the fetch skipped the .zst, which it does only without zstd.
+      if (suffix === '.xz' && layerSuffix === '.zst') throw toolMissing('zstd', `${locate(handle, '')}: the artifact's layer is zstd-compressed (pushed with --layer zst)`);
+      if (suffix !== layerSuffix) return null;
       const { layer } = artifact;
       // A blob is immutable: its digest is its validator. Never ask past its end (distribution's 416 is malformed).
       const from = openOptions.resume && openOptions.resume.validator === layer.digest && openOptions.resume.offset < layer.size ? openOptions.resume.offset : 0;

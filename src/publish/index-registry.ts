@@ -119,7 +119,8 @@ export async function indexRegistry(options: RegistryIndexOptions): Promise<Regi
       const hash = config.digests.sha1 ?? config.digests.sha256;
       templates[template].versions[tag] = {
         source: repository, handle: tag, timestamp: config.timestamp,
-        ...(hash ? { hash } : {}), compressed_hash: artifact.layer.digest, size: config.size, format: config.format,
+        ...(hash ? { hash } : {}), size: config.size, format: config.format,
+        ...(artifact.compression === 'zst' ? { zst_hash: artifact.layer.digest, zst_size: artifact.layer.size } : { compressed_hash: artifact.layer.digest }),
       };
       summary.versions++;
     }

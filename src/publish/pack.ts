@@ -156,8 +156,9 @@ export async function packImage(plan: PackPlan): Promise<Packed> {
       sha1: image.hex('sha1'),
       sha256: image.hex('sha256'),
       head: image.head(),
-      compressedSize: compressed!.bytes,
-      compressedSha256: compressed!.hex('sha256'),
+      // No .xz at all (a plain image packed only to .zst, as push --layer zst does): 0 and ''.
+      compressedSize: compressed?.bytes ?? 0,
+      compressedSha256: compressed?.hex('sha256') ?? '',
       ...(zstd ? { zst: { size: zstd.bytes, sha256: zstd.hex('sha256') } } : {}),
     };
   } finally {

@@ -4,7 +4,7 @@ import { configBlob, readTemplateConfig, readTemplateManifest, sha256Of, templat
 import { OCI_EMPTY, OCI_MANIFEST } from '../../src/oci/media-types.js';
 import type { Manifest } from '../../src/oci/registry.js';
 
-const layer = { digest: `sha256:${'a'.repeat(64)}`, size: 1234, title: 'tiny-v1.raw.xz' };
+const layer = { digest: `sha256:${'a'.repeat(64)}`, size: 1234, title: 'tiny-v1.raw.xz', compression: 'xz' as const };
 const base: TemplateConfig = { schema: 1, ref: 'demo:tiny:v1', format: 'raw', size: 8 << 20, arch: 'x86_64', timestamp: 1700000000, digests: {}, metadata: { distro: 'test' } };
 const manifestOf = (bytes: Buffer): Manifest => ({ digest: sha256Of(bytes), mediaType: OCI_MANIFEST, bytes, json: JSON.parse(bytes.toString()) as Record<string, unknown> });
 
@@ -43,5 +43,18 @@ describe('template artifact', () => {
     json.config = { mediaType: OCI_EMPTY, digest: sha256Of('{}'), size: 2 };
     const artifact = readTemplateManifest(manifestOf(Buffer.from(JSON.stringify(json))), 'test');
     expect(readTemplateConfig(Buffer.from('{}'), artifact, 'test')).toMatchObject({ size: base.size, timestamp: base.timestamp, digests: { sha256: `sha256:${'3'.repeat(64)}` } });
+  });
+
+  it('reads an xz or a zst layer, and refuses any other or a second one (FORMAT_UNSUPPORTED)', () => {
+    const config = { ...base, digests: { sha256: `sha256:${'3'.repeat(64)}` } };
+    const bytes = configBlob(config);
+    const zst = readTemplateManifest(manifestOf(templateManifest({ bytes }, { ...layer, title: 'tiny-v1.raw.zst', compression: 'zst' }, config)), 'test');
+    expect(zst.compression).toBe('zst');
+    expect(zst.layer.mediaType).toBe('application/vnd.templates.image.raw.zst');
+    expect(roundTrip(config).artifact.compression).toBe('xz');
+    const json = JSON.parse(templateManifest({ bytes }, layer, config).toString()) as { layers: Array<Record<string, unknown>> };
+    for (const layers of [[{ ...json.layers[0], mediaType: 'application/gzip' }], [json.layers[0], json.layers[0]]]) {
+      expect(() => readTemplateManifest(manifestOf(Buffer.from(JSON.stringify({ ...json, layers }))), 'test')).toThrow(expect.objectContaining({ code: 'FORMAT_UNSUPPORTED' }));
+    }
   });
 });

@@ -188,6 +188,58 @@ describe('templates push and fetch oci://', () => {
   });
 });
 
+describe('push --layer zst', () => {
+  const target = () => `oci://${registry.host}/templates/zst:v1`;
+
+  it('pushes one zstd layer that skopeo copies and zstd decodes; fetch oci:// verifies and decodes it', async () => {
+    const pushed = await cli(['push', 'demo:tiny:v1', target(), '--layer', 'zst', '--repo', repoFile, '--store', storeOf('main'), '-q', '--json']);
+    expect(pushed.exitCode, pushed.stderr).toBe(0);
+    const result = lastJson(pushed.stdout);
+    const manifest = JSON.parse((await execa('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/templates/zst:v1`])).stdout) as { layers: Array<{ mediaType: string; digest: string; annotations: Record<string, string> }> };
+    expect(manifest.layers).toEqual([expect.objectContaining({ mediaType: 'application/vnd.templates.image.raw.zst', digest: result.layer.digest, annotations: { 'org.opencontainers.image.title': 'tiny-v1.raw.zst' } })]);
+    const dir = join(ws.dir, 'skopeo-zst');
+    await execa('skopeo', ['copy', '--src-tls-verify=false', `docker://${registry.host}/templates/zst:v1`, `dir:${dir}`]);
+    const decoded = await execa('zstd', ['-dc', '--long=27', join(dir, manifest.layers[0]!.digest.slice('sha256:'.length))], { encoding: 'buffer' });
+    expect(Buffer.compare(Buffer.from(decoded.stdout), await readFile(stored))).toBe(0);
+    const fetched = await cli(['fetch', target(), '--store', storeOf('zst'), '-q']);
+    expect(fetched.exitCode, fetched.stderr).toBe(0);
+    const path = fetched.stdout.trim();
+    expect(Buffer.compare(await readFile(path), await readFile(stored))).toBe(0);
+    expect(JSON.parse(await readFile(`${path}.record.json`, 'utf8'))).toMatchObject({ verified: { of: 'zst', digest: result.layer.digest } });
+    // Again: nothing sent.
+    const again = await cli(['push', 'demo:tiny:v1', target(), '--layer', 'zst', '--repo', repoFile, '--store', storeOf('main'), '-q', '--json']);
+    expect(lastJson(again.stdout)).toMatchObject({ uploaded: 0, skipped: 2 });
+  });
+
+  it('sends a kept .zst as is: fetch --keep-xz from a repository listing it, then push --layer zst', async () => {
+    const src = join(ws.dir, 'src-zst');
+    const published = await publishImage(src, 'tiny/v1.raw', join(ws.dir, 'disk.raw'), { zst: true });
+    const repo = await ws.writeRepo('zdemo', { name: 'zdemo', sources: { disk: { type: 'file', args: { root: src } } }, templates: { tiny: { versions: { v1: { source: 'disk', handle: 'tiny/v1.raw', timestamp: 1700000000, ...published.zst } } } } });
+    const fetched = await cli(['fetch', 'zdemo:tiny:v1', '--keep-xz', '--repo', repo, '--store', storeOf('kept-zst'), '-q']);
+    expect(fetched.exitCode, fetched.stderr).toBe(0);
+    const pushed = await cli(['push', 'zdemo:tiny:v1', `oci://${registry.host}/templates/kept-zst:v1`, '--layer', 'zst', '--repo', repo, '--store', storeOf('kept-zst'), '-q', '--json']);
+    expect(pushed.exitCode, pushed.stderr).toBe(0);
+    expect(lastJson(pushed.stdout).layer).toEqual({ digest: published.zst!.zst_hash, size: published.zst!.zst_size });
+  });
+
+  it('without zstd the fetch says TOOL_MISSING naming zstd and stores nothing; index --registry lists the layer as zst_hash', async () => {
+    const { createContext, fetchTemplate, openStore } = await import('../../src/index.js');
+    const store = await openStore({ root: storeOf('zst-none') });
+    await expect(fetchTemplate(target(), { store, repositories: [], context: createContext({ zstd: false }) })).rejects.toMatchObject({ code: 'TOOL_MISSING', fields: { tool: 'zstd' } });
+    expect((await readdir(store.root)).filter((name) => name.includes(':'))).toEqual([]);
+    const output = join(ws.dir, 'indexed', 'zst.json');
+    const indexed = await cli(['index', '--registry', `oci://${registry.host}/templates`, '--name', 'zreg', '--output', output, '--include', 'zst:*', '--json']);
+    expect(indexed.exitCode, indexed.stderr).toBe(0);
+    const json = JSON.parse(await readFile(output, 'utf8')) as { templates: Record<string, { versions: Record<string, Record<string, unknown>> }> };
+    const version = json.templates.zst!.versions.v1!;
+    expect(version).toMatchObject({ zst_hash: expect.stringMatching(/^sha256:[a-f0-9]{64}$/), zst_size: expect.any(Number) });
+    expect(version.compressed_hash).toBeUndefined();
+    const fetched = await cli(['fetch', 'zreg:zst:v1', '--repo', output, '--store', storeOf('zst-indexed'), '-q']);
+    expect(fetched.exitCode, fetched.stderr).toBe(0);
+    expect(Buffer.compare(await readFile(fetched.stdout.trim()), await readFile(stored))).toBe(0);
+  });
+});
+
 describe('templates index --registry', () => {
   it('writes a repository of the template artifacts found (filters, oci sources, digests), fetchable, and reads no manifest twice', async () => {
     const output = join(ws.dir, 'indexed', 'reg.json');
