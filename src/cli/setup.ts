@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { configuredCredentials, configuredMirrors, configuredTrust, readConfigFile } from '../config/file.js';
 import { resolveSettings, unknownKeys, type Settings } from '../config/settings.js';
 import { createContext, type Context } from '../context.js';
+import { prunePolicy, type PrunePolicy } from '../manage/prune-plan.js';
 import { loadRepositories } from '../repository/find.js';
 import type { RepositorySet } from '../repository/set.js';
 import { defaultStoreRoot, openStore, type Store } from '../store/store.js';
@@ -20,6 +21,11 @@ export interface Setup {
 }
 
 /** The effective settings, and where each came from (`templates config` prints them). */
+/** The configured prune policy (pruneOlderThanSeconds, pruneKeep, pruneMaxBytes): prune without flags, serve's dashboard. */
+export function configuredPrunePolicy(settings: Settings): PrunePolicy {
+  return prunePolicy({ olderThanSeconds: settings.pruneOlderThanSeconds.value, keep: settings.pruneKeep.value, maxBytes: settings.pruneMaxBytes.value });
+}
+
 export async function readSettings(values: CommonValues, io: CliIo): Promise<Settings> {
   return (await readConfig(values, io)).settings;
 }

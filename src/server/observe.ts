@@ -41,7 +41,9 @@ export function pullEvents(o: Observers): PullEvents {
       o.metrics.upstreamBytes.inc(delta);
       const transfer = transfers.get(pull);
       const { bytes, total, location } = pull.state;
-      if (transfer) o.activity.progress(transfer, { bytes, total, location, source: sourceKind(sourceOf(o.repositories(), pull.key), location) });
+      // The server is classified when the location changes (a mirror taking over), not for every chunk.
+      const source = transfer && location !== transfer.location ? sourceKind(sourceOf(o.repositories(), pull.key), location) : undefined;
+      if (transfer) o.activity.progress(transfer, { bytes, total, location, source });
     },
     onEnd: (pull, outcome, seconds) => {
       o.metrics.pullsInFlight.dec();

@@ -4,6 +4,7 @@ import type { StoredSummary } from '../store/inventory.js';
 import { keptFile } from '../store/record.js';
 import type { StoreSnapshot } from './inventory-cache.js';
 import { hrefName } from './request-path.js';
+import type { VersionKey } from '../repository/reference.js';
 
 export const API = '/api/1';
 
@@ -45,12 +46,18 @@ function group(entries: StoredSummary[], by: (e: StoredSummary) => string): Map<
   return new Map([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
+/** Path below /api/1 of a stored version's resource. */
+const versionPath = (key: VersionKey) => `/repositories/${hrefName(key.repository)}/templates/${hrefName(key.template)}/versions/${hrefName(key.version)}`;
+
+/** The usage API's href of a stored version (the dashboard's figures link to it). */
+export const versionHref = (key: VersionKey) => API + versionPath(key);
+
 function versionLevel(entry: StoredSummary, templatePath: string): Level {
   const record = entry.entry.record;
   const kept = keptFile(record);
   const { repository, template, version } = entry.key;
   return {
-    path: `${templatePath}/versions/${hrefName(version)}`,
+    path: versionPath(entry.key),
     collection: `${templatePath}/versions`,
     up: templatePath,
     props: {

@@ -1,12 +1,11 @@
 // `templates prune`: remove unused, old or over-budget templates (never with live dependents or while fetched) and stray files.
 import { TemplatesError } from '../../errors.js';
 import { pruneStore } from '../../manage/prune.js';
-import { prunePolicy } from '../../manage/prune-plan.js';
 import { parseDuration } from '../../util/duration.js';
 import { formatSize, parseSize } from '../../util/size.js';
 import type { CliIo } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
-import { setup, setupStore } from '../setup.js';
+import { configuredPrunePolicy, setup, setupStore } from '../setup.js';
 
 export const PRUNE_HELP = `Usage: templates prune [options]
 
@@ -31,15 +30,14 @@ export async function pruneCommand(args: string[], io: CliIo): Promise<number> {
   const maxBytes = values['max-size'] === undefined ? undefined : parseSize(values['max-size']);
   if (values['max-size'] !== undefined && maxBytes === undefined) throw new TemplatesError('USAGE', `--max-size takes a size such as 20G, not ${JSON.stringify(values['max-size'])}`);
   if (values.keep !== undefined && !/^\d+$/.test(values.keep)) throw new TemplatesError('USAGE', `--keep takes a whole number, not ${JSON.stringify(values.keep)}`);
-  // Repositories only matter for --keep (version timestamps); without any configured, fetch times are used.
   const base = await setupStore(values, io);
-  const repositories = (values.keep !== undefined || (!values['older-than'] && !values['max-size'] && base.settings.pruneKeep.value > 0)) && base.settings.repos.value.length ? (await setup(values, io)).repositories : undefined;
   // No criterion flag: the configured policy (pruneOlderThanSeconds, pruneKeep, pruneMaxBytes), if any.
   const flagged = olderThanMs !== undefined || values.keep !== undefined || maxBytes !== undefined;
-  const { settings } = base;
   const policy = flagged
     ? { ...(olderThanMs !== undefined ? { olderThanMs } : {}), ...(values.keep !== undefined ? { keep: Number(values.keep) } : {}), ...(maxBytes !== undefined ? { maxBytes } : {}) }
-    : prunePolicy({ olderThanSeconds: settings.pruneOlderThanSeconds.value, keep: settings.pruneKeep.value, maxBytes: settings.pruneMaxBytes.value });
+    : configuredPrunePolicy(base.settings);
+  // Repositories only matter for a keep criterion (version timestamps); without any configured, fetch times are used.
+  const repositories = policy.keep !== undefined && base.settings.repos.value.length ? (await setup(values, io)).repositories : undefined;
   const result = await pruneStore(base.store, {
     ...policy,
     force: Boolean(values.force),

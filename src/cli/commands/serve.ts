@@ -2,12 +2,11 @@
 import { TemplatesError } from '../../errors.js';
 import { loadRepositories } from '../../repository/find.js';
 import { startServer } from '../../server/serve.js';
-import { prunePolicy } from '../../manage/prune-plan.js';
 import { openStore } from '../../store/store.js';
 import { parseDuration } from '../../util/duration.js';
 import type { CliIo } from '../io.js';
 import { COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
-import { readConfig, setupStore } from '../setup.js';
+import { configuredPrunePolicy, readConfig, setupStore } from '../setup.js';
 
 export const SERVE_HELP = `Usage: templates serve [options]
 
@@ -98,7 +97,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     ...((values['secret-file'] ?? settings.secretFile.value) ? { secretFile: values['secret-file'] ?? settings.secretFile.value } : {}),
     ...((values['public-url'] ?? settings.publicUrl.value) ? { publicUrl: values['public-url'] ?? settings.publicUrl.value } : {}),
     minFreeBytes: minFree,
-    prunePolicy: prunePolicy({ olderThanSeconds: settings.pruneOlderThanSeconds.value, keep: settings.pruneKeep.value, maxBytes: settings.pruneMaxBytes.value }),
+    prunePolicy: configuredPrunePolicy(settings),
     workers,
     maxSecondsToLive: Math.floor(maxTtl),
     admins: admins as string[],

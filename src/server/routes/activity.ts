@@ -2,23 +2,22 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Job } from '../../jobs/model.js';
 import { planPrune } from '../../manage/prune-plan.js';
+import { isValidName } from '../../repository/reference.js';
 import type { StoredSummary } from '../../store/inventory.js';
+import { parseEntryName } from '../../store/layout.js';
 import type { Transfer } from '../activity.js';
 import type { ServerDeps } from '../deps.js';
-import { hrefName } from '../request-path.js';
 import { openEventStream } from '../sse.js';
-import { API } from '../usage.js';
+import { API, versionHref } from '../usage.js';
 import { jobResource } from './jobs.js';
 
 /** A transfer's progress is sent at most this often per stream (starts and ends at once). */
 const PROGRESS_EVERY_MS = 250;
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
-const versionHref = (repository: string, template: string, version: string) =>
-  `${API}/repositories/${hrefName(repository)}/templates/${hrefName(template)}/versions/${hrefName(version)}`;
 
 function transferJson(transfer: Transfer): Record<string, unknown> {
-  const [repository, template, version] = transfer.kind === 'pull' ? transfer.ref.split(':') : [];
+  const key = transfer.kind === 'pull' ? parseEntryName(transfer.ref, isValidName) : undefined;
   return {
     id: transfer.id, kind: transfer.kind, ref: transfer.ref, job: transfer.job ?? null,
     started_at: iso(transfer.startedAt), ended_at: iso(transfer.endedAt),
@@ -27,13 +26,12 @@ function transferJson(transfer: Transfer): Record<string, unknown> {
     result: transfer.result ?? null, code: transfer.code ?? null, message: transfer.message ?? null,
     _links: transfer.job !== undefined
       ? { job: { href: `${API}/jobs/${transfer.job}` } }
-      : repository && template && version ? { version: { href: versionHref(repository, template, version) } } : {},
+      : key ? { version: { href: versionHref(key) } } : {},
   };
 }
 
 function entryJson(entry: StoredSummary, reason: string): Record<string, unknown> {
-  const { repository, template, version } = entry.key;
-  return { ref: entry.ref, size: entry.size, disk_size: entry.diskSize, last_used: entry.lastUsed, reason, _links: { version: { href: versionHref(repository, template, version) } } };
+  return { ref: entry.ref, size: entry.size, disk_size: entry.diskSize, last_used: entry.lastUsed, reason, _links: { version: { href: versionHref(entry.key) } } };
 }
 
 export function activityRoutes(app: FastifyInstance, deps: ServerDeps): void {
