@@ -40,6 +40,8 @@ const bundle = await rollup({
 await bundle.write({
   dir: 'dist/bundle',
   format: 'es',
+  // main.js would otherwise import every builtin the hot chunk imports, itself.
+  hoistTransitiveImports: false,
   chunkFileNames: '[name]-[hash].js',
   manualChunks(id, { getModuleIds, getModuleInfo }) {
     hot ??= new Set([...getModuleIds()].filter((m) => HOT_COMMANDS.test(m)).flatMap((m) => [...staticClosure(m, getModuleInfo)]));

@@ -1,6 +1,6 @@
 // Credentials for HTTP requests: per URL prefix from the config file, ~/.netrc by host, TEMPLATES_TOKEN on a Bearer challenge.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fsSync } from '../util/builtins.js';
 
 /** One configured credential: a bearer token, or a user and password (Basic), for every URL starting with `prefix`. */
 export interface Credential {
@@ -71,7 +71,7 @@ export function createCredentials(options: { configured?: Credential[]; env: Rec
   const netrcEntries = () => {
     if (!netrc) {
       try {
-        netrc = parseNetrc(readFileSync(options.env.NETRC || join(options.home, '.netrc'), 'utf8'));
+        netrc = parseNetrc(fsSync().readFileSync(options.env.NETRC || join(options.home, '.netrc'), 'utf8'));
       } catch {
         netrc = new Map();
       }

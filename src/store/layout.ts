@@ -22,8 +22,8 @@
 //   .trust/<repo>.json                         the highest signed revision and signing time accepted for a repository (rollback)
 //   .serve/jobs.sqlite                         templates serve's on-demand jobs (SQLite, WAL)
 //   .serve/holds/job-<id>                      exists while job <id> is live; named in the users file of each entry it holds
-import { createHash } from 'node:crypto';
 import { basename, join } from 'node:path';
+import { crypto } from '../util/builtins.js';
 
 import type { VersionKey } from '../repository/reference.js';
 
@@ -158,6 +158,6 @@ export function repoCacheDir(root: string): string {
 }
 
 export function repoCachePath(root: string, url: string): string {
-  const id = createHash('sha256').update(url).digest('hex').slice(0, 16);
+  const id = crypto().createHash('sha256').update(url).digest('hex').slice(0, 16);
   return join(repoCacheDir(root), `${id}.json`);
 }

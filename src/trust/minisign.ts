@@ -1,5 +1,5 @@
 // minisign's formats (pure but for crypto): Ed25519 key pairs, secret keys (scrypt-encrypted or not) and prehashed signatures.
-import { createHash, createPrivateKey, createPublicKey, randomBytes, scrypt, sign, timingSafeEqual, verify, generateKeyPairSync } from 'node:crypto';
+import { crypto } from '../util/builtins.js';
 import { TemplatesError } from '../errors.js';
 import { blake2b } from './blake2b.js';
 
@@ -55,10 +55,10 @@ export function formatPublicKey(key: PublicKey): string {
 
 /** A new key pair with a random key number. */
 export function generateSecretKey(): SecretKey {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const { privateKey, publicKey } = crypto().generateKeyPairSync('ed25519');
   const seed = privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(PKCS8.length);
   const key = publicKey.export({ format: 'der', type: 'spki' }).subarray(SPKI.length);
-  return { keyNum: randomBytes(8), key, seed };
+  return { keyNum: crypto().randomBytes(8), key, seed };
 }
 
 /** libsodium's pickparams: scrypt's N, r, p from minisign's opslimit and memlimit. */
@@ -81,7 +81,7 @@ function scryptParams(opslimit: bigint, memlimit: bigint): { N: number; r: numbe
 function scryptStream(password: string, salt: Buffer, opslimit: bigint, memlimit: bigint): Promise<Buffer> {
   const { N, r, p } = scryptParams(opslimit, memlimit);
   return new Promise((resolve, reject) => {
-    scrypt(Buffer.from(password, 'utf8'), salt, 104, { N, r, p, maxmem: 128 * r * N * p + 64 * 1024 * 1024 }, (error, key) => (error ? reject(error) : resolve(key)));
+    crypto().scrypt(Buffer.from(password, 'utf8'), salt, 104, { N, r, p, maxmem: 128 * r * N * p + 64 * 1024 * 1024 }, (error, key) => (error ? reject(error) : resolve(key)));
   });
 }
 
@@ -103,7 +103,7 @@ export async function parseSecretKey(text: string, where: string, password: () =
   const seed = secret.subarray(8, 40);
   const key = secret.subarray(40, 72);
   // minisign -W leaves an unencrypted key's checksum zero; an encrypted key's tells a wrong password.
-  if (kdf.equals(KDF_SCRYPT) && !timingSafeEqual(checksum(keyNum, seed, key), secret.subarray(72, 104))) {
+  if (kdf.equals(KDF_SCRYPT) && !crypto().timingSafeEqual(checksum(keyNum, seed, key), secret.subarray(72, 104))) {
     throw invalid(where, 'wrong password for the secret key (its checksum does not match)', 'give the password the key was written with');
   }
   return { keyNum, seed, key };
@@ -116,7 +116,7 @@ export async function formatSecretKey(secret: SecretKey, password?: string): Pro
   let salt = Buffer.alloc(32);
   let body = plain;
   if (password !== undefined) {
-    salt = randomBytes(32);
+    salt = crypto().randomBytes(32);
     limits.writeBigUInt64LE(OPSLIMIT, 0);
     limits.writeBigUInt64LE(MEMLIMIT, 8);
     const stream = await scryptStream(password, salt, OPSLIMIT, MEMLIMIT);
@@ -126,16 +126,16 @@ export async function formatSecretKey(secret: SecretKey, password?: string): Pro
   return `untrusted comment: minisign encrypted secret key\n${bytes.toString('base64')}\n`;
 }
 
-const privateKeyOf = (secret: SecretKey) => createPrivateKey({ key: Buffer.concat([PKCS8, secret.seed]), format: 'der', type: 'pkcs8' });
-const publicKeyOf = (key: PublicKey) => createPublicKey({ key: Buffer.concat([SPKI, key.key]), format: 'der', type: 'spki' });
-const prehash = (message: Buffer) => createHash('blake2b512').update(message).digest();
+const privateKeyOf = (secret: SecretKey) => crypto().createPrivateKey({ key: Buffer.concat([PKCS8, secret.seed]), format: 'der', type: 'pkcs8' });
+const publicKeyOf = (key: PublicKey) => crypto().createPublicKey({ key: Buffer.concat([SPKI, key.key]), format: 'der', type: 'spki' });
+const prehash = (message: Buffer) => crypto().createHash('blake2b512').update(message).digest();
 
 /** A `.minisig` of `message`: a prehashed (`ED`) signature, and the global signature over it and the trusted comment. */
 export function signMessage(message: Buffer, secret: SecretKey, trustedComment: string, untrustedComment = 'signature from minisign secret key'): string {
   if (/[\r\n]/.test(trustedComment) || /[\r\n]/.test(untrustedComment)) throw new TemplatesError('USAGE', 'a signature comment must be one line');
   const key = privateKeyOf(secret);
-  const signature = sign(null, prehash(message), key);
-  const global = sign(null, Buffer.concat([signature, Buffer.from(trustedComment, 'utf8')]), key);
+  const signature = crypto().sign(null, prehash(message), key);
+  const global = crypto().sign(null, Buffer.concat([signature, Buffer.from(trustedComment, 'utf8')]), key);
   return `untrusted comment: ${untrustedComment}\n${Buffer.concat([ED_PREHASHED, secret.keyNum, signature]).toString('base64')}\ntrusted comment: ${trustedComment}\n${global.toString('base64')}\n`;
 }
 
@@ -158,7 +158,7 @@ export function verifyMessage(message: Buffer, signatureText: string, keys: Publ
   const publicKey = publicKeyOf(key);
   const signature = sig.subarray(10);
   const trustedComment = trusted.slice('trusted comment: '.length);
-  const ok = verify(null, algorithm.equals(ED_PREHASHED) ? prehash(message) : message, publicKey, signature)
-    && verify(null, Buffer.concat([signature, Buffer.from(trustedComment, 'utf8')]), publicKey, global);
+  const ok = crypto().verify(null, algorithm.equals(ED_PREHASHED) ? prehash(message) : message, publicKey, signature)
+    && crypto().verify(null, Buffer.concat([signature, Buffer.from(trustedComment, 'utf8')]), publicKey, global);
   return ok ? { keyId: signer, trustedComment } : { failure: 'bad-signature', keyId: signer };
 }

@@ -1,11 +1,11 @@
 // Replace a file atomically: write a temp file beside it, fsync, rename over, fsync the directory.
-import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { crypto } from './builtins.js';
 
 /** The temp name used beside `path`: hidden, and recognisable as ours so leftovers of a killed run can be removed. */
 export function atomicTempPath(path: string): string {
-  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${crypto().randomBytes(4).toString('hex')}`);
 }
 
 /** True for a temp file left by atomicTempPath (a killed writer). */

@@ -1,5 +1,5 @@
 // Resume: a fetch killed mid-download keeps its bytes; the next one asks for the rest (Range + If-Range) and still verifies it all.
-import { open, readFile, stat, utimes } from 'node:fs/promises';
+import { open, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
@@ -139,5 +139,22 @@ describe('a cache hit', () => {
     const opened = (await readFile(trace, 'utf8')).split('\n').filter((line) => line.includes(ws.store));
     expect(opened.length).toBeGreaterThan(0);
     expect(opened.filter((line) => line.includes(`${join(ws.store, 'r:tpl:v1')}"`))).toEqual([]);
+  });
+
+  it('loads no dependency, and not node:crypto (what a start would pay for otherwise)', async () => {
+    await publishImage(ws.www, 'tpl/v1.raw', big);
+    const repo = lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } });
+    const path = await ws.writeRepo('r', repo);
+    expect((await runCli(['fetch', '-q', '--repo', path, '--store', ws.store, 'r:tpl:v1'])).exitCode).toBe(0);
+    const probe = join(ws.dir, 'probe.mjs');
+    const loaded = join(ws.dir, 'loaded.txt');
+    await writeFile(probe, `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => writeFileSync(${JSON.stringify(loaded)}, process.moduleLoadList.join('\\n')));\n`);
+    const trace = join(ws.dir, 'trace-modules');
+    const hit = await execa('strace', ['-f', '-qq', '-e', 'trace=open,openat,openat2', '-o', trace, process.execPath, '--import', probe, CLI, 'fetch', '-q', '--repo', path, '--store', ws.store, 'r:tpl:v1'], { reject: false });
+    expect(hit.exitCode).toBe(0);
+    expect((await readFile(trace, 'utf8')).split('\n').filter((line) => line.includes('/node_modules/'))).toEqual([]);
+    const builtins = (await readFile(loaded, 'utf8')).split('\n');
+    expect(builtins).toContain('NativeModule fs');
+    expect(builtins.filter((line) => /^NativeModule (crypto|internal\/crypto\/)/.test(line))).toEqual([]);
   });
 });
