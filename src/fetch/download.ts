@@ -7,7 +7,7 @@ import { sameDigest, type Digest } from '../repository/digest.js';
 import { fsyncPath } from '../util/atomic-write.js';
 import { readHead } from '../util/read-head.js';
 import { checkSupported, convertToRaw } from './convert.js';
-import { HEAD_BYTES, detectImageFormat } from './detect.js';
+import { HEAD_BYTES, detectImageFormat, preloadDetection } from './detect.js';
 import type { Compression } from './decode.js';
 import { mismatch } from './download-errors.js';
 import { dropPartial, findPartial, startPartial, type PartialFiles } from './partial.js';
@@ -95,6 +95,7 @@ const RESUMABLE_FAILURES = new Set(['SOURCE_UNREACHABLE', 'ABORTED', 'LOCK_TIMEO
  */
 export async function downloadImage(ctx: Context, plan: DownloadPlan, tempPrefix: string, options: DownloadOptions = {}): Promise<Downloaded> {
   const { signal, resume } = options;
+  preloadDetection();
   const kept = resume ? await findPartial(resume.files, resume.maxAgeMs, resume.now) : undefined;
   let keepPartial = false;
   try {

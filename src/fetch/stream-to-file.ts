@@ -14,6 +14,7 @@ import { checkDecoder, checkZstd, lzmaNativeDecoder, spawnDecoder, type Compress
 import { compressionOf } from './detect.js';
 import { classify, settle, sizeError, type SizeLimit } from './download-errors.js';
 import { FollowHasher } from './follow-hasher.js';
+import { InlineHasher } from './inline-hasher.js';
 import { readGrowingFile } from './growing-file.js';
 import { ParallelHasher } from './parallel-hasher.js';
 import type { PartialDownload, PartialFiles } from './partial.js';
@@ -105,7 +106,7 @@ export interface StreamOptions {
 }
 
 /** Hashes either the bytes streaming through (a Transform) or a file right behind its writer (a worker reading it). */
-type Hashing = { kind: 'stream'; hasher: ParallelHasher } | { kind: 'file'; hasher: FollowHasher; path: string };
+type Hashing = { kind: 'stream'; hasher: ParallelHasher | InlineHasher } | { kind: 'file'; hasher: FollowHasher; path: string };
 
 /** How compressed bytes are decoded: a child process writing the output file itself, or lzma-native in this process. */
 type Decoding = { kind: 'process'; compression: Compression; path: string } | { kind: 'lzma-native' };
@@ -118,12 +119,13 @@ async function chooseDecoding(ctx: Context, compression: Compression): Promise<D
 
 /**
  * Streams the source into a temp file in one pass, hashing what `check` covers. xz data goes through `xz -T0`
- * (zstd data through `zstd -d --sparse`), which writes the output file itself (sparse). The digest comes from a worker thread: it reads the output (or,
- * when the compressed bytes are what is verified, the kept partial copy of them) from the page cache right
- * behind the writer, so no byte is copied through this thread twice and no pass waits for another. With
+ * (zstd data through `zstd -d --sparse`), which writes the output file itself (sparse). The digest comes from a
+ * worker thread: it reads the output (or, when the compressed bytes are what is verified, the kept partial copy of
+ * them) from the page cache right behind the writer, so no byte is copied through this thread twice and no pass
+ * waits for another; a small source (ctx.inlineHashMaxBytes) is hashed on this thread instead. With
  * `targets.partial`, the source's bytes are kept for resume (the compressed copy, or the output itself when
  * uncompressed); with `targets.keep`, compressed bytes are copied there when there is no partial file to keep them;
- * uncompressed); `replay` is a kept prefix to continue from.
+ * `replay` is a kept prefix to continue from.
  */
 export async function streamToFile(ctx: Context, image: OpenedImage, targets: { output: string; partial?: PartialFiles; keep?: string }, check: Check, replay: PartialDownload | undefined, limit: SizeLimit, options: StreamOptions): Promise<Streamed> {
   const { signal } = options;
@@ -138,6 +140,8 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
   const counter = (bytes: number) => options.onBytes?.(bytes, image.size, where);
   const opts = signal ? { signal } : {};
   const algorithm = check.digest.algorithm;
+  // Hashing a small source here costs less than starting a worker thread for it.
+  const small = image.size !== undefined && image.size <= ctx.inlineHashMaxBytes;
   // Uncompressed and resumable: the partial file is the output itself. Compressed: the partial keeps the compressed bytes.
   const output = !compressed && targets.partial ? targets.partial.path : targets.output;
   const handles: FileHandle[] = [];
@@ -160,11 +164,13 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
       // Uncompressed: the body continues the kept prefix in place; the hasher reads the file from its start.
       const arrived = new Counter(counter, { bytes: limit.bytes, tooMany });
       arrived.bytes = resumed ? replay.offset : 0;
-      hashing = { kind: 'file', hasher: new FollowHasher(output, algorithm), path: output };
-      await pipeline(image.body, arrived, createSparseWriter(fd.fd, arrived.bytes), opts);
+      // A small file from its start is hashed as it passes; otherwise a worker reads the file right behind the writer.
+      const inline = small && !resumed ? new InlineHasher(algorithm) : undefined;
+      hashing = inline ? { kind: 'stream', hasher: inline } : { kind: 'file', hasher: new FollowHasher(output, algorithm), path: output };
+      await pipeline([image.body, arrived, ...(inline ? [inline] : []), createSparseWriter(fd.fd, arrived.bytes)] as unknown as [Readable, Writable], opts);
       await fd.sync();
       if (limit.declared && arrived.bytes !== limit.bytes) throw sizeError(where, limit, arrived.bytes, false);
-      return { actual: await hashing.hasher.finish(arrived.bytes), compressed, path: output, bytes: arrived.bytes };
+      return { actual: hashing.kind === 'stream' ? await hashing.hasher.digest() : await hashing.hasher.finish(arrived.bytes), compressed, path: output, bytes: arrived.bytes };
     }
     // Compressed: the kept prefix is replayed from the partial file, so every byte flows through the decoder again.
     const teePath = targets.partial?.path ?? targets.keep;
@@ -174,7 +180,9 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
     const fast = check.of !== 'image';
     // Follow a file when one holds the verified bytes; otherwise hash them as they stream.
     const followed = fast ? teePath : decoder.kind === 'process' ? output : undefined;
-    hashing = followed ? { kind: 'file', hasher: new FollowHasher(followed, algorithm), path: followed } : { kind: 'stream', hasher: new ParallelHasher(algorithm) };
+    hashing = fast && small ? { kind: 'stream', hasher: new InlineHasher(algorithm) }
+      : followed ? { kind: 'file', hasher: new FollowHasher(followed, algorithm), path: followed }
+        : { kind: 'stream', hasher: new ParallelHasher(algorithm) };
     const streamed = hashing.kind === 'stream' ? hashing.hasher : undefined;
     const before: Transform[] = fast && streamed ? [arrived, streamed] : [arrived];
     const after: Transform[] = !fast && streamed ? [streamed] : [];
@@ -191,8 +199,8 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
         async () => {
           finalLength = arrived.bytes;
           // The fast path's digest is known as soon as the last byte is on disk: say so before decoding ends.
-          if (fast && hashing?.kind === 'file') {
-            early = await hashing.hasher.finish(arrived.bytes);
+          if (fast && hashing) {
+            early = hashing.kind === 'file' ? await hashing.hasher.finish(arrived.bytes) : await hashing.hasher.digest();
             if (sameDigest(early, check.digest)) options.onCompressedVerified?.();
           }
         },

@@ -1,0 +1,60 @@
+// Both ways of hashing a download verify the same bytes: on the main thread for small sources, on a worker thread reading behind the writer for large ones.
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fetchTemplate, isTemplatesError } from '../../src/index.js';
+import { digestOf, makeDisk, publishImage } from '../helpers/images.js';
+import { lagoRepo, librarySetup, workspace, type Workspace } from '../helpers/env.js';
+
+let disk: string;
+let ws: Workspace;
+let published: Awaited<ReturnType<typeof publishImage>>;
+
+beforeAll(async () => {
+  ws = await workspace();
+  disk = await makeDisk(join(ws.dir, 'a.raw'), { sizeMiB: 16, dataKiB: 1024, label: 'a' });
+  published = await publishImage(ws.www, 'tpl/v1.raw', disk, { xz: true, plain: true, zst: true });
+});
+afterAll(async () => {
+  await ws.cleanup();
+});
+
+const WRONG = `sha256:${'0'.repeat(64)}`;
+
+/** The ways of fetching the image: the repository entry that selects each, and whether zstd may be used. */
+const KINDS = {
+  'zst (verified: the .zst)': () => ({ entry: { ...published.zst! }, zstd: true, plain: false }),
+  'xz with compressed_hash (verified: the .xz)': () => ({ entry: { compressed_hash: `sha256:${published.xzSha256}` }, zstd: false, plain: false }),
+  'xz, lago (verified: the decoded image)': () => ({ entry: {}, zstd: false, plain: false }),
+  'plain raw (verified: the image as it arrives)': () => ({ entry: {}, zstd: false, plain: true }),
+};
+
+describe.each([
+  ['on the main thread (small sources)', 1024 * 1024 * 1024],
+  ['on a worker thread reading behind the writer', 0],
+])('hashing %s', (_name, inlineHashMaxBytes) => {
+  it.each(Object.keys(KINDS))('%s: stores the verified image, and refuses a wrong digest leaving the store as it was', async (kind) => {
+    const source = KINDS[kind as keyof typeof KINDS]();
+    const store = join(ws.dir, `store-${inlineHashMaxBytes}-${kind.replace(/\W+/g, '-')}`);
+    const repoFor = async (name: string, entry: Record<string, unknown>) => {
+      // The plain raw case: a handle whose .xz does not exist, so the plain file is what is fetched.
+      const handle = source.plain ? 'plain/v1.raw' : 'tpl/v1.raw';
+      if (source.plain) await publishImage(ws.www, handle, disk, { xz: false, plain: true });
+      return ws.writeRepo(name, lagoRepo(name, ws, { tpl: { v1: { source: 'web', handle, timestamp: 1, ...entry } } }));
+    };
+    const good = await repoFor(`good${inlineHashMaxBytes}`, source.entry);
+    const options = { inlineHashMaxBytes, ...(source.zstd ? {} : { zstd: false as const }) };
+    const setup = await librarySetup({ ...ws, store }, [good], options);
+    const result = await fetchTemplate(`good${inlineHashMaxBytes}:tpl:v1`, setup);
+    expect(await digestOf(result.path)).toBe(published.sha1);
+
+    const wrongEntry = 'zst_hash' in source.entry ? { ...source.entry, zst_hash: WRONG }
+      : 'compressed_hash' in source.entry ? { compressed_hash: WRONG } : { hash: WRONG };
+    const bad = await repoFor(`bad${inlineHashMaxBytes}`, wrongEntry);
+    const badSetup = await librarySetup({ ...ws, store }, [bad], options);
+    const before = (await readdir(store)).sort();
+    const error = await fetchTemplate(`bad${inlineHashMaxBytes}:tpl:v1`, badSetup).catch((e: unknown) => e);
+    expect(isTemplatesError(error) && error.code).toBe('HASH_MISMATCH');
+    expect((await readdir(store)).sort()).toEqual(before);
+  });
+});
