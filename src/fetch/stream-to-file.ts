@@ -23,6 +23,25 @@ import { createSparseWriter } from './sparse-writer.js';
 import { startWriteback } from './writeback.js';
 
 const READ_CHUNK = 1024 * 1024;
+/**
+ * Body chunks (64 KiB from a socket) are gathered to about this size before they are written to the kept file and
+ * the decoder: a sixteenth of the writes. Measured on the .zst bench image: 0.74–0.95 → 0.63–0.74 CPU-s for Node.
+ */
+const BATCH_BYTES = 1024 * 1024;
+
+async function* batched(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    pending.push(chunk);
+    size += chunk.length;
+    if (size < BATCH_BYTES) continue;
+    yield pending.length === 1 ? pending[0]! : Buffer.concat(pending, size);
+    pending = [];
+    size = 0;
+  }
+  if (size > 0) yield Buffer.concat(pending, size);
+}
 
 async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
   let offset = 0;
@@ -35,7 +54,7 @@ async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
  */
 async function* sourceBytes(body: Readable, replay: { path: string; length: number } | undefined, tee: FileHandle | undefined): AsyncGenerator<Buffer> {
   if (replay) yield* createReadStream(replay.path, { start: 0, end: replay.length - 1, highWaterMark: READ_CHUNK });
-  for await (const chunk of body as AsyncIterable<Buffer>) {
+  for await (const chunk of batched(body as AsyncIterable<Buffer>)) {
     if (tee) await writeAll(tee, chunk);
     yield chunk;
   }
