@@ -7,7 +7,7 @@ import { sameDigest, type Digest } from '../repository/digest.js';
 import { fsyncPath } from '../util/atomic-write.js';
 import { readHead } from '../util/read-head.js';
 import { checkSupported, convertToRaw } from './convert.js';
-import { HEAD_BYTES, detectImageFormat, preloadDetection } from './detect.js';
+import { HEAD_BYTES, detectImageFormat } from './detect.js';
 import type { Compression } from './decode.js';
 import { mismatch } from './download-errors.js';
 import { dropPartial, findPartial, startPartial, type PartialFiles } from './partial.js';
@@ -95,7 +95,6 @@ const RESUMABLE_FAILURES = new Set(['SOURCE_UNREACHABLE', 'ABORTED', 'LOCK_TIMEO
  */
 export async function downloadImage(ctx: Context, plan: DownloadPlan, tempPrefix: string, options: DownloadOptions = {}): Promise<Downloaded> {
   const { signal, resume } = options;
-  preloadDetection();
   const kept = resume ? await findPartial(resume.files, resume.maxAgeMs, resume.now) : undefined;
   let keepPartial = false;
   try {
@@ -150,7 +149,7 @@ async function finishImage(ctx: Context, plan: DownloadPlan, location: string, c
   if (keptFile && streamed.compressedPath !== keptFile) await rename(streamed.compressedPath!, keptFile);
 
   const head = await readHead(downloaded, HEAD_BYTES);
-  const sourceFormat = await detectImageFormat(head, location);
+  const sourceFormat = detectImageFormat(head, location);
   if (plan.format && plan.format !== sourceFormat) {
     throw new TemplatesError('FORMAT_MISMATCH', `${location}: the repository says ${plan.format} but the image is ${sourceFormat}`, {
       url: location,

@@ -46,7 +46,12 @@ export function recordedDigest(record: EntryRecord | undefined): string | undefi
 }
 
 async function formatOf(path: string): Promise<string> {
-  return detectImageFormat(await readHead(path, HEAD_BYTES), path).catch(() => 'unknown');
+  const head = await readHead(path, HEAD_BYTES);
+  try {
+    return detectImageFormat(head, path);
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** Records what an adopted entry hashed to now (it becomes verifiable from then on). */

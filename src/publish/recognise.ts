@@ -43,7 +43,7 @@ export async function recognise(path: string, xz: string, signal?: AbortSignal):
   if (looksLikeText(head)) return { kind: 'other', reason: 'text, not a disk image' };
   let format: string;
   try {
-    format = await detectImageFormat(head, path);
+    format = detectImageFormat(head, path);
   } catch (error) {
     if (isTemplatesError(error, 'FORMAT_UNSUPPORTED')) return { kind: 'other', reason: error.message };
     throw error;

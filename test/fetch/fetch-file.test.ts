@@ -1,6 +1,6 @@
 // fetchTemplate with the file provider: qcow2 conversion, hash notations, containment, decoders, refused formats.
-import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, mkdir, readFile, stat, symlink, truncate, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fetchTemplate } from '../../src/index.js';
@@ -101,9 +101,15 @@ describe('fetch from a file source', () => {
   it.each([
     ['gzip data', async (path: string) => void (await execa('gzip', ['-k', '-c', disk], { encoding: 'buffer' }).then((r) => writeFile(path, r.stdout)))],
     ['an HTML page', async (path: string) => writeFile(path, '<!DOCTYPE html><html><body>Sign in to the Wi-Fi</body></html>')],
+    ['bzip2 data', async (path: string) => void (await execa('bzip2', ['-k', '-c', disk], { encoding: 'buffer' }).then((r) => writeFile(path, r.stdout)))],
+    ['a tar archive', async (path: string) => void (await execa('tar', ['-cf', path, '-C', dirname(disk), basename(disk)]))],
+    ['a zip archive', async (path: string) => void (await execa('zip', ['-q', '-j', path, disk]))],
+    ['an ELF executable', async (path: string) => copyFile('/bin/true', path)],
   ])('refuses %s as FORMAT_UNSUPPORTED', async (_what, make) => {
     const file = join(ws.dir, 'bad.img');
     await make(file);
+    // Whole 512-byte sectors, as a raw image would be: refused for what it is, not for its length.
+    await truncate(file, Math.ceil((await stat(file)).size / 512) * 512);
     await publishImage(ws.www, 'tpl/v1.img', file, { xz: false });
     const { store, repositories, context } = await setupFor({ v1: { handle: 'tpl/v1.img', timestamp: 1 } });
     await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({ code: 'FORMAT_UNSUPPORTED' });
