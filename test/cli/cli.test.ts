@@ -229,3 +229,18 @@ describe('templates path and resolve', () => {
     expect((await runCli(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
   });
 });
+
+describe('a reader that goes away', () => {
+  it('ends the command quietly (templates list | head -1), as any Unix tool does', async () => {
+    const many = Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`tpl${i}`, { v1: { source: 'web', handle: `tpl${i}/v1.raw`, timestamp: 1 } }]));
+    const repo = await ws.writeRepo('r', lagoRepo('r', ws, many));
+    const piped = await execa('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" "${CLI}" list --repo "${repo}" --store "${ws.store}" | head -1`], {
+      reject: false,
+      env: { PATH: TOOL_PATH, HOME: ws.dir },
+      extendEnv: false,
+    });
+    expect(piped.stdout).toMatch(/^r:tpl\d+:v1/);
+    expect(piped.stderr).toBe('');
+    expect(piped.exitCode).toBe(0);
+  });
+});
