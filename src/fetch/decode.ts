@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import type { Duplex, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import type { Decoder } from '../context.js';
 import { TemplatesError, abortError, isTemplatesError } from '../errors.js';
 import { toolMissing, type Tool } from '../util/tools.js';
@@ -57,6 +57,8 @@ export function checkZstd(path: string | undefined): string {
 
 export interface DecoderProcess {
   stdin: Writable;
+  /** The decoded bytes, when the decoder was started with output 'pipe'. */
+  stdout: Readable | null;
   /** Settles when the decoder exits: rejects with DECODE_FAILED (or ABORTED) unless it exited 0. */
   done: Promise<void>;
   /** Bytes xz has written to its output so far (its stdout's file offset, from /proc), when it can be read. */
@@ -67,9 +69,10 @@ export interface DecoderProcess {
 
 /**
  * Starts `xz -T0 -dc` (or `zstd -dc --sparse`) writing the open file descriptor `output` directly (and sparse: it
- * seeks over zero runs). Plain child_process, no extra stream layers: this is the hot path of every fetch.
+ * seeks over zero runs), or with 'pipe', to `stdout`. Plain child_process, no extra stream layers: this is the hot
+ * path of every fetch.
  */
-export function spawnDecoder(compression: Compression, path: string, output: number, where: string, signal: AbortSignal | undefined, threads = 0): DecoderProcess {
+export function spawnDecoder(compression: Compression, path: string, output: number | 'pipe', where: string, signal: AbortSignal | undefined, threads = 0): DecoderProcess {
   const tool = TOOL[compression];
   const child = spawn(path, ARGS[compression](threads), { stdio: ['pipe', output, 'pipe'], ...(signal ? { signal, killSignal: 'SIGKILL' } : {}) });
   let stderr = '';
@@ -101,7 +104,7 @@ export function spawnDecoder(compression: Compression, path: string, output: num
     const match = /^pos:\s*(\d+)/m.exec(info);
     return match ? Number(match[1]) : undefined;
   };
-  return { stdin: child.stdin!, done, written, kill: () => void child.kill('SIGKILL'), pid: child.pid };
+  return { stdin: child.stdin!, stdout: child.stdout, done, written, kill: () => void child.kill('SIGKILL'), pid: child.pid };
 }
 
 /** lzma-native's decoder as a Duplex (the fallback; single-threaded and much slower than xz). */

@@ -110,6 +110,16 @@ function watchDecoder(decoder: DecoderProcess, limit: SizeLimit, where: string):
   return { stop: () => clearInterval(timer), error: () => error };
 }
 
+/**
+ * With output 'pipe': the decoded bytes, counted against the size limit, through the hasher to the file (sparse).
+ * Without, the decoder writes the file itself and there is nothing to wait for here.
+ */
+function decodedInto(child: DecoderProcess, fd: number, hashers: Transform[], limit: SizeLimit, tooMany: (bytes: number) => TemplatesError, opts: { signal?: AbortSignal }): Array<Promise<void>> {
+  if (!child.stdout) return [];
+  const decoded = new Counter(undefined, { bytes: limit.bytes, tooMany });
+  return [pipeline([child.stdout, decoded, ...hashers, createSparseWriter(fd)] as unknown as [Readable, Writable], opts)];
+}
+
 /** What the stream reports as it goes. */
 export interface StreamOptions {
   signal?: AbortSignal;
@@ -183,10 +193,11 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
       // Uncompressed: the body continues the kept prefix in place; the hasher reads the file from its start.
       const arrived = new Counter(counter, { bytes: limit.bytes, tooMany });
       arrived.bytes = resumed ? replay.offset : 0;
-      // A small file from its start is hashed as it passes; otherwise a worker reads the file right behind the writer.
-      const inline = small && !resumed ? new InlineHasher(algorithm) : undefined;
-      hashing = inline ? { kind: 'stream', hasher: inline } : { kind: 'file', hasher: new FollowHasher(output, algorithm), path: output };
-      await pipeline([image.body, arrived, ...(inline ? [inline] : []), createSparseWriter(fd.fd, arrived.bytes)] as unknown as [Readable, Writable], opts);
+      // From its start, the file is hashed as it passes (on a worker unless small: reading the sparse file back would
+      // fault in a zeroed page per hole); a resumed one by a worker reading it from its start, kept prefix included.
+      const passing = resumed ? undefined : small ? new InlineHasher(algorithm) : new ParallelHasher(algorithm);
+      hashing = passing ? { kind: 'stream', hasher: passing } : { kind: 'file', hasher: new FollowHasher(output, algorithm), path: output };
+      await pipeline([image.body, arrived, ...(passing ? [passing] : []), createSparseWriter(fd.fd, arrived.bytes)] as unknown as [Readable, Writable], opts);
       await fd.sync();
       if (limit.declared && arrived.bytes !== limit.bytes) throw sizeError(where, limit, arrived.bytes, false);
       return { actual: hashing.kind === 'stream' ? await hashing.hasher.digest() : await hashing.hasher.finish(arrived.bytes), compressed, path: output, bytes: arrived.bytes };
@@ -197,8 +208,9 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
     const source = sourceBytes(image.body, resumed ? { path: replay.path, length: replay.offset } : undefined, tee);
     const arrived = new Counter(counter);
     const fast = check.of !== 'image';
-    // Follow a file when one holds the verified bytes; otherwise hash them as they stream.
-    const followed = fast ? teePath : decoder.kind === 'process' ? output : undefined;
+    // Follow the kept file when it holds the verified bytes. The image's digest is taken as the decoded bytes pass:
+    // reading them back from the sparse file would fault in a zeroed page per hole (~2 s of system time per 2 GiB).
+    const followed = fast ? teePath : undefined;
     hashing = fast && small ? { kind: 'stream', hasher: new InlineHasher(algorithm) }
       : followed ? { kind: 'file', hasher: new FollowHasher(followed, algorithm), path: followed }
         : { kind: 'stream', hasher: new ParallelHasher(algorithm) };
@@ -228,17 +240,17 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
           throw error;
         },
       );
-      const child = spawnDecoder(decoder.compression, decoder.path, fd.fd, where, signal, ctx.xzThreads);
+      const child = spawnDecoder(decoder.compression, decoder.path, fast ? fd.fd : 'pipe', where, signal, ctx.xzThreads);
       setPriority(child, options.decodeBehind.nice);
-      watch = watchDecoder(child, limit, where);
+      watch = fast ? watchDecoder(child, limit, where) : undefined;
       const reading = readGrowingFile(teePath, () => finalLength, AbortSignal.any([stopReading.signal, ...(signal ? [signal] : [])]));
-      await settle([download, pipeline(reading, child.stdin, opts), child.done]);
-      watch.stop();
+      await settle([download, pipeline(reading, child.stdin, opts), ...decodedInto(child, fd.fd, after, limit, tooMany, opts), child.done]);
+      watch?.stop();
     } else {
-      const child = spawnDecoder(decoder.compression, decoder.path, fd.fd, where, signal, ctx.xzThreads);
-      watch = watchDecoder(child, limit, where);
-      await settle([pipeline([source, ...before, child.stdin] as unknown as [Readable, Writable], opts), child.done]);
-      watch.stop();
+      const child = spawnDecoder(decoder.compression, decoder.path, fast ? fd.fd : 'pipe', where, signal, ctx.xzThreads);
+      watch = fast ? watchDecoder(child, limit, where) : undefined;
+      await settle([pipeline([source, ...before, child.stdin] as unknown as [Readable, Writable], opts), ...decodedInto(child, fd.fd, after, limit, tooMany, opts), child.done]);
+      watch?.stop();
     }
     await fd.sync();
     // The exact check: the watch only samples, and the decoder may end in a hole that it seeks over.

@@ -1,4 +1,4 @@
-// Both ways of hashing a download verify the same bytes: on the main thread for small sources, on a worker thread reading behind the writer for large ones.
+// Both ways of hashing a download verify the same bytes: on the main thread for small sources, on a worker thread for large ones.
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,7 +31,7 @@ const KINDS = {
 
 describe.each([
   ['on the main thread (small sources)', 1024 * 1024 * 1024],
-  ['on a worker thread reading behind the writer', 0],
+  ['on a worker thread (reading the kept file behind the writer, or the bytes as they pass)', 0],
 ])('hashing %s', (_name, inlineHashMaxBytes) => {
   it.each(Object.keys(KINDS))('%s: stores the verified image, and refuses a wrong digest leaving the store as it was', async (kind) => {
     const source = KINDS[kind as keyof typeof KINDS]();
