@@ -16,6 +16,7 @@ import { readStoredEntry, type Store } from '../store/store.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { downloadImage, type Downloaded } from './download.js';
 import { hashFile } from '../util/hash-file.js';
+import { hashSparseFile } from './sparse-hash.js';
 import { cachedResult, type FetchResult } from './result.js';
 import { findPartial, partialFiles } from './partial.js';
 import { tryServers } from './servers.js';
@@ -43,12 +44,12 @@ async function removeTempFiles(store: Store, key: VersionKey, prefix?: string): 
  * On the compressed fast path it is the published image digest, which nothing checked (hashing 2 GiB more is not cheap
  * there): recorded as unchecked, so that verify tells a wrong `.hash` from an image that changed.
  */
-async function storedDigest(downloaded: Downloaded, signal: AbortSignal): Promise<{ digest: string; checked?: false }> {
+async function storedDigest(ctx: Context, downloaded: Downloaded, signal: AbortSignal): Promise<{ digest: string; checked?: false }> {
   if (downloaded.sourceFormat === 'raw') {
     if (downloaded.verified.of === 'image') return { digest: `${downloaded.verified.digest.algorithm}:${downloaded.verified.digest.hex}` };
     if (downloaded.imageHash) return { digest: `${downloaded.imageHash.algorithm}:${downloaded.imageHash.hex}`, checked: false };
   }
-  const { sha256 } = await hashFile(downloaded.path, ['sha256'], signal).catch((error: unknown) => {
+  const { sha256 } = await hashSparseFile(ctx.qemuImg, downloaded.path, ['sha256'], signal).catch((error: unknown) => {
     throw signal.aborted ? abortError(signal) : storeIoError(error, downloaded.path, 'cannot read');
   });
   return { digest: `sha256:${sha256}` };
@@ -131,7 +132,7 @@ async function downloadAndPublish(ctx: Context, store: Store, resolved: Resolved
     const { metadata, downloaded, delivered } = await fetchBytes(ctx, store, resolved, prefix, signal, onProgress, override);
     if (signal.aborted) throw abortError(signal);
     const hash = formatDigest(downloaded.imageHash ?? downloaded.verified.digest);
-    const stored = await storedDigest(downloaded, signal);
+    const stored = await storedDigest(ctx, downloaded, signal);
     const kept = downloaded.compressedFile ? await keptDigest(downloaded, signal) : undefined;
     const record: EntryRecord = {
       schema: 1,

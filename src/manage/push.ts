@@ -19,7 +19,7 @@ import { keptFile } from '../store/record.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { readStoredEntry, type Store, type StoredEntry } from '../store/store.js';
 import { containerDiskImage } from './container-disk-image.js';
-import { hashFile } from '../util/hash-file.js';
+import { hashSparseFile } from '../fetch/sparse-hash.js';
 import { storedKey } from './refs.js';
 import { toolMissing } from '../util/tools.js';
 
@@ -66,7 +66,7 @@ async function layerFile(ctx: Context, store: Store, key: VersionKey, entry: Non
   if (kept && (await stat(kept).catch(() => undefined))) {
     // The raw digest the store recorded (sha256, or lago's sha1) is enough: reading 2 GiB again to learn another took longer than the upload.
     const known = /^(sha256|sha1):/.exec(record!.stored?.digest ?? '')?.[1] as 'sha256' | 'sha1' | undefined;
-    const raw: { sha256?: string; sha1?: string } = known ? { [known]: record!.stored!.digest } : await hashFile(entry.path, ['sha256', 'sha1'], options.signal).then((h) => ({ sha256: `sha256:${h.sha256}`, sha1: `sha1:${h.sha1}` }));
+    const raw: { sha256?: string; sha1?: string } = known ? { [known]: record!.stored!.digest } : await hashSparseFile(ctx.qemuImg, entry.path, ['sha256', 'sha1'], options.signal).then((h) => ({ sha256: `sha256:${h.sha256}`, sha1: `sha1:${h.sha1}` }));
     return { path: kept, digest: keptXz!.digest, size: keptXz!.size, raw, temporary: false, compression };
   }
   const tool = compression === 'zst' ? 'zstd' : 'xz';

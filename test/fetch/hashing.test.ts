@@ -1,8 +1,9 @@
 // Both ways of hashing a download verify the same bytes: on the main thread for small sources, on a worker thread for large ones.
-import { readdir } from 'node:fs/promises';
+import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchTemplate, isTemplatesError } from '../../src/index.js';
+import { hashSparseFile, mapExtents } from '../../src/fetch/sparse-hash.js';
 import { digestOf, makeDisk, publishImage } from '../helpers/images.js';
 import { lagoRepo, librarySetup, workspace, type Workspace } from '../helpers/env.js';
 
@@ -56,5 +57,24 @@ describe.each([
     const error = await fetchTemplate(`bad${inlineHashMaxBytes}:tpl:v1`, badSetup).catch((e: unknown) => e);
     expect(isTemplatesError(error) && error.code).toBe('HASH_MISMATCH');
     expect((await readdir(store)).sort()).toEqual(before);
+  });
+});
+
+describe('hashSparseFile', () => {
+  it('gives the digest of every byte, holes included, reading only the data qemu-img map names (or every byte without qemu-img)', async () => {
+    const sparse = join(ws.dir, 'sparse.raw');
+    const handle = await open(sparse, 'w');
+    // A hole first, data in the middle (not block-aligned), a hole at the end.
+    await handle.write(Buffer.alloc(10_000, 7), 0, 10_000, 3 * 1024 * 1024 + 123);
+    await handle.write(Buffer.from('tail data'), 0, 9, 9 * 1024 * 1024);
+    await handle.truncate(12 * 1024 * 1024);
+    await handle.close();
+    const expected = { sha256: await digestOf(sparse, 'sha256'), sha1: await digestOf(sparse, 'sha1') };
+    // qemu-img sees the holes: most of the file is named as zeros, and is not read.
+    const extents = (await mapExtents('qemu-img', sparse, undefined))!;
+    expect(extents.filter((extent) => extent.zero).reduce((sum, extent) => sum + extent.length, 0)).toBeGreaterThan(10 * 1024 * 1024);
+    expect(await hashSparseFile('qemu-img', sparse, ['sha256', 'sha1'])).toEqual(expected);
+    expect(await hashSparseFile(join(ws.dir, 'no-qemu-img'), sparse, ['sha256', 'sha1'])).toEqual(expected);
+    expect(await hashSparseFile('qemu-img', join(ws.dir, 'a.raw'), ['sha1'])).toEqual({ sha1: await digestOf(disk, 'sha1') });
   });
 });
