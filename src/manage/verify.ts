@@ -11,6 +11,7 @@ import { keptFile, type EntryRecord } from '../store/record.js';
 import { readStoredEntry, type Store } from '../store/store.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { hashFile } from '../util/hash-file.js';
+import { hashSparseFile } from '../fetch/sparse-hash.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { deleteEntryFiles } from './remove.js';
 
@@ -36,6 +37,8 @@ export interface VerifyOptions {
   adopt?: boolean;
   signal?: AbortSignal;
   now?: () => number;
+  /** The qemu-img command, which tells the image's holes from its data so that only the data is read (default: qemu-img on PATH). */
+  qemuImg?: string;
 }
 
 /** The digest recorded for the stored raw file: `stored`, else what was verified when it covered the raw image. */
@@ -81,7 +84,7 @@ export async function verifyEntry(store: Store, key: VersionKey, options: Verify
   const missingNames = [...(entry.hash === undefined ? [hashPath] : []), ...(entry.metadata === undefined ? [metadataPath] : [])].map((path) => basename(path(store.root, key)));
   const expected = recordedDigest(entry.record);
   const signal = options.signal;
-  const read = (algorithms: HashAlgorithm[]) => hashFile(entry.path, algorithms, signal).catch((error: unknown) => {
+  const read = (algorithms: HashAlgorithm[]) => hashSparseFile(options.qemuImg ?? 'qemu-img', entry.path, algorithms, signal).catch((error: unknown) => {
     throw signal?.aborted ? abortError(signal) : storeIoError(error, entry.path, 'cannot read');
   });
   if (!expected) {

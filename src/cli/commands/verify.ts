@@ -39,7 +39,7 @@ export async function verifyCommand(args: string[], io: CliIo): Promise<number> 
   const keys = positionals.length ? positionals.map((ref) => storedKey(ref)) : await storedKeys(store);
   let exitCode = 0;
   for (const key of keys) {
-    const result: VerifyResult = (await verifyEntry(store, key, { removeCorrupt: Boolean(values['remove-corrupt']), adopt: Boolean(values.adopt), signal: io.signal, now: context.now }))
+    const result: VerifyResult = (await verifyEntry(store, key, { removeCorrupt: Boolean(values['remove-corrupt']), adopt: Boolean(values.adopt), signal: io.signal, now: context.now, qemuImg: context.qemuImg }))
       ?? { ref: `${key.repository}:${key.template}:${key.version}`, status: 'missing-sidecar', missing: ['the image'], hint: 'not in the store' };
     if (['corrupt', 'unconfirmed', 'removed', 'missing-sidecar'].includes(result.status)) exitCode = ERROR_CODES.CORRUPT;
     if (values.json) io.stdout.write(`${JSON.stringify(result)}\n`);
