@@ -22,6 +22,8 @@ export interface Context {
   xzThreads: number;
   /** Sources up to this many bytes are hashed on the main thread; larger ones on a worker thread reading behind the writer. */
   inlineHashMaxBytes: number;
+  /** Whether a decoded image reaches its hashing worker through a FIFO (else through a pipe, via the main thread). */
+  fifo: boolean;
   /** The zstd command, or undefined when there is none (a listed `.zst` is then passed over for the `.xz`). */
   zstd: () => Promise<string | undefined>;
   /** The qemu-img command. */
@@ -59,6 +61,8 @@ export interface ContextOptions {
    * 16 MiB costs ~10 ms on a CPU with SHA extensions and ~65 ms without.
    */
   inlineHashMaxBytes?: number;
+  /** Default true: the decoder writes a FIFO that a worker reads, hashes and writes sparse (no copy through the main thread). */
+  fifo?: boolean;
   /** The zstd command (default: `zstd` on PATH); false: never use `.zst` files. */
   zstd?: string | false;
   /** Default: TEMPLATES_MAX_IMAGE_BYTES, else 1 TiB. */
@@ -109,6 +113,7 @@ export function createContext(options: ContextOptions = {}): Context {
       }),
     xzThreads: options.xzThreads ?? 0,
     inlineHashMaxBytes: options.inlineHashMaxBytes ?? 16 * 1024 * 1024,
+    fifo: options.fifo ?? true,
     zstd: async () => (options.zstd === false ? undefined : options.zstd ?? (await findExecutable('zstd', env.PATH))),
     decoder: async () => {
       if (choice === 'lzma-native') return { kind: 'lzma-native' };

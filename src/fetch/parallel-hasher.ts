@@ -6,7 +6,7 @@ import type { Digest, HashAlgorithm } from '../repository/digest.js';
 /** Bytes gathered into one message to the worker: few messages, one copy per byte. */
 const BATCH = 1024 * 1024;
 /** Bytes the worker may lag behind before the stream waits for it (bounds memory). */
-const MAX_IN_FLIGHT = 16 * BATCH;
+const MAX_IN_FLIGHT = 4 * BATCH;
 
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -14,7 +14,8 @@ const hash = require('node:crypto').createHash(workerData.algorithm);
 parentPort.on('message', (data) => {
   if (data === null) return parentPort.postMessage({ hex: hash.digest('hex') });
   hash.update(data);
-  parentPort.postMessage({ done: data.byteLength });
+  // The buffer goes back to be filled again: no garbage, so memory stays at the batches in flight.
+  parentPort.postMessage({ done: data }, [data.buffer]);
 });`;
 
 export class ParallelHasher extends Transform {
@@ -24,6 +25,8 @@ export class ParallelHasher extends Transform {
   private inFlight = 0;
   private waiting: (() => void) | undefined;
   private result: Promise<string>;
+  /** Whole batches the worker has hashed and given back, to be filled again. */
+  private readonly spare: Uint8Array[] = [];
 
   constructor(private readonly algorithm: HashAlgorithm) {
     super({ highWaterMark: BATCH });
@@ -32,9 +35,10 @@ export class ParallelHasher extends Transform {
     this.worker.unref();
     this.batch = new Uint8Array(BATCH);
     this.result = new Promise<string>((resolve, reject) => {
-      this.worker.on('message', (message: { done?: number; hex?: string }) => {
+      this.worker.on('message', (message: { done?: Uint8Array; hex?: string }) => {
         if (message.hex !== undefined) return resolve(message.hex);
-        this.inFlight -= message.done ?? 0;
+        this.inFlight -= message.done?.byteLength ?? 0;
+        if (message.done?.byteLength === BATCH) this.spare.push(message.done);
         const wake = this.waiting;
         this.waiting = undefined;
         wake?.();
@@ -50,7 +54,7 @@ export class ParallelHasher extends Transform {
     const data = this.filled === BATCH ? this.batch : this.batch.slice(0, this.filled);
     this.worker.postMessage(data, [data.buffer as ArrayBuffer]);
     this.inFlight += this.filled;
-    this.batch = new Uint8Array(BATCH);
+    this.batch = this.spare.pop() ?? new Uint8Array(BATCH);
     this.filled = 0;
   }
 

@@ -15,6 +15,7 @@ import { compressionOf } from './detect.js';
 import { classify, settle, sizeError, type SizeLimit } from './download-errors.js';
 import { FollowHasher } from './follow-hasher.js';
 import { InlineHasher } from './inline-hasher.js';
+import { TooLargeError, startFifoSink, type FifoSink } from './fifo-sink.js';
 import { readGrowingFile } from './growing-file.js';
 import { ParallelHasher } from './parallel-hasher.js';
 import type { PartialDownload, PartialFiles } from './partial.js';
@@ -135,7 +136,7 @@ export interface StreamOptions {
 }
 
 /** Hashes either the bytes streaming through (a Transform) or a file right behind its writer (a worker reading it). */
-type Hashing = { kind: 'stream'; hasher: ParallelHasher | InlineHasher } | { kind: 'file'; hasher: FollowHasher; path: string };
+type Hashing = { kind: 'stream'; hasher: ParallelHasher | InlineHasher } | { kind: 'file'; hasher: FollowHasher; path: string } | { kind: 'fifo'; hasher: FifoSink };
 
 /** How compressed bytes are decoded: a child process writing the output file itself, or lzma-native in this process. */
 type Decoding = { kind: 'process'; compression: Compression; path: string } | { kind: 'lzma-native' };
@@ -210,10 +211,20 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
     const fast = check.of !== 'image';
     // Follow the kept file when it holds the verified bytes. The image's digest is taken as the decoded bytes pass:
     // reading them back from the sparse file would fault in a zeroed page per hole (~2 s of system time per 2 GiB).
+    // A decoder process writes them to a FIFO that a worker reads, hashes and writes sparse (else through a pipe here).
     const followed = fast ? teePath : undefined;
-    hashing = fast && small ? { kind: 'stream', hasher: new InlineHasher(algorithm) }
-      : followed ? { kind: 'file', hasher: new FollowHasher(followed, algorithm), path: followed }
-        : { kind: 'stream', hasher: new ParallelHasher(algorithm) };
+    const sink = !fast && decoder.kind === 'process' && ctx.fifo ? await startFifoSink(output, fd.fd, algorithm, limit.bytes) : undefined;
+    hashing = sink ? { kind: 'fifo', hasher: sink }
+      : fast && small ? { kind: 'stream', hasher: new InlineHasher(algorithm) }
+        : followed ? { kind: 'file', hasher: new FollowHasher(followed, algorithm), path: followed }
+          : { kind: 'stream', hasher: new ParallelHasher(algorithm) };
+    const decoderOutput = fast ? fd.fd : sink ? sink.writeEnd.fd : 'pipe';
+    // The decoded side's stages: the FIFO's worker, or the pipe's pipeline (neither when the decoder writes the file).
+    const decodedStages = (child: DecoderProcess): Array<Promise<void>> => (sink
+      ? [sink.done.then(() => undefined, (error: unknown) => {
+        throw error instanceof TooLargeError ? tooMany(error.bytes) : error;
+      })]
+      : decodedInto(child, fd.fd, after, limit, tooMany, opts));
     const streamed = hashing.kind === 'stream' ? hashing.hasher : undefined;
     const before: Transform[] = fast && streamed ? [arrived, streamed] : [arrived];
     const after: Transform[] = !fast && streamed ? [streamed] : [];
@@ -230,7 +241,7 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
         async () => {
           finalLength = arrived.bytes;
           // The fast path's digest is known as soon as the last byte is on disk: say so before decoding ends.
-          if (fast && hashing) {
+          if (fast && hashing && hashing.kind !== 'fifo') {
             early = hashing.kind === 'file' ? await hashing.hasher.finish(arrived.bytes) : await hashing.hasher.digest();
             if (sameDigest(early, check.digest)) options.onCompressedVerified?.();
           }
@@ -240,23 +251,25 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
           throw error;
         },
       );
-      const child = spawnDecoder(decoder.compression, decoder.path, fast ? fd.fd : 'pipe', where, signal, ctx.xzThreads);
+      const child = spawnDecoder(decoder.compression, decoder.path, decoderOutput, where, signal, ctx.xzThreads);
+      await sink?.writeEnd.close();
       setPriority(child, options.decodeBehind.nice);
       watch = fast ? watchDecoder(child, limit, where) : undefined;
       const reading = readGrowingFile(teePath, () => finalLength, AbortSignal.any([stopReading.signal, ...(signal ? [signal] : [])]));
-      await settle([download, pipeline(reading, child.stdin, opts), ...decodedInto(child, fd.fd, after, limit, tooMany, opts), child.done]);
+      await settle([download, pipeline(reading, child.stdin, opts), ...decodedStages(child), child.done]);
       watch?.stop();
     } else {
-      const child = spawnDecoder(decoder.compression, decoder.path, fast ? fd.fd : 'pipe', where, signal, ctx.xzThreads);
+      const child = spawnDecoder(decoder.compression, decoder.path, decoderOutput, where, signal, ctx.xzThreads);
+      await sink?.writeEnd.close();
       watch = fast ? watchDecoder(child, limit, where) : undefined;
-      await settle([pipeline([source, ...before, child.stdin] as unknown as [Readable, Writable], opts), ...decodedInto(child, fd.fd, after, limit, tooMany, opts), child.done]);
+      await settle([pipeline([source, ...before, child.stdin] as unknown as [Readable, Writable], opts), ...decodedStages(child), child.done]);
       watch?.stop();
     }
     await fd.sync();
     // The exact check: the watch only samples, and the decoder may end in a hole that it seeks over.
     const decodedSize = (await fd.stat()).size;
     if (decodedSize > limit.bytes || (limit.declared && decodedSize !== limit.bytes)) throw sizeError(where, limit, decodedSize, false);
-    const actual = early ?? (hashing.kind === 'stream' ? await hashing.hasher.digest() : await hashing.hasher.finish(hashing.path === output ? decodedSize : arrived.bytes));
+    const actual = early ?? (hashing.kind === 'fifo' ? (await hashing.hasher.done).digest : hashing.kind === 'stream' ? await hashing.hasher.digest() : await hashing.hasher.finish(hashing.path === output ? decodedSize : arrived.bytes));
     return { actual, compressed, compression, path: output, bytes: arrived.bytes, ...(teePath ? { compressedPath: teePath } : {}) };
   } catch (error) {
     throw watch?.error() ?? classify(error, where, signal, output);

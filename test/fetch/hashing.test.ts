@@ -60,6 +60,19 @@ describe.each([
   });
 });
 
+describe('a decoded image without a FIFO', () => {
+  it('is hashed and written sparse through a pipe instead, to the same image', async () => {
+    const store = join(ws.dir, 'store-pipe');
+    const repo = await ws.writeRepo('pipe', lagoRepo('pipe', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } }));
+    const setup = await librarySetup({ ...ws, store }, [repo], { fifo: false, zstd: false, inlineHashMaxBytes: 0 });
+    const result = await fetchTemplate('pipe:tpl:v1', setup);
+    expect(await digestOf(result.path)).toBe(published.sha1);
+    const bad = await ws.writeRepo('pipebad', lagoRepo('pipebad', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1, hash: WRONG } } }));
+    const error = await fetchTemplate('pipebad:tpl:v1', await librarySetup({ ...ws, store }, [bad], { fifo: false, zstd: false })).catch((e: unknown) => e);
+    expect(isTemplatesError(error) && error.code).toBe('HASH_MISMATCH');
+  });
+});
+
 describe('hashSparseFile', () => {
   it('gives the digest of every byte, holes included, reading only the data qemu-img map names (or every byte without qemu-img)', async () => {
     const sparse = join(ws.dir, 'sparse.raw');

@@ -129,6 +129,7 @@ describe('hostile images and sidecars', () => {
     await publishImage(ws.www, 'tpl/bomb.raw', bomb);
     await publishImage(ws.www, 'tpl/plain.raw', disk, { xz: false, plain: true });
     await expectRefused({ handle: 'tpl/bomb.raw' }, 'IMAGE_TOO_LARGE', { maxImageBytes: 8 * 1024 * 1024 });
+    await expectRefused({ handle: 'tpl/bomb.raw' }, 'IMAGE_TOO_LARGE', { maxImageBytes: 8 * 1024 * 1024, fifo: false });
     await expectRefused({ handle: 'tpl/plain.raw' }, 'IMAGE_TOO_LARGE', { maxImageBytes: 8 * 1024 * 1024 });
     await expectRefused({ handle: 'tpl/bomb.raw' }, 'IMAGE_TOO_LARGE', { decoder: 'lzma-native', maxImageBytes: 8 * 1024 * 1024 });
   });
