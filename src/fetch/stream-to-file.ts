@@ -149,10 +149,11 @@ async function chooseDecoding(ctx: Context, compression: Compression): Promise<D
 
 /**
  * Streams the source into a temp file in one pass, hashing what `check` covers. xz data goes through `xz -T0`
- * (zstd data through `zstd -d --sparse`), which writes the output file itself (sparse). The digest comes from a
- * worker thread: it reads the output (or, when the compressed bytes are what is verified, the kept partial copy of
- * them) from the page cache right behind the writer, so no byte is copied through this thread twice and no pass
- * waits for another; a small source (ctx.inlineHashMaxBytes) is hashed on this thread instead. With
+ * (zstd data through `zstd -d --sparse`). When the compressed bytes are what is verified, the decoder writes the
+ * output itself (sparse) and a worker hashes the kept partial copy from the page cache right behind its writer;
+ * when the image is, the decoder writes a FIFO that a worker reads, hashes and writes sparse (fifo-sink.ts). So no
+ * byte is copied through this thread twice, no pass waits for another, and no hole is ever read. A small source
+ * (ctx.inlineHashMaxBytes) is hashed on this thread instead. With
  * `targets.partial`, the source's bytes are kept for resume (the compressed copy, or the output itself when
  * uncompressed); with `targets.keep`, compressed bytes are copied there when there is no partial file to keep them;
  * `replay` is a kept prefix to continue from.
@@ -218,6 +219,9 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
       : fast && small ? { kind: 'stream', hasher: new InlineHasher(algorithm) }
         : followed ? { kind: 'file', hasher: new FollowHasher(followed, algorithm), path: followed }
           : { kind: 'stream', hasher: new ParallelHasher(algorithm) };
+    const streamed = hashing.kind === 'stream' ? hashing.hasher : undefined;
+    const before: Transform[] = fast && streamed ? [arrived, streamed] : [arrived];
+    const after: Transform[] = !fast && streamed ? [streamed] : [];
     const decoderOutput = fast ? fd.fd : sink ? sink.writeEnd.fd : 'pipe';
     // The decoded side's stages: the FIFO's worker, or the pipe's pipeline (neither when the decoder writes the file).
     const decodedStages = (child: DecoderProcess): Array<Promise<void>> => (sink
@@ -225,9 +229,6 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
         throw error instanceof TooLargeError ? tooMany(error.bytes) : error;
       })]
       : decodedInto(child, fd.fd, after, limit, tooMany, opts));
-    const streamed = hashing.kind === 'stream' ? hashing.hasher : undefined;
-    const before: Transform[] = fast && streamed ? [arrived, streamed] : [arrived];
-    const after: Transform[] = !fast && streamed ? [streamed] : [];
     if (decoder.kind === 'lzma-native') {
       const decoded = new Counter(undefined, { bytes: limit.bytes, tooMany });
       await pipeline([source, ...before, lzmaNativeDecoder(), decoded, ...after, createSparseWriter(fd.fd)] as unknown as [Readable, Writable], opts);
