@@ -222,7 +222,14 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
     const streamed = hashing.kind === 'stream' ? hashing.hasher : undefined;
     const before: Transform[] = fast && streamed ? [arrived, streamed] : [arrived];
     const after: Transform[] = !fast && streamed ? [streamed] : [];
-    const decoderOutput = fast ? fd.fd : sink ? sink.writeEnd.fd : 'pipe';
+    /** The decoder writing the file (watched for the size limit), the FIFO (whose write end it now holds alone) or a pipe. */
+    const startDecoder = async (process: Decoding & { kind: 'process' }, nice?: number): Promise<DecoderProcess> => {
+      const child = spawnDecoder(process.compression, process.path, fast ? fd.fd : sink ? sink.writeEnd.fd : 'pipe', where, signal, ctx.xzThreads);
+      await sink?.writeEnd.close();
+      if (nice !== undefined) setPriority(child, nice);
+      watch = fast ? watchDecoder(child, limit, where) : undefined;
+      return child;
+    };
     // The decoded side's stages: the FIFO's worker, or the pipe's pipeline (neither when the decoder writes the file).
     const decodedStages = (child: DecoderProcess): Array<Promise<void>> => (sink
       ? [sink.done.then(() => undefined, (error: unknown) => {
@@ -252,17 +259,12 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
           throw error;
         },
       );
-      const child = spawnDecoder(decoder.compression, decoder.path, decoderOutput, where, signal, ctx.xzThreads);
-      await sink?.writeEnd.close();
-      setPriority(child, options.decodeBehind.nice);
-      watch = fast ? watchDecoder(child, limit, where) : undefined;
+      const child = await startDecoder(decoder, options.decodeBehind.nice);
       const reading = readGrowingFile(teePath, () => finalLength, AbortSignal.any([stopReading.signal, ...(signal ? [signal] : [])]));
       await settle([download, pipeline(reading, child.stdin, opts), ...decodedStages(child), child.done]);
       watch?.stop();
     } else {
-      const child = spawnDecoder(decoder.compression, decoder.path, decoderOutput, where, signal, ctx.xzThreads);
-      await sink?.writeEnd.close();
-      watch = fast ? watchDecoder(child, limit, where) : undefined;
+      const child = await startDecoder(decoder);
       await settle([pipeline([source, ...before, child.stdin] as unknown as [Readable, Writable], opts), ...decodedStages(child), child.done]);
       watch?.stop();
     }

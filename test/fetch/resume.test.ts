@@ -127,11 +127,16 @@ describe('resume after an interrupted download', () => {
 });
 
 describe('a cache hit', () => {
-  it('opens no image file at all (strace)', async () => {
+  /** A repository with one template, fetched once into the store: the next fetch is a hit. */
+  async function storedOnce(): Promise<string> {
     await publishImage(ws.www, 'tpl/v1.raw', big);
-    const repo = lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } });
-    const path = await ws.writeRepo('r', repo);
+    const path = await ws.writeRepo('r', lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } }));
     expect((await runCli(['fetch', '-q', '--repo', path, '--store', ws.store, 'r:tpl:v1'])).exitCode).toBe(0);
+    return path;
+  }
+
+  it('opens no image file at all (strace)', async () => {
+    const path = await storedOnce();
     const trace = join(ws.dir, 'trace');
     const hit = await execa('strace', ['-f', '-qq', '-e', 'trace=open,openat,openat2', '-o', trace, process.execPath, CLI, 'fetch', '--json', '--repo', path, '--store', ws.store, 'r:tpl:v1'], { reject: false });
     expect(hit.exitCode).toBe(0);
@@ -142,10 +147,7 @@ describe('a cache hit', () => {
   });
 
   it('loads no dependency, and not node:crypto (what a start would pay for otherwise)', async () => {
-    await publishImage(ws.www, 'tpl/v1.raw', big);
-    const repo = lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } });
-    const path = await ws.writeRepo('r', repo);
-    expect((await runCli(['fetch', '-q', '--repo', path, '--store', ws.store, 'r:tpl:v1'])).exitCode).toBe(0);
+    const path = await storedOnce();
     const probe = join(ws.dir, 'probe.mjs');
     const loaded = join(ws.dir, 'loaded.txt');
     await writeFile(probe, `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => writeFileSync(${JSON.stringify(loaded)}, process.moduleLoadList.join('\\n')));\n`);
