@@ -48,7 +48,6 @@ async function storedDigest(ctx: Context, downloaded: Downloaded, signal: AbortS
   if (downloaded.sourceFormat === 'raw') {
     if (downloaded.verified.of === 'image') return { digest: `${downloaded.verified.digest.algorithm}:${downloaded.verified.digest.hex}` };
     if (downloaded.imageHash) return { digest: `${downloaded.imageHash.algorithm}:${downloaded.imageHash.hex}`, checked: false };
-    if (downloaded.decodedDigest) return { digest: `${downloaded.decodedDigest.algorithm}:${downloaded.decodedDigest.hex}` };
   }
   const { sha256 } = await hashSparseFile(ctx.qemuImg, downloaded.path, ['sha256'], signal).catch((error: unknown) => {
     throw signal.aborted ? abortError(signal) : storeIoError(error, downloaded.path, 'cannot read');

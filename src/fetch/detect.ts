@@ -21,7 +21,7 @@ export function compressionOf(head: Buffer): 'xz' | 'zst' | undefined {
 }
 
 /** Disk formats qemu-img reads, by magic. */
-export const DISK_MAGIC: Array<[string, number, Buffer]> = [
+const DISK_MAGIC: Array<[string, number, Buffer]> = [
   ['qcow2', 0, Buffer.from('QFI\xfb', 'latin1')],
   ['vmdk', 0, Buffer.from('KDMV')],
   ['vmdk', 0, Buffer.from('# Disk DescriptorFile')],

@@ -41,8 +41,6 @@ export interface Downloaded {
   verified: { digest: Digest; of: Verified };
   /** The uncompressed image's digest for `<entry>.hash`, when known. */
   imageHash?: Digest;
-  /** The raw image's SHA-256, taken as it was decoded, when the repository gave no image digest (fast path only). */
-  decodedDigest?: Digest;
   /** The verified source `.xz` or `.zst` beside it (keepCompressed), inside the store's temp dir. */
   compressedFile?: string;
   /** What compressedFile is. */
@@ -113,9 +111,7 @@ export async function downloadImage(ctx: Context, plan: DownloadPlan, tempPrefix
       try {
         const limit = plan.size !== undefined ? { bytes: plan.size, declared: true } : { bytes: ctx.maxImageBytes, declared: false };
         const keep = options.keepCompressed ? { keep: `${tempPrefix}.compressed` } : {};
-        // No image digest to record: take the raw image's as it is decoded, rather than reading it back afterwards.
-        const digestImage = chosen.check.of !== 'image' && !chosen.imageHash && (plan.format ?? 'raw') === 'raw' ? { digestImage: 'sha256' as const } : {};
-        streamed = await streamToFile(ctx, image, { output: `${tempPrefix}.image`, ...(partial ? { partial } : {}), ...keep, ...digestImage }, chosen.check, replay, limit, options);
+        streamed = await streamToFile(ctx, image, { output: `${tempPrefix}.image`, ...(partial ? { partial } : {}), ...keep }, chosen.check, replay, limit, options);
       } catch (error) {
         keepPartial = partial !== undefined && isTemplatesError(error) && RESUMABLE_FAILURES.has(error.code);
         throw error;
@@ -182,7 +178,6 @@ async function finishImage(ctx: Context, plan: DownloadPlan, location: string, c
     sourceFormat,
     verified: check,
     ...(imageHash ? { imageHash } : {}),
-    ...(streamed.imageDigest && sourceFormat === 'raw' ? { decodedDigest: streamed.imageDigest } : {}),
     ...(keptFile ? { compressedFile: keptFile, compression } : {}),
     size,
   };

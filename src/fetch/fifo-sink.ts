@@ -4,24 +4,20 @@ import { open, rm, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import type { Digest, HashAlgorithm } from '../repository/digest.js';
-import { DISK_MAGIC } from './detect.js';
 
 /**
  * One reused 1 MiB buffer: read, hash, write the non-zero 4 KiB blocks (aligned to the file offset) at their
  * offsets, leaving holes; past `limit` bytes it stops (closing the FIFO, so the decoder fails on its next write).
- * With `rawOnly`, an image whose first bytes carry a disk format's magic is written but not hashed (hex: null):
- * its digest would be of the file before conversion, which nobody asked for.
  */
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
-const { fifo, fd, algorithm, limit, rawOnly } = workerData;
+const { fifo, fd, algorithm, limit } = workerData;
 const hash = require('node:crypto').createHash(algorithm);
 const BLOCK = 4096;
 const zeros = Buffer.alloc(BLOCK);
 const buffer = Buffer.allocUnsafe(1024 * 1024);
 let input;
-let hashing = true;
 (function run() {
 try {
   // A writer holds the FIFO open already, so this does not block.
@@ -35,8 +31,7 @@ try {
       parentPort.postMessage({ tooLarge: position + n });
       return;
     }
-    if (position === 0 && rawOnly) hashing = !rawOnly.some(([at, hex]) => buffer.toString('hex', at, Math.min(n, at + hex.length / 2)) === hex);
-    if (hashing) hash.update(buffer.subarray(0, n));
+    hash.update(buffer.subarray(0, n));
     let run = -1;
     for (let offset = 0; offset < n;) {
       const end = Math.min(n, offset + BLOCK - ((position + offset) % BLOCK));
@@ -51,7 +46,7 @@ try {
     position += n;
   }
   fs.ftruncateSync(fd, position);
-  parentPort.postMessage({ hex: hashing ? hash.digest('hex') : null, size: position });
+  parentPort.postMessage({ hex: hash.digest('hex'), size: position });
 } catch (error) {
   parentPort.postMessage({ error: error.message });
 } finally {
@@ -60,8 +55,7 @@ try {
 })();`;
 
 export interface FifoResult {
-  /** Undefined when `rawOnly` and the image is in another disk format. */
-  digest?: Digest;
+  digest: Digest;
   /** Bytes the decoder wrote. */
   size: number;
 }
@@ -85,7 +79,7 @@ export class TooLargeError extends Error {
  * Makes `${output}.fifo` and a worker reading it into the open file `fd`. Undefined where no FIFO can be made
  * (no mkfifo command): the caller then takes the decoded bytes through a pipe instead.
  */
-export async function startFifoSink(output: string, fd: number, algorithm: HashAlgorithm, limit: number, rawOnly = false): Promise<FifoSink | undefined> {
+export async function startFifoSink(output: string, fd: number, algorithm: HashAlgorithm, limit: number): Promise<FifoSink | undefined> {
   const fifo = `${output}.fifo`;
   await rm(fifo, { force: true });
   const made = await promisify(execFile)('mkfifo', ['-m', '600', fifo]).then(() => true, () => false);
@@ -94,15 +88,15 @@ export async function startFifoSink(output: string, fd: number, algorithm: HashA
   // gets a write-only end opened once the worker reads: if the worker stops, the decoder's writes fail (EPIPE)
   // instead of filling a FIFO it could read itself.
   const holder = await open(fifo, 'r+');
-  const worker = new Worker(WORKER, { eval: true, workerData: { fifo, fd, algorithm, limit, rawOnly: rawOnly ? DISK_MAGIC.map(([, at, magic]) => [at, magic.toString('hex')]) : false } });
+  const worker = new Worker(WORKER, { eval: true, workerData: { fifo, fd, algorithm, limit } });
   worker.unref();
   let ready: (reading: boolean) => void = () => undefined;
   const opened = new Promise<boolean>((resolve) => (ready = resolve));
   const done = new Promise<FifoResult>((resolve, reject) => {
-    worker.on('message', (message: { ready?: true; hex?: string | null; size?: number; tooLarge?: number; error?: string }) => {
+    worker.on('message', (message: { ready?: true; hex?: string; size?: number; tooLarge?: number; error?: string }) => {
       if (message.ready) return ready(true);
       ready(false);
-      if (message.hex !== undefined) resolve({ ...(message.hex !== null ? { digest: { algorithm, hex: message.hex } } : {}), size: message.size! });
+      if (message.hex !== undefined) resolve({ digest: { algorithm, hex: message.hex }, size: message.size! });
       else if (message.tooLarge !== undefined) reject(new TooLargeError(message.tooLarge));
       else reject(new Error(`hashing ${output}: ${message.error}`));
     });

@@ -6,7 +6,7 @@ import { Writable, type Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from '../context.js';
 import { storeIoError, type TemplatesError } from '../errors.js';
-import { sameDigest, type Digest, type HashAlgorithm } from '../repository/digest.js';
+import { sameDigest, type Digest } from '../repository/digest.js';
 import { peek } from '../util/peek.js';
 import { readHead } from '../util/read-head.js';
 import { Counter } from './counter.js';
@@ -78,8 +78,6 @@ export interface Streamed {
   path: string;
   /** The file holding every byte of the source's compressed file, when it was kept (resume or keepCompressed). */
   compressedPath?: string;
-  /** With targets.digestImage on the fast path: the decoded image's digest, when it is raw (another format is converted first). */
-  imageDigest?: Digest;
   bytes: number;
 }
 
@@ -158,10 +156,9 @@ async function chooseDecoding(ctx: Context, compression: Compression): Promise<D
  * (ctx.inlineHashMaxBytes) is hashed on this thread instead. With
  * `targets.partial`, the source's bytes are kept for resume (the compressed copy, or the output itself when
  * uncompressed); with `targets.keep`, compressed bytes are copied there when there is no partial file to keep them;
- * with `targets.digestImage` on the fast path, the decoded image is hashed too (Streamed.imageDigest);
  * `replay` is a kept prefix to continue from.
  */
-export async function streamToFile(ctx: Context, image: OpenedImage, targets: { output: string; partial?: PartialFiles; keep?: string; digestImage?: HashAlgorithm }, check: Check, replay: PartialDownload | undefined, limit: SizeLimit, options: StreamOptions): Promise<Streamed> {
+export async function streamToFile(ctx: Context, image: OpenedImage, targets: { output: string; partial?: PartialFiles; keep?: string }, check: Check, replay: PartialDownload | undefined, limit: SizeLimit, options: StreamOptions): Promise<Streamed> {
   const { signal } = options;
   const where = image.location;
   const resumed = replay !== undefined;
@@ -180,7 +177,6 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
   const output = !compressed && targets.partial ? targets.partial.path : targets.output;
   const handles: FileHandle[] = [];
   let hashing: Hashing | undefined;
-  let imageHashing: Hashing | undefined;
   let stopWriteback: (() => Promise<void>) | undefined;
   let watch: ReturnType<typeof watchDecoder> | undefined;
   let early: Digest | undefined;
@@ -214,28 +210,24 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
     const source = sourceBytes(image.body, resumed ? { path: replay.path, length: replay.offset } : undefined, tee);
     const arrived = new Counter(counter);
     const fast = check.of !== 'image';
-    // Follow the kept file when it holds the verified bytes. The image's digest is taken as the decoded bytes pass
-    // (what lago verifies, or on the fast path what the store records when the repository gives no image digest):
+    // Follow the kept file when it holds the verified bytes. The image's digest is taken as the decoded bytes pass:
     // reading them back from the sparse file would fault in a zeroed page per hole (~2 s of system time per 2 GiB).
     // A decoder process writes them to a FIFO that a worker reads, hashes and writes sparse (else through a pipe here).
     const followed = fast ? teePath : undefined;
-    // A small source is decoded straight into the file: it is hashed afterwards (sparse-hash.ts), for less than a pipe costs here.
-    const decodedAlgorithm = fast ? (small ? undefined : targets.digestImage) : algorithm;
-    const sink = decodedAlgorithm && decoder.kind === 'process' && ctx.fifo ? await startFifoSink(output, fd.fd, decodedAlgorithm, limit.bytes, fast) : undefined;
-    const decodedHashing: Hashing | undefined = imageHashing = sink ? { kind: 'fifo', hasher: sink }
-      : decodedAlgorithm ? { kind: 'stream', hasher: small ? new InlineHasher(decodedAlgorithm) : new ParallelHasher(decodedAlgorithm) } : undefined;
-    const checking: Hashing = hashing = !fast ? decodedHashing!
-      : small ? { kind: 'stream', hasher: new InlineHasher(algorithm) }
+    const sink = !fast && decoder.kind === 'process' && ctx.fifo ? await startFifoSink(output, fd.fd, algorithm, limit.bytes) : undefined;
+    hashing = sink ? { kind: 'fifo', hasher: sink }
+      : fast && small ? { kind: 'stream', hasher: new InlineHasher(algorithm) }
         : followed ? { kind: 'file', hasher: new FollowHasher(followed, algorithm), path: followed }
           : { kind: 'stream', hasher: new ParallelHasher(algorithm) };
-    const before: Transform[] = fast && checking.kind === 'stream' ? [arrived, checking.hasher] : [arrived];
-    const after: Transform[] = decodedHashing?.kind === 'stream' ? [decodedHashing.hasher] : [];
+    const streamed = hashing.kind === 'stream' ? hashing.hasher : undefined;
+    const before: Transform[] = fast && streamed ? [arrived, streamed] : [arrived];
+    const after: Transform[] = !fast && streamed ? [streamed] : [];
     /** The decoder writing the file (watched for the size limit), the FIFO (whose write end it now holds alone) or a pipe. */
     const startDecoder = async (process: Decoding & { kind: 'process' }, nice?: number): Promise<DecoderProcess> => {
-      const child = spawnDecoder(process.compression, process.path, !decodedHashing ? fd.fd : sink ? sink.writeEnd.fd : 'pipe', where, signal, ctx.xzThreads);
+      const child = spawnDecoder(process.compression, process.path, fast ? fd.fd : sink ? sink.writeEnd.fd : 'pipe', where, signal, ctx.xzThreads);
       await sink?.writeEnd.close();
       if (nice !== undefined) setPriority(child, nice);
-      watch = !decodedHashing ? watchDecoder(child, limit, where) : undefined;
+      watch = fast ? watchDecoder(child, limit, where) : undefined;
       return child;
     };
     // The decoded side's stages: the FIFO's worker, or the pipe's pipeline (neither when the decoder writes the file).
@@ -257,8 +249,8 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
         async () => {
           finalLength = arrived.bytes;
           // The fast path's digest is known as soon as the last byte is on disk: say so before decoding ends.
-          if (fast && checking.kind !== 'fifo') {
-            early = checking.kind === 'file' ? await checking.hasher.finish(arrived.bytes) : await checking.hasher.digest();
+          if (fast && hashing && hashing.kind !== 'fifo') {
+            early = hashing.kind === 'file' ? await hashing.hasher.finish(arrived.bytes) : await hashing.hasher.digest();
             if (sameDigest(early, check.digest)) options.onCompressedVerified?.();
           }
         },
@@ -280,16 +272,13 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
     // The exact check: the watch only samples, and the decoder may end in a hole that it seeks over.
     const decodedSize = (await fd.stat()).size;
     if (decodedSize > limit.bytes || (limit.declared && decodedSize !== limit.bytes)) throw sizeError(where, limit, decodedSize, false);
-    const digestOf = async (h: Hashing) => (h.kind === 'fifo' ? (await h.hasher.done).digest : h.kind === 'stream' ? await h.hasher.digest() : await h.hasher.finish(h.path === output ? decodedSize : arrived.bytes));
-    const actual = early ?? (await digestOf(checking))!;
-    const imageDigest = fast && decodedHashing ? await digestOf(decodedHashing) : undefined;
-    return { actual, compressed, compression, path: output, bytes: arrived.bytes, ...(teePath ? { compressedPath: teePath } : {}), ...(imageDigest ? { imageDigest } : {}) };
+    const actual = early ?? (hashing.kind === 'fifo' ? (await hashing.hasher.done).digest : hashing.kind === 'stream' ? await hashing.hasher.digest() : await hashing.hasher.finish(hashing.path === output ? decodedSize : arrived.bytes));
+    return { actual, compressed, compression, path: output, bytes: arrived.bytes, ...(teePath ? { compressedPath: teePath } : {}) };
   } catch (error) {
     throw watch?.error() ?? classify(error, where, signal, output);
   } finally {
     watch?.stop();
     await stopWriteback?.();
-    const hashers = new Set([hashing?.hasher, imageHashing?.hasher]);
-    await Promise.all([...[...hashers].map((hasher) => hasher?.close()), ...handles.map((handle) => handle.close().catch(() => undefined))]);
+    await Promise.all([hashing?.hasher.close(), ...handles.map((handle) => handle.close().catch(() => undefined))]);
   }
 }
