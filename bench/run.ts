@@ -50,6 +50,8 @@ const HIT = 'fetch, cache hit';
 const HIT_5000 = 'fetch, cache hit, repository of 5,000 versions';
 const SMALL_ALL = `fetch of ${SMALL} small templates in one command`;
 const SMALL_ONE = 'fetch of the largest small template alone';
+const SMALL_SHELL_ALL = `the same work in bash for the ${SMALL}, 3 at once: curl | tee(sha256sum) | xz -dc; sha256sum; sync`;
+const SMALL_SHELL_ONE = 'the same work in bash for the largest alone';
 const CROWD = '8 processes, one template';
 const BIG = 'fetch, 8 GiB apparent size, lago';
 const INDEX_BASE = 'xz -T0 --block-size=16MiB -6 of the image; sync';
@@ -301,6 +303,10 @@ async function main(): Promise<number> {
       await rm(smallStore, { recursive: true, force: true });
       await timedRun(SMALL_ALL, ['fetch', '-q', '--repo', repo, '--store', smallStore, ...Array.from({ length: SMALL }, (_, i) => `bench:small${i}`)]);
       await rm(smallStore, { recursive: true, force: true });
+      // What each small template costs without Node: the .xz's digest, decoding, the stored image's digest, sync.
+      const oneSmall = `one() { mkfifo p$1; sha256sum < p$1 > /dev/null & curl -s ${url('small')}/$1.xz | tee p$1 | xz -dc > f$1; wait; sha256sum f$1 > /dev/null; sync f$1; }; export -f one`;
+      await base(SMALL_SHELL_ONE, `${oneSmall}; one ${SMALL - 1}`);
+      await base(SMALL_SHELL_ALL, `${oneSmall}; seq 0 ${SMALL - 1} | xargs -P 3 -I{} bash -c 'one {}'`);
 
       // Cache hits: a store holding the image; each hit is paired with a bare node start.
       const hitStore = join(work, 'hits');
@@ -421,6 +427,8 @@ function report(facts: { fetch?: { resumeShare: number; killedAt: number; crowdD
   add(HIT, NODE, 1.3);
   add(HIT_5000, NODE, 1.5);
   add(SMALL_ALL, SMALL_ONE, 1.3);
+  add(SMALL_SHELL_ALL, SMALL_SHELL_ONE, undefined, 'information: on 2 cores the work per template, not a start, dominates');
+  add(SMALL_ALL, SMALL_SHELL_ALL, undefined, 'information: against bash doing the same work');
   add(CROWD, FAST, 1.2);
   add(SINGLE, SINGLE_BASE, undefined, 'information: one block decodes on one core');
   add(BIG, undefined, undefined);
