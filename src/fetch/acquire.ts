@@ -67,10 +67,15 @@ async function keptDigest(downloaded: Downloaded, signal: AbortSignal): Promise<
   return { digest: `sha256:${sha256}`, size };
 }
 
-/** Metadata and verified image from one server; metadata is small and fails fast when broken, before any image byte moves. */
+/**
+ * Metadata and verified image from one server. The metadata is asked for alongside the image (a round trip less);
+ * it is small, and a broken one still fails the fetch before any image byte is read.
+ */
 async function fromServer(ctx: Context, store: Store, resolved: Resolved, provider: Provider, prefix: string, signal: AbortSignal, onProgress: ProgressCallback | undefined, override?: SourceOverride) {
   const { key, version, ref } = resolved;
-  const metadata = await readMetadata(provider, version.handle, signal);
+  const metadata = readMetadata(provider, version.handle, signal);
+  // Awaited below (or by downloadImage first); this only keeps an early failure from going unhandled meanwhile.
+  metadata.catch(() => undefined);
   const downloaded = await downloadImage(ctx, {
       provider,
       handle: version.handle,
@@ -81,6 +86,7 @@ async function fromServer(ctx: Context, store: Store, resolved: Resolved, provid
       ...(version.size !== undefined ? { size: version.size } : {}),
     }, prefix, {
       signal,
+      ready: metadata,
       onConvert: (format) => onProgress?.({ ref, phase: 'convert', format }),
       onBytes: (bytes, total, location) => onProgress?.({ ref, phase: 'download', location, bytes, ...(total !== undefined ? { total } : {}) }),
       resume: { files: partialFiles(store.root, key), maxAgeMs: store.partialMaxAgeMs, now: ctx.now() },
@@ -88,7 +94,7 @@ async function fromServer(ctx: Context, store: Store, resolved: Resolved, provid
       // A store that keeps compressed copies serves others (templates serve): its downloads run ahead of its own decoding.
       ...(store.keepCompressed ? { decodeBehind: { nice: 10 }, onCompressedVerified: () => onProgress?.({ ref, phase: 'verified', of: 'compressed' }) } : {}),
     });
-  return { metadata, downloaded };
+  return { metadata: await metadata, downloaded };
 }
 
 /** The version's bytes: from the override (import), a file source, or the first of the http source's servers that delivers. */

@@ -62,6 +62,8 @@ export interface DownloadOptions extends StreamOptions {
   resume?: ResumeOptions;
   /** Keep the source's compressed bytes too (Downloaded.compressedFile), when the source served xz or zstd. */
   keepCompressed?: boolean;
+  /** Awaited once the image is open and before any of its bytes is read: the caller's own requests, run alongside. */
+  ready?: Promise<unknown>;
 }
 
 /**
@@ -69,10 +71,10 @@ export interface DownloadOptions extends StreamOptions {
  * compressed_hash (the fast paths), else the image's digest from the repository JSON or the `.hash` file; no
  * digest at all is refused.
  */
-async function chooseCheck(plan: DownloadPlan, image: OpenedImage, signal: AbortSignal | undefined) {
+async function chooseCheck(plan: DownloadPlan, image: OpenedImage, pendingHash: Promise<Digest | undefined> | undefined) {
   const zst = image.suffix === '.zst' ? plan.zst : undefined;
   const fast = zst !== undefined || (image.suffix === '.xz' && plan.compressedHash !== undefined);
-  const imageHash = plan.hash ?? (await readHash(plan.provider, plan.handle, signal).catch((error: unknown) => {
+  const imageHash = plan.hash ?? (await pendingHash!.catch((error: unknown) => {
     if (fast && isTemplatesError(error) && error.code !== 'ABORTED') return undefined;
     throw error;
   }));
@@ -99,15 +101,19 @@ export async function downloadImage(ctx: Context, plan: DownloadPlan, tempPrefix
   let keepPartial = false;
   try {
     const suffixes: readonly ImageSuffix[] = plan.zst && (await ctx.zstd()) ? ['.zst', ...IMAGE_SUFFIXES] : IMAGE_SUFFIXES;
+    // The .hash is asked for alongside the image (one round trip, not two); it is needed only once the image is open.
+    const pendingHash = plan.hash ? undefined : readHash(plan.provider, plan.handle, signal);
+    pendingHash?.catch(() => undefined);
     const image = await openImage(plan.provider, plan.handle, signal, kept, suffixes);
     let chosen: Awaited<ReturnType<typeof chooseCheck>>;
     let streamed: Streamed;
     try {
+      await options.ready;
       const replay = kept && image.offset === kept.offset && image.location === kept.url ? kept : undefined;
       if (kept && !replay) await dropPartial(resume!.files);
       const partial = resume && image.validator !== undefined ? resume.files : undefined;
       if (partial && !replay) await startPartial(partial, image.location, image.validator!);
-      chosen = await chooseCheck(plan, image, signal);
+      chosen = await chooseCheck(plan, image, pendingHash);
       try {
         const limit = plan.size !== undefined ? { bytes: plan.size, declared: true } : { bytes: ctx.maxImageBytes, declared: false };
         const keep = options.keepCompressed ? { keep: `${tempPrefix}.compressed` } : {};

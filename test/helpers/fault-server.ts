@@ -7,6 +7,8 @@ export interface FaultServer {
   base: string;
   /** Requests seen so far, per path. */
   hits: Map<string, number>;
+  /** In order: `asked <path>` when a request arrived, `answered <path>` when a sidecar's answer was sent. */
+  events: string[];
   close(): Promise<void>;
 }
 
@@ -19,9 +21,11 @@ export interface FaultServer {
  * - `long`: Content-Length half the body, then the whole body.
  * - `busy503`, `busy429`: that status (with `Retry-After: 1`) on the first request, then a normal 200.
  * - `down502`: 502 every time.
+ * - `slowsidecars`: a normal 200, but each `.hash` and `.metadata` found is answered 300 ms late.
  */
 export async function startFaultServer(files: Record<string, string>): Promise<FaultServer> {
   const hits = new Map<string, number>();
+  const events: string[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     sockets.add(socket);
@@ -35,6 +39,7 @@ export async function startFaultServer(files: Record<string, string>): Promise<F
       head = '';
       const count = (hits.get(path) ?? 0) + 1;
       hits.set(path, count);
+      events.push(`asked ${path}`);
       void answer(socket, path, count);
     });
   });
@@ -45,7 +50,11 @@ export async function startFaultServer(files: Record<string, string>): Promise<F
     if (!file) return status(404);
     const body = await readFile(file);
     // Sidecars (.hash, .metadata) are always served well: the faults are about the image.
-    if (/\.(hash|metadata)$/.test(path)) return socket.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`), body]));
+    if (/\.(hash|metadata)$/.test(path)) {
+      if (fault === 'slowsidecars') await new Promise((resolve) => setTimeout(resolve, 300));
+      events.push(`answered ${path}`);
+      return socket.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`), body]));
+    }
     if (fault === 'down502') return status(502);
     if ((fault === 'busy503' || fault === 'busy429') && count === 1) return status(fault === 'busy503' ? 503 : 429, 'Retry-After: 1\r\n');
     const half = body.subarray(0, Math.floor(body.length / 2));
@@ -78,6 +87,7 @@ export async function startFaultServer(files: Record<string, string>): Promise<F
   return {
     base: `http://127.0.0.1:${address.port}/`,
     hits,
+    events,
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();

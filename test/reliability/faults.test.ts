@@ -23,7 +23,8 @@ beforeAll(async () => {
 beforeEach(async () => {
   ws = await workspace();
   await writeFile(join(ws.dir, 'a.hash'), await digestOf(disk));
-  faults = await startFaultServer({ 'tpl/v1.raw': disk, 'tpl/v1.raw.hash': join(ws.dir, 'a.hash') });
+  await writeFile(join(ws.dir, 'a.metadata'), JSON.stringify({ distro: 'test' }));
+  faults = await startFaultServer({ 'tpl/v1.raw': disk, 'tpl/v1.raw.hash': join(ws.dir, 'a.hash'), 'tpl/v1.raw.metadata': join(ws.dir, 'a.metadata') });
 });
 afterEach(async () => {
   await faults.close();
@@ -50,6 +51,18 @@ describe('faults', () => {
     const result = await fetchWith(fault);
     expect(await digestOf(result.path)).toBe(await digestOf(disk));
     expect(faults.hits.get(`/${fault}/tpl/v1.raw`)).toBe(2);
+  });
+
+  it('asks for the .metadata and the .hash alongside the image, not one after another', async () => {
+    const result = await fetchWith('slowsidecars');
+    expect(await digestOf(result.path)).toBe(await digestOf(disk));
+    expect(JSON.parse(await readFile(`${result.path}.metadata`, 'utf8'))).toEqual({ distro: 'test' });
+    // Each sidecar takes 300 ms to answer: the image was asked for before either had answered.
+    const at = (event: string) => faults.events.indexOf(event);
+    const image = at('asked /slowsidecars/tpl/v1.raw');
+    expect(image).toBeGreaterThanOrEqual(0);
+    expect(image).toBeLessThan(at('answered /slowsidecars/tpl/v1.raw.metadata'));
+    expect(image).toBeLessThan(at('answered /slowsidecars/tpl/v1.raw.hash'));
   });
 
   it('gives up after a bounded number of retries with SOURCE_HTTP_ERROR (502)', async () => {
