@@ -138,7 +138,7 @@ describe('fetching through mirrors', () => {
       const fetched = await cli(['fetch', 'demo:alpine:3.19', '--repo', jsonUrl, '--store', store, '--refresh']);
       expect(fetched.exitCode, fetched.stderr).toBe(0);
       expect(fetched.stderr).toContain(`using the copy at mirror ${mirrorA.url}demo.json`);
-      expect(fetched.stderr).toContain(`templates: warning: demo:alpine:3.19: cannot download ${primary.url}alpine-3.19.raw.xz.metadata: ECONNREFUSED [SOURCE_UNREACHABLE]; trying ${mirrorA.url}`);
+      expect(fetched.stderr).toContain(`templates: warning: demo:alpine:3.19: cannot download ${primary.url}alpine-3.19.raw.xz: ECONNREFUSED [SOURCE_UNREACHABLE]; trying ${mirrorA.url}`);
       expect(await mirrorA.requests()).toEqual(expect.arrayContaining(['GET /demo.json', 'GET /alpine-3.19.raw.xz']));
       expect(await mirrorB.requests()).toEqual([]);
       const record = JSON.parse(await readFile(join(store, 'demo:alpine:3.19.record.json'), 'utf8')) as Record<string, unknown>;
@@ -213,7 +213,7 @@ describe('fetching through mirrors', () => {
       const error = (JSON.parse(result.stdout.trim().split('\n').pop()!) as { error: { code: string; attempts: Array<{ url: string; code: string }> } }).error;
       expect(error.code).toBe('MIRRORS_FAILED');
       expect(error.attempts.map((a) => [a.url, a.code])).toEqual([
-        [`${primary.url}debian-12.raw.xz.metadata`, 'SOURCE_UNREACHABLE'],
+        [`${primary.url}debian-12.raw.xz`, 'SOURCE_UNREACHABLE'],
         [`${mirrorA.url}debian-12.raw`, 'IMAGE_NOT_FOUND'],
         [`${mirrorB.url}debian-12.raw`, 'IMAGE_NOT_FOUND'],
       ]);
