@@ -71,10 +71,10 @@ export interface DownloadOptions extends StreamOptions {
  * compressed_hash (the fast paths), else the image's digest from the repository JSON or the `.hash` file; no
  * digest at all is refused.
  */
-async function chooseCheck(plan: DownloadPlan, image: OpenedImage, pendingHash: Promise<Digest | undefined> | undefined) {
+async function chooseCheck(plan: DownloadPlan, image: OpenedImage, signal: AbortSignal | undefined) {
   const zst = image.suffix === '.zst' ? plan.zst : undefined;
   const fast = zst !== undefined || (image.suffix === '.xz' && plan.compressedHash !== undefined);
-  const imageHash = plan.hash ?? (await pendingHash!.catch((error: unknown) => {
+  const imageHash = plan.hash ?? (await readHash(plan.provider, plan.handle, signal).catch((error: unknown) => {
     if (fast && isTemplatesError(error) && error.code !== 'ABORTED') return undefined;
     throw error;
   }));
@@ -101,9 +101,6 @@ export async function downloadImage(ctx: Context, plan: DownloadPlan, tempPrefix
   let keepPartial = false;
   try {
     const suffixes: readonly ImageSuffix[] = plan.zst && (await ctx.zstd()) ? ['.zst', ...IMAGE_SUFFIXES] : IMAGE_SUFFIXES;
-    // The .hash is asked for alongside the image (one round trip, not two); it is needed only once the image is open.
-    const pendingHash = plan.hash ? undefined : readHash(plan.provider, plan.handle, signal);
-    pendingHash?.catch(() => undefined);
     const image = await openImage(plan.provider, plan.handle, signal, kept, suffixes);
     let chosen: Awaited<ReturnType<typeof chooseCheck>>;
     let streamed: Streamed;
@@ -113,7 +110,9 @@ export async function downloadImage(ctx: Context, plan: DownloadPlan, tempPrefix
       if (kept && !replay) await dropPartial(resume!.files);
       const partial = resume && image.validator !== undefined ? resume.files : undefined;
       if (partial && !replay) await startPartial(partial, image.location, image.validator!);
-      chosen = await chooseCheck(plan, image, pendingHash);
+      // The .hash is asked for once the image answered, not alongside: it must describe what this server sends
+      // for it, which a cache host decides only then (a pulled qcow2 is sent converted, with the raw image's digest).
+      chosen = await chooseCheck(plan, image, signal);
       try {
         const limit = plan.size !== undefined ? { bytes: plan.size, declared: true } : { bytes: ctx.maxImageBytes, declared: false };
         const keep = options.keepCompressed ? { keep: `${tempPrefix}.compressed` } : {};

@@ -29,6 +29,7 @@ beforeAll(async () => {
   await publishImage(ws.www, 'big/v1', big);
   await publishImage(ws.www, 'bad/v1', small, { hashText: '0'.repeat(40) });
   await publishImage(ws.www, 'q/v1.qcow2', qcow2);
+  await publishImage(ws.www, 'qp/v1.qcow2', qcow2, { xz: false });
   await publishImage(ws.www, 'plain/v1', raw, { xz: false });
   const zst = await publishImage(ws.www, 'z/v1', raw, { zst: true });
   Object.assign(images, { a: small, big, q: small, plain: raw });
@@ -36,7 +37,7 @@ beforeAll(async () => {
   await ws.writeRepo('up', {
     name: 'up',
     sources: { web: { type: 'http', args: { baseurl: ws.baseurl } }, slow: { type: 'http', args: { baseurl: slowUrl(ws) } } },
-    templates: { a: version('web', 'a/v1'), big: version('slow', 'big/v1'), bad: version('web', 'bad/v1'), q: version('web', 'q/v1.qcow2'), plain: version('web', 'plain/v1'),
+    templates: { a: version('web', 'a/v1'), big: version('slow', 'big/v1'), bad: version('web', 'bad/v1'), q: version('web', 'q/v1.qcow2'), qp: version('web', 'qp/v1.qcow2'), plain: version('web', 'plain/v1'),
       z: { versions: { v1: { source: 'web', handle: 'z/v1', timestamp: 1, compressed_hash: `sha256:${zst.xzSha256}`, ...zst.zst } } } },
   });
   server = await startServe(['--store', join(ws.dir, 'cache'), '--repo', join(ws.dir, 'repos', 'up.json'), '--grace', '20s'], { HOME: ws.dir });
@@ -59,7 +60,7 @@ describe('templates serve', () => {
     const repo = (await (await fetch(`${server.url}/repos/up.json`)).json()) as { name: string; sources: Record<string, { type: string; args: { baseurl: string } }>; templates: Record<string, unknown> };
     expect(repo.name).toBe('up');
     expect(repo.sources).toEqual({ cache: { type: 'http', args: { baseurl: `${server.url}/repos/up/` } } });
-    expect(Object.keys(repo.templates).sort()).toEqual(['a', 'bad', 'big', 'plain', 'q', 'z']);
+    expect(Object.keys(repo.templates).sort()).toEqual(['a', 'bad', 'big', 'plain', 'q', 'qp', 'z']);
   });
 
   it('fills itself from upstream on a neighbour\'s first request; the neighbour stores a byte-identical, verified image', async () => {
@@ -72,6 +73,11 @@ describe('templates serve', () => {
     // The cache keeps the verified .xz: a second neighbour gets the compressed bytes and checks them on the fast path.
     const cache = await readdir(join(ws.dir, 'cache'));
     expect(cache).toEqual(expect.arrayContaining(['up:a:v1', 'up:a:v1.xz', 'up:q:v1', 'up:q:v1.xz']));
+    // An uncompressed qcow2 upstream: the neighbour gets the cache's converted raw image, and a .hash describing it
+    // (not upstream's digest of the qcow2 file), even when it asks while the pull is still running.
+    const plainQcow2 = await neighbour(await newStore(), ['up:qp:v1']);
+    expect(plainQcow2.exitCode, plainQcow2.stderr).toBe(0);
+    expect(await digestOf((JSON.parse(plainQcow2.stdout) as { path: string }).path)).toBe(await digestOf(small));
     const second = await neighbour(await newStore(), ['up:a:v1']);
     expect(second.exitCode, second.stderr).toBe(0);
     const path = (JSON.parse(second.stdout) as { path: string }).path;
