@@ -10,13 +10,13 @@ import { sameDigest, type Digest } from '../repository/digest.js';
 import { peek } from '../util/peek.js';
 import { readHead } from '../util/read-head.js';
 import { Counter } from './counter.js';
+import { pumpFile } from './file-pump.js';
 import { checkDecoder, checkZstd, lzmaNativeDecoder, spawnDecoder, type Compression, type DecoderProcess } from './decode.js';
 import { compressionOf } from './detect.js';
 import { classify, settle, sizeError, type SizeLimit } from './download-errors.js';
 import { FollowHasher } from './follow-hasher.js';
 import { InlineHasher } from './inline-hasher.js';
 import { TooLargeError, startFifoSink, type FifoSink } from './fifo-sink.js';
-import { readGrowingFile } from './growing-file.js';
 import { ParallelHasher } from './parallel-hasher.js';
 import type { PartialDownload, PartialFiles } from './partial.js';
 import type { OpenedImage } from './source.js';
@@ -260,8 +260,9 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
         },
       );
       const child = await startDecoder(decoder, options.decodeBehind.nice);
-      const reading = readGrowingFile(teePath, () => finalLength, AbortSignal.any([stopReading.signal, ...(signal ? [signal] : [])]));
-      await settle([download, pipeline(reading, child.stdin, opts), ...decodedStages(child), child.done]);
+      const reading = await openFile(teePath, 'r');
+      const stopped = AbortSignal.any([stopReading.signal, ...(signal ? [signal] : [])]);
+      await settle([download, pumpFile(reading, child.stdin, { end: () => finalLength, signal: stopped }), ...decodedStages(child), child.done]);
       watch?.stop();
     } else {
       const child = await startDecoder(decoder);

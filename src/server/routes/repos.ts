@@ -1,7 +1,11 @@
 // /repos/: the served repositories in lago's format, and each version's image, image.xz, image.zst, .hash and .metadata.
+import { ReadStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
 import { basename, dirname } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TemplatesError } from '../../errors.js';
+import { pumpFile, type PumpOptions } from '../../fetch/file-pump.js';
 import { readHash, readMetadata } from '../../fetch/source.js';
 import { readQcow2 } from '../../manage/qcow2.js';
 import { providerFor, type Provider } from '../../providers/index.js';
@@ -19,8 +23,6 @@ import type { FileSource } from '../served-version.js';
 const FILES = ['image', 'image.xz', 'image.zst', 'image.hash', 'image.metadata'] as const;
 const CONTENT_TYPE: Partial<Record<string, string>> = { 'image.xz': 'application/x-xz', 'image.zst': 'application/zstd' };
 type FileName = (typeof FILES)[number];
-/** Big reads: Node's default 64 KiB (16 KiB on Node 20 for a null highWaterMark) halves the throughput; 4 MiB measured no faster and costs memory per client. */
-const HIGH_WATER_MARK = 1024 * 1024;
 /** How long a request for a file being pulled waits before it is told to come back. */
 const RETRY_AFTER_SECONDS = 2;
 
@@ -28,17 +30,38 @@ function notFound(reply: FastifyReply, what: string): FastifyReply {
   return sendError(reply, new TemplatesError('IMAGE_NOT_FOUND', `${what} is not served here`, { hint: 'see GET /repos/ for the served repositories' }));
 }
 
-/** A stored file with Range, ETag, Last-Modified, If-Range and If-None-Match (@fastify/send, 1 MiB reads). */
+/**
+ * The response's body from an open file through reused buffers (fetch/file-pump.ts), instead of a read stream's new
+ * buffer per MiB; the headers are out already, so a failure can only cut the response (the client's check then fails).
+ */
+async function pumpBody(res: ServerResponse, file: string | FileHandle, options: PumpOptions): Promise<void> {
+  const handle = typeof file === 'string' ? await open(file, 'r').catch((error: unknown) => void res.destroy(error as Error)) : file;
+  if (!handle) return;
+  await pumpFile(handle, res, options).catch((error: unknown) => res.destroy(error as Error)).finally(() => handle.close());
+}
+
+/** A stored file with Range, ETag, Last-Modified, If-Range and If-None-Match (@fastify/send's answer; the bytes by pumpBody). */
 async function sendStored(request: FastifyRequest, reply: FastifyReply, deps: ServerDeps, path: string, file: FileName | 'image.qcow2'): Promise<FastifyReply> {
   const { default: send } = await import('@fastify/send');
   const { statusCode, headers, stream } = await send(request.raw, `/${encodeURIComponent(basename(path))}`, {
-    root: dirname(path), dotfiles: 'allow', highWaterMark: HIGH_WATER_MARK, cacheControl: false, index: false,
+    root: dirname(path), dotfiles: 'allow', cacheControl: false, index: false,
   });
   if (statusCode === 404) return notFound(reply, file);
   // Counted once sent: a 'data' listener on the file stream measurably slows it.
   const length = Number(headers['content-length'] ?? headers['Content-Length']);
   if (request.method === 'GET' && Number.isFinite(length)) reply.raw.once('finish', () => deps.metrics.servedBytes.inc({ file }, length));
-  return reply.code(statusCode).headers({ ...headers, 'content-type': CONTENT_TYPE[file] ?? 'application/octet-stream' }).send(stream);
+  const all = { ...headers, 'content-type': CONTENT_TYPE[file] ?? 'application/octet-stream' };
+  const range = /^bytes (\d+)-\d+\//.exec(String(headers['content-range'] ?? headers['Content-Range'] ?? ''));
+  const start = statusCode === 206 ? Number(range?.[1]) : 0;
+  if (!(stream instanceof ReadStream) || (statusCode !== 200 && statusCode !== 206) || !Number.isSafeInteger(start) || !Number.isSafeInteger(length)) {
+    return reply.code(statusCode).headers(all).send(stream);
+  }
+  // The bytes (all, or the range asked for) through reused buffers instead of send's read stream.
+  stream.destroy();
+  reply.hijack();
+  reply.raw.writeHead(statusCode, all);
+  await pumpBody(reply.raw, path, { start, end: start + length });
+  return reply;
 }
 
 /** Sidecars of a version not stored: read from upstream as they are (small; nothing is stored). */
@@ -80,10 +103,10 @@ async function pulled(request: FastifyRequest, reply: FastifyReply, deps: Server
   const followed = await followPull(pull, partialPath(deps.store.root, key), suffix, deps.shutdown);
   if (followed === 'done') return serveStored();
   if (followed === 'elsewhere') return notFound(reply, `${entryName(key)}/${file} (this pull downloads another form from upstream: ask for image)`);
-  followed.on('data', (chunk: Buffer) => deps.metrics.servedBytes.inc({ file }, chunk.length));
-  // A failure after the headers went out can only cut the response: the neighbour's own check then fails too.
-  followed.on('error', () => reply.raw.destroy());
-  return reply.code(200).type(CONTENT_TYPE[file]!).header('cache-control', 'no-store').send(followed);
+  reply.hijack();
+  reply.raw.writeHead(200, { 'content-type': CONTENT_TYPE[file]!, 'cache-control': 'no-store' });
+  await pumpBody(reply.raw, followed.handle, { end: followed.end, signal: followed.signal, onBytes: (bytes) => deps.metrics.servedBytes.inc({ file }, bytes) });
+  return reply;
 }
 
 async function serveFile(request: FastifyRequest, reply: FastifyReply, deps: ServerDeps, key: VersionKey, file: FileName): Promise<FastifyReply> {
