@@ -74,13 +74,17 @@ export interface DownloadOptions extends StreamOptions {
 async function chooseCheck(plan: DownloadPlan, image: OpenedImage, signal: AbortSignal | undefined) {
   const zst = image.suffix === '.zst' ? plan.zst : undefined;
   const fast = zst !== undefined || (image.suffix === '.xz' && plan.compressedHash !== undefined);
-  const imageHash = plan.hash ?? (await readHash(plan.provider, plan.handle, signal).catch((error: unknown) => {
+  const asked: Promise<Digest | undefined> = plan.hash ? Promise.resolve(plan.hash) : readHash(plan.provider, plan.handle, signal).catch((error: unknown) => {
     if (fast && isTemplatesError(error) && error.code !== 'ABORTED') return undefined;
     throw error;
-  }));
-  if (zst) return { check: { of: 'zst' as const, digest: zst.digest }, imageHash };
-  if (fast) return { check: { of: 'compressed' as const, digest: plan.compressedHash! }, imageHash };
-  if (imageHash) return { check: { of: 'image' as const, digest: imageHash }, imageHash };
+  });
+  // On the fast paths the image's digest is only recorded: it is awaited once the bytes are in, not before they flow.
+  if (fast) {
+    asked.catch(() => undefined);
+    return { check: zst ? { of: 'zst' as const, digest: zst.digest } : { of: 'compressed' as const, digest: plan.compressedHash! }, imageHash: asked };
+  }
+  const imageHash = await asked;
+  if (imageHash) return { check: { of: 'image' as const, digest: imageHash }, imageHash: asked };
   throw new TemplatesError('HASH_MISSING', `no hash for ${image.location}: the repository gives none and ${plan.provider.locate(plan.handle, '.hash')} does not exist`, {
     url: image.location,
     hint: 'refusing to store an unverified image; ask the repository owner to publish a .hash file',
@@ -141,7 +145,7 @@ export async function downloadImage(ctx: Context, plan: DownloadPlan, tempPrefix
 /** Verifies the streamed file, checks its format, and converts it to raw when it is not. */
 async function finishImage(ctx: Context, plan: DownloadPlan, location: string, chosen: Awaited<ReturnType<typeof chooseCheck>>, streamed: Streamed, tempPrefix: string, options: DownloadOptions): Promise<Downloaded> {
   const { signal, onConvert } = options;
-  const { check, imageHash } = chosen;
+  const { check } = chosen;
   const { actual, compressed } = streamed;
   // compressed_hash describes the file at <handle>.xz, whatever its content turned out to be.
   if (!sameDigest(check.digest, actual)) throw mismatch(location, check.digest, actual, check.of === 'image' ? 'image' : 'compressed file');
@@ -176,6 +180,7 @@ async function finishImage(ctx: Context, plan: DownloadPlan, location: string, c
   }
   if (signal?.aborted) throw abortError(signal);
   const { size } = await stat(path);
+  const imageHash = await chosen.imageHash;
   return {
     path,
     location,

@@ -1,11 +1,11 @@
-// The HTTP client factory: got with timeouts, http(s)-only redirects, env proxies, no retries, raw bytes.
+// The HTTP client factory: node:http with timeouts, http(s)-only redirects, env proxies, retries and challenges, raw bytes.
 import type { Agent as HttpAgent, IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Agents } from 'got';
 import { TemplatesError, abortError, isTemplatesError, redactUrl } from '../errors.js';
 import type { Credentials } from './credentials.js';
 import { proxyFor, type ProxyEnv } from './proxy.js';
+import { exchange } from './request.js';
 
 export interface HttpResponse {
   status: number;
@@ -64,7 +64,7 @@ export interface HttpClientOptions {
    * again without counting as a retry until this much time was spent waiting (default 1 h).
    */
   busyBudgetMs?: number;
-  /** Authorization for requests; never logged, never sent along a redirect to another host (got drops it). */
+  /** Authorization for requests; never logged, never sent along a redirect to another origin. */
   credentials?: Credentials;
 }
 
@@ -79,7 +79,7 @@ export function retryAfterMs(value: string | string[] | undefined, now: number):
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-/** Maps a got/network error to SOURCE_UNREACHABLE (or ABORTED), naming the URL without credentials. */
+/** Maps a network error to SOURCE_UNREACHABLE (or ABORTED), naming the URL without credentials. */
 export function mapHttpError(error: unknown, url: string, signal?: AbortSignal): TemplatesError {
   if (signal?.aborted) return abortError(signal);
   if (isTemplatesError(error)) return error;
@@ -102,29 +102,19 @@ export function authFailed(url: string, status: number): TemplatesError {
   });
 }
 
-function isHttpUrl(location: string | undefined, base: string): boolean {
-  if (!location) return false;
-  try {
-    const target = new URL(location, base);
-    return target.protocol === 'http:' || target.protocol === 'https:';
-  } catch {
-    return false;
-  }
-}
-
 export function createHttpClient(options: HttpClientOptions): HttpClient {
   const agents = new Map<string, HttpAgent>();
   // The proxy agents load only when a proxy is configured for the URL.
-  const agentsFor = async (url: URL): Promise<Agents> => {
+  const agentFor = async (url: URL): Promise<HttpAgent | undefined> => {
     const proxy = proxyFor(url, options.env);
-    if (!proxy) return {};
+    if (!proxy) return undefined;
     const key = `${url.protocol}${proxy}`;
     let agent = agents.get(key);
     if (!agent) {
       agent = url.protocol === 'https:' ? new (await import('https-proxy-agent')).HttpsProxyAgent(proxy) : new (await import('http-proxy-agent')).HttpProxyAgent(proxy);
       agents.set(key, agent);
     }
-    return url.protocol === 'https:' ? { https: agent as never } : { http: agent };
+    return agent;
   };
 
   const once = async (url: string, requestOptions: Omit<HttpRequestOptions, 'method'> & { method?: HttpSendOptions['method']; authorization?: string; anonymous?: boolean; body?: Buffer | Readable; redirects?: boolean }): Promise<HttpResponse> => {
@@ -136,39 +126,30 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     } catch (error) {
       throw new TemplatesError('USAGE', `not a URL: ${redactUrl(url)}`, { url: redactUrl(url) }, { cause: error });
     }
-    // got loads on the first request: commands that never touch the network (a cache hit) start faster.
-    const { default: got } = await import('got');
-    const agent = await agentsFor(parsed);
     const authorization = requestOptions.anonymous ? undefined : requestOptions.authorization ?? options.credentials?.forUrl(parsed);
-    const stream = got.stream(parsed, {
-      method: requestOptions.method ?? 'GET',
-      headers: { 'user-agent': options.userAgent, 'accept-encoding': 'identity', ...(authorization ? { authorization } : {}), ...requestOptions.headers },
-      timeout: { connect: options.connectTimeoutMs, socket: options.idleTimeoutMs },
-      retry: { limit: 0 },
-      throwHttpErrors: false,
-      decompress: false,
-      followRedirect: requestOptions.redirects === false ? false : (response) => isHttpUrl(response.headers.location, response.url),
-      ...(requestOptions.body !== undefined ? { body: requestOptions.body } : {}),
-      agent,
-      ...(signal ? { signal } : {}),
-    });
-    return new Promise<HttpResponse>((resolvePromise, reject) => {
-      const onError = (error: unknown) => reject(mapHttpError(error, url, signal));
-      stream.once('error', onError);
-      stream.once('response', (response: { statusCode: number; url: string; headers: IncomingHttpHeaders }) => {
-        stream.off('error', onError);
-        // Errors from here on reach whoever pipes the body; this keeps a body that is only destroyed from crashing the process.
-        stream.on('error', () => {});
-        const length = Number(response.headers['content-length']);
-        resolvePromise({
-          status: response.statusCode,
-          url: response.url,
-          headers: response.headers,
-          ...(Number.isSafeInteger(length) && length >= 0 ? { size: length } : {}),
-          body: stream,
-        });
+    try {
+      const { response, url: answered } = await exchange(parsed, {
+        method: requestOptions.method ?? 'GET',
+        headers: { 'user-agent': options.userAgent, 'accept-encoding': 'identity', ...requestOptions.headers },
+        ...(authorization ? { authorization } : {}),
+        ...(requestOptions.body !== undefined ? { body: requestOptions.body } : {}),
+        redirects: requestOptions.redirects !== false,
+        connectTimeoutMs: options.connectTimeoutMs,
+        idleTimeoutMs: options.idleTimeoutMs,
+        agent: agentFor,
+        ...(signal ? { signal } : {}),
       });
-    });
+      const length = Number(response.headers['content-length']);
+      return {
+        status: response.statusCode ?? 0,
+        url: answered,
+        headers: response.headers,
+        ...(Number.isSafeInteger(length) && length >= 0 ? { size: length } : {}),
+        body: response,
+      };
+    } catch (error) {
+      throw mapHttpError(error, url, signal);
+    }
   };
 
   /** A bearer token from a templates server's /auth_token (the realm of its challenge), with Basic credentials. */
