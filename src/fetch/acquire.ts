@@ -92,7 +92,7 @@ async function fromServer(ctx: Context, store: Store, resolved: Resolved, provid
       resume: { files: partialFiles(store.root, key), maxAgeMs: store.partialMaxAgeMs, now: ctx.now() },
       keepCompressed: store.keepCompressed,
       // A store that keeps compressed copies serves others (templates serve): its downloads run ahead of its own decoding.
-      ...(store.keepCompressed ? { decodeBehind: { nice: 10 }, onCompressedVerified: () => onProgress?.({ ref, phase: 'verified', of: 'compressed' }) } : {}),
+      ...(store.keepCompressed ? { decodeBehind: { nice: 19 }, onCompressedVerified: () => onProgress?.({ ref, phase: 'verified', of: 'compressed' }) } : {}),
     });
   return { metadata: await metadata, downloaded };
 }
@@ -190,6 +190,11 @@ export async function acquireEntry(
     ...(signal ? { signal } : {}),
     now: ctx.now,
     onWait: () => onProgress?.({ ref: resolved.ref, phase: 'waiting-for-lock' }),
+    // Published by the holder meanwhile: answered as a cache hit is, without queueing for the lock behind other waiters.
+    answered: async () => {
+      const stored = await readStoredEntry(store, resolved.key);
+      return stored ? cachedResult(resolved.ref, stored) : undefined;
+    },
   }, async (lockSignal) => {
     const again = await readStoredEntry(store, resolved.key);
     if (again) return cachedResult(resolved.ref, again);
