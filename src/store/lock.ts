@@ -48,8 +48,10 @@ async function readOwner(path: string): Promise<LockOwner | undefined> {
 /**
  * Runs `fn` while holding the entry's lock. `fn` gets a signal that also aborts if the lock is lost
  * (its directory removed or its mtime not refreshed in time), so no publish happens without the lock.
+ * While it waits, `answered` (when given) is asked after each try: a value it returns is returned without the lock
+ * (the holder published what this caller came for, so it need not queue to see it).
  */
-export async function withEntryLock<T>(store: Store, key: VersionKey, options: LockOptions, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withEntryLock<T>(store: Store, key: VersionKey, options: LockOptions & { answered?: () => Promise<T | undefined> }, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const now = options.now ?? Date.now;
   const path = lockPath(store.root, key);
   const ownerFile = lockOwnerPath(store.root, key);
@@ -93,8 +95,10 @@ export async function withEntryLock<T>(store: Store, key: VersionKey, options: L
         } catch {
           throw abortError(outer);
         }
-        // Capped low: a waiter should notice the release quickly (they only mkdir, which is cheap).
-        delay = Math.min(delay * 2, 250);
+        const answer = await options.answered?.();
+        if (answer !== undefined) return answer;
+        // Capped low: a waiter should notice the release quickly (a mkdir and a stat, which are cheap).
+        delay = Math.min(delay * 2, 100);
       }
     }
     await writeOwner(ownerFile, now).catch((error: unknown) => {

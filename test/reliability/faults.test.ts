@@ -1,15 +1,16 @@
 // Faults of servers, disks and tools: each ends in a typed error (or a bounded retry that succeeds) and leaves the store as it was.
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { execa } from 'execa';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fetchTemplate, openStore } from '../../src/index.js';
 import { withEntryLock } from '../../src/store/lock.js';
 import { startFaultServer, type FaultServer } from '../helpers/fault-server.js';
-import { digestOf, makeDisk, publishImage, toQcow2 } from '../helpers/images.js';
-import { lagoRepo, librarySetup, runCli, workspace, type Workspace } from '../helpers/env.js';
+import { TOOL_PATH, digestOf, makeDisk, publishImage, toQcow2 } from '../helpers/images.js';
+import { CLI, lagoRepo, librarySetup, runCli, workspace, type Workspace } from '../helpers/env.js';
 
 const run = promisify(execFile);
 let disk: string;
@@ -126,6 +127,31 @@ describe('faults', () => {
     const { store, repositories, context } = await librarySetup(ws, [repo]);
     await expect(fetchTemplate('r:tpl:v2', { store, repositories, context })).rejects.toMatchObject({ code: 'CONVERT_FAILED' });
     expect(await ws.storeFiles()).toEqual(['.tmp']);
+  });
+
+  it('lets a waiter answer from the store once the holder published, without queueing for the lock', async () => {
+    await publishImage(ws.www, 'tpl/v1.raw', disk);
+    const repo = await ws.writeRepo('r', lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } }));
+    // The entry, fetched into another store, is what the holder will publish (by rename, as a fetch does).
+    const elsewhere = join(ws.dir, 'elsewhere');
+    expect((await runCli(['fetch', '-q', '--repo', repo, '--store', elsewhere, 'r:tpl:v1'])).exitCode).toBe(0);
+    const store = await openStore({ root: ws.store });
+    const waiter = await withEntryLock(store, { repository: 'r', template: 'tpl', version: 'v1' }, {}, async () => {
+      const waiting = execa(process.execPath, [CLI, 'fetch', '--lock-wait', '5', '--repo', repo, '--store', ws.store, 'r:tpl:v1'], { reject: false, env: { PATH: TOOL_PATH }, timeout: 30_000 });
+      // It says it waits once it found the lock taken.
+      await new Promise<void>((resolve) => {
+        waiting.stderr!.on('data', (text: Buffer) => String(text).includes('waiting for another process') && resolve());
+      });
+      for (const name of (await readdir(elsewhere)).filter((file) => file.startsWith('r:tpl:v1') && !file.endsWith('.lock'))) {
+        await rename(join(elsewhere, name), join(ws.store, name));
+      }
+      // Still holding the lock: the waiter must finish now, not when it is released.
+      return waiting;
+    });
+    expect(waiter.exitCode).toBe(0);
+    expect(String(waiter.stdout).trim()).toBe(join(ws.store, 'r:tpl:v1'));
+    const downloads = (await ws.requests('/tpl/v1.raw.xz')).filter((line) => line.split(' ')[2] === '200');
+    expect(downloads).toHaveLength(1);
   });
 
   it('names the holder (pid and host) when the lock is held past --lock-wait', async () => {
