@@ -83,6 +83,8 @@ async function once(url: URL, options: ExchangeOptions, authorization: string | 
       req.end(body);
     } else {
       body.once('error', (error) => req.destroy(error));
+      // A request that ends before the body was read (an early answer, a reset) releases the body's file too.
+      req.once('close', () => body.destroy());
       body.pipe(req);
     }
   });
