@@ -25,9 +25,9 @@ export interface PumpOptions {
 }
 
 /**
- * Writes the bytes, ends `out` and resolves once it finished. Resolves early, quietly, when `out` is destroyed (a client went away, a decoder
- * exited: its owner reports why); rejects when a read fails, the file is shorter than `end`, or `signal` aborts.
- * The handle stays the caller's.
+ * Writes the bytes, ends `out` and resolves once it finished. Resolves early, quietly, when `out` is destroyed (a
+ * client went away, a decoder exited: its owner reports why); rejects when a read fails, the file is shorter than
+ * `end`, or `signal` aborts. The handle stays the caller's.
  */
 export async function pumpFile(handle: FileHandle, out: Writable, options: PumpOptions): Promise<void> {
   const { end, signal } = options;
