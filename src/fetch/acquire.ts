@@ -186,18 +186,20 @@ export async function acquireEntry(
   options: { signal?: AbortSignal; onProgress?: ProgressCallback; source?: SourceOverride },
 ): Promise<FetchResult> {
   const { signal, onProgress } = options;
+  /** The entry as a cache hit answers it, when it is in the store. */
+  const stored = async () => {
+    const entry = await readStoredEntry(store, resolved.key);
+    return entry ? cachedResult(resolved.ref, entry) : undefined;
+  };
   return withEntryLock(store, resolved.key, {
     ...(signal ? { signal } : {}),
     now: ctx.now,
     onWait: () => onProgress?.({ ref: resolved.ref, phase: 'waiting-for-lock' }),
-    // Published by the holder meanwhile: answered as a cache hit is, without queueing for the lock behind other waiters.
-    answered: async () => {
-      const stored = await readStoredEntry(store, resolved.key);
-      return stored ? cachedResult(resolved.ref, stored) : undefined;
-    },
+    // Published by the holder meanwhile: answered without queueing for the lock behind other waiters.
+    answered: stored,
   }, async (lockSignal) => {
-    const again = await readStoredEntry(store, resolved.key);
-    if (again) return cachedResult(resolved.ref, again);
+    const again = await stored();
+    if (again) return again;
     await removeTempFiles(store, resolved.key);
     // Sidecars without an image are what a kill between the sidecar renames and the image rename leaves.
     const { root } = store;
