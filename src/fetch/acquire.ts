@@ -12,7 +12,7 @@ import { compressedPath, entryTempDir, hashPath, lockOwnerPath, metadataPath, pa
 import { withEntryLock } from '../store/lock.js';
 import { publishEntry } from '../store/publish.js';
 import type { EntryRecord } from '../store/record.js';
-import { readStoredEntry, type Store } from '../store/store.js';
+import { readSettledEntry, readStoredEntry, type Store } from '../store/store.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { downloadImage, type Downloaded } from './download.js';
 import { hashFile } from '../util/hash-file.js';
@@ -186,9 +186,9 @@ export async function acquireEntry(
   options: { signal?: AbortSignal; onProgress?: ProgressCallback; source?: SourceOverride },
 ): Promise<FetchResult> {
   const { signal, onProgress } = options;
-  /** The entry as a cache hit answers it, when it is in the store. */
-  const stored = async () => {
-    const entry = await readStoredEntry(store, resolved.key);
+  /** The entry as a cache hit answers it, when it is in the store (read as the lock's holder, or as a waiter). */
+  const stored = async (read: typeof readStoredEntry) => {
+    const entry = await read(store, resolved.key);
     return entry ? cachedResult(resolved.ref, entry) : undefined;
   };
   return withEntryLock(store, resolved.key, {
@@ -196,9 +196,9 @@ export async function acquireEntry(
     now: ctx.now,
     onWait: () => onProgress?.({ ref: resolved.ref, phase: 'waiting-for-lock' }),
     // Published by the holder meanwhile: answered without queueing for the lock behind other waiters.
-    answered: stored,
+    answered: () => stored(readSettledEntry),
   }, async (lockSignal) => {
-    const again = await stored();
+    const again = await stored(readStoredEntry);
     if (again) return again;
     await removeTempFiles(store, resolved.key);
     // Sidecars without an image are what a kill between the sidecar renames and the image rename leaves.

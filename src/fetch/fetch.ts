@@ -7,7 +7,7 @@ import { checkObject, checkSignal } from '../util/args.js';
 import { resolveReference } from '../repository/resolve.js';
 import { isOciUrl } from '../oci/reference.js';
 import { resolveOciReference } from './oci-ref.js';
-import { checkStore, readStoredEntry, type Store } from '../store/store.js';
+import { checkStore, readSettledEntry, type Store } from '../store/store.js';
 import { touchLastUse } from '../store/users.js';
 import type { ProgressCallback } from './progress.js';
 import { cachedResult, type FetchResult } from './result.js';
@@ -42,7 +42,7 @@ export async function fetchTemplate(ref: string, options: FetchOptions): Promise
     onProgress?.({ ref: resolved.ref, phase: 'done', status: result.status });
     return result;
   };
-  const present = await readStoredEntry(store, resolved.key);
+  const present = await readSettledEntry(store, resolved.key);
   if (present) return finish(cachedResult(resolved.ref, present));
   if (options.offline && resolved.version.source.type !== 'file') {
     const source = resolved.version.source;

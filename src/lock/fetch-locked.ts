@@ -12,7 +12,7 @@ import { parseDigest, type Digest } from '../repository/digest.js';
 import type { Repository, VersionSpec } from '../repository/model.js';
 import { resolveReference } from '../repository/resolve.js';
 import { RepositorySet } from '../repository/set.js';
-import { readStoredEntry, type Store, type StoredEntry } from '../store/store.js';
+import { readSettledEntry, readStoredEntry, type Store, type StoredEntry } from '../store/store.js';
 import type { LockFile, Pin } from './file.js';
 
 export interface FetchLockedOptions {
@@ -90,7 +90,7 @@ export async function fetchLocked(lock: LockFile, options: FetchLockedOptions): 
   const results: FetchResult[] = [];
   for (const [, pin] of selected(lock, options.only)) {
     const key = { repository: pin.repository, template: pin.template, version: pin.version };
-    const stored = await readStoredEntry(options.store, key);
+    const stored = await readSettledEntry(options.store, key);
     if (stored) {
       const wrong = storedMismatch(pin, stored);
       if (wrong) throw wrong;

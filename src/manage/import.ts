@@ -8,7 +8,7 @@ import { createSingleFileProvider } from './import-source.js';
 import { providerFor } from '../providers/index.js';
 import type { RepositorySet } from '../repository/set.js';
 import { resolveReference } from '../repository/resolve.js';
-import { readStoredEntry, type Store } from '../store/store.js';
+import { readSettledEntry, type Store } from '../store/store.js';
 import { touchLastUse } from '../store/users.js';
 
 export interface ImportOptions {
@@ -31,7 +31,7 @@ export async function importTemplate(ref: string, file: string, options: ImportO
   const info = await stat(path).catch(() => undefined);
   if (!info?.isFile()) throw new TemplatesError('INPUT_NOT_FOUND', `${path} is not a file`, { path, hint: 'give the image file to import' });
   const resolved = resolveReference(ref, options.repositories);
-  const present = await readStoredEntry(options.store, resolved.key);
+  const present = await readSettledEntry(options.store, resolved.key);
   if (present) return cachedResult(resolved.ref, present);
   const sidecars = options.offline && resolved.version.source.type !== 'file' ? null : providerFor(resolved.version.source, ctx.http);
   const provider = await createSingleFileProvider(path, sidecars);

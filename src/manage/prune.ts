@@ -32,7 +32,7 @@ export interface PruneReport {
   removed: Array<{ ref: string; size: number; diskSize: number; reason: string }>;
   /** Chosen for removal but kept: live dependents, or a fetch holding the lock. */
   kept: Array<{ ref: string; reason: string }>;
-  /** Stray files removed (or that would be): temp and partial downloads, stale locks, sidecars without an image. */
+  /** Stray files removed (or that would be): temp and partial downloads, stale lock directories, sidecars without an image. */
   cleaned: string[];
   /** Bytes on disk freed (or that would be). */
   freed: number;
@@ -88,7 +88,7 @@ async function ifUnlocked(store: Store, key: VersionKey, signal: AbortSignal | u
   }
 }
 
-/** Temp and partial files, stale locks and orphaned sidecars, each removed under its entry's lock. */
+/** Temp and partial files, stale lock directories and orphaned sidecars, each removed under its entry's lock. */
 async function cleanStray(store: Store, options: PruneOptions, now: number): Promise<string[]> {
   const cleaned: string[] = [];
   const names = await readdir(store.root).catch(() => [] as string[]);
@@ -117,13 +117,16 @@ async function cleanStray(store: Store, options: PruneOptions, now: number): Pro
     const lagoTemp = lagoTempPath(store.root, key);
     const lagoInfo = await stat(lagoTemp).catch(() => undefined);
     if (lagoInfo && now - lagoInfo.mtimeMs > LAGO_TEMP_MAX_AGE_MS) stray.push(lagoTemp);
-    const staleLock = present.has(`${name}.lock`) && !present.has(name) ? [lockPath(store.root, key)] : [];
+    // lago's lock files stay (lago never removes them: a removed one lets two holders in); an older templates' lock
+    // directory is replaced by one when its entry's lock is taken below, if no live holder refreshes it.
+    const lockInfo = present.has(`${name}.lock`) ? await stat(lockPath(store.root, key)).catch(() => undefined) : undefined;
+    const staleLock = lockInfo?.isDirectory() && now - lockInfo.mtimeMs >= store.lockStaleMs ? [lockPath(store.root, key)] : [];
     if (!stray.length && !staleLock.length) continue;
     if (options.dryRun) {
       cleaned.push(...stray, ...staleLock);
       continue;
     }
-    // Taking the lock takes over a stale one (its holder died); it is released, and removed, right after.
+    // Taking the lock replaces a stale lock directory with lago's lock file.
     const done = await ifUnlocked(store, key, options.signal, async () => {
       await Promise.all(stray.map((path) => rm(path, { recursive: true, force: true })));
     });

@@ -10,7 +10,7 @@
 //   <repo>:<template>:<version>.zst            the verified source .zst instead, when that is what the source served
 //   <repo>:<template>:<version>.qcow2          a qcow2 rendition, made once for a job that asks for one (serve), else absent
 //   <repo>:<template>:<version>.qcow2.hash     its sha256, written before it
-//   <repo>:<template>:<version>.lock/          per-template lock (proper-lockfile directory)
+//   <repo>:<template>:<version>.lock           per-template lock: lago's, a regular file (0660, never removed) held with flock(2)
 //   <repo>:<template>:<version>.tmp            lago's in-progress download (never written by us)
 //   .tmp/<repo>:<template>:<version>/          our in-progress files for one entry (same filesystem, renamed into place)
 //     <id>.*                                   one fetch attempt's files, removed when it ends

@@ -3,7 +3,8 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { storeIoError } from '../errors.js';
 import { badArgument, checkObject } from '../util/args.js';
-import { hashPath, imagePath, metadataPath, recordPath, serverHealthPath, tempDir, type VersionKey } from './layout.js';
+import { isLockHeld } from './flock.js';
+import { hashPath, imagePath, lockPath, metadataPath, recordPath, serverHealthPath, tempDir, type VersionKey } from './layout.js';
 import { createServerHealth, type ServerHealth } from './server-health.js';
 import type { EntryRecord } from './record.js';
 import type { RepositoryCache } from '../repository/cache.js';
@@ -14,7 +15,10 @@ import { createTrustState } from './trust-state.js';
 export interface Store {
   /** Absolute path of the store directory. */
   root: string;
-  /** A lock whose holder has not touched it for this long is taken over (the holder died). */
+  /**
+   * An older templates' lock directory (before lago's flock protocol) not refreshed for this long was left by a killed
+   * process, and is replaced by lago's lock file. (A flock needs no such rule: the kernel drops it with its holder.)
+   */
   lockStaleMs: number;
   /** How long to wait for another process's lock before failing with LOCK_TIMEOUT. */
   lockWaitMs: number;
@@ -136,4 +140,15 @@ export async function readStoredEntry(store: Store, key: VersionKey): Promise<St
   const rec = parseJson(record) as EntryRecord | undefined;
   if (rec !== undefined) entry.record = rec;
   return entry;
+}
+
+/**
+ * The stored entry when it is whole, for a caller that does not hold its lock: ours is (the image's rename, after every
+ * sidecar, commits it); lago's only once nobody holds the entry's lock (lago converts straight into the final path, under
+ * its lock, so its image is visible while it is written). Undefined when absent or being written.
+ */
+export async function readSettledEntry(store: Store, key: VersionKey): Promise<StoredEntry | undefined> {
+  const entry = await readStoredEntry(store, key);
+  if (!entry || entry.record) return entry;
+  return (await isLockHeld(lockPath(store.root, key))) ? undefined : entry;
 }

@@ -7,7 +7,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/index.js';
 import { withEntryLock } from '../../src/store/lock.js';
 import { TOOL_PATH, digestOf, makeDisk, publishImage } from '../helpers/images.js';
-import { CLI, lagoRepo, runCli, workspace, type Workspace } from '../helpers/env.js';
+import { CLI, lagoRepo, runCli, visibleEntries, workspace, type Workspace } from '../helpers/env.js';
 
 let disk: string;
 let big: string;
@@ -45,7 +45,7 @@ async function startSlowFetch(repo: string) {
   return { child };
 }
 
-const visible = async (store: string) => (await readdir(store).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();
+const visible = visibleEntries;
 /** Files under the store's temp dir, relative to it. */
 const leftovers = async (store: string) => (await readdir(join(store, '.tmp'), { recursive: true }).catch(() => [] as string[])).sort();
 
@@ -155,7 +155,7 @@ describe('templates fetch', () => {
     const { child } = await startSlowFetch(repo);
     child.kill('SIGKILL');
     await child;
-    expect(await visible(ws.store)).toEqual(['r:tpl:v1.lock']);
+    expect(await visible(ws.store)).toEqual([]);
     const again = await runCli(['fetch', '--json', '--repo', repo, '--store', ws.store, 'r:tpl:v1']);
     expect(again.exitCode).toBe(0);
     expect(JSON.parse(again.stdout).status).toBe('downloaded');

@@ -19,7 +19,7 @@ export interface Workspace {
   writeRepo(name: string, repo: unknown, file?: string): Promise<string>;
   /** Requests nginx logged below this workspace's URL path (optionally only those whose URI ends with `suffix`). */
   requests(suffix?: string): Promise<string[]>;
-  /** Every file and directory in the store (relative), sorted. */
+  /** Every file and directory in the store (relative), sorted, but lago's lock files (see withoutLockFiles). */
   storeFiles(): Promise<string[]>;
   cleanup(): Promise<void>;
 }
@@ -52,6 +52,7 @@ export async function workspace(): Promise<Workspace> {
       const out: string[] = [];
       const walk = async (path: string, rel: string) => {
         for (const entry of await readdir(path, { withFileTypes: true }).catch(() => [])) {
+          if (!rel && entry.isFile() && entry.name.endsWith('.lock')) continue;
           const relPath = rel ? `${rel}/${entry.name}` : entry.name;
           out.push(relPath);
           if (entry.isDirectory()) await walk(join(path, entry.name), relPath);
@@ -66,6 +67,15 @@ export async function workspace(): Promise<Workspace> {
     },
   };
 }
+
+/**
+ * Store file names without lago's lock files: `<entry>.lock` stays in the store once made (lago's protocol: it is never
+ * removed), so what a test says about an entry's files leaves it out. test/store/lago-lock.test.ts checks the lock files.
+ */
+export const withoutLockFiles = (names: string[]) => names.filter((name) => !name.endsWith('.lock'));
+
+/** The store's entry files (not hidden, not lock files), sorted. */
+export const visibleEntries = async (store: string) => withoutLockFiles(await readdir(store).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();
 
 /** A lago repository with one http source (nginx) and one file source (the same directory on disk). */
 export function lagoRepo(name: string, ws: Workspace, templates: Record<string, Record<string, Record<string, unknown>>>) {

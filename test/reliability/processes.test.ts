@@ -1,11 +1,10 @@
 // Many processes and killed processes sharing one store: every template downloaded once, nothing half-done ever visible.
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TOOL_PATH, digestOf, makeDisk, publishImage } from '../helpers/images.js';
-import { CLI, lagoRepo, runCli, workspace, type Workspace } from '../helpers/env.js';
+import { CLI, lagoRepo, runCli, visibleEntries, workspace, type Workspace } from '../helpers/env.js';
 
 let ws: Workspace;
 
@@ -17,7 +16,7 @@ afterEach(async () => {
 });
 
 const slow = (w: Workspace) => w.baseurl.replace(/\/(ws-[^/]+)\/$/, '/slow/$1/');
-const visible = async (store: string) => (await readdir(store).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();
+const visible = visibleEntries;
 
 /** A repository (served through nginx's 2 MB/s location) with one template per image. */
 async function slowRepo(images: Record<string, string>) {
