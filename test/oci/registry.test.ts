@@ -5,7 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, workspace, type Workspace } from '../helpers/env.js';
+import { runCli, withoutLockFiles, workspace, type Workspace } from '../helpers/env.js';
 import { makeDisk, publishImage, toQcow2 } from '../helpers/images.js';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js';
 
@@ -139,7 +139,7 @@ describe('templates push and fetch oci://', () => {
     const refused = await cli(['fetch', 'lie:tiny:v1', '--repo', lying, '--store', storeOf('lie'), '--json']);
     expect(refused.exitCode).toBe(5);
     expect(lastJson(refused.stdout)).toMatchObject({ error: { code: 'HASH_MISMATCH' } });
-    expect((await readdir(storeOf('lie'))).filter((name) => name.startsWith('lie:'))).toEqual([]);
+    expect(withoutLockFiles(await readdir(storeOf('lie'))).filter((name) => name.startsWith('lie:'))).toEqual([]);
   });
 
   it('uploads a large layer in chunks (PATCH) and reads it back', async () => {
@@ -167,7 +167,7 @@ describe('templates push and fetch oci://', () => {
       const result = await cli(['fetch', `oci://${registry.host}/templates/lies:v1`, '--store', store, '--json']);
       expect(result.exitCode).toBeGreaterThanOrEqual(5);
       expect(['HASH_MISMATCH', 'DECODE_FAILED']).toContain(lastJson(result.stdout).error.code);
-      expect((await readdir(store)).filter((name) => name.includes('lies'))).toEqual([]);
+      expect(withoutLockFiles(await readdir(store)).filter((name) => name.includes('lies'))).toEqual([]);
     } finally {
       await writeFile(layerPath, layer);
     }
@@ -181,7 +181,7 @@ describe('templates push and fetch oci://', () => {
         expect(result.exitCode).toBe(5);
         expect(lastJson(result.stdout).error).toMatchObject({ code: 'HASH_MISMATCH', expected: pushed.digest });
       }
-      expect((await stat(store).then(() => readdir(store), () => [])).filter((name) => name.includes('lies'))).toEqual([]);
+      expect(withoutLockFiles(await stat(store).then(() => readdir(store), () => [])).filter((name) => name.includes('lies'))).toEqual([]);
     } finally {
       await writeFile(manifestPath, manifest);
     }
@@ -226,7 +226,7 @@ describe('push --layer zst', () => {
     const { createContext, fetchTemplate, openStore } = await import('../../src/index.js');
     const store = await openStore({ root: storeOf('zst-none') });
     await expect(fetchTemplate(target(), { store, repositories: [], context: createContext({ zstd: false }) })).rejects.toMatchObject({ code: 'TOOL_MISSING', fields: { tool: 'zstd' } });
-    expect((await readdir(store.root)).filter((name) => name.includes(':'))).toEqual([]);
+    expect(withoutLockFiles(await readdir(store.root)).filter((name) => name.includes(':'))).toEqual([]);
     const output = join(ws.dir, 'indexed', 'zst.json');
     const indexed = await cli(['index', '--registry', `oci://${registry.host}/templates`, '--name', 'zreg', '--output', output, '--include', 'zst:*', '--json']);
     expect(indexed.exitCode, indexed.stderr).toBe(0);
@@ -370,6 +370,6 @@ describe('KubeVirt containerDisks', () => {
     const refused = await cli(['fetch', `oci://${registry.host}/kubevirt/deleted-disk:v1`, '--store', store, '--json']);
     expect(refused.exitCode).toBe(3);
     expect(lastJson(refused.stdout).error).toMatchObject({ code: 'IMAGE_NOT_FOUND' });
-    expect((await readdir(store)).filter((name) => name.includes('deleted'))).toEqual([]);
+    expect(withoutLockFiles(await readdir(store)).filter((name) => name.includes('deleted'))).toEqual([]);
   });
 });
