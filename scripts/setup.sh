@@ -21,6 +21,7 @@ command -v docker-registry >/dev/null || need+=(docker-registry) # tests: a real
 command -v skopeo >/dev/null || need+=(skopeo) # tests: an independent OCI client reading what push wrote
 command -v minisign >/dev/null || need+=(minisign) # tests: signatures checked both ways against the real minisign
 command -v chromium >/dev/null || need+=(chromium) # tests: the dashboard in a real headless browser (playwright-core drives it)
+command -v mkfs.xfs >/dev/null || [ -x /usr/sbin/mkfs.xfs ] || [ -x /sbin/mkfs.xfs ] || need+=(xfsprogs) # tests: clone --copy reflinks on a loop-mounted XFS
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq

@@ -28,6 +28,7 @@ export { pruneStore, type PruneOptions, type PruneReport } from './manage/prune.
 export { planPrune, prunePolicy, type PrunePlan, type PrunePolicy } from './manage/prune-plan.js';
 export { diskUsage, type DiskUsage } from './manage/du.js';
 export { importTemplate, type ImportOptions } from './manage/import.js';
+export { cloneTemplate, type CloneOptions, type CloneResult } from './manage/clone.js';
 export { exportTemplates, type ExportOptions, type ExportSummary } from './manage/export.js';
 export { storedKey } from './manage/refs.js';
 export { readUsers, updateUsers, touchLastUse, type Users } from './store/users.js';

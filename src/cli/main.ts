@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   info: async () => (await import('./commands/info.js')).infoCommand,
   verify: async () => (await import('./commands/verify.js')).verifyCommand,
   use: async () => (await import('./commands/use.js')).useCommand,
+  clone: async () => (await import('./commands/clone.js')).cloneCommand,
   prune: async () => (await import('./commands/prune.js')).pruneCommand,
   du: async () => (await import('./commands/du.js')).duCommand,
   rm: async () => (await import('./commands/rm.js')).rmCommand,
@@ -42,6 +43,7 @@ Commands:
   info REF         resolved version, URLs, hashes, metadata and stored state
   verify [REF...]  re-hash stored images against their recorded digests
   use REF --by P   register a dependent of a stored template (prune and rm keep it)
+  clone REF DEST   a VM disk backed by the stored template (qcow2 overlay; --copy: a copy), kept as its dependent
   prune            remove unused, old or over-budget templates and stray files
   du               usage per repository, template and version; free space
   rm REF...        remove stored templates

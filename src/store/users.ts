@@ -66,22 +66,25 @@ export async function readUsers(store: Store, key: VersionKey): Promise<Users> {
 }
 
 /**
- * Adds (or with `drop`, removes) a dependent, under the entry's lock; dependents whose path is gone are dropped.
- * Returns the live dependents afterwards.
+ * Adds (or with `drop`, removes) a dependent; dependents whose path is gone are dropped. Only for a caller holding the
+ * entry's lock (updateUsers, clone). Returns the live dependents afterwards.
  */
-export async function updateUsers(store: Store, key: VersionKey, change: { add?: string; drop?: string }, options: LockOptions & { now: () => number }): Promise<string[]> {
+export async function changeUsers(store: Store, key: VersionKey, change: { add?: string; drop?: string }, now: number): Promise<string[]> {
   const path = usersPath(store.root, key);
-  return withEntryLock(store, key, options, async () => {
-    const file = await readUsersFile(path);
-    const users: Record<string, unknown> = {};
-    for (const [user, value] of Object.entries(file.users)) if (await exists(user)) users[user] = value;
-    const absolute = (p: string) => (isAbsolute(p) ? p : resolve(p));
-    if (change.drop) delete users[absolute(change.drop)];
-    if (change.add) users[absolute(change.add)] = new Date(options.now()).toISOString();
-    const text = JSON.stringify({ users, last_access: Math.floor(options.now() / 1000) });
-    await writeFileAtomic(path, text).catch((error: unknown) => {
-      throw storeIoError(error, path, 'cannot write');
-    });
-    return Object.keys(users).sort();
+  const file = await readUsersFile(path);
+  const users: Record<string, unknown> = {};
+  for (const [user, value] of Object.entries(file.users)) if (await exists(user)) users[user] = value;
+  const absolute = (p: string) => (isAbsolute(p) ? p : resolve(p));
+  if (change.drop) delete users[absolute(change.drop)];
+  if (change.add) users[absolute(change.add)] = new Date(now).toISOString();
+  const text = JSON.stringify({ users, last_access: Math.floor(now / 1000) });
+  await writeFileAtomic(path, text).catch((error: unknown) => {
+    throw storeIoError(error, path, 'cannot write');
   });
+  return Object.keys(users).sort();
+}
+
+/** changeUsers under the entry's lock. */
+export async function updateUsers(store: Store, key: VersionKey, change: { add?: string; drop?: string }, options: LockOptions & { now: () => number }): Promise<string[]> {
+  return withEntryLock(store, key, options, () => changeUsers(store, key, change, options.now()));
 }
