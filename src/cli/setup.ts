@@ -84,6 +84,8 @@ export async function setupStore(values: CommonValues, io: CliIo, env: Record<st
     lockStaleMs: settings.lockStaleSeconds.value * 1000,
     partialMaxAgeMs: settings.partialMaxAgeSeconds.value * 1000,
     keepCompressed: settings.keepXz.value,
+    maxBytes: settings.storeMaxBytes.value,
+    minFreeBytes: settings.storeMinFreeBytes.value,
   });
   return { settings, context, store, warn };
 }

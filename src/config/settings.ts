@@ -41,6 +41,8 @@ export interface Settings {
   pruneOlderThanSeconds: Setting<number>;
   pruneKeep: Setting<number>;
   pruneMaxBytes: Setting<number>;
+  storeMaxBytes: Setting<number>;
+  storeMinFreeBytes: Setting<number>;
 }
 
 type Kind = 'path' | 'paths' | 'number' | 'boolean' | 'string';
@@ -50,7 +52,7 @@ export const SETTINGS: Record<keyof Settings, { env: string; kind: Kind; describ
   store: { env: 'TEMPLATES_STORE', kind: 'path', describe: 'the store directory' },
   repos: { env: 'TEMPLATES_REPOS', kind: 'paths', describe: 'repository files, directories and URLs' },
   lockWaitSeconds: { env: 'TEMPLATES_LOCK_WAIT_SECONDS', kind: 'number', describe: 'how long to wait for another process\'s lock' },
-  lockStaleSeconds: { env: 'TEMPLATES_LOCK_STALE_SECONDS', kind: 'number', describe: 'a lock not refreshed for this long is taken over' },
+  lockStaleSeconds: { env: 'TEMPLATES_LOCK_STALE_SECONDS', kind: 'number', describe: 'an older templates\' lock directory not refreshed for this long is replaced by lago\'s lock file' },
   partialMaxAgeSeconds: { env: 'TEMPLATES_PARTIAL_MAX_AGE_SECONDS', kind: 'number', describe: 'older interrupted downloads are not resumed' },
   maxImageBytes: { env: 'TEMPLATES_MAX_IMAGE_BYTES', kind: 'number', describe: 'larger decoded images are refused' },
   connectTimeoutSeconds: { env: 'TEMPLATES_CONNECT_TIMEOUT_SECONDS', kind: 'number', describe: 'HTTP connect timeout' },
@@ -76,6 +78,8 @@ export const SETTINGS: Record<keyof Settings, { env: string; kind: Kind; describ
   pruneOlderThanSeconds: { env: 'TEMPLATES_PRUNE_OLDER_THAN_SECONDS', kind: 'number', describe: 'the prune policy: entries not used for this long go (0: no age limit); prune\'s flags override it' },
   pruneKeep: { env: 'TEMPLATES_PRUNE_KEEP', kind: 'number', describe: 'the prune policy: keep the newest N versions of each template (0: all)' },
   pruneMaxBytes: { env: 'TEMPLATES_PRUNE_MAX_BYTES', kind: 'number', describe: 'the prune policy: least recently used entries go while the store is larger (0: no limit)' },
+  storeMaxBytes: { env: 'TEMPLATES_STORE_MAX_BYTES', kind: 'number', describe: 'a fetch that would make the store larger evicts least recently used entries nothing depends on first (0: no limit)' },
+  storeMinFreeBytes: { env: 'TEMPLATES_STORE_MIN_FREE_BYTES', kind: 'number', describe: 'a fetch keeps this much free on the store\'s filesystem, evicting least recently used entries first (0: only room for the image)' },
 };
 
 export interface SettingsInput {
@@ -117,6 +121,8 @@ const DEFAULTS = {
   pruneOlderThanSeconds: 0,
   pruneKeep: 0,
   pruneMaxBytes: 0,
+  storeMaxBytes: 0,
+  storeMinFreeBytes: 0,
 };
 
 function fromText(kind: Kind, text: string, where: string): unknown {

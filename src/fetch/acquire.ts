@@ -11,6 +11,7 @@ import type { Resolved } from '../repository/resolve.js';
 import { compressedPath, entryTempDir, hashPath, lockOwnerPath, metadataPath, partialPath, partialStatePath, recordPath, tempPrefix, type VersionKey } from '../store/layout.js';
 import { withEntryLock } from '../store/lock.js';
 import { publishEntry } from '../store/publish.js';
+import { makeRoom } from '../store/room.js';
 import type { EntryRecord } from '../store/record.js';
 import { readSettledEntry, readStoredEntry, type Store } from '../store/store.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
@@ -67,6 +68,12 @@ async function keptDigest(downloaded: Downloaded, signal: AbortSignal): Promise<
   return { digest: `sha256:${sha256}`, size };
 }
 
+/** The decoded image's size in bytes that lago-style metadata may give (`size`), when it is a plausible byte count. */
+function declaredSize(metadata: Record<string, unknown>): number | undefined {
+  const size = metadata.size;
+  return typeof size === 'number' && Number.isSafeInteger(size) && size > 0 ? size : undefined;
+}
+
 /**
  * Metadata and verified image from one server. The metadata is asked for alongside the image (a round trip less);
  * it is small, and a broken one still fails the fetch before any image byte is read.
@@ -87,6 +94,12 @@ async function fromServer(ctx: Context, store: Store, resolved: Resolved, provid
     }, prefix, {
       signal,
       ready: metadata,
+      // Room for it before the first byte: what still comes, plus (compressed) the image it decodes to.
+      admit: async ({ bytes, compressed }) => {
+        const decoded = version.size ?? declaredSize(await metadata);
+        const needed = compressed ? (bytes ?? 0) + (decoded ?? bytes ?? 0) : (bytes ?? decoded ?? 0);
+        await makeRoom(store, key, needed, signal);
+      },
       onConvert: (format) => onProgress?.({ ref, phase: 'convert', format }),
       onBytes: (bytes, total, location) => onProgress?.({ ref, phase: 'download', location, bytes, ...(total !== undefined ? { total } : {}) }),
       resume: { files: partialFiles(store.root, key), maxAgeMs: store.partialMaxAgeMs, now: ctx.now() },

@@ -64,6 +64,11 @@ export interface DownloadOptions extends StreamOptions {
   keepCompressed?: boolean;
   /** Awaited once the image is open and before any of its bytes is read: the caller's own requests, run alongside. */
   ready?: Promise<unknown>;
+  /**
+   * Asked once the image is open, after `ready`, before any of its bytes is read: `bytes` still to come (undefined when
+   * the source does not say) and whether they are compressed. Throws to refuse the download (no room for it).
+   */
+  admit?: (image: { bytes: number | undefined; compressed: boolean }) => Promise<void>;
 }
 
 /**
@@ -110,6 +115,7 @@ export async function downloadImage(ctx: Context, plan: DownloadPlan, tempPrefix
     let streamed: Streamed;
     try {
       await options.ready;
+      await options.admit?.({ bytes: image.size === undefined ? undefined : image.size - image.offset, compressed: image.suffix !== '' });
       const replay = kept && image.offset === kept.offset && image.location === kept.url ? kept : undefined;
       if (kept && !replay) await dropPartial(resume!.files);
       const partial = resume && image.validator !== undefined ? resume.files : undefined;

@@ -48,7 +48,7 @@ try {
   fs.ftruncateSync(fd, position);
   parentPort.postMessage({ hex: hash.digest('hex'), size: position });
 } catch (error) {
-  parentPort.postMessage({ error: error.message });
+  parentPort.postMessage({ error: error.message, code: error.code, syscall: error.syscall });
 } finally {
   if (input !== undefined) fs.closeSync(input);
 }
@@ -93,12 +93,13 @@ export async function startFifoSink(output: string, fd: number, algorithm: HashA
   let ready: (reading: boolean) => void = () => undefined;
   const opened = new Promise<boolean>((resolve) => (ready = resolve));
   const done = new Promise<FifoResult>((resolve, reject) => {
-    worker.on('message', (message: { ready?: true; hex?: string; size?: number; tooLarge?: number; error?: string }) => {
+    worker.on('message', (message: { ready?: true; hex?: string; size?: number; tooLarge?: number; error?: string; code?: string; syscall?: string }) => {
       if (message.ready) return ready(true);
       ready(false);
       if (message.hex !== undefined) resolve({ digest: { algorithm, hex: message.hex }, size: message.size! });
       else if (message.tooLarge !== undefined) reject(new TooLargeError(message.tooLarge));
-      else reject(new Error(`hashing ${output}: ${message.error}`));
+      else // The errno code and syscall carry over: a full disk is the store's failure, not the source's.
+        reject(Object.assign(new Error(`hashing ${output}: ${message.error}`), { code: message.code, syscall: message.syscall }));
     });
     worker.once('error', (error) => {
       ready(false);

@@ -33,7 +33,7 @@ function step() {
     }
     setTimeout(step, 5);
   } catch (error) {
-    parentPort.postMessage({ error: error.message });
+    parentPort.postMessage({ error: error.message, code: error.code, syscall: error.syscall });
   }
 }
 step();`;
@@ -47,9 +47,10 @@ export class FollowHasher {
     // Never what keeps the process alive; close() ends it in every case.
     this.worker.unref();
     this.result = new Promise<string>((resolve, reject) => {
-      this.worker.on('message', (message: { hex?: string; error?: string }) => {
+      this.worker.on('message', (message: { hex?: string; error?: string; code?: string; syscall?: string }) => {
         if (message.hex !== undefined) resolve(message.hex);
-        else reject(new Error(`hashing ${path}: ${message.error}`));
+        else // The errno code and syscall carry over: a full disk is the store's failure, not the source's.
+        reject(Object.assign(new Error(`hashing ${path}: ${message.error}`), { code: message.code, syscall: message.syscall }));
       });
       this.worker.once('error', reject);
     });

@@ -9,7 +9,8 @@ import { SIDECAR_SUFFIXES, imagePath, lagoTempPath, lockPath, parseEntryName, re
 import { withEntryLock } from '../store/lock.js';
 import type { Store } from '../store/store.js';
 import { isAtomicTemp } from '../util/atomic-write.js';
-import { deleteEntryFiles } from './remove.js';
+import { deleteEntryFiles } from '../store/delete.js';
+import { leastRecentlyUsed } from '../store/room.js';
 
 export interface PruneOptions {
   /** Remove entries not used for this long. */
@@ -65,13 +66,10 @@ export function choosePrune(entries: StoredSummary[], options: PruneOptions, now
     }
   }
   if (options.maxBytes !== undefined) {
-    let total = entries.filter((entry) => !chosen.has(entry.ref)).reduce((sum, entry) => sum + entry.diskSize, 0);
-    const leastRecent = entries.filter((entry) => !chosen.has(entry.ref)).sort((a, b) => Date.parse(a.lastUsed) - Date.parse(b.lastUsed));
-    for (const entry of leastRecent) {
-      if (total <= options.maxBytes) break;
-      if (!options.force && entry.dependents.length) continue;
+    const rest = entries.filter((entry) => !chosen.has(entry.ref));
+    const total = rest.reduce((sum, entry) => sum + entry.diskSize, 0);
+    for (const entry of leastRecentlyUsed(rest, total - options.maxBytes, options.force)) {
       chosen.set(entry.ref, `least recently used (${entry.lastUsed}) while over the size limit`);
-      total -= entry.diskSize;
     }
   }
   return chosen;

@@ -1,9 +1,8 @@
-// Remove stored entries under their lock: the image first (the entry is gone at once), then its sidecars and temp files.
-import { rm } from 'node:fs/promises';
-import { TemplatesError, storeIoError } from '../errors.js';
-import { SIDECAR_SUFFIXES, describeDependent, entryName, entryTempDir, imagePath, type VersionKey } from '../store/layout.js';
+// Remove stored entries under their lock (store/delete.ts): the image first (the entry is gone at once), then its sidecars and temp files.
+import { TemplatesError } from '../errors.js';
+import { deleteEntryFiles } from '../store/delete.js';
+import { describeDependent, entryName, type VersionKey } from '../store/layout.js';
 import { withEntryLock } from '../store/lock.js';
-import { fsyncDir } from '../store/publish.js';
 import { readStoredEntry, type Store } from '../store/store.js';
 import { readUsers } from '../store/users.js';
 
@@ -12,19 +11,6 @@ export interface RemoveOptions {
   force?: boolean;
   signal?: AbortSignal;
   now?: () => number;
-}
-
-/** Deletes the entry's files; only for a caller holding the entry's lock. */
-export async function deleteEntryFiles(store: Store, key: VersionKey): Promise<void> {
-  const image = imagePath(store.root, key);
-  try {
-    await rm(image, { force: true });
-    await Promise.all(SIDECAR_SUFFIXES.map((suffix) => rm(`${image}${suffix}`, { force: true })));
-    await rm(entryTempDir(store.root, key), { recursive: true, force: true });
-    await fsyncDir(store.root);
-  } catch (error) {
-    throw storeIoError(error, image, 'cannot remove');
-  }
 }
 
 /**

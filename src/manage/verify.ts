@@ -13,7 +13,7 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 import { hashFile } from '../util/hash-file.js';
 import { hashSparseFile } from '../fetch/sparse-hash.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
-import { deleteEntryFiles } from './remove.js';
+import { deleteEntryFiles } from '../store/delete.js';
 
 export type VerifyStatus = 'ok' | 'corrupt' | 'unconfirmed' | 'missing-sidecar' | 'unverifiable' | 'adopted' | 'removed';
 

@@ -36,6 +36,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   LOCK_TIMEOUT: 503,
   ABORTED: 503,
   STORE_IO: 507,
+  STORE_FULL: 507,
 };
 
 /** The status of an error; a route may set `httpStatus` on one where its meaning differs (a bad job submission: 400). */

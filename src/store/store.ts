@@ -32,6 +32,10 @@ export interface Store {
   serverHealth: ServerHealth;
   /** The highest signed revision accepted per repository (`.trust/`): an older signed copy is a rollback. */
   trustState: TrustState;
+  /** A fetch that would make the store's entries larger than this evicts the least recently used first (0: no limit). */
+  maxBytes: number;
+  /** A fetch keeps this much free on the store's filesystem, evicting the least recently used first (0: only room for it). */
+  minFreeBytes: number;
 }
 
 export interface StoreOptions {
@@ -46,6 +50,10 @@ export interface StoreOptions {
   keepCompressed?: boolean;
   /** The clock for server health (default Date.now). */
   now?: () => number;
+  /** Default 0: no limit (see Store.maxBytes). */
+  maxBytes?: number;
+  /** Default 0 (see Store.minFreeBytes). */
+  minFreeBytes?: number;
 }
 
 export const DEFAULT_LOCK_STALE_MS = 10_000;
@@ -77,6 +85,8 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     keepCompressed: options.keepCompressed ?? false,
     serverHealth: createServerHealth(serverHealthPath(root), options.now ?? Date.now),
     trustState: createTrustState(root),
+    maxBytes: options.maxBytes ?? 0,
+    minFreeBytes: options.minFreeBytes ?? 0,
   };
 }
 

@@ -96,18 +96,25 @@ describe('faults', () => {
     expect(await ws.storeFiles()).toEqual(['.tmp']);
   });
 
-  it('fails with STORE_IO when the disk fills up during the download, and leaves the store usable', async () => {
+  it('fails with STORE_FULL before the download when the image cannot fit, and with STORE_IO when the disk fills up during it', async () => {
     const small = join(ws.dir, 'small');
     await mkdir(small);
     await run('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]);
     try {
+      // 512 KiB of random data: about as much xz, which decodes to at least as much again. 1 MiB cannot hold both.
       await publishImage(ws.www, 'tpl/v1.raw', disk);
-      const repo = await ws.writeRepo('r', lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } }));
+      // 4 MiB of one byte: a few KiB of xz, so it looks as if it fits, until it decodes.
+      const dense = join(ws.dir, 'dense.raw');
+      await writeFile(dense, Buffer.alloc(4 * 2 ** 20, 0x5a));
+      await publishImage(ws.www, 'tpl/dense.raw', dense);
+      const repo = await ws.writeRepo('r', lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 }, dense: { source: 'web', handle: 'tpl/dense.raw', timestamp: 2 } } }));
       const { repositories, context } = await librarySetup(ws, [repo]);
       const store = await openStore({ root: join(small, 'store') });
-      await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({ code: 'STORE_IO' });
-      const { stdout } = await run('find', [join(small, 'store'), '-mindepth', '1']);
-      expect(withoutLockFiles(stdout.trim().split('\n')).sort()).toEqual([join(small, 'store', '.tmp')]);
+      const files = async () => withoutLockFiles((await run('find', [join(small, 'store'), '-mindepth', '1'])).stdout.trim().split('\n')).sort();
+      await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({ code: 'STORE_FULL', fields: { ref: 'r:tpl:v1' } });
+      expect(await files()).toEqual([join(small, 'store', '.tmp')]);
+      await expect(fetchTemplate('r:tpl:dense', { store, repositories, context })).rejects.toMatchObject({ code: 'STORE_IO' });
+      expect(await files()).toEqual([join(small, 'store', '.tmp')]);
     } finally {
       await run('umount', [small]);
     }

@@ -85,6 +85,8 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     lockStaleMs: settings.lockStaleSeconds.value * 1000,
     partialMaxAgeMs: settings.partialMaxAgeSeconds.value * 1000,
     keepCompressed: true,
+    maxBytes: settings.storeMaxBytes.value,
+    minFreeBytes: settings.storeMinFreeBytes.value,
   });
   const log = (line: Record<string, unknown>) => void io.stderr.write(`${JSON.stringify({ time: new Date(context.now()).toISOString(), ...line })}\n`);
   const server = await startServer({
