@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TOOL_PATH, digestOf, makeDisk, publishImage } from '../helpers/images.js';
+import { startServe } from '../helpers/serve.js';
 import { CLI, lagoRepo, runCli, workspace, type Workspace } from '../helpers/env.js';
 
 const LAGO = resolve(import.meta.dirname, '../helpers/lago-store.py');
@@ -192,5 +193,38 @@ describe('a store shared with lago', () => {
     expect(JSON.parse(fetched.stdout)).toMatchObject({ status: 'downloaded' });
     await expectLagoLockFile('r:tpl:v1');
     expect(await readFile(dir, 'utf8')).toBe('');
+  });
+
+  it('a cache host on a store of lago\'s lock files: a neighbour\'s pull and a job take them, and lago waits for the pull', async () => {
+    await publishImage(ws.www, 'tpl/v1.raw', big, { plain: true });
+    await publishImage(ws.www, 'tpl/v2.raw', disk);
+    const repo = await repoFile(slow(ws));
+    for (const ref of ['r:tpl:v1', 'r:tpl:v2']) expect((await lago(['hold', ws.store, ref, '0']).child).exitCode).toBe(0);
+    const server = await startServe(['--store', ws.store, '--repo', repo], { HOME: ws.dir });
+    try {
+      const neighbourStore = join(ws.dir, 'neighbour');
+      const pulling = execa(process.execPath, [CLI, 'fetch', '--json', '--store', neighbourStore, '--repo', `${server.url}/repos/r.json`, 'r:tpl:v1'], { env: { PATH: TOOL_PATH, HOME: ws.dir }, extendEnv: false, reject: false, timeout: 60_000 });
+      // lago on the cache host asks while the pull holds the lock.
+      for (let i = 0; i < 250 && !(await ws.requests('/tpl/v1.raw.xz')).length; i++) await sleep(20);
+      const theirs = lago(['fetch', ws.store, 'r:tpl:v1', `${ws.baseurl}tpl/v1.raw`]);
+      const pulled = await pulling;
+      expect(pulled.exitCode).toBe(0);
+      expect(await digestOf(JSON.parse(String(pulled.stdout)).path)).toBe(await digestOf(big));
+      expect((await theirs.child).exitCode).toBe(0);
+      expect(theirs.lines).toEqual(['waiting', 'locked', 'exists']);
+      expect(await ws.requests('/tpl/v1.raw.xz')).toHaveLength(1);
+
+      const created = await fetch(`${server.url}/api/1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refs: ['r:tpl:v2'], seconds_to_live: 600 }) });
+      expect(created.status).toBe(201);
+      const { id } = (await created.json()) as { id: number };
+      let state = '';
+      for (let i = 0; i < 200 && state !== 'done'; i++, await sleep(50)) state = ((await (await fetch(`${server.url}/api/1/jobs/${id}`)).json()) as { state_name: string }).state_name;
+      expect(state).toBe('done');
+      expect(await digestOf(join(ws.store, 'r:tpl:v2'))).toBe(await digestOf(disk));
+      await expectLagoLockFile('r:tpl:v1');
+      await expectLagoLockFile('r:tpl:v2');
+    } finally {
+      await server.stop();
+    }
   });
 });
