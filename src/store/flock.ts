@@ -12,9 +12,8 @@ interface FlockBinding {
 /** fs-ext, from require's own cache after the first call. */
 const flockBinding = (): FlockBinding => createRequire(import.meta.url)('fs-ext') as FlockBinding;
 
-/** A held lock: its file descriptor (closing it releases the flock) and the file's identity. */
+/** A held lock; release() closes its file descriptor, which releases the flock (the file stays). */
 export interface HeldLock {
-  fd: number;
   release(): void;
 }
 
@@ -86,7 +85,6 @@ export async function tryLock(path: string, options: { staleMs: number; now: num
       let open = true;
       return {
         held: {
-          fd,
           release: () => {
             if (open) closeSync(fd);
             open = false;

@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/index.js';
 import { withEntryLock } from '../../src/store/lock.js';
-import { TOOL_PATH, digestOf, makeDisk, publishImage } from '../helpers/images.js';
+import { TOOL_PATH, digestOf, publishImage, smallAndBigDisks } from '../helpers/images.js';
 import { CLI, lagoRepo, runCli, visibleEntries, workspace, type Workspace } from '../helpers/env.js';
 
 let disk: string;
@@ -14,10 +14,7 @@ let big: string;
 let ws: Workspace;
 
 beforeAll(async () => {
-  const shared = await workspace();
-  disk = await makeDisk(join(shared.dir, 'a.raw'), { sizeMiB: 8, dataKiB: 512 });
-  // Mostly random data: about 6 MiB of xz, three seconds through nginx's 2 MB/s /slow/ location.
-  big = await makeDisk(join(shared.dir, 'big.raw'), { sizeMiB: 16, dataKiB: 6 * 1024 });
+  ({ disk, big } = await smallAndBigDisks((await workspace()).dir));
 });
 beforeEach(async () => {
   ws = await workspace();

@@ -26,6 +26,18 @@ export async function makeDisk(out: string, options: { sizeMiB?: number; dataKiB
   }
 }
 
+/**
+ * The two disks the process tests share: `disk` (8 MiB, 512 KiB of data) and `big` (16 MiB, 6 MiB of random data:
+ * about 6 MiB of xz, three seconds through nginx's 2 MB/s /slow/ location, long enough to act mid-download).
+ */
+export async function smallAndBigDisks(dir: string): Promise<{ disk: string; big: string }> {
+  const [disk, big] = await Promise.all([
+    makeDisk(join(dir, 'a.raw'), { sizeMiB: 8, dataKiB: 512 }),
+    makeDisk(join(dir, 'big.raw'), { sizeMiB: 16, dataKiB: 6 * 1024 }),
+  ]);
+  return { disk, big };
+}
+
 export async function toQcow2(raw: string, out: string, extra: string[] = []): Promise<string> {
   await mkdir(dirname(out), { recursive: true });
   await run('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', ...extra, raw, out]);

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { TOOL_PATH, digestOf, makeDisk, publishImage } from '../helpers/images.js';
+import { TOOL_PATH, digestOf, publishImage, smallAndBigDisks } from '../helpers/images.js';
 import { startServe } from '../helpers/serve.js';
 import { CLI, lagoRepo, runCli, workspace, type Workspace } from '../helpers/env.js';
 
@@ -15,10 +15,7 @@ let big: string;
 let ws: Workspace;
 
 beforeAll(async () => {
-  const shared = await workspace();
-  disk = await makeDisk(join(shared.dir, 'a.raw'), { sizeMiB: 8, dataKiB: 512 });
-  // Mostly random: about 6 MiB of xz, three seconds through nginx's 2 MB/s /slow/ location.
-  big = await makeDisk(join(shared.dir, 'big.raw'), { sizeMiB: 16, dataKiB: 6 * 1024 });
+  ({ disk, big } = await smallAndBigDisks((await workspace()).dir));
 });
 beforeEach(async () => {
   ws = await workspace();
