@@ -2,6 +2,7 @@
 import { TemplatesError } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { report, type CliIo } from './io.js';
+import { commandFirst } from './options.js';
 
 type Command = (args: string[], io: CliIo) => Promise<number>;
 
@@ -59,13 +60,14 @@ Commands:
   keygen --output KEY   a minisign key pair for signing repositories
   sign REPO.json --key KEY  write REPO.json.minisig (fetches check it when a key is trusted)
 
-Run 'templates <command> --help' for a command's options. REF is repo:name[:version].
+Run 'templates <command> --help' for a command's options; the shared ones (--store, --repo, --config, …)
+may also come before the command. REF is repo:name[:version].
 Docs: docs/ (cli, repository format, store layout, errors and exit codes, API, publishing).`;
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
 export async function main(argv: string[], io: Omit<CliIo, 'signal'>): Promise<number> {
-  const [command, ...args] = argv;
+  const [command, ...args] = commandFirst(argv);
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(SIGNAL_EXIT[signal] ?? 1);

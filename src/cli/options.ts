@@ -16,6 +16,23 @@ export const COMMON_OPTIONS = {
   'allow-rollback': { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
+/**
+ * git-style: the shared options may come before the command (`templates --store DIR list`). Moves the leading ones after
+ * the command, where each command's parser reads them; `--version`/`--help` alone, or no command, are left as they are.
+ */
+export function commandFirst(argv: string[]): string[] {
+  const lead: string[] = [];
+  let i = 0;
+  for (; i < argv.length && argv[i]!.startsWith('--') && argv[i] !== '--help' && argv[i] !== '--version'; i++) {
+    const arg = argv[i]!;
+    lead.push(arg);
+    const name = arg.slice(2);
+    const option = (COMMON_OPTIONS as Record<string, { type: string }>)[name];
+    if (option?.type === 'string' && i + 1 < argv.length) lead.push(argv[++i]!);
+  }
+  return lead.length && i < argv.length ? [argv[i]!, ...lead, ...argv.slice(i + 1)] : argv;
+}
+
 export const COMMON_HELP = `Options:
   --repo PATH|URL   a repository JSON file or http(s) URL (repeatable)
   --repos DIR       a directory whose *.json files are repositories (repeatable)

@@ -94,6 +94,19 @@ describe('templates fetch', () => {
     expect(await leftovers(ws.store)).toEqual([]);
   });
 
+  it('takes the shared options before the command too (git-style)', async () => {
+    await publishImage(ws.www, 'tpl/v1.raw', disk);
+    const repo = await repoFile();
+    const fetched = await runCli(['--store', ws.store, '--repo', repo, 'fetch', '-q', 'r:tpl:v1']);
+    expect(fetched).toMatchObject({ exitCode: 0, stdout: `${join(ws.store, 'r:tpl:v1')}\n` });
+    const listed = await runCli(['--store', ws.store, 'list', '--stored', '--json']);
+    expect(listed.exitCode).toBe(0);
+    expect(JSON.parse(listed.stdout.trim().split('\n')[0]!)).toMatchObject({ ref: 'r:tpl:v1' });
+    const config = join(ws.dir, 'config.json');
+    await writeFile(config, JSON.stringify({ store: ws.store }));
+    expect(JSON.parse((await runCli(['--config', config, 'path', '--json', '--repo', repo, 'r:tpl:v1'])).stdout)).toEqual({ ref: 'r:tpl:v1', path: join(ws.store, 'r:tpl:v1') });
+  });
+
   it('exits 6 when the source is unreachable, and 2 for usage errors', async () => {
     const repo = await repoFile('http://127.0.0.1:9/');
     expect((await runCli(['fetch', '--repo', repo, '--store', ws.store, 'r:tpl:v1'])).exitCode).toBe(6);
