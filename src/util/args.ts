@@ -23,10 +23,6 @@ export function checkObject(fn: string, what: string, value: unknown): asserts v
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badArgument(fn, what, 'an object', value);
 }
 
-export function checkString(fn: string, what: string, value: unknown): asserts value is string {
-  if (typeof value !== 'string' || value === '') throw badArgument(fn, what, 'a non-empty string', value);
-}
-
 export function checkStrings(fn: string, what: string, value: unknown): asserts value is string[] {
   if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && item !== '')) {
     throw badArgument(fn, what, 'an array of non-empty strings', value);
