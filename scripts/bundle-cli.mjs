@@ -2,7 +2,7 @@
 // fetch (the command provisioning tools and CI call on every boot) and all it imports statically goes into one
 // chunk, so a cache hit reads two files instead of 50 modules; other commands load only when called. Measured on
 // 2 cores (medians of 40 interleaved runs, node -e 0 at 71 ms): a hit took 94 ms as ES modules, 86 ms as CommonJS
-// (no ESM loader, no facades over builtins); got (since replaced by node:http), proper-lockfile and http-proxy-agent bundled into one chunk start
+// (no ESM loader, no facades over builtins); got (since replaced by node:http), proper-lockfile (since replaced by flock) and http-proxy-agent bundled into one chunk start
 // a cold fetch 50–100 ms sooner and cost 0.2 CPU-s less than as ~60 separate modules. The dependencies that only other
 // commands use (fastify, better-sqlite3, …) stay in node_modules. Rollup, not esbuild: esbuild split shared code into
 // ~25 chunks per command. Its WebAssembly build: the native one needs a per-platform package the lock file cannot

@@ -1,10 +1,10 @@
-// The per-template lock, lago's protocol: `<entry>.lock` held with flock(2) around check → fetch → publish (store/flock.ts).
+// The per-template lock, lago's protocol: `<entry>.lock` held with flock(2) around check → fetch → publish (util/flock.ts).
 import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TemplatesError, abortError } from '../errors.js';
-import { flockHolder, tryLock, type HeldLock } from './flock.js';
+import { TemplatesError, abortError, storeIoError } from '../errors.js';
+import { flockHolder, tryLock, type HeldLock } from '../util/flock.js';
 import { entryName, lockOwnerPath, lockPath, type VersionKey } from './layout.js';
 import type { Store } from './store.js';
 
@@ -78,7 +78,9 @@ export async function withEntryLock<T>(store: Store, key: VersionKey, options: L
   try {
     while (!lock) {
       if (outer?.aborted) throw abortError(outer);
-      const tried = await tryLock(path, { staleMs: store.lockStaleMs, now: now() });
+      const tried = await tryLock(path, { staleMs: store.lockStaleMs, now: now() }).catch((error: unknown) => {
+        throw storeIoError(error, path, 'cannot take the lock');
+      });
       if ('held' in tried) {
         lock = tried.held;
         break;

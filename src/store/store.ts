@@ -3,7 +3,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { storeIoError } from '../errors.js';
 import { badArgument, checkObject } from '../util/args.js';
-import { isLockHeld } from './flock.js';
+import { isLockHeld } from '../util/flock.js';
 import { hashPath, imagePath, lockPath, metadataPath, recordPath, serverHealthPath, tempDir, type VersionKey } from './layout.js';
 import { createServerHealth, type ServerHealth } from './server-health.js';
 import type { EntryRecord } from './record.js';
@@ -160,5 +160,9 @@ export async function readStoredEntry(store: Store, key: VersionKey): Promise<St
 export async function readSettledEntry(store: Store, key: VersionKey): Promise<StoredEntry | undefined> {
   const entry = await readStoredEntry(store, key);
   if (!entry || entry.record) return entry;
-  return (await isLockHeld(lockPath(store.root, key))) ? undefined : entry;
+  const path = lockPath(store.root, key);
+  const held = await isLockHeld(path).catch((error: unknown) => {
+    throw storeIoError(error, path, 'cannot read the lock');
+  });
+  return held ? undefined : entry;
 }

@@ -2,6 +2,7 @@
 import { copyFile, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { tryLock } from '../../src/util/flock.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContext, indexDirectory, parseRepository, type IndexSummary } from '../../src/index.js';
 import { runCli, workspace, type Workspace } from '../helpers/env.js';
@@ -278,18 +279,19 @@ describe('templates index failures', () => {
     });
     await expect(run).rejects.toMatchObject({ code: 'ABORTED' });
     expect(await readFile(join(dir, 'ab.json'), 'utf8')).toBe(before);
-    expect((await readdir(dir)).sort()).toEqual(['.templates-index.state', 'ab.json', 'one-1.raw', 'one-1.raw.hash', 'one-1.raw.metadata', 'one-1.raw.xz', 'one-1.raw.zst', 'two-1.raw']);
+    expect((await readdir(dir)).sort()).toEqual(['.templates-index.lock', '.templates-index.state', 'ab.json', 'one-1.raw', 'one-1.raw.hash', 'one-1.raw.metadata', 'one-1.raw.xz', 'one-1.raw.zst', 'two-1.raw']);
   });
 
   it('refuses a bad name, a missing directory and a second run on the same directory', async () => {
     await expect(indexDirectory(ws.www, { name: 'a:b', context: context() })).rejects.toMatchObject({ code: 'USAGE' });
     await expect(indexDirectory(join(ws.dir, 'nope'), { name: 'x', context: context() })).rejects.toMatchObject({ code: 'INPUT_NOT_FOUND' });
-    const { default: lockfile } = await import('proper-lockfile');
-    const release = await lockfile.lock(ws.www, { lockfilePath: join(ws.www, '.templates-index.lock'), realpath: false });
+    // Another run holds the directory's lock (a flock on a descriptor of its own, as another process would).
+    const other = await tryLock(join(ws.www, '.templates-index.lock'), { staleMs: 10_000, now: Date.now() });
+    if (!('held' in other)) throw new Error('the lock should be free');
     try {
       await expect(indexDirectory(ws.www, { name: 'pub', context: context() })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
     } finally {
-      await release();
+      other.held.release();
     }
     expect((await runCli(['index', ws.www])).exitCode).toBe(2);
   });

@@ -1,8 +1,7 @@
-// lago's lock file: `<entry>.lock`, a regular file (mode 0660, never removed) held with flock(2), here through fs-ext.
+// A lock file as lago takes one: a regular file (mode 0660, never removed) held with flock(2), here through fs-ext.
 import { closeSync, fstatSync, fchmodSync, openSync, constants, type Stats } from 'node:fs';
 import { readFile, rmdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { storeIoError } from '../errors.js';
 
 /** The part of fs-ext this module uses (a native module: loaded on first use, a cache hit never needs it). */
 interface FlockBinding {
@@ -35,8 +34,8 @@ async function replaceLegacyDirectory(path: string, staleMs: number, now: number
     await rmdir(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    // Someone else replaced it first (ENOENT); a directory with files in it is not a lock: say so.
-    if (code !== 'ENOENT') throw storeIoError(error, path, 'cannot replace the old lock directory');
+    // Someone else replaced it first (ENOENT); a directory with files in it is not a lock: the caller says so.
+    if (code !== 'ENOENT') throw error;
   }
   return true;
 }
@@ -54,14 +53,15 @@ function openLockFile(path: string): { fd: number } | { directory: true } {
     return { fd };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EISDIR') return { directory: true };
-    throw storeIoError(error, path, 'cannot open the lock file');
+    throw error;
   }
 }
 
 const sameFile = (a: Stats, b: Stats | undefined) => b !== undefined && a.ino === b.ino && a.dev === b.dev;
 
 /**
- * Tries once to take the exclusive lock without blocking. After taking it, checks that the path still names the file it
+ * Tries once to take the exclusive lock without blocking (errors other than "held" are thrown as they are, with their
+ * errno code, for the caller to name). After taking it, checks that the path still names the file it
  * locked (a lock file removed or replaced meanwhile would make two holders): if not, tries again on the new one.
  */
 export async function tryLock(path: string, options: { staleMs: number; now: number }): Promise<TryLock> {
@@ -78,7 +78,7 @@ export async function tryLock(path: string, options: { staleMs: number; now: num
     } catch (error) {
       closeSync(fd);
       if (isBusy(error)) return { busy: 'flock' };
-      throw storeIoError(error, path, 'cannot lock');
+      throw error;
     }
     const locked = fstatSync(fd);
     if (sameFile(locked, await stat(path).catch(() => undefined))) {
@@ -94,7 +94,7 @@ export async function tryLock(path: string, options: { staleMs: number; now: num
     }
     closeSync(fd);
   }
-  throw storeIoError(new Error('the lock file kept being replaced'), path, 'cannot lock');
+  throw Object.assign(new Error(`${path} kept being replaced while it was locked`), { code: 'ELOCKREPLACED' });
 }
 
 /**
@@ -109,14 +109,14 @@ export async function isLockHeld(path: string): Promise<boolean> {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return false;
     if (code === 'EISDIR') return true;
-    throw storeIoError(error, path, 'cannot open the lock file');
+    throw error;
   }
   try {
     flockBinding().flockSync(fd, 'shnb');
     return false;
   } catch (error) {
     if (isBusy(error)) return true;
-    throw storeIoError(error, path, 'cannot lock');
+    throw error;
   } finally {
     closeSync(fd);
   }
