@@ -76,8 +76,12 @@ export interface ErrorFields {
   hint?: string;
 }
 
+/** Marks a TemplatesError in a way every copy of this package shares (Symbol.for is process-wide, unlike a class). */
+const BRAND = Symbol.for('templates.TemplatesError');
+
 export class TemplatesError extends Error {
   override readonly name = 'TemplatesError';
+  readonly [BRAND] = true;
   readonly code: ErrorCode;
   readonly fields: ErrorFields;
 
@@ -102,8 +106,10 @@ export class TemplatesError extends Error {
   }
 }
 
+/** Whether `error` is a TemplatesError (from this copy of the package or another one), with `code` when given. */
 export function isTemplatesError(error: unknown, code?: ErrorCode): error is TemplatesError {
-  return error instanceof TemplatesError && (code === undefined || error.code === code);
+  const branded = typeof error === 'object' && error !== null && (error as { [BRAND]?: unknown })[BRAND] === true;
+  return branded && (code === undefined || (error as TemplatesError).code === code);
 }
 
 /** Turns any failure into a TemplatesError (unexpected ones become INTERNAL). */

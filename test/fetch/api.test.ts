@@ -80,3 +80,18 @@ describe('RepositorySet and the checks at the boundary', () => {
     await usage(() => resolveReference(undefined as never, set));
   });
 });
+
+describe('isTemplatesError across copies of the package', () => {
+  it('recognises an error thrown by another copy (the built dist/ beside these sources), and checks its code', async () => {
+    const other = (await import('../../dist/errors.js')) as typeof import('../../src/errors.js');
+    const { isTemplatesError: ours, TemplatesError: OurError } = await import('../../src/errors.js');
+    const foreign = new other.TemplatesError('NOT_STORED', 'x');
+    expect(foreign).not.toBeInstanceOf(OurError);
+    expect(ours(foreign)).toBe(true);
+    expect(ours(foreign, 'NOT_STORED')).toBe(true);
+    expect(ours(foreign, 'CORRUPT')).toBe(false);
+    expect(other.isTemplatesError(new OurError('CORRUPT', 'y'), 'CORRUPT')).toBe(true);
+    expect(ours(new Error('plain'))).toBe(false);
+    expect(ours({ code: 'NOT_STORED' })).toBe(false);
+  });
+});
