@@ -9,7 +9,7 @@ import type { RepositorySet } from '../repository/set.js';
 import { isValidName } from '../repository/reference.js';
 import { jobHoldPath, parseEntryName, type VersionKey } from '../store/layout.js';
 import type { Store } from '../store/store.js';
-import type { JobDatabase } from './database.js';
+import type { JobDatabase, JobQuery } from './database.js';
 import { freeUnheld, releaseHold } from './holds.js';
 import { JOB_STATES, isLive, type Job } from './model.js';
 import { pinOf, runJob } from './run.js';
@@ -41,6 +41,10 @@ export interface JobEvents {
 }
 
 export interface JobService {
+  /** One job; JOB_NOT_FOUND when there is none. */
+  get(id: number): Job;
+  /** A page of jobs matching the query, and how many match in all. */
+  list(query: JobQuery): { items: Job[]; total: number };
   submit(request: JobRequest, owner: string): Job;
   renew(id: number, secondsToLive: number, user: string, admin: boolean): Job;
   /** Cancels a waiting or fetching job (failed), removes a done one now (its entries freed unless held otherwise). */
@@ -138,6 +142,8 @@ export function createJobService(options: JobServiceOptions): JobService {
 
   return {
     events,
+    get: find,
+    list: (query) => db.list(query),
     submit(request, owner) {
       const max = options.maxRefs ?? 50;
       if (!Array.isArray(request.refs) || request.refs.length === 0 || request.refs.length > max || !request.refs.every((r) => typeof r === 'string')) {

@@ -1,7 +1,6 @@
 // What the routes share: the store, the repositories, the inventory, pulls, metrics and the auth policy of one server.
 import type { FastifyRequest } from 'fastify';
 import type { Context } from '../context.js';
-import type { JobDatabase } from '../jobs/database.js';
 import type { JobService } from '../jobs/service.js';
 import type { PrunePolicy } from '../manage/prune-plan.js';
 import type { RepositorySet } from '../repository/set.js';
@@ -31,8 +30,8 @@ export interface AuthPolicy {
 }
 
 export interface JobsDeps {
+  /** The only door to jobs: reads and changes alike. */
   service: JobService;
-  db: JobDatabase;
   /** Users who may renew and remove anyone's jobs (the config's `admins`). */
   admins: Set<string>;
   /** seconds_to_live when a request gives none. */

@@ -123,7 +123,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const publicUrl = options.publicUrl?.replace(/\/+$/, '');
   const deps: ServerDeps = {
     store, context, repositories, inventory, pulls, metrics, auth, status, activity,
-    jobs: { service, db, admins: new Set(options.admins ?? []), defaultSecondsToLive: Math.min(86_400, maxSecondsToLive), closing: closing.signal },
+    jobs: { service, admins: new Set(options.admins ?? []), defaultSecondsToLive: Math.min(86_400, maxSecondsToLive), closing: closing.signal },
     catalogue: currentCatalogue(store.root, () => repositories.current(), () => inventory.get()),
     baseUrl: (request: FastifyRequest) => publicUrl || `${request.protocol}://${request.host}`,
     minFreeBytes: options.minFreeBytes ?? 1024 ** 3,

@@ -83,7 +83,7 @@ describe('RepositorySet and the checks at the boundary', () => {
 
 describe('isTemplatesError across copies of the package', () => {
   it('recognises an error thrown by another copy (the built dist/ beside these sources), and checks its code', async () => {
-    const other = (await import('../../dist/errors.js')) as typeof import('../../src/errors.js');
+    const other = (await import('../../dist/errors.js')) as unknown as typeof import('../../src/errors.js');
     const { isTemplatesError: ours, TemplatesError: OurError } = await import('../../src/errors.js');
     const foreign = new other.TemplatesError('NOT_STORED', 'x');
     expect(foreign).not.toBeInstanceOf(OurError);

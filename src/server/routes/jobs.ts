@@ -58,11 +58,6 @@ export function jobsRoutes(app: FastifyInstance, deps: ServerDeps): void {
   const base = (request: FastifyRequest) => deps.baseUrl(request);
   const show = (request: FastifyRequest, job: Job) => jobResource(deps, request, job);
   const admin = (request: FastifyRequest) => jobs.admins.has(requestUser(request));
-  const existing = (id: number) => {
-    const job = jobs.db.get(id);
-    if (!job) throw new TemplatesError('JOB_NOT_FOUND', `no job ${id}`, { hint: `see GET ${JOBS}` });
-    return job;
-  };
   const guard = (handler: (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | unknown>) => async (request: FastifyRequest, reply: FastifyReply) => {
     try {
       return await handler(request, reply);
@@ -90,7 +85,7 @@ export function jobsRoutes(app: FastifyInstance, deps: ServerDeps): void {
     if (orderBy !== 'id' && orderBy !== '-id') throw new TemplatesError('USAGE', `order_by must be id or -id, not ${JSON.stringify(orderBy)}`);
     const page = positiveInt(query.page, 'page', 1);
     const perPage = Math.min(positiveInt(query.per_page, 'per_page', 20), 100);
-    const { items, total } = jobs.db.list({
+    const { items, total } = jobs.service.list({
       ...(state !== undefined ? { state } : {}), ...(query.owner ? { owner: query.owner } : {}), ...(query.label ? { label: query.label } : {}), orderBy, page, perPage,
     });
     const pages = Math.max(1, Math.ceil(total / perPage));
@@ -105,7 +100,7 @@ export function jobsRoutes(app: FastifyInstance, deps: ServerDeps): void {
   }));
 
   app.get(`${JOBS}/:id`, guard(async (request, reply) => {
-    return reply.send(show(request, existing(jobId(request.params))));
+    return reply.send(show(request, jobs.service.get(jobId(request.params))));
   }));
 
   app.patch(`${JOBS}/:id`, guard(async (request, reply) => {
@@ -121,7 +116,7 @@ export function jobsRoutes(app: FastifyInstance, deps: ServerDeps): void {
   }));
 
   app.get(`${JOBS}/:id/events`, guard(async (request, reply) => {
-    const job = existing(jobId(request.params));
+    const job = jobs.service.get(jobId(request.params));
     streamJobEvents(request, reply, { job, events: jobs.service.events, show: (j) => show(request, j), closing: jobs.closing });
     return reply;
   }));
@@ -129,7 +124,7 @@ export function jobsRoutes(app: FastifyInstance, deps: ServerDeps): void {
   app.get('/repos/jobs/:file', guard(async (request, reply) => {
     const match = /^([1-9]\d{0,15})\.json$/.exec((request.params as { file: string }).file);
     if (!match) throw new TemplatesError('JOB_NOT_FOUND', 'job repositories are /repos/jobs/ID.json');
-    const job = existing(Number(match[1]));
+    const job = jobs.service.get(Number(match[1]));
     if (job.state !== JOB_STATES.done) throw new TemplatesError('JOB_CONFLICT', `job ${job.id} is not done, so it has no result repository`, { hint: `see GET ${JOBS}/${job.id}` });
     const renditions = new Map<string, Qcow2Rendition>();
     if (job.results.includes('qcow2')) {
