@@ -12,7 +12,11 @@ export interface OciBenchContext {
   /** The multi-block .xz of the bench image, and its sha256 (hex). */
   xz: string;
   xzSha256: string;
-  run: (command: string, args: string[], env?: Record<string, string>) => Promise<{ seconds: number; cpu: number; stdout?: string }>;
+  run: (
+    command: string,
+    args: string[],
+    env?: Record<string, string>,
+  ) => Promise<{ seconds: number; cpu: number; stdout?: string }>;
   shell: (script: string) => Promise<{ seconds: number; cpu: number }>;
   record: (name: string, seconds: number, extra?: { cpu?: number }) => void;
 }
@@ -34,7 +38,17 @@ export async function startOciBench(ctx: OciBenchContext): Promise<OciBench> {
   const registry: RunningRegistry = await startRegistry(dir);
   const store = join(ctx.work, 'oci-kept');
   try {
-    await ctx.run(process.execPath, [ctx.bin, 'fetch', '-q', '--keep-xz', '--repo', ctx.repo, '--store', store, 'bench:fast']);
+    await ctx.run(process.execPath, [
+      ctx.bin,
+      'fetch',
+      '-q',
+      '--keep-xz',
+      '--repo',
+      ctx.repo,
+      '--store',
+      store,
+      'bench:fast',
+    ]);
   } catch (error) {
     await registry.stop();
     throw error;
@@ -49,22 +63,65 @@ export async function startOciBench(ctx: OciBenchContext): Promise<OciBench> {
     async round(round) {
       // Each round pushes to repositories of its own: the registry has the blob, but not linked there, so it goes up whole.
       const target = `bench/push-${round}`;
-      await timed('curl -T of the blob to the registry (POST, PUT)',
-        `loc=$(curl -sf -D - -o /dev/null -X POST ${v2}/bench/curl-${round}/blobs/uploads/ | tr -d '\\r' | sed -n 's/^[Ll]ocation: //p') && curl -sf -o /dev/null -T ${ctx.xz} "$loc&digest=${digest}"`);
+      await timed(
+        'curl -T of the blob to the registry (POST, PUT)',
+        `loc=$(curl -sf -D - -o /dev/null -X POST ${v2}/bench/curl-${round}/blobs/uploads/ | tr -d '\\r' | sed -n 's/^[Ll]ocation: //p') && curl -sf -o /dev/null -T ${ctx.xz} "$loc&digest=${digest}"`,
+      );
       // What the store pushed before is mounted rather than sent: forget it so that this push uploads.
       await rm(join(store, '.oci'), { recursive: true, force: true });
       await ctx.shell('sync');
-      recordResult(ctx, 'push to the registry (kept .xz)', await ctx.run(process.execPath, [ctx.bin, 'push', '-q', '--repo', ctx.repo, '--store', store, 'bench:fast', `oci://${registry.host}/${target}:v1`]));
-      const again = await ctx.run(process.execPath, [ctx.bin, 'push', '-q', '--json', '--repo', ctx.repo, '--store', store, 'bench:fast', `oci://${registry.host}/${target}:v1`]);
-      const againUploaded = Number((JSON.parse(again.stdout!.trim().split('\n').pop()!) as { uploaded: number }).uploaded);
+      recordResult(
+        ctx,
+        'push to the registry (kept .xz)',
+        await ctx.run(process.execPath, [
+          ctx.bin,
+          'push',
+          '-q',
+          '--repo',
+          ctx.repo,
+          '--store',
+          store,
+          'bench:fast',
+          `oci://${registry.host}/${target}:v1`,
+        ]),
+      );
+      const again = await ctx.run(process.execPath, [
+        ctx.bin,
+        'push',
+        '-q',
+        '--json',
+        '--repo',
+        ctx.repo,
+        '--store',
+        store,
+        'bench:fast',
+        `oci://${registry.host}/${target}:v1`,
+      ]);
+      const againUploaded = Number(
+        (JSON.parse(again.stdout!.trim().split('\n').pop()!) as { uploaded: number }).uploaded,
+      );
 
       const out = join(ctx.work, 'oci-out');
       await mkdir(out, { recursive: true });
-      await timed('curl BLOB_URL | xz -T0 -dc > f; sync f', `cd ${out} && curl -sf ${v2}/${target}/blobs/${digest} | xz -T0 -dc > f && sync f`);
+      await timed(
+        'curl BLOB_URL | xz -T0 -dc > f; sync f',
+        `cd ${out} && curl -sf ${v2}/${target}/blobs/${digest} | xz -T0 -dc > f && sync f`,
+      );
       await rm(out, { recursive: true, force: true });
       const pulled = join(ctx.work, `oci-pull-${round}`);
       await ctx.shell('sync');
-      recordResult(ctx, 'fetch oci:// from the registry', await ctx.run(process.execPath, [ctx.bin, 'fetch', '-q', '--store', pulled, `oci://${registry.host}/${target}:v1`]));
+      recordResult(
+        ctx,
+        'fetch oci:// from the registry',
+        await ctx.run(process.execPath, [
+          ctx.bin,
+          'fetch',
+          '-q',
+          '--store',
+          pulled,
+          `oci://${registry.host}/${target}:v1`,
+        ]),
+      );
       await rm(pulled, { recursive: true, force: true });
       return { againUploaded };
     },

@@ -78,7 +78,10 @@ function timed(script: string, args: string[], env: Record<string, string>): Pro
   const started = process.hrtime.bigint();
   return new Promise((resolvePromise, reject) => {
     // bash reports its children's CPU time on descriptor 3 once the command ended.
-    const child = spawn('bash', ['-o', 'pipefail', '-c', `${script}\ns=$?; times >&3; exit $s`, 'bench', ...args], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn('bash', ['-o', 'pipefail', '-c', `${script}\ns=$?; times >&3; exit $s`, 'bench', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     let stdout = '';
     let stderr = '';
     let times = '';
@@ -95,7 +98,8 @@ function timed(script: string, args: string[], env: Record<string, string>): Pro
 }
 
 /** Runs a command (through bash, for its CPU time). */
-const run = (command: string, args: string[], env: Record<string, string> = {}) => timed('"$@"', [command, ...args], env);
+const run = (command: string, args: string[], env: Record<string, string> = {}) =>
+  timed('"$@"', [command, ...args], env);
 const shell = (script: string) => timed(script, [], {});
 
 async function digestFile(path: string, algorithm: string): Promise<string> {
@@ -116,7 +120,10 @@ interface Digests {
 /** Digests of the cached images, computed once and cached beside them. */
 async function digests(): Promise<Digests> {
   const file = join(cache, 'digests.json');
-  const known = await readFile(file, 'utf8').then((text) => JSON.parse(text) as Digests, () => undefined);
+  const known = await readFile(file, 'utf8').then(
+    (text) => JSON.parse(text) as Digests,
+    () => undefined,
+  );
   if (known?.zstSha256) return known;
   console.error('bench: hashing the images (once)');
   const big = await new Promise<string>((resolvePromise, reject) => {
@@ -147,14 +154,20 @@ async function serveTree(d: Digests, port: number): Promise<string> {
     ['qcow/disk.xz', 'disk.qcow2.xz', undefined],
     ['big/disk.xz', 'big.raw.xz', d.bigSha1],
     ['multi/disk.zst', 'disk.raw.zst', undefined],
-    ...Array.from({ length: SMALL }, (_, i): [string, string, string | undefined] => [`small/${i}.xz`, `small/${i}.raw.xz`, undefined]),
+    ...Array.from({ length: SMALL }, (_, i): [string, string, string | undefined] => [
+      `small/${i}.xz`,
+      `small/${i}.raw.xz`,
+      undefined,
+    ]),
   ];
   for (const [path, target, sha1] of files) {
     await mkdir(dirname(join(www, path)), { recursive: true });
     await symlink(join(cache, target), join(www, path));
     if (sha1) await writeFile(join(www, `${path}.hash`), sha1);
   }
-  const version = (handle: string, extra: Record<string, string | number> = {}) => ({ versions: { v1: { source: 'web', handle, timestamp: 1, ...extra } } });
+  const version = (handle: string, extra: Record<string, string | number> = {}) => ({
+    versions: { v1: { source: 'web', handle, timestamp: 1, ...extra } },
+  });
   const repo = {
     name: 'bench',
     sources: { web: { type: 'http', args: { baseurl: `http://127.0.0.1:${port}/` } } },
@@ -165,21 +178,50 @@ async function serveTree(d: Digests, port: number): Promise<string> {
       qcow: version('qcow/disk', { compressed_hash: `sha256:${d.qcowSha256}` }),
       single: version('single/disk', { compressed_hash: `sha256:${d.singleSha256}` }),
       big: version('big/disk'),
-      zst: version('multi/disk', { compressed_hash: `sha256:${d.multiSha256}`, zst_hash: `sha256:${d.zstSha256}`, zst_size: (await stat(join(cache, 'disk.raw.zst'))).size }),
-      ...Object.fromEntries(await Promise.all(Array.from({ length: SMALL }, async (_, i) => [`small${i}`, version(`small/${i}`, { compressed_hash: `sha256:${await digestFile(join(cache, 'small', `${i}.raw.xz`), 'sha256')}` })]))),
+      zst: version('multi/disk', {
+        compressed_hash: `sha256:${d.multiSha256}`,
+        zst_hash: `sha256:${d.zstSha256}`,
+        zst_size: (await stat(join(cache, 'disk.raw.zst'))).size,
+      }),
+      ...Object.fromEntries(
+        await Promise.all(
+          Array.from({ length: SMALL }, async (_, i) => [
+            `small${i}`,
+            version(`small/${i}`, {
+              compressed_hash: `sha256:${await digestFile(join(cache, 'small', `${i}.raw.xz`), 'sha256')}`,
+            }),
+          ]),
+        ),
+      ),
     },
   };
   const path = join(work, 'repo.json');
   await writeFile(path, JSON.stringify(repo, null, 2));
   // The same repository with a template of 5,000 more versions: what a cache hit costs in a big repository.
-  const many = { ...repo, templates: { ...repo.templates, many: { versions: Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`v${i}`, { source: 'web', handle: `many/${i}`, timestamp: i, compressed_hash: `sha256:${d.multiSha256}` }])) } } };
+  const many = {
+    ...repo,
+    templates: {
+      ...repo.templates,
+      many: {
+        versions: Object.fromEntries(
+          Array.from({ length: 5000 }, (_, i) => [
+            `v${i}`,
+            { source: 'web', handle: `many/${i}`, timestamp: i, compressed_hash: `sha256:${d.multiSha256}` },
+          ]),
+        ),
+      },
+    },
+  };
   await writeFile(join(work, 'repo-5000.json'), JSON.stringify(many, null, 2));
   return path;
 }
 
 function nginxConfig(prefix: string, port: number): string {
-  return nginxConf(prefix, `  log_format sent '$request_method $uri $status $body_bytes_sent';
-  server { listen 127.0.0.1:${port}; root ${www}; access_log ${prefix}/access.log sent; }`);
+  return nginxConf(
+    prefix,
+    `  log_format sent '$request_method $uri $status $body_bytes_sent';
+  server { listen 127.0.0.1:${port}; root ${www}; access_log ${prefix}/access.log sent; }`,
+  );
 }
 
 /** Log lines for `uri` written after `from` bytes of the access log: [status, bytes sent]. */
@@ -207,7 +249,10 @@ interface Sample {
 
 const samples = new Map<string, Sample>();
 function record(name: string, seconds: number, extra: { rssKiB?: number; sparse?: number; cpu?: number } = {}): void {
-  if (process.env.BENCH_VERBOSE) console.error(`bench: ${name}: ${seconds.toFixed(2)} s${extra.cpu !== undefined ? `, ${extra.cpu.toFixed(2)} CPU-s` : ''}`);
+  if (process.env.BENCH_VERBOSE)
+    console.error(
+      `bench: ${name}: ${seconds.toFixed(2)} s${extra.cpu !== undefined ? `, ${extra.cpu.toFixed(2)} CPU-s` : ''}`,
+    );
   const sample = samples.get(name) ?? { seconds: [], cpu: [], rssKiB: [], sparse: [] };
   sample.seconds.push(seconds);
   if (extra.cpu !== undefined) sample.cpu.push(extra.cpu);
@@ -236,14 +281,29 @@ async function main(): Promise<number> {
   const crowdDownloads: number[] = [];
   const serveFacts: ServeFacts[] = [];
   const ociFacts: OciFacts[] = [];
-  const oci = runs('oci') ? await startOciBench({ bin, work, repo, xz: join(cache, 'disk.raw.xz'), xzSha256: d.multiSha256, run, shell, record }) : undefined;
+  const oci = runs('oci')
+    ? await startOciBench({
+        bin,
+        work,
+        repo,
+        xz: join(cache, 'disk.raw.xz'),
+        xzSha256: d.multiSha256,
+        run,
+        shell,
+        record,
+      })
+    : undefined;
 
   /** One cold `templates fetch` into a new store: its time, peak RSS and how sparse the stored image is. */
   const fetchCold = async (template: string, env: Record<string, string> = {}) => {
     const store = join(work, `store-${storeCount++}`);
     await rm(rssFile, { force: true });
     await shell('sync');
-    const { seconds, cpu } = await run(process.execPath, ['--import', probe, bin, 'fetch', '-q', '--repo', repo, '--store', store, `bench:${template}`], { BENCH_RSS_FILE: rssFile, ...env });
+    const { seconds, cpu } = await run(
+      process.execPath,
+      ['--import', probe, bin, 'fetch', '-q', '--repo', repo, '--store', store, `bench:${template}`],
+      { BENCH_RSS_FILE: rssFile, ...env },
+    );
     const rssKiB = Number((await readFile(rssFile, 'utf8')).trim().split('\n').pop());
     const image = await stat(join(store, `bench:${template}:v1`));
     const sparse = (image.blocks * 512) / nonZeroBytes;
@@ -277,23 +337,41 @@ async function main(): Promise<number> {
       await base(FLOOR, `curl -s ${xzUrl} | xz -T0 -dc > file`);
       await base(SYNCED_FLOOR, `curl -s ${xzUrl} | xz -T0 -dc > file; sync file`);
       // Same work as a fetch: the hash a fetch checks, a sparse file, on disk. A fifo and `wait`: bash waits for the hasher.
-      await base(SAME_SHA256, `mkfifo p; sha256sum < p > /dev/null & curl -s ${xzUrl} | tee p | xz -T0 -dc > file; wait; sync file`);
+      await base(
+        SAME_SHA256,
+        `mkfifo p; sha256sum < p > /dev/null & curl -s ${xzUrl} | tee p | xz -T0 -dc > file; wait; sync file`,
+      );
       const fast = await fetchCold('fast');
       record(FAST, fast.seconds, fast);
-      await base(SAME_SHA1, `mkfifo p; sha1sum < p > /dev/null & curl -s ${xzUrl} | xz -T0 -dc | tee p | dd of=file bs=1M iflag=fullblock conv=sparse status=none; wait; sync file`);
+      await base(
+        SAME_SHA1,
+        `mkfifo p; sha1sum < p > /dev/null & curl -s ${xzUrl} | xz -T0 -dc | tee p | dd of=file bs=1M iflag=fullblock conv=sparse status=none; wait; sync file`,
+      );
       const lago = await fetchCold('lago');
       record(LAGO, lago.seconds, lago);
-      await base(SEQUENTIAL, `curl -s -o disk.xz ${xzUrl} && xz -T0 -d disk.xz && sha1sum disk > /dev/null && qemu-img convert -f raw -O raw disk out`);
+      await base(
+        SEQUENTIAL,
+        `curl -s -o disk.xz ${xzUrl} && xz -T0 -d disk.xz && sha1sum disk > /dev/null && qemu-img convert -f raw -O raw disk out`,
+      );
       await base(CURL_RAW, `curl -s -o file ${url('raw/disk')}`);
-      await base(SAME_RAW, `mkfifo p; sha1sum < p > /dev/null & curl -s ${url('raw/disk')} | tee p | dd of=file bs=1M iflag=fullblock conv=sparse status=none; wait; sync file`);
+      await base(
+        SAME_RAW,
+        `mkfifo p; sha1sum < p > /dev/null & curl -s ${url('raw/disk')} | tee p | dd of=file bs=1M iflag=fullblock conv=sparse status=none; wait; sync file`,
+      );
       const raw = await fetchCold('raw');
       record(RAW, raw.seconds, raw);
       await base(SAME_ZST, `curl -s ${url('multi/disk.zst')} | zstd -d --sparse -c -q > file; sync file`);
       const zst = await fetchCold('zst');
       record(ZST, zst.seconds, zst);
-      await base(QCOW_BASE, `curl -s ${url('qcow/disk.xz')} | xz -T0 -dc > f.qcow2 && qemu-img convert -f qcow2 -O raw f.qcow2 out`);
+      await base(
+        QCOW_BASE,
+        `curl -s ${url('qcow/disk.xz')} | xz -T0 -dc > f.qcow2 && qemu-img convert -f qcow2 -O raw f.qcow2 out`,
+      );
       // What the fetch does besides: the .xz's digest as it streams, the converted image's digest (recorded), on disk.
-      await base(SAME_QCOW, `mkfifo p; sha256sum < p > /dev/null & curl -s ${url('qcow/disk.xz')} | tee p | xz -T0 -dc > f.qcow2; wait; qemu-img convert -f qcow2 -O raw f.qcow2 out && sha256sum out > /dev/null; sync out`);
+      await base(
+        SAME_QCOW,
+        `mkfifo p; sha256sum < p > /dev/null & curl -s ${url('qcow/disk.xz')} | tee p | xz -T0 -dc > f.qcow2; wait; qemu-img convert -f qcow2 -O raw f.qcow2 out && sha256sum out > /dev/null; sync out`,
+      );
       const qcow = await fetchCold('qcow');
       record(QCOW, qcow.seconds, qcow);
       await base(SINGLE_BASE, `curl -s ${url('single/disk.xz')} | xz -T0 -dc > file`);
@@ -304,7 +382,15 @@ async function main(): Promise<number> {
       const smallStore = join(work, 'small');
       await timedRun(SMALL_ONE, ['fetch', '-q', '--repo', repo, '--store', smallStore, `bench:small${SMALL - 1}`]);
       await rm(smallStore, { recursive: true, force: true });
-      await timedRun(SMALL_ALL, ['fetch', '-q', '--repo', repo, '--store', smallStore, ...Array.from({ length: SMALL }, (_, i) => `bench:small${i}`)]);
+      await timedRun(SMALL_ALL, [
+        'fetch',
+        '-q',
+        '--repo',
+        repo,
+        '--store',
+        smallStore,
+        ...Array.from({ length: SMALL }, (_, i) => `bench:small${i}`),
+      ]);
       await rm(smallStore, { recursive: true, force: true });
       // What each small template costs without Node: the .xz's digest, decoding, the stored image's digest, sync.
       const oneSmall = `one() { mkfifo p$1; sha256sum < p$1 > /dev/null & curl -s ${url('small')}/$1.xz | tee p$1 | xz -dc > f$1; wait; sha256sum f$1 > /dev/null; sync f$1; }; export -f one`;
@@ -318,7 +404,15 @@ async function main(): Promise<number> {
         const bare = await run(process.execPath, ['-e', '0']);
         record(NODE, bare.seconds, { cpu: bare.cpu });
         await timedRun(HIT, ['fetch', '-q', '--repo', repo, '--store', hitStore, 'bench:raw']);
-        await timedRun(HIT_5000, ['fetch', '-q', '--repo', join(work, 'repo-5000.json'), '--store', hitStore, 'bench:raw']);
+        await timedRun(HIT_5000, [
+          'fetch',
+          '-q',
+          '--repo',
+          join(work, 'repo-5000.json'),
+          '--store',
+          hitStore,
+          'bench:raw',
+        ]);
       }
       await rm(hitStore, { recursive: true, force: true });
 
@@ -327,7 +421,11 @@ async function main(): Promise<number> {
       const mark = (await stat(accessLog)).size;
       await shell('sync');
       const started = process.hrtime.bigint();
-      await Promise.all(Array.from({ length: 8 }, () => run(process.execPath, [bin, 'fetch', '-q', '--repo', repo, '--store', crowdStore, 'bench:fast'])));
+      await Promise.all(
+        Array.from({ length: 8 }, () =>
+          run(process.execPath, [bin, 'fetch', '-q', '--repo', repo, '--store', crowdStore, 'bench:fast']),
+        ),
+      );
       record(CROWD, Number(process.hrtime.bigint() - started) / 1e9);
       crowdDownloads.push((await requestsSince(accessLog, mark, '/multi/disk.xz')).length);
       await rm(crowdStore, { recursive: true, force: true });
@@ -339,18 +437,26 @@ async function main(): Promise<number> {
     const resumeStore = join(work, 'resume');
     const partial = join(resumeStore, '.tmp', 'bench:lago:v1', 'partial');
     const beforeKill = (await stat(accessLog)).size;
-    const child = spawn(process.execPath, [bin, 'fetch', '-q', '--repo', repo, '--store', resumeStore, 'bench:lago'], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [bin, 'fetch', '-q', '--repo', repo, '--store', resumeStore, 'bench:lago'], {
+      stdio: 'ignore',
+    });
     let received = 0;
     for (let i = 0; i < 1200 && received < xzSize / 2; i++) {
       await sleep(25);
-      received = await stat(partial).then((s) => s.size, () => 0);
+      received = await stat(partial).then(
+        (s) => s.size,
+        () => 0,
+      );
     }
     child.kill('SIGKILL');
     await new Promise((done) => child.once('close', done));
     // nginx logs the killed request once it sees the reset: wait for that line, or it would count as sent again.
-    for (let i = 0; i < 100 && (await requestsSince(accessLog, beforeKill, '/multi/disk.xz')).length === 0; i++) await sleep(50);
+    for (let i = 0; i < 100 && (await requestsSince(accessLog, beforeKill, '/multi/disk.xz')).length === 0; i++)
+      await sleep(50);
     const mark = (await stat(accessLog)).size;
-    await run(process.execPath, [bin, 'fetch', '-q', '--repo', repo, '--store', resumeStore, 'bench:lago'], { TEMPLATES_LOCK_STALE_SECONDS: '2' });
+    await run(process.execPath, [bin, 'fetch', '-q', '--repo', repo, '--store', resumeStore, 'bench:lago'], {
+      TEMPLATES_LOCK_STALE_SECONDS: '2',
+    });
     const resent = (await requestsSince(accessLog, mark, '/multi/disk.xz')).reduce((sum, [, bytes]) => sum + bytes, 0);
     const resumeShare = resent / xzSize;
     const killedAt = received / xzSize;
@@ -392,7 +498,11 @@ interface Row {
   note?: string;
 }
 
-function report(facts: { fetch?: { resumeShare: number; killedAt: number; crowdDownloads: number[] }; serveFacts: ServeFacts[]; ociFacts: OciFacts[] }): number {
+function report(facts: {
+  fetch?: { resumeShare: number; killedAt: number; crowdDownloads: number[] };
+  serveFacts: ServeFacts[];
+  ociFacts: OciFacts[];
+}): number {
   const extra = facts.fetch;
   const med = (name: string) => median(samples.get(name)!.seconds);
   const rows: Row[] = [];
@@ -431,17 +541,31 @@ function report(facts: { fetch?: { resumeShare: number; killedAt: number; crowdD
   add(HIT, NODE, 1.3);
   add(HIT_5000, NODE, 1.5);
   add(SMALL_ALL, SMALL_ONE, 1.3);
-  add(SMALL_SHELL_ALL, SMALL_SHELL_ONE, undefined, 'information: on 2 cores the work per template, not a start, dominates');
+  add(
+    SMALL_SHELL_ALL,
+    SMALL_SHELL_ONE,
+    undefined,
+    'information: on 2 cores the work per template, not a start, dominates',
+  );
   add(SMALL_ALL, SMALL_SHELL_ALL, undefined, 'information: against bash doing the same work');
   add(CROWD, FAST, 1.2);
   add(SINGLE, SINGLE_BASE, undefined, 'information: one block decodes on one core');
   add(BIG, undefined, undefined);
   add(INDEX_XZ, INDEX_BASE, 1.05, 'one round');
-  add(INDEX_BOTH, INDEX_BASE, undefined, 'information, one round: on 2 cores xz already takes both, so zstd -19 adds its own time');
+  add(
+    INDEX_BOTH,
+    INDEX_BASE,
+    undefined,
+    'information, one round: on 2 cores xz already takes both, so zstd -19 adds its own time',
+  );
   // serve: time ratios; "≥ 0.5× nginx's throughput" is a time ratio ≤ 2.
   add('1 client from serve', '1 client from nginx', 2.0);
   add('8 clients from serve', '8 clients from nginx', undefined, 'information');
-  add('neighbour fetch through serve, pull-through (cold cache)', 'fetch from upstream directly (multi-block xz, compressed_hash)', 1.15);
+  add(
+    'neighbour fetch through serve, pull-through (cold cache)',
+    'fetch from upstream directly (multi-block xz, compressed_hash)',
+    1.15,
+  );
   add('fetch oci:// from the registry', 'curl BLOB_URL | xz -T0 -dc > f; sync f', 1.1);
   add('push to the registry (kept .xz)', 'curl -T of the blob to the registry (POST, PUT)', 1.2);
 
@@ -450,14 +574,26 @@ function report(facts: { fetch?: { resumeShare: number; killedAt: number; crowdD
     const served = facts.serveFacts;
     const gbps = served[0]!.bytes / med('1 client from serve') / 1e9;
     const rssMax = Math.max(...served.map((f) => f.rssMiB));
-    checks.push(['serve: one client\'s rate', `${gbps.toFixed(2)} GB/s (target ≥ 1 GB/s)`, gbps >= 1]);
+    checks.push(["serve: one client's rate", `${gbps.toFixed(2)} GB/s (target ≥ 1 GB/s)`, gbps >= 1]);
     checks.push(['serve: peak RSS with 8 clients', `${rssMax.toFixed(0)} MiB (target ≤ 200)`, rssMax <= 200]);
-    checks.push(['serve: the cache host\'s CPU during a pull (information)', `${median(served.map((f) => f.pullCpuSeconds)).toFixed(1)} CPU-s: on one 2-core machine it is taken from the neighbour`, true]);
-    checks.push(['serve: usage API, 1,000 entries embedded', `${served[0]!.embedColdMs.toFixed(0)} ms first, ${served[0]!.embedWarmMs.toFixed(0)} ms next (target < 100 ms)`, served[0]!.embedColdMs < 100]);
+    checks.push([
+      "serve: the cache host's CPU during a pull (information)",
+      `${median(served.map((f) => f.pullCpuSeconds)).toFixed(1)} CPU-s: on one 2-core machine it is taken from the neighbour`,
+      true,
+    ]);
+    checks.push([
+      'serve: usage API, 1,000 entries embedded',
+      `${served[0]!.embedColdMs.toFixed(0)} ms first, ${served[0]!.embedWarmMs.toFixed(0)} ms next (target < 100 ms)`,
+      served[0]!.embedColdMs < 100,
+    ]);
   }
   if (facts.ociFacts.length) {
     const sent = facts.ociFacts.map((f) => f.againUploaded);
-    checks.push(['push: blobs sent by a second push of the same template', `${sent.join(', ')} (target: 0 each round)`, sent.every((n) => n === 0)]);
+    checks.push([
+      'push: blobs sent by a second push of the same template',
+      `${sent.join(', ')} (target: 0 each round)`,
+      sent.every((n) => n === 0),
+    ]);
   }
   if (!extra) return printReport(rows, checks, med);
   const downloads = extra.crowdDownloads;
@@ -466,20 +602,42 @@ function report(facts: { fetch?: { resumeShare: number; killedAt: number; crowdD
   const rss8 = Math.max(...samples.get(BIG)!.rssKiB) / 1024;
   const sparse = rows.filter((row) => row.sparse !== undefined).map((row) => row.sparse!);
   checks.push(
-    ['8 processes: downloads of the image', `${downloads.join(', ')} (target: 1 each round)`, downloads.every((n) => n === 1)],
-    ['resume after a kill', `${(extra.resumeShare * 100).toFixed(1)}% of the file sent again, killed at ${(extra.killedAt * 100).toFixed(0)}% (target ≤ 60%)`, extra.resumeShare <= 0.6],
-    ['peak RSS of a fetch', `${Math.max(...rss).toFixed(0)} MiB max; lago 2 GiB ${rss2.toFixed(0)} MiB, 8 GiB ${rss8.toFixed(0)} MiB (target ≤ 150, same for both)`, Math.max(...rss) <= 150 && Math.abs(rss8 - rss2) <= 16],
-    ['stored image: allocated / non-zero data', `${Math.max(...sparse).toFixed(3)} max (target ≤ 1.05)`, Math.max(...sparse) <= 1.05],
+    [
+      '8 processes: downloads of the image',
+      `${downloads.join(', ')} (target: 1 each round)`,
+      downloads.every((n) => n === 1),
+    ],
+    [
+      'resume after a kill',
+      `${(extra.resumeShare * 100).toFixed(1)}% of the file sent again, killed at ${(extra.killedAt * 100).toFixed(0)}% (target ≤ 60%)`,
+      extra.resumeShare <= 0.6,
+    ],
+    [
+      'peak RSS of a fetch',
+      `${Math.max(...rss).toFixed(0)} MiB max; lago 2 GiB ${rss2.toFixed(0)} MiB, 8 GiB ${rss8.toFixed(0)} MiB (target ≤ 150, same for both)`,
+      Math.max(...rss) <= 150 && Math.abs(rss8 - rss2) <= 16,
+    ],
+    [
+      'stored image: allocated / non-zero data',
+      `${Math.max(...sparse).toFixed(3)} max (target ≤ 1.05)`,
+      Math.max(...sparse) <= 1.05,
+    ],
   );
   return printReport(rows, checks, med);
 }
 
 function printReport(rows: Row[], checks: Array<[string, string, boolean]>, med: (name: string) => number): number {
   const lines: string[] = [];
-  lines.push(`${ROUNDS} rounds, medians; ${new Date().toISOString().slice(0, 10)}, ${process.platform} ${process.arch}, ${cpus().length} cores, node ${process.version}`);
-  lines.push(`CPU: ${cpus()[0]?.model ?? 'unknown'}; ${SHA_NI ? 'sha_ni: the synced-floor targets (1.08, 1.20) apply' : 'no sha_ni: the synced-floor targets do not apply'}. CPU s: user + system seconds of every process.`);
+  lines.push(
+    `${ROUNDS} rounds, medians; ${new Date().toISOString().slice(0, 10)}, ${process.platform} ${process.arch}, ${cpus().length} cores, node ${process.version}`,
+  );
+  lines.push(
+    `CPU: ${cpus()[0]?.model ?? 'unknown'}; ${SHA_NI ? 'sha_ni: the synced-floor targets (1.08, 1.20) apply' : 'no sha_ni: the synced-floor targets do not apply'}. CPU s: user + system seconds of every process.`,
+  );
   lines.push('');
-  lines.push('| case | median s | CPU s | baseline | baseline s | CPU s | ratio | target | peak RSS MiB | alloc/data | |');
+  lines.push(
+    '| case | median s | CPU s | baseline | baseline s | CPU s | ratio | target | peak RSS MiB | alloc/data | |',
+  );
   lines.push('|---|---:|---:|---|---:|---:|---:|---|---:|---:|---|');
   const cpuOf = (name: string | undefined) => {
     const values = name ? samples.get(name)?.cpu : undefined;
@@ -489,7 +647,7 @@ function printReport(rows: Row[], checks: Array<[string, string, boolean]>, med:
   const cell = (text: string) => text.replaceAll('|', '\\|');
   for (const row of rows) {
     lines.push(
-      `| ${cell(row.name)} | ${med(row.name).toFixed(2)} | ${cpuOf(row.name)} | ${cell(row.baseline ?? '')} | ${row.baseline ? med(row.baseline).toFixed(2) : ''} | ${cpuOf(row.baseline)} | ${row.ratio?.toFixed(2) ?? ''} | ${[row.target, row.note].filter(Boolean).join("; ")} | ${row.rss?.toFixed(0) ?? ''} | ${row.sparse?.toFixed(3) ?? ''} | ${row.ok === undefined ? '' : row.ok ? 'met' : 'MISSED'} |`,
+      `| ${cell(row.name)} | ${med(row.name).toFixed(2)} | ${cpuOf(row.name)} | ${cell(row.baseline ?? '')} | ${row.baseline ? med(row.baseline).toFixed(2) : ''} | ${cpuOf(row.baseline)} | ${row.ratio?.toFixed(2) ?? ''} | ${[row.target, row.note].filter(Boolean).join('; ')} | ${row.rss?.toFixed(0) ?? ''} | ${row.sparse?.toFixed(3) ?? ''} | ${row.ok === undefined ? '' : row.ok ? 'met' : 'MISSED'} |`,
     );
   }
   lines.push('');

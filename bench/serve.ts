@@ -5,7 +5,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Records a result's time and CPU under `name`. */
-export function recordResult(ctx: { record: (name: string, seconds: number, extra?: { cpu?: number }) => void }, name: string, result: { seconds: number; cpu: number }): void {
+export function recordResult(
+  ctx: { record: (name: string, seconds: number, extra?: { cpu?: number }) => void },
+  name: string,
+  result: { seconds: number; cpu: number },
+): void {
   ctx.record(name, result.seconds, { cpu: result.cpu });
 }
 
@@ -40,7 +44,9 @@ async function cpuSeconds(pid: number | undefined): Promise<number> {
 }
 
 async function startServer(bin: string, args: string[]): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [bin, 'serve', '--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(process.execPath, [bin, 'serve', '--listen', '127.0.0.1:0', ...args], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.setEncoding('utf8').on('data', (text: string) => {
@@ -63,7 +69,18 @@ async function thousandEntries(store: string): Promise<void> {
   await mkdir(join(store, '.tmp'), { recursive: true });
   for (let i = 0; i < 1000; i++) {
     const name = `r${i % 10}:t${Math.floor(i / 10) % 10}:v${i}`;
-    const record = { schema: 1, ref: name, source: `http://upstream/${name}`, sourceFormat: 'raw', compressed: true, verified: { digest: `sha1:${'0'.repeat(40)}`, of: 'image' }, stored: { digest: `sha1:${'0'.repeat(40)}` }, size: 4096, fetchedAt: new Date().toISOString(), tool: 'bench' };
+    const record = {
+      schema: 1,
+      ref: name,
+      source: `http://upstream/${name}`,
+      sourceFormat: 'raw',
+      compressed: true,
+      verified: { digest: `sha1:${'0'.repeat(40)}`, of: 'image' },
+      stored: { digest: `sha1:${'0'.repeat(40)}` },
+      size: 4096,
+      fetchedAt: new Date().toISOString(),
+      tool: 'bench',
+    };
     await writeFile(join(store, name), Buffer.alloc(4096, 1));
     await writeFile(join(store, `${name}.hash`), '0'.repeat(40));
     await writeFile(join(store, `${name}.metadata`), '{}');
@@ -83,14 +100,40 @@ export async function serveRound(ctx: ServeBenchContext, round: number): Promise
     const neighbour = join(ctx.work, `serve-neighbour-${round}`);
     const cpuBefore = await cpuSeconds(server.child.pid);
     await ctx.shell('sync');
-    recordResult(ctx, 'fetch from upstream directly (multi-block xz, compressed_hash)', await ctx.run(process.execPath, [ctx.bin, 'fetch', '-q', '--repo', ctx.repo, '--store', direct, 'bench:fast']));
+    recordResult(
+      ctx,
+      'fetch from upstream directly (multi-block xz, compressed_hash)',
+      await ctx.run(process.execPath, [ctx.bin, 'fetch', '-q', '--repo', ctx.repo, '--store', direct, 'bench:fast']),
+    );
     await rm(direct, { recursive: true, force: true });
     await ctx.shell('sync');
-    recordResult(ctx, 'neighbour fetch through serve, pull-through (cold cache)', await ctx.run(process.execPath, [ctx.bin, 'fetch', '-q', '--repo', `${server.url}/repos/bench.json`, '--store', neighbour, 'bench:fast']));
+    recordResult(
+      ctx,
+      'neighbour fetch through serve, pull-through (cold cache)',
+      await ctx.run(process.execPath, [
+        ctx.bin,
+        'fetch',
+        '-q',
+        '--repo',
+        `${server.url}/repos/bench.json`,
+        '--store',
+        neighbour,
+        'bench:fast',
+      ]),
+    );
     await rm(neighbour, { recursive: true, force: true });
     // The neighbour is done once the .xz matched its digest; the cache host may still be decoding its own copy.
     const kept = join(cacheStore, 'bench:fast:v1.xz');
-    for (let i = 0; i < 1200 && !(await stat(kept).then(() => true, () => false)); i++) await sleep(100);
+    for (
+      let i = 0;
+      i < 1200 &&
+      !(await stat(kept).then(
+        () => true,
+        () => false,
+      ));
+      i++
+    )
+      await sleep(100);
     await sleep(500);
     const pullCpuSeconds = (await cpuSeconds(server.child.pid)) - cpuBefore;
 
@@ -113,7 +156,12 @@ export async function serveRound(ctx: ServeBenchContext, round: number): Promise
     const status = await readFile(`/proc/${server.child.pid}/status`, 'utf8');
     const rssMiB = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
     const { size: bytes } = await stat(join(cacheStore, 'bench:fast:v1.xz'));
-    return { rssMiB, bytes, pullCpuSeconds, ...(round === 1 ? await embedTimes(ctx) : { embedColdMs: NaN, embedWarmMs: NaN }) };
+    return {
+      rssMiB,
+      bytes,
+      pullCpuSeconds,
+      ...(round === 1 ? await embedTimes(ctx) : { embedColdMs: NaN, embedWarmMs: NaN }),
+    };
   } finally {
     await stop(server.child);
     await rm(cacheStore, { recursive: true, force: true });
@@ -127,7 +175,9 @@ async function embedTimes(ctx: ServeBenchContext): Promise<{ embedColdMs: number
   try {
     const time = async () => {
       const started = process.hrtime.bigint();
-      const body = (await (await fetch(`${server.url}/api/1/repositories?embed=true`)).json()) as { _embedded?: { items: unknown[] } };
+      const body = (await (await fetch(`${server.url}/api/1/repositories?embed=true`)).json()) as {
+        _embedded?: { items: unknown[] };
+      };
       if (body._embedded?.items.length !== 10) throw new Error('usage API: expected 10 repositories');
       return Number(process.hrtime.bigint() - started) / 1e6;
     };

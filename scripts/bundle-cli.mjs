@@ -18,8 +18,21 @@ const HOT_COMMANDS = /\/dist\/cli\/commands\/(fetch)\.js$/;
 const { name, version } = JSON.parse(readFileSync('package.json', 'utf8'));
 const BUILTINS = new Set([...builtinModules, ...builtinModules.map((id) => `node:${id}`)]);
 /** Dependencies left in node_modules: native ones, and the large ones only serve, push and the job service load. */
-const EXTERNAL = ['fastify', '@fastify/', 'better-sqlite3', 'prom-client', 'bcryptjs', 'jose', 'tar-stream', 'lzma-native', 'execa', 'cli-progress'];
-const external = (id) => BUILTINS.has(id) || EXTERNAL.some((dep) => (dep.endsWith('/') ? id.startsWith(dep) : id === dep || id.startsWith(`${dep}/`)));
+const EXTERNAL = [
+  'fastify',
+  '@fastify/',
+  'better-sqlite3',
+  'prom-client',
+  'bcryptjs',
+  'jose',
+  'tar-stream',
+  'lzma-native',
+  'execa',
+  'cli-progress',
+];
+const external = (id) =>
+  BUILTINS.has(id) ||
+  EXTERNAL.some((dep) => (dep.endsWith('/') ? id.startsWith(dep) : id === dep || id.startsWith(`${dep}/`)));
 
 /** version.js reads package.json relative to itself, which the bundle moves; the bundle carries the values. */
 const bakedVersion = {
@@ -38,7 +51,8 @@ const bakedVersion = {
 function staticClosure(from, getModuleInfo, seen = new Set()) {
   if (seen.has(from)) return seen;
   seen.add(from);
-  for (const id of getModuleInfo(from)?.importedIds ?? []) if (id.startsWith('/') && !id.includes('/node_modules/')) staticClosure(id, getModuleInfo, seen);
+  for (const id of getModuleInfo(from)?.importedIds ?? [])
+    if (id.startsWith('/') && !id.includes('/node_modules/')) staticClosure(id, getModuleInfo, seen);
   return seen;
 }
 
@@ -51,19 +65,27 @@ function packageDir(id) {
 
 /** Each bundled package's name, version, licence and licence text, beside the bundle (their licences ask for it). */
 function thirdPartyNotice(ids) {
-  const dirs = [...new Set(ids.filter((id) => id.includes('/node_modules/') && !id.startsWith('\0')).map(packageDir))].sort();
-  return dirs.map((dir) => {
-    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
-    const file = readdirSync(dir).find((entry) => /^(licen[cs]e|copying)/i.test(entry));
-    return `${pkg.name} ${pkg.version} (${pkg.license ?? 'see below'})\n\n${file ? readFileSync(join(dir, file), 'utf8').trim() : '(no licence file shipped)'}\n`;
-  }).join(`\n${'-'.repeat(72)}\n\n`);
+  const dirs = [
+    ...new Set(ids.filter((id) => id.includes('/node_modules/') && !id.startsWith('\0')).map(packageDir)),
+  ].sort();
+  return dirs
+    .map((dir) => {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+      const file = readdirSync(dir).find((entry) => /^(licen[cs]e|copying)/i.test(entry));
+      return `${pkg.name} ${pkg.version} (${pkg.license ?? 'see below'})\n\n${file ? readFileSync(join(dir, file), 'utf8').trim() : '(no licence file shipped)'}\n`;
+    })
+    .join(`\n${'-'.repeat(72)}\n\n`);
 }
 
 let hot;
 const bundle = await rollup({
   input: { main: 'dist/cli/main.js' },
   external,
-  plugins: [bakedVersion, nodeResolve({ preferBuiltins: true, exportConditions: ['node', 'import', 'default'] }), commonjs()],
+  plugins: [
+    bakedVersion,
+    nodeResolve({ preferBuiltins: true, exportConditions: ['node', 'import', 'default'] }),
+    commonjs(),
+  ],
   onwarn(warning, warn) {
     // Cycles inside dependencies (graceful-fs) and their top-level `this` are theirs and harmless.
     if (warning.code === 'CIRCULAR_DEPENDENCY' || warning.code === 'THIS_IS_UNDEFINED') return;
@@ -79,7 +101,9 @@ await bundle.write({
   // main.cjs would otherwise require every builtin the hot chunk requires, itself.
   hoistTransitiveImports: false,
   manualChunks(id, { getModuleIds, getModuleInfo }) {
-    hot ??= new Set([...getModuleIds()].filter((m) => HOT_COMMANDS.test(m)).flatMap((m) => [...staticClosure(m, getModuleInfo)]));
+    hot ??= new Set(
+      [...getModuleIds()].filter((m) => HOT_COMMANDS.test(m)).flatMap((m) => [...staticClosure(m, getModuleInfo)]),
+    );
     return hot.has(id) ? 'hot' : undefined;
   },
 });

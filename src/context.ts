@@ -99,7 +99,9 @@ export function createContext(options: ContextOptions = {}): Context {
     qemuImg: options.qemuImg ?? 'qemu-img',
     mirrors: options.mirrors ?? [],
     trust: options.trust ?? NO_TRUST,
-    maxImageBytes: options.maxImageBytes ?? (Number(env.TEMPLATES_MAX_IMAGE_BYTES) > 0 ? Number(env.TEMPLATES_MAX_IMAGE_BYTES) : DEFAULT_MAX_IMAGE_BYTES),
+    maxImageBytes:
+      options.maxImageBytes ??
+      (Number(env.TEMPLATES_MAX_IMAGE_BYTES) > 0 ? Number(env.TEMPLATES_MAX_IMAGE_BYTES) : DEFAULT_MAX_IMAGE_BYTES),
     http:
       options.http ??
       createHttpClient({
@@ -107,14 +109,18 @@ export function createContext(options: ContextOptions = {}): Context {
         connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
         idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
         env,
-        credentials: createCredentials({ env, home, ...(options.credentials ? { configured: options.credentials } : {}) }),
+        credentials: createCredentials({
+          env,
+          home,
+          ...(options.credentials ? { configured: options.credentials } : {}),
+        }),
         ...(options.retries !== undefined ? { retries: options.retries } : {}),
         ...(options.retryDelayMs !== undefined ? { retryDelayMs: options.retryDelayMs } : {}),
       }),
     xzThreads: options.xzThreads ?? 0,
     inlineHashMaxBytes: options.inlineHashMaxBytes ?? 16 * 1024 * 1024,
     fifo: options.fifo ?? true,
-    zstd: async () => (options.zstd === false ? undefined : options.zstd ?? (await findExecutable('zstd', env.PATH))),
+    zstd: async () => (options.zstd === false ? undefined : (options.zstd ?? (await findExecutable('zstd', env.PATH)))),
     decoder: async () => {
       if (choice === 'lzma-native') return { kind: 'lzma-native' };
       const xz = await findExecutable('xz', env.PATH);

@@ -115,7 +115,12 @@ export function isTemplatesError(error: unknown, code?: ErrorCode): error is Tem
 /** Turns any failure into a TemplatesError (unexpected ones become INTERNAL). */
 export function asTemplatesError(error: unknown): TemplatesError {
   if (isTemplatesError(error)) return error;
-  return new TemplatesError('INTERNAL', `unexpected error: ${(error as Error)?.stack ?? String(error)}`, { hint: 'please report this as a bug' }, { cause: error });
+  return new TemplatesError(
+    'INTERNAL',
+    `unexpected error: ${(error as Error)?.stack ?? String(error)}`,
+    { hint: 'please report this as a bug' },
+    { cause: error },
+  );
 }
 
 /** Normalises an AbortSignal's reason into an ABORTED error. */
@@ -130,11 +135,19 @@ export function storeIoError(error: unknown, path: string, doing: string): Templ
   if (isTemplatesError(error)) return error;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   const hint =
-    code === 'ENOSPC' ? 'free some space or point --store at a larger filesystem'
-    : code === 'EACCES' || code === 'EPERM' ? 'check the permissions of the store directory'
-    : code === 'EROFS' ? 'the store is on a read-only filesystem; use --store DIR'
-    : undefined;
-  return new TemplatesError('STORE_IO', `${doing} ${path}: ${code ?? String(error)}`, { path, ...(hint ? { hint } : {}) }, { cause: error });
+    code === 'ENOSPC'
+      ? 'free some space or point --store at a larger filesystem'
+      : code === 'EACCES' || code === 'EPERM'
+        ? 'check the permissions of the store directory'
+        : code === 'EROFS'
+          ? 'the store is on a read-only filesystem; use --store DIR'
+          : undefined;
+  return new TemplatesError(
+    'STORE_IO',
+    `${doing} ${path}: ${code ?? String(error)}`,
+    { path, ...(hint ? { hint } : {}) },
+    { cause: error },
+  );
 }
 
 /** Wraps a filesystem error while writing a published repository (index, export) in OUTPUT_IO, naming the path. */
@@ -142,10 +155,17 @@ export function outputIoError(error: unknown, path: string, doing: string): Temp
   if (isTemplatesError(error)) return error;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   const hint =
-    code === 'ENOSPC' ? 'free some space on the output filesystem'
-    : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'the directory must be writable: index writes the .xz, .hash and .metadata files next to each image'
-    : undefined;
-  return new TemplatesError('OUTPUT_IO', `${doing} ${path}: ${code ?? String(error)}`, { path, ...(hint ? { hint } : {}) }, { cause: error });
+    code === 'ENOSPC'
+      ? 'free some space on the output filesystem'
+      : code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+        ? 'the directory must be writable: index writes the .xz, .hash and .metadata files next to each image'
+        : undefined;
+  return new TemplatesError(
+    'OUTPUT_IO',
+    `${doing} ${path}: ${code ?? String(error)}`,
+    { path, ...(hint ? { hint } : {}) },
+    { cause: error },
+  );
 }
 
 /** Removes user:password@ from URLs so messages never print credentials. */

@@ -1,7 +1,14 @@
 // The public API: named exports only (docs/api.md).
 export { TemplatesError, ERROR_CODES, isTemplatesError, type ErrorCode, type ErrorFields } from './errors.js';
 export { createContext, type Context, type ContextOptions } from './context.js';
-export { openStore, defaultStoreRoot, readStoredEntry, type Store, type StoreOptions, type StoredEntry } from './store/store.js';
+export {
+  openStore,
+  defaultStoreRoot,
+  readStoredEntry,
+  type Store,
+  type StoreOptions,
+  type StoredEntry,
+} from './store/store.js';
 export type { EntryRecord } from './store/record.js';
 export { entryName } from './store/layout.js';
 export { loadRepository, MAX_REPOSITORY_BYTES } from './repository/load.js';
@@ -14,7 +21,13 @@ export { parseDigest, parseHashFile, formatDigest, type Digest, type HashAlgorit
 export type { Repository, TemplateSpec, VersionSpec, SourceSpec, Entry } from './repository/model.js';
 export { fetchTemplate, type FetchOptions, type FetchResult } from './fetch/fetch.js';
 export { fetchTemplates, type FetchTemplatesOptions } from './fetch/fetch-templates.js';
-export { resolveTemplate, templatePath, type Resolution, type ResolveOptions, type PathOptions } from './fetch/describe.js';
+export {
+  resolveTemplate,
+  templatePath,
+  type Resolution,
+  type ResolveOptions,
+  type PathOptions,
+} from './fetch/describe.js';
 export type { ProgressEvent, ProgressCallback } from './fetch/progress.js';
 export { createHttpClient, type HttpClient, type HttpClientOptions } from './http/client.js';
 export { indexDirectory, type IndexOptions, type IndexSummary } from './publish/index-directory.js';

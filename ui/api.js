@@ -22,12 +22,24 @@ export function signOut() {
 export async function signIn(user, password) {
   const basic = btoa(String.fromCodePoint(...new TextEncoder().encode(`${user}:${password}`)));
   // X-Requested-With: the server then leaves out its Basic challenge, which would make the browser prompt.
-  const response = await fetch('/auth_token', { headers: { authorization: `Basic ${basic}`, 'x-requested-with': 'templates-dashboard' }, cache: 'no-store' });
+  const response = await fetch('/auth_token', {
+    headers: { authorization: `Basic ${basic}`, 'x-requested-with': 'templates-dashboard' },
+    cache: 'no-store',
+  });
   if (!response.ok) {
-    throw new Error(response.status === 401 ? 'Wrong user or password.' : response.status === 429 ? 'Too many attempts: wait a minute and try again.' : `The server answered ${response.status}.`);
+    throw new Error(
+      response.status === 401
+        ? 'Wrong user or password.'
+        : response.status === 429
+          ? 'Too many attempts: wait a minute and try again.'
+          : `The server answered ${response.status}.`,
+    );
   }
   const body = await response.json();
-  sessionStorage.setItem(KEY, JSON.stringify({ token: body.auth_token, user, expires: Date.now() + body.expires_in * 1000 }));
+  sessionStorage.setItem(
+    KEY,
+    JSON.stringify({ token: body.auth_token, user, expires: Date.now() + body.expires_in * 1000 }),
+  );
 }
 
 function headers(extra = {}) {
@@ -41,7 +53,10 @@ export async function api(path, init = {}) {
   if (response.status === 401) throw new Unauthorized(path);
   const body = (response.headers.get('content-type') ?? '').includes('json') ? await response.json() : null;
   if (!response.ok) {
-    throw Object.assign(new Error(body?.error?.message ?? `${path}: HTTP ${response.status}`), { status: response.status, code: body?.error?.code });
+    throw Object.assign(new Error(body?.error?.message ?? `${path}: HTTP ${response.status}`), {
+      status: response.status,
+      code: body?.error?.code,
+    });
   }
   return body;
 }
@@ -64,7 +79,11 @@ function parseBlock(block) {
 export async function followEvents(onEvent, signal) {
   while (!signal.aborted) {
     try {
-      const response = await fetch('/api/1/events', { headers: headers({ accept: 'text/event-stream' }), signal, cache: 'no-store' });
+      const response = await fetch('/api/1/events', {
+        headers: headers({ accept: 'text/event-stream' }),
+        signal,
+        cache: 'no-store',
+      });
       if (response.status === 401) throw new Unauthorized('/api/1/events');
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';

@@ -26,7 +26,11 @@ async function showPublic() {
   try {
     const { repositories } = await api('/repos/');
     say('');
-    $('#who').append('Signed out. Public here: ', ...repositories.flatMap((r, i) => [i ? ', ' : '', link(r.url, r.name)]), '.');
+    $('#who').append(
+      'Signed out. Public here: ',
+      ...repositories.flatMap((r, i) => [i ? ', ' : '', link(r.url, r.name)]),
+      '.',
+    );
   } catch {
     say('Signed out: sign in to see this server.');
   }
@@ -64,7 +68,7 @@ async function start() {
   }
   live.user = session()?.user ?? 'anonymous';
   showLocked(false);
-  say(session() ? `Signed in as ${live.user}.` : 'This server\'s API is open: no sign-in needed.');
+  say(session() ? `Signed in as ${live.user}.` : "This server's API is open: no sign-in needed.");
   every(STORE_EVERY_MS, refreshStore, controller.signal);
   every(MIRRORS_EVERY_MS, refreshMirrors, controller.signal);
   const timer = setInterval(tick, 1000);

@@ -27,7 +27,8 @@ export function formatBytes(bytes) {
 }
 
 /** A byte count people read, with the exact count machines read (`<data value>`). */
-export const bytesData = (bytes) => el('data', { value: bytes, title: `${bytes.toLocaleString('en')} bytes` }, formatBytes(bytes));
+export const bytesData = (bytes) =>
+  el('data', { value: bytes, title: `${bytes.toLocaleString('en')} bytes` }, formatBytes(bytes));
 
 export function formatDuration(seconds) {
   const s = Math.max(0, Math.round(seconds));
@@ -48,7 +49,9 @@ export const link = (href, ...text) => el('a', { href }, ...text);
 
 /** A table body's rows, or one row saying it is empty. */
 export function fillRows(tbody, rows, columns, empty) {
-  tbody.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: columns, className: 'empty' }, empty))]));
+  tbody.replaceChildren(
+    ...(rows.length ? rows : [el('tr', {}, el('td', { colspan: columns, className: 'empty' }, empty))]),
+  );
 }
 
 /** Re-renders `container` without losing keyboard focus: the element with the focused one's data-key gets it back. */

@@ -2,9 +2,15 @@
 import { api } from './api.js';
 import { $, ago, bytesData, el, fillRows, formatBytes, formatDuration, keepFocus } from './format.js';
 
-
 /** What the page knows; `user` decides whose jobs get renew and delete buttons. */
-export const live = { transfers: new Map(), recent: [], jobs: new Map(), rates: new Map(), user: 'anonymous', onError: () => {} };
+export const live = {
+  transfers: new Map(),
+  recent: [],
+  jobs: new Map(),
+  rates: new Map(),
+  user: 'anonymous',
+  onError: () => {},
+};
 
 const RESULT_CLASS = { downloaded: 'ok', cached: 'ok', failed: 'bad' };
 const STATE_CLASS = { wait: 'warn', fetching: 'warn', done: 'ok', removed: 'muted', failed: 'bad' };
@@ -13,14 +19,18 @@ const STATE_CLASS = { wait: 'warn', fetching: 'warn', done: 'ok', removed: 'mute
 const link = (href, key, text) => el('a', { href, 'data-key': key }, text);
 
 function what(transfer, where) {
-  return transfer._links.job ? link(transfer._links.job.href, `${where}-${transfer.id}`, `job ${transfer.job}: ${transfer.ref}`)
-    : transfer._links.version ? link(transfer._links.version.href, `${where}-${transfer.id}`, transfer.ref) : transfer.ref;
+  return transfer._links.job
+    ? link(transfer._links.job.href, `${where}-${transfer.id}`, `job ${transfer.job}: ${transfer.ref}`)
+    : transfer._links.version
+      ? link(transfer._links.version.href, `${where}-${transfer.id}`, transfer.ref)
+      : transfer.ref;
 }
 
 function rateOf(transfer) {
   const previous = live.rates.get(transfer.id);
   const now = Date.now();
-  const rate = previous && now > previous.at ? ((transfer.bytes - previous.bytes) * 1000) / (now - previous.at) : previous?.rate;
+  const rate =
+    previous && now > previous.at ? ((transfer.bytes - previous.bytes) * 1000) / (now - previous.at) : previous?.rate;
   live.rates.set(transfer.id, { at: now, bytes: transfer.bytes, rate: rate ?? 0 });
   return rate ?? 0;
 }
@@ -35,23 +45,59 @@ function renderInFlight() {
   const items = [...live.transfers.values()].map((transfer) => {
     const label = `progress-${transfer.id}`;
     const rate = live.rates.get(transfer.id)?.rate ?? 0;
-    const amount = transfer.total ? `${formatBytes(transfer.bytes)} of ${formatBytes(transfer.total)}` : formatBytes(transfer.bytes);
-    return el('li', { 'data-transfer': transfer.id },
-      el('span', { id: label }, what(transfer, 'flight'), ` (${transfer.kind}${transfer.source ? `, from ${transfer.source}` : ''})`),
-      el('progress', { 'aria-labelledby': label, max: transfer.total ?? undefined, value: transfer.total ? transfer.bytes : undefined }),
-      el('span', { className: 'muted' }, `${amount}${rate ? `, ${formatBytes(rate)}/s` : ''}, for `, el('time', { 'data-since': transfer.started_at }, since(transfer.started_at))));
+    const amount = transfer.total
+      ? `${formatBytes(transfer.bytes)} of ${formatBytes(transfer.total)}`
+      : formatBytes(transfer.bytes);
+    return el(
+      'li',
+      { 'data-transfer': transfer.id },
+      el(
+        'span',
+        { id: label },
+        what(transfer, 'flight'),
+        ` (${transfer.kind}${transfer.source ? `, from ${transfer.source}` : ''})`,
+      ),
+      el('progress', {
+        'aria-labelledby': label,
+        max: transfer.total ?? undefined,
+        value: transfer.total ? transfer.bytes : undefined,
+      }),
+      el(
+        'span',
+        { className: 'muted' },
+        `${amount}${rate ? `, ${formatBytes(rate)}/s` : ''}, for `,
+        el('time', { 'data-since': transfer.started_at }, since(transfer.started_at)),
+      ),
+    );
   });
-  keepFocus($('#in-flight'), () => $('#in-flight').replaceChildren(...(items.length ? items : [el('li', { className: 'muted' }, 'Nothing is being fetched.')])));
+  keepFocus($('#in-flight'), () =>
+    $('#in-flight').replaceChildren(
+      ...(items.length ? items : [el('li', { className: 'muted' }, 'Nothing is being fetched.')]),
+    ),
+  );
 }
 
 function renderRecent() {
-  const rows = live.recent.map((transfer) => el('tr', { 'data-transfer': transfer.id },
-    el('th', { scope: 'row' }, what(transfer, 'recent')),
-    el('td', {}, el('span', { className: `state ${RESULT_CLASS[transfer.result] ?? ''}`, title: transfer.message ?? undefined }, transfer.code && transfer.result === 'failed' ? `failed: ${transfer.code}` : transfer.result)),
-    el('td', { className: 'num' }, formatDuration(transfer.seconds)),
-    el('td', {}, transfer.source ?? el('span', { className: 'muted' }, 'unknown')),
-    el('td', { className: 'num' }, bytesData(transfer.bytes)),
-    el('td', {}, ago(transfer.ended_at))));
+  const rows = live.recent.map((transfer) =>
+    el(
+      'tr',
+      { 'data-transfer': transfer.id },
+      el('th', { scope: 'row' }, what(transfer, 'recent')),
+      el(
+        'td',
+        {},
+        el(
+          'span',
+          { className: `state ${RESULT_CLASS[transfer.result] ?? ''}`, title: transfer.message ?? undefined },
+          transfer.code && transfer.result === 'failed' ? `failed: ${transfer.code}` : transfer.result,
+        ),
+      ),
+      el('td', { className: 'num' }, formatDuration(transfer.seconds)),
+      el('td', {}, transfer.source ?? el('span', { className: 'muted' }, 'unknown')),
+      el('td', { className: 'num' }, bytesData(transfer.bytes)),
+      el('td', {}, ago(transfer.ended_at)),
+    ),
+  );
   keepFocus($('#recent'), () => fillRows($('#recent tbody'), rows, 6, 'Nothing fetched since the server started.'));
 }
 
@@ -70,7 +116,10 @@ export function onTransfer(transfer) {
 
 async function act(job, method, body) {
   try {
-    await api(`/api/1/jobs/${job.id}`, { method, ...(body ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}) });
+    await api(`/api/1/jobs/${job.id}`, {
+      method,
+      ...(body ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+    });
   } catch (error) {
     live.onError(error);
   }
@@ -80,9 +129,22 @@ function actions(job) {
   const mine = job.owner === live.user;
   const open = job.state_name === 'wait' || job.state_name === 'fetching' || job.state_name === 'done';
   if (!mine || !open) return el('span', { className: 'muted' }, mine ? '—' : `${job.owner}'s`);
-  const renew = el('button', { type: 'button', className: 'secondary', 'data-key': `renew-${job.id}`, 'aria-label': `Renew job ${job.id} for ${formatDuration(job.seconds_to_live)}` }, 'Renew');
+  const renew = el(
+    'button',
+    {
+      type: 'button',
+      className: 'secondary',
+      'data-key': `renew-${job.id}`,
+      'aria-label': `Renew job ${job.id} for ${formatDuration(job.seconds_to_live)}`,
+    },
+    'Renew',
+  );
   renew.addEventListener('click', () => act(job, 'PATCH', { seconds_to_live: job.seconds_to_live }));
-  const remove = el('button', { type: 'button', className: 'secondary', 'data-key': `delete-${job.id}`, 'aria-label': `Delete job ${job.id}` }, 'Delete');
+  const remove = el(
+    'button',
+    { type: 'button', className: 'secondary', 'data-key': `delete-${job.id}`, 'aria-label': `Delete job ${job.id}` },
+    'Delete',
+  );
   remove.addEventListener('click', () => {
     if (confirm(`Delete job ${job.id}? What it holds may then be pruned.`)) void act(job, 'DELETE');
   });
@@ -90,21 +152,45 @@ function actions(job) {
 }
 
 function timeLeft(job) {
-  if (!job.time_to_expire || job.state_name === 'removed' || job.state_name === 'failed') return el('span', { className: 'muted' }, '—');
-  return el('time', { datetime: job.time_to_expire, title: job.time_to_expire, 'data-until': job.time_to_expire }, left(job.time_to_expire));
+  if (!job.time_to_expire || job.state_name === 'removed' || job.state_name === 'failed')
+    return el('span', { className: 'muted' }, '—');
+  return el(
+    'time',
+    { datetime: job.time_to_expire, title: job.time_to_expire, 'data-until': job.time_to_expire },
+    left(job.time_to_expire),
+  );
 }
 
 export function renderJobs() {
   const jobs = [...live.jobs.values()].sort((a, b) => b.id - a.id);
-  const rows = jobs.map((job) => el('tr', { 'data-job': job.id, 'data-state': job.state_name },
-    el('th', { scope: 'row' }, link(`/api/1/jobs/${job.id}`, `job-${job.id}`, `#${job.id}`)),
-    el('td', {}, el('span', { className: `state ${STATE_CLASS[job.state_name] ?? ''}`, title: job.state_reason ?? undefined }, job.state_name),
-      job.state_name === 'fetching' && job.progress.total ? el('progress', { max: job.progress.total, value: job.progress.bytes, 'aria-label': `job ${job.id} progress` }) : null),
-    el('td', {}, job.owner),
-    el('td', {}, job.label ?? el('span', { className: 'muted' }, 'none')),
-    el('td', {}, job.refs.map((ref) => ref.version).join(', ')),
-    el('td', {}, timeLeft(job)),
-    el('td', {}, actions(job))));
+  const rows = jobs.map((job) =>
+    el(
+      'tr',
+      { 'data-job': job.id, 'data-state': job.state_name },
+      el('th', { scope: 'row' }, link(`/api/1/jobs/${job.id}`, `job-${job.id}`, `#${job.id}`)),
+      el(
+        'td',
+        {},
+        el(
+          'span',
+          { className: `state ${STATE_CLASS[job.state_name] ?? ''}`, title: job.state_reason ?? undefined },
+          job.state_name,
+        ),
+        job.state_name === 'fetching' && job.progress.total
+          ? el('progress', {
+              max: job.progress.total,
+              value: job.progress.bytes,
+              'aria-label': `job ${job.id} progress`,
+            })
+          : null,
+      ),
+      el('td', {}, job.owner),
+      el('td', {}, job.label ?? el('span', { className: 'muted' }, 'none')),
+      el('td', {}, job.refs.map((ref) => ref.version).join(', ')),
+      el('td', {}, timeLeft(job)),
+      el('td', {}, actions(job)),
+    ),
+  );
   keepFocus($('#jobs-table'), () => fillRows($('#jobs-table tbody'), rows, 7, 'No jobs yet.'));
 }
 
@@ -126,6 +212,8 @@ export async function reloadLive() {
 
 /** Each second: time left and durations move on, in place (nothing re-rendered, focus untouched). */
 export function tick() {
-  for (const node of document.querySelectorAll('time[data-since]')) node.textContent = since(node.getAttribute('data-since'));
-  for (const node of document.querySelectorAll('time[data-until]')) node.textContent = left(node.getAttribute('data-until'));
+  for (const node of document.querySelectorAll('time[data-since]'))
+    node.textContent = since(node.getAttribute('data-since'));
+  for (const node of document.querySelectorAll('time[data-until]'))
+    node.textContent = left(node.getAttribute('data-until'));
 }

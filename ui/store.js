@@ -2,7 +2,6 @@
 import { api } from './api.js';
 import { $, ago, bytesData, el, fillRows, formatBytes, formatDuration, link } from './format.js';
 
-
 function figure(label, value, href) {
   return el('div', {}, el('dt', {}, label), el('dd', {}, link(href, value)));
 }
@@ -11,7 +10,12 @@ function figure(label, value, href) {
 function versionsOf(root) {
   return (root._embedded?.items ?? []).flatMap((repository) =>
     (repository._embedded?.items ?? []).flatMap((template) =>
-      (template._embedded?.items ?? []).map((version) => ({ ...version, ref: `${repository.name}:${template.name}:${version.name}` }))));
+      (template._embedded?.items ?? []).map((version) => ({
+        ...version,
+        ref: `${repository.name}:${template.name}:${version.name}`,
+      })),
+    ),
+  );
 }
 
 function renderTotals(store) {
@@ -29,27 +33,46 @@ function renderPerRepository(root) {
   const largest = Math.max(1, ...repositories.map((r) => Math.max(r.size, r.disk_size)));
   const rows = repositories.map((repository) => {
     const share = repository.size ? Math.round((repository.disk_size / repository.size) * 100) : 0;
-    const bar = el('div', { className: 'bar', role: 'img', 'aria-label': `${repository.name}: on disk ${share}% of its size` },
+    const bar = el(
+      'div',
+      { className: 'bar', role: 'img', 'aria-label': `${repository.name}: on disk ${share}% of its size` },
       el('span', { className: 'size', style: { width: `${(repository.size / largest) * 100}%` } }),
-      el('span', { className: 'disk', style: { width: `${(repository.disk_size / largest) * 100}%` } }));
-    return el('tr', { 'data-repository': repository.name },
+      el('span', { className: 'disk', style: { width: `${(repository.disk_size / largest) * 100}%` } }),
+    );
+    return el(
+      'tr',
+      { 'data-repository': repository.name },
       el('th', { scope: 'row' }, link(repository._links.self.href, repository.name)),
       el('td', { className: 'num' }, bytesData(repository.size)),
       el('td', { className: 'num' }, bytesData(repository.disk_size)),
-      el('td', {}, bar, el('span', { className: 'muted' }, `${share}%`)));
+      el('td', {}, bar, el('span', { className: 'muted' }, `${share}%`)),
+    );
   });
   fillRows($('#per-repo tbody'), rows, 4, 'Nothing is stored yet.');
 }
 
 function renderLargest(root) {
-  const versions = versionsOf(root).sort((a, b) => b.disk_size - a.disk_size || b.size - a.size).slice(0, 10);
-  const rows = versions.map((version) => el('tr', {},
-    el('th', { scope: 'row' }, link(version._links.self.href, version.ref)),
-    el('td', { className: 'num' }, bytesData(version.size)),
-    el('td', { className: 'num' }, bytesData(version.disk_size)),
-    el('td', {}, ago(version.last_used)),
-    // Users are paths (a job's hold, a VM's disk): the last part names it, the whole path is its title.
-    el('td', { title: version.users.join('\n') || undefined }, version.users.length ? version.users.map((user) => user.split('/').pop()).join(', ') : el('span', { className: 'muted' }, 'none'))));
+  const versions = versionsOf(root)
+    .sort((a, b) => b.disk_size - a.disk_size || b.size - a.size)
+    .slice(0, 10);
+  const rows = versions.map((version) =>
+    el(
+      'tr',
+      {},
+      el('th', { scope: 'row' }, link(version._links.self.href, version.ref)),
+      el('td', { className: 'num' }, bytesData(version.size)),
+      el('td', { className: 'num' }, bytesData(version.disk_size)),
+      el('td', {}, ago(version.last_used)),
+      // Users are paths (a job's hold, a VM's disk): the last part names it, the whole path is its title.
+      el(
+        'td',
+        { title: version.users.join('\n') || undefined },
+        version.users.length
+          ? version.users.map((user) => user.split('/').pop()).join(', ')
+          : el('span', { className: 'muted' }, 'none'),
+      ),
+    ),
+  );
   fillRows($('#largest tbody'), rows, 5, 'Nothing is stored yet.');
 }
 
@@ -57,7 +80,8 @@ function describePolicy(policy) {
   const parts = [
     policy.older_than_seconds !== null && `not used for ${formatDuration(policy.older_than_seconds)}`,
     policy.keep !== null && `beyond the newest ${policy.keep} of each template`,
-    policy.max_bytes !== null && `least recently used while the store takes over ${formatBytes(policy.max_bytes)} on disk`,
+    policy.max_bytes !== null &&
+      `least recently used while the store takes over ${formatBytes(policy.max_bytes)} on disk`,
   ].filter(Boolean);
   return parts.length
     ? `Policy: ${parts.join('; ')}. This server removes nothing itself; templates prune does.`
@@ -70,18 +94,35 @@ function renderPrune(plan, root) {
   // Without a policy, the least recently used versions: what a size limit would take first.
   const items = configured
     ? [...plan.next, ...plan.kept.map((item) => ({ ...item, kept: true }))]
-    : versionsOf(root).sort((a, b) => Date.parse(a.last_used) - Date.parse(b.last_used)).slice(0, 5)
-      .map((v) => ({ ref: v.ref, disk_size: v.disk_size, last_used: v.last_used, reason: 'least recently used', _links: { version: v._links.self } }));
-  const rows = items.map((item) => el('tr', {},
-    el('th', { scope: 'row' }, link(item._links.version.href, item.ref)),
-    el('td', { className: 'num' }, bytesData(item.disk_size)),
-    el('td', {}, ago(item.last_used)),
-    el('td', {}, item.kept ? el('span', { className: 'muted' }, `kept: ${item.reason}`) : item.reason)));
+    : versionsOf(root)
+        .sort((a, b) => Date.parse(a.last_used) - Date.parse(b.last_used))
+        .slice(0, 5)
+        .map((v) => ({
+          ref: v.ref,
+          disk_size: v.disk_size,
+          last_used: v.last_used,
+          reason: 'least recently used',
+          _links: { version: v._links.self },
+        }));
+  const rows = items.map((item) =>
+    el(
+      'tr',
+      {},
+      el('th', { scope: 'row' }, link(item._links.version.href, item.ref)),
+      el('td', { className: 'num' }, bytesData(item.disk_size)),
+      el('td', {}, ago(item.last_used)),
+      el('td', {}, item.kept ? el('span', { className: 'muted' }, `kept: ${item.reason}`) : item.reason),
+    ),
+  );
   fillRows($('#prune-next tbody'), rows, 4, 'Nothing would go now.');
 }
 
 export async function refreshStore() {
-  const [store, root, plan] = await Promise.all([api('/api/1/store'), api('/api/1/repositories?embed=true&links=true'), api('/api/1/prune')]);
+  const [store, root, plan] = await Promise.all([
+    api('/api/1/store'),
+    api('/api/1/repositories?embed=true&links=true'),
+    api('/api/1/prune'),
+  ]);
   renderTotals(store);
   renderPerRepository(root);
   renderLargest(root);

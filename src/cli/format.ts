@@ -13,8 +13,14 @@ export function resolutionLines(r: Resolution, width: number): string[] {
     ...(r.compressedHash ? [`${label('xz hash')}${r.compressedHash}`] : []),
     ...(r.size !== null ? [`${label('size')}${r.size}`] : []),
     ...(r.format ? [`${label('format')}${r.format}`] : []),
-    ...(r.signature ? [`${label('signature')}${r.signature.state === 'verified'
-      ? `verified, key ${r.signature.keyId}${r.signature.signedAt ? `, signed ${r.signature.signedAt}` : ''}${r.signature.revision !== undefined ? `, revision ${r.signature.revision}` : ''}`
-      : 'not checked (no key is trusted for this repository)'}`] : []),
+    ...(r.signature
+      ? [
+          `${label('signature')}${
+            r.signature.state === 'verified'
+              ? `verified, key ${r.signature.keyId}${r.signature.signedAt ? `, signed ${r.signature.signedAt}` : ''}${r.signature.revision !== undefined ? `, revision ${r.signature.revision}` : ''}`
+              : 'not checked (no key is trusted for this repository)'
+          }`,
+        ]
+      : []),
   ];
 }

@@ -14,7 +14,13 @@ export interface CliIo {
 export type Print = (text: string, to: 'stdout' | 'stderr') => void;
 
 /** Prints an error: one line on stderr, and with --json also an object on stdout. Returns its exit code. */
-export function report(io: CliIo, error: unknown, json: boolean, ref?: string, print: Print = (text, to) => void io[to].write(text)): number {
+export function report(
+  io: CliIo,
+  error: unknown,
+  json: boolean,
+  ref?: string,
+  print: Print = (text, to) => void io[to].write(text),
+): number {
   const failure = asTemplatesError(error);
   print(`templates: ${failure.toLine()} [${failure.code}]\n`, 'stderr');
   if (json) print(`${JSON.stringify({ ...(ref ? { ref } : {}), error: failure.toJSON() })}\n`, 'stdout');

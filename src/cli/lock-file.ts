@@ -8,7 +8,11 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 /** The lock file at `path`; INPUT_NOT_FOUND when there is none. */
 export async function readLockFile(path: string): Promise<LockFile> {
   const lock = await readLockFileIfAny(path);
-  if (!lock) throw new TemplatesError('INPUT_NOT_FOUND', `${path}: cannot read the lock file: ENOENT`, { file: path, hint: 'write one with templates lock REF…' });
+  if (!lock)
+    throw new TemplatesError('INPUT_NOT_FOUND', `${path}: cannot read the lock file: ENOENT`, {
+      file: path,
+      hint: 'write one with templates lock REF…',
+    });
   return lock;
 }
 
@@ -16,7 +20,12 @@ export async function readLockFile(path: string): Promise<LockFile> {
 export async function readLockFileIfAny(path: string): Promise<LockFile | undefined> {
   const text = await readFile(resolve(path), 'utf8').catch((error: unknown) => {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new TemplatesError('INPUT_NOT_FOUND', `${path}: cannot read the lock file: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { file: path }, { cause: error });
+    throw new TemplatesError(
+      'INPUT_NOT_FOUND',
+      `${path}: cannot read the lock file: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      { file: path },
+      { cause: error },
+    );
   });
   return text === undefined ? undefined : parseLockFile(text, path);
 }

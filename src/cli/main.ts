@@ -71,7 +71,11 @@ export async function main(argv: string[], io: Omit<CliIo, 'signal'>): Promise<n
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(SIGNAL_EXIT[signal] ?? 1);
-    controller.abort(new TemplatesError('ABORTED', `interrupted by ${signal}`, { hint: 'nothing was stored; run the command again to resume the download' }));
+    controller.abort(
+      new TemplatesError('ABORTED', `interrupted by ${signal}`, {
+        hint: 'nothing was stored; run the command again to resume the download',
+      }),
+    );
   };
   let received: NodeJS.Signals | undefined;
   const handlers = (['SIGINT', 'SIGTERM'] as const).map((signal) => {
@@ -84,13 +88,16 @@ export async function main(argv: string[], io: Omit<CliIo, 'signal'>): Promise<n
   });
   const cli: CliIo = { ...io, signal: controller.signal };
   try {
-    if (command === '--version' || command === '-V') return void io.stdout.write(`${TOOL_VERSION}\n`), 0;
+    if (command === '--version' || command === '-V') return (void io.stdout.write(`${TOOL_VERSION}\n`), 0);
     if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       io.stdout.write(`${MAIN_HELP}\n`);
       return command === undefined ? 2 : 0;
     }
     const load = COMMANDS[command];
-    if (!load) throw new TemplatesError('USAGE', `unknown command ${JSON.stringify(command)}`, { hint: `commands: ${Object.keys(COMMANDS).join(', ')}` });
+    if (!load)
+      throw new TemplatesError('USAGE', `unknown command ${JSON.stringify(command)}`, {
+        hint: `commands: ${Object.keys(COMMANDS).join(', ')}`,
+      });
     return await (await load())(args, cli);
   } catch (error) {
     const code = report(cli, error, args.includes('--json'));

@@ -72,19 +72,29 @@ export interface Parsed<V> {
   positionals: string[];
 }
 
-export function parseCommand<V extends object>(args: string[], options: ParseArgsConfig['options'], command: string): Parsed<V> {
+export function parseCommand<V extends object>(
+  args: string[],
+  options: ParseArgsConfig['options'],
+  command: string,
+): Parsed<V> {
   try {
     const { values, positionals } = parseArgs({ args, options: options ?? {}, allowPositionals: true, strict: true });
     return { values: values as unknown as V, positionals };
   } catch (error) {
-    throw new TemplatesError('USAGE', `${command}: ${(error as Error).message}`, { hint: `see: templates ${command} --help` }, { cause: error });
+    throw new TemplatesError(
+      'USAGE',
+      `${command}: ${(error as Error).message}`,
+      { hint: `see: templates ${command} --help` },
+      { cause: error },
+    );
   }
 }
 
 export function seconds(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const parsed = Number(value);
-  if (!Number.isFinite(parsed) || parsed < 0) throw new TemplatesError('USAGE', `${flag} takes a number of seconds, not ${JSON.stringify(value)}`);
+  if (!Number.isFinite(parsed) || parsed < 0)
+    throw new TemplatesError('USAGE', `${flag} takes a number of seconds, not ${JSON.stringify(value)}`);
   return parsed;
 }
 
@@ -99,7 +109,8 @@ export function optionalValue(args: string[], flag: string, fallback: string): s
     out.push(arg);
     if (arg !== flag) continue;
     const next = args[i + 1];
-    if (next !== undefined && !next.startsWith('-') && (/\.json$/i.test(next) || next.includes('/'))) out.push(args[++i]!);
+    if (next !== undefined && !next.startsWith('-') && (/\.json$/i.test(next) || next.includes('/')))
+      out.push(args[++i]!);
     else out.push(fallback);
   }
   return out;

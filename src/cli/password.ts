@@ -5,7 +5,8 @@ import { TemplatesError } from '../errors.js';
 /** `--password-fd N`, checked. */
 export function passwordFd(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new TemplatesError('USAGE', `--password-fd takes a file descriptor number, not ${JSON.stringify(value)}`);
+  if (!/^\d+$/.test(value))
+    throw new TemplatesError('USAGE', `--password-fd takes a file descriptor number, not ${JSON.stringify(value)}`);
   return Number(value);
 }
 
@@ -14,7 +15,12 @@ function fromFd(fd: number): string {
   try {
     return readFileSync(fd, 'utf8').split(/\r?\n/)[0]!;
   } catch (error) {
-    throw new TemplatesError('USAGE', `--password-fd ${fd}: cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { hint: 'open the descriptor, e.g. 3<password-file' }, { cause: error });
+    throw new TemplatesError(
+      'USAGE',
+      `--password-fd ${fd}: cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      { hint: 'open the descriptor, e.g. 3<password-file' },
+      { cause: error },
+    );
   }
 }
 
@@ -22,7 +28,15 @@ function fromFd(fd: number): string {
 function ask(prompt: string, stderr: NodeJS.WriteStream, signal: AbortSignal): Promise<string> {
   const stdin = process.stdin;
   if (!stdin.isTTY) {
-    return Promise.reject(new TemplatesError('KEY_INVALID', 'the secret key is encrypted and there is no terminal to ask for its password', { hint: 'pass --password-fd N with the password on descriptor N (e.g. 3<file), or use a key written with --no-password' }));
+    return Promise.reject(
+      new TemplatesError(
+        'KEY_INVALID',
+        'the secret key is encrypted and there is no terminal to ask for its password',
+        {
+          hint: 'pass --password-fd N with the password on descriptor N (e.g. 3<file), or use a key written with --no-password',
+        },
+      ),
+    );
   }
   return new Promise((resolve, reject) => {
     let typed = '';
@@ -54,15 +68,24 @@ function ask(prompt: string, stderr: NodeJS.WriteStream, signal: AbortSignal): P
 }
 
 /** The password for an existing key: from `fd` when given, else asked. */
-export function passwordReader(fd: number | undefined, stderr: NodeJS.WriteStream, signal: AbortSignal): () => Promise<string> {
+export function passwordReader(
+  fd: number | undefined,
+  stderr: NodeJS.WriteStream,
+  signal: AbortSignal,
+): () => Promise<string> {
   return async () => (fd !== undefined ? fromFd(fd) : ask('Password: ', stderr, signal));
 }
 
 /** The password for a new key: from `fd`, else asked twice (they must match). */
-export async function newPassword(fd: number | undefined, stderr: NodeJS.WriteStream, signal: AbortSignal): Promise<string> {
+export async function newPassword(
+  fd: number | undefined,
+  stderr: NodeJS.WriteStream,
+  signal: AbortSignal,
+): Promise<string> {
   if (fd !== undefined) return fromFd(fd);
   const first = await ask('Password: ', stderr, signal);
   const second = await ask('Password (again): ', stderr, signal);
-  if (first !== second) throw new TemplatesError('USAGE', 'the passwords differ', { hint: 'run templates keygen again' });
+  if (first !== second)
+    throw new TemplatesError('USAGE', 'the passwords differ', { hint: 'run templates keygen again' });
   return first;
 }

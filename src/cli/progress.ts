@@ -38,7 +38,12 @@ function timeLeft(bytes: number, total: number, seconds: number): string {
   return left >= 60 ? `${Math.floor(left / 60)}m${String(left % 60).padStart(2, '0')}s left` : `${left}s left`;
 }
 
-function barRenderer(stream: NodeJS.WriteStream, outputs: Outputs, now: () => number, cliProgress: typeof cliProgressTypes): Renderer {
+function barRenderer(
+  stream: NodeJS.WriteStream,
+  outputs: Outputs,
+  now: () => number,
+  cliProgress: typeof cliProgressTypes,
+): Renderer {
   const multi = new cliProgress.MultiBar(
     {
       stream,
@@ -68,11 +73,24 @@ function barRenderer(stream: NodeJS.WriteStream, outputs: Outputs, now: () => nu
       const total = event.total ?? 0;
       let known = bars.get(event.ref);
       if (!known) {
-        known = { bar: multi.create(total, 0, { ref: event.ref, done: mib(0), size: total ? mib(total) : '?', rate: '', left: '' }), started: now() };
+        known = {
+          bar: multi.create(total, 0, {
+            ref: event.ref,
+            done: mib(0),
+            size: total ? mib(total) : '?',
+            rate: '',
+            left: '',
+          }),
+          started: now(),
+        };
         bars.set(event.ref, known);
       }
       const seconds = (now() - known.started) / 1000;
-      known.bar.update(event.bytes, { done: mib(event.bytes), rate: rate(event.bytes, seconds), left: timeLeft(event.bytes, total, seconds) });
+      known.bar.update(event.bytes, {
+        done: mib(event.bytes),
+        rate: rate(event.bytes, seconds),
+        left: timeLeft(event.bytes, total, seconds),
+      });
     },
     // On the terminal the bars are drawn on, a line goes above them: logged, then drawn at once (stop() would drop it).
     print(text, to) {
@@ -104,8 +122,12 @@ function lineRenderer(stream: NodeJS.WritableStream, outputs: Outputs, now: () =
           last.set(event.ref, now());
           const percent = event.total ? ` (${Math.floor((event.bytes / event.total) * 100)}%)` : '';
           const seconds = (now() - (started.get(event.ref) ?? now())) / 1000;
-          const pace = [rate(event.bytes, seconds), timeLeft(event.bytes, event.total ?? 0, seconds)].filter(Boolean).join(', ');
-          write(`${mib(event.bytes)}${event.total ? ` of ${mib(event.total)}` : ''}${percent}${pace ? `, ${pace}` : ''}`);
+          const pace = [rate(event.bytes, seconds), timeLeft(event.bytes, event.total ?? 0, seconds)]
+            .filter(Boolean)
+            .join(', ');
+          write(
+            `${mib(event.bytes)}${event.total ? ` of ${mib(event.total)}` : ''}${percent}${pace ? `, ${pace}` : ''}`,
+          );
           return;
         }
         case 'convert':
@@ -128,9 +150,18 @@ function lineRenderer(stream: NodeJS.WritableStream, outputs: Outputs, now: () =
  * Renders progress on `stream` (stderr); `stdout` is where results go (print). cli-progress is loaded only for a
  * TTY, so scripts and CI do not pay for it at startup.
  */
-export async function createRenderer(stream: NodeJS.WriteStream, quiet: boolean, stdout: NodeJS.WriteStream = process.stdout): Promise<Renderer> {
+export async function createRenderer(
+  stream: NodeJS.WriteStream,
+  quiet: boolean,
+  stdout: NodeJS.WriteStream = process.stdout,
+): Promise<Renderer> {
   const outputs = { stdout, stderr: stream };
-  if (quiet) return { onProgress: (event) => void (event.phase === 'server-failed' && stream.write(serverFailed(event))), print: direct(outputs), stop() {} };
+  if (quiet)
+    return {
+      onProgress: (event) => void (event.phase === 'server-failed' && stream.write(serverFailed(event))),
+      print: direct(outputs),
+      stop() {},
+    };
   if (!stream.isTTY) return lineRenderer(stream, outputs, Date.now);
   const { default: cliProgress } = await import('cli-progress');
   return barRenderer(stream, outputs, Date.now, cliProgress);

@@ -23,7 +23,11 @@ export interface Setup {
 /** The effective settings, and where each came from (`templates config` prints them). */
 /** The configured prune policy (pruneOlderThanSeconds, pruneKeep, pruneMaxBytes): prune without flags, serve's dashboard. */
 export function configuredPrunePolicy(settings: Settings): PrunePolicy {
-  return prunePolicy({ olderThanSeconds: settings.pruneOlderThanSeconds.value, keep: settings.pruneKeep.value, maxBytes: settings.pruneMaxBytes.value });
+  return prunePolicy({
+    olderThanSeconds: settings.pruneOlderThanSeconds.value,
+    keep: settings.pruneKeep.value,
+    maxBytes: settings.pruneMaxBytes.value,
+  });
 }
 
 export async function readSettings(values: CommonValues, io: CliIo): Promise<Settings> {
@@ -31,10 +35,14 @@ export async function readSettings(values: CommonValues, io: CliIo): Promise<Set
 }
 
 /** The settings and the config file they came from (which also holds credentials and serve's admins). */
-export async function readConfig(values: CommonValues, io: CliIo): Promise<{ settings: Settings; file?: { path: string; data: Record<string, unknown> } }> {
+export async function readConfig(
+  values: CommonValues,
+  io: CliIo,
+): Promise<{ settings: Settings; file?: { path: string; data: Record<string, unknown> } }> {
   const home = io.env.HOME || homedir();
   const file = await readConfigFile(values.config, io.env, home);
-  for (const key of file ? unknownKeys(file.data) : []) io.stderr.write(`templates: warning: ${file!.path}: unknown setting ${JSON.stringify(key)} ignored\n`);
+  for (const key of file ? unknownKeys(file.data) : [])
+    io.stderr.write(`templates: warning: ${file!.path}: unknown setting ${JSON.stringify(key)} ignored\n`);
   const repos = [...(values.repo ?? []), ...(values.repos ?? [])];
   const lockWait = seconds(values['lock-wait'], '--lock-wait');
   const settings = resolveSettings({
@@ -53,7 +61,11 @@ export async function readConfig(values: CommonValues, io: CliIo): Promise<{ set
 }
 
 /** The keys repositories must be signed with: the config's trust rules, --trusted-key, and how strictly. */
-export async function trustPolicy(values: CommonValues, settings: Settings, file: { path: string; data: Record<string, unknown> } | undefined): Promise<TrustPolicy> {
+export async function trustPolicy(
+  values: CommonValues,
+  settings: Settings,
+  file: { path: string; data: Record<string, unknown> } | undefined,
+): Promise<TrustPolicy> {
   const maxAge = settings.maxSignatureAge.value;
   return {
     rules: configuredTrust(file),
@@ -65,7 +77,11 @@ export async function trustPolicy(values: CommonValues, settings: Settings, file
 }
 
 /** Context and store from the settings, without loading repositories (store-only commands). */
-export async function setupStore(values: CommonValues, io: CliIo, env: Record<string, string> = {}): Promise<Omit<Setup, 'repositories'>> {
+export async function setupStore(
+  values: CommonValues,
+  io: CliIo,
+  env: Record<string, string> = {},
+): Promise<Omit<Setup, 'repositories'>> {
   const warn = (message: string) => void io.stderr.write(`templates: warning: ${message}\n`);
   const { settings, file } = await readConfig(values, io);
   const context = createContext({
@@ -102,8 +118,8 @@ export async function setup(values: CommonValues, io: CliIo, env: Record<string,
     signal: io.signal,
     onWarning: base.warn,
     // --repo must be a repository file; --repos a directory; the environment and the config file mix both.
-    repos: flagged ? values.repo ?? [] : [],
-    repoDirs: flagged ? values.repos ?? [] : [],
+    repos: flagged ? (values.repo ?? []) : [],
+    repoDirs: flagged ? (values.repos ?? []) : [],
     locations: flagged ? [] : repos,
     useEnv: false,
     offline: base.settings.offline.value,

@@ -40,15 +40,25 @@ export function checkConvertible(format: string, head: Buffer, where: string): v
 export function checkSupported(format: string, head: Buffer, size: number, where: string): void {
   if (format !== 'raw') return checkConvertible(format, head, where);
   if (size === 0 || size % 512 !== 0) {
-    throw new TemplatesError('FORMAT_UNSUPPORTED', `${where}: cannot determine the image format (${size} bytes, no known header, not whole 512-byte sectors)`, {
-      url: where,
-      hint: 'templates are raw or qcow2 images, optionally xz-compressed; ask the repository owner',
-    });
+    throw new TemplatesError(
+      'FORMAT_UNSUPPORTED',
+      `${where}: cannot determine the image format (${size} bytes, no known header, not whole 512-byte sectors)`,
+      {
+        url: where,
+        hint: 'templates are raw or qcow2 images, optionally xz-compressed; ask the repository owner',
+      },
+    );
   }
 }
 
 /** `qemu-img convert -f <format> -O raw`; the output keeps zero runs as holes (qemu-img's default -S 4k). */
-export async function convertToRaw(qemuImg: string, format: string, input: string, output: string, signal: AbortSignal | undefined): Promise<void> {
+export async function convertToRaw(
+  qemuImg: string,
+  format: string,
+  input: string,
+  output: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   // execa loads only when an image needs converting.
   const { execa } = await import('execa');
   try {
@@ -62,15 +72,25 @@ export async function convertToRaw(qemuImg: string, format: string, input: strin
     if (signal?.aborted) throw abortError(signal);
     const err = error as { code?: string; stderr?: string; shortMessage?: string };
     if (err.code === 'ENOENT') {
-      throw new TemplatesError('TOOL_MISSING', `${format} image needs qemu-img, which is not installed`, {
-        tool: 'qemu-img',
-        hint: 'install qemu-img (Debian: apt-get install qemu-utils)',
-      }, { cause: error });
+      throw new TemplatesError(
+        'TOOL_MISSING',
+        `${format} image needs qemu-img, which is not installed`,
+        {
+          tool: 'qemu-img',
+          hint: 'install qemu-img (Debian: apt-get install qemu-utils)',
+        },
+        { cause: error },
+      );
     }
-    throw new TemplatesError('CONVERT_FAILED', `qemu-img could not convert the ${format} image: ${(err.stderr || err.shortMessage || '').trim()}`, {
-      tool: 'qemu-img',
-      format,
-      hint: 'the image is damaged or not what its header claims; ask the repository owner',
-    }, { cause: error });
+    throw new TemplatesError(
+      'CONVERT_FAILED',
+      `qemu-img could not convert the ${format} image: ${(err.stderr || err.shortMessage || '').trim()}`,
+      {
+        tool: 'qemu-img',
+        format,
+        hint: 'the image is damaged or not what its header claims; ask the repository owner',
+      },
+      { cause: error },
+    );
   }
 }

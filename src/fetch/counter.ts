@@ -5,7 +5,10 @@ export class Counter extends Transform {
   bytes = 0;
 
   /** `onBytes` is told the running total; past `limit` bytes the stream fails with `tooMany()`. */
-  constructor(private readonly onBytes?: (total: number) => void, private readonly limit?: { bytes: number; tooMany: (bytes: number) => Error }) {
+  constructor(
+    private readonly onBytes?: (total: number) => void,
+    private readonly limit?: { bytes: number; tooMany: (bytes: number) => Error },
+  ) {
     super({ highWaterMark: 1024 * 1024 });
   }
 

@@ -7,7 +7,6 @@ import type { Decoder } from '../context.js';
 import { TemplatesError, abortError, isTemplatesError } from '../errors.js';
 import { toolMissing, type Tool } from '../util/tools.js';
 
-
 /** The compressions a source may serve, by suffix. */
 export type Compression = 'xz' | 'zst';
 
@@ -24,15 +23,25 @@ const TOOL: Record<Compression, Tool> = { xz: 'xz', zst: 'zstd' };
 /** Enough of xz's stderr for the message; the rest is dropped. */
 const STDERR_LIMIT = 8 * 1024;
 
-export function decodeFailed(error: unknown, where: string, signal: AbortSignal | undefined, compression: Compression = 'xz'): TemplatesError {
+export function decodeFailed(
+  error: unknown,
+  where: string,
+  signal: AbortSignal | undefined,
+  compression: Compression = 'xz',
+): TemplatesError {
   if (signal?.aborted) return abortError(signal);
   if (isTemplatesError(error)) return error;
   const err = error as { message?: string };
-  return new TemplatesError('DECODE_FAILED', `${where}: ${compression} data is corrupt or truncated: ${err.message ?? 'decoder failed'}`, {
-    url: where,
-    tool: TOOL[compression],
-    hint: 'the download or the file on the server is damaged; try again, or ask the repository owner',
-  }, { cause: error });
+  return new TemplatesError(
+    'DECODE_FAILED',
+    `${where}: ${compression} data is corrupt or truncated: ${err.message ?? 'decoder failed'}`,
+    {
+      url: where,
+      tool: TOOL[compression],
+      hint: 'the download or the file on the server is damaged; try again, or ask the repository owner',
+    },
+    { cause: error },
+  );
 }
 
 /** lzma-native is optional; it loads only when chosen. */
@@ -72,9 +81,19 @@ export interface DecoderProcess {
  * seeks over zero runs), or with 'pipe', to `stdout`. Plain child_process, no extra stream layers: this is the hot
  * path of every fetch.
  */
-export function spawnDecoder(compression: Compression, path: string, output: number | 'pipe', where: string, signal: AbortSignal | undefined, threads = 0): DecoderProcess {
+export function spawnDecoder(
+  compression: Compression,
+  path: string,
+  output: number | 'pipe',
+  where: string,
+  signal: AbortSignal | undefined,
+  threads = 0,
+): DecoderProcess {
   const tool = TOOL[compression];
-  const child = spawn(path, ARGS[compression](threads), { stdio: ['pipe', output, 'pipe'], ...(signal ? { signal, killSignal: 'SIGKILL' } : {}) });
+  const child = spawn(path, ARGS[compression](threads), {
+    stdio: ['pipe', output, 'pipe'],
+    ...(signal ? { signal, killSignal: 'SIGKILL' } : {}),
+  });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (text: string) => {
     if (stderr.length < STDERR_LIMIT) stderr += text;
@@ -93,7 +112,9 @@ export function spawnDecoder(compression: Compression, path: string, output: num
     child.once('close', (code, killedBy) => {
       if (code === 0) return resolve();
       if (signal?.aborted) return reject(abortError(signal));
-      const detail = stderr.trim().split('\n').pop() || (killedBy ? `${tool} was killed by ${killedBy}` : `${tool} exited with ${code}`);
+      const detail =
+        stderr.trim().split('\n').pop() ||
+        (killedBy ? `${tool} was killed by ${killedBy}` : `${tool} exited with ${code}`);
       reject(decodeFailed(new Error(detail.replace(/^(xz|zstd): \(?stdin\)? ?: ?/, '')), where, signal, compression));
     });
   });
@@ -104,7 +125,14 @@ export function spawnDecoder(compression: Compression, path: string, output: num
     const match = /^pos:\s*(\d+)/m.exec(info);
     return match ? Number(match[1]) : undefined;
   };
-  return { stdin: child.stdin!, stdout: child.stdout, done, written, kill: () => void child.kill('SIGKILL'), pid: child.pid };
+  return {
+    stdin: child.stdin!,
+    stdout: child.stdout,
+    done,
+    written,
+    kill: () => void child.kill('SIGKILL'),
+    pid: child.pid,
+  };
 }
 
 /** lzma-native's decoder as a Duplex (the fallback; single-threaded and much slower than xz). */

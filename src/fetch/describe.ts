@@ -48,7 +48,8 @@ export async function resolveTemplate(ref: string, options: ResolveOptions): Pro
   const resolved = resolveReference(ref, options.repositories);
   const { version, key } = resolved;
   const provider = providerFor(version.source, ctx.http);
-  const sidecar = version.hash || options.offline ? undefined : await readHash(provider, version.handle, options.signal);
+  const sidecar =
+    version.hash || options.offline ? undefined : await readHash(provider, version.handle, options.signal);
   const hash = version.hash ?? sidecar;
   return {
     ref: resolved.ref,
@@ -57,7 +58,9 @@ export async function resolveTemplate(ref: string, options: ResolveOptions): Pro
     version: key.version,
     timestamp: version.timestamp,
     source: { name: version.source.name, type: version.source.type },
-    urls: [...(version.zst ? ['.zst'] : []), ...IMAGE_SUFFIXES].map((suffix) => provider.locate(version.handle, suffix)),
+    urls: [...(version.zst ? ['.zst'] : []), ...IMAGE_SUFFIXES].map((suffix) =>
+      provider.locate(version.handle, suffix),
+    ),
     mirrors: version.source.type === 'http' ? sourceServers(version.source, ctx.mirrors).slice(1) : [],
     hash: hash ? formatDigest(hash) : null,
     hashFrom: version.hash ? 'repository' : sidecar ? 'hash-file' : null,

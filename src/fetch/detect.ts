@@ -55,10 +55,16 @@ const NOT_AN_IMAGE: Array<[string, number, Buffer]> = [
 
 function looksLikeHtml(head: Buffer): boolean {
   const text = head.subarray(0, 512).toString('latin1').trimStart().toLowerCase();
-  return text.startsWith('<!doctype html') || text.startsWith('<html') || text.startsWith('<head') || text.startsWith('<?xml');
+  return (
+    text.startsWith('<!doctype html') ||
+    text.startsWith('<html') ||
+    text.startsWith('<head') ||
+    text.startsWith('<?xml')
+  );
 }
 
-const startsWith = (head: Buffer, offset: number, magic: Buffer) => head.length >= offset + magic.length && head.subarray(offset, offset + magic.length).equals(magic);
+const startsWith = (head: Buffer, offset: number, magic: Buffer) =>
+  head.length >= offset + magic.length && head.subarray(offset, offset + magic.length).equals(magic);
 
 /**
  * The format of a decompressed image from its first bytes: a qemu-img format name, or "raw".

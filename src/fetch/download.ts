@@ -79,21 +79,32 @@ export interface DownloadOptions extends StreamOptions {
 async function chooseCheck(plan: DownloadPlan, image: OpenedImage, signal: AbortSignal | undefined) {
   const zst = image.suffix === '.zst' ? plan.zst : undefined;
   const fast = zst !== undefined || (image.suffix === '.xz' && plan.compressedHash !== undefined);
-  const asked: Promise<Digest | undefined> = plan.hash ? Promise.resolve(plan.hash) : readHash(plan.provider, plan.handle, signal).catch((error: unknown) => {
-    if (fast && isTemplatesError(error) && error.code !== 'ABORTED') return undefined;
-    throw error;
-  });
+  const asked: Promise<Digest | undefined> = plan.hash
+    ? Promise.resolve(plan.hash)
+    : readHash(plan.provider, plan.handle, signal).catch((error: unknown) => {
+        if (fast && isTemplatesError(error) && error.code !== 'ABORTED') return undefined;
+        throw error;
+      });
   // On the fast paths the image's digest is only recorded: it is awaited once the bytes are in, not before they flow.
   if (fast) {
     asked.catch(() => undefined);
-    return { check: zst ? { of: 'zst' as const, digest: zst.digest } : { of: 'compressed' as const, digest: plan.compressedHash! }, imageHash: asked };
+    return {
+      check: zst
+        ? { of: 'zst' as const, digest: zst.digest }
+        : { of: 'compressed' as const, digest: plan.compressedHash! },
+      imageHash: asked,
+    };
   }
   const imageHash = await asked;
   if (imageHash) return { check: { of: 'image' as const, digest: imageHash }, imageHash: asked };
-  throw new TemplatesError('HASH_MISSING', `no hash for ${image.location}: the repository gives none and ${plan.provider.locate(plan.handle, '.hash')} does not exist`, {
-    url: image.location,
-    hint: 'refusing to store an unverified image; ask the repository owner to publish a .hash file',
-  });
+  throw new TemplatesError(
+    'HASH_MISSING',
+    `no hash for ${image.location}: the repository gives none and ${plan.provider.locate(plan.handle, '.hash')} does not exist`,
+    {
+      url: image.location,
+      hint: 'refusing to store an unverified image; ask the repository owner to publish a .hash file',
+    },
+  );
 }
 
 /** Failures after which the bytes received so far are still good: kept for the next fetch to resume. */
@@ -104,18 +115,27 @@ const RESUMABLE_FAILURES = new Set(['SOURCE_UNREACHABLE', 'ABORTED', 'LOCK_TIMEO
  * fsynced raw image. The caller removes every `${tempPrefix}.*` file afterwards, whatever happened; the partial
  * file is kept only when the download was interrupted, and removed in every other case.
  */
-export async function downloadImage(ctx: Context, plan: DownloadPlan, tempPrefix: string, options: DownloadOptions = {}): Promise<Downloaded> {
+export async function downloadImage(
+  ctx: Context,
+  plan: DownloadPlan,
+  tempPrefix: string,
+  options: DownloadOptions = {},
+): Promise<Downloaded> {
   const { signal, resume } = options;
   const kept = resume ? await findPartial(resume.files, resume.maxAgeMs, resume.now) : undefined;
   let keepPartial = false;
   try {
-    const suffixes: readonly ImageSuffix[] = plan.zst && (await ctx.zstd()) ? ['.zst', ...IMAGE_SUFFIXES] : IMAGE_SUFFIXES;
+    const suffixes: readonly ImageSuffix[] =
+      plan.zst && (await ctx.zstd()) ? ['.zst', ...IMAGE_SUFFIXES] : IMAGE_SUFFIXES;
     const image = await openImage(plan.provider, plan.handle, signal, kept, suffixes);
     let chosen: Awaited<ReturnType<typeof chooseCheck>>;
     let streamed: Streamed;
     try {
       await options.ready;
-      await options.admit?.({ bytes: image.size === undefined ? undefined : image.size - image.offset, compressed: image.suffix !== '' });
+      await options.admit?.({
+        bytes: image.size === undefined ? undefined : image.size - image.offset,
+        compressed: image.suffix !== '',
+      });
       const replay = kept && image.offset === kept.offset && image.location === kept.url ? kept : undefined;
       if (kept && !replay) await dropPartial(resume!.files);
       const partial = resume && image.validator !== undefined ? resume.files : undefined;
@@ -124,18 +144,33 @@ export async function downloadImage(ctx: Context, plan: DownloadPlan, tempPrefix
       // for it, which a cache host decides only then (a pulled qcow2 is sent converted, with the raw image's digest).
       chosen = await chooseCheck(plan, image, signal);
       try {
-        const limit = plan.size !== undefined ? { bytes: plan.size, declared: true } : { bytes: ctx.maxImageBytes, declared: false };
+        const limit =
+          plan.size !== undefined
+            ? { bytes: plan.size, declared: true }
+            : { bytes: ctx.maxImageBytes, declared: false };
         const keep = options.keepCompressed ? { keep: `${tempPrefix}.compressed` } : {};
-        streamed = await streamToFile(ctx, image, { output: `${tempPrefix}.image`, ...(partial ? { partial } : {}), ...keep }, chosen.check, replay, limit, options);
+        streamed = await streamToFile(
+          ctx,
+          image,
+          { output: `${tempPrefix}.image`, ...(partial ? { partial } : {}), ...keep },
+          chosen.check,
+          replay,
+          limit,
+          options,
+        );
       } catch (error) {
         keepPartial = partial !== undefined && isTemplatesError(error) && RESUMABLE_FAILURES.has(error.code);
         throw error;
       }
       if (image.size !== undefined && streamed.bytes !== image.size) {
-        throw new TemplatesError('SOURCE_UNREACHABLE', `${image.location}: received ${streamed.bytes} bytes of ${image.size}`, {
-          url: image.location,
-          hint: 'the connection ended early or the server sent a wrong length; run the command again',
-        });
+        throw new TemplatesError(
+          'SOURCE_UNREACHABLE',
+          `${image.location}: received ${streamed.bytes} bytes of ${image.size}`,
+          {
+            url: image.location,
+            hint: 'the connection ended early or the server sent a wrong length; run the command again',
+          },
+        );
       }
     } finally {
       // Whatever happened (even before the pipeline started), the source's file handle or socket is released now.
@@ -149,29 +184,43 @@ export async function downloadImage(ctx: Context, plan: DownloadPlan, tempPrefix
 }
 
 /** Verifies the streamed file, checks its format, and converts it to raw when it is not. */
-async function finishImage(ctx: Context, plan: DownloadPlan, location: string, chosen: Awaited<ReturnType<typeof chooseCheck>>, streamed: Streamed, tempPrefix: string, options: DownloadOptions): Promise<Downloaded> {
+async function finishImage(
+  ctx: Context,
+  plan: DownloadPlan,
+  location: string,
+  chosen: Awaited<ReturnType<typeof chooseCheck>>,
+  streamed: Streamed,
+  tempPrefix: string,
+  options: DownloadOptions,
+): Promise<Downloaded> {
   const { signal, onConvert } = options;
   const { check } = chosen;
   const { actual, compressed } = streamed;
   // compressed_hash describes the file at <handle>.xz, whatever its content turned out to be.
-  if (!sameDigest(check.digest, actual)) throw mismatch(location, check.digest, actual, check.of === 'image' ? 'image' : 'compressed file');
+  if (!sameDigest(check.digest, actual))
+    throw mismatch(location, check.digest, actual, check.of === 'image' ? 'image' : 'compressed file');
   // The verified file moves to this attempt's own name, so the partial file can be removed whatever comes next.
   const downloaded = `${tempPrefix}.image`;
   if (streamed.path !== downloaded) await rename(streamed.path, downloaded);
   // The verified source .xz or .zst, kept for serving: it was decoded into the verified image (or is what was verified).
   const compression = streamed.compression;
-  const keptFile = options.keepCompressed && streamed.compressedPath && compression ? `${tempPrefix}.${compression}` : undefined;
+  const keptFile =
+    options.keepCompressed && streamed.compressedPath && compression ? `${tempPrefix}.${compression}` : undefined;
   if (keptFile && streamed.compressedPath !== keptFile) await rename(streamed.compressedPath!, keptFile);
 
   const head = await readHead(downloaded, HEAD_BYTES);
   const sourceFormat = detectImageFormat(head, location);
   if (plan.format && plan.format !== sourceFormat) {
-    throw new TemplatesError('FORMAT_MISMATCH', `${location}: the repository says ${plan.format} but the image is ${sourceFormat}`, {
-      url: location,
-      expected: plan.format,
-      actual: sourceFormat,
-      hint: 'the repository entry is inconsistent; ask its owner',
-    });
+    throw new TemplatesError(
+      'FORMAT_MISMATCH',
+      `${location}: the repository says ${plan.format} but the image is ${sourceFormat}`,
+      {
+        url: location,
+        expected: plan.format,
+        actual: sourceFormat,
+        hint: 'the repository entry is inconsistent; ask its owner',
+      },
+    );
   }
   checkSupported(sourceFormat, head, (await stat(downloaded)).size, location);
   let path = downloaded;

@@ -37,7 +37,12 @@ function checkOptions(options: FetchTemplatesOptions): void {
   if (options.repos !== undefined) checkStrings('fetchTemplates', 'repos', options.repos);
   if (options.repoDirs !== undefined) checkStrings('fetchTemplates', 'repoDirs', options.repoDirs);
   if (options.repositories !== undefined && (options.repos !== undefined || options.repoDirs !== undefined)) {
-    throw badArgument('fetchTemplates', 'options', 'either repositories or repos/repoDirs, not both', Object.keys(options));
+    throw badArgument(
+      'fetchTemplates',
+      'options',
+      'either repositories or repos/repoDirs, not both',
+      Object.keys(options),
+    );
   }
   if (typeof options.store !== 'string' && options.store !== undefined) checkStore('fetchTemplates', options.store);
   if (options.concurrency !== undefined && !(Number.isInteger(options.concurrency) && options.concurrency >= 1)) {
@@ -62,38 +67,54 @@ export function shareCores(context: Context, workers: number): Context {
  * Loads the repositories, opens the store and makes every reference present; resolves to one FetchResult per
  * reference, in order. The first failure stops the others (nothing partial is left) and is thrown.
  */
-export async function fetchTemplates(refs: string | string[], options: FetchTemplatesOptions = {}): Promise<FetchResult[]> {
+export async function fetchTemplates(
+  refs: string | string[],
+  options: FetchTemplatesOptions = {},
+): Promise<FetchResult[]> {
   const list = typeof refs === 'string' ? [refs] : refs;
   checkStrings('fetchTemplates', 'refs', list);
   checkOptions(options);
   const context = options.context ?? createContext();
-  const store = typeof options.store === 'object' ? options.store : await openStore({ env: context.env, home: context.home, ...(options.store ? { root: options.store } : {}) });
+  const store =
+    typeof options.store === 'object'
+      ? options.store
+      : await openStore({ env: context.env, home: context.home, ...(options.store ? { root: options.store } : {}) });
   const stop = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
-  const repositories = options.repositories !== undefined
-    ? RepositorySet.from(options.repositories, 'fetchTemplates')
-    : await loadRepositories({
-      context, store, signal,
-      ...(options.repos ? { repos: options.repos } : {}),
-      ...(options.repoDirs ? { repoDirs: options.repoDirs } : {}),
-      ...(options.onWarning ? { onWarning: options.onWarning } : {}),
-      ...(options.offline ? { offline: true } : {}),
-    });
+  const repositories =
+    options.repositories !== undefined
+      ? RepositorySet.from(options.repositories, 'fetchTemplates')
+      : await loadRepositories({
+          context,
+          store,
+          signal,
+          ...(options.repos ? { repos: options.repos } : {}),
+          ...(options.repoDirs ? { repoDirs: options.repoDirs } : {}),
+          ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+          ...(options.offline ? { offline: true } : {}),
+        });
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   const shared = shareCores(context, Math.min(concurrency, list.length));
   const limit = createLimit(concurrency);
   // Every fetch settles before this returns or throws: none is left running behind a failure.
-  const settled = await Promise.allSettled(list.map((ref) => limit(async () => {
-    if (signal.aborted) throw abortError(signal);
-    return fetchTemplate(ref, {
-      store, repositories, context: shared, signal,
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-      ...(options.offline ? { offline: true } : {}),
-    }).catch((error: unknown) => {
-      stop.abort(error);
-      throw error;
-    });
-  })));
+  const settled = await Promise.allSettled(
+    list.map((ref) =>
+      limit(async () => {
+        if (signal.aborted) throw abortError(signal);
+        return fetchTemplate(ref, {
+          store,
+          repositories,
+          context: shared,
+          signal,
+          ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+          ...(options.offline ? { offline: true } : {}),
+        }).catch((error: unknown) => {
+          stop.abort(error);
+          throw error;
+        });
+      }),
+    ),
+  );
   const failed = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (failed) throw stop.signal.aborted && stop.signal.reason !== undefined ? stop.signal.reason : failed.reason;
   return settled.map((result) => (result as PromiseFulfilledResult<FetchResult>).value);

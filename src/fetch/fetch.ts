@@ -46,17 +46,26 @@ export async function fetchTemplate(ref: string, options: FetchOptions): Promise
   if (present) return finish(cachedResult(resolved.ref, present));
   if (options.offline && resolved.version.source.type !== 'file') {
     const source = resolved.version.source;
-    const url = source.type === 'http' ? `${source.baseurl}${resolved.version.handle}` : `${source.registry}/v2/${source.repository}/manifests/${resolved.version.handle}`;
-    throw new TemplatesError('OFFLINE', `offline: ${resolved.ref} is not in the store and would be downloaded from ${redactUrl(url)}`, {
-      ref: resolved.ref,
-      url: redactUrl(url),
-      hint: 'fetch it once with the network (or import it: templates import REF FILE), or drop --offline',
-    });
+    const url =
+      source.type === 'http'
+        ? `${source.baseurl}${resolved.version.handle}`
+        : `${source.registry}/v2/${source.repository}/manifests/${resolved.version.handle}`;
+    throw new TemplatesError(
+      'OFFLINE',
+      `offline: ${resolved.ref} is not in the store and would be downloaded from ${redactUrl(url)}`,
+      {
+        ref: resolved.ref,
+        url: redactUrl(url),
+        hint: 'fetch it once with the network (or import it: templates import REF FILE), or drop --offline',
+      },
+    );
   }
   // The download machinery loads only on a miss: a cache hit stays a handful of small modules.
   const { acquireEntry } = await import('./acquire.js');
-  return finish(await acquireEntry(ctx, store, resolved, {
-    ...(signal ? { signal } : {}),
-    ...(onProgress ? { onProgress } : {}),
-  }));
+  return finish(
+    await acquireEntry(ctx, store, resolved, {
+      ...(signal ? { signal } : {}),
+      ...(onProgress ? { onProgress } : {}),
+    }),
+  );
 }

@@ -79,10 +79,18 @@ export class TooLargeError extends Error {
  * Makes `${output}.fifo` and a worker reading it into the open file `fd`. Undefined where no FIFO can be made
  * (no mkfifo command): the caller then takes the decoded bytes through a pipe instead.
  */
-export async function startFifoSink(output: string, fd: number, algorithm: HashAlgorithm, limit: number): Promise<FifoSink | undefined> {
+export async function startFifoSink(
+  output: string,
+  fd: number,
+  algorithm: HashAlgorithm,
+  limit: number,
+): Promise<FifoSink | undefined> {
   const fifo = `${output}.fifo`;
   await rm(fifo, { force: true });
-  const made = await promisify(execFile)('mkfifo', ['-m', '600', fifo]).then(() => true, () => false);
+  const made = await promisify(execFile)('mkfifo', ['-m', '600', fifo]).then(
+    () => true,
+    () => false,
+  );
   if (!made) return undefined;
   // Read and write (Linux): opening does not wait for a reader, and the worker's open finds a writer. The decoder
   // gets a write-only end opened once the worker reads: if the worker stops, the decoder's writes fail (EPIPE)
@@ -93,14 +101,31 @@ export async function startFifoSink(output: string, fd: number, algorithm: HashA
   let ready: (reading: boolean) => void = () => undefined;
   const opened = new Promise<boolean>((resolve) => (ready = resolve));
   const done = new Promise<FifoResult>((resolve, reject) => {
-    worker.on('message', (message: { ready?: true; hex?: string; size?: number; tooLarge?: number; error?: string; code?: string; syscall?: string }) => {
-      if (message.ready) return ready(true);
-      ready(false);
-      if (message.hex !== undefined) resolve({ digest: { algorithm, hex: message.hex }, size: message.size! });
-      else if (message.tooLarge !== undefined) reject(new TooLargeError(message.tooLarge));
-      else // The errno code and syscall carry over: a full disk is the store's failure, not the source's.
-        reject(Object.assign(new Error(`hashing ${output}: ${message.error}`), { code: message.code, syscall: message.syscall }));
-    });
+    worker.on(
+      'message',
+      (message: {
+        ready?: true;
+        hex?: string;
+        size?: number;
+        tooLarge?: number;
+        error?: string;
+        code?: string;
+        syscall?: string;
+      }) => {
+        if (message.ready) return ready(true);
+        ready(false);
+        if (message.hex !== undefined) resolve({ digest: { algorithm, hex: message.hex }, size: message.size! });
+        else if (message.tooLarge !== undefined) reject(new TooLargeError(message.tooLarge));
+        // The errno code and syscall carry over: a full disk is the store's failure, not the source's.
+        else
+          reject(
+            Object.assign(new Error(`hashing ${output}: ${message.error}`), {
+              code: message.code,
+              syscall: message.syscall,
+            }),
+          );
+      },
+    );
     worker.once('error', (error) => {
       ready(false);
       reject(error);

@@ -55,7 +55,12 @@ export async function pumpFile(handle: FileHandle, out: Writable, options: PumpO
         continue;
       }
       const buffer = free.pop()!;
-      const { bytesRead } = await handle.read(buffer, 0, Math.min(BUFFER_BYTES, (last ?? Infinity) - position), position);
+      const { bytesRead } = await handle.read(
+        buffer,
+        0,
+        Math.min(BUFFER_BYTES, (last ?? Infinity) - position),
+        position,
+      );
       if (bytesRead === 0) {
         free.push(buffer);
         if (typeof end === 'number') throw new Error(`the file ended at byte ${position} of ${end}`);

@@ -42,15 +42,24 @@ export class FollowHasher {
   private readonly worker: Worker;
   private readonly result: Promise<string>;
 
-  constructor(path: string, private readonly algorithm: HashAlgorithm) {
+  constructor(
+    path: string,
+    private readonly algorithm: HashAlgorithm,
+  ) {
     this.worker = new Worker(WORKER, { eval: true, workerData: { path, algorithm } });
     // Never what keeps the process alive; close() ends it in every case.
     this.worker.unref();
     this.result = new Promise<string>((resolve, reject) => {
       this.worker.on('message', (message: { hex?: string; error?: string; code?: string; syscall?: string }) => {
         if (message.hex !== undefined) resolve(message.hex);
-        else // The errno code and syscall carry over: a full disk is the store's failure, not the source's.
-        reject(Object.assign(new Error(`hashing ${path}: ${message.error}`), { code: message.code, syscall: message.syscall }));
+        // The errno code and syscall carry over: a full disk is the store's failure, not the source's.
+        else
+          reject(
+            Object.assign(new Error(`hashing ${path}: ${message.error}`), {
+              code: message.code,
+              syscall: message.syscall,
+            }),
+          );
       });
       this.worker.once('error', reject);
     });

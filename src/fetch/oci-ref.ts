@@ -15,8 +15,15 @@ export function resolveOciReference(text: string, insecure = false): Resolved {
   const source = { name: 'oci', type: 'oci' as const, registry: registryUrl(ref.host, insecure), repository: ref.name };
   const version: VersionSpec = { name: key.version, source, handle: ref.digest ?? ref.tag!, timestamp: 0 };
   const repository: Repository = {
-    name: key.repository, location: text, problems: [],
-    templates: new Map([[key.template, { ok: true, value: { name: key.template, versions: new Map([[key.version, { ok: true, value: version }]]) } }]]),
+    name: key.repository,
+    location: text,
+    problems: [],
+    templates: new Map([
+      [
+        key.template,
+        { ok: true, value: { name: key.template, versions: new Map([[key.version, { ok: true, value: version }]]) } },
+      ],
+    ]),
   };
   return { ref: `${key.repository}:${key.template}:${key.version}`, key, repository, version };
 }

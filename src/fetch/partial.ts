@@ -39,11 +39,21 @@ export async function dropPartial(files: PartialFiles): Promise<void> {
  * The kept partial download, or undefined. One that is unreadable, too small, or whose last write is older
  * than `maxAgeMs` is removed. Call only under the entry's lock.
  */
-export async function findPartial(files: PartialFiles, maxAgeMs: number, now: number): Promise<PartialDownload | undefined> {
+export async function findPartial(
+  files: PartialFiles,
+  maxAgeMs: number,
+  now: number,
+): Promise<PartialDownload | undefined> {
   try {
     const state = JSON.parse(await readFile(files.statePath, 'utf8')) as Partial<PartialState>;
     const { size, mtimeMs } = await stat(files.path);
-    if (state.schema === 1 && typeof state.url === 'string' && typeof state.validator === 'string' && size >= MIN_RESUME_BYTES && now - mtimeMs <= maxAgeMs) {
+    if (
+      state.schema === 1 &&
+      typeof state.url === 'string' &&
+      typeof state.validator === 'string' &&
+      size >= MIN_RESUME_BYTES &&
+      now - mtimeMs <= maxAgeMs
+    ) {
       return { url: state.url, validator: state.validator, offset: size, path: files.path };
     }
   } catch {

@@ -16,5 +16,12 @@ export interface FetchResult {
 }
 
 export function cachedResult(ref: string, entry: StoredEntry): FetchResult {
-  return { ref, path: entry.path, status: 'cached', hash: entry.hash ?? null, format: entry.record?.sourceFormat ?? null, size: entry.size };
+  return {
+    ref,
+    path: entry.path,
+    status: 'cached',
+    hash: entry.hash ?? null,
+    format: entry.record?.sourceFormat ?? null,
+    size: entry.size,
+  };
 }

@@ -13,8 +13,19 @@ import type { ServerHealth } from '../store/server-health.js';
  * mismatch is one: the digest decides, so a wrong mirror never wins.
  */
 export const SERVER_FAULTS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'SOURCE_UNREACHABLE', 'SOURCE_HTTP_ERROR', 'AUTH_FAILED', 'IMAGE_NOT_FOUND', 'HASH_MISMATCH', 'HASH_INVALID', 'HASH_MISSING',
-  'METADATA_INVALID', 'FORMAT_MISMATCH', 'SIZE_MISMATCH', 'IMAGE_TOO_LARGE', 'DECODE_FAILED', 'FORMAT_UNSUPPORTED',
+  'SOURCE_UNREACHABLE',
+  'SOURCE_HTTP_ERROR',
+  'AUTH_FAILED',
+  'IMAGE_NOT_FOUND',
+  'HASH_MISMATCH',
+  'HASH_INVALID',
+  'HASH_MISSING',
+  'METADATA_INVALID',
+  'FORMAT_MISMATCH',
+  'SIZE_MISMATCH',
+  'IMAGE_TOO_LARGE',
+  'DECODE_FAILED',
+  'FORMAT_UNSUPPORTED',
 ]);
 
 /** One server that failed, and why. */
@@ -53,7 +64,10 @@ export interface TryServersOptions {
 
 /** The client without retries: with another server to ask, a 503 or a reset moves on at once. */
 function withoutRetries(http: HttpClient): HttpClient {
-  return { get: (url, options = {}) => http.get(url, { ...options, retries: 0 }), send: (url, options) => http.send(url, options) };
+  return {
+    get: (url, options = {}) => http.get(url, { ...options, retries: 0 }),
+    send: (url, options) => http.send(url, options),
+  };
 }
 
 /** The provider of one server, reporting the time its first file took to answer. */
@@ -79,16 +93,28 @@ function timedProvider(server: string, http: HttpClient, onLatency: (ms: number)
  * server's fault (SERVER_FAULTS). With one server its error is thrown as it is; with several, MIRRORS_FAILED lists
  * every URL tried and why.
  */
-export async function tryServers<T>(ctx: Context, source: Extract<SourceSpec, { type: 'http' }>, options: TryServersOptions, attempt: (server: ServerTry) => Promise<T>): Promise<Delivered<T>> {
+export async function tryServers<T>(
+  ctx: Context,
+  source: Extract<SourceSpec, { type: 'http' }>,
+  options: TryServersOptions,
+  attempt: (server: ServerTry) => Promise<T>,
+): Promise<Delivered<T>> {
   const { health, signal } = options;
   const servers = sourceServers(source, ctx.mirrors);
   // One server: nothing to order or remember (a store without mirrors gets no .mirrors/).
   if (servers.length === 1) {
     const server = servers[0]!;
-    return { value: await attempt({ provider: createHttpProvider(server, ctx.http), server, last: true }), server, mirror: false };
+    return {
+      value: await attempt({ provider: createHttpProvider(server, ctx.http), server, last: true }),
+      server,
+      mirror: false,
+    };
   }
   const partialUrl = await options.partialUrl?.();
-  const prefer = partialUrl === undefined ? undefined : servers.find((server) => ['.xz', ''].some((suffix) => joinUrl(server, options.handle, suffix) === partialUrl));
+  const prefer =
+    partialUrl === undefined
+      ? undefined
+      : servers.find((server) => ['.xz', ''].some((suffix) => joinUrl(server, options.handle, suffix) === partialUrl));
   const order = await health.order(servers, prefer);
   const failed: ServerAttempt[] = [];
   try {
@@ -111,9 +137,13 @@ export async function tryServers<T>(ctx: Context, source: Extract<SourceSpec, { 
   } finally {
     await health.save();
   }
-  throw new TemplatesError('MIRRORS_FAILED', `${options.what}: all ${failed.length} servers failed: ${failed.map((f) => `${f.message} [${f.code}]`).join('; ')}`, {
-    url: servers[0]!,
-    attempts: failed,
-    hint: 'no server delivered a verified copy; check `templates status --deep` and try again later',
-  });
+  throw new TemplatesError(
+    'MIRRORS_FAILED',
+    `${options.what}: all ${failed.length} servers failed: ${failed.map((f) => `${f.message} [${f.code}]`).join('; ')}`,
+    {
+      url: servers[0]!,
+      attempts: failed,
+      hint: 'no server delivered a verified copy; check `templates status --deep` and try again later',
+    },
+  );
 }

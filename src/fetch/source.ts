@@ -19,9 +19,18 @@ export interface OpenedImage extends OpenedFile {
 }
 
 /** Opens the image, the first of `suffixes` that exists; `resume` is asked for only from the URL its bytes came from. */
-export async function openImage(provider: Provider, handle: string, signal?: AbortSignal, resume?: { url: string; offset: number; validator: string }, suffixes: readonly ImageSuffix[] = IMAGE_SUFFIXES): Promise<OpenedImage> {
+export async function openImage(
+  provider: Provider,
+  handle: string,
+  signal?: AbortSignal,
+  resume?: { url: string; offset: number; validator: string },
+  suffixes: readonly ImageSuffix[] = IMAGE_SUFFIXES,
+): Promise<OpenedImage> {
   for (const suffix of suffixes) {
-    const from = resume && provider.locate(handle, suffix) === resume.url ? { resume: { offset: resume.offset, validator: resume.validator } } : {};
+    const from =
+      resume && provider.locate(handle, suffix) === resume.url
+        ? { resume: { offset: resume.offset, validator: resume.validator } }
+        : {};
     const file = await provider.open(handle, suffix, { ...(signal ? { signal } : {}), ...from });
     if (file) return { ...file, suffix };
   }
@@ -33,7 +42,13 @@ export async function openImage(provider: Provider, handle: string, signal?: Abo
 }
 
 /** Reads `<handle>.xz.<kind>`, else `<handle>.<kind>`; null when neither exists. */
-async function readSidecar(provider: Provider, handle: string, kind: string, limit: number, signal?: AbortSignal): Promise<{ data: Buffer; location: string } | null> {
+async function readSidecar(
+  provider: Provider,
+  handle: string,
+  kind: string,
+  limit: number,
+  signal?: AbortSignal,
+): Promise<{ data: Buffer; location: string } | null> {
   for (const suffix of IMAGE_SUFFIXES) {
     const file = await provider.open(handle, `${suffix}.${kind}`, signal ? { signal } : {});
     if (!file) continue;
@@ -42,10 +57,14 @@ async function readSidecar(provider: Provider, handle: string, kind: string, lim
     } catch (error) {
       if (signal?.aborted) throw abortError(signal);
       if (error instanceof TooLargeError) {
-        throw new TemplatesError(kind === 'hash' ? 'HASH_INVALID' : 'METADATA_INVALID', `${file.location}: larger than ${limit} bytes`, {
-          url: file.location,
-          hint: 'the sidecar file is not what it should be; ask the repository owner',
-        });
+        throw new TemplatesError(
+          kind === 'hash' ? 'HASH_INVALID' : 'METADATA_INVALID',
+          `${file.location}: larger than ${limit} bytes`,
+          {
+            url: file.location,
+            hint: 'the sidecar file is not what it should be; ask the repository owner',
+          },
+        );
       }
       throw isTemplatesError(error) ? error : mapHttpError(error, file.location, signal);
     }
@@ -59,7 +78,11 @@ export async function readHash(provider: Provider, handle: string, signal?: Abor
 }
 
 /** The metadata JSON object (re-serialised), or `{}` when the source has none. */
-export async function readMetadata(provider: Provider, handle: string, signal?: AbortSignal): Promise<Record<string, unknown>> {
+export async function readMetadata(
+  provider: Provider,
+  handle: string,
+  signal?: AbortSignal,
+): Promise<Record<string, unknown>> {
   const file = await readSidecar(provider, handle, 'metadata', MAX_METADATA_BYTES, signal);
   if (!file) return {};
   let value: unknown;

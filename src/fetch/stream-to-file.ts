@@ -11,7 +11,14 @@ import { peek } from '../util/peek.js';
 import { readHead } from '../util/read-head.js';
 import { Counter } from './counter.js';
 import { pumpFile } from './file-pump.js';
-import { checkDecoder, checkZstd, lzmaNativeDecoder, spawnDecoder, type Compression, type DecoderProcess } from './decode.js';
+import {
+  checkDecoder,
+  checkZstd,
+  lzmaNativeDecoder,
+  spawnDecoder,
+  type Compression,
+  type DecoderProcess,
+} from './decode.js';
 import { compressionOf } from './detect.js';
 import { classify, settle, sizeError, type SizeLimit } from './download-errors.js';
 import { FollowHasher } from './follow-hasher.js';
@@ -53,7 +60,11 @@ async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
  * The source file's bytes from offset 0: a kept prefix read back from disk (`replay`), then the body. With `tee`,
  * body bytes are appended to the partial file before they go on, so an interruption keeps them for the next fetch.
  */
-async function* sourceBytes(body: Readable, replay: { path: string; length: number } | undefined, tee: FileHandle | undefined): AsyncGenerator<Buffer> {
+async function* sourceBytes(
+  body: Readable,
+  replay: { path: string; length: number } | undefined,
+  tee: FileHandle | undefined,
+): AsyncGenerator<Buffer> {
   if (replay) yield* createReadStream(replay.path, { start: 0, end: replay.length - 1, highWaterMark: READ_CHUNK });
   for await (const chunk of batched(body as AsyncIterable<Buffer>)) {
     if (tee) await writeAll(tee, chunk);
@@ -97,7 +108,11 @@ function setPriority(decoder: DecoderProcess, nice: number): void {
 }
 
 /** Checks every 250 ms how far the decoder has written; past the limit it kills it and remembers why. */
-function watchDecoder(decoder: DecoderProcess, limit: SizeLimit, where: string): { stop(): void; error(): TemplatesError | undefined } {
+function watchDecoder(
+  decoder: DecoderProcess,
+  limit: SizeLimit,
+  where: string,
+): { stop(): void; error(): TemplatesError | undefined } {
   let error: TemplatesError | undefined;
   const timer = setInterval(() => {
     void decoder.written().then((bytes) => {
@@ -115,10 +130,19 @@ function watchDecoder(decoder: DecoderProcess, limit: SizeLimit, where: string):
  * With output 'pipe': the decoded bytes, counted against the size limit, through the hasher to the file (sparse).
  * Without, the decoder writes the file itself and there is nothing to wait for here.
  */
-function decodedInto(child: DecoderProcess, fd: number, hashers: Transform[], limit: SizeLimit, tooMany: (bytes: number) => TemplatesError, opts: { signal?: AbortSignal }): Array<Promise<void>> {
+function decodedInto(
+  child: DecoderProcess,
+  fd: number,
+  hashers: Transform[],
+  limit: SizeLimit,
+  tooMany: (bytes: number) => TemplatesError,
+  opts: { signal?: AbortSignal },
+): Array<Promise<void>> {
   if (!child.stdout) return [];
   const decoded = new Counter(undefined, { bytes: limit.bytes, tooMany });
-  return [pipeline([child.stdout, decoded, ...hashers, createSparseWriter(fd)] as unknown as [Readable, Writable], opts)];
+  return [
+    pipeline([child.stdout, decoded, ...hashers, createSparseWriter(fd)] as unknown as [Readable, Writable], opts),
+  ];
 }
 
 /** What the stream reports as it goes. */
@@ -136,7 +160,10 @@ export interface StreamOptions {
 }
 
 /** Hashes either the bytes streaming through (a Transform) or a file right behind its writer (a worker reading it). */
-type Hashing = { kind: 'stream'; hasher: ParallelHasher | InlineHasher } | { kind: 'file'; hasher: FollowHasher; path: string } | { kind: 'fifo'; hasher: FifoSink };
+type Hashing =
+  | { kind: 'stream'; hasher: ParallelHasher | InlineHasher }
+  | { kind: 'file'; hasher: FollowHasher; path: string }
+  | { kind: 'fifo'; hasher: FifoSink };
 
 /** How compressed bytes are decoded: a child process writing the output file itself, or lzma-native in this process. */
 type Decoding = { kind: 'process'; compression: Compression; path: string } | { kind: 'lzma-native' };
@@ -158,13 +185,23 @@ async function chooseDecoding(ctx: Context, compression: Compression): Promise<D
  * uncompressed); with `targets.keep`, compressed bytes are copied there when there is no partial file to keep them;
  * `replay` is a kept prefix to continue from.
  */
-export async function streamToFile(ctx: Context, image: OpenedImage, targets: { output: string; partial?: PartialFiles; keep?: string }, check: Check, replay: PartialDownload | undefined, limit: SizeLimit, options: StreamOptions): Promise<Streamed> {
+export async function streamToFile(
+  ctx: Context,
+  image: OpenedImage,
+  targets: { output: string; partial?: PartialFiles; keep?: string },
+  check: Check,
+  replay: PartialDownload | undefined,
+  limit: SizeLimit,
+  options: StreamOptions,
+): Promise<Streamed> {
   const { signal } = options;
   const where = image.location;
   const resumed = replay !== undefined;
-  const head = resumed ? await readHead(replay.path, 6) : await peek(image.body, 6).catch((error: unknown) => {
-    throw classify(error, where, signal, targets.output);
-  });
+  const head = resumed
+    ? await readHead(replay.path, 6)
+    : await peek(image.body, 6).catch((error: unknown) => {
+        throw classify(error, where, signal, targets.output);
+      });
   const compression = compressionOf(head);
   const compressed = compression !== undefined;
   const decoder = compression ? await chooseDecoding(ctx, compression) : undefined;
@@ -198,11 +235,24 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
       // From its start, the file is hashed as it passes (on a worker unless small: reading the sparse file back would
       // fault in a zeroed page per hole); a resumed one by a worker reading it from its start, kept prefix included.
       const passing = resumed ? undefined : small ? new InlineHasher(algorithm) : new ParallelHasher(algorithm);
-      hashing = passing ? { kind: 'stream', hasher: passing } : { kind: 'file', hasher: new FollowHasher(output, algorithm), path: output };
-      await pipeline([image.body, arrived, ...(passing ? [passing] : []), createSparseWriter(fd.fd, arrived.bytes)] as unknown as [Readable, Writable], opts);
+      hashing = passing
+        ? { kind: 'stream', hasher: passing }
+        : { kind: 'file', hasher: new FollowHasher(output, algorithm), path: output };
+      await pipeline(
+        [image.body, arrived, ...(passing ? [passing] : []), createSparseWriter(fd.fd, arrived.bytes)] as unknown as [
+          Readable,
+          Writable,
+        ],
+        opts,
+      );
       await fd.sync();
       if (limit.declared && arrived.bytes !== limit.bytes) throw sizeError(where, limit, arrived.bytes, false);
-      return { actual: hashing.kind === 'stream' ? await hashing.hasher.digest() : await hashing.hasher.finish(arrived.bytes), compressed, path: output, bytes: arrived.bytes };
+      return {
+        actual: hashing.kind === 'stream' ? await hashing.hasher.digest() : await hashing.hasher.finish(arrived.bytes),
+        compressed,
+        path: output,
+        bytes: arrived.bytes,
+      };
     }
     // Compressed: the kept prefix is replayed from the partial file, so every byte flows through the decoder again.
     const teePath = targets.partial?.path ?? targets.keep;
@@ -214,31 +264,56 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
     // reading them back from the sparse file would fault in a zeroed page per hole (~2 s of system time per 2 GiB).
     // A decoder process writes them to a FIFO that a worker reads, hashes and writes sparse (else through a pipe here).
     const followed = fast ? teePath : undefined;
-    const sink = !fast && decoder.kind === 'process' && ctx.fifo ? await startFifoSink(output, fd.fd, algorithm, limit.bytes) : undefined;
-    hashing = sink ? { kind: 'fifo', hasher: sink }
-      : fast && small ? { kind: 'stream', hasher: new InlineHasher(algorithm) }
-        : followed ? { kind: 'file', hasher: new FollowHasher(followed, algorithm), path: followed }
+    const sink =
+      !fast && decoder.kind === 'process' && ctx.fifo
+        ? await startFifoSink(output, fd.fd, algorithm, limit.bytes)
+        : undefined;
+    hashing = sink
+      ? { kind: 'fifo', hasher: sink }
+      : fast && small
+        ? { kind: 'stream', hasher: new InlineHasher(algorithm) }
+        : followed
+          ? { kind: 'file', hasher: new FollowHasher(followed, algorithm), path: followed }
           : { kind: 'stream', hasher: new ParallelHasher(algorithm) };
     const streamed = hashing.kind === 'stream' ? hashing.hasher : undefined;
     const before: Transform[] = fast && streamed ? [arrived, streamed] : [arrived];
     const after: Transform[] = !fast && streamed ? [streamed] : [];
     /** The decoder writing the file (watched for the size limit), the FIFO (whose write end it now holds alone) or a pipe. */
     const startDecoder = async (process: Decoding & { kind: 'process' }, nice?: number): Promise<DecoderProcess> => {
-      const child = spawnDecoder(process.compression, process.path, fast ? fd.fd : sink ? sink.writeEnd.fd : 'pipe', where, signal, ctx.xzThreads);
+      const child = spawnDecoder(
+        process.compression,
+        process.path,
+        fast ? fd.fd : sink ? sink.writeEnd.fd : 'pipe',
+        where,
+        signal,
+        ctx.xzThreads,
+      );
       await sink?.writeEnd.close();
       if (nice !== undefined) setPriority(child, nice);
       watch = fast ? watchDecoder(child, limit, where) : undefined;
       return child;
     };
     // The decoded side's stages: the FIFO's worker, or the pipe's pipeline (neither when the decoder writes the file).
-    const decodedStages = (child: DecoderProcess): Array<Promise<void>> => (sink
-      ? [sink.done.then(() => undefined, (error: unknown) => {
-        throw error instanceof TooLargeError ? tooMany(error.bytes) : error;
-      })]
-      : decodedInto(child, fd.fd, after, limit, tooMany, opts));
+    const decodedStages = (child: DecoderProcess): Array<Promise<void>> =>
+      sink
+        ? [
+            sink.done.then(
+              () => undefined,
+              (error: unknown) => {
+                throw error instanceof TooLargeError ? tooMany(error.bytes) : error;
+              },
+            ),
+          ]
+        : decodedInto(child, fd.fd, after, limit, tooMany, opts);
     if (decoder.kind === 'lzma-native') {
       const decoded = new Counter(undefined, { bytes: limit.bytes, tooMany });
-      await pipeline([source, ...before, lzmaNativeDecoder(), decoded, ...after, createSparseWriter(fd.fd)] as unknown as [Readable, Writable], opts);
+      await pipeline(
+        [source, ...before, lzmaNativeDecoder(), decoded, ...after, createSparseWriter(fd.fd)] as unknown as [
+          Readable,
+          Writable,
+        ],
+        opts,
+      );
     } else if (options.decodeBehind && teePath && tee) {
       // The body goes to the kept file only; the decoder reads that file behind it, so the download never waits for decoding.
       const body = sourceBytes(image.body, undefined, tee);
@@ -250,7 +325,8 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
           finalLength = arrived.bytes;
           // The fast path's digest is known as soon as the last byte is on disk: say so before decoding ends.
           if (fast && hashing && hashing.kind !== 'fifo') {
-            early = hashing.kind === 'file' ? await hashing.hasher.finish(arrived.bytes) : await hashing.hasher.digest();
+            early =
+              hashing.kind === 'file' ? await hashing.hasher.finish(arrived.bytes) : await hashing.hasher.digest();
             if (sameDigest(early, check.digest)) options.onCompressedVerified?.();
           }
         },
@@ -262,19 +338,42 @@ export async function streamToFile(ctx: Context, image: OpenedImage, targets: { 
       const child = await startDecoder(decoder, options.decodeBehind.nice);
       const reading = await openFile(teePath, 'r');
       const stopped = AbortSignal.any([stopReading.signal, ...(signal ? [signal] : [])]);
-      await settle([download, pumpFile(reading, child.stdin, { end: () => finalLength, signal: stopped }), ...decodedStages(child), child.done]);
+      await settle([
+        download,
+        pumpFile(reading, child.stdin, { end: () => finalLength, signal: stopped }),
+        ...decodedStages(child),
+        child.done,
+      ]);
       watch?.stop();
     } else {
       const child = await startDecoder(decoder);
-      await settle([pipeline([source, ...before, child.stdin] as unknown as [Readable, Writable], opts), ...decodedStages(child), child.done]);
+      await settle([
+        pipeline([source, ...before, child.stdin] as unknown as [Readable, Writable], opts),
+        ...decodedStages(child),
+        child.done,
+      ]);
       watch?.stop();
     }
     await fd.sync();
     // The exact check: the watch only samples, and the decoder may end in a hole that it seeks over.
     const decodedSize = (await fd.stat()).size;
-    if (decodedSize > limit.bytes || (limit.declared && decodedSize !== limit.bytes)) throw sizeError(where, limit, decodedSize, false);
-    const actual = early ?? (hashing.kind === 'fifo' ? (await hashing.hasher.done).digest : hashing.kind === 'stream' ? await hashing.hasher.digest() : await hashing.hasher.finish(hashing.path === output ? decodedSize : arrived.bytes));
-    return { actual, compressed, compression, path: output, bytes: arrived.bytes, ...(teePath ? { compressedPath: teePath } : {}) };
+    if (decodedSize > limit.bytes || (limit.declared && decodedSize !== limit.bytes))
+      throw sizeError(where, limit, decodedSize, false);
+    const actual =
+      early ??
+      (hashing.kind === 'fifo'
+        ? (await hashing.hasher.done).digest
+        : hashing.kind === 'stream'
+          ? await hashing.hasher.digest()
+          : await hashing.hasher.finish(hashing.path === output ? decodedSize : arrived.bytes));
+    return {
+      actual,
+      compressed,
+      compression,
+      path: output,
+      bytes: arrived.bytes,
+      ...(teePath ? { compressedPath: teePath } : {}),
+    };
   } catch (error) {
     throw watch?.error() ?? classify(error, where, signal, output);
   } finally {

@@ -85,21 +85,31 @@ export function mapHttpError(error: unknown, url: string, signal?: AbortSignal):
   if (isTemplatesError(error)) return error;
   const err = error as { code?: string; event?: string; message?: string };
   const shown = redactUrl(url);
-  const why = err.code === 'ETIMEDOUT' && err.event ? `timed out (${err.event})` : err.code ?? err.message ?? String(error);
-  return new TemplatesError('SOURCE_UNREACHABLE', `cannot download ${shown}: ${why}`, {
-    url: shown,
-    hint: 'check the network, the proxy settings and that the server is up, then run the command again',
-  }, { cause: error });
+  const why =
+    err.code === 'ETIMEDOUT' && err.event ? `timed out (${err.event})` : (err.code ?? err.message ?? String(error));
+  return new TemplatesError(
+    'SOURCE_UNREACHABLE',
+    `cannot download ${shown}: ${why}`,
+    {
+      url: shown,
+      hint: 'check the network, the proxy settings and that the server is up, then run the command again',
+    },
+    { cause: error },
+  );
 }
 
 /** A server refused the request for want of (valid) credentials: AUTH_FAILED, saying where credentials come from. */
 export function authFailed(url: string, status: number): TemplatesError {
   const shown = redactUrl(url);
-  return new TemplatesError('AUTH_FAILED', `${shown}: HTTP ${status}: ${status === 401 ? 'credentials needed or refused' : 'not allowed'}`, {
-    url: shown,
-    status,
-    hint: 'give credentials: TEMPLATES_TOKEN, "auth" per URL prefix in the config file, or ~/.netrc (see docs/serve.md)',
-  });
+  return new TemplatesError(
+    'AUTH_FAILED',
+    `${shown}: HTTP ${status}: ${status === 401 ? 'credentials needed or refused' : 'not allowed'}`,
+    {
+      url: shown,
+      status,
+      hint: 'give credentials: TEMPLATES_TOKEN, "auth" per URL prefix in the config file, or ~/.netrc (see docs/serve.md)',
+    },
+  );
 }
 
 export function createHttpClient(options: HttpClientOptions): HttpClient {
@@ -111,13 +121,25 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     const key = `${url.protocol}${proxy}`;
     let agent = agents.get(key);
     if (!agent) {
-      agent = url.protocol === 'https:' ? new (await import('https-proxy-agent')).HttpsProxyAgent(proxy) : new (await import('http-proxy-agent')).HttpProxyAgent(proxy);
+      agent =
+        url.protocol === 'https:'
+          ? new (await import('https-proxy-agent')).HttpsProxyAgent(proxy)
+          : new (await import('http-proxy-agent')).HttpProxyAgent(proxy);
       agents.set(key, agent);
     }
     return agent;
   };
 
-  const once = async (url: string, requestOptions: Omit<HttpRequestOptions, 'method'> & { method?: HttpSendOptions['method']; authorization?: string; anonymous?: boolean; body?: Buffer | Readable; redirects?: boolean }): Promise<HttpResponse> => {
+  const once = async (
+    url: string,
+    requestOptions: Omit<HttpRequestOptions, 'method'> & {
+      method?: HttpSendOptions['method'];
+      authorization?: string;
+      anonymous?: boolean;
+      body?: Buffer | Readable;
+      redirects?: boolean;
+    },
+  ): Promise<HttpResponse> => {
     const { signal } = requestOptions;
     if (signal?.aborted) throw abortError(signal);
     let parsed: URL;
@@ -126,7 +148,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     } catch (error) {
       throw new TemplatesError('USAGE', `not a URL: ${redactUrl(url)}`, { url: redactUrl(url) }, { cause: error });
     }
-    const authorization = requestOptions.anonymous ? undefined : requestOptions.authorization ?? options.credentials?.forUrl(parsed);
+    const authorization = requestOptions.anonymous
+      ? undefined
+      : (requestOptions.authorization ?? options.credentials?.forUrl(parsed));
     try {
       const { response, url: answered } = await exchange(parsed, {
         method: requestOptions.method ?? 'GET',
@@ -153,7 +177,11 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   };
 
   /** A bearer token from a templates server's /auth_token (the realm of its challenge), with Basic credentials. */
-  const fetchToken = async (tokenUrl: string, basic: string, requestOptions: HttpRequestOptions): Promise<string | undefined> => {
+  const fetchToken = async (
+    tokenUrl: string,
+    basic: string,
+    requestOptions: HttpRequestOptions,
+  ): Promise<string | undefined> => {
     const response = await once(tokenUrl, { ...requestOptions, authorization: basic });
     const chunks: Buffer[] = [];
     let size = 0;
@@ -188,10 +216,20 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         let response: HttpResponse;
         const origin = URL.canParse(url) ? new URL(url).origin : url;
         try {
-          response = await once(url, { ...requestOptions, ...(challenged.has(origin) ? { authorization: challenged.get(origin)! } : {}) });
+          response = await once(url, {
+            ...requestOptions,
+            ...(challenged.has(origin) ? { authorization: challenged.get(origin)! } : {}),
+          });
           if (response.status === 401 && options.credentials) {
-            const answer = options.credentials.onChallenge(new URL(url), String(response.headers['www-authenticate'] ?? ''));
-            const retryWith = answer && ('authorization' in answer ? answer.authorization : await fetchToken(answer.tokenUrl, answer.basic, requestOptions));
+            const answer = options.credentials.onChallenge(
+              new URL(url),
+              String(response.headers['www-authenticate'] ?? ''),
+            );
+            const retryWith =
+              answer &&
+              ('authorization' in answer
+                ? answer.authorization
+                : await fetchToken(answer.tokenUrl, answer.basic, requestOptions));
             if (retryWith && retryWith !== challenged.get(origin)) {
               response.body.destroy();
               challenged.set(origin, retryWith);
@@ -200,7 +238,8 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
           }
         } catch (error) {
           // A connection reset before any response is worth another try; everything else fails now.
-          const reset = isTemplatesError(error) && (error.cause as { code?: string } | undefined)?.code === 'ECONNRESET';
+          const reset =
+            isTemplatesError(error) && (error.cause as { code?: string } | undefined)?.code === 'ECONNRESET';
           if (!reset || attempt >= retries) throw error;
           await wait(Math.min(baseDelay * 2 ** attempt, maxDelay), signal);
           continue;

@@ -65,7 +65,11 @@ export function parseNetrc(text: string): Map<string, { login: string; password:
  * The credentials a client sends: the longest configured prefix that matches, else the netrc entry of the host
  * (sent only over https, or to loopback); TEMPLATES_TOKEN only once a server asks for a Bearer token.
  */
-export function createCredentials(options: { configured?: Credential[]; env: Record<string, string | undefined>; home: string }): Credentials {
+export function createCredentials(options: {
+  configured?: Credential[];
+  env: Record<string, string | undefined>;
+  home: string;
+}): Credentials {
   const configured = [...(options.configured ?? [])].sort((a, b) => b.prefix.length - a.prefix.length);
   let netrc: Map<string, { login: string; password: string }> | undefined;
   const netrcEntries = () => {
@@ -98,7 +102,9 @@ export function createCredentials(options: { configured?: Credential[]; env: Rec
       const match = configuredFor(url);
       const credentials = match?.username !== undefined ? header(match) : match ? undefined : netrcFor(url);
       // Basic credentials go to the realm only on the same origin as the request.
-      return realm && credentials?.startsWith('Basic ') && new URL(realm).origin === url.origin ? { tokenUrl: realm, basic: credentials } : undefined;
+      return realm && credentials?.startsWith('Basic ') && new URL(realm).origin === url.origin
+        ? { tokenUrl: realm, basic: credentials }
+        : undefined;
     },
   };
 }

@@ -16,8 +16,8 @@ export function rewriteByRules(url: string, rules: readonly MirrorRule[]): strin
     const prefix = rule.prefix;
     if (!(url.startsWith(prefix) || withSlash(url) === withSlash(prefix))) continue;
     const rest = url.length >= prefix.length ? url.slice(prefix.length) : '';
-    for (const mirror of rule.mirrors) out.push(prefix.endsWith('/') && !mirror.endsWith('/') ? `${mirror}/${rest}` : mirror + rest);
+    for (const mirror of rule.mirrors)
+      out.push(prefix.endsWith('/') && !mirror.endsWith('/') ? `${mirror}/${rest}` : mirror + rest);
   }
   return out;
 }
-

@@ -13,21 +13,26 @@ export function bypassesProxy(url: URL, env: ProxyEnv): boolean {
   if (!noProxy) return false;
   const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
-  return noProxy.split(/[\s,]+/).filter(Boolean).some((rawEntry) => {
-    if (rawEntry === '*') return true;
-    let entry = rawEntry.toLowerCase();
-    const portMatch = /^(.*?)(?::(\d+))?$/.exec(entry.replace(/^\[|\]$/g, ''));
-    if (portMatch?.[2] && !entry.includes('::')) {
-      if (portMatch[2] !== port) return false;
-      entry = portMatch[1] ?? entry;
-    }
-    entry = entry.replace(/^\*?\./, '').replace(/^\[|\]$/g, '');
-    return host === entry || host.endsWith(`.${entry}`);
-  });
+  return noProxy
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .some((rawEntry) => {
+      if (rawEntry === '*') return true;
+      let entry = rawEntry.toLowerCase();
+      const portMatch = /^(.*?)(?::(\d+))?$/.exec(entry.replace(/^\[|\]$/g, ''));
+      if (portMatch?.[2] && !entry.includes('::')) {
+        if (portMatch[2] !== port) return false;
+        entry = portMatch[1] ?? entry;
+      }
+      entry = entry.replace(/^\*?\./, '').replace(/^\[|\]$/g, '');
+      return host === entry || host.endsWith(`.${entry}`);
+    });
 }
 
 /** The proxy URL to use for `url`, or undefined for a direct connection. */
 export function proxyFor(url: URL, env: ProxyEnv): string | undefined {
   if (bypassesProxy(url, env)) return undefined;
-  return url.protocol === 'https:' ? read(env, 'https_proxy') ?? read(env, 'all_proxy') : read(env, 'http_proxy') ?? read(env, 'all_proxy');
+  return url.protocol === 'https:'
+    ? (read(env, 'https_proxy') ?? read(env, 'all_proxy'))
+    : (read(env, 'http_proxy') ?? read(env, 'all_proxy'));
 }

@@ -95,8 +95,13 @@ export async function exchange(url: URL, options: ExchangeOptions): Promise<Exch
   let current = url;
   let method = options.method;
   for (let hop = 0; ; hop++) {
-    const response = await once(current, { ...options, method }, current.origin === url.origin ? options.authorization : undefined);
-    const target = options.redirects && (method === 'GET' || method === 'HEAD') ? redirectTarget(response, current) : undefined;
+    const response = await once(
+      current,
+      { ...options, method },
+      current.origin === url.origin ? options.authorization : undefined,
+    );
+    const target =
+      options.redirects && (method === 'GET' || method === 'HEAD') ? redirectTarget(response, current) : undefined;
     if (!target || hop >= MAX_REDIRECTS) return { response, url: current.href };
     response.resume();
     if (response.statusCode === 303) method = method === 'HEAD' ? 'HEAD' : 'GET';

@@ -25,7 +25,16 @@ export interface JobJson {
 }
 
 export interface JobPage {
-  meta: { page: number; pages: number; per_page: number; total: number; first: string; last: string; prev: string | null; next: string | null };
+  meta: {
+    page: number;
+    pages: number;
+    per_page: number;
+    total: number;
+    first: string;
+    last: string;
+    prev: string | null;
+    next: string | null;
+  };
   items: JobJson[];
 }
 
@@ -58,7 +67,10 @@ export interface WaitOptions {
 export interface JobClient {
   create(request: NewJobRequest, options?: { signal?: AbortSignal }): Promise<JobJson>;
   get(id: number, options?: { signal?: AbortSignal }): Promise<JobJson>;
-  list(query?: { state?: string; owner?: string; label?: string; orderBy?: 'id' | '-id'; page?: number; perPage?: number }, options?: { signal?: AbortSignal }): Promise<JobPage>;
+  list(
+    query?: { state?: string; owner?: string; label?: string; orderBy?: 'id' | '-id'; page?: number; perPage?: number },
+    options?: { signal?: AbortSignal },
+  ): Promise<JobPage>;
   renew(id: number, secondsToLive: number, options?: { signal?: AbortSignal }): Promise<JobJson>;
   remove(id: number, options?: { signal?: AbortSignal }): Promise<JobJson>;
   /**
@@ -72,25 +84,46 @@ const known = (code: unknown): code is ErrorCode => typeof code === 'string' && 
 
 /** The error a finished-but-not-done job stands for. */
 export function jobFailure(job: JobJson): TemplatesError {
-  if (job.state_name === 'removed') return new TemplatesError('JOB_CONFLICT', `job ${job.id} was removed by ${job.removed_by ?? 'someone'} before it was done`, { hint: `renew it: templates job renew ${job.id}` });
+  if (job.state_name === 'removed')
+    return new TemplatesError(
+      'JOB_CONFLICT',
+      `job ${job.id} was removed by ${job.removed_by ?? 'someone'} before it was done`,
+      { hint: `renew it: templates job renew ${job.id}` },
+    );
   const code = known(job.state_code) ? job.state_code : 'INTERNAL';
-  return new TemplatesError(code, `job ${job.id} failed: ${job.state_reason ?? 'no reason given'}`, { hint: `see templates job show ${job.id}` });
+  return new TemplatesError(code, `job ${job.id} failed: ${job.state_reason ?? 'no reason given'}`, {
+    hint: `see templates job show ${job.id}`,
+  });
 }
 
 export function createJobClient(options: JobClientOptions): JobClient {
   const base = options.url.replace(/\/+$/, '');
   const doFetch = options.fetch ?? globalThis.fetch;
   const poll = options.poll ?? { firstMs: 1000, factor: 1.5, maxMs: 15_000 };
-  const headers = (extra: Record<string, string> = {}) => ({ accept: 'application/json', ...(options.token ? { authorization: `Bearer ${options.token}` } : {}), ...extra });
+  const headers = (extra: Record<string, string> = {}) => ({
+    accept: 'application/json',
+    ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+    ...extra,
+  });
 
   async function call(method: string, path: string, body: unknown, signal: AbortSignal | undefined): Promise<unknown> {
     const url = `${base}${path}`;
     let response: Response;
     try {
-      response = await doFetch(url, { method, headers: headers(body === undefined ? {} : { 'content-type': 'application/json' }), ...(body === undefined ? {} : { body: JSON.stringify(body) }), ...(signal ? { signal } : {}) });
+      response = await doFetch(url, {
+        method,
+        headers: headers(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(signal ? { signal } : {}),
+      });
     } catch (error) {
       if (signal?.aborted) throw abortError(signal);
-      throw new TemplatesError('SOURCE_UNREACHABLE', `cannot reach ${url}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`, { url, hint: 'check --server (TEMPLATES_SERVER) and that templates serve runs there' }, { cause: error });
+      throw new TemplatesError(
+        'SOURCE_UNREACHABLE',
+        `cannot reach ${url}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`,
+        { url, hint: 'check --server (TEMPLATES_SERVER) and that templates serve runs there' },
+        { cause: error },
+      );
     }
     const text = await response.text();
     let data: unknown;
@@ -100,33 +133,74 @@ export function createJobClient(options: JobClientOptions): JobClient {
       data = undefined;
     }
     if (response.ok && data !== undefined) return data;
-    if (response.status === 401) throw new TemplatesError('AUTH_FAILED', `${url}: the server wants a valid token (HTTP 401)`, { url, status: 401, hint: 'set TEMPLATES_TOKEN to a token from the server\'s /auth_token' });
+    if (response.status === 401)
+      throw new TemplatesError('AUTH_FAILED', `${url}: the server wants a valid token (HTTP 401)`, {
+        url,
+        status: 401,
+        hint: "set TEMPLATES_TOKEN to a token from the server's /auth_token",
+      });
     const error = (data as { error?: { code?: string; message?: string; hint?: string } } | undefined)?.error;
-    if (error && known(error.code)) throw new TemplatesError(error.code, error.message ?? `HTTP ${response.status}`, { url, status: response.status, ...(error.hint ? { hint: error.hint } : {}) });
-    throw new TemplatesError('SOURCE_HTTP_ERROR', `${url}: HTTP ${response.status}${error?.message ? `: ${error.message}` : ''}`, { url, status: response.status, hint: 'is this a templates serve?' });
+    if (error && known(error.code))
+      throw new TemplatesError(error.code, error.message ?? `HTTP ${response.status}`, {
+        url,
+        status: response.status,
+        ...(error.hint ? { hint: error.hint } : {}),
+      });
+    throw new TemplatesError(
+      'SOURCE_HTTP_ERROR',
+      `${url}: HTTP ${response.status}${error?.message ? `: ${error.message}` : ''}`,
+      { url, status: response.status, hint: 'is this a templates serve?' },
+    );
   }
 
   const client: JobClient = {
-    create: (request, opts) => call('POST', '/api/1/jobs', {
-      refs: request.refs,
-      ...(request.secondsToLive !== undefined ? { seconds_to_live: request.secondsToLive } : {}),
-      ...(request.results ? { results: request.results } : {}),
-      ...(request.label !== undefined ? { label: request.label } : {}),
-    }, opts?.signal) as Promise<JobJson>,
+    create: (request, opts) =>
+      call(
+        'POST',
+        '/api/1/jobs',
+        {
+          refs: request.refs,
+          ...(request.secondsToLive !== undefined ? { seconds_to_live: request.secondsToLive } : {}),
+          ...(request.results ? { results: request.results } : {}),
+          ...(request.label !== undefined ? { label: request.label } : {}),
+        },
+        opts?.signal,
+      ) as Promise<JobJson>,
     get: (id, opts) => call('GET', `/api/1/jobs/${id}`, undefined, opts?.signal) as Promise<JobJson>,
     list(query = {}, opts) {
       const params = new URLSearchParams();
-      for (const [name, value] of [['state', query.state], ['owner', query.owner], ['label', query.label], ['order_by', query.orderBy], ['page', query.page], ['per_page', query.perPage]] as const) {
+      for (const [name, value] of [
+        ['state', query.state],
+        ['owner', query.owner],
+        ['label', query.label],
+        ['order_by', query.orderBy],
+        ['page', query.page],
+        ['per_page', query.perPage],
+      ] as const) {
         if (value !== undefined) params.set(name, String(value));
       }
       return call('GET', `/api/1/jobs${params.size ? `?${params}` : ''}`, undefined, opts?.signal) as Promise<JobPage>;
     },
-    renew: (id, secondsToLive, opts) => call('PATCH', `/api/1/jobs/${id}`, { seconds_to_live: secondsToLive }, opts?.signal) as Promise<JobJson>,
+    renew: (id, secondsToLive, opts) =>
+      call('PATCH', `/api/1/jobs/${id}`, { seconds_to_live: secondsToLive }, opts?.signal) as Promise<JobJson>,
     remove: (id, opts) => call('DELETE', `/api/1/jobs/${id}`, undefined, opts?.signal) as Promise<JobJson>,
     async wait(id, opts = {}) {
       const stop = new AbortController();
       const signals = [stop.signal, ...(opts.signal ? [opts.signal] : [])];
-      const timer = opts.timeout !== undefined ? setTimeout(() => stop.abort(new TemplatesError('JOB_TIMEOUT', `job ${id} was not done after ${Math.round(opts.timeout! / 1000)} s`, { hint: `it goes on; see templates job show ${id}` })), opts.timeout) : undefined;
+      const timer =
+        opts.timeout !== undefined
+          ? setTimeout(
+              () =>
+                stop.abort(
+                  new TemplatesError(
+                    'JOB_TIMEOUT',
+                    `job ${id} was not done after ${Math.round(opts.timeout! / 1000)} s`,
+                    { hint: `it goes on; see templates job show ${id}` },
+                  ),
+                ),
+              opts.timeout,
+            )
+          : undefined;
       const signal = AbortSignal.any(signals);
       const settle = (job: JobJson): JobJson | undefined => {
         opts.onUpdate?.(job);
@@ -161,9 +235,20 @@ export function createJobClient(options: JobClientOptions): JobClient {
   };
 
   /** Reads the job's event stream until `settle` returns a job or throws; undefined when the stream ended first. */
-  async function followEvents(id: number, signal: AbortSignal, settle: (job: JobJson) => JobJson | undefined): Promise<JobJson | undefined> {
-    const response = await doFetch(`${base}/api/1/jobs/${id}/events`, { headers: headers({ accept: 'text/event-stream' }), signal });
-    if (!response.ok || !response.body || !(response.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+  async function followEvents(
+    id: number,
+    signal: AbortSignal,
+    settle: (job: JobJson) => JobJson | undefined,
+  ): Promise<JobJson | undefined> {
+    const response = await doFetch(`${base}/api/1/jobs/${id}/events`, {
+      headers: headers({ accept: 'text/event-stream' }),
+      signal,
+    });
+    if (
+      !response.ok ||
+      !response.body ||
+      !(response.headers.get('content-type') ?? '').startsWith('text/event-stream')
+    ) {
       await response.body?.cancel().catch(() => undefined);
       if (response.status === 404) await call('GET', `/api/1/jobs/${id}`, undefined, signal);
       throw new Error(`no event stream (HTTP ${response.status})`);
@@ -176,7 +261,11 @@ export function createJobClient(options: JobClientOptions): JobClient {
       while ((end = buffer.indexOf('\n\n')) >= 0) {
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
-        const data = block.split('\n').filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trimStart()).join('\n');
+        const data = block
+          .split('\n')
+          .filter((line) => line.startsWith('data:'))
+          .map((line) => line.slice(5).trimStart())
+          .join('\n');
         if (!data) continue;
         const job = settle(JSON.parse(data) as JobJson);
         if (job) return job;

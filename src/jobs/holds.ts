@@ -19,13 +19,19 @@ export async function createHold(store: Store, id: number, owner: string): Promi
     await mkdir(dirname(path), { recursive: true });
     await writeFileAtomic(path, `${JSON.stringify({ job: id, owner, by: 'templates serve' })}\n`);
   } catch (error) {
-    throw storeIoError(error, path, 'cannot write the job\'s hold');
+    throw storeIoError(error, path, "cannot write the job's hold");
   }
   return path;
 }
 
 /** Names job `id` as a dependent of the entry (under its lock). */
-export async function attachHold(store: Store, key: VersionKey, id: number, now: () => number, signal?: AbortSignal): Promise<void> {
+export async function attachHold(
+  store: Store,
+  key: VersionKey,
+  id: number,
+  now: () => number,
+  signal?: AbortSignal,
+): Promise<void> {
   await updateUsers(store, key, { add: jobHoldPath(store.root, id) }, { now, ...(signal ? { signal } : {}) });
 }
 
@@ -39,14 +45,22 @@ export async function releaseHold(store: Store, id: number): Promise<void> {
  * and has not attached yet), no live dependent, no fetch holding its lock (tried without waiting; kept for the next
  * sweep). Returns the names removed.
  */
-export async function freeUnheld(store: Store, keys: VersionKey[], held: Set<string>, now: () => number): Promise<string[]> {
+export async function freeUnheld(
+  store: Store,
+  keys: VersionKey[],
+  held: Set<string>,
+  now: () => number,
+): Promise<string[]> {
   const removed: string[] = [];
   for (const key of keys) {
     const name = entryName(key);
     if (held.has(name) || !(await readStoredEntry(store, key))) continue;
     if ((await readUsers(store, key)).live.length > 0) continue;
     // removeEntry checks the dependents again under the lock; a running fetch makes it LOCK_TIMEOUT: either way it stays.
-    const gone = await removeEntry({ ...store, lockWaitMs: 0 }, key, { now }).then(() => true, () => false);
+    const gone = await removeEntry({ ...store, lockWaitMs: 0 }, key, { now }).then(
+      () => true,
+      () => false,
+    );
     if (gone) removed.push(name);
   }
   return removed;

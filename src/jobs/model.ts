@@ -5,7 +5,10 @@ export const JOB_STATES = { wait: 0, fetching: 1, done: 2, removed: 3, failed: 4
 export type JobStateName = keyof typeof JOB_STATES;
 export type JobState = (typeof JOB_STATES)[JobStateName];
 
-const NAMES = Object.fromEntries(Object.entries(JOB_STATES).map(([name, code]) => [code, name])) as Record<JobState, JobStateName>;
+const NAMES = Object.fromEntries(Object.entries(JOB_STATES).map(([name, code]) => [code, name])) as Record<
+  JobState,
+  JobStateName
+>;
 
 export function stateName(state: JobState): JobStateName {
   return NAMES[state];
@@ -72,7 +75,13 @@ export function jobJson(job: Job, resultRepofile: string | null): Record<string,
   return {
     id: job.id,
     owner: job.owner,
-    refs: job.refs.map((ref) => ({ ref: ref.ref, version: ref.version, digest: ref.digest, state: ref.state, state_name: stateName(ref.state) })),
+    refs: job.refs.map((ref) => ({
+      ref: ref.ref,
+      version: ref.version,
+      digest: ref.digest,
+      state: ref.state,
+      state_name: stateName(ref.state),
+    })),
     state: job.state,
     state_name: stateName(job.state),
     state_reason: job.stateReason,

@@ -37,13 +37,25 @@ function checkPin(ref: Job['refs'][number], repositories: RepositorySet): Versio
     resolved = resolveReference(ref.version, repositories);
   } catch (error) {
     const failure = asTemplatesError(error);
-    throw new TemplatesError(failure.code, `${ref.version} (pinned to ${ref.digest ?? 'no digest'}) is no longer served: ${failure.message}`, { ref: ref.version }, { cause: error });
+    throw new TemplatesError(
+      failure.code,
+      `${ref.version} (pinned to ${ref.digest ?? 'no digest'}) is no longer served: ${failure.message}`,
+      { ref: ref.version },
+      { cause: error },
+    );
   }
   const now = pinOf(resolved.version);
   if (ref.digest !== null && now !== ref.digest) {
-    throw new TemplatesError('HASH_MISMATCH', `${ref.version} was pinned to ${ref.digest} but the repository now lists ${now ?? 'no digest'}`, {
-      ref: ref.version, expected: ref.digest, actual: now ?? 'none', hint: 'submit a new job for the version upstream serves now',
-    });
+    throw new TemplatesError(
+      'HASH_MISMATCH',
+      `${ref.version} was pinned to ${ref.digest} but the repository now lists ${now ?? 'no digest'}`,
+      {
+        ref: ref.version,
+        expected: ref.digest,
+        actual: now ?? 'none',
+        hint: 'submit a new job for the version upstream serves now',
+      },
+    );
   }
   return resolved.key;
 }
@@ -63,7 +75,10 @@ export async function runJob(deps: RunDeps, job: Job, signal: AbortSignal): Prom
     // Stored and held; a prune that took the entry between the fetch and the hold makes it fetch once more.
     for (let attempt = 0; attempt < 2; attempt++) {
       await fetchTemplate(ref.version, {
-        store, context, repositories, signal,
+        store,
+        context,
+        repositories,
+        signal,
         onProgress: (event) => {
           if (event.phase !== 'download' || context.now() - lastWrite < PROGRESS_EVERY_MS) return;
           lastWrite = context.now();
@@ -75,7 +90,11 @@ export async function runJob(deps: RunDeps, job: Job, signal: AbortSignal): Prom
       if (await readStoredEntry(store, key)) break;
     }
     const entry = await readStoredEntry(store, key);
-    if (!entry) throw new TemplatesError('NOT_STORED', `${ref.version} was removed while the job fetched it`, { ref: ref.version, hint: 'renew the job' });
+    if (!entry)
+      throw new TemplatesError('NOT_STORED', `${ref.version} was removed while the job fetched it`, {
+        ref: ref.version,
+        hint: 'renew the job',
+      });
     if (job.results.includes('qcow2')) await ensureQcow2(store, key, context, signal);
     before += entry.size;
     db.setProgress(job.id, before, null);

@@ -14,7 +14,6 @@ import { freeUnheld, releaseHold } from './holds.js';
 import { JOB_STATES, isLive, type Job } from './model.js';
 import { pinOf, runJob } from './run.js';
 
-
 export interface JobRequest {
   refs: string[];
   secondsToLive: number;
@@ -86,13 +85,18 @@ export function createJobService(options: JobServiceOptions): JobService {
     return job;
   };
   const owns = (job: Job, user: string, admin: boolean) => {
-    if (!admin && job.owner !== user) throw new TemplatesError('JOB_FORBIDDEN', `job ${job.id} belongs to ${job.owner}`, { hint: 'only its owner or an admin may change it' });
+    if (!admin && job.owner !== user)
+      throw new TemplatesError('JOB_FORBIDDEN', `job ${job.id} belongs to ${job.owner}`, {
+        hint: 'only its owner or an admin may change it',
+      });
   };
 
   /** Frees the versions of jobs that ended, unless a live job, a dependent or a fetch holds them. */
   async function free(): Promise<void> {
     const held = db.heldVersions();
-    const keys = [...db.releasedVersions(context.now() - FREE_WINDOW_MS)].map(keyOf).filter((key): key is VersionKey => key !== undefined);
+    const keys = [...db.releasedVersions(context.now() - FREE_WINDOW_MS)]
+      .map(keyOf)
+      .filter((key): key is VersionKey => key !== undefined);
     await freeUnheld(store, keys, held, context.now);
   }
 
@@ -113,13 +117,19 @@ export function createJobService(options: JobServiceOptions): JobService {
       const current = db.get(job.id);
       // A cancelled job was moved already; one stopped by close() fetches again after a restart; anything else failed.
       if (current?.state === JOB_STATES.fetching && !closed) {
-        announce(db.move(job.id, JOB_STATES.failed, context.now(), { reason: asTemplatesError(error).toLine(), code: asTemplatesError(error).code }));
+        announce(
+          db.move(job.id, JOB_STATES.failed, context.now(), {
+            reason: asTemplatesError(error).toLine(),
+            code: asTemplatesError(error).code,
+          }),
+        );
       }
     } finally {
       running.delete(job.id);
       if (!isLive(db.get(job.id)?.state ?? JOB_STATES.failed)) await release(job.id).catch(() => undefined);
       schedule();
-      if (running.size === 0 && (closed || db.waiting(1).length === 0)) settled.splice(0).forEach((resolve) => resolve());
+      if (running.size === 0 && (closed || db.waiting(1).length === 0))
+        settled.splice(0).forEach((resolve) => resolve());
     }
   }
 
@@ -134,7 +144,10 @@ export function createJobService(options: JobServiceOptions): JobService {
   async function recover(): Promise<void> {
     db.recover();
     const names = await readdir(dirname(jobHoldPath(store.root, 0))).catch(() => [] as string[]);
-    const ids = names.map((name) => /^job-(\d+)$/.exec(name)?.[1]).filter((id): id is string => id !== undefined).map(Number);
+    const ids = names
+      .map((name) => /^job-(\d+)$/.exec(name)?.[1])
+      .filter((id): id is string => id !== undefined)
+      .map(Number);
     for (const id of db.notLive(ids)) await releaseHold(store, id);
   }
 
@@ -146,18 +159,31 @@ export function createJobService(options: JobServiceOptions): JobService {
     list: (query) => db.list(query),
     submit(request, owner) {
       const max = options.maxRefs ?? 50;
-      if (!Array.isArray(request.refs) || request.refs.length === 0 || request.refs.length > max || !request.refs.every((r) => typeof r === 'string')) {
-        throw new TemplatesError('USAGE', `refs must be a list of 1 to ${max} references`, { hint: 'e.g. {"refs": ["repo:name:version"], "seconds_to_live": 3600}' });
+      if (
+        !Array.isArray(request.refs) ||
+        request.refs.length === 0 ||
+        request.refs.length > max ||
+        !request.refs.every((r) => typeof r === 'string')
+      ) {
+        throw new TemplatesError('USAGE', `refs must be a list of 1 to ${max} references`, {
+          hint: 'e.g. {"refs": ["repo:name:version"], "seconds_to_live": 3600}',
+        });
       }
       const ttl = request.secondsToLive;
       if (!Number.isInteger(ttl) || ttl <= 0 || ttl > maxTtl) {
-        throw new TemplatesError('USAGE', `seconds_to_live must be a whole number from 1 to ${maxTtl}`, { hint: 'the server\'s --max-seconds-to-live caps it; renew the job to keep it longer' });
+        throw new TemplatesError('USAGE', `seconds_to_live must be a whole number from 1 to ${maxTtl}`, {
+          hint: "the server's --max-seconds-to-live caps it; renew the job to keep it longer",
+        });
       }
       const results = request.results ?? ['raw'];
       if (!Array.isArray(results) || !results.every((r) => r === 'raw' || r === 'qcow2') || !results.includes('raw')) {
         throw new TemplatesError('USAGE', 'results must be ["raw"] or ["raw", "qcow2"]');
       }
-      if (request.label !== undefined && request.label !== null && (typeof request.label !== 'string' || request.label.length > 200)) {
+      if (
+        request.label !== undefined &&
+        request.label !== null &&
+        (typeof request.label !== 'string' || request.label.length > 200)
+      ) {
         throw new TemplatesError('USAGE', 'label must be a string of at most 200 characters');
       }
       // Resolved now: a version-less reference is pinned to the newest version and its digest; nothing is queued on error.
@@ -165,7 +191,10 @@ export function createJobService(options: JobServiceOptions): JobService {
         const resolved = resolveReference(ref, options.repositories());
         return { ref, version: resolved.ref, digest: pinOf(resolved.version) };
       });
-      const job = db.create({ owner, label: request.label ?? null, results: [...new Set(results)], secondsToLive: ttl, refs }, context.now());
+      const job = db.create(
+        { owner, label: request.label ?? null, results: [...new Set(results)], secondsToLive: ttl, refs },
+        context.now(),
+      );
       queueMicrotask(schedule);
       return announce(job);
     },
@@ -181,13 +210,19 @@ export function createJobService(options: JobServiceOptions): JobService {
         queueMicrotask(schedule);
         return again;
       }
-      throw new TemplatesError('JOB_CONFLICT', `job ${id} is ${job.state === JOB_STATES.wait ? 'waiting' : 'fetching'}; renew it once it is done`, { hint: 'wait for it: templates job wait ID' });
+      throw new TemplatesError(
+        'JOB_CONFLICT',
+        `job ${id} is ${job.state === JOB_STATES.wait ? 'waiting' : 'fetching'}; renew it once it is done`,
+        { hint: 'wait for it: templates job wait ID' },
+      );
     },
     async cancel(id, user, admin) {
       const job = find(id);
       owns(job, user, admin);
       if (job.state === JOB_STATES.wait || job.state === JOB_STATES.fetching) {
-        const moved = announce(db.move(id, JOB_STATES.failed, context.now(), { reason: `cancelled by ${user}`, code: 'ABORTED' }));
+        const moved = announce(
+          db.move(id, JOB_STATES.failed, context.now(), { reason: `cancelled by ${user}`, code: 'ABORTED' }),
+        );
         const fetching = running.get(id);
         if (fetching) fetching.abort(new TemplatesError('ABORTED', `cancelled by ${user}`));
         else await release(id).catch(() => undefined);
@@ -198,7 +233,11 @@ export function createJobService(options: JobServiceOptions): JobService {
         await release(id).catch(() => undefined);
         return moved;
       }
-      throw new TemplatesError('JOB_CONFLICT', `job ${id} is ${job.state === JOB_STATES.removed ? 'removed' : 'failed'} already`, { hint: 'renew it to fetch it again' });
+      throw new TemplatesError(
+        'JOB_CONFLICT',
+        `job ${id} is ${job.state === JOB_STATES.removed ? 'removed' : 'failed'} already`,
+        { hint: 'renew it to fetch it again' },
+      );
     },
     async sweep() {
       await ready;
@@ -208,7 +247,10 @@ export function createJobService(options: JobServiceOptions): JobService {
       }
       await free();
     },
-    idle: () => (running.size === 0 && (closed || db.waiting(1).length === 0) ? Promise.resolve() : new Promise((resolve) => settled.push(resolve))),
+    idle: () =>
+      running.size === 0 && (closed || db.waiting(1).length === 0)
+        ? Promise.resolve()
+        : new Promise((resolve) => settled.push(resolve)),
     stop() {
       closed = true;
     },

@@ -28,12 +28,17 @@ export interface FetchLockedOptions {
 
 const same = (a: string | null, b: Digest | undefined) => {
   const pinned = a === null ? undefined : parseDigest(a);
-  return !pinned || !b || (pinned.algorithm !== b.algorithm) || pinned.hex === b.hex;
+  return !pinned || !b || pinned.algorithm !== b.algorithm || pinned.hex === b.hex;
 };
 const show = (d: Digest) => `${d.algorithm}:${d.hex}`;
 
 function mismatch(pin: Pin, what: string, expected: string, actual: string, hint: string): TemplatesError {
-  return new TemplatesError('LOCK_MISMATCH', `${pin.ref}: ${what}: locked ${expected}, now ${actual}`, { ref: pin.ref, expected, actual, hint });
+  return new TemplatesError('LOCK_MISMATCH', `${pin.ref}: ${what}: locked ${expected}, now ${actual}`, {
+    ref: pin.ref,
+    expected,
+    actual,
+    hint,
+  });
 }
 
 /** The pins to act on, in the lock's (sorted) order. */
@@ -41,28 +46,51 @@ function selected(lock: LockFile, only: string[] | undefined): Array<[string, Pi
   const pins = Object.entries(lock.templates).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   if (!only?.length) return pins;
   const unknown = only.filter((ref) => !pins.some(([asked, pin]) => asked === ref || pin.ref === ref));
-  if (unknown.length) throw new TemplatesError('LOCK_MISMATCH', `${unknown.join(', ')}: not in the lock file`, { hint: 'templates lock REF adds a pin' });
+  if (unknown.length)
+    throw new TemplatesError('LOCK_MISMATCH', `${unknown.join(', ')}: not in the lock file`, {
+      hint: 'templates lock REF adds a pin',
+    });
   return pins.filter(([asked, pin]) => only.includes(asked) || only.includes(pin.ref));
 }
 
 /** The first check whose pinned digest and current one (both known, same algorithm) differ, as LOCK_MISMATCH. */
-function firstMismatch(pin: Pin, checks: Array<[what: string, pinned: string | null, now: Digest | undefined]>, hint: string): TemplatesError | undefined {
+function firstMismatch(
+  pin: Pin,
+  checks: Array<[what: string, pinned: string | null, now: Digest | undefined]>,
+  hint: string,
+): TemplatesError | undefined {
   const failed = checks.find(([, pinned, now]) => !same(pinned, now));
   return failed && mismatch(pin, failed[0], failed[1]!, show(failed[2]!), hint);
 }
 
 /** The pinned digest of what a stored entry's download verified: its image, its `.xz` or its `.zst`. */
 function verifiedPin(pin: Pin, of: 'image' | 'compressed' | 'zst' | undefined): string | null {
-  return of === 'compressed' ? pin.compressed_hash : of === 'zst' ? pin.zst_hash ?? null : pin.hash;
+  return of === 'compressed' ? pin.compressed_hash : of === 'zst' ? (pin.zst_hash ?? null) : pin.hash;
 }
 
 /** Whether a stored entry is the pinned image, by every digest both sides know. */
 function storedMismatch(pin: Pin, entry: StoredEntry): TemplatesError | undefined {
   const record = entry.record;
-  return firstMismatch(pin, [
-    ['the stored image', pin.hash, record ? parseDigest(record.stored?.digest ?? '') : entry.hash === undefined ? undefined : parseDigest(entry.hash)],
-    ['the stored image\'s verified download', verifiedPin(pin, record?.verified.of), record ? parseDigest(record.verified.digest) : undefined],
-  ], `the store holds another ${pin.ref}: templates rm ${pin.ref}, then fetch --locked again`);
+  return firstMismatch(
+    pin,
+    [
+      [
+        'the stored image',
+        pin.hash,
+        record
+          ? parseDigest(record.stored?.digest ?? '')
+          : entry.hash === undefined
+            ? undefined
+            : parseDigest(entry.hash),
+      ],
+      [
+        "the stored image's verified download",
+        verifiedPin(pin, record?.verified.of),
+        record ? parseDigest(record.verified.digest) : undefined,
+      ],
+    ],
+    `the store holds another ${pin.ref}: templates rm ${pin.ref}, then fetch --locked again`,
+  );
 }
 
 /** The repository's version with the pinned digests in force: the fetch verifies against the lock, not a `.hash` read now. */
@@ -76,11 +104,19 @@ function pinnedSet(repositories: RepositorySet, pin: Pin, version: VersionSpec):
   // A .zst is used only when pinned: its digest is then the lock's; unpinned, the fetch takes the pinned .xz instead.
   const zstDigest = pin.zst_hash ? parseDigest(pin.zst_hash) : undefined;
   const { zst: _unpinned, ...rest } = version;
-  const zst = zstDigest ? { zst: { digest: zstDigest, ...(version.zst?.size !== undefined ? { size: version.zst.size } : {}) } } : {};
-  versions.set(pin.version, { ok: true, value: { ...rest, ...(hash ? { hash } : {}), ...(compressedHash ? { compressedHash } : {}), ...zst } });
+  const zst = zstDigest
+    ? { zst: { digest: zstDigest, ...(version.zst?.size !== undefined ? { size: version.zst.size } : {}) } }
+    : {};
+  versions.set(pin.version, {
+    ok: true,
+    value: { ...rest, ...(hash ? { hash } : {}), ...(compressedHash ? { compressedHash } : {}), ...zst },
+  });
   const templates = new Map(repository.templates);
   templates.set(pin.template, { ok: true, value: { ...template.value, versions } });
-  return new RepositorySet([{ ...repository, templates }, ...repositories.list().filter((r) => r.name !== pin.repository)]);
+  return new RepositorySet([
+    { ...repository, templates },
+    ...repositories.list().filter((r) => r.name !== pin.repository),
+  ]);
 }
 
 /** Fetches exactly what the lock pins (no version resolution); LOCK_MISMATCH when the repository or the store disagrees. */
@@ -99,31 +135,51 @@ export async function fetchLocked(lock: LockFile, options: FetchLockedOptions): 
     try {
       resolved = resolveReference(pin.ref, repositories);
     } catch (error) {
-      const gone = isTemplatesError(error) && ['REPO_NOT_FOUND', 'TEMPLATE_NOT_FOUND', 'VERSION_NOT_FOUND'].includes(error.code);
+      const gone =
+        isTemplatesError(error) && ['REPO_NOT_FOUND', 'TEMPLATE_NOT_FOUND', 'VERSION_NOT_FOUND'].includes(error.code);
       // Offline from the store: a stored pinned entry is enough, whatever the repositories say.
       if (stored && (options.offline || !gone)) {
         await touchLastUse(options.store, key, ctx.now());
         results.push(cachedResult(pin.ref, stored));
         continue;
       }
-      if (gone) throw mismatch(pin, 'the pinned version is gone from the repository', pin.ref, 'absent', 'templates lock --update picks a version that exists; or restore it upstream');
+      if (gone)
+        throw mismatch(
+          pin,
+          'the pinned version is gone from the repository',
+          pin.ref,
+          'absent',
+          'templates lock --update picks a version that exists; or restore it upstream',
+        );
       throw error;
     }
     const { version } = resolved;
     // The .hash file counts where the JSON gives no image digest (read only when the image would be downloaded).
-    const sidecar = !stored && !options.offline && !version.hash && pin.hash && version.source.type !== 'oci'
-      ? await readHash(providerFor(version.source, ctx.http), version.handle, options.signal).catch(() => undefined) : undefined;
-    const republished = firstMismatch(pin, [
-      ['the repository lists another compressed digest', pin.compressed_hash, version.compressedHash],
-      ['the repository lists another .zst digest', pin.zst_hash ?? null, version.zst?.digest],
-      ['the repository lists another image digest', pin.hash, version.hash],
-      ['the .hash file gives another image digest', pin.hash, sidecar],
-    ], 'the version was republished: review it, then templates lock --update');
+    const sidecar =
+      !stored && !options.offline && !version.hash && pin.hash && version.source.type !== 'oci'
+        ? await readHash(providerFor(version.source, ctx.http), version.handle, options.signal).catch(() => undefined)
+        : undefined;
+    const republished = firstMismatch(
+      pin,
+      [
+        ['the repository lists another compressed digest', pin.compressed_hash, version.compressedHash],
+        ['the repository lists another .zst digest', pin.zst_hash ?? null, version.zst?.digest],
+        ['the repository lists another image digest', pin.hash, version.hash],
+        ['the .hash file gives another image digest', pin.hash, sidecar],
+      ],
+      'the version was republished: review it, then templates lock --update',
+    );
     if (republished) throw republished;
-    results.push(await fetchTemplate(pin.ref, {
-      store: options.store, repositories: pinnedSet(repositories, pin, version), context: ctx,
-      ...(options.signal ? { signal: options.signal } : {}), ...(options.offline ? { offline: true } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    }));
+    results.push(
+      await fetchTemplate(pin.ref, {
+        store: options.store,
+        repositories: pinnedSet(repositories, pin, version),
+        context: ctx,
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.offline ? { offline: true } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      }),
+    );
   }
   return results;
 }
@@ -138,7 +194,10 @@ export interface LockedStatus {
 }
 
 /** Checks the store against the lock: each pin stored, the same image (by digest), and intact (re-hashed). */
-export async function verifyLocked(lock: LockFile, options: { store: Store; signal?: AbortSignal; only?: string[] }): Promise<LockedStatus[]> {
+export async function verifyLocked(
+  lock: LockFile,
+  options: { store: Store; signal?: AbortSignal; only?: string[] },
+): Promise<LockedStatus[]> {
   const out: LockedStatus[] = [];
   for (const [asked, pin] of selected(lock, options.only)) {
     const key = { repository: pin.repository, template: pin.template, version: pin.version };

@@ -30,9 +30,14 @@ export interface LockFile {
   templates: Record<string, Pin>;
 }
 
-const invalid = (file: string, why: string) => new TemplatesError('LOCK_MISMATCH', `${file}: not a templates lock file: ${why}`, { file, hint: 'write it with templates lock REF…' });
+const invalid = (file: string, why: string) =>
+  new TemplatesError('LOCK_MISMATCH', `${file}: not a templates lock file: ${why}`, {
+    file,
+    hint: 'write it with templates lock REF…',
+  });
 
-const nullable = <T>(value: unknown, check: (v: unknown) => v is T): value is T | null => value === null || check(value);
+const nullable = <T>(value: unknown, check: (v: unknown) => v is T): value is T | null =>
+  value === null || check(value);
 const isString = (v: unknown): v is string => typeof v === 'string';
 const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
@@ -44,14 +49,29 @@ export function parseLockFile(text: string, file: string): LockFile {
     throw invalid(file, `invalid JSON (${(error as Error).message})`);
   }
   const lock = data as Partial<LockFile> | null;
-  if (typeof lock !== 'object' || lock === null || lock.lockfileVersion !== LOCKFILE_VERSION || typeof lock.templates !== 'object' || lock.templates === null) {
+  if (
+    typeof lock !== 'object' ||
+    lock === null ||
+    lock.lockfileVersion !== LOCKFILE_VERSION ||
+    typeof lock.templates !== 'object' ||
+    lock.templates === null
+  ) {
     throw invalid(file, `expected {"lockfileVersion": ${LOCKFILE_VERSION}, "templates": {…}}`);
   }
   for (const [asked, pin] of Object.entries(lock.templates)) {
     const p = pin as Partial<Pin> | null;
-    const ok = typeof p === 'object' && p !== null && [p.ref, p.repository, p.template, p.version, p.source].every(isString)
-      && p.ref === `${p.repository}:${p.template}:${p.version}` && nullable(p.hash, isString) && nullable(p.compressed_hash, isString) && (p.zst_hash === undefined || nullable(p.zst_hash, isString))
-      && nullable(p.size, isNumber) && nullable(p.format, isString) && nullable(p.revision, isNumber) && (p.hash || p.compressed_hash);
+    const ok =
+      typeof p === 'object' &&
+      p !== null &&
+      [p.ref, p.repository, p.template, p.version, p.source].every(isString) &&
+      p.ref === `${p.repository}:${p.template}:${p.version}` &&
+      nullable(p.hash, isString) &&
+      nullable(p.compressed_hash, isString) &&
+      (p.zst_hash === undefined || nullable(p.zst_hash, isString)) &&
+      nullable(p.size, isNumber) &&
+      nullable(p.format, isString) &&
+      nullable(p.revision, isNumber) &&
+      (p.hash || p.compressed_hash);
     if (!ok) throw invalid(file, `templates[${JSON.stringify(asked)}] is not a pin with a ref and a digest`);
   }
   return lock as LockFile;
@@ -63,8 +83,17 @@ export function formatLockFile(lock: LockFile): string {
   for (const asked of Object.keys(lock.templates).sort()) {
     const p = lock.templates[asked]!;
     templates[asked] = {
-      ref: p.ref, repository: p.repository, template: p.template, version: p.version, source: p.source,
-      hash: p.hash, compressed_hash: p.compressed_hash, ...(p.zst_hash ? { zst_hash: p.zst_hash } : {}), size: p.size, format: p.format, revision: p.revision,
+      ref: p.ref,
+      repository: p.repository,
+      template: p.template,
+      version: p.version,
+      source: p.source,
+      hash: p.hash,
+      compressed_hash: p.compressed_hash,
+      ...(p.zst_hash ? { zst_hash: p.zst_hash } : {}),
+      size: p.size,
+      format: p.format,
+      revision: p.revision,
     };
   }
   return `${JSON.stringify({ lockfileVersion: LOCKFILE_VERSION, templates }, null, 2)}\n`;

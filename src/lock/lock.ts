@@ -28,19 +28,34 @@ function qualified(text: string | null): string | null {
 /** Resolves one reference to a pin; a version with no digest at all cannot be pinned (HASH_MISSING). */
 async function pinOf(asked: string, repositories: RepositorySet, options: LockOptions): Promise<Pin> {
   const resolution = await resolveTemplate(asked, {
-    repositories, ...(options.context ? { context: options.context } : {}), ...(options.signal ? { signal: options.signal } : {}), ...(options.offline ? { offline: true } : {}),
+    repositories,
+    ...(options.context ? { context: options.context } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.offline ? { offline: true } : {}),
   });
   if (!resolution.hash && !resolution.compressedHash) {
-    throw new TemplatesError('HASH_MISSING', `${resolution.ref}: no digest to pin (the repository gives none${options.offline ? ', and --offline reads no .hash file' : ' and there is no .hash file'})`, {
-      ref: resolution.ref, hint: options.offline ? 'lock it with the network' : 'ask the owner to publish hashes',
-    });
+    throw new TemplatesError(
+      'HASH_MISSING',
+      `${resolution.ref}: no digest to pin (the repository gives none${options.offline ? ', and --offline reads no .hash file' : ' and there is no .hash file'})`,
+      {
+        ref: resolution.ref,
+        hint: options.offline ? 'lock it with the network' : 'ask the owner to publish hashes',
+      },
+    );
   }
   const revision = repositories.get(resolution.repository)?.revision;
   return {
-    ref: resolution.ref, repository: resolution.repository, template: resolution.template, version: resolution.version,
-    source: resolution.urls[0] ?? '', hash: qualified(resolution.hash), compressed_hash: qualified(resolution.compressedHash),
+    ref: resolution.ref,
+    repository: resolution.repository,
+    template: resolution.template,
+    version: resolution.version,
+    source: resolution.urls[0] ?? '',
+    hash: qualified(resolution.hash),
+    compressed_hash: qualified(resolution.compressedHash),
     ...(resolution.zst ? { zst_hash: resolution.zst.hash } : {}),
-    size: resolution.size, format: resolution.format, revision: revision ?? null,
+    size: resolution.size,
+    format: resolution.format,
+    revision: revision ?? null,
   };
 }
 
@@ -52,7 +67,10 @@ export async function lockTemplates(refs: string[], options: LockOptions): Promi
   const asked = [...new Set([...Object.keys(kept), ...refs])];
   if (Array.isArray(update)) {
     const unknown = update.filter((ref) => !asked.includes(ref));
-    if (unknown.length) throw new TemplatesError('USAGE', `--update ${unknown.join(' ')}: not in the lock file`, { hint: `pinned: ${Object.keys(kept).join(', ') || 'nothing'}` });
+    if (unknown.length)
+      throw new TemplatesError('USAGE', `--update ${unknown.join(' ')}: not in the lock file`, {
+        hint: `pinned: ${Object.keys(kept).join(', ') || 'nothing'}`,
+      });
   }
   const templates: Record<string, Pin> = {};
   for (const ref of asked) {

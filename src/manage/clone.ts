@@ -37,15 +37,27 @@ const NO_REFLINK = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL', 'ENOSYS'
 function cloneFailed(ref: string, target: string, error: unknown): TemplatesError {
   const stderr = (error as { stderr?: unknown }).stderr;
   if (typeof stderr === 'string') {
-    return new TemplatesError('CONVERT_FAILED', `cannot make ${target} from ${ref}: ${stderr.trim().split('\n')[0] ?? 'failed'}`, { ref, path: target, hint: 'check the destination\'s disk space and permissions' }, { cause: error });
+    return new TemplatesError(
+      'CONVERT_FAILED',
+      `cannot make ${target} from ${ref}: ${stderr.trim().split('\n')[0] ?? 'failed'}`,
+      { ref, path: target, hint: "check the destination's disk space and permissions" },
+      { cause: error },
+    );
   }
   return outputIoError(error, target, 'cannot write');
 }
 
 /** Writes the new disk at `temp`: a qcow2 overlay (backing format pinned: qemu never probes the stored image), or a copy. */
-async function makeDisk(ctx: Context, entry: StoredEntry, temp: string, copy: boolean, signal: AbortSignal): Promise<CloneResult['method']> {
+async function makeDisk(
+  ctx: Context,
+  entry: StoredEntry,
+  temp: string,
+  copy: boolean,
+  signal: AbortSignal,
+): Promise<CloneResult['method']> {
   const { execa } = await import('execa');
-  const run = (file: string, args: string[]) => execa(file, args, { stdin: 'ignore', stdout: 'ignore', stderr: 'pipe', cancelSignal: signal });
+  const run = (file: string, args: string[]) =>
+    execa(file, args, { stdin: 'ignore', stdout: 'ignore', stderr: 'pipe', cancelSignal: signal });
   if (!copy) {
     await run(ctx.qemuImg, ['create', '-q', '-f', 'qcow2', '-b', entry.path, '-F', 'raw', temp]);
     return 'overlay';
@@ -72,36 +84,52 @@ export async function cloneTemplate(ref: string, dest: string, options: CloneOpt
   const { signal } = options;
   // A prune between the fetch and the lock could take the entry: fetched once more, then it is ours under the lock.
   for (let attempt = 0; attempt < 2; attempt++) {
-    if (await stat(target).catch(() => undefined)) throw new TemplatesError('OUTPUT_IO', `${target} exists`, { path: target, hint: 'clone never overwrites: name a new file, or remove that one' });
+    if (await stat(target).catch(() => undefined))
+      throw new TemplatesError('OUTPUT_IO', `${target} exists`, {
+        path: target,
+        hint: 'clone never overwrites: name a new file, or remove that one',
+      });
     const fetched = await fetchTemplate(ref, { ...options, context: ctx });
     const key: VersionKey | undefined = parseEntryName(basename(fetched.path), isValidName);
     if (!key) throw new TemplatesError('INTERNAL', `unexpected stored path ${fetched.path}`);
-    const made = await withEntryLock(options.store, key, { ...(signal ? { signal } : {}), now: ctx.now }, async (lockSignal) => {
-      const entry = await readStoredEntry(options.store, key);
-      if (!entry) return undefined;
-      const temp = join(dirname(target), `.${basename(target)}.${randomBytes(4).toString('hex')}.tmp`);
-      let method: CloneResult['method'];
-      try {
-        method = await makeDisk(ctx, entry, temp, Boolean(options.copy), lockSignal);
-        await fsyncPath(temp);
-        // link(2) fails with EEXIST instead of replacing a file that appeared meanwhile.
-        await link(temp, target);
-      } catch (error) {
-        if (lockSignal.aborted) throw abortError(lockSignal);
-        if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new TemplatesError('OUTPUT_IO', `${target} exists`, { path: target, hint: 'clone never overwrites: name a new file, or remove that one' });
-        throw cloneFailed(entryName(key), target, error);
-      } finally {
-        await rm(temp, { force: true });
-      }
-      try {
-        await changeUsers(options.store, key, { add: target }, ctx.now());
-      } catch (error) {
-        await rm(target, { force: true });
-        throw error;
-      }
-      return { ref: fetched.ref, path: target, image: entry.path, method, fetch: fetched } satisfies CloneResult;
-    });
+    const made = await withEntryLock(
+      options.store,
+      key,
+      { ...(signal ? { signal } : {}), now: ctx.now },
+      async (lockSignal) => {
+        const entry = await readStoredEntry(options.store, key);
+        if (!entry) return undefined;
+        const temp = join(dirname(target), `.${basename(target)}.${randomBytes(4).toString('hex')}.tmp`);
+        let method: CloneResult['method'];
+        try {
+          method = await makeDisk(ctx, entry, temp, Boolean(options.copy), lockSignal);
+          await fsyncPath(temp);
+          // link(2) fails with EEXIST instead of replacing a file that appeared meanwhile.
+          await link(temp, target);
+        } catch (error) {
+          if (lockSignal.aborted) throw abortError(lockSignal);
+          if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+            throw new TemplatesError('OUTPUT_IO', `${target} exists`, {
+              path: target,
+              hint: 'clone never overwrites: name a new file, or remove that one',
+            });
+          throw cloneFailed(entryName(key), target, error);
+        } finally {
+          await rm(temp, { force: true });
+        }
+        try {
+          await changeUsers(options.store, key, { add: target }, ctx.now());
+        } catch (error) {
+          await rm(target, { force: true });
+          throw error;
+        }
+        return { ref: fetched.ref, path: target, image: entry.path, method, fetch: fetched } satisfies CloneResult;
+      },
+    );
     if (made) return made;
   }
-  throw new TemplatesError('NOT_STORED', `${ref} was removed from the store while it was being cloned, twice`, { ref, hint: 'run the clone again; stop the prune that removes it meanwhile' });
+  throw new TemplatesError('NOT_STORED', `${ref} was removed from the store while it was being cloned, twice`, {
+    ref,
+    hint: 'run the clone again; stop the prune that removes it meanwhile',
+  });
 }

@@ -21,12 +21,17 @@ const QEMU_UID = 107;
 export const OCI_IMAGE_CONFIG = 'application/vnd.oci.image.config.v1+json';
 export const OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
-
 /**
  * Builds the image in the store's temp dir (the caller removes `layer.path`). The tar and gzip bytes depend only on the
  * qcow2 and the template's timestamp, so pushing it again finds every blob in place.
  */
-export async function containerDiskImage(ctx: Context, store: Store, key: VersionKey, timestamp: number, signal?: AbortSignal) {
+export async function containerDiskImage(
+  ctx: Context,
+  store: Store,
+  key: VersionKey,
+  timestamp: number,
+  signal?: AbortSignal,
+) {
   const { pack } = await import('tar-stream');
   const qcow2 = await ensureQcow2(store, key, ctx, signal);
   await mkdir(tempDir(store.root), { recursive: true });
@@ -36,27 +41,50 @@ export async function containerDiskImage(ctx: Context, store: Store, key: Versio
   const diffId = createHash('sha256');
   const digest = createHash('sha256');
   let size = 0;
-  const written = pipeline(tar, tap((chunk) => diffId.update(chunk)), createGzip({ level: 6 }), tap((chunk) => {
-    digest.update(chunk);
-    size += chunk.length;
-  }), createWriteStream(path), ...(signal ? [{ signal }] : []) as []);
+  const written = pipeline(
+    tar,
+    tap((chunk) => diffId.update(chunk)),
+    createGzip({ level: 6 }),
+    tap((chunk) => {
+      digest.update(chunk);
+      size += chunk.length;
+    }),
+    createWriteStream(path),
+    ...((signal ? [{ signal }] : []) as []),
+  );
   tar.entry({ name: 'disk/', type: 'directory', mode: 0o555, uid: QEMU_UID, gid: QEMU_UID, mtime });
-  const entry = tar.entry({ name: 'disk/disk.img', type: 'file', size: qcow2.size, mode: 0o440, uid: QEMU_UID, gid: QEMU_UID, mtime });
+  const entry = tar.entry({
+    name: 'disk/disk.img',
+    type: 'file',
+    size: qcow2.size,
+    mode: 0o440,
+    uid: QEMU_UID,
+    gid: QEMU_UID,
+    mtime,
+  });
   await pipeline(createReadStream(qcow2.path, { highWaterMark: 1024 * 1024 }), entry);
   tar.finalize();
   await written.catch((error: unknown) => {
     throw storeIoError(error, path, 'cannot write');
   });
   const layer = { path, digest: `sha256:${digest.digest('hex')}`, size };
-  const config = Buffer.from(JSON.stringify({
-    architecture: PLATFORM_ARCH, os: 'linux', created: mtime.toISOString(),
-    config: { Labels: { [ANNOTATION.title]: entryName(key) } }, rootfs: { type: 'layers', diff_ids: [`sha256:${diffId.digest('hex')}`] },
-  }));
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType: OCI_MANIFEST,
-    config: { mediaType: OCI_IMAGE_CONFIG, digest: sha256Of(config), size: config.length },
-    layers: [{ mediaType: OCI_LAYER_GZIP, digest: layer.digest, size: layer.size }],
-    annotations: { [ANNOTATION.title]: entryName(key), [ANNOTATION.created]: mtime.toISOString() },
-  }));
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: PLATFORM_ARCH,
+      os: 'linux',
+      created: mtime.toISOString(),
+      config: { Labels: { [ANNOTATION.title]: entryName(key) } },
+      rootfs: { type: 'layers', diff_ids: [`sha256:${diffId.digest('hex')}`] },
+    }),
+  );
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: OCI_IMAGE_CONFIG, digest: sha256Of(config), size: config.length },
+      layers: [{ mediaType: OCI_LAYER_GZIP, digest: layer.digest, size: layer.size }],
+      annotations: { [ANNOTATION.title]: entryName(key), [ANNOTATION.created]: mtime.toISOString() },
+    }),
+  );
   return { config, manifest, layer };
 }

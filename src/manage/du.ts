@@ -16,7 +16,10 @@ export interface DiskUsage {
   repositories: Array<Usage & { templates: Array<Usage & { versions: Usage[] }> }>;
 }
 
-function group<T extends { size: number; disk_size: number }>(items: T[], nameOf: (item: T) => string): Map<string, T[]> {
+function group<T extends { size: number; disk_size: number }>(
+  items: T[],
+  nameOf: (item: T) => string,
+): Map<string, T[]> {
   const out = new Map<string, T[]>();
   for (const item of items) out.set(nameOf(item), [...(out.get(nameOf(item)) ?? []), item]);
   return out;
@@ -28,7 +31,11 @@ const sum = (items: Array<{ size: number; disk_size: number }>) => ({
 });
 
 export async function diskUsage(store: Store): Promise<DiskUsage> {
-  const entries = (await listStored(store)).map((entry) => ({ ...entry.key, size: entry.size, disk_size: entry.diskSize }));
+  const entries = (await listStored(store)).map((entry) => ({
+    ...entry.key,
+    size: entry.size,
+    disk_size: entry.diskSize,
+  }));
   const repositories = [...group(entries, (e) => e.repository)].map(([repository, inRepo]) => ({
     name: repository,
     ...sum(inRepo),

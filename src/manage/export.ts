@@ -34,7 +34,8 @@ export interface ExportSummary {
 }
 
 /** The handle of an exported entry below DIR: `<repo>/<template>/<version>/image.raw`. */
-export const exportHandle = (key: { repository: string; template: string; version: string }) => `${key.repository}/${key.template}/${key.version}/image.raw`;
+export const exportHandle = (key: { repository: string; template: string; version: string }) =>
+  `${key.repository}/${key.template}/${key.version}/image.raw`;
 
 /**
  * Writes each stored entry of `refs` into `dir` as a repository another host can fetch from (`--repos DIR` or
@@ -50,7 +51,11 @@ export async function exportTemplates(refs: string[], dir: string, options: Expo
   for (const ref of refs) {
     const key = storedKey(ref, options.repositories);
     const entry = await readStoredEntry(options.store, key);
-    if (!entry) throw new TemplatesError('NOT_STORED', `${entryName(key)} is not in the store ${options.store.root}`, { ref: entryName(key), hint: 'see: templates list --stored' });
+    if (!entry)
+      throw new TemplatesError('NOT_STORED', `${entryName(key)} is not in the store ${options.store.root}`, {
+        ref: entryName(key),
+        hint: 'see: templates list --stored',
+      });
     const handle = exportHandle(key);
     const target = join(root, handle);
     await mkdir(dirname(target), { recursive: true }).catch((error: unknown) => {
@@ -72,15 +77,30 @@ export async function exportTemplates(refs: string[], dir: string, options: Expo
     const timestamp = version ? version.timestamp : Math.floor(fetchedAt / 1000);
     const metadata = {
       ...(typeof entry.metadata === 'object' && entry.metadata !== null ? entry.metadata : {}),
-      size: packed.size, format: 'raw', sha256: packed.sha256, compressed_size: packed.compressedSize, timestamp,
+      size: packed.size,
+      format: 'raw',
+      sha256: packed.sha256,
+      compressed_size: packed.compressedSize,
+      timestamp,
     };
-    const write = (path: string, text: string) => writeFileAtomic(path, text).catch((error: unknown) => {
-      throw outputIoError(error, path, 'cannot write');
-    });
+    const write = (path: string, text: string) =>
+      writeFileAtomic(path, text).catch((error: unknown) => {
+        throw outputIoError(error, path, 'cannot write');
+      });
     await write(`${target}.hash`, packed.sha1);
     await write(`${target}.metadata`, `${JSON.stringify(metadata, null, 2)}\n`);
     const versions = byRepository.get(key.repository) ?? [];
-    versions.push({ template: key.template, version: key.version, handle, timestamp, sha1: packed.sha1, compressedSha256: packed.compressedSha256, ...(packed.zst ? { zst: packed.zst } : {}), size: packed.size, format: 'raw' });
+    versions.push({
+      template: key.template,
+      version: key.version,
+      handle,
+      timestamp,
+      sha1: packed.sha1,
+      compressedSha256: packed.compressedSha256,
+      ...(packed.zst ? { zst: packed.zst } : {}),
+      size: packed.size,
+      format: 'raw',
+    });
     byRepository.set(key.repository, versions);
     options.onProgress?.({ ref: entryName(key), phase: 'indexed', status: 'compressed' });
   }

@@ -22,9 +22,12 @@ export async function createSingleFileProvider(file: string, sidecars: Provider 
   const local = createFileProvider(dirname(path));
   const isImage = (suffix: string) => suffix === '.xz' || suffix === '';
   return {
-    locate: (h, suffix) => (isImage(suffix) ? path : sidecars?.locate(h, suffix) ?? `${path}${suffix}`),
+    locate: (h, suffix) => (isImage(suffix) ? path : (sidecars?.locate(h, suffix) ?? `${path}${suffix}`)),
     async open(h: string, suffix: string, options: OpenOptions = {}): Promise<OpenedFile | null> {
-      if (isImage(suffix)) return suffix === imageSuffix ? local.open(basename(path), '', { ...(options.signal ? { signal: options.signal } : {}) }) : null;
+      if (isImage(suffix))
+        return suffix === imageSuffix
+          ? local.open(basename(path), '', { ...(options.signal ? { signal: options.signal } : {}) })
+          : null;
       return sidecars ? sidecars.open(h, suffix, options) : null;
     },
   };

@@ -29,11 +29,16 @@ export async function importTemplate(ref: string, file: string, options: ImportO
   const ctx = options.context ?? createContext();
   const path = resolve(file);
   const info = await stat(path).catch(() => undefined);
-  if (!info?.isFile()) throw new TemplatesError('INPUT_NOT_FOUND', `${path} is not a file`, { path, hint: 'give the image file to import' });
+  if (!info?.isFile())
+    throw new TemplatesError('INPUT_NOT_FOUND', `${path} is not a file`, {
+      path,
+      hint: 'give the image file to import',
+    });
   const resolved = resolveReference(ref, options.repositories);
   const present = await readSettledEntry(options.store, resolved.key);
   if (present) return cachedResult(resolved.ref, present);
-  const sidecars = options.offline && resolved.version.source.type !== 'file' ? null : providerFor(resolved.version.source, ctx.http);
+  const sidecars =
+    options.offline && resolved.version.source.type !== 'file' ? null : providerFor(resolved.version.source, ctx.http);
   const provider = await createSingleFileProvider(path, sidecars);
   const { acquireEntry } = await import('../fetch/acquire.js');
   const result = await acquireEntry(ctx, options.store, resolved, {

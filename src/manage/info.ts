@@ -16,7 +16,12 @@ export interface TemplateInfo {
   /** What the repository says; null when no configured repository has it (a stored entry of another one). */
   resolution: Resolution | null;
   metadata: unknown;
-  stored: (Pick<StoredSummary, 'path' | 'size' | 'diskSize' | 'fetchedAt' | 'lastUsed' | 'source' | 'server' | 'mirror' | 'dependents'> & { hash: string | null; record: EntryRecord | null }) | null;
+  stored:
+    | (Pick<
+        StoredSummary,
+        'path' | 'size' | 'diskSize' | 'fetchedAt' | 'lastUsed' | 'source' | 'server' | 'mirror' | 'dependents'
+      > & { hash: string | null; record: EntryRecord | null })
+    | null;
 }
 
 export interface InfoOptions {
@@ -34,7 +39,12 @@ export async function templateInfo(ref: string, options: InfoOptions): Promise<T
   try {
     const resolved = resolveReference(ref, options.repositories);
     key = resolved.key;
-    resolution = await resolveTemplate(ref, { repositories: options.repositories, context: ctx, ...(options.signal ? { signal: options.signal } : {}), ...(options.offline ? { offline: true } : {}) });
+    resolution = await resolveTemplate(ref, {
+      repositories: options.repositories,
+      context: ctx,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.offline ? { offline: true } : {}),
+    });
   } catch (error) {
     // A fully qualified ref of a stored entry is still described from the store.
     if (ref.split(':').length !== 3) throw error;

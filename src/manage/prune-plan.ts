@@ -26,7 +26,12 @@ export interface PrunePlan {
 }
 
 /** What `pruneStore` would do with these entries under `policy` (without `force`), without touching the store. */
-export function planPrune(entries: StoredSummary[], policy: PrunePolicy, now: number, options: Pick<PruneOptions, 'repositories'> = {}): PrunePlan {
+export function planPrune(
+  entries: StoredSummary[],
+  policy: PrunePolicy,
+  now: number,
+  options: Pick<PruneOptions, 'repositories'> = {},
+): PrunePlan {
   const chosen = choosePrune(entries, { ...policy, ...options }, now);
   const plan: PrunePlan = { next: [], kept: [], freed: 0 };
   for (const entry of [...entries].sort((a, b) => Date.parse(a.lastUsed) - Date.parse(b.lastUsed))) {

@@ -5,7 +5,16 @@ import { isTemplatesError } from '../errors.js';
 import type { RepositorySet } from '../repository/set.js';
 import { isValidName } from '../repository/reference.js';
 import { listStored, summarizeEntry, type StoredSummary } from '../store/inventory.js';
-import { SIDECAR_SUFFIXES, imagePath, lagoTempPath, lockPath, parseEntryName, repoCacheDir, tempDir, type VersionKey } from '../store/layout.js';
+import {
+  SIDECAR_SUFFIXES,
+  imagePath,
+  lagoTempPath,
+  lockPath,
+  parseEntryName,
+  repoCacheDir,
+  tempDir,
+  type VersionKey,
+} from '../store/layout.js';
 import { withEntryLock } from '../store/lock.js';
 import type { Store } from '../store/store.js';
 import { isAtomicTemp } from '../util/atomic-write.js';
@@ -52,7 +61,9 @@ function versionTime(entry: StoredSummary, repositories: RepositorySet | undefin
 export function choosePrune(entries: StoredSummary[], options: PruneOptions, now: number): Map<string, string> {
   const chosen = new Map<string, string>();
   if (options.olderThanMs !== undefined) {
-    for (const entry of entries) if (now - Date.parse(entry.lastUsed) > options.olderThanMs) chosen.set(entry.ref, `not used since ${entry.lastUsed}`);
+    for (const entry of entries)
+      if (now - Date.parse(entry.lastUsed) > options.olderThanMs)
+        chosen.set(entry.ref, `not used since ${entry.lastUsed}`);
   }
   if (options.keep !== undefined) {
     const byTemplate = new Map<string, StoredSummary[]>();
@@ -61,8 +72,11 @@ export function choosePrune(entries: StoredSummary[], options: PruneOptions, now
       byTemplate.set(id, [...(byTemplate.get(id) ?? []), entry]);
     }
     for (const group of byTemplate.values()) {
-      const newestFirst = [...group].sort((a, b) => versionTime(b, options.repositories) - versionTime(a, options.repositories));
-      for (const entry of newestFirst.slice(options.keep)) if (!chosen.has(entry.ref)) chosen.set(entry.ref, `older than the newest ${options.keep}`);
+      const newestFirst = [...group].sort(
+        (a, b) => versionTime(b, options.repositories) - versionTime(a, options.repositories),
+      );
+      for (const entry of newestFirst.slice(options.keep))
+        if (!chosen.has(entry.ref)) chosen.set(entry.ref, `older than the newest ${options.keep}`);
     }
   }
   if (options.maxBytes !== undefined) {
@@ -76,7 +90,12 @@ export function choosePrune(entries: StoredSummary[], options: PruneOptions, now
 }
 
 /** Runs `fn` under the entry's lock without waiting; false when someone holds it. */
-async function ifUnlocked(store: Store, key: VersionKey, signal: AbortSignal | undefined, fn: () => Promise<void>): Promise<boolean> {
+async function ifUnlocked(
+  store: Store,
+  key: VersionKey,
+  signal: AbortSignal | undefined,
+  fn: () => Promise<void>,
+): Promise<boolean> {
   try {
     await withEntryLock({ ...store, lockWaitMs: 0 }, key, signal ? { signal } : {}, fn);
     return true;
@@ -109,16 +128,25 @@ async function cleanStray(store: Store, options: PruneOptions, now: number): Pro
   for (const [name, key] of keys) {
     const image = imagePath(store.root, key);
     const stray = [
-      ...(present.has(name) ? [] : SIDECAR_SUFFIXES.map((suffix) => `${image}${suffix}`).filter((path) => present.has(path.slice(store.root.length + 1)))),
-      ...((await stat(join(tempDir(store.root), name)).catch(() => undefined)) ? [join(tempDir(store.root), name)] : []),
+      ...(present.has(name)
+        ? []
+        : SIDECAR_SUFFIXES.map((suffix) => `${image}${suffix}`).filter((path) =>
+            present.has(path.slice(store.root.length + 1)),
+          )),
+      ...((await stat(join(tempDir(store.root), name)).catch(() => undefined))
+        ? [join(tempDir(store.root), name)]
+        : []),
     ];
     const lagoTemp = lagoTempPath(store.root, key);
     const lagoInfo = await stat(lagoTemp).catch(() => undefined);
     if (lagoInfo && now - lagoInfo.mtimeMs > LAGO_TEMP_MAX_AGE_MS) stray.push(lagoTemp);
     // lago's lock files stay (lago never removes them: a removed one lets two holders in); an older templates' lock
     // directory is replaced by one when its entry's lock is taken below, if no live holder refreshes it.
-    const lockInfo = present.has(`${name}.lock`) ? await stat(lockPath(store.root, key)).catch(() => undefined) : undefined;
-    const staleLock = lockInfo?.isDirectory() && now - lockInfo.mtimeMs >= store.lockStaleMs ? [lockPath(store.root, key)] : [];
+    const lockInfo = present.has(`${name}.lock`)
+      ? await stat(lockPath(store.root, key)).catch(() => undefined)
+      : undefined;
+    const staleLock =
+      lockInfo?.isDirectory() && now - lockInfo.mtimeMs >= store.lockStaleMs ? [lockPath(store.root, key)] : [];
     if (!stray.length && !staleLock.length) continue;
     if (options.dryRun) {
       cleaned.push(...stray, ...staleLock);
@@ -156,7 +184,10 @@ export async function pruneStore(store: Store, options: PruneOptions = {}): Prom
         outcome = 'removed';
       }));
       if (locked || outcome === 'dependents') {
-        report.kept.push({ ref: entry.ref, reason: locked ? 'in use: a fetch holds its lock' : 'a dependent was registered meanwhile' });
+        report.kept.push({
+          ref: entry.ref,
+          reason: locked ? 'in use: a fetch holds its lock' : 'a dependent was registered meanwhile',
+        });
         continue;
       }
       if (outcome === 'gone') continue;

@@ -31,18 +31,32 @@ export async function readQcow2(store: Store, key: VersionKey): Promise<Qcow2Ren
  * Makes `<entry>.qcow2` from the stored raw image unless it exists: `qemu-img convert -O qcow2` into the entry's
  * temp directory, sha256 of the result, the hash file, then a rename. NOT_STORED when the entry is gone.
  */
-export async function ensureQcow2(store: Store, key: VersionKey, context: Context, signal?: AbortSignal): Promise<Qcow2Rendition> {
+export async function ensureQcow2(
+  store: Store,
+  key: VersionKey,
+  context: Context,
+  signal?: AbortSignal,
+): Promise<Qcow2Rendition> {
   return withEntryLock(store, key, { ...(signal ? { signal } : {}), now: context.now }, async (lockSignal) => {
     const existing = await readQcow2(store, key);
     if (existing) return existing;
     const entry = await readStoredEntry(store, key);
-    if (!entry) throw new TemplatesError('NOT_STORED', `${entryName(key)} is not in the store ${store.root}`, { ref: entryName(key), hint: 'fetch it first' });
+    if (!entry)
+      throw new TemplatesError('NOT_STORED', `${entryName(key)} is not in the store ${store.root}`, {
+        ref: entryName(key),
+        hint: 'fetch it first',
+      });
     const temp = `${tempPrefix(store.root, key, randomBytes(6).toString('hex'))}.qcow2`;
     const path = qcow2Path(store.root, key);
     try {
       await mkdir(dirname(temp), { recursive: true });
       const { execa } = await import('execa');
-      await execa(context.qemuImg, ['convert', '-q', '-f', 'raw', '-O', 'qcow2', entry.path, temp], { stdin: 'ignore', stdout: 'ignore', stderr: 'pipe', cancelSignal: lockSignal });
+      await execa(context.qemuImg, ['convert', '-q', '-f', 'raw', '-O', 'qcow2', entry.path, temp], {
+        stdin: 'ignore',
+        stdout: 'ignore',
+        stderr: 'pipe',
+        cancelSignal: lockSignal,
+      });
       const { sha256 } = await hashFile(temp, ['sha256'], lockSignal);
       await fsyncPath(temp);
       await writeFileAtomic(qcow2HashPath(store.root, key), `sha256:${sha256}\n`);
@@ -53,7 +67,16 @@ export async function ensureQcow2(store: Store, key: VersionKey, context: Contex
       await rm(temp, { force: true });
       if (lockSignal.aborted) throw abortError(lockSignal);
       if ((error as { stderr?: string }).stderr !== undefined) {
-        throw new TemplatesError('CONVERT_FAILED', `qemu-img could not make a qcow2 of ${entryName(key)}: ${String((error as { stderr?: string }).stderr).trim().split('\n')[0]}`, { ref: entryName(key), hint: 'check the disk space and qemu-img' }, { cause: error });
+        throw new TemplatesError(
+          'CONVERT_FAILED',
+          `qemu-img could not make a qcow2 of ${entryName(key)}: ${
+            String((error as { stderr?: string }).stderr)
+              .trim()
+              .split('\n')[0]
+          }`,
+          { ref: entryName(key), hint: 'check the disk space and qemu-img' },
+          { cause: error },
+        );
       }
       throw storeIoError(error, path, 'cannot write the qcow2 rendition');
     }

@@ -13,10 +13,14 @@ export function storedKey(ref: string, repositories?: RepositorySet): VersionKey
     return { repository, template, version };
   }
   if (!repositories || repositories.size === 0) {
-    throw new TemplatesError('BAD_REFERENCE', `${JSON.stringify(ref)}: give the full repo:name:version of a stored template`, {
-      ref,
-      hint: 'see: templates list --stored',
-    });
+    throw new TemplatesError(
+      'BAD_REFERENCE',
+      `${JSON.stringify(ref)}: give the full repo:name:version of a stored template`,
+      {
+        ref,
+        hint: 'see: templates list --stored',
+      },
+    );
   }
   return resolveReference(ref, repositories).key;
 }

@@ -15,7 +15,14 @@ import { hashSparseFile } from '../fetch/sparse-hash.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { deleteEntryFiles } from '../store/delete.js';
 
-export type VerifyStatus = 'ok' | 'corrupt' | 'unconfirmed' | 'missing-sidecar' | 'unverifiable' | 'adopted' | 'removed';
+export type VerifyStatus =
+  | 'ok'
+  | 'corrupt'
+  | 'unconfirmed'
+  | 'missing-sidecar'
+  | 'unverifiable'
+  | 'adopted'
+  | 'removed';
 
 export interface VerifyResult {
   ref: string;
@@ -77,27 +84,59 @@ async function adopt(store: Store, key: VersionKey, path: string, sha256: string
 }
 
 /** Verifies one entry; undefined when it is not stored. */
-export async function verifyEntry(store: Store, key: VersionKey, options: VerifyOptions = {}): Promise<VerifyResult | undefined> {
+export async function verifyEntry(
+  store: Store,
+  key: VersionKey,
+  options: VerifyOptions = {},
+): Promise<VerifyResult | undefined> {
   const ref = entryName(key);
   const entry = await readStoredEntry(store, key);
   if (!entry) return undefined;
-  const missingNames = [...(entry.hash === undefined ? [hashPath] : []), ...(entry.metadata === undefined ? [metadataPath] : [])].map((path) => basename(path(store.root, key)));
+  const missingNames = [
+    ...(entry.hash === undefined ? [hashPath] : []),
+    ...(entry.metadata === undefined ? [metadataPath] : []),
+  ].map((path) => basename(path(store.root, key)));
   const expected = recordedDigest(entry.record);
   const signal = options.signal;
-  const read = (algorithms: HashAlgorithm[]) => hashSparseFile(options.qemuImg ?? 'qemu-img', entry.path, algorithms, signal).catch((error: unknown) => {
-    throw signal?.aborted ? abortError(signal) : storeIoError(error, entry.path, 'cannot read');
-  });
+  const read = (algorithms: HashAlgorithm[]) =>
+    hashSparseFile(options.qemuImg ?? 'qemu-img', entry.path, algorithms, signal).catch((error: unknown) => {
+      throw signal?.aborted ? abortError(signal) : storeIoError(error, entry.path, 'cannot read');
+    });
   if (!expected) {
     if (!options.adopt) {
-      return { ref, status: 'unverifiable', hint: 'no digest was recorded when it was stored (a lago entry); templates verify --adopt hashes it now and records it' };
+      return {
+        ref,
+        status: 'unverifiable',
+        hint: 'no digest was recorded when it was stored (a lago entry); templates verify --adopt hashes it now and records it',
+      };
     }
     const digests = await read(['sha1', 'sha256']);
     // lago's .hash is the SHA-1 of what it stored: when it disagrees, the image changed since.
-    const lago = entry.hash ? (() => { try { return parseHashFile(entry.hash!, ref); } catch { return undefined; } })() : undefined;
+    const lago = entry.hash
+      ? (() => {
+          try {
+            return parseHashFile(entry.hash!, ref);
+          } catch {
+            return undefined;
+          }
+        })()
+      : undefined;
     if (lago && (lago.algorithm === 'sha1' || lago.algorithm === 'sha256') && lago.hex !== digests[lago.algorithm]) {
-      return finish(store, key, { ref, status: 'corrupt', expected: `${lago.algorithm}:${lago.hex}`, actual: `${lago.algorithm}:${digests[lago.algorithm]}` }, options);
+      return finish(
+        store,
+        key,
+        {
+          ref,
+          status: 'corrupt',
+          expected: `${lago.algorithm}:${lago.hex}`,
+          actual: `${lago.algorithm}:${digests[lago.algorithm]}`,
+        },
+        options,
+      );
     }
-    await withEntryLock(store, key, { ...(signal ? { signal } : {}) }, () => adopt(store, key, entry.path, digests.sha256!, (options.now ?? Date.now)()));
+    await withEntryLock(store, key, { ...(signal ? { signal } : {}) }, () =>
+      adopt(store, key, entry.path, digests.sha256!, (options.now ?? Date.now)()),
+    );
     return { ref, status: 'adopted', actual: `sha256:${digests.sha256}` };
   }
   const digest = parseDigest(expected)!;
@@ -105,10 +144,18 @@ export async function verifyEntry(store: Store, key: VersionKey, options: Verify
   if (actual !== digest.hex) {
     // A digest nothing checked (the published .hash, the .xz was what was verified): a wrong .hash, or a changed image.
     if (entry.record?.stored?.checked === false) {
-      return finish(store, key, {
-        ref, status: 'unconfirmed', expected, actual: `${digest.algorithm}:${actual}`,
-        hint: 'the digest was the published .hash, never checked (the download was verified by its .xz or .zst digest): the .hash is wrong, or the image changed since; templates rm it and fetch again, then verify: unconfirmed again means the .hash is wrong',
-      }, options);
+      return finish(
+        store,
+        key,
+        {
+          ref,
+          status: 'unconfirmed',
+          expected,
+          actual: `${digest.algorithm}:${actual}`,
+          hint: 'the digest was the published .hash, never checked (the download was verified by its .xz or .zst digest): the .hash is wrong, or the image changed since; templates rm it and fetch again, then verify: unconfirmed again means the .hash is wrong',
+        },
+        options,
+      );
     }
     return finish(store, key, { ref, status: 'corrupt', expected, actual: `${digest.algorithm}:${actual}` }, options);
   }
@@ -116,15 +163,41 @@ export async function verifyEntry(store: Store, key: VersionKey, options: Verify
   const kept = keptFile(entry.record);
   if (kept) {
     const xz = compressedPath(store.root, key, kept.compression);
-    const keptActual = await hashFile(xz, ['sha256'], signal).then((d) => `sha256:${d.sha256}`, () => 'missing');
-    if (keptActual !== kept.digest) return finish(store, key, { ref, status: 'corrupt', expected: kept.digest, actual: keptActual, file: xz }, options);
+    const keptActual = await hashFile(xz, ['sha256'], signal).then(
+      (d) => `sha256:${d.sha256}`,
+      () => 'missing',
+    );
+    if (keptActual !== kept.digest)
+      return finish(
+        store,
+        key,
+        { ref, status: 'corrupt', expected: kept.digest, actual: keptActual, file: xz },
+        options,
+      );
   }
-  if (missingNames.length) return { ref, status: 'missing-sidecar', expected, actual: expected, missing: missingNames, hint: 'lago needs them; templates rm the entry and fetch it again' };
+  if (missingNames.length)
+    return {
+      ref,
+      status: 'missing-sidecar',
+      expected,
+      actual: expected,
+      missing: missingNames,
+      hint: 'lago needs them; templates rm the entry and fetch it again',
+    };
   return { ref, status: 'ok', expected, actual: expected };
 }
 
-async function finish(store: Store, key: VersionKey, result: VerifyResult, options: VerifyOptions): Promise<VerifyResult> {
-  if (!options.removeCorrupt) return { ...result, hint: result.hint ?? 'templates verify --remove-corrupt removes it; fetch it again afterwards' };
+async function finish(
+  store: Store,
+  key: VersionKey,
+  result: VerifyResult,
+  options: VerifyOptions,
+): Promise<VerifyResult> {
+  if (!options.removeCorrupt)
+    return {
+      ...result,
+      hint: result.hint ?? 'templates verify --remove-corrupt removes it; fetch it again afterwards',
+    };
   await withEntryLock(store, key, options.signal ? { signal: options.signal } : {}, () => deleteEntryFiles(store, key));
   return { ...result, status: 'removed' };
 }

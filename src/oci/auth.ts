@@ -15,7 +15,8 @@ export function parseChallenge(header: string | string[] | undefined): Challenge
   const match = text ? /^\s*(\w+)\s*(.*)$/.exec(text) : null;
   if (!match) return undefined;
   const params: Record<string, string> = {};
-  for (const [, key, quoted, bare] of match[2]!.matchAll(/(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g)) params[key!.toLowerCase()] = quoted ?? bare ?? '';
+  for (const [, key, quoted, bare] of match[2]!.matchAll(/(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g))
+    params[key!.toLowerCase()] = quoted ?? bare ?? '';
   return { scheme: match[1]!.toLowerCase(), params };
 }
 
@@ -38,29 +39,51 @@ export function mergeScopes(scopes: string[]): string[] {
     byResource.set(scope.slice(0, at), actions);
   }
   const rank = (action: string) => (ACTION_ORDER.includes(action) ? ACTION_ORDER.indexOf(action) : ACTION_ORDER.length);
-  return [...byResource].map(([resource, actions]) => (actions.size
-    ? `${resource}:${[...actions].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0)).join(',')}`
-    : resource));
+  return [...byResource].map(([resource, actions]) =>
+    actions.size
+      ? `${resource}:${[...actions].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0)).join(',')}`
+      : resource,
+  );
 }
 
-export const basicOf = (login: RegistryLogin) => `Basic ${Buffer.from(`${login.username}:${login.password}`).toString('base64')}`;
+export const basicOf = (login: RegistryLogin) =>
+  `Basic ${Buffer.from(`${login.username}:${login.password}`).toString('base64')}`;
 
 export function authRefused(url: string, status: number, login: RegistryLogin | undefined): TemplatesError {
-  return new TemplatesError('AUTH_FAILED', `${redactUrl(url)}: HTTP ${status}: the registry ${login ? `refused the credentials from ${login.from}` : 'needs credentials'}`, {
-    url: redactUrl(url),
-    status,
-    hint: 'log in (skopeo login, docker login: ~/.docker/config.json, $REGISTRY_AUTH_FILE), or give --creds-file FILE or "auth" for its URL in the config file',
-  });
+  return new TemplatesError(
+    'AUTH_FAILED',
+    `${redactUrl(url)}: HTTP ${status}: the registry ${login ? `refused the credentials from ${login.from}` : 'needs credentials'}`,
+    {
+      url: redactUrl(url),
+      status,
+      hint: 'log in (skopeo login, docker login: ~/.docker/config.json, $REGISTRY_AUTH_FILE), or give --creds-file FILE or "auth" for its URL in the config file',
+    },
+  );
 }
 
 /** Asks the challenge's realm for a token for `scopes` (with the login as Basic when there is one). */
-export async function fetchToken(http: HttpClient, challenge: Challenge, scopes: string[], login: RegistryLogin | undefined, signal?: AbortSignal): Promise<string> {
+export async function fetchToken(
+  http: HttpClient,
+  challenge: Challenge,
+  scopes: string[],
+  login: RegistryLogin | undefined,
+  signal?: AbortSignal,
+): Promise<string> {
   const realm = challenge.params.realm;
-  if (!realm || !/^https?:\/\//.test(realm)) throw new TemplatesError('AUTH_FAILED', `the registry's Bearer challenge has no usable realm: ${JSON.stringify(realm ?? '')}`, {});
+  if (!realm || !/^https?:\/\//.test(realm))
+    throw new TemplatesError(
+      'AUTH_FAILED',
+      `the registry's Bearer challenge has no usable realm: ${JSON.stringify(realm ?? '')}`,
+      {},
+    );
   const url = new URL(realm);
   if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
   for (const scope of scopes) url.searchParams.append('scope', scope);
-  const response = await http.send(url.toString(), { method: 'GET', ...(signal ? { signal } : {}), ...(login ? { authorization: basicOf(login) } : {}) });
+  const response = await http.send(url.toString(), {
+    method: 'GET',
+    ...(signal ? { signal } : {}),
+    ...(login ? { authorization: basicOf(login) } : {}),
+  });
   const body = await readLimited(response.body, 1024 * 1024, signal).catch(() => Buffer.alloc(0));
   if (response.status === 401 || response.status === 403) throw authRefused(url.toString(), response.status, login);
   let token: unknown;
@@ -71,7 +94,11 @@ export async function fetchToken(http: HttpClient, challenge: Challenge, scopes:
     token = undefined;
   }
   if (response.status !== 200 || typeof token !== 'string' || !token) {
-    throw new TemplatesError('AUTH_FAILED', `${redactUrl(url.toString())}: HTTP ${response.status}: no token in the answer`, { url: redactUrl(url.toString()), status: response.status, hint: 'check the registry\'s token service' });
+    throw new TemplatesError(
+      'AUTH_FAILED',
+      `${redactUrl(url.toString())}: HTTP ${response.status}: no token in the answer`,
+      { url: redactUrl(url.toString()), status: response.status, hint: "check the registry's token service" },
+    );
   }
   return `Bearer ${token}`;
 }

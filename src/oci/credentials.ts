@@ -27,17 +27,26 @@ const keyHost = (key: string) => key.replace(/^https?:\/\//, '').split('/')[0]!;
  * The login for `host` from the first file that has one (`auths[host].auth` = base64 `user:password`, or `username` and
  * `password`). An explicit file that cannot be read or parsed is CONFIG_INVALID; the others are skipped when absent.
  */
-export async function findLogin(host: string, files: string[], explicit: string | undefined): Promise<RegistryLogin | undefined> {
+export async function findLogin(
+  host: string,
+  files: string[],
+  explicit: string | undefined,
+): Promise<RegistryLogin | undefined> {
   for (const file of files) {
     let data: { auths?: Record<string, { auth?: string; username?: string; password?: string }> };
     try {
       data = JSON.parse(await readFile(file, 'utf8')) as typeof data;
     } catch (error) {
       if (file === explicit) {
-        throw new TemplatesError('CONFIG_INVALID', `${file}: cannot read registry credentials: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
-          file,
-          hint: 'give a file in the format of ~/.docker/config.json: {"auths": {"HOST": {"auth": "base64(user:password)"}}}',
-        }, { cause: error });
+        throw new TemplatesError(
+          'CONFIG_INVALID',
+          `${file}: cannot read registry credentials: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+          {
+            file,
+            hint: 'give a file in the format of ~/.docker/config.json: {"auths": {"HOST": {"auth": "base64(user:password)"}}}',
+          },
+          { cause: error },
+        );
       }
       continue;
     }
@@ -48,14 +57,20 @@ export async function findLogin(host: string, files: string[], explicit: string 
         const colon = decoded.indexOf(':');
         if (colon > 0) return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1), from: file };
       }
-      if (typeof entry.username === 'string' && typeof entry.password === 'string') return { username: entry.username, password: entry.password, from: file };
+      if (typeof entry.username === 'string' && typeof entry.password === 'string')
+        return { username: entry.username, password: entry.password, from: file };
     }
   }
   return undefined;
 }
 
 /** The login for a registry host from the usual files, `credsFile` (else TEMPLATES_CREDS_FILE) read first and required. */
-export function registryLogin(host: string, env: Record<string, string | undefined>, home: string, credsFile?: string): Promise<RegistryLogin | undefined> {
+export function registryLogin(
+  host: string,
+  env: Record<string, string | undefined>,
+  home: string,
+  credsFile?: string,
+): Promise<RegistryLogin | undefined> {
   const explicit = credsFile ?? (env.TEMPLATES_CREDS_FILE || undefined);
   return findLogin(host, authFiles(env, home, explicit), explicit);
 }

@@ -17,7 +17,9 @@ const DIGEST = /^sha256:[a-f0-9]{64}$/;
 export const isOciUrl = (text: string) => /^oci:\/\//i.test(text);
 
 function bad(text: string, why: string): TemplatesError {
-  return new TemplatesError('BAD_REFERENCE', `${JSON.stringify(text)}: ${why}`, { hint: 'write oci://HOST[:PORT]/NAME[:TAG] or oci://HOST/NAME@sha256:HEX' });
+  return new TemplatesError('BAD_REFERENCE', `${JSON.stringify(text)}: ${why}`, {
+    hint: 'write oci://HOST[:PORT]/NAME[:TAG] or oci://HOST/NAME@sha256:HEX',
+  });
 }
 
 /** Parses an `oci://` reference; no tag and no digest means the tag `latest`. */
@@ -27,7 +29,8 @@ export function parseOciReference(text: string): OciReference {
   const slash = rest.indexOf('/');
   if (slash <= 0) throw bad(text, 'no repository name after the host');
   const host = rest.slice(0, slash);
-  if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(host) && !/^\[[0-9a-fA-F:]+\](:\d{1,5})?$/.test(host)) throw bad(text, `bad host ${JSON.stringify(host)}`);
+  if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(host) && !/^\[[0-9a-fA-F:]+\](:\d{1,5})?$/.test(host))
+    throw bad(text, `bad host ${JSON.stringify(host)}`);
   let path = rest.slice(slash + 1);
   let digest: string | undefined;
   let tag: string | undefined;
@@ -43,8 +46,15 @@ export function parseOciReference(text: string): OciReference {
     path = path.slice(0, colon);
     if (!TAG.test(tag)) throw bad(text, `bad tag ${JSON.stringify(tag)}`);
   }
-  if (!NAME.test(path)) throw bad(text, `bad repository name ${JSON.stringify(path)} (lowercase letters, digits, . _ - and /)`);
-  return { host, name: path, ...(tag ? { tag } : {}), ...(digest ? { digest } : {}), ...(!tag && !digest ? { tag: 'latest' } : {}) };
+  if (!NAME.test(path))
+    throw bad(text, `bad repository name ${JSON.stringify(path)} (lowercase letters, digits, . _ - and /)`);
+  return {
+    host,
+    name: path,
+    ...(tag ? { tag } : {}),
+    ...(digest ? { digest } : {}),
+    ...(!tag && !digest ? { tag: 'latest' } : {}),
+  };
 }
 
 export function formatOciReference(ref: OciReference): string {

@@ -58,7 +58,13 @@ export function createRegistry(options: RegistryOptions) {
     for (let attempt = 0; ; attempt++) {
       let response: HttpResponse;
       try {
-        response = await http.send(url, { method: c.method, ...(c.headers ? { headers: c.headers } : {}), ...(c.body ? { body: c.body() } : {}), ...(c.signal ? { signal: c.signal } : {}), ...(authorization ? { authorization } : {}) });
+        response = await http.send(url, {
+          method: c.method,
+          ...(c.headers ? { headers: c.headers } : {}),
+          ...(c.body ? { body: c.body() } : {}),
+          ...(c.signal ? { signal: c.signal } : {}),
+          ...(authorization ? { authorization } : {}),
+        });
       } catch (error) {
         throw mapHttpError(error, url, c.signal);
       }
@@ -88,19 +94,37 @@ export function createRegistry(options: RegistryOptions) {
       response.body.destroy();
       const next = new URL(String(response.headers.location), current);
       if (hops >= 5 || (next.protocol !== 'http:' && next.protocol !== 'https:')) {
-        throw new TemplatesError('SOURCE_HTTP_ERROR', `${redactUrl(url)}: too many or unsupported redirects`, { url: redactUrl(url) });
+        throw new TemplatesError('SOURCE_HTTP_ERROR', `${redactUrl(url)}: too many or unsupported redirects`, {
+          url: redactUrl(url),
+        });
       }
       const sameHost = next.origin === new URL(current).origin;
       current = next.toString();
-      response = sameHost ? await call(current, c) : await http.send(current, { method: c.method, anonymous: true, ...(c.headers ? { headers: c.headers } : {}), ...(c.signal ? { signal: c.signal } : {}) }).catch((error: unknown) => {
-        throw mapHttpError(error, current, c.signal);
-      });
+      response = sameHost
+        ? await call(current, c)
+        : await http
+            .send(current, {
+              method: c.method,
+              anonymous: true,
+              ...(c.headers ? { headers: c.headers } : {}),
+              ...(c.signal ? { signal: c.signal } : {}),
+            })
+            .catch((error: unknown) => {
+              throw mapHttpError(error, current, c.signal);
+            });
     }
     return response;
   }
 
-  async function failure(response: HttpResponse, url: string, what: string, signal?: AbortSignal): Promise<TemplatesError> {
-    const text = await readLimited(response.body, 64 * 1024, signal).then((b) => b.toString('utf8')).catch(() => '');
+  async function failure(
+    response: HttpResponse,
+    url: string,
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<TemplatesError> {
+    const text = await readLimited(response.body, 64 * 1024, signal)
+      .then((b) => b.toString('utf8'))
+      .catch(() => '');
     let detail = '';
     try {
       const first = (JSON.parse(text) as { errors?: Array<{ code?: string; message?: string }> }).errors?.[0];
@@ -109,9 +133,18 @@ export function createRegistry(options: RegistryOptions) {
       detail = '';
     }
     const shown = redactUrl(url);
-    if (response.status === 404) return new TemplatesError('IMAGE_NOT_FOUND', `${shown}: ${what} not found${detail}`, { url: shown, status: 404, hint: 'check the name, tag or digest: templates index --registry lists what the registry has' });
+    if (response.status === 404)
+      return new TemplatesError('IMAGE_NOT_FOUND', `${shown}: ${what} not found${detail}`, {
+        url: shown,
+        status: 404,
+        hint: 'check the name, tag or digest: templates index --registry lists what the registry has',
+      });
     if (response.status === 403) return authRefused(url, 403, await getLogin());
-    return new TemplatesError('SOURCE_HTTP_ERROR', `${shown}: HTTP ${response.status}${detail}`, { url: shown, status: response.status, hint: 'the registry failed; try again later or ask its owner' });
+    return new TemplatesError('SOURCE_HTTP_ERROR', `${shown}: HTTP ${response.status}${detail}`, {
+      url: shown,
+      status: response.status,
+      hint: 'the registry failed; try again later or ask its owner',
+    });
   }
 
   const at = (path: string) => `${base}/v2/${path}`;
@@ -125,15 +158,40 @@ export function createRegistry(options: RegistryOptions) {
     /** The manifest at a tag or digest, its bytes checked against the digest asked for (or the one the registry names). */
     async manifest(name: string, reference: string, signal?: AbortSignal): Promise<Manifest> {
       const url = at(`${name}/manifests/${reference}`);
-      const response = await follow(url, { method: 'GET', scopes: [pull(name)], headers: { accept: MANIFEST_ACCEPT }, ...(signal ? { signal } : {}) });
+      const response = await follow(url, {
+        method: 'GET',
+        scopes: [pull(name)],
+        headers: { accept: MANIFEST_ACCEPT },
+        ...(signal ? { signal } : {}),
+      });
       if (response.status !== 200) throw await failure(response, url, 'manifest', signal);
       const bytes = await readLimited(response.body, MAX_MANIFEST_BYTES, signal).catch((error: unknown) => {
-        throw signal?.aborted ? abortError(signal) : new TemplatesError('SOURCE_HTTP_ERROR', `${redactUrl(url)}: manifest larger than ${MAX_MANIFEST_BYTES} bytes or cut short`, { url: redactUrl(url) }, { cause: error });
+        throw signal?.aborted
+          ? abortError(signal)
+          : new TemplatesError(
+              'SOURCE_HTTP_ERROR',
+              `${redactUrl(url)}: manifest larger than ${MAX_MANIFEST_BYTES} bytes or cut short`,
+              { url: redactUrl(url) },
+              { cause: error },
+            );
       });
       const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-      const claimed = reference.startsWith('sha256:') ? reference : typeof response.headers['docker-content-digest'] === 'string' ? response.headers['docker-content-digest'] : undefined;
+      const claimed = reference.startsWith('sha256:')
+        ? reference
+        : typeof response.headers['docker-content-digest'] === 'string'
+          ? response.headers['docker-content-digest']
+          : undefined;
       if (claimed && claimed !== digest) {
-        throw new TemplatesError('HASH_MISMATCH', `${redactUrl(url)}: the manifest's digest is ${digest}, not ${claimed}`, { url: redactUrl(url), expected: claimed, actual: digest, hint: 'the registry (or something between) serves a manifest that is not the one named; nothing was stored' });
+        throw new TemplatesError(
+          'HASH_MISMATCH',
+          `${redactUrl(url)}: the manifest's digest is ${digest}, not ${claimed}`,
+          {
+            url: redactUrl(url),
+            expected: claimed,
+            actual: digest,
+            hint: 'the registry (or something between) serves a manifest that is not the one named; nothing was stored',
+          },
+        );
       }
       let json: unknown;
       try {
@@ -141,7 +199,10 @@ export function createRegistry(options: RegistryOptions) {
       } catch {
         json = undefined;
       }
-      if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new TemplatesError('FORMAT_UNSUPPORTED', `${redactUrl(url)}: the manifest is not a JSON object`, { url: redactUrl(url) });
+      if (typeof json !== 'object' || json === null || Array.isArray(json))
+        throw new TemplatesError('FORMAT_UNSUPPORTED', `${redactUrl(url)}: the manifest is not a JSON object`, {
+          url: redactUrl(url),
+        });
       const mediaType = String((json as { mediaType?: unknown }).mediaType ?? response.headers['content-type'] ?? '');
       return { digest, mediaType, bytes, json: json as Record<string, unknown> };
     },
@@ -149,17 +210,35 @@ export function createRegistry(options: RegistryOptions) {
     /** The digest a tag names now (HEAD, without reading the manifest), or undefined when the registry does not say. */
     async manifestDigest(name: string, reference: string, signal?: AbortSignal): Promise<string | undefined> {
       const url = at(`${name}/manifests/${reference}`);
-      const response = await follow(url, { method: 'HEAD', scopes: [pull(name)], headers: { accept: MANIFEST_ACCEPT }, ...(signal ? { signal } : {}) });
+      const response = await follow(url, {
+        method: 'HEAD',
+        scopes: [pull(name)],
+        headers: { accept: MANIFEST_ACCEPT },
+        ...(signal ? { signal } : {}),
+      });
       response.body.destroy();
       if (response.status !== 200) throw await failure(response, url, 'manifest', signal);
       const digest = response.headers['docker-content-digest'];
       return typeof digest === 'string' && /^sha256:[a-f0-9]{64}$/.test(digest) ? digest : undefined;
     },
 
-    async putManifest(name: string, reference: string, bytes: Buffer, mediaType: string, signal?: AbortSignal): Promise<string> {
+    async putManifest(
+      name: string,
+      reference: string,
+      bytes: Buffer,
+      mediaType: string,
+      signal?: AbortSignal,
+    ): Promise<string> {
       const url = at(`${name}/manifests/${reference}`);
-      const response = await call(url, { method: 'PUT', scopes: [push(name)], headers: { 'content-type': mediaType }, body: () => bytes, ...(signal ? { signal } : {}) });
-      if (response.status !== 201 && response.status !== 200) throw await failure(response, url, 'manifest upload', signal);
+      const response = await call(url, {
+        method: 'PUT',
+        scopes: [push(name)],
+        headers: { 'content-type': mediaType },
+        body: () => bytes,
+        ...(signal ? { signal } : {}),
+      });
+      if (response.status !== 201 && response.status !== 200)
+        throw await failure(response, url, 'manifest upload', signal);
       response.body.destroy();
       return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     },
@@ -175,11 +254,20 @@ export function createRegistry(options: RegistryOptions) {
     },
 
     /** The blob's bytes from `offset` (never past its end: distribution's 416 carries a wrong Content-Length). */
-    async openBlob(name: string, digest: string, options: { offset?: number; signal?: AbortSignal } = {}): Promise<{ url: string; response: HttpResponse; offset: number }> {
+    async openBlob(
+      name: string,
+      digest: string,
+      options: { offset?: number; signal?: AbortSignal } = {},
+    ): Promise<{ url: string; response: HttpResponse; offset: number }> {
       const url = at(`${name}/blobs/${digest}`);
       const offset = options.offset ?? 0;
       const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
-      const response = await follow(url, { method: 'GET', scopes: [pull(name)], headers, ...(options.signal ? { signal: options.signal } : {}) });
+      const response = await follow(url, {
+        method: 'GET',
+        scopes: [pull(name)],
+        headers,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
       if (response.status === 206 && offset > 0) return { url, response, offset };
       if (response.status === 200) return { url, response, offset: 0 };
       throw await failure(response, url, 'blob', options.signal);
@@ -188,13 +276,26 @@ export function createRegistry(options: RegistryOptions) {
     /** Mounts a blob from another repository of the same registry; false when the registry started an upload instead. */
     async mountBlob(name: string, digest: string, from: string, signal?: AbortSignal): Promise<boolean> {
       const url = at(`${name}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`);
-      const response = await call(url, { method: 'POST', scopes: [push(name), pull(from)], body: () => Buffer.alloc(0), ...(signal ? { signal } : {}) });
+      const response = await call(url, {
+        method: 'POST',
+        scopes: [push(name), pull(from)],
+        body: () => Buffer.alloc(0),
+        ...(signal ? { signal } : {}),
+      });
       response.body.destroy();
       if (response.status === 201) return true;
       if (response.status === 202) {
         // An upload session was opened instead: close it so it does not linger.
         const location = response.headers.location;
-        if (typeof location === 'string') await call(absolute(location), { method: 'DELETE', scopes: [push(name)], ...(signal ? { signal } : {}) }).then((r) => r.body.destroy(), () => undefined);
+        if (typeof location === 'string')
+          await call(absolute(location), {
+            method: 'DELETE',
+            scopes: [push(name)],
+            ...(signal ? { signal } : {}),
+          }).then(
+            (r) => r.body.destroy(),
+            () => undefined,
+          );
         return false;
       }
       return false;
@@ -204,16 +305,33 @@ export function createRegistry(options: RegistryOptions) {
      * Uploads a blob: POST for a session, then one PUT with the bytes (distribution ignores a POST with ?digest= and a
      * body), or PATCH chunks of `chunkBytes` and a closing PUT for larger blobs. `open(start, end)` reads that range.
      */
-    async uploadBlob(name: string, digest: string, size: number, open: (start: number, end: number) => Readable, options: { chunkBytes: number; signal?: AbortSignal; onBytes?: (bytes: number) => void }): Promise<void> {
+    async uploadBlob(
+      name: string,
+      digest: string,
+      size: number,
+      open: (start: number, end: number) => Readable,
+      options: { chunkBytes: number; signal?: AbortSignal; onBytes?: (bytes: number) => void },
+    ): Promise<void> {
       const { signal } = options;
       const start = at(`${name}/blobs/uploads/`);
-      const opened = await call(start, { method: 'POST', scopes: [push(name)], body: () => Buffer.alloc(0), ...(signal ? { signal } : {}) });
+      const opened = await call(start, {
+        method: 'POST',
+        scopes: [push(name)],
+        body: () => Buffer.alloc(0),
+        ...(signal ? { signal } : {}),
+      });
       if (opened.status !== 202) throw await failure(opened, start, 'upload', signal);
       opened.body.destroy();
       let location = absolute(String(opened.headers.location ?? ''));
       const withDigest = (url: string) => `${url}${url.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
       if (size <= options.chunkBytes) {
-        const response = await call(withDigest(location), { method: 'PUT', scopes: [push(name)], headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) }, body: () => open(0, size), ...(signal ? { signal } : {}) });
+        const response = await call(withDigest(location), {
+          method: 'PUT',
+          scopes: [push(name)],
+          headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+          body: () => open(0, size),
+          ...(signal ? { signal } : {}),
+        });
         if (response.status !== 201) throw await failure(response, location, 'blob upload', signal);
         response.body.destroy();
         options.onBytes?.(size);
@@ -222,16 +340,28 @@ export function createRegistry(options: RegistryOptions) {
       for (let offset = 0; offset < size; offset += options.chunkBytes) {
         const end = Math.min(size, offset + options.chunkBytes);
         const response = await call(location, {
-          method: 'PATCH', scopes: [push(name)],
-          headers: { 'content-type': 'application/octet-stream', 'content-length': String(end - offset), 'content-range': `${offset}-${end - 1}` },
-          body: () => open(offset, end), ...(signal ? { signal } : {}),
+          method: 'PATCH',
+          scopes: [push(name)],
+          headers: {
+            'content-type': 'application/octet-stream',
+            'content-length': String(end - offset),
+            'content-range': `${offset}-${end - 1}`,
+          },
+          body: () => open(offset, end),
+          ...(signal ? { signal } : {}),
         });
         if (response.status !== 202) throw await failure(response, location, 'blob chunk upload', signal);
         response.body.destroy();
         location = absolute(String(response.headers.location ?? location));
         options.onBytes?.(end);
       }
-      const closed = await call(withDigest(location), { method: 'PUT', scopes: [push(name)], headers: { 'content-length': '0' }, body: () => Buffer.alloc(0), ...(signal ? { signal } : {}) });
+      const closed = await call(withDigest(location), {
+        method: 'PUT',
+        scopes: [push(name)],
+        headers: { 'content-length': '0' },
+        body: () => Buffer.alloc(0),
+        ...(signal ? { signal } : {}),
+      });
       if (closed.status !== 201) throw await failure(closed, location, 'blob upload', signal);
       closed.body.destroy();
     },
@@ -247,12 +377,18 @@ export function createRegistry(options: RegistryOptions) {
     },
   };
 
-  async function pages(first: string, scopes: string[], field: 'tags' | 'repositories', signal?: AbortSignal): Promise<string[]> {
+  async function pages(
+    first: string,
+    scopes: string[],
+    field: 'tags' | 'repositories',
+    signal?: AbortSignal,
+  ): Promise<string[]> {
     const out: string[] = [];
     let url: string | undefined = first;
     for (let page = 0; url && page < 1000; page++) {
       const response: HttpResponse = await follow(url, { method: 'GET', scopes, ...(signal ? { signal } : {}) });
-      if (response.status !== 200) throw await failure(response, url, field === 'tags' ? 'tag list' : 'catalog', signal);
+      if (response.status !== 200)
+        throw await failure(response, url, field === 'tags' ? 'tag list' : 'catalog', signal);
       const bytes = await readLimited(response.body, MAX_MANIFEST_BYTES, signal);
       try {
         const list = (JSON.parse(bytes.toString('utf8')) as Record<string, unknown>)[field];

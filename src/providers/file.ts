@@ -12,10 +12,14 @@ function inside(root: string, path: string): boolean {
 }
 
 function outside(handle: string, root: string): TemplatesError {
-  return new TemplatesError('ENTRY_BROKEN', `handle ${JSON.stringify(handle)} resolves outside the source root ${root}`, {
-    path: root,
-    hint: 'the repository entry is unsafe; ask its owner to fix it',
-  });
+  return new TemplatesError(
+    'ENTRY_BROKEN',
+    `handle ${JSON.stringify(handle)} resolves outside the source root ${root}`,
+    {
+      path: root,
+      hint: 'the repository entry is unsafe; ask its owner to fix it',
+    },
+  );
 }
 
 export function createFileProvider(root: string): Provider {
@@ -34,10 +38,15 @@ export function createFileProvider(root: string): Provider {
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-        throw new TemplatesError('SOURCE_UNREACHABLE', `cannot read ${path}: ${code ?? String(error)}`, {
-          path,
-          hint: 'check that the file source is readable',
-        }, { cause: error });
+        throw new TemplatesError(
+          'SOURCE_UNREACHABLE',
+          `cannot read ${path}: ${code ?? String(error)}`,
+          {
+            path,
+            hint: 'check that the file source is readable',
+          },
+          { cause: error },
+        );
       }
       try {
         // Symlinks may point anywhere: the file actually opened must still be inside the (real) root.

@@ -35,8 +35,15 @@ export function createHttpProvider(baseurl: string, client: HttpClient): Provide
       const url = joinUrl(baseurl, handle, suffix);
       const signal = options.signal ? { signal: options.signal } : {};
       const { resume } = options;
-      let response = await client.get(url, resume ? { ...signal, headers: { range: `bytes=${resume.offset}-`, 'if-range': resume.validator } } : signal);
-      if (resume && (response.status === 416 || (response.status === 206 && contentRange(response.headers['content-range'])?.start !== resume.offset))) {
+      let response = await client.get(
+        url,
+        resume ? { ...signal, headers: { range: `bytes=${resume.offset}-`, 'if-range': resume.validator } } : signal,
+      );
+      if (
+        resume &&
+        (response.status === 416 ||
+          (response.status === 206 && contentRange(response.headers['content-range'])?.start !== resume.offset))
+      ) {
         // The partial copy no longer fits the file (it shrank, or the server answered another range): start over.
         response.body.destroy();
         response = await client.get(url, signal);
@@ -44,10 +51,22 @@ export function createHttpProvider(baseurl: string, client: HttpClient): Provide
       const validator = validatorOf(response.headers);
       if (response.status === 206 && resume) {
         const range = contentRange(response.headers['content-range'])!;
-        return { location: redactUrl(url), ...(range.total !== undefined ? { size: range.total } : {}), offset: resume.offset, ...(validator ? { validator } : {}), body: response.body };
+        return {
+          location: redactUrl(url),
+          ...(range.total !== undefined ? { size: range.total } : {}),
+          offset: resume.offset,
+          ...(validator ? { validator } : {}),
+          body: response.body,
+        };
       }
       if (response.status >= 200 && response.status < 300 && response.status !== 206) {
-        return { location: redactUrl(url), ...(response.size !== undefined ? { size: response.size } : {}), offset: 0, ...(validator ? { validator } : {}), body: response.body };
+        return {
+          location: redactUrl(url),
+          ...(response.size !== undefined ? { size: response.size } : {}),
+          offset: 0,
+          ...(validator ? { validator } : {}),
+          body: response.body,
+        };
       }
       response.body.destroy();
       if (response.status === 404 || response.status === 410) return null;
@@ -59,7 +78,13 @@ export function createHttpProvider(baseurl: string, client: HttpClient): Provide
         redirect
           ? `${shown}: redirect to an unsupported location ${JSON.stringify(String(response.headers.location ?? ''))}`
           : `${shown}: HTTP ${response.status}`,
-        { url: shown, status: response.status, hint: redirect ? 'only http and https redirects are followed' : 'the server failed; try again later or ask its owner' },
+        {
+          url: shown,
+          status: response.status,
+          hint: redirect
+            ? 'only http and https redirects are followed'
+            : 'the server failed; try again later or ask its owner',
+        },
       );
     },
   };

@@ -12,7 +12,11 @@ export interface ProviderEnv {
   home: string;
 }
 
-export function providerFor(source: SourceSpec, http: HttpClient, where: ProviderEnv = { env: {}, home: '/' }): Provider {
+export function providerFor(
+  source: SourceSpec,
+  http: HttpClient,
+  where: ProviderEnv = { env: {}, home: '/' },
+): Provider {
   switch (source.type) {
     case 'oci':
       return createOciProvider(source, http, where);

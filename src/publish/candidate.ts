@@ -44,22 +44,31 @@ export async function readMetadataObject(path: string): Promise<Record<string, u
   } catch {
     // reported below
   }
-  return new TemplatesError('METADATA_INVALID', `${path}: not a JSON object`, { path, hint: 'fix or remove the metadata file' });
+  return new TemplatesError('METADATA_INVALID', `${path}: not a JSON object`, {
+    path,
+    hint: 'fix or remove the metadata file',
+  });
 }
 
 /** Why the metadata filters leave an image out, or undefined when it is selected. */
 export function filteredOut(metadata: Record<string, unknown>, options: IndexOptions): string | undefined {
   const missing = (options.requireMetadata ?? []).filter((key) => !(key in metadata));
   if (missing.length) return `metadata has no ${missing.map((key) => JSON.stringify(key)).join(', ')}`;
-  if (options.arch !== undefined && metadata.arch !== options.arch) return `metadata arch is ${JSON.stringify(metadata.arch ?? null)}, not ${JSON.stringify(options.arch)}`;
+  if (options.arch !== undefined && metadata.arch !== options.arch)
+    return `metadata arch is ${JSON.stringify(metadata.arch ?? null)}, not ${JSON.stringify(options.arch)}`;
   return undefined;
 }
 
 /** Timestamp from metadata, unless the metadata's value is the mtime this tool put there itself last time. */
-function chooseTimestamp(metadata: Record<string, unknown>, previous: IndexedImage | undefined, mtimeMs: number): Pick<IndexedImage, 'timestamp' | 'timestampFrom'> {
+function chooseTimestamp(
+  metadata: Record<string, unknown>,
+  previous: IndexedImage | undefined,
+  mtimeMs: number,
+): Pick<IndexedImage, 'timestamp' | 'timestampFrom'> {
   const given = metadata.timestamp;
   const ours = previous?.timestampFrom === 'mtime' && given === previous.timestamp;
-  if (typeof given === 'number' && Number.isFinite(given) && !ours) return { timestamp: given, timestampFrom: 'metadata' };
+  if (typeof given === 'number' && Number.isFinite(given) && !ours)
+    return { timestamp: given, timestampFrom: 'metadata' };
   return { timestamp: Math.floor(mtimeMs / 1000), timestampFrom: 'mtime' };
 }
 
@@ -76,15 +85,27 @@ export interface Candidate {
  * The recorded facts, when the image and its `.xz` (and `.zst`, when one is wanted) are unchanged (size, mtime) and
  * `.hash` still holds the recorded SHA-1; a `.zst` recorded but no longer wanted is left out of them.
  */
-export async function unchanged(candidate: Candidate, previous: IndexedImage | undefined, wantZst: boolean): Promise<{ image: IndexedImage; status: IndexedStatus } | undefined> {
+export async function unchanged(
+  candidate: Candidate,
+  previous: IndexedImage | undefined,
+  wantZst: boolean,
+): Promise<{ image: IndexedImage; status: IndexedStatus } | undefined> {
   const { root, rel, handle, abs, metadata } = candidate;
   if (!previous || previous.file.path !== rel) return undefined;
   const fileStamp = await stampOf(abs);
-  if (!fileStamp || !sameStamp(previous.file, fileStamp) || !sameStamp(previous.output, await stampOf(join(root, `${handle}.xz`)))) return undefined;
+  if (
+    !fileStamp ||
+    !sameStamp(previous.file, fileStamp) ||
+    !sameStamp(previous.output, await stampOf(join(root, `${handle}.xz`)))
+  )
+    return undefined;
   if (wantZst && !sameStamp(previous.zst?.output, await stampOf(join(root, `${handle}.zst`)))) return undefined;
   if ((await readText(join(root, `${handle}.hash`))) !== previous.sha1) return undefined;
   const { zst: _unwanted, ...rest } = previous;
-  return { image: { ...(wantZst ? previous : rest), ...chooseTimestamp(metadata, previous, fileStamp.mtimeMs) }, status: 'unchanged' };
+  return {
+    image: { ...(wantZst ? previous : rest), ...chooseTimestamp(metadata, previous, fileStamp.mtimeMs) },
+    status: 'unchanged',
+  };
 }
 
 /** One pass over a recognised image: writes its multi-block `.xz` (or checks the one it is) and learns its digests. */
@@ -105,7 +126,9 @@ export async function packCandidate(
   const compression = compressOptions(options);
   const { blockBytes } = compression;
   // An xz that decodes on several threads (or is a single block anyway) is served as it is.
-  const fit = recognised.xz !== undefined && (recognised.xz.blocks > 1 ? recognised.xz.sizesInHeaders : recognised.size <= blockBytes);
+  const fit =
+    recognised.xz !== undefined &&
+    (recognised.xz.blocks > 1 ? recognised.xz.sizesInHeaders : recognised.size <= blockBytes);
   const compress = !(outputPath === abs && fit);
   try {
     const packed = await packImage({
@@ -116,7 +139,9 @@ export async function packCandidate(
       compression,
       signal,
       onBytes: (bytes) => options.onProgress?.({ ref: handle, phase: 'compress', bytes, total: recognised.size }),
-      ...(zstd ? { zst: { output: join(root, `${handle}.zst`), zstd, level: options.zstdLevel ?? DEFAULT_ZSTD_LEVEL } } : {}),
+      ...(zstd
+        ? { zst: { output: join(root, `${handle}.zst`), zstd, level: options.zstdLevel ?? DEFAULT_ZSTD_LEVEL } }
+        : {}),
     });
     summary.bytesIn += packed.size;
     if (compress) summary.bytesOut += packed.compressedSize;
@@ -136,7 +161,13 @@ export async function packCandidate(
     };
     return { image, status: compress ? 'compressed' : 'verified' };
   } catch (error) {
-    if (!isTemplatesError(error) || error.code === 'ABORTED' || error.code === 'OUTPUT_IO' || error.code === 'TOOL_MISSING') throw error;
+    if (
+      !isTemplatesError(error) ||
+      error.code === 'ABORTED' ||
+      error.code === 'OUTPUT_IO' ||
+      error.code === 'TOOL_MISSING'
+    )
+      throw error;
     summary.problems.push({ path: rel, code: error.code, message: error.message });
     return undefined;
   }
@@ -147,7 +178,13 @@ export async function writeSidecars(candidate: Candidate, image: IndexedImage): 
   const base = join(candidate.root, candidate.handle);
   await writeIfChanged(`${base}.hash`, image.sha1);
   const metadata: Record<string, unknown> = { ...candidate.metadata };
-  const derived = { size: image.size, format: image.format, sha256: image.sha256, compressed_size: image.compressedSize, timestamp: image.timestamp };
+  const derived = {
+    size: image.size,
+    format: image.format,
+    sha256: image.sha256,
+    compressed_size: image.compressedSize,
+    timestamp: image.timestamp,
+  };
   for (const key of DERIVED_KEYS) metadata[key] = derived[key];
   await writeIfChanged(`${base}.metadata`, `${JSON.stringify(metadata, null, 2)}\n`);
 }

@@ -9,7 +9,10 @@ export class HashTap extends Transform {
   private readonly headChunks: Buffer[] = [];
   private headBytes = 0;
 
-  constructor(algorithms: HashAlgorithm[], private readonly options: { headBytes?: number; onBytes?: (total: number) => void } = {}) {
+  constructor(
+    algorithms: HashAlgorithm[],
+    private readonly options: { headBytes?: number; onBytes?: (total: number) => void } = {},
+  ) {
     super({ highWaterMark: 1024 * 1024 });
     this.hashes = new Map(algorithms.map((algorithm) => [algorithm, createHash(algorithm)]));
   }

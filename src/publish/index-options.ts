@@ -62,9 +62,14 @@ export interface IndexSummary {
 export function checkFormats(options: { formats?: readonly IndexFormat[]; zstdLevel?: number }): boolean {
   const formats = options.formats ?? DEFAULT_FORMATS;
   if (!formats.includes('xz') || formats.some((format) => format !== 'xz' && format !== 'zst')) {
-    throw new TemplatesError('USAGE', `--formats must be xz or xz,zst, not ${formats.join(',')}`, { hint: 'xz is always written: lago reads only it' });
+    throw new TemplatesError('USAGE', `--formats must be xz or xz,zst, not ${formats.join(',')}`, {
+      hint: 'xz is always written: lago reads only it',
+    });
   }
-  if (options.zstdLevel !== undefined && !(Number.isInteger(options.zstdLevel) && options.zstdLevel >= 1 && options.zstdLevel <= 22)) {
+  if (
+    options.zstdLevel !== undefined &&
+    !(Number.isInteger(options.zstdLevel) && options.zstdLevel >= 1 && options.zstdLevel <= 22)
+  ) {
     throw new TemplatesError('USAGE', `zstd level must be 1 to 22, not ${options.zstdLevel}`);
   }
   return formats.includes('zst');
@@ -73,9 +78,14 @@ export function checkFormats(options: { formats?: readonly IndexFormat[]; zstdLe
 /** The repository's source: `file` rooted at `dir`, or `http` at `--base-url`. Throws USAGE for bad options. */
 export function checkOptions(dir: string, options: IndexOptions): RepositorySource {
   if (!isValidName(options.name)) {
-    throw new TemplatesError('USAGE', `${JSON.stringify(options.name)} is not a valid repository name`, { hint: 'use [A-Za-z0-9._+-], not "." or ".."' });
+    throw new TemplatesError('USAGE', `${JSON.stringify(options.name)} is not a valid repository name`, {
+      hint: 'use [A-Za-z0-9._+-], not "." or ".."',
+    });
   }
-  if (options.blockBytes !== undefined && !(Number.isSafeInteger(options.blockBytes) && options.blockBytes >= 1024 * 1024)) {
+  if (
+    options.blockBytes !== undefined &&
+    !(Number.isSafeInteger(options.blockBytes) && options.blockBytes >= 1024 * 1024)
+  ) {
     throw new TemplatesError('USAGE', `block size must be at least 1 MiB, not ${options.blockBytes}`);
   }
   if (options.level !== undefined && !(Number.isInteger(options.level) && options.level >= 0 && options.level <= 9)) {
@@ -86,10 +96,14 @@ export function checkOptions(dir: string, options: IndexOptions): RepositorySour
     throw new TemplatesError('USAGE', `threads must be a whole number (0: one per core), not ${options.threads}`);
   }
   for (const mirror of options.mirrors ?? []) {
-    if (!/^https?:\/\/[^/]/i.test(mirror)) throw new TemplatesError('USAGE', `--mirror must be an http(s) URL, not ${JSON.stringify(mirror)}`);
+    if (!/^https?:\/\/[^/]/i.test(mirror))
+      throw new TemplatesError('USAGE', `--mirror must be an http(s) URL, not ${JSON.stringify(mirror)}`);
   }
   if (options.baseUrl === undefined) {
-    if (options.mirrors?.length) throw new TemplatesError('USAGE', '--mirror needs --base-url: mirrors copy an http source', { hint: 'add --base-url URL' });
+    if (options.mirrors?.length)
+      throw new TemplatesError('USAGE', '--mirror needs --base-url: mirrors copy an http source', {
+        hint: 'add --base-url URL',
+      });
     return { type: 'file', root: dir };
   }
   let url: URL | undefined;

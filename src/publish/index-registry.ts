@@ -50,19 +50,23 @@ const statePathOf = (output: string) => `${output}.state`;
 
 function parseTarget(text: string): { host: string; prefix: string } {
   const match = /^oci:\/\/([^/]+)(?:\/(.*))?$/.exec(text);
-  if (!match) throw new TemplatesError('USAGE', `--registry takes oci://HOST[:PORT][/PREFIX], not ${JSON.stringify(text)}`);
+  if (!match)
+    throw new TemplatesError('USAGE', `--registry takes oci://HOST[:PORT][/PREFIX], not ${JSON.stringify(text)}`);
   return { host: match[1]!, prefix: (match[2] ?? '').replace(/^\/+|\/+$/g, '') };
 }
 
 /** Reads the catalog (following Link pages), each repository's tags and each new manifest, and writes the repository JSON. */
 export async function indexRegistry(options: RegistryIndexOptions): Promise<RegistryIndexSummary> {
   const ctx = options.context ?? createContext();
-  if (!isValidName(options.name)) throw new TemplatesError('USAGE', `${JSON.stringify(options.name)} is not a valid repository name`);
+  if (!isValidName(options.name))
+    throw new TemplatesError('USAGE', `${JSON.stringify(options.name)} is not a valid repository name`);
   const { host, prefix } = parseTarget(options.registry);
   const { signal } = options;
   const output = resolve(options.output);
   const registry = createRegistry({
-    http: ctx.http, host, ...(options.insecure ? { insecure: true } : {}),
+    http: ctx.http,
+    host,
+    ...(options.insecure ? { insecure: true } : {}),
     login: () => registryLogin(host, ctx.env, ctx.home),
   });
   let previous: State = { schema: 1, manifests: {} };
@@ -89,10 +93,17 @@ export async function indexRegistry(options: RegistryIndexOptions): Promise<Regi
       if (seen) summary.reused++;
       else {
         summary.fetched++;
-        seen = await resolveArtifact(registry, repository, digest ?? tag, signal).then((artifact) => ({ artifact }), (error: unknown) => {
-          if (error instanceof TemplatesError && (error.code === 'FORMAT_UNSUPPORTED' || error.code === 'METADATA_INVALID')) return { not: error.message };
-          throw error;
-        });
+        seen = await resolveArtifact(registry, repository, digest ?? tag, signal).then(
+          (artifact) => ({ artifact }),
+          (error: unknown) => {
+            if (
+              error instanceof TemplatesError &&
+              (error.code === 'FORMAT_UNSUPPORTED' || error.code === 'METADATA_INVALID')
+            )
+              return { not: error.message };
+            throw error;
+          },
+        );
       }
       const key = digest ?? (seen && 'artifact' in seen ? seen.artifact.artifact.manifestDigest : undefined);
       if (key) state.manifests[key] = seen;
@@ -107,7 +118,10 @@ export async function indexRegistry(options: RegistryIndexOptions): Promise<Regi
         continue;
       }
       if (options.arch !== undefined && config.arch !== options.arch) {
-        summary.skipped.push({ ref, reason: `arch is ${JSON.stringify(config.arch)}, not ${JSON.stringify(options.arch)}` });
+        summary.skipped.push({
+          ref,
+          reason: `arch is ${JSON.stringify(config.arch)}, not ${JSON.stringify(options.arch)}`,
+        });
         continue;
       }
       if (!isValidName(template) || !isValidName(tag)) {
@@ -118,9 +132,15 @@ export async function indexRegistry(options: RegistryIndexOptions): Promise<Regi
       templates[template] ??= { versions: {} };
       const hash = config.digests.sha1 ?? config.digests.sha256;
       templates[template].versions[tag] = {
-        source: repository, handle: tag, timestamp: config.timestamp,
-        ...(hash ? { hash } : {}), size: config.size, format: config.format,
-        ...(artifact.compression === 'zst' ? { zst_hash: artifact.layer.digest, zst_size: artifact.layer.size } : { compressed_hash: artifact.layer.digest }),
+        source: repository,
+        handle: tag,
+        timestamp: config.timestamp,
+        ...(hash ? { hash } : {}),
+        size: config.size,
+        format: config.format,
+        ...(artifact.compression === 'zst'
+          ? { zst_hash: artifact.layer.digest, zst_size: artifact.layer.size }
+          : { compressed_hash: artifact.layer.digest }),
       };
       summary.versions++;
     }
@@ -129,7 +149,10 @@ export async function indexRegistry(options: RegistryIndexOptions): Promise<Regi
     throw outputIoError(error, dirname(output), 'cannot create');
   });
   const sorted = Object.fromEntries(Object.entries(templates).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  summary.written = await writeIfChanged(output, `${JSON.stringify({ name: options.name, sources, templates: sorted }, null, 2)}\n`);
+  summary.written = await writeIfChanged(
+    output,
+    `${JSON.stringify({ name: options.name, sources, templates: sorted }, null, 2)}\n`,
+  );
   await writeFileAtomic(statePathOf(output), `${JSON.stringify(state)}\n`);
   return summary;
 }

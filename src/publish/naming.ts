@@ -31,12 +31,19 @@ export function nameImage(handle: string, metadata: Record<string, unknown>): Na
   const { name, version } = metadata;
   if (name !== undefined || version !== undefined) {
     if (typeof name === 'string' && typeof version === 'string') {
-      if (!isValidName(name) || !isValidName(version)) return { problem: `metadata name/version ${JSON.stringify(`${name}:${version}`)} is not made of [A-Za-z0-9._+-]` };
+      if (!isValidName(name) || !isValidName(version))
+        return {
+          problem: `metadata name/version ${JSON.stringify(`${name}:${version}`)} is not made of [A-Za-z0-9._+-]`,
+        };
       return { name, version, from: 'metadata' };
     }
-    if (name !== undefined && version !== undefined) return { problem: 'metadata "name" and "version" must be strings' };
+    if (name !== undefined && version !== undefined)
+      return { problem: 'metadata "name" and "version" must be strings' };
   }
   const fromPath = namingFromPath(handle);
   if (fromPath) return { ...fromPath, from: 'path' };
-  return { problem: 'no template name and version: give the .metadata "name" and "version" keys, or lay it out as NAME/VERSION/FILE or NAME-VERSION.EXT' };
+  return {
+    problem:
+      'no template name and version: give the .metadata "name" and "version" keys, or lay it out as NAME/VERSION/FILE or NAME-VERSION.EXT',
+  };
 }

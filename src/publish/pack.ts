@@ -40,13 +40,17 @@ export interface Packed {
 
 /** Writes every chunk to each target and waits for all of them: the slowest encoder sets the pace. */
 function fanOut(targets: Writable[]): Writable {
-  const all = (start: (target: Writable, done: (error?: Error | null) => void) => void, callback: (error?: Error | null) => void) => {
+  const all = (
+    start: (target: Writable, done: (error?: Error | null) => void) => void,
+    callback: (error?: Error | null) => void,
+  ) => {
     let left = targets.length;
     let failure: Error | null | undefined;
-    for (const target of targets) start(target, (error) => {
-      failure ??= error;
-      if (--left === 0) callback(failure);
-    });
+    for (const target of targets)
+      start(target, (error) => {
+        failure ??= error;
+        if (--left === 0) callback(failure);
+      });
   };
   return new Writable({
     highWaterMark: 1024 * 1024,
@@ -84,7 +88,10 @@ export async function packImage(plan: PackPlan): Promise<Packed> {
   const streamOptions = signal ? { signal } : {};
   const stages: Array<Promise<unknown>> = [];
   const children: Array<{ kill(): void; done: Promise<void> }> = [];
-  const image = new HashTap(['sha1', 'sha256'], { headBytes: HEAD_BYTES, ...(plan.onBytes ? { onBytes: plan.onBytes } : {}) });
+  const image = new HashTap(['sha1', 'sha256'], {
+    headBytes: HEAD_BYTES,
+    ...(plan.onBytes ? { onBytes: plan.onBytes } : {}),
+  });
   const temp = plan.compress ? atomicTempPath(plan.output) : undefined;
   const zstTemp = plan.zst ? atomicTempPath(plan.zst.output) : undefined;
   let compressed: HashTap | undefined;
@@ -97,7 +104,9 @@ export async function packImage(plan: PackPlan): Promise<Packed> {
       children.push(decoder);
       if (!plan.compress) {
         compressed = new HashTap(['sha256']);
-        stages.push(pipeline(read, compressed, decoder.stdin, streamOptions).catch(fsErrors(input.path, 'cannot read')));
+        stages.push(
+          pipeline(read, compressed, decoder.stdin, streamOptions).catch(fsErrors(input.path, 'cannot read')),
+        );
       } else stages.push(pipeline(read, decoder.stdin, streamOptions).catch(fsErrors(input.path, 'cannot read')));
       stages.push(decoder.done);
       uncompressed = decoder.stdout;
@@ -108,7 +117,11 @@ export async function packImage(plan: PackPlan): Promise<Packed> {
       const encoder = spawnFilter(command, args, input.path, signal, tool);
       children.push(encoder);
       const tap = new HashTap(['sha256']);
-      stages.push(pipeline(encoder.stdout, tap, createWriteStream(out, { flags: 'wx' }), streamOptions).catch(fsErrors(out, 'cannot write')));
+      stages.push(
+        pipeline(encoder.stdout, tap, createWriteStream(out, { flags: 'wx' }), streamOptions).catch(
+          fsErrors(out, 'cannot write'),
+        ),
+      );
       stages.push(encoder.done);
       return { stdin: encoder.stdin, tap };
     };
@@ -168,7 +181,10 @@ export async function packImage(plan: PackPlan): Promise<Packed> {
 }
 
 /** Errors that only say another stage failed first (a closed pipe, a destroyed stream). */
-const isConsequence = (error: unknown) => ['EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED', 'ABORT_ERR'].includes((error as { code?: string })?.code ?? '');
+const isConsequence = (error: unknown) =>
+  ['EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED', 'ABORT_ERR'].includes(
+    (error as { code?: string })?.code ?? '',
+  );
 
 /**
  * Waits for every stage, stopping the others as soon as one fails. The earliest failure that is a cause wins:
@@ -176,12 +192,16 @@ const isConsequence = (error: unknown) => ['EPIPE', 'ERR_STREAM_PREMATURE_CLOSE'
  */
 async function settle(stages: Array<Promise<unknown>>, children: Array<{ kill(): void }>): Promise<void> {
   let first: unknown;
-  const watched = stages.map((stage) => stage.catch((error: unknown) => {
-    if (first === undefined && !isConsequence(error)) first = error;
-    for (const child of children) child.kill();
-    throw error;
-  }));
-  const failures = (await Promise.allSettled(watched)).flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
+  const watched = stages.map((stage) =>
+    stage.catch((error: unknown) => {
+      if (first === undefined && !isConsequence(error)) first = error;
+      for (const child of children) child.kill();
+      throw error;
+    }),
+  );
+  const failures = (await Promise.allSettled(watched)).flatMap((result) =>
+    result.status === 'rejected' ? [result.reason as unknown] : [],
+  );
   if (failures.length) throw first ?? failures[0];
 }
 

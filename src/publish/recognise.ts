@@ -12,7 +12,6 @@ export type Recognised =
   | { kind: 'other'; reason: string }
   | { kind: 'problem'; error: TemplatesError };
 
-
 /** Text (no NUL byte, nearly all printable) is never a disk image; a disk's first sectors are binary. */
 export function looksLikeText(head: Buffer): boolean {
   if (head.length === 0 || head.includes(0)) return false;
@@ -52,7 +51,9 @@ export async function recognise(path: string, xz: string, signal?: AbortSignal):
     checkSupported(format, head, size, path);
   } catch (error) {
     if (!isTemplatesError(error, 'FORMAT_UNSUPPORTED')) throw error;
-    return format === 'raw' ? { kind: 'other', reason: `${size} bytes with no disk-image header and not whole 512-byte sectors` } : { kind: 'problem', error };
+    return format === 'raw'
+      ? { kind: 'other', reason: `${size} bytes with no disk-image header and not whole 512-byte sectors` }
+      : { kind: 'problem', error };
   }
   return { kind: 'image', xz: listing, format, size };
 }

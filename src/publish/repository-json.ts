@@ -25,10 +25,17 @@ export interface RepositoryTop {
 }
 
 /** Templates sorted by name, versions by timestamp (then name), so the same input gives the same bytes. */
-export function repositoryJson(name: string, source: RepositorySource, versions: readonly IndexedVersion[], top: RepositoryTop = {}): string {
+export function repositoryJson(
+  name: string,
+  source: RepositorySource,
+  versions: readonly IndexedVersion[],
+  top: RepositoryTop = {},
+): string {
   const args = source.type === 'file' ? { root: source.root } : { baseurl: source.baseurl };
   const templates: Record<string, { versions: Record<string, unknown> }> = {};
-  const sorted = [...versions].sort((a, b) => cmp(a.template, b.template) || a.timestamp - b.timestamp || cmp(a.version, b.version));
+  const sorted = [...versions].sort(
+    (a, b) => cmp(a.template, b.template) || a.timestamp - b.timestamp || cmp(a.version, b.version),
+  );
   for (const v of sorted) {
     templates[v.template] ??= { versions: {} };
     templates[v.template]!.versions[v.version] = {
@@ -42,7 +49,11 @@ export function repositoryJson(name: string, source: RepositorySource, versions:
       format: v.format,
     };
   }
-  const head = { name, ...(top.revision !== undefined ? { revision: top.revision } : {}), ...(top.published !== undefined ? { published: top.published } : {}) };
+  const head = {
+    name,
+    ...(top.revision !== undefined ? { revision: top.revision } : {}),
+    ...(top.published !== undefined ? { published: top.published } : {}),
+  };
   const mirrors = top.mirrors?.length ? { mirrors: { [name]: top.mirrors } } : {};
   return `${JSON.stringify({ ...head, sources: { [name]: { type: source.type, args } }, ...mirrors, templates }, null, 2)}\n`;
 }
@@ -51,7 +62,12 @@ export function repositoryJson(name: string, source: RepositorySource, versions:
  * The JSON to write over `previous` (the file as it is, if any): unchanged when only the revision would differ,
  * else with the revision one higher than the previous one's (1 for a new file) and `published` now.
  */
-export function nextRepositoryJson(previous: string | undefined, nowSeconds: number, build: (top: RepositoryTop) => string, mirrors: string[]): string {
+export function nextRepositoryJson(
+  previous: string | undefined,
+  nowSeconds: number,
+  build: (top: RepositoryTop) => string,
+  mirrors: string[],
+): string {
   let before: { revision?: unknown; published?: unknown } = {};
   try {
     before = previous === undefined ? {} : (JSON.parse(previous) as typeof before);

@@ -31,7 +31,14 @@ export async function scanDirectory(dir: string, skip: ReadonlySet<string> = new
         continue;
       }
       if (entry.isDirectory()) await walk(absPath, relPath);
-      else if (entry.isFile() || (entry.isSymbolicLink() && (await stat(absPath).then((s) => s.isFile(), () => false)))) {
+      else if (
+        entry.isFile() ||
+        (entry.isSymbolicLink() &&
+          (await stat(absPath).then(
+            (s) => s.isFile(),
+            () => false,
+          )))
+      ) {
         if (!SIDECAR.test(entry.name) && !skip.has(absPath)) files.push(relPath);
       }
     }
@@ -39,8 +46,9 @@ export async function scanDirectory(dir: string, skip: ReadonlySet<string> = new
   await walk(dir, '');
   const present = new Set(files);
   // X.zst beside X or X.xz is index's zstd copy.
-  const copy = (path: string) => (path.endsWith('.xz') && present.has(path.slice(0, -3)))
-    || (path.endsWith('.zst') && (present.has(path.slice(0, -4)) || present.has(`${path.slice(0, -4)}.xz`)));
+  const copy = (path: string) =>
+    (path.endsWith('.xz') && present.has(path.slice(0, -3))) ||
+    (path.endsWith('.zst') && (present.has(path.slice(0, -4)) || present.has(`${path.slice(0, -4)}.xz`)));
   const candidates = files.filter((path) => !copy(path));
   return { files: candidates.sort(), leftovers };
 }

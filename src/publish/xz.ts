@@ -20,7 +20,11 @@ export interface CompressOptions {
 export type CompressChoices = Partial<CompressOptions>;
 
 export function compressOptions(choices: CompressChoices): CompressOptions {
-  return { threads: choices.threads ?? 0, blockBytes: choices.blockBytes ?? DEFAULT_BLOCK_BYTES, level: choices.level ?? 6 };
+  return {
+    threads: choices.threads ?? 0,
+    blockBytes: choices.blockBytes ?? DEFAULT_BLOCK_BYTES,
+    level: choices.level ?? 6,
+  };
 }
 
 /**
@@ -30,7 +34,15 @@ export function compressOptions(choices: CompressChoices): CompressOptions {
  */
 export function compressArgs(options: CompressOptions): string[] {
   const threads = options.threads === 1 ? '+1' : String(options.threads);
-  return [`-T${threads}`, `--block-size=${options.blockBytes}`, `-${options.level}`, '--compress', '--stdout', '--quiet', '--no-warn'];
+  return [
+    `-T${threads}`,
+    `--block-size=${options.blockBytes}`,
+    `-${options.level}`,
+    '--compress',
+    '--stdout',
+    '--quiet',
+    '--no-warn',
+  ];
 }
 
 export const DECOMPRESS_ARGS = ['-T0', '--decompress', '--stdout', '--quiet', '--no-warn'];
@@ -42,16 +54,35 @@ export const ZSTD_WINDOW_LOG = 27;
 
 /** zstd at `level` (1–22) with the long window, on every core, with its content checksum. */
 export function zstdArgs(level: number): string[] {
-  return [...(level > 19 ? ['--ultra'] : []), `-${level}`, `--long=${ZSTD_WINDOW_LOG}`, '-T0', '--check', '--compress', '--stdout', '--quiet', '--no-progress'];
+  return [
+    ...(level > 19 ? ['--ultra'] : []),
+    `-${level}`,
+    `--long=${ZSTD_WINDOW_LOG}`,
+    '-T0',
+    '--check',
+    '--compress',
+    '--stdout',
+    '--quiet',
+    '--no-progress',
+  ];
 }
 
 /** The xz command, and zstd when a `.zst` is wanted, for `command` (index, export); TOOL_MISSING names what to install. */
-export async function findEncoders(command: string, path: string | undefined, wantZst: boolean): Promise<{ xz: string; zstd?: string }> {
+export async function findEncoders(
+  command: string,
+  path: string | undefined,
+  wantZst: boolean,
+): Promise<{ xz: string; zstd?: string }> {
   const xz = await findExecutable('xz', path);
   if (!xz) throw toolMissing('xz', `templates ${command} needs the xz command`);
   if (!wantZst) return { xz };
   const zstd = await findExecutable('zstd', path);
-  if (!zstd) throw toolMissing('zstd', `templates ${command} writes .zst files and needs the zstd command`, 'or give --formats xz');
+  if (!zstd)
+    throw toolMissing(
+      'zstd',
+      `templates ${command} writes .zst files and needs the zstd command`,
+      'or give --formats xz',
+    );
   return { xz, zstd };
 }
 
@@ -64,9 +95,18 @@ export interface Filter {
 }
 
 /** Starts xz (or zstd: `tool`) with piped stdin and stdout. `where` names the input in error messages. */
-export function spawnFilter(xz: string, args: string[], where: string, signal: AbortSignal | undefined, tool: Tool = 'xz'): Filter {
+export function spawnFilter(
+  xz: string,
+  args: string[],
+  where: string,
+  signal: AbortSignal | undefined,
+  tool: Tool = 'xz',
+): Filter {
   const decompress = args.includes('--decompress');
-  const child = spawn(xz, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(signal ? { signal, killSignal: 'SIGKILL' } : {}) });
+  const child = spawn(xz, args, {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    ...(signal ? { signal, killSignal: 'SIGKILL' } : {}),
+  });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (text: string) => {
     if (stderr.length < 8192) stderr += text;
@@ -75,8 +115,18 @@ export function spawnFilter(xz: string, args: string[], where: string, signal: A
   child.stdin!.on('error', () => {});
   const failed = (detail: string, cause?: unknown) =>
     decompress
-      ? new TemplatesError('DECODE_FAILED', `${where}: ${tool} data is corrupt or truncated: ${detail}`, { path: where, tool, hint: 'replace the file with a good copy' }, { cause })
-      : new TemplatesError('COMPRESS_FAILED', `${where}: ${tool} could not compress it: ${detail}`, { path: where, tool, hint: `check the free memory and the ${tool} installation` }, { cause });
+      ? new TemplatesError(
+          'DECODE_FAILED',
+          `${where}: ${tool} data is corrupt or truncated: ${detail}`,
+          { path: where, tool, hint: 'replace the file with a good copy' },
+          { cause },
+        )
+      : new TemplatesError(
+          'COMPRESS_FAILED',
+          `${where}: ${tool} could not compress it: ${detail}`,
+          { path: where, tool, hint: `check the free memory and the ${tool} installation` },
+          { cause },
+        );
   const done = new Promise<void>((resolve, reject) => {
     child.once('error', (error) => {
       if (signal?.aborted) return reject(abortError(signal));
@@ -88,7 +138,15 @@ export function spawnFilter(xz: string, args: string[], where: string, signal: A
     child.once('close', (code, killedBy) => {
       if (code === 0) return resolve();
       if (signal?.aborted) return reject(abortError(signal));
-      reject(failed(stderr.trim().split('\n').pop()?.replace(/^(xz|zstd): \(?stdin\)? ?: ?/, '') || (killedBy ? `killed by ${killedBy}` : `exit ${code}`)));
+      reject(
+        failed(
+          stderr
+            .trim()
+            .split('\n')
+            .pop()
+            ?.replace(/^(xz|zstd): \(?stdin\)? ?: ?/, '') || (killedBy ? `killed by ${killedBy}` : `exit ${code}`),
+        ),
+      );
     });
   });
   done.catch(() => undefined);
@@ -105,12 +163,21 @@ export interface XzListing {
 /** `xz --robot --list -vv`: reads only the index and block headers, never decodes. DECODE_FAILED when it is not valid xz. */
 export async function listXz(xz: string, path: string, signal: AbortSignal | undefined): Promise<XzListing> {
   const { execa } = await import('execa');
-  const result = await execa(xz, ['--robot', '--list', '-vv', path], { reject: false, ...(signal ? { cancelSignal: signal } : {}) });
+  const result = await execa(xz, ['--robot', '--list', '-vv', path], {
+    reject: false,
+    ...(signal ? { cancelSignal: signal } : {}),
+  });
   if (signal?.aborted) throw abortError(signal);
   if (result.exitCode !== 0) {
-    throw new TemplatesError('DECODE_FAILED', `${path}: not a valid xz file: ${String(result.stderr).trim().split('\n').pop() ?? ''}`, { path, tool: 'xz', hint: 'replace the file with a good copy' });
+    throw new TemplatesError(
+      'DECODE_FAILED',
+      `${path}: not a valid xz file: ${String(result.stderr).trim().split('\n').pop() ?? ''}`,
+      { path, tool: 'xz', hint: 'replace the file with a good copy' },
+    );
   }
-  const lines = String(result.stdout).split('\n').map((line) => line.split('\t'));
+  const lines = String(result.stdout)
+    .split('\n')
+    .map((line) => line.split('\t'));
   const blocks = lines.filter((fields) => fields[0] === 'block');
   const totals = lines.find((fields) => fields[0] === 'totals');
   return {

@@ -9,7 +9,11 @@ export interface Digest {
 }
 
 const HEX_LENGTH: Record<HashAlgorithm, number> = { sha1: 40, sha256: 64, sha512: 128 };
-const BY_LENGTH = new Map<number, HashAlgorithm>([[40, 'sha1'], [64, 'sha256'], [128, 'sha512']]);
+const BY_LENGTH = new Map<number, HashAlgorithm>([
+  [40, 'sha1'],
+  [64, 'sha256'],
+  [128, 'sha512'],
+]);
 
 function fromParts(algorithm: string | undefined, hex: string): Digest | undefined {
   const lowered = hex.toLowerCase();
@@ -40,9 +44,7 @@ export function parseDigest(text: string): Digest | undefined {
 export function parseHashFile(text: string, where: string): Digest {
   const firstLine = text.trim().split(/\r?\n/, 1)[0] ?? '';
   const bsd = /^(SHA1|SHA256|SHA512|SHA-256|SHA-512)\s*\(.*\)\s*=\s*([0-9a-fA-F]+)$/.exec(firstLine);
-  const candidate = bsd
-    ? fromParts(bsd[1], bsd[2] ?? '')
-    : parseDigest(firstLine.split(/\s+/, 1)[0] ?? '');
+  const candidate = bsd ? fromParts(bsd[1], bsd[2] ?? '') : parseDigest(firstLine.split(/\s+/, 1)[0] ?? '');
   if (!candidate) {
     const shown = firstLine.length > 60 ? `${firstLine.slice(0, 60)}…` : firstLine;
     throw new TemplatesError('HASH_INVALID', `${where}: not a hash: ${JSON.stringify(shown)}`, {

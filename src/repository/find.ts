@@ -63,27 +63,45 @@ async function isDirectory(path: string): Promise<boolean> {
 
 async function jsonFilesIn(dir: string): Promise<string[]> {
   try {
-    return (await readdir(dir)).filter((name) => name.endsWith('.json')).sort().map((name) => join(dir, name));
+    return (await readdir(dir))
+      .filter((name) => name.endsWith('.json'))
+      .sort()
+      .map((name) => join(dir, name));
   } catch (error) {
-    throw new TemplatesError('REPO_NOT_FOUND', `${dir}: cannot read repository directory: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {
-      path: dir,
-      hint: 'check the --repos directory',
-    }, { cause: error });
+    throw new TemplatesError(
+      'REPO_NOT_FOUND',
+      `${dir}: cannot read repository directory: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      {
+        path: dir,
+        hint: 'check the --repos directory',
+      },
+      { cause: error },
+    );
   }
 }
 
 /** Every configured repository location: files and URLs as given, then the `*.json` files of each directory. */
-export async function repositoryLocations(options: Pick<FindOptions, 'repos' | 'repoDirs' | 'locations' | 'useEnv'> & { env: Record<string, string | undefined> }): Promise<Array<{ location: string; inDirectory: boolean }>> {
+export async function repositoryLocations(
+  options: Pick<FindOptions, 'repos' | 'repoDirs' | 'locations' | 'useEnv'> & {
+    env: Record<string, string | undefined>;
+  },
+): Promise<Array<{ location: string; inDirectory: boolean }>> {
   const explicit: string[] = [...(options.repos ?? [])];
   const dirs: string[] = [...(options.repoDirs ?? [])];
-  const mixed = [...(options.locations ?? []), ...(options.useEnv === false ? [] : splitRepoList(options.env.TEMPLATES_REPOS ?? ''))];
+  const mixed = [
+    ...(options.locations ?? []),
+    ...(options.useEnv === false ? [] : splitRepoList(options.env.TEMPLATES_REPOS ?? '')),
+  ];
   for (const entry of mixed) {
     if (/^[a-z]+:\/\//i.test(entry) || !(await isDirectory(entry))) explicit.push(entry);
     else dirs.push(entry);
   }
   const inDirs: string[] = [];
   for (const dir of dirs) inDirs.push(...(await jsonFilesIn(dir)));
-  return [...explicit.map((location) => ({ location, inDirectory: false })), ...inDirs.map((location) => ({ location, inDirectory: true }))];
+  return [
+    ...explicit.map((location) => ({ location, inDirectory: false })),
+    ...inDirs.map((location) => ({ location, inDirectory: true })),
+  ];
 }
 
 /** Loads every configured repository, in the order configured (the first of two with one name wins); TEMPLATES_REPOS is read from the context's environment. */
@@ -104,6 +122,8 @@ export async function loadRepositories(findOptions: FindOptions = {}): Promise<R
     }
   }
   return new RepositorySet(repositories, (first, ignored) => {
-    options.onWarning?.(`repository "${ignored.name}" from ${ignored.location} ignored: ${first.location} has the same name`);
+    options.onWarning?.(
+      `repository "${ignored.name}" from ${ignored.location} ignored: ${first.location} has the same name`,
+    );
   });
 }

@@ -7,6 +7,7 @@ export function checkHandle(handle: string): string | undefined {
   if (handle.startsWith('/') || handle.includes('\\') || /^[a-z][a-z0-9+.-]*:\/\//i.test(handle)) {
     return `handle ${JSON.stringify(handle)} must be a relative path`;
   }
-  if (handle.split('/').some((part) => part === '..' || part === '.')) return `handle ${JSON.stringify(handle)} must not contain "." or ".." segments`;
+  if (handle.split('/').some((part) => part === '..' || part === '.'))
+    return `handle ${JSON.stringify(handle)} must not contain "." or ".." segments`;
   return undefined;
 }

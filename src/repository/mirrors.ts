@@ -18,12 +18,18 @@ const isHttpUrl = (text: unknown): text is string => {
  * The repository JSON's `"mirrors": {"<source name>": ["<baseurl>", …]}`. lago ignores unknown top-level keys, so
  * lago still reads such a file. A malformed part is a problem (a warning), never fatal: the primary still works.
  */
-export function parseMirrors(value: unknown, location: string): { bySource: Map<string, string[]>; problems: string[] } {
+export function parseMirrors(
+  value: unknown,
+  location: string,
+): { bySource: Map<string, string[]>; problems: string[] } {
   const bySource = new Map<string, string[]>();
   const problems: string[] = [];
   if (value === undefined) return { bySource, problems };
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { bySource, problems: [`${location}: mirrors: expected {"<source name>": ["<http(s) base URL>", …]}; mirrors ignored`] };
+    return {
+      bySource,
+      problems: [`${location}: mirrors: expected {"<source name>": ["<http(s) base URL>", …]}; mirrors ignored`],
+    };
   }
   for (const [source, list] of Object.entries(value)) {
     if (!Array.isArray(list)) {
@@ -31,7 +37,10 @@ export function parseMirrors(value: unknown, location: string): { bySource: Map<
       continue;
     }
     const good = list.filter(isHttpUrl);
-    for (const bad of list.filter((item) => !isHttpUrl(item))) problems.push(`${location}: mirrors[${JSON.stringify(source)}]: not an http(s) URL: ${JSON.stringify(bad)}; ignored`);
+    for (const bad of list.filter((item) => !isHttpUrl(item)))
+      problems.push(
+        `${location}: mirrors[${JSON.stringify(source)}]: not an http(s) URL: ${JSON.stringify(bad)}; ignored`,
+      );
     if (good.length) bySource.set(source, good);
   }
   return { bySource, problems };
@@ -63,7 +72,8 @@ export function httpSources(repository: Repository | undefined): HttpSource[] {
   for (const template of repository?.templates.values() ?? []) {
     if (!template.ok) continue;
     for (const version of template.value.versions.values()) {
-      if (version.ok && version.value.source.type === 'http') out.set(version.value.source.baseurl, version.value.source);
+      if (version.ok && version.value.source.type === 'http')
+        out.set(version.value.source.baseurl, version.value.source);
     }
   }
   return [...out.values()];
@@ -75,13 +85,18 @@ export interface MirrorCopy {
   rewrite: (url: string) => string | undefined;
 }
 
-const rewriter = (from: string, to: string) => (url: string) => (url.startsWith(from) ? to + url.slice(from.length) : undefined);
+const rewriter = (from: string, to: string) => (url: string) =>
+  url.startsWith(from) ? to + url.slice(from.length) : undefined;
 
 /**
  * Where copies of the repository JSON at `url` may be: the config's rules whose prefix it starts with, and the
  * mirrors of each http source whose baseurl holds the file (a published directory: `<baseurl>/<name>.json`).
  */
-export function mirrorCopies(url: string, rules: readonly MirrorRule[], sources: Iterable<HttpSource> = []): MirrorCopy[] {
+export function mirrorCopies(
+  url: string,
+  rules: readonly MirrorRule[],
+  sources: Iterable<HttpSource> = [],
+): MirrorCopy[] {
   const copies: MirrorCopy[] = [];
   const add = (from: string, to: string) => {
     const rewrite = rewriter(from, to);
@@ -89,12 +104,18 @@ export function mirrorCopies(url: string, rules: readonly MirrorRule[], sources:
     if (copy === undefined || key(copy) === key(url) || copies.some((c) => key(c.url) === key(copy))) return;
     copies.push({ url: copy, rewrite });
   };
-  for (const rule of rules) for (const mirror of rule.mirrors) add(rule.prefix, rule.prefix.endsWith('/') ? withSlash(mirror) : mirror);
-  for (const source of sources) for (const mirror of source.mirrors ?? []) add(withSlash(source.baseurl), withSlash(mirror));
+  for (const rule of rules)
+    for (const mirror of rule.mirrors) add(rule.prefix, rule.prefix.endsWith('/') ? withSlash(mirror) : mirror);
+  for (const source of sources)
+    for (const mirror of source.mirrors ?? []) add(withSlash(source.baseurl), withSlash(mirror));
   return copies;
 }
 
 /** The URLs of those copies. */
-export function repositoryMirrorUrls(url: string, rules: readonly MirrorRule[], sources: Iterable<HttpSource> = []): string[] {
+export function repositoryMirrorUrls(
+  url: string,
+  rules: readonly MirrorRule[],
+  sources: Iterable<HttpSource> = [],
+): string[] {
   return mirrorCopies(url, rules, sources).map((copy) => copy.url);
 }

@@ -22,7 +22,9 @@ type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function pathOf(parts: string[]): string {
-  return parts.map((p, i) => (/^[A-Za-z_][A-Za-z0-9_.+-]*$/.test(p) ? `${i ? '.' : ''}${p}` : `[${JSON.stringify(p)}]`)).join('');
+  return parts
+    .map((p, i) => (/^[A-Za-z_][A-Za-z0-9_.+-]*$/.test(p) ? `${i ? '.' : ''}${p}` : `[${JSON.stringify(p)}]`))
+    .join('');
 }
 
 function broken<T>(location: string, path: string[], what: string): Entry<T> {
@@ -51,7 +53,13 @@ export function expandPath(text: string, env: ParseOptions['env'], home: string)
   });
 }
 
-function parseSource(name: string, spec: unknown, location: string, options: ParseOptions, mirrors: string[] | undefined): Entry<SourceSpec> {
+function parseSource(
+  name: string,
+  spec: unknown,
+  location: string,
+  options: ParseOptions,
+  mirrors: string[] | undefined,
+): Entry<SourceSpec> {
   const at = ['sources', name];
   if (!isObject(spec)) return broken(location, at, 'expected an object');
   const args = spec.args;
@@ -66,23 +74,37 @@ function parseSource(name: string, spec: unknown, location: string, options: Par
       return broken(location, [...at, 'args', 'baseurl'], `not a URL: ${JSON.stringify(baseurl)}`);
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      return broken(location, [...at, 'args', 'baseurl'], `unsupported URL scheme "${url.protocol.slice(0, -1)}" (only http and https)`);
+      return broken(
+        location,
+        [...at, 'args', 'baseurl'],
+        `unsupported URL scheme "${url.protocol.slice(0, -1)}" (only http and https)`,
+      );
     }
     return { ok: true, value: { name, type: 'http', baseurl, ...(mirrors ? { mirrors } : {}) } };
   }
   if (spec.type === 'file') {
-    if (!options.allowFileSources) return broken(location, [...at, 'type'], 'a "file" source is only allowed in a local repository file');
+    if (!options.allowFileSources)
+      return broken(location, [...at, 'type'], 'a "file" source is only allowed in a local repository file');
     const root = args.root;
-    if (typeof root !== 'string' || root.length === 0) return broken(location, [...at, 'args', 'root'], 'expected a non-empty string');
+    if (typeof root !== 'string' || root.length === 0)
+      return broken(location, [...at, 'args', 'root'], 'expected a non-empty string');
     const expanded = expandPath(root, options.env, options.home);
     const absolute = isAbsolute(expanded) ? expanded : resolve(dirname(location), expanded);
     return { ok: true, value: { name, type: 'file', root: absolute } };
   }
   if (spec.type === 'oci') {
     const { registry, repository } = args;
-    if (typeof registry !== 'string' || !/^https?:\/\/[^/]+\/?$/.test(registry)) return broken(location, [...at, 'args', 'registry'], 'expected "https://HOST[:PORT]"');
-    if (typeof repository !== 'string' || !/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(repository)) {
-      return broken(location, [...at, 'args', 'repository'], 'expected a registry repository name (lowercase, digits, . _ - and /)');
+    if (typeof registry !== 'string' || !/^https?:\/\/[^/]+\/?$/.test(registry))
+      return broken(location, [...at, 'args', 'registry'], 'expected "https://HOST[:PORT]"');
+    if (
+      typeof repository !== 'string' ||
+      !/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(repository)
+    ) {
+      return broken(
+        location,
+        [...at, 'args', 'repository'],
+        'expected a registry repository name (lowercase, digits, . _ - and /)',
+      );
     }
     return { ok: true, value: { name, type: 'oci', registry: registry.replace(/\/$/, ''), repository } };
   }
@@ -108,9 +130,13 @@ function parseVersion(
   const handleProblem = checkHandle(handle);
   if (handleProblem) return broken(location, [...at, 'handle'], handleProblem);
   const timestamp = spec.timestamp;
-  if (typeof timestamp !== 'number' || !Number.isFinite(timestamp)) return broken(location, [...at, 'timestamp'], 'expected a number (seconds since the epoch)');
+  if (typeof timestamp !== 'number' || !Number.isFinite(timestamp))
+    return broken(location, [...at, 'timestamp'], 'expected a number (seconds since the epoch)');
   const version: VersionSpec = { name, source: source.value, handle, timestamp };
-  for (const [field, key] of [['hash', 'hash'], ['compressed_hash', 'compressedHash']] as const) {
+  for (const [field, key] of [
+    ['hash', 'hash'],
+    ['compressed_hash', 'compressedHash'],
+  ] as const) {
     if (spec[field] === undefined) continue;
     const digest = typeof spec[field] === 'string' ? parseDigest(spec[field]) : undefined;
     if (!digest) return broken(location, [...at, field], 'expected "sha1|sha256|sha512:<hex>"');
@@ -122,29 +148,40 @@ function parseVersion(
     version.zst = { digest };
   }
   if (spec.zst_size !== undefined) {
-    if (typeof spec.zst_size !== 'number' || !Number.isSafeInteger(spec.zst_size) || spec.zst_size < 0) return broken(location, [...at, 'zst_size'], 'expected a byte count');
+    if (typeof spec.zst_size !== 'number' || !Number.isSafeInteger(spec.zst_size) || spec.zst_size < 0)
+      return broken(location, [...at, 'zst_size'], 'expected a byte count');
     if (!version.zst) return broken(location, [...at, 'zst_size'], 'given without zst_hash');
     version.zst.size = spec.zst_size;
   }
   if (spec.size !== undefined) {
-    if (typeof spec.size !== 'number' || !Number.isSafeInteger(spec.size) || spec.size < 0) return broken(location, [...at, 'size'], 'expected a byte count');
+    if (typeof spec.size !== 'number' || !Number.isSafeInteger(spec.size) || spec.size < 0)
+      return broken(location, [...at, 'size'], 'expected a byte count');
     version.size = spec.size;
   }
   if (spec.format !== undefined) {
-    if (typeof spec.format !== 'string' || !/^[a-z0-9]+$/.test(spec.format)) return broken(location, [...at, 'format'], 'expected a format name such as "raw" or "qcow2"');
+    if (typeof spec.format !== 'string' || !/^[a-z0-9]+$/.test(spec.format))
+      return broken(location, [...at, 'format'], 'expected a format name such as "raw" or "qcow2"');
     version.format = spec.format;
   }
   return { ok: true, value: version };
 }
 
-function parseTemplate(name: string, spec: unknown, sources: Map<string, Entry<SourceSpec>>, location: string): Entry<TemplateSpec> {
+function parseTemplate(
+  name: string,
+  spec: unknown,
+  sources: Map<string, Entry<SourceSpec>>,
+  location: string,
+): Entry<TemplateSpec> {
   const at = ['templates', name];
   if (!isValidName(name)) return broken(location, at, `${JSON.stringify(name)} is not a valid template name`);
   if (!isObject(spec)) return broken(location, at, 'expected an object');
   if (!isObject(spec.versions)) return broken(location, [...at, 'versions'], 'expected an object');
   const versions = new Map<string, Entry<VersionSpec>>();
   for (const [versionName, versionSpec] of Object.entries(spec.versions)) {
-    versions.set(versionName, parseVersion([...at, 'versions', versionName], versionName, versionSpec, sources, location));
+    versions.set(
+      versionName,
+      parseVersion([...at, 'versions', versionName], versionName, versionSpec, sources, location),
+    );
   }
   return { ok: true, value: { name, versions } };
 }
@@ -155,27 +192,41 @@ export function parseRepository(text: string, location: string, options: ParseOp
   try {
     data = JSON.parse(text);
   } catch (error) {
-    throw new TemplatesError('REPO_INVALID', `${location}: invalid JSON: ${(error as Error).message}`, {
-      file: location,
-      hint: 'check that the location points at a repository JSON file',
-    }, { cause: error });
+    throw new TemplatesError(
+      'REPO_INVALID',
+      `${location}: invalid JSON: ${(error as Error).message}`,
+      {
+        file: location,
+        hint: 'check that the location points at a repository JSON file',
+      },
+      { cause: error },
+    );
   }
   if (!isObject(data)) throw invalid(location, [], 'expected a JSON object');
   if (typeof data.name !== 'string') throw invalid(location, ['name'], 'expected a string');
-  if (!isValidName(data.name)) throw invalid(location, ['name'], `${JSON.stringify(data.name)} is not a valid repository name`);
+  if (!isValidName(data.name))
+    throw invalid(location, ['name'], `${JSON.stringify(data.name)} is not a valid repository name`);
   const rawSources = data.sources ?? {};
   const rawTemplates = data.templates ?? {};
   if (!isObject(rawSources)) throw invalid(location, ['sources'], 'expected an object');
   if (!isObject(rawTemplates)) throw invalid(location, ['templates'], 'expected an object');
 
   const mirrors = parseMirrors(data.mirrors, location);
-  const sources = new Map(Object.entries(rawSources).map(([name, spec]) => [name, parseSource(name, spec, location, options, mirrors.bySource.get(name))]));
+  const sources = new Map(
+    Object.entries(rawSources).map(([name, spec]) => [
+      name,
+      parseSource(name, spec, location, options, mirrors.bySource.get(name)),
+    ]),
+  );
   // Templates parse when first read: a hit reads one; `problems` (what list and validation warn about) reads them all.
-  const templates = new LazyMap<string, Entry<TemplateSpec>>(Object.entries(rawTemplates), (name, spec) => parseTemplate(name, spec, sources, location));
+  const templates = new LazyMap<string, Entry<TemplateSpec>>(Object.entries(rawTemplates), (name, spec) =>
+    parseTemplate(name, spec, sources, location),
+  );
   const early: string[] = [...mirrors.problems];
   for (const name of mirrors.bySource.keys()) {
     const source = sources.get(name);
-    if (!source?.ok || source.value.type !== 'http') early.push(`${location}: mirrors[${JSON.stringify(name)}]: no http source of that name; ignored`);
+    if (!source?.ok || source.value.type !== 'http')
+      early.push(`${location}: mirrors[${JSON.stringify(name)}]: no http source of that name; ignored`);
   }
   for (const source of sources.values()) if (!source.ok) early.push(source.error.message);
   let problems: string[] | undefined;
@@ -184,15 +235,26 @@ export function parseRepository(text: string, location: string, options: ParseOp
     problems = [...early];
     for (const template of templates.values()) {
       if (!template.ok) problems.push(template.error.message);
-      else for (const version of template.value.versions.values()) if (!version.ok && !problems.includes(version.error.message)) problems.push(version.error.message);
+      else
+        for (const version of template.value.versions.values())
+          if (!version.ok && !problems.includes(version.error.message)) problems.push(version.error.message);
     }
     return problems;
   };
-  const revision = Number.isSafeInteger(data.revision) && (data.revision as number) >= 0 ? { revision: data.revision as number } : {};
-  const published = typeof data.published === 'number' && Number.isFinite(data.published) ? { published: data.published } : {};
+  const revision =
+    Number.isSafeInteger(data.revision) && (data.revision as number) >= 0 ? { revision: data.revision as number } : {};
+  const published =
+    typeof data.published === 'number' && Number.isFinite(data.published) ? { published: data.published } : {};
   const upstream = typeof data.upstream === 'string' && data.upstream ? { upstream: data.upstream } : {};
   return {
-    name: data.name, location, templates, ...revision, ...published, ...upstream,
-    get problems() { return allProblems(); },
+    name: data.name,
+    location,
+    templates,
+    ...revision,
+    ...published,
+    ...upstream,
+    get problems() {
+      return allProblems();
+    },
   };
 }

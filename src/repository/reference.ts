@@ -31,10 +31,14 @@ export function parseReference(text: string): Reference {
   }
   for (const part of parts) {
     if (!isValidName(part)) {
-      throw new TemplatesError('BAD_REFERENCE', `bad reference ${JSON.stringify(text)}: ${JSON.stringify(part)} is not a valid name`, {
-        ref: text,
-        hint: 'names use only letters, digits and . _ + - (and are never . or ..)',
-      });
+      throw new TemplatesError(
+        'BAD_REFERENCE',
+        `bad reference ${JSON.stringify(text)}: ${JSON.stringify(part)} is not a valid name`,
+        {
+          ref: text,
+          hint: 'names use only letters, digits and . _ + - (and are never . or ..)',
+        },
+      );
     }
   }
   return { parts, text };

@@ -30,10 +30,14 @@ function pickRepository(parts: string[], set: RepositorySet, text: string): { re
     });
   }
   if (parts.length === 2) throw unknownRepository(first, set, text);
-  throw new TemplatesError('BAD_REFERENCE', `${JSON.stringify(text)} names no repository and ${set.size} are configured`, {
-    ref: text,
-    hint: `write it as repo:${text} (repositories: ${set.names().join(', ')})`,
-  });
+  throw new TemplatesError(
+    'BAD_REFERENCE',
+    `${JSON.stringify(text)} names no repository and ${set.size} are configured`,
+    {
+      ref: text,
+      hint: `write it as repo:${text} (repositories: ${set.names().join(', ')})`,
+    },
+  );
 }
 
 function unknownRepository(name: string, set: RepositorySet, text: string): TemplatesError {
@@ -41,7 +45,9 @@ function unknownRepository(name: string, set: RepositorySet, text: string): Temp
   return new TemplatesError('REPO_NOT_FOUND', `unknown repository "${name}"`, {
     ref: text,
     repository: name,
-    hint: known.length ? `configured repositories: ${known.join(', ')}` : 'no repositories are configured; pass --repo or --repos',
+    hint: known.length
+      ? `configured repositories: ${known.join(', ')}`
+      : 'no repositories are configured; pass --repo or --repos',
   });
 }
 
@@ -68,29 +74,43 @@ export function latestVersion(template: TemplateSpec): VersionSpec | undefined {
   return best;
 }
 
-function getVersion(repository: Repository, template: TemplateSpec, name: string | undefined, text: string): VersionSpec {
+function getVersion(
+  repository: Repository,
+  template: TemplateSpec,
+  name: string | undefined,
+  text: string,
+): VersionSpec {
   const fields = { ref: text, repository: repository.name, template: template.name };
   if (name === undefined) {
     const latest = latestVersion(template);
     if (latest) return latest;
     const firstBroken = [...template.versions.values()].find((entry) => !entry.ok);
     if (firstBroken && !firstBroken.ok) throw firstBroken.error;
-    throw new TemplatesError('VERSION_NOT_FOUND', `template "${repository.name}:${template.name}" has no versions`, fields);
+    throw new TemplatesError(
+      'VERSION_NOT_FOUND',
+      `template "${repository.name}:${template.name}" has no versions`,
+      fields,
+    );
   }
   const entry = template.versions.get(name);
   if (!entry) {
-    throw new TemplatesError('VERSION_NOT_FOUND', `template "${repository.name}:${template.name}" has no version "${name}"`, {
-      ...fields,
-      version: name,
-      hint: `known versions: ${[...template.versions.keys()].join(', ') || 'none'}`,
-    });
+    throw new TemplatesError(
+      'VERSION_NOT_FOUND',
+      `template "${repository.name}:${template.name}" has no version "${name}"`,
+      {
+        ...fields,
+        version: name,
+        hint: `known versions: ${[...template.versions.keys()].join(', ') || 'none'}`,
+      },
+    );
   }
   if (!entry.ok) throw entry.error;
   return entry.value;
 }
 
 export function resolveReference(text: string, repositories: RepositorySet | Repository[]): Resolved {
-  if (typeof text !== 'string') throw badArgument('resolveReference', 'the reference', 'a string such as "repo:name:version"', text);
+  if (typeof text !== 'string')
+    throw badArgument('resolveReference', 'the reference', 'a string such as "repo:name:version"', text);
   const set = RepositorySet.from(repositories, 'resolveReference');
   const { parts } = parseReference(text);
   const { repository, rest } = pickRepository(parts, set, text);

@@ -53,12 +53,22 @@ export class RepositorySet implements Iterable<Repository> {
   static from(value: unknown, fn: string): RepositorySet {
     if (value instanceof RepositorySet) return value;
     if (Array.isArray(value) && value.every(isRepository)) return new RepositorySet(value);
-    throw badArgument(fn, 'repositories', 'the RepositorySet that loadRepositories() returns (or an array of loaded repositories)', value,
-      'pass the set whole: const repositories = await loadRepositories({ repos: [...] })');
+    throw badArgument(
+      fn,
+      'repositories',
+      'the RepositorySet that loadRepositories() returns (or an array of loaded repositories)',
+      value,
+      'pass the set whole: const repositories = await loadRepositories({ repos: [...] })',
+    );
   }
 }
 
 function isRepository(value: unknown): value is Repository {
   const candidate = value as Partial<Repository> | null;
-  return typeof candidate === 'object' && candidate !== null && typeof candidate.name === 'string' && candidate.templates instanceof Map;
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof candidate.name === 'string' &&
+    candidate.templates instanceof Map
+  );
 }

@@ -52,7 +52,11 @@ function overlaySigned(served: Repository, signed: Repository, onWarning?: (mess
       const digests = theirs.value.hash || theirs.value.compressedHash;
       // Every digest from the signed copy; a .zst the signed copy does not list is not used (its digest would be only the server's word).
       const { hash: _h, compressedHash: _c, zst: _z, ...rest } = spec.value;
-      const pick = { ...(theirs.value.hash ? { hash: theirs.value.hash } : {}), ...(theirs.value.compressedHash ? { compressedHash: theirs.value.compressedHash } : {}), ...(theirs.value.zst ? { zst: theirs.value.zst } : {}) };
+      const pick = {
+        ...(theirs.value.hash ? { hash: theirs.value.hash } : {}),
+        ...(theirs.value.compressedHash ? { compressedHash: theirs.value.compressedHash } : {}),
+        ...(theirs.value.zst ? { zst: theirs.value.zst } : {}),
+      };
       versions.set(version, { ok: true, value: digests ? { ...rest, ...pick } : spec.value });
     }
     templates.set(name, { ok: true, value: { ...template.value, versions } });
@@ -64,24 +68,59 @@ function overlaySigned(served: Repository, signed: Repository, onWarning?: (mess
  * The repository with its signature state (and `text`), and the upstream copy that was checked for a cache host's JSON;
  * throws a REPO_* error when it must not be used.
  */
-export async function withSignature(input: SignedInput, options: SignedOptions): Promise<{ repository: Repository; upstreamCopy?: UpstreamCopy }> {
+export async function withSignature(
+  input: SignedInput,
+  options: SignedOptions,
+): Promise<{ repository: Repository; upstreamCopy?: UpstreamCopy }> {
   const { repository, text, location, shown } = input;
-  const common = { location, shown, policy: options.ctx.trust, now: options.ctx.now(), ...(options.state ? { state: options.state } : {}), ...(options.onWarning ? { onWarning: options.onWarning } : {}) };
+  const common = {
+    location,
+    shown,
+    policy: options.ctx.trust,
+    now: options.ctx.now(),
+    ...(options.state ? { state: options.state } : {}),
+    ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+  };
   if (repository.upstream && input.upstream && trustedKeys(options.ctx.trust, location, repository.name).length) {
     const copy = await input.upstream(repository.upstream);
     const signed = input.parse(copy.text, redactUrl(copy.url));
     if (signed.name !== repository.name) {
-      throw new TemplatesError('REPO_SIGNATURE_INVALID', `${shown}: its upstream copy is repository ${signed.name}, not ${repository.name}`, { repository: repository.name, url: shown, expected: repository.name, actual: signed.name, hint: 'the cache host passes on another repository' });
+      throw new TemplatesError(
+        'REPO_SIGNATURE_INVALID',
+        `${shown}: its upstream copy is repository ${signed.name}, not ${repository.name}`,
+        {
+          repository: repository.name,
+          url: shown,
+          expected: repository.name,
+          actual: signed.name,
+          hint: 'the cache host passes on another repository',
+        },
+      );
     }
     const info = await checkRepositorySignature({
-      ...common, text: copy.text, name: signed.name, ...(signed.revision !== undefined ? { revision: signed.revision } : {}),
-      signatureAt: `${redactUrl(copy.url)}.minisig`, signature: async () => copy.signature,
+      ...common,
+      text: copy.text,
+      name: signed.name,
+      ...(signed.revision !== undefined ? { revision: signed.revision } : {}),
+      signatureAt: `${redactUrl(copy.url)}.minisig`,
+      signature: async () => copy.signature,
     });
-    return { repository: { ...overlaySigned(repository, signed, options.onWarning), signature: { ...info, upstream: redactUrl(copy.url) }, text }, upstreamCopy: copy };
+    return {
+      repository: {
+        ...overlaySigned(repository, signed, options.onWarning),
+        signature: { ...info, upstream: redactUrl(copy.url) },
+        text,
+      },
+      upstreamCopy: copy,
+    };
   }
   const info = await checkRepositorySignature({
-    ...common, text, name: repository.name, ...(repository.revision !== undefined ? { revision: repository.revision } : {}),
-    signatureAt: redactUrl(input.signatureAt), signature: input.signature,
+    ...common,
+    text,
+    name: repository.name,
+    ...(repository.revision !== undefined ? { revision: repository.revision } : {}),
+    signatureAt: redactUrl(input.signatureAt),
+    signature: input.signature,
   });
   return { repository: extend(repository, { signature: info, text }) };
 }

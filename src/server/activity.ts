@@ -39,7 +39,9 @@ export function sourceKind(source: SourceSpec | undefined, location: string | un
   if (source.type === 'oci') return 'registry';
   if (source.type === 'file') return 'local';
   if (!location) return undefined;
-  return source.mirrors?.some((mirror) => location.startsWith(mirror)) && !location.startsWith(source.baseurl) ? 'mirror' : 'primary';
+  return source.mirrors?.some((mirror) => location.startsWith(mirror)) && !location.startsWith(source.baseurl)
+    ? 'mirror'
+    : 'primary';
 }
 
 export interface Activity {
@@ -47,7 +49,10 @@ export interface Activity {
   readonly events: EventEmitter<{ change: [Transfer] }>;
   start(kind: Transfer['kind'], ref: string, job?: number): Transfer;
   /** Fields left undefined keep their value. */
-  progress(transfer: Transfer, update: { [K in 'bytes' | 'total' | 'location' | 'source']?: Transfer[K] | undefined }): void;
+  progress(
+    transfer: Transfer,
+    update: { [K in 'bytes' | 'total' | 'location' | 'source']?: Transfer[K] | undefined },
+  ): void;
   end(transfer: Transfer, end: TransferEnd): void;
   inFlight(): Transfer[];
   /** The latest ended transfers, newest first. */
@@ -65,7 +70,14 @@ export function createActivity(now: () => number, keep = 50): Activity {
   return {
     events,
     start(kind, ref, job) {
-      const transfer: Transfer = { id: ++next, kind, ref, ...(job !== undefined ? { job } : {}), startedAt: now(), bytes: 0 };
+      const transfer: Transfer = {
+        id: ++next,
+        kind,
+        ref,
+        ...(job !== undefined ? { job } : {}),
+        startedAt: now(),
+        bytes: 0,
+      };
       running.set(transfer.id, transfer);
       changed(transfer);
       return transfer;

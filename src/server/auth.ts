@@ -16,10 +16,15 @@ const BCRYPT = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
 /** Reads an htpasswd file; any entry that is not bcrypt is a CONFIG_INVALID error naming its line. */
 export async function loadHtpasswd(path: string): Promise<Users> {
   const text = await readFile(path, 'utf8').catch((error: unknown) => {
-    throw new TemplatesError('CONFIG_INVALID', `${path}: cannot read the htpasswd file: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {
-      file: path,
-      hint: 'create it with: htpasswd -B -c FILE USER',
-    }, { cause: error });
+    throw new TemplatesError(
+      'CONFIG_INVALID',
+      `${path}: cannot read the htpasswd file: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      {
+        file: path,
+        hint: 'create it with: htpasswd -B -c FILE USER',
+      },
+      { cause: error },
+    );
   });
   const hashes = new Map<string, string>();
   text.split('\n').forEach((raw, index) => {
@@ -29,10 +34,14 @@ export async function loadHtpasswd(path: string): Promise<Users> {
     const user = line.slice(0, colon);
     const hash = line.slice(colon + 1);
     if (colon <= 0 || !BCRYPT.test(hash)) {
-      throw new TemplatesError('CONFIG_INVALID', `${path}:${index + 1}: ${colon <= 0 ? 'not USER:HASH' : `the password of "${user}" is not a bcrypt hash`}`, {
-        file: path,
-        hint: 'only bcrypt is accepted: htpasswd -B FILE USER',
-      });
+      throw new TemplatesError(
+        'CONFIG_INVALID',
+        `${path}:${index + 1}: ${colon <= 0 ? 'not USER:HASH' : `the password of "${user}" is not a bcrypt hash`}`,
+        {
+          file: path,
+          hint: 'only bcrypt is accepted: htpasswd -B FILE USER',
+        },
+      );
     }
     hashes.set(user, hash);
   });
@@ -54,7 +63,10 @@ export async function loadSecret(path: string): Promise<Uint8Array> {
   try {
     const text = (await readFile(path, 'utf8')).trim();
     if (text.length >= 32) return new TextEncoder().encode(text);
-    throw new TemplatesError('CONFIG_INVALID', `${path}: the secret is shorter than 32 characters`, { file: path, hint: 'remove it to have a new one made, or put 32+ random characters in it' });
+    throw new TemplatesError('CONFIG_INVALID', `${path}: the secret is shorter than 32 characters`, {
+      file: path,
+      hint: 'remove it to have a new one made, or put 32+ random characters in it',
+    });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
@@ -78,13 +90,23 @@ export function createTokens(secret: Uint8Array, ttlSeconds: number, now: () => 
     async issue(user) {
       const { SignJWT } = await import('jose');
       const issuedAt = Math.floor(now() / 1000);
-      const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user).setIssuedAt(issuedAt).setExpirationTime(issuedAt + ttlSeconds).setIssuer('templates').sign(secret);
+      const token = await new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject(user)
+        .setIssuedAt(issuedAt)
+        .setExpirationTime(issuedAt + ttlSeconds)
+        .setIssuer('templates')
+        .sign(secret);
       return { auth_token: token, expires_in: ttlSeconds };
     },
     async verify(token) {
       const { jwtVerify, errors } = await import('jose');
       try {
-        const { payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], issuer: 'templates', currentDate: new Date(now()) });
+        const { payload } = await jwtVerify(token, secret, {
+          algorithms: ['HS256'],
+          issuer: 'templates',
+          currentDate: new Date(now()),
+        });
         return typeof payload.sub === 'string' ? { user: payload.sub } : { refused: 'invalid' };
       } catch (error) {
         return { refused: error instanceof errors.JWTExpired ? 'expired' : 'invalid' };

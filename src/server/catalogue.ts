@@ -29,20 +29,32 @@ export function createCatalogue(root: string, repositories: RepositorySet, store
   for (const repository of repositories) {
     for (const [template, entry] of repository.templates) {
       if (!entry.ok) continue;
-      for (const [version, spec] of entry.value.versions) if (spec.ok) add({ repository: repository.name, template, version });
+      for (const [version, spec] of entry.value.versions)
+        if (spec.ok) add({ repository: repository.name, template, version });
     }
   }
   for (const entry of stored) add(entry.key);
-  const describe = (key: VersionKey) => servedVersion(key, repositories.version(key), storedByName.get(entryName(key)), (compression) => compressedPath(root, key, compression));
+  const describe = (key: VersionKey) =>
+    servedVersion(key, repositories.version(key), storedByName.get(entryName(key)), (compression) =>
+      compressedPath(root, key, compression),
+    );
   return {
     names: () => [...keys.keys()].sort(),
     versions(repository) {
       const list = keys.get(repository);
       if (!list) return undefined;
-      return list.map(describe).filter((v): v is ServedVersion => v !== undefined)
-        .sort((a, b) => cmp(a.key.template, b.key.template) || a.timestamp - b.timestamp || cmp(a.key.version, b.key.version));
+      return list
+        .map(describe)
+        .filter((v): v is ServedVersion => v !== undefined)
+        .sort(
+          (a, b) =>
+            cmp(a.key.template, b.key.template) || a.timestamp - b.timestamp || cmp(a.key.version, b.key.version),
+        );
     },
-    version: (key) => (keys.get(key.repository)?.some((k) => k.template === key.template && k.version === key.version) ? describe(key) : undefined),
+    version: (key) =>
+      keys.get(key.repository)?.some((k) => k.template === key.template && k.version === key.version)
+        ? describe(key)
+        : undefined,
     upstream: (key) => repositories.version(key),
     repository: (name) => repositories.get(name),
   };
@@ -52,11 +64,16 @@ export function createCatalogue(root: string, repositories: RepositorySet, store
  * The catalogue of the current repositories and store snapshot, built again only when either changed (the
  * repositories were reloaded, or the store read again): file requests do not rebuild it each time.
  */
-export function currentCatalogue(root: string, repositories: () => RepositorySet, snapshot: () => Promise<{ entries: StoredSummary[] }>): () => Promise<Catalogue> {
+export function currentCatalogue(
+  root: string,
+  repositories: () => RepositorySet,
+  snapshot: () => Promise<{ entries: StoredSummary[] }>,
+): () => Promise<Catalogue> {
   let last: { repositories: RepositorySet; entries: StoredSummary[]; catalogue: Catalogue } | undefined;
   return async () => {
     const [set, { entries }] = [repositories(), await snapshot()];
-    if (last?.repositories !== set || last.entries !== entries) last = { repositories: set, entries, catalogue: createCatalogue(root, set, entries) };
+    if (last?.repositories !== set || last.entries !== entries)
+      last = { repositories: set, entries, catalogue: createCatalogue(root, set, entries) };
     return last.catalogue;
   };
 }
@@ -80,7 +97,11 @@ export function neighbourJson(name: string, versions: ServedVersion[], baseurl: 
   const templates: Record<string, { versions: Record<string, unknown> }> = {};
   for (const v of versions) {
     templates[v.key.template] ??= { versions: {} };
-    templates[v.key.template]!.versions[v.key.version] = versionJson(v, 'cache', `${v.key.template}/${v.key.version}/image`);
+    templates[v.key.template]!.versions[v.key.version] = versionJson(
+      v,
+      'cache',
+      `${v.key.template}/${v.key.version}/image`,
+    );
   }
   // `upstream`: the upstream JSON exactly as loaded, beside its .minisig (docs/trust.md): neighbours that trust its key check both.
   return `${JSON.stringify({ name, ...(upstream ? { upstream } : {}), sources: { cache: { type: 'http', args: { baseurl } } }, templates }, null, 2)}\n`;

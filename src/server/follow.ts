@@ -16,7 +16,12 @@ export interface Followed {
  * with its error; `signal` aborts with it when the pull fails later. On the fast path the length is known once the
  * whole file matched its digest, without waiting for the server's own decoding. The caller closes the handle.
  */
-export async function followPull(pull: Pull, partialPath: string, suffix: '.xz' | '.zst', signal: AbortSignal): Promise<Followed | 'done' | 'elsewhere'> {
+export async function followPull(
+  pull: Pull,
+  partialPath: string,
+  suffix: '.xz' | '.zst',
+  signal: AbortSignal,
+): Promise<Followed | 'done' | 'elsewhere'> {
   // Wait for the download to start: until then the partial file may be a previous attempt's.
   while (!pull.state.outcome && pull.state.bytes === 0) await pull.changed(1000, signal);
   if (signal.aborted) throw signal.reason;

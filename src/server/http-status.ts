@@ -67,5 +67,14 @@ export function httpStatusOf(error: TemplatesError): number {
 export function sendError(reply: FastifyReply, error: unknown): FastifyReply {
   const failure = asTemplatesError(error);
   const status = httpStatusOf(failure);
-  return reply.code(status).type('application/json').send({ error: { code: failure.code, message: failure.toLine(), ...(failure.fields.hint ? { hint: failure.fields.hint } : {}) } });
+  return reply
+    .code(status)
+    .type('application/json')
+    .send({
+      error: {
+        code: failure.code,
+        message: failure.toLine(),
+        ...(failure.fields.hint ? { hint: failure.fields.hint } : {}),
+      },
+    });
 }

@@ -9,9 +9,23 @@ import { versionJson, type Catalogue } from './catalogue.js';
  * Each pinned version under its template's name (`<repo>-<template>` when two repositories share a name), from the
  * source `cache` (this host's /repos/); a qcow2 rendition as `<name>-qcow2` from the source `cache-qcow2`.
  */
-export function jobRepositoryJson(job: Job, catalogue: Catalogue, qcow2: Map<string, Qcow2Rendition>, reposUrl: string): string {
-  const keys = job.refs.map((ref) => parseEntryName(ref.version, isValidName)).filter((key): key is VersionKey => key !== undefined);
-  const shared = new Set(keys.map((k) => k.template).filter((t, i, all) => all.indexOf(t) !== i || keys.some((o) => o.template === t && o.repository !== keys[i]!.repository)));
+export function jobRepositoryJson(
+  job: Job,
+  catalogue: Catalogue,
+  qcow2: Map<string, Qcow2Rendition>,
+  reposUrl: string,
+): string {
+  const keys = job.refs
+    .map((ref) => parseEntryName(ref.version, isValidName))
+    .filter((key): key is VersionKey => key !== undefined);
+  const shared = new Set(
+    keys
+      .map((k) => k.template)
+      .filter(
+        (t, i, all) =>
+          all.indexOf(t) !== i || keys.some((o) => o.template === t && o.repository !== keys[i]!.repository),
+      ),
+  );
   const templates: Record<string, { versions: Record<string, unknown> }> = {};
   for (const key of keys) {
     const served = catalogue.version(key);
@@ -22,10 +36,18 @@ export function jobRepositoryJson(job: Job, catalogue: Catalogue, qcow2: Map<str
     const rendition = qcow2.get(entryName(key));
     if (rendition) {
       (templates[`${name}-qcow2`] ??= { versions: {} }).versions[key.version] = {
-        source: 'cache-qcow2', handle: `${path}/image.qcow2`, timestamp: served.timestamp, hash: rendition.hash, size: rendition.size, format: 'qcow2',
+        source: 'cache-qcow2',
+        handle: `${path}/image.qcow2`,
+        timestamp: served.timestamp,
+        hash: rendition.hash,
+        size: rendition.size,
+        format: 'qcow2',
       };
     }
   }
-  const sources = { cache: { type: 'http', args: { baseurl: reposUrl } }, ...(qcow2.size ? { 'cache-qcow2': { type: 'http', args: { baseurl: reposUrl } } } : {}) };
+  const sources = {
+    cache: { type: 'http', args: { baseurl: reposUrl } },
+    ...(qcow2.size ? { 'cache-qcow2': { type: 'http', args: { baseurl: reposUrl } } } : {}),
+  };
   return `${JSON.stringify({ name: `job-${job.id}`, sources, templates }, null, 2)}\n`;
 }

@@ -27,18 +27,25 @@ export class Pull extends EventEmitter<{ progress: []; end: [PullOutcome] }> {
   /** Settles when the fetch ends; never rejects. */
   readonly done: Promise<PullOutcome>;
 
-  constructor(readonly ref: string, readonly key: VersionKey, startedAt: number, run: (pull: Pull) => Promise<FetchResult>) {
+  constructor(
+    readonly ref: string,
+    readonly key: VersionKey,
+    startedAt: number,
+    run: (pull: Pull) => Promise<FetchResult>,
+  ) {
     super();
     this.setMaxListeners(0);
     this.startedAt = startedAt;
-    this.done = run(this).then(
-      (result): PullOutcome => ({ ok: true, result }),
-      (error: unknown): PullOutcome => ({ ok: false, error: asTemplatesError(error) }),
-    ).then((outcome) => {
-      this.state.outcome = outcome;
-      this.emit('end', outcome);
-      return outcome;
-    });
+    this.done = run(this)
+      .then(
+        (result): PullOutcome => ({ ok: true, result }),
+        (error: unknown): PullOutcome => ({ ok: false, error: asTemplatesError(error) }),
+      )
+      .then((outcome) => {
+        this.state.outcome = outcome;
+        this.emit('end', outcome);
+        return outcome;
+      });
   }
 
   /** Resolves on the next progress event or the end, whichever comes first (or after `ms`). */
@@ -46,7 +53,9 @@ export class Pull extends EventEmitter<{ progress: []; end: [PullOutcome] }> {
     if (this.state.outcome) return;
     const timeout = AbortSignal.timeout(ms);
     const either = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    await Promise.race([once(this, 'progress', { signal: either }), once(this, 'end', { signal: either })]).catch(() => undefined);
+    await Promise.race([once(this, 'progress', { signal: either }), once(this, 'end', { signal: either })]).catch(
+      () => undefined,
+    );
   }
 }
 
@@ -86,26 +95,28 @@ export function createPulls(options: PullOptions): Pulls {
       if (current) return current;
       const recent = failed.get(name);
       if (recent && now() - recent.startedAt < memory) return recent;
-      const pull = new Pull(name, key, now(), (self) => fetchTemplate(name, {
-        store: options.store,
-        repositories: options.repositories(),
-        context: options.context,
-        signal: stop.signal,
-        onProgress: (event) => {
-          if (event.phase === 'verified') {
-            self.state.compressedVerified = true;
+      const pull = new Pull(name, key, now(), (self) =>
+        fetchTemplate(name, {
+          store: options.store,
+          repositories: options.repositories(),
+          context: options.context,
+          signal: stop.signal,
+          onProgress: (event) => {
+            if (event.phase === 'verified') {
+              self.state.compressedVerified = true;
+              self.emit('progress');
+              return;
+            }
+            if (event.phase !== 'download') return;
+            const delta = event.bytes - self.state.bytes;
+            self.state.location = event.location;
+            self.state.bytes = event.bytes;
+            if (event.total !== undefined) self.state.total = event.total;
+            if (delta > 0) options.events?.onBytes?.(self, delta);
             self.emit('progress');
-            return;
-          }
-          if (event.phase !== 'download') return;
-          const delta = event.bytes - self.state.bytes;
-          self.state.location = event.location;
-          self.state.bytes = event.bytes;
-          if (event.total !== undefined) self.state.total = event.total;
-          if (delta > 0) options.events?.onBytes?.(self, delta);
-          self.emit('progress');
-        },
-      }));
+          },
+        }),
+      );
       running.set(name, pull);
       failed.delete(name);
       options.events?.onStart?.(pull);

@@ -10,7 +10,11 @@ export type Segments = { ok: true; names: string[] } | { ok: false; why: string 
  * The decoded segments of the path below `prefix` (query removed). Every segment must decode (no bad percent
  * escapes) and pass `accept` (by default: a valid store name; `.`, `..`, `/`, NUL and the like never do).
  */
-export function segmentsBelow(rawUrl: string, prefix: string, accept: (segment: string, index: number) => boolean = (s) => isValidName(s)): Segments {
+export function segmentsBelow(
+  rawUrl: string,
+  prefix: string,
+  accept: (segment: string, index: number) => boolean = (s) => isValidName(s),
+): Segments {
   const path = rawUrl.split('?', 1)[0]!;
   if (!path.startsWith(prefix)) return { ok: false, why: 'outside the prefix' };
   const raw = path.slice(prefix.length).split('/');
@@ -22,7 +26,8 @@ export function segmentsBelow(rawUrl: string, prefix: string, accept: (segment: 
     } catch {
       return { ok: false, why: 'a bad percent-escape' };
     }
-    if (name.length === 0 || name.length > MAX_NAME_LENGTH || !accept(name, index)) return { ok: false, why: `${JSON.stringify(name.slice(0, 40))} is not a valid name` };
+    if (name.length === 0 || name.length > MAX_NAME_LENGTH || !accept(name, index))
+      return { ok: false, why: `${JSON.stringify(name.slice(0, 40))} is not a valid name` };
     names.push(name);
   }
   return { ok: true, names };

@@ -64,7 +64,11 @@ export interface RunningServer {
   close(graceMs: number): Promise<void>;
 }
 
-function repositoryState(options: ServeOptions, signal: AbortSignal, log: (line: Record<string, unknown>) => void): RepositoryState & { load(): Promise<void> } {
+function repositoryState(
+  options: ServeOptions,
+  signal: AbortSignal,
+  log: (line: Record<string, unknown>) => void,
+): RepositoryState & { load(): Promise<void> } {
   let current = new RepositorySet();
   let loadedAt: number | undefined;
   let problem: string | undefined;
@@ -98,12 +102,22 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const inventory = createInventoryCache(store, context.now);
   const db = new JobDatabase(jobsDatabasePath(store.root));
   const status = watchStatus({
-    intervalMs: options.status ? options.status.intervalMs ?? 300_000 : 0,
+    intervalMs: options.status ? (options.status.intervalMs ?? 300_000) : 0,
     scrape: scrapeStatus,
-    options: { locations: options.status?.locations ?? [], deep: options.status?.deep ?? false, context, store, signal: shutdown.signal },
+    options: {
+      locations: options.status?.locations ?? [],
+      deep: options.status?.deep ?? false,
+      context,
+      store,
+      signal: shutdown.signal,
+    },
     log,
   });
-  const metrics = await createMetrics(() => inventory.get(), () => db.countByState(), () => status.latest());
+  const metrics = await createMetrics(
+    () => inventory.get(),
+    () => db.countByState(),
+    () => status.latest(),
+  );
   const repositories = repositoryState(options, shutdown.signal, log);
   // Read before listening: no request waits for a whole store to be read.
   await Promise.all([repositories.load(), inventory.get()]);
@@ -111,20 +125,54 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   refresh.unref();
   const activity = createActivity(context.now);
   const observers = { metrics, log, inventory, activity, repositories: () => repositories.current() };
-  const pulls = createPulls({ store, context, repositories: () => repositories.current(), events: pullEvents(observers) });
+  const pulls = createPulls({
+    store,
+    context,
+    repositories: () => repositories.current(),
+    events: pullEvents(observers),
+  });
   const closing = new AbortController();
   const maxSecondsToLive = options.maxSecondsToLive ?? 7 * 86_400;
-  const service = createJobService({ store, context, db, repositories: () => repositories.current(), workers: options.workers ?? 2, maxSecondsToLive });
+  const service = createJobService({
+    store,
+    context,
+    db,
+    repositories: () => repositories.current(),
+    workers: options.workers ?? 2,
+    maxSecondsToLive,
+  });
   observeJobs(service, observers);
-  const sweep = () => void service.sweep().catch((error: unknown) => log({ kind: 'jobs', error: asTemplatesError(error).code, message: asTemplatesError(error).toLine() }));
+  const sweep = () =>
+    void service
+      .sweep()
+      .catch((error: unknown) =>
+        log({ kind: 'jobs', error: asTemplatesError(error).code, message: asTemplatesError(error).toLine() }),
+      );
   sweep();
   const sweeper = setInterval(sweep, options.sweepMs ?? 30_000);
   sweeper.unref();
   const publicUrl = options.publicUrl?.replace(/\/+$/, '');
   const deps: ServerDeps = {
-    store, context, repositories, inventory, pulls, metrics, auth, status, activity,
-    jobs: { service, admins: new Set(options.admins ?? []), defaultSecondsToLive: Math.min(86_400, maxSecondsToLive), closing: closing.signal },
-    catalogue: currentCatalogue(store.root, () => repositories.current(), () => inventory.get()),
+    store,
+    context,
+    repositories,
+    inventory,
+    pulls,
+    metrics,
+    auth,
+    status,
+    activity,
+    jobs: {
+      service,
+      admins: new Set(options.admins ?? []),
+      defaultSecondsToLive: Math.min(86_400, maxSecondsToLive),
+      closing: closing.signal,
+    },
+    catalogue: currentCatalogue(
+      store.root,
+      () => repositories.current(),
+      () => inventory.get(),
+    ),
     baseUrl: (request: FastifyRequest) => publicUrl || `${request.protocol}://${request.host}`,
     minFreeBytes: options.minFreeBytes ?? 1024 ** 3,
     prunePolicy: options.prunePolicy ?? {},
@@ -136,9 +184,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   try {
     address = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 7480 });
   } catch (error) {
-    throw new TemplatesError('USAGE', `cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 7480}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {
-      hint: 'pick another --listen HOST:PORT (port 0: any free one)',
-    }, { cause: error });
+    throw new TemplatesError(
+      'USAGE',
+      `cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 7480}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      {
+        hint: 'pick another --listen HOST:PORT (port 0: any free one)',
+      },
+      { cause: error },
+    );
   }
   return {
     url: address,
@@ -152,7 +205,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       const stopping = app.close();
       // Pulls and jobs finish within the grace (neighbours following them get every byte), then are aborted: nothing
       // partial stays; an aborted job fetches again when the server starts again.
-      await Promise.all([pulls.drain(graceMs), Promise.race([service.idle(), new Promise((resolve) => setTimeout(resolve, graceMs).unref())])]);
+      await Promise.all([
+        pulls.drain(graceMs),
+        Promise.race([service.idle(), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]),
+      ]);
       service.close();
       await service.idle();
       db.close();

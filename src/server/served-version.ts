@@ -26,7 +26,13 @@ export interface ServedVersion {
   zst?: { hash: string; size?: number };
   size?: number;
   format?: string;
-  files: { image: FileSource; 'image.xz': FileSource; 'image.zst': FileSource; 'image.hash': FileSource; 'image.metadata': FileSource };
+  files: {
+    image: FileSource;
+    'image.xz': FileSource;
+    'image.zst': FileSource;
+    'image.hash': FileSource;
+    'image.metadata': FileSource;
+  };
   stored?: StoredSummary;
 }
 
@@ -38,11 +44,18 @@ const text = (digest: Digest | undefined) => (digest ? `${digest.algorithm}:${di
  * entry inherited from lago records no digest of its raw file, so none is offered (`templates verify --adopt` adds one).
  * A version not stored is described as upstream describes it, and its files come from a pull.
  */
-export function servedVersion(key: VersionKey, upstream: VersionSpec | undefined, stored: StoredSummary | undefined, compressedPath: (compression: 'xz' | 'zst') => string): ServedVersion | undefined {
+export function servedVersion(
+  key: VersionKey,
+  upstream: VersionSpec | undefined,
+  stored: StoredSummary | undefined,
+  compressedPath: (compression: 'xz' | 'zst') => string,
+): ServedVersion | undefined {
   const timestamp = upstream?.timestamp ?? (stored ? Math.floor(Date.parse(stored.fetchedAt) / 1000) : undefined);
   if (timestamp === undefined) return undefined;
   const record = stored?.entry.record;
-  const metadata: FileSource = stored ? { kind: 'text', text: JSON.stringify(stored.entry.metadata ?? {}) } : { kind: 'upstream' };
+  const metadata: FileSource = stored
+    ? { kind: 'text', text: JSON.stringify(stored.entry.metadata ?? {}) }
+    : { kind: 'upstream' };
   const base = { key, timestamp, ...(stored ? { stored } : {}) };
   const kept = keptFile(record);
   if (stored && kept) {
@@ -52,7 +65,9 @@ export function servedVersion(key: VersionKey, upstream: VersionSpec | undefined
     return {
       ...base,
       ...(hash ? { hash } : {}),
-      ...(kept.compression === 'xz' ? { compressedHash: kept.digest } : { zst: { hash: kept.digest, size: kept.size } }),
+      ...(kept.compression === 'xz'
+        ? { compressedHash: kept.digest }
+        : { zst: { hash: kept.digest, size: kept.size } }),
       ...(size !== undefined ? { size } : {}),
       format: record!.sourceFormat,
       files: {
@@ -65,7 +80,9 @@ export function servedVersion(key: VersionKey, upstream: VersionSpec | undefined
     };
   }
   if (stored) {
-    const hash = record?.stored?.digest ?? (record?.sourceFormat === 'raw' && record.verified.of === 'image' ? record.verified.digest : undefined);
+    const hash =
+      record?.stored?.digest ??
+      (record?.sourceFormat === 'raw' && record.verified.of === 'image' ? record.verified.digest : undefined);
     return {
       ...base,
       ...(hash ? { hash } : {}),
@@ -87,7 +104,14 @@ export function servedVersion(key: VersionKey, upstream: VersionSpec | undefined
     ...base,
     ...(hash ? { hash } : {}),
     ...(compressedHash ? { compressedHash } : {}),
-    ...(upstream.zst ? { zst: { hash: text(upstream.zst.digest)!, ...(upstream.zst.size !== undefined ? { size: upstream.zst.size } : {}) } } : {}),
+    ...(upstream.zst
+      ? {
+          zst: {
+            hash: text(upstream.zst.digest)!,
+            ...(upstream.zst.size !== undefined ? { size: upstream.zst.size } : {}),
+          },
+        }
+      : {}),
     ...(upstream.size !== undefined ? { size: upstream.size } : {}),
     ...(upstream.format ? { format: upstream.format } : {}),
     files: {

@@ -12,10 +12,20 @@ export interface EventStream {
  * Opens the stream; `onEnd` runs once when the client goes, the socket fails or `closing` aborts (server shutdown,
  * so it does not wait for streams).
  */
-export function openEventStream(request: FastifyRequest, reply: FastifyReply, closing: AbortSignal, onEnd: () => void): EventStream {
+export function openEventStream(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  closing: AbortSignal,
+  onEnd: () => void,
+): EventStream {
   reply.hijack();
   const out = reply.raw;
-  out.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'keep-alive' });
+  out.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-accel-buffering': 'no',
+    connection: 'keep-alive',
+  });
   let counter = 0;
   const heartbeat = setInterval(() => out.write(': keep-alive\n\n'), HEARTBEAT_MS);
   heartbeat.unref();

@@ -28,15 +28,23 @@ export function watchStatus({ intervalMs, scrape, options, log }: StatusWatchOpt
   events.setMaxListeners(0);
   if (intervalMs <= 0) return { latest: () => undefined, report: async () => undefined, events, stop() {} };
   let running: Promise<void> | undefined;
-  const run = () => (running ??= scrape(options)
-    .then((report) => {
-      latest = report;
-      const rows = report.servers.flatMap((server) => server.repositories);
-      log({ kind: 'status', healthy: report.healthy, servers: report.servers.length, unhealthy: rows.filter((r) => !r.healthy).map((r) => `${r.name}@${r.server}`) });
-      events.emit('report', report);
-    })
-    .catch((error: unknown) => log({ kind: 'status', error: asTemplatesError(error).code, message: asTemplatesError(error).toLine() }))
-    .finally(() => (running = undefined)));
+  const run = () =>
+    (running ??= scrape(options)
+      .then((report) => {
+        latest = report;
+        const rows = report.servers.flatMap((server) => server.repositories);
+        log({
+          kind: 'status',
+          healthy: report.healthy,
+          servers: report.servers.length,
+          unhealthy: rows.filter((r) => !r.healthy).map((r) => `${r.name}@${r.server}`),
+        });
+        events.emit('report', report);
+      })
+      .catch((error: unknown) =>
+        log({ kind: 'status', error: asTemplatesError(error).code, message: asTemplatesError(error).toLine() }),
+      )
+      .finally(() => (running = undefined)));
   const first = run();
   const timer = setInterval(() => void run(), intervalMs);
   timer.unref();

@@ -47,7 +47,8 @@ function group(entries: StoredSummary[], by: (e: StoredSummary) => string): Map<
 }
 
 /** Path below /api/1 of a stored version's resource. */
-const versionPath = (key: VersionKey) => `/repositories/${hrefName(key.repository)}/templates/${hrefName(key.template)}/versions/${hrefName(key.version)}`;
+const versionPath = (key: VersionKey) =>
+  `/repositories/${hrefName(key.repository)}/templates/${hrefName(key.template)}/versions/${hrefName(key.version)}`;
 
 /** The usage API's href of a stored version (the dashboard's figures link to it). */
 export const versionHref = (key: VersionKey) => API + versionPath(key);
@@ -99,7 +100,10 @@ function repositoryLevel(name: string, entries: StoredSummary[], signatureOf?: S
     collection: '/repositories',
     up: '/repositories',
     props: { name, ...sizes(entries), ...(signature ? { signature } : {}) },
-    children: { path: `${path}/templates`, list: () => [...group(entries, (e) => e.key.template)].map(([t, list]) => templateLevel(t, list, path)) },
+    children: {
+      path: `${path}/templates`,
+      list: () => [...group(entries, (e) => e.key.template)].map(([t, list]) => templateLevel(t, list, path)),
+    },
   };
 }
 
@@ -107,7 +111,11 @@ function rootLevel(snapshot: StoreSnapshot, signatureOf?: SignatureOf): Level {
   return {
     path: '/repositories',
     props: { timestamp: snapshot.takenAt / 1000 },
-    children: { path: '/repositories', list: () => [...group(snapshot.entries, (e) => e.key.repository)].map(([r, list]) => repositoryLevel(r, list, signatureOf)) },
+    children: {
+      path: '/repositories',
+      list: () =>
+        [...group(snapshot.entries, (e) => e.key.repository)].map(([r, list]) => repositoryLevel(r, list, signatureOf)),
+    },
   };
 }
 
@@ -123,7 +131,8 @@ function render(level: Level, query: HalQuery, depth: number): Hal {
       ...(level.download ? { download: { href: level.download } } : {}),
     };
   }
-  if (children && depth < query.embed) out._embedded = { items: children.map((child) => render(child, query, depth + 1)) };
+  if (children && depth < query.embed)
+    out._embedded = { items: children.map((child) => render(child, query, depth + 1)) };
   return out;
 }
 
@@ -136,9 +145,15 @@ function collectionOf(level: Level): Level {
  * The resource at `segments` below /api/1/repositories (names decoded), or undefined when there is none:
  * [], [repo], [repo, 'templates'], [repo, 'templates', t], […, t, 'versions'], […, 'versions', v].
  */
-export function usageResource(snapshot: StoreSnapshot, segments: string[], query: HalQuery, signatureOf?: SignatureOf): Hal | undefined {
+export function usageResource(
+  snapshot: StoreSnapshot,
+  segments: string[],
+  query: HalQuery,
+  signatureOf?: SignatureOf,
+): Hal | undefined {
   const [repository, templates, template, versions, version, ...extra] = segments;
-  const find = (level: Level | undefined, name: string | undefined) => level?.children?.list().find((child) => child.props.name === name);
+  const find = (level: Level | undefined, name: string | undefined) =>
+    level?.children?.list().find((child) => child.props.name === name);
   const root = rootLevel(snapshot, signatureOf);
   if (repository === undefined) return render(root, query, 0);
   const repo = find(root, repository);

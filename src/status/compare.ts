@@ -5,13 +5,18 @@ import type { CopyReading } from './read-copy.js';
 
 type Sync = RepositoryStatus['sync'];
 
-const sync = (state: SyncState, behindRevisions: number | null = null, since: number | null = null): Sync => ({ state, behindRevisions, since });
+const sync = (state: SyncState, behindRevisions: number | null = null, since: number | null = null): Sync => ({
+  state,
+  behindRevisions,
+  since,
+});
 
 /** Every `template:version` a repository lists. */
 function versionsOf(repository: Repository): Set<string> {
   const out = new Set<string>();
   for (const [name, template] of repository.templates) {
-    if (template.ok) for (const [version, entry] of template.value.versions) if (entry.ok) out.add(`${name}:${version}`);
+    if (template.ok)
+      for (const [version, entry] of template.value.versions) if (entry.ok) out.add(`${name}:${version}`);
   }
   return out;
 }

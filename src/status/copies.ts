@@ -18,9 +18,15 @@ export function serverName(url: string): string {
 }
 
 /** The primary and every mirror of the repository JSON at `url` (see mirrorCopies), named as status names servers. */
-export function copiesOf(url: string, rules: readonly MirrorRule[], sources: Iterable<{ baseurl: string; mirrors?: string[] }>): Copy[] {
+export function copiesOf(
+  url: string,
+  rules: readonly MirrorRule[],
+  sources: Iterable<{ baseurl: string; mirrors?: string[] }>,
+): Copy[] {
   return [
     { server: serverName(url), role: 'primary', jsonUrl: url, rewrite: (u) => u },
-    ...mirrorCopies(url, rules, sources).map((copy): Copy => ({ server: serverName(copy.url), role: 'mirror', jsonUrl: copy.url, rewrite: copy.rewrite })),
+    ...mirrorCopies(url, rules, sources).map(
+      (copy): Copy => ({ server: serverName(copy.url), role: 'mirror', jsonUrl: copy.url, rewrite: copy.rewrite }),
+    ),
   ];
 }

@@ -10,16 +10,26 @@ export function newestFiles(repository: Repository): Array<{ ref: string; image:
   const out: Array<{ ref: string; image: string[]; hash: string[] }> = [];
   for (const [name, template] of repository.templates) {
     if (!template.ok) continue;
-    const newest = [...template.value.versions.values()].flatMap((v) => (v.ok ? [v.value] : [])).sort((a, b) => b.timestamp - a.timestamp)[0];
+    const newest = [...template.value.versions.values()]
+      .flatMap((v) => (v.ok ? [v.value] : []))
+      .sort((a, b) => b.timestamp - a.timestamp)[0];
     if (!newest || newest.source.type !== 'http') continue;
     const at = (suffix: string) => joinUrl((newest.source as { baseurl: string }).baseurl, newest.handle, suffix);
-    out.push({ ref: `${repository.name}:${name}:${newest.name}`, image: [at('.xz'), at('')], hash: [at('.xz.hash'), at('.hash')] });
+    out.push({
+      ref: `${repository.name}:${name}:${newest.name}`,
+      image: [at('.xz'), at('')],
+      hash: [at('.xz.hash'), at('.hash')],
+    });
   }
   return out;
 }
 
 /** The size of the first of `urls` that answers 2xx to HEAD, with its URL; null when none does. */
-async function headFirst(ctx: Context, urls: string[], signal: AbortSignal): Promise<{ url: string; size: number | null } | null> {
+async function headFirst(
+  ctx: Context,
+  urls: string[],
+  signal: AbortSignal,
+): Promise<{ url: string; size: number | null } | null> {
   for (const url of urls) {
     try {
       const response = await ctx.http.get(url, { method: 'HEAD', retries: 0, signal });
@@ -38,7 +48,13 @@ export type SizeMap = Map<string, number | null>;
  * Checks each file on one server (`rewrite` maps a primary URL onto it); `primarySizes` (ref/file → size) is filled on
  * the primary and compared on mirrors.
  */
-export async function deepCheck(ctx: Context, files: ReturnType<typeof newestFiles>, rewrite: (url: string) => string | undefined, primarySizes: SizeMap | undefined, signal: AbortSignal): Promise<DeepCheck[]> {
+export async function deepCheck(
+  ctx: Context,
+  files: ReturnType<typeof newestFiles>,
+  rewrite: (url: string) => string | undefined,
+  primarySizes: SizeMap | undefined,
+  signal: AbortSignal,
+): Promise<DeepCheck[]> {
   const checks: DeepCheck[] = [];
   for (const file of files) {
     for (const kind of ['image', 'hash'] as const) {
@@ -48,7 +64,15 @@ export async function deepCheck(ctx: Context, files: ReturnType<typeof newestFil
       const key = `${file.ref}/${kind}`;
       const primarySize = primarySizes?.get(key) ?? null;
       const ok = found !== null && (primarySizes === undefined || primarySize === null || found.size === primarySize);
-      checks.push({ ref: file.ref, file: kind, url: redactUrl(found?.url ?? urls[0]!), present: found !== null, size: found?.size ?? null, primarySize: primarySizes ? primarySize : null, ok });
+      checks.push({
+        ref: file.ref,
+        file: kind,
+        url: redactUrl(found?.url ?? urls[0]!),
+        present: found !== null,
+        size: found?.size ?? null,
+        primarySize: primarySizes ? primarySize : null,
+        ok,
+      });
     }
   }
   return checks;

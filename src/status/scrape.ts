@@ -38,18 +38,39 @@ export interface ScrapeOptions {
 
 type Run = <T>(task: () => Promise<T>) => Promise<T>;
 
-function entry(name: string, copy: Copy, reading: CopyReading, sync: RepositoryStatus['sync'], deep: RepositoryStatus['deep'], signature: CopySignature | null): RepositoryStatus {
+function entry(
+  name: string,
+  copy: Copy,
+  reading: CopyReading,
+  sync: RepositoryStatus['sync'],
+  deep: RepositoryStatus['deep'],
+  signature: CopySignature | null,
+): RepositoryStatus {
   const counts = countRepository(reading.repository);
   const readable = reading.repository !== null;
   const signed = signature === null || signature.state === 'verified' || signature.state === 'unchecked';
   const synced = copy.role === 'primary' || sync.state === 'in-sync';
   return {
-    name, server: copy.server, role: copy.role, url: redactUrl(copy.jsonUrl),
-    reachable: reading.reachable, httpStatus: reading.httpStatus, latencySeconds: reading.latencySeconds, error: reading.error,
-    revision: reading.repository?.revision ?? null, digest: reading.digest, published: reading.repository?.published ?? null,
-    lastModified: reading.lastModified, etag: reading.etag,
-    templates: counts.templates, versions: counts.versions, newestVersionTimestamp: counts.newest, rootSizeBytes: counts.rootSize,
-    sync, deep, signature,
+    name,
+    server: copy.server,
+    role: copy.role,
+    url: redactUrl(copy.jsonUrl),
+    reachable: reading.reachable,
+    httpStatus: reading.httpStatus,
+    latencySeconds: reading.latencySeconds,
+    error: reading.error,
+    revision: reading.repository?.revision ?? null,
+    digest: reading.digest,
+    published: reading.repository?.published ?? null,
+    lastModified: reading.lastModified,
+    etag: reading.etag,
+    templates: counts.templates,
+    versions: counts.versions,
+    newestVersionTimestamp: counts.newest,
+    rootSizeBytes: counts.rootSize,
+    sync,
+    deep,
+    signature,
     healthy: readable && synced && signed && (deep === null || deep.every((check) => check.ok)),
   };
 }
@@ -65,35 +86,86 @@ async function cachedRepository(ctx: Context, url: string, options: ScrapeOption
 }
 
 /** One repository location: its primary, then its mirrors (found from the primary's JSON, else the cached copy). */
-async function scrapeLocation(ctx: Context, location: string, run: Run, options: ScrapeOptions, signal: AbortSignal): Promise<RepositoryStatus[]> {
+async function scrapeLocation(
+  ctx: Context,
+  location: string,
+  run: Run,
+  options: ScrapeOptions,
+  signal: AbortSignal,
+): Promise<RepositoryStatus[]> {
   const timeout = options.timeoutMs ?? 10_000;
   const http = /^https?:\/\//i.test(location);
-  const primaryCopy: Copy = http ? copiesOf(location, [], [])[0]! : { server: 'local', role: 'primary', jsonUrl: location, rewrite: (u) => u };
+  const primaryCopy: Copy = http
+    ? copiesOf(location, [], [])[0]!
+    : { server: 'local', role: 'primary', jsonUrl: location, rewrite: (u) => u };
   const primary = await run(() => (http ? readHttpCopy(ctx, location, timeout, signal) : readLocalCopy(ctx, location)));
   const known = primary.repository ?? (http ? await cachedRepository(ctx, location, options) : undefined);
   const copies = http ? copiesOf(location, ctx.mirrors, httpSources(known)) : [primaryCopy];
   const mirrors = copies.slice(1);
-  const readings = await Promise.all(mirrors.map((copy) => run(() => readHttpCopy(ctx, copy.jsonUrl, timeout, signal))));
-  const name = primary.repository?.name ?? readings.find((r) => r.repository)?.repository?.name ?? known?.name ?? basename(location).replace(/\.json$/, '');
-  const files = options.deep ? newestFiles(primary.repository ?? readings.find((r) => r.repository)?.repository ?? known ?? { name, location, templates: new Map(), problems: [] }) : [];
+  const readings = await Promise.all(
+    mirrors.map((copy) => run(() => readHttpCopy(ctx, copy.jsonUrl, timeout, signal))),
+  );
+  const name =
+    primary.repository?.name ??
+    readings.find((r) => r.repository)?.repository?.name ??
+    known?.name ??
+    basename(location).replace(/\.json$/, '');
+  const files = options.deep
+    ? newestFiles(
+        primary.repository ??
+          readings.find((r) => r.repository)?.repository ??
+          known ?? { name, location, templates: new Map(), problems: [] },
+      )
+    : [];
   let primarySizes: SizeMap | undefined;
-  const primaryDeep = options.deep && primary.reachable ? await run(() => deepCheck(ctx, files, primaryCopy.rewrite, undefined, signal)) : null;
+  const primaryDeep =
+    options.deep && primary.reachable
+      ? await run(() => deepCheck(ctx, files, primaryCopy.rewrite, undefined, signal))
+      : null;
   if (primaryDeep) primarySizes = new Map(primaryDeep.map((check) => [`${check.ref}/${check.file}`, check.size]));
   // Every copy is checked with the keys trusted for the repository at its primary location.
   const keys = trustedKeys(ctx.trust, location, name);
   // One try within the timeout; a signature that cannot be read counts as missing.
-  const minisig = (copy: Copy) => run(() => readRepositorySignature(copy.jsonUrl, { context: ctx, retries: 0, signal: AbortSignal.any([signal, AbortSignal.timeout(timeout)]) })
-    .catch((error: unknown) => {
-      if (signal.aborted) throw abortError(signal);
-      return undefined;
-    }));
-  const signed = async (copy: Copy, reading: CopyReading) => (reading.text === null ? null : copySignature(reading.text, keys.length ? await minisig(copy) : undefined, keys));
-  const out = [entry(name, copies[0]!, primary, { state: 'primary', behindRevisions: 0, since: null }, options.deep ? primaryDeep ?? [] : null, await signed(copies[0]!, primary))];
-  await Promise.all(mirrors.map(async (copy, index) => {
-    const reading = readings[index]!;
-    const deep = options.deep && reading.reachable ? await run(() => deepCheck(ctx, files, copy.rewrite, primarySizes ?? new Map(), signal)) : null;
-    out[index + 1] = entry(name, copy, reading, compareCopies(primary, reading), options.deep ? deep ?? [] : null, await signed(copy, reading));
-  }));
+  const minisig = (copy: Copy) =>
+    run(() =>
+      readRepositorySignature(copy.jsonUrl, {
+        context: ctx,
+        retries: 0,
+        signal: AbortSignal.any([signal, AbortSignal.timeout(timeout)]),
+      }).catch((error: unknown) => {
+        if (signal.aborted) throw abortError(signal);
+        return undefined;
+      }),
+    );
+  const signed = async (copy: Copy, reading: CopyReading) =>
+    reading.text === null ? null : copySignature(reading.text, keys.length ? await minisig(copy) : undefined, keys);
+  const out = [
+    entry(
+      name,
+      copies[0]!,
+      primary,
+      { state: 'primary', behindRevisions: 0, since: null },
+      options.deep ? (primaryDeep ?? []) : null,
+      await signed(copies[0]!, primary),
+    ),
+  ];
+  await Promise.all(
+    mirrors.map(async (copy, index) => {
+      const reading = readings[index]!;
+      const deep =
+        options.deep && reading.reachable
+          ? await run(() => deepCheck(ctx, files, copy.rewrite, primarySizes ?? new Map(), signal))
+          : null;
+      out[index + 1] = entry(
+        name,
+        copy,
+        reading,
+        compareCopies(primary, reading),
+        options.deep ? (deep ?? []) : null,
+        await signed(copy, reading),
+      );
+    }),
+  );
   return out;
 }
 
@@ -101,7 +173,10 @@ async function scrapeLocation(ctx: Context, location: string, run: Run, options:
 function byServer(results: RepositoryStatus[]): ServerStatus[] {
   const servers = new Map<string, RepositoryStatus[]>();
   for (const result of results) servers.set(result.server, [...(servers.get(result.server) ?? []), result]);
-  return [...servers].map(([name, repositories]) => ({ name, repositories: repositories.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) }));
+  return [...servers].map(([name, repositories]) => ({
+    name,
+    repositories: repositories.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+  }));
 }
 
 /** Scrapes every configured repository (see docs/mirrors.md); never throws for a server that is down: that is a result. */
@@ -109,9 +184,19 @@ export async function scrapeStatus(options: ScrapeOptions = {}): Promise<StatusR
   const ctx = options.context ?? createContext();
   const signal = options.signal ?? new AbortController().signal;
   const run = createLimit(Math.max(1, options.concurrency ?? 8));
-  const listed = await repositoryLocations({ locations: options.locations ?? [], useEnv: options.locations === undefined, env: ctx.env });
+  const listed = await repositoryLocations({
+    locations: options.locations ?? [],
+    useEnv: options.locations === undefined,
+    env: ctx.env,
+  });
   const scraped = await Promise.all(listed.map(({ location }) => scrapeLocation(ctx, location, run, options, signal)));
   const only = options.only ?? [];
-  const results = scraped.filter((list) => only.length === 0 || list.some((r) => only.includes(r.name) || only.includes(r.url))).flat();
-  return { scrapedAt: new Date(ctx.now()).toISOString(), servers: byServer(results), healthy: results.every((r) => r.healthy) };
+  const results = scraped
+    .filter((list) => only.length === 0 || list.some((r) => only.includes(r.name) || only.includes(r.url)))
+    .flat();
+  return {
+    scrapedAt: new Date(ctx.now()).toISOString(),
+    servers: byServer(results),
+    healthy: results.every((r) => r.healthy),
+  };
 }

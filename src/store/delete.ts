@@ -17,4 +17,3 @@ export async function deleteEntryFiles(store: Store, key: VersionKey): Promise<v
     throw storeIoError(error, image, 'cannot remove');
   }
 }
-

@@ -83,7 +83,12 @@ export async function storedKeys(store: Store): Promise<VersionKey[]> {
     throw storeIoError(error, store.root, 'cannot read');
   }
   const candidates = names.sort().flatMap((name) => parseEntryName(name, isValidName) ?? []);
-  const isImage = await mapBounded(candidates, (key) => stat(imagePath(store.root, key)).then((s) => s.isFile(), () => false));
+  const isImage = await mapBounded(candidates, (key) =>
+    stat(imagePath(store.root, key)).then(
+      (s) => s.isFile(),
+      () => false,
+    ),
+  );
   return candidates.filter((_, index) => isImage[index]);
 }
 

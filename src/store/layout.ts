@@ -75,7 +75,16 @@ export function lagoTempPath(root: string, key: VersionKey): string {
 }
 
 /** Every file an entry has beside its image, in the order they are removed after it. */
-export const SIDECAR_SUFFIXES = ['.xz', '.zst', '.qcow2', '.qcow2.hash', '.hash', '.metadata', '.record.json', '.users'] as const;
+export const SIDECAR_SUFFIXES = [
+  '.xz',
+  '.zst',
+  '.qcow2',
+  '.qcow2.hash',
+  '.hash',
+  '.metadata',
+  '.record.json',
+  '.users',
+] as const;
 
 /** Suffixes of the files beside images: a name ending in one is never an image (a version named `v1.hash` cannot be listed). */
 const NOT_AN_IMAGE = /\.(xz|zst|qcow2|hash|metadata|record\.json|users|lock|tmp)$/;

@@ -41,7 +41,9 @@ async function removeOwner(path: string): Promise<void> {
 async function readOwner(path: string): Promise<LockOwner | undefined> {
   try {
     const owner = JSON.parse(await readFile(path, 'utf8')) as Partial<LockOwner>;
-    return typeof owner.pid === 'number' && typeof owner.host === 'string' && typeof owner.since === 'string' ? (owner as LockOwner) : undefined;
+    return typeof owner.pid === 'number' && typeof owner.host === 'string' && typeof owner.since === 'string'
+      ? (owner as LockOwner)
+      : undefined;
   } catch {
     return undefined;
   }
@@ -53,10 +55,15 @@ async function describeHolder(path: string, ownerFile: string): Promise<{ text: 
   if (flocker) {
     const ours = owner && owner.pid === flocker.pid && owner.host === hostname() ? owner : undefined;
     const what = flocker.command ? ` (${flocker.command})` : '';
-    return { text: `, held by pid ${flocker.pid} on ${hostname()}${what}${ours ? ` since ${ours.since}` : ''}`, holder: `${flocker.pid}@${hostname()}` };
+    return {
+      text: `, held by pid ${flocker.pid} on ${hostname()}${what}${ours ? ` since ${ours.since}` : ''}`,
+      holder: `${flocker.pid}@${hostname()}`,
+    };
   }
   // No /proc/locks entry: another host on a shared filesystem, or an older templates' lock directory.
-  return owner ? { text: `, held by pid ${owner.pid} on ${owner.host} since ${owner.since}`, holder: `${owner.pid}@${owner.host}` } : { text: '' };
+  return owner
+    ? { text: `, held by pid ${owner.pid} on ${owner.host} since ${owner.since}`, holder: `${owner.pid}@${owner.host}` }
+    : { text: '' };
 }
 
 /**
@@ -66,7 +73,12 @@ async function describeHolder(path: string, ownerFile: string): Promise<{ text: 
  * `fn` gets a signal that aborts with the caller's. While it waits, `answered` (when given) is asked after each try:
  * a value it returns is returned without the lock (the holder published what this caller came for).
  */
-export async function withEntryLock<T>(store: Store, key: VersionKey, options: LockOptions & { answered?: () => Promise<T | undefined> }, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withEntryLock<T>(
+  store: Store,
+  key: VersionKey,
+  options: LockOptions & { answered?: () => Promise<T | undefined> },
+  fn: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
   const now = options.now ?? Date.now;
   const path = lockPath(store.root, key);
   const ownerFile = lockOwnerPath(store.root, key);
@@ -87,11 +99,15 @@ export async function withEntryLock<T>(store: Store, key: VersionKey, options: L
       }
       if (now() >= deadline) {
         const { text, holder } = await describeHolder(path, ownerFile);
-        throw new TemplatesError('LOCK_TIMEOUT', `timed out after ${Math.round(store.lockWaitMs / 1000)}s waiting for the lock on ${entryName(key)}${text}`, {
-          path,
-          ...(holder ? { holder } : {}),
-          hint: 'another process (templates or lago) is fetching or removing this template; wait for it, or stop that process (its lock goes with it)',
-        });
+        throw new TemplatesError(
+          'LOCK_TIMEOUT',
+          `timed out after ${Math.round(store.lockWaitMs / 1000)}s waiting for the lock on ${entryName(key)}${text}`,
+          {
+            path,
+            ...(holder ? { holder } : {}),
+            hint: 'another process (templates or lago) is fetching or removing this template; wait for it, or stop that process (its lock goes with it)',
+          },
+        );
       }
       if (!waited) options.onWait?.();
       waited = true;

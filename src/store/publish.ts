@@ -41,7 +41,8 @@ export async function publishEntry(store: Store, key: VersionKey, input: Publish
   try {
     for (const [temp, , text] of sidecars) await writeDurable(temp, text);
     const moves = sidecars.map(([temp, final]) => [temp, final]);
-    if (input.compressed) moves.push([input.compressed.path, compressedPath(store.root, key, input.compressed.compression)]);
+    if (input.compressed)
+      moves.push([input.compressed.path, compressedPath(store.root, key, input.compressed.compression)]);
     for (const [temp, final] of moves) {
       await rename(temp!, final!);
       renamed.push(final!);

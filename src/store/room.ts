@@ -78,13 +78,20 @@ export async function makeRoom(store: Store, key: VersionKey, bytes: number, sig
   }
   if (freed >= needed) return { evicted };
   const ref = entryName(key);
-  const limit = overLimit > 0 ? `the store's limit of ${formatSize(store.maxBytes)} holds ${formatSize(used)}` : `${formatSize(free)} free on its filesystem${store.minFreeBytes ? `, ${formatSize(store.minFreeBytes)} of which must stay free` : ''}`;
+  const limit =
+    overLimit > 0
+      ? `the store's limit of ${formatSize(store.maxBytes)} holds ${formatSize(used)}`
+      : `${formatSize(free)} free on its filesystem${store.minFreeBytes ? `, ${formatSize(store.minFreeBytes)} of which must stay free` : ''}`;
   const kept = entries.filter((entry) => entry.dependents.length).map((entry) => entry.ref);
-  throw new TemplatesError('STORE_FULL', `no room for ${ref}: it needs ${formatSize(bytes)}, ${limit}${evicted.length ? `, after removing ${evicted.join(', ')}` : ''}`, {
-    ref,
-    path: store.root,
-    hint: kept.length
-      ? `what is left is in use (${kept.slice(0, 3).join(', ')}${kept.length > 3 ? ', …' : ''}): remove its dependents, or free space on the filesystem`
-      : 'free space on the filesystem, raise the store\'s limit (storeMaxBytes), or point --store at a larger filesystem',
-  });
+  throw new TemplatesError(
+    'STORE_FULL',
+    `no room for ${ref}: it needs ${formatSize(bytes)}, ${limit}${evicted.length ? `, after removing ${evicted.join(', ')}` : ''}`,
+    {
+      ref,
+      path: store.root,
+      hint: kept.length
+        ? `what is left is in use (${kept.slice(0, 3).join(', ')}${kept.length > 3 ? ', …' : ''}): remove its dependents, or free space on the filesystem`
+        : "free space on the filesystem, raise the store's limit (storeMaxBytes), or point --store at a larger filesystem",
+    },
+  );
 }

@@ -44,11 +44,15 @@ export function createServerHealth(path: string | undefined, now: () => number):
       return {};
     }
   };
-  const load = () => (loaded ??= read().then((servers) => {
-    for (const [server, state] of Object.entries(servers)) if (!states.has(server)) states.set(server, state);
-  }));
+  const load = () =>
+    (loaded ??= read().then((servers) => {
+      for (const [server, state] of Object.entries(servers)) if (!states.has(server)) states.set(server, state);
+    }));
   const failing = (state: ServerState | undefined) =>
-    state !== undefined && state.failures > 0 && state.lastFailure !== undefined && now() - state.lastFailure < FAILURE_MEMORY_MS;
+    state !== undefined &&
+    state.failures > 0 &&
+    state.lastFailure !== undefined &&
+    now() - state.lastFailure < FAILURE_MEMORY_MS;
   const update = (server: string, change: (state: ServerState) => ServerState) => {
     states.set(server, change(states.get(server) ?? { failures: 0 }));
     changed.add(server);
@@ -74,7 +78,15 @@ export function createServerHealth(path: string | undefined, now: () => number):
         failures: 0,
         ...(state.lastFailure !== undefined ? { lastFailure: state.lastFailure } : {}),
         lastSuccess: now(),
-        ...(latencyMs !== undefined ? { latencyMs: Math.round(state.latencyMs === undefined ? latencyMs : state.latencyMs * 0.7 + latencyMs * 0.3) } : state.latencyMs !== undefined ? { latencyMs: state.latencyMs } : {}),
+        ...(latencyMs !== undefined
+          ? {
+              latencyMs: Math.round(
+                state.latencyMs === undefined ? latencyMs : state.latencyMs * 0.7 + latencyMs * 0.3,
+              ),
+            }
+          : state.latencyMs !== undefined
+            ? { latencyMs: state.latencyMs }
+            : {}),
       }));
     },
     failure(server) {

@@ -4,7 +4,16 @@ import { join, resolve } from 'node:path';
 import { storeIoError } from '../errors.js';
 import { badArgument, checkObject } from '../util/args.js';
 import { isLockHeld } from '../util/flock.js';
-import { hashPath, imagePath, lockPath, metadataPath, recordPath, serverHealthPath, tempDir, type VersionKey } from './layout.js';
+import {
+  hashPath,
+  imagePath,
+  lockPath,
+  metadataPath,
+  recordPath,
+  serverHealthPath,
+  tempDir,
+  type VersionKey,
+} from './layout.js';
 import { createServerHealth, type ServerHealth } from './server-health.js';
 import type { EntryRecord } from './record.js';
 import type { RepositoryCache } from '../repository/cache.js';
@@ -68,7 +77,8 @@ export function defaultStoreRoot(env: Record<string, string | undefined>, home: 
 /** Opens (and creates when missing) a store; an existing lago store is used as it is. */
 export async function openStore(options: StoreOptions = {}): Promise<Store> {
   checkObject('openStore', 'options', options);
-  if (options.root !== undefined && (typeof options.root !== 'string' || options.root === '')) throw badArgument('openStore', 'root', 'a directory path', options.root);
+  if (options.root !== undefined && (typeof options.root !== 'string' || options.root === ''))
+    throw badArgument('openStore', 'root', 'a directory path', options.root);
   const env = options.env ?? process.env;
   const root = resolve(options.root ?? defaultStoreRoot(env, options.home ?? (env.HOME || '/')));
   try {
@@ -93,8 +103,19 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
 /** The store a caller passed, checked at the API boundary: an object from openStore(), else USAGE naming `fn`. */
 export function checkStore(fn: string, value: unknown): asserts value is Store {
   const store = value as Partial<Store> | null | undefined;
-  if (typeof store !== 'object' || store === null || typeof store.root !== 'string' || typeof store.repositoryCache !== 'object') {
-    throw badArgument(fn, 'store', 'the Store that openStore() returns', value, 'const store = await openStore({ root: DIR })');
+  if (
+    typeof store !== 'object' ||
+    store === null ||
+    typeof store.root !== 'string' ||
+    typeof store.repositoryCache !== 'object'
+  ) {
+    throw badArgument(
+      fn,
+      'store',
+      'the Store that openStore() returns',
+      value,
+      'const store = await openStore({ root: DIR })',
+    );
   }
 }
 

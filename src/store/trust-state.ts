@@ -6,7 +6,8 @@ import type { AcceptedRevision, TrustState } from '../trust/check.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { trustStatePath } from './layout.js';
 
-const number = (value: unknown) => (Number.isSafeInteger(value) && (value as number) >= 0 ? value as number : undefined);
+const number = (value: unknown) =>
+  Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : undefined;
 
 export function createTrustState(root: string): TrustState {
   return {

@@ -22,7 +22,11 @@ export interface Users {
   lastUsedMs: number | undefined;
 }
 
-const exists = (path: string) => stat(path).then(() => true, () => false);
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
 
 async function readUsersFile(path: string): Promise<UsersFile> {
   try {
@@ -69,7 +73,12 @@ export async function readUsers(store: Store, key: VersionKey): Promise<Users> {
  * Adds (or with `drop`, removes) a dependent; dependents whose path is gone are dropped. Only for a caller holding the
  * entry's lock (updateUsers, clone). Returns the live dependents afterwards.
  */
-export async function changeUsers(store: Store, key: VersionKey, change: { add?: string; drop?: string }, now: number): Promise<string[]> {
+export async function changeUsers(
+  store: Store,
+  key: VersionKey,
+  change: { add?: string; drop?: string },
+  now: number,
+): Promise<string[]> {
   const path = usersPath(store.root, key);
   const file = await readUsersFile(path);
   const users: Record<string, unknown> = {};
@@ -85,6 +94,11 @@ export async function changeUsers(store: Store, key: VersionKey, change: { add?:
 }
 
 /** changeUsers under the entry's lock. */
-export async function updateUsers(store: Store, key: VersionKey, change: { add?: string; drop?: string }, options: LockOptions & { now: () => number }): Promise<string[]> {
+export async function updateUsers(
+  store: Store,
+  key: VersionKey,
+  change: { add?: string; drop?: string },
+  options: LockOptions & { now: () => number },
+): Promise<string[]> {
   return withEntryLock(store, key, options, () => changeUsers(store, key, change, options.now()));
 }

@@ -1,8 +1,14 @@
 // BLAKE2b with any output length (RFC 7693): minisign's key checksum is BLAKE2b-256, which Node's crypto (blake2b512 only) lacks.
 const MASK = (1n << 64n) - 1n;
 const IV = [
-  0x6a09e667f3bcc908n, 0xbb67ae8584caa73bn, 0x3c6ef372fe94f82bn, 0xa54ff53a5f1d36f1n,
-  0x510e527fade682d1n, 0x9b05688c2b3e6c1fn, 0x1f83d9abfb41bd6bn, 0x5be0cd19137e2179n,
+  0x6a09e667f3bcc908n,
+  0xbb67ae8584caa73bn,
+  0x3c6ef372fe94f82bn,
+  0xa54ff53a5f1d36f1n,
+  0x510e527fade682d1n,
+  0x9b05688c2b3e6c1fn,
+  0x1f83d9abfb41bd6bn,
+  0x5be0cd19137e2179n,
 ];
 const SIGMA = [
   [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
@@ -51,7 +57,8 @@ function compress(h: bigint[], block: Buffer, counter: bigint, last: boolean): v
 
 /** The unkeyed BLAKE2b digest of `data`, `outputLength` bytes (1 to 64). Meant for small inputs. */
 export function blake2b(data: Buffer, outputLength: number): Buffer {
-  if (!Number.isInteger(outputLength) || outputLength < 1 || outputLength > 64) throw new RangeError('BLAKE2b output length must be 1 to 64 bytes');
+  if (!Number.isInteger(outputLength) || outputLength < 1 || outputLength > 64)
+    throw new RangeError('BLAKE2b output length must be 1 to 64 bytes');
   const h = [...IV];
   h[0] = h[0]! ^ 0x01010000n ^ BigInt(outputLength);
   const blocks = Math.max(1, Math.ceil(data.length / 128));

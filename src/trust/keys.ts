@@ -1,9 +1,24 @@
 // Key files: reading a public key given as a file or its RW… line, a secret key with its password, and writing a pair.
 import { open, readFile, stat } from 'node:fs/promises';
 import { TemplatesError } from '../errors.js';
-import { formatPublicKey, formatSecretKey, generateSecretKey, keyId, parsePublicKey, parseSecretKey, type PublicKey, type SecretKey } from './minisign.js';
+import {
+  formatPublicKey,
+  formatSecretKey,
+  generateSecretKey,
+  keyId,
+  parsePublicKey,
+  parseSecretKey,
+  type PublicKey,
+  type SecretKey,
+} from './minisign.js';
 
-const keyFileError = (path: string, error: unknown) => new TemplatesError('KEY_INVALID', `${path}: cannot read the key: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { file: path, hint: 'check the key path' }, { cause: error });
+const keyFileError = (path: string, error: unknown) =>
+  new TemplatesError(
+    'KEY_INVALID',
+    `${path}: cannot read the key: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    { file: path, hint: 'check the key path' },
+    { cause: error },
+  );
 
 /** A public key from `RW…` itself or from a `.pub` file. */
 export async function readPublicKey(given: string): Promise<PublicKey> {
@@ -23,16 +38,34 @@ export async function readSecretKey(path: string, password: () => Promise<string
 }
 
 /** Writes a new key pair: `path` (the secret key, 0600, encrypted when a password is given) and `path.pub`; never over existing files unless `force`. */
-export async function writeKeyPair(path: string, password: string | undefined, force: boolean): Promise<{ keyId: string; publicKey: string }> {
+export async function writeKeyPair(
+  path: string,
+  password: string | undefined,
+  force: boolean,
+): Promise<{ keyId: string; publicKey: string }> {
   if (!force) {
     for (const file of [path, `${path}.pub`]) {
-      if (await stat(file).then(() => true, () => false)) throw new TemplatesError('USAGE', `${file} exists: refusing to overwrite a key`, { file, hint: 'choose another --output, or pass --force' });
+      if (
+        await stat(file).then(
+          () => true,
+          () => false,
+        )
+      )
+        throw new TemplatesError('USAGE', `${file} exists: refusing to overwrite a key`, {
+          file,
+          hint: 'choose another --output, or pass --force',
+        });
     }
   }
   const secret = generateSecretKey();
   const write = async (file: string, text: string, mode: number) => {
     const handle = await open(file, force ? 'w' : 'wx', mode).catch((error: unknown) => {
-      throw new TemplatesError('OUTPUT_IO', `${file}: cannot write: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { file }, { cause: error });
+      throw new TemplatesError(
+        'OUTPUT_IO',
+        `${file}: cannot write: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+        { file },
+        { cause: error },
+      );
     });
     try {
       await handle.writeFile(text);

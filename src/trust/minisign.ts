@@ -37,15 +37,25 @@ const invalid = (where: string, why: string, hint = 'use a key written by templa
 
 /** The base64 line of a minisign file: the first line that is not a comment. */
 function payload(text: string): Buffer {
-  const line = text.split(/\r?\n/).map((l) => l.trim()).find((l) => l && !/^(untrusted|trusted) comment:/.test(l)) ?? '';
+  const line =
+    text
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .find((l) => l && !/^(untrusted|trusted) comment:/.test(l)) ?? '';
   return /^[A-Za-z0-9+/]+={0,2}$/.test(line) ? Buffer.from(line, 'base64') : Buffer.alloc(0);
 }
 
 /** A public key from a `.pub` file's text or its bare `RW…` line. */
 export function parsePublicKey(text: string, where: string): PublicKey {
   const bytes = payload(text);
-  if (bytes.length === 158) throw invalid(where, 'this is a secret key, not a public key', 'give the public key: the KEY.pub beside it, or its RW… line');
-  if (bytes.length !== 42 || !bytes.subarray(0, 2).equals(ED)) throw invalid(where, 'not a minisign public key (RW… in base64)');
+  if (bytes.length === 158)
+    throw invalid(
+      where,
+      'this is a secret key, not a public key',
+      'give the public key: the KEY.pub beside it, or its RW… line',
+    );
+  if (bytes.length !== 42 || !bytes.subarray(0, 2).equals(ED))
+    throw invalid(where, 'not a minisign public key (RW… in base64)');
   return { keyNum: bytes.subarray(2, 10), key: bytes.subarray(10, 42) };
 }
 
@@ -68,11 +78,11 @@ function scryptParams(opslimit: bigint, memlimit: bigint): { N: number; r: numbe
   let log2 = 1n;
   if (ops < memlimit / 32n) {
     const maxN = ops / (r * 4n);
-    while (log2 < 63n && !((1n << log2) > maxN / 2n)) log2++;
+    while (log2 < 63n && !(1n << log2 > maxN / 2n)) log2++;
     return { N: Number(1n << log2), r: 8, p: 1 };
   }
   const maxN = memlimit / (r * 128n);
-  while (log2 < 63n && !((1n << log2) > maxN / 2n)) log2++;
+  while (log2 < 63n && !(1n << log2 > maxN / 2n)) log2++;
   let maxrp = ops / 4n / (1n << log2);
   if (maxrp > 0x3fffffffn) maxrp = 0x3fffffffn;
   return { N: Number(1n << log2), r: 8, p: Math.max(1, Number(maxrp / r)) };
@@ -81,7 +91,13 @@ function scryptParams(opslimit: bigint, memlimit: bigint): { N: number; r: numbe
 function scryptStream(password: string, salt: Buffer, opslimit: bigint, memlimit: bigint): Promise<Buffer> {
   const { N, r, p } = scryptParams(opslimit, memlimit);
   return new Promise((resolve, reject) => {
-    crypto().scrypt(Buffer.from(password, 'utf8'), salt, 104, { N, r, p, maxmem: 128 * r * N * p + 64 * 1024 * 1024 }, (error, key) => (error ? reject(error) : resolve(key)));
+    crypto().scrypt(
+      Buffer.from(password, 'utf8'),
+      salt,
+      104,
+      { N, r, p, maxmem: 128 * r * N * p + 64 * 1024 * 1024 },
+      (error, key) => (error ? reject(error) : resolve(key)),
+    );
   });
 }
 
@@ -90,11 +106,17 @@ const checksum = (keyNum: Buffer, seed: Buffer, key: Buffer) => blake2b(Buffer.c
 /** A secret key file's text; `password` is asked only when the key is encrypted. */
 export async function parseSecretKey(text: string, where: string, password: () => Promise<string>): Promise<SecretKey> {
   const bytes = payload(text);
-  if (bytes.length !== 158 || !bytes.subarray(0, 2).equals(ED) || !bytes.subarray(4, 6).equals(CHK_BLAKE2B)) throw invalid(where, 'not a minisign secret key');
+  if (bytes.length !== 158 || !bytes.subarray(0, 2).equals(ED) || !bytes.subarray(4, 6).equals(CHK_BLAKE2B))
+    throw invalid(where, 'not a minisign secret key');
   const kdf = bytes.subarray(2, 4);
   let secret = Buffer.from(bytes.subarray(54, 158));
   if (kdf.equals(KDF_SCRYPT)) {
-    const stream = await scryptStream(await password(), bytes.subarray(6, 38), bytes.readBigUInt64LE(38), bytes.readBigUInt64LE(46));
+    const stream = await scryptStream(
+      await password(),
+      bytes.subarray(6, 38),
+      bytes.readBigUInt64LE(38),
+      bytes.readBigUInt64LE(46),
+    );
     secret = Buffer.from(secret.map((byte, i) => byte ^ stream[i]!));
   } else if (!kdf.equals(KDF_NONE)) {
     throw invalid(where, 'unknown key derivation');
@@ -104,14 +126,23 @@ export async function parseSecretKey(text: string, where: string, password: () =
   const key = secret.subarray(40, 72);
   // minisign -W leaves an unencrypted key's checksum zero; an encrypted key's tells a wrong password.
   if (kdf.equals(KDF_SCRYPT) && !crypto().timingSafeEqual(checksum(keyNum, seed, key), secret.subarray(72, 104))) {
-    throw invalid(where, 'wrong password for the secret key (its checksum does not match)', 'give the password the key was written with');
+    throw invalid(
+      where,
+      'wrong password for the secret key (its checksum does not match)',
+      'give the password the key was written with',
+    );
   }
   return { keyNum, seed, key };
 }
 
 /** A secret key file's text: encrypted with scrypt as minisign does when a password is given, else unencrypted (minisign -W). */
 export async function formatSecretKey(secret: SecretKey, password?: string): Promise<string> {
-  const plain = Buffer.concat([secret.keyNum, secret.seed, secret.key, checksum(secret.keyNum, secret.seed, secret.key)]);
+  const plain = Buffer.concat([
+    secret.keyNum,
+    secret.seed,
+    secret.key,
+    checksum(secret.keyNum, secret.seed, secret.key),
+  ]);
   const limits = Buffer.alloc(16);
   let salt = Buffer.alloc(32);
   let body = plain;
@@ -126,13 +157,21 @@ export async function formatSecretKey(secret: SecretKey, password?: string): Pro
   return `untrusted comment: minisign encrypted secret key\n${bytes.toString('base64')}\n`;
 }
 
-const privateKeyOf = (secret: SecretKey) => crypto().createPrivateKey({ key: Buffer.concat([PKCS8, secret.seed]), format: 'der', type: 'pkcs8' });
-const publicKeyOf = (key: PublicKey) => crypto().createPublicKey({ key: Buffer.concat([SPKI, key.key]), format: 'der', type: 'spki' });
+const privateKeyOf = (secret: SecretKey) =>
+  crypto().createPrivateKey({ key: Buffer.concat([PKCS8, secret.seed]), format: 'der', type: 'pkcs8' });
+const publicKeyOf = (key: PublicKey) =>
+  crypto().createPublicKey({ key: Buffer.concat([SPKI, key.key]), format: 'der', type: 'spki' });
 const prehash = (message: Buffer) => crypto().createHash('blake2b512').update(message).digest();
 
 /** A `.minisig` of `message`: a prehashed (`ED`) signature, and the global signature over it and the trusted comment. */
-export function signMessage(message: Buffer, secret: SecretKey, trustedComment: string, untrustedComment = 'signature from minisign secret key'): string {
-  if (/[\r\n]/.test(trustedComment) || /[\r\n]/.test(untrustedComment)) throw new TemplatesError('USAGE', 'a signature comment must be one line');
+export function signMessage(
+  message: Buffer,
+  secret: SecretKey,
+  trustedComment: string,
+  untrustedComment = 'signature from minisign secret key',
+): string {
+  if (/[\r\n]/.test(trustedComment) || /[\r\n]/.test(untrustedComment))
+    throw new TemplatesError('USAGE', 'a signature comment must be one line');
   const key = privateKeyOf(secret);
   const signature = crypto().sign(null, prehash(message), key);
   const global = crypto().sign(null, Buffer.concat([signature, Buffer.from(trustedComment, 'utf8')]), key);
@@ -142,13 +181,18 @@ export function signMessage(message: Buffer, secret: SecretKey, trustedComment: 
 export type VerifyFailure = 'malformed' | 'unknown-key' | 'bad-signature';
 
 /** Checks a `.minisig` over `message` with any of `keys`: the signer's key ID and trusted comment, or why it fails. */
-export function verifyMessage(message: Buffer, signatureText: string, keys: PublicKey[]): Signed | { failure: VerifyFailure; keyId?: string } {
+export function verifyMessage(
+  message: Buffer,
+  signatureText: string,
+  keys: PublicKey[],
+): Signed | { failure: VerifyFailure; keyId?: string } {
   const lines = signatureText.split(/\r?\n/);
   const sigLine = lines.findIndex((line) => line.trim() && !line.startsWith('untrusted comment:'));
   const trusted = lines[sigLine + 1] ?? '';
   const sig = Buffer.from(lines[sigLine]?.trim() ?? '', 'base64');
   const global = Buffer.from(lines[sigLine + 2]?.trim() ?? '', 'base64');
-  if (sigLine < 0 || sig.length !== 74 || !trusted.startsWith('trusted comment: ') || global.length !== 64) return { failure: 'malformed' };
+  if (sigLine < 0 || sig.length !== 74 || !trusted.startsWith('trusted comment: ') || global.length !== 64)
+    return { failure: 'malformed' };
   const algorithm = sig.subarray(0, 2);
   if (!algorithm.equals(ED) && !algorithm.equals(ED_PREHASHED)) return { failure: 'malformed' };
   const keyNum = sig.subarray(2, 10);
@@ -158,7 +202,8 @@ export function verifyMessage(message: Buffer, signatureText: string, keys: Publ
   const publicKey = publicKeyOf(key);
   const signature = sig.subarray(10);
   const trustedComment = trusted.slice('trusted comment: '.length);
-  const ok = crypto().verify(null, algorithm.equals(ED_PREHASHED) ? prehash(message) : message, publicKey, signature)
-    && crypto().verify(null, Buffer.concat([signature, Buffer.from(trustedComment, 'utf8')]), publicKey, global);
+  const ok =
+    crypto().verify(null, algorithm.equals(ED_PREHASHED) ? prehash(message) : message, publicKey, signature) &&
+    crypto().verify(null, Buffer.concat([signature, Buffer.from(trustedComment, 'utf8')]), publicKey, global);
   return ok ? { keyId: signer, trustedComment } : { failure: 'bad-signature', keyId: signer };
 }

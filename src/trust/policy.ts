@@ -26,7 +26,8 @@ export const NO_TRUST: TrustPolicy = { rules: [], keys: [], requireSignatures: f
 /** True when a rule names a location (a URL or a path) rather than a repository name. */
 const isLocation = (repo: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(repo) || repo.includes('/');
 
-const normalise = (location: string) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(location) || isAbsolute(location) ? location : resolve(location));
+const normalise = (location: string) =>
+  /^[a-z][a-z0-9+.-]*:\/\//i.test(location) || isAbsolute(location) ? location : resolve(location);
 
 /**
  * The keys trusted for the repository at `location` (an URL or a path) named `name`: --trusted-key's, and those of
@@ -34,6 +35,11 @@ const normalise = (location: string) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(locatio
  */
 export function trustedKeys(policy: TrustPolicy, location: string, name: string | undefined): PublicKey[] {
   const where = normalise(location);
-  const matching = policy.rules.filter((rule) => (isLocation(rule.repo) ? where === normalise(rule.repo) || (rule.repo.endsWith('/') && where.startsWith(normalise(rule.repo).replace(/\/?$/, '/'))) : rule.repo === name));
+  const matching = policy.rules.filter((rule) =>
+    isLocation(rule.repo)
+      ? where === normalise(rule.repo) ||
+        (rule.repo.endsWith('/') && where.startsWith(normalise(rule.repo).replace(/\/?$/, '/')))
+      : rule.repo === name,
+  );
   return [...policy.keys, ...matching.map((rule) => rule.key)];
 }

@@ -16,11 +16,16 @@ export function describeValue(value: unknown): string {
 
 /** The USAGE error for argument `what` of `fn`: `fn: what must be EXPECTED (got …)`. */
 export function badArgument(fn: string, what: string, expected: string, got: unknown, hint?: string): TemplatesError {
-  return new TemplatesError('USAGE', `${fn}: ${what} must be ${expected} (got ${describeValue(got)})`, hint ? { hint } : {});
+  return new TemplatesError(
+    'USAGE',
+    `${fn}: ${what} must be ${expected} (got ${describeValue(got)})`,
+    hint ? { hint } : {},
+  );
 }
 
 export function checkObject(fn: string, what: string, value: unknown): asserts value is object {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badArgument(fn, what, 'an object', value);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw badArgument(fn, what, 'an object', value);
 }
 
 export function checkStrings(fn: string, what: string, value: unknown): asserts value is string[] {

@@ -128,12 +128,18 @@ export async function flockHolder(path: string): Promise<{ pid: number; command?
   const table = await readFile('/proc/locks', 'utf8').catch(() => undefined);
   if (!info || table === undefined) return undefined;
   // /proc/locks names the file as MAJOR:MINOR:INODE, major and minor in hex; Linux encodes st_dev as glibc's makedev.
-  const major = Number((BigInt(info.dev) >> 8n) & 0xfffn | ((BigInt(info.dev) >> 32n) & ~0xfffn));
+  const major = Number(((BigInt(info.dev) >> 8n) & 0xfffn) | ((BigInt(info.dev) >> 32n) & ~0xfffn));
   const minor = Number((BigInt(info.dev) & 0xffn) | ((BigInt(info.dev) >> 12n) & ~0xffn));
   for (const line of table.split('\n')) {
     // "1: FLOCK  ADVISORY  WRITE 4242 fe:00:2146551 0 EOF"; waiters' lines carry "->" and are passed over.
     const match = /^\d+:\s+FLOCK\s+\S+\s+WRITE\s+(\d+)\s+([0-9a-f]+):([0-9a-f]+):(\d+)\s/.exec(line);
-    if (!match || Number(match[4]) !== info.ino || parseInt(match[2]!, 16) !== major || parseInt(match[3]!, 16) !== minor) continue;
+    if (
+      !match ||
+      Number(match[4]) !== info.ino ||
+      parseInt(match[2]!, 16) !== major ||
+      parseInt(match[3]!, 16) !== minor
+    )
+      continue;
     const pid = Number(match[1]);
     const command = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
     return { pid, ...(command ? { command } : {}) };

@@ -14,7 +14,10 @@ export async function peek(stream: Readable, bytes: number): Promise<Buffer> {
     }
     if (stream.readableEnded) break;
     // 'readable' fires when data is buffered or at end; 'error' rejects.
-    const ended = await Promise.race([once(stream, 'readable').then(() => false), once(stream, 'end').then(() => true)]);
+    const ended = await Promise.race([
+      once(stream, 'readable').then(() => false),
+      once(stream, 'end').then(() => true),
+    ]);
     if (ended && stream.readableLength === 0) break;
   }
   const head = Buffer.concat(chunks, total);

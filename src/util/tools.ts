@@ -10,5 +10,10 @@ const INSTALL: Record<Tool, string> = {
 
 /** TOOL_MISSING for `tool`: `message` says what needed it; `alternative` is appended to the install hint ("or …"). */
 export function toolMissing(tool: Tool, message: string, alternative?: string, cause?: unknown): TemplatesError {
-  return new TemplatesError('TOOL_MISSING', message, { tool, hint: alternative ? `${INSTALL[tool]}, ${alternative}` : INSTALL[tool] }, { cause });
+  return new TemplatesError(
+    'TOOL_MISSING',
+    message,
+    { tool, hint: alternative ? `${INSTALL[tool]}, ${alternative}` : INSTALL[tool] },
+    { cause },
+  );
 }

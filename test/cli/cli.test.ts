@@ -33,7 +33,11 @@ async function repoFile(baseurl = ws.baseurl, extra: Record<string, Record<strin
 
 /** Starts a fetch from the rate-limited location and resolves once it has reported download progress. */
 async function startSlowFetch(repo: string) {
-  const child = execa(process.execPath, [CLI, 'fetch', '--repo', repo, '--store', ws.store, 'r:tpl:v1'], { env: { PATH: TOOL_PATH }, extendEnv: false, reject: false });
+  const child = execa(process.execPath, [CLI, 'fetch', '--repo', repo, '--store', ws.store, 'r:tpl:v1'], {
+    env: { PATH: TOOL_PATH },
+    extendEnv: false,
+    reject: false,
+  });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   for (let i = 0; i < 200 && !/MiB of/.test(stderr); i++) await sleep(25);
@@ -44,7 +48,8 @@ async function startSlowFetch(repo: string) {
 
 const visible = visibleEntries;
 /** Files under the store's temp dir, relative to it. */
-const leftovers = async (store: string) => (await readdir(join(store, '.tmp'), { recursive: true }).catch(() => [] as string[])).sort();
+const leftovers = async (store: string) =>
+  (await readdir(join(store, '.tmp'), { recursive: true }).catch(() => [] as string[])).sort();
 
 describe('templates fetch', () => {
   it('prints the stored path, then reports cached; --json gives the result object', async () => {
@@ -55,12 +60,22 @@ describe('templates fetch', () => {
     expect(first.stderr).toContain('r:tpl:v1: downloading');
     const second = await runCli(['fetch', '--json', '--repo', repo, '--store', ws.store, 'tpl']);
     expect(second.exitCode).toBe(0);
-    expect(JSON.parse(second.stdout)).toEqual({ ref: 'r:tpl:v1', path: join(ws.store, 'r:tpl:v1'), status: 'cached', hash: await digestOf(disk), format: 'raw', size: 8 * 1024 * 1024 });
+    expect(JSON.parse(second.stdout)).toEqual({
+      ref: 'r:tpl:v1',
+      path: join(ws.store, 'r:tpl:v1'),
+      status: 'cached',
+      hash: await digestOf(disk),
+      format: 'raw',
+      size: 8 * 1024 * 1024,
+    });
   });
 
   it('reads TEMPLATES_REPOS and TEMPLATES_STORE', async () => {
     await publishImage(ws.www, 'tpl/v1.raw', disk);
-    const result = await runCli(['fetch', '-q', 'r:tpl:v1'], { TEMPLATES_REPOS: await repoFile(), TEMPLATES_STORE: ws.store });
+    const result = await runCli(['fetch', '-q', 'r:tpl:v1'], {
+      TEMPLATES_REPOS: await repoFile(),
+      TEMPLATES_STORE: ws.store,
+    });
     expect(result).toMatchObject({ exitCode: 0, stdout: `${join(ws.store, 'r:tpl:v1')}\n`, stderr: '' });
   });
 
@@ -104,7 +119,9 @@ describe('templates fetch', () => {
     expect(JSON.parse(listed.stdout.trim().split('\n')[0]!)).toMatchObject({ ref: 'r:tpl:v1' });
     const config = join(ws.dir, 'config.json');
     await writeFile(config, JSON.stringify({ store: ws.store }));
-    expect(JSON.parse((await runCli(['--config', config, 'path', '--json', '--repo', repo, 'r:tpl:v1'])).stdout)).toEqual({ ref: 'r:tpl:v1', path: join(ws.store, 'r:tpl:v1') });
+    expect(
+      JSON.parse((await runCli(['--config', config, 'path', '--json', '--repo', repo, 'r:tpl:v1'])).stdout),
+    ).toEqual({ ref: 'r:tpl:v1', path: join(ws.store, 'r:tpl:v1') });
   });
 
   it('exits 6 when the source is unreachable, and 2 for usage errors', async () => {
@@ -129,7 +146,10 @@ describe('templates fetch', () => {
   it('fetches several references at once, prints their lines in the order given, and goes on past a failing one', async () => {
     await publishImage(ws.www, 'tpl/v1.raw', disk);
     await publishImage(ws.www, 'big/v1.raw', big);
-    const repo = lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } }, big: { v1: { source: 'slow', handle: 'big/v1.raw', timestamp: 1 } } });
+    const repo = lagoRepo('r', ws, {
+      tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } },
+      big: { v1: { source: 'slow', handle: 'big/v1.raw', timestamp: 1 } },
+    });
     (repo.sources as Record<string, unknown>).slow = { type: 'http', args: { baseurl: slow(ws) } };
     const path = await ws.writeRepo('r', repo);
     const result = await runCli(['fetch', '--repo', path, '--store', ws.store, 'r:big:v1', 'r:nope', 'r:tpl:v1']);
@@ -137,7 +157,10 @@ describe('templates fetch', () => {
     expect(result.stdout).toBe(`${join(ws.store, 'r:big:v1')}\n${join(ws.store, 'r:tpl:v1')}\n`);
     expect(result.stderr).toMatch(/templates: .*nope.* \[TEMPLATE_NOT_FOUND\]/);
     // At once: the small one was stored while the slow one (three seconds) was still arriving.
-    const fetchedAt = async (ref: string) => Date.parse((JSON.parse(await readFile(join(ws.store, `${ref}.record.json`), 'utf8')) as { fetchedAt: string }).fetchedAt);
+    const fetchedAt = async (ref: string) =>
+      Date.parse(
+        (JSON.parse(await readFile(join(ws.store, `${ref}.record.json`), 'utf8')) as { fetchedAt: string }).fetchedAt,
+      );
     expect(await fetchedAt('r:tpl:v1')).toBeLessThan(await fetchedAt('r:big:v1'));
     // Progress lines say how fast it went.
     expect(result.stderr).toMatch(/r:big:v1: [\d.]+ MiB of [\d.]+ MiB \(100%\), [\d.]+ MiB\/s/);
@@ -170,7 +193,13 @@ describe('templates fetch', () => {
     expect(again.exitCode).toBe(0);
     expect(JSON.parse(again.stdout).status).toBe('downloaded');
     expect(await digestOf(join(ws.store, 'r:tpl:v1'))).toBe(await digestOf(big));
-    expect(await visible(ws.store)).toEqual(['r:tpl:v1', 'r:tpl:v1.hash', 'r:tpl:v1.metadata', 'r:tpl:v1.record.json', 'r:tpl:v1.users']);
+    expect(await visible(ws.store)).toEqual([
+      'r:tpl:v1',
+      'r:tpl:v1.hash',
+      'r:tpl:v1.metadata',
+      'r:tpl:v1.record.json',
+      'r:tpl:v1.users',
+    ]);
     expect(await leftovers(ws.store)).toEqual([]);
   });
 
@@ -199,7 +228,10 @@ describe('templates path and resolve', () => {
     expect(missing.exitCode).toBe(3);
     expect(missing.stderr).toContain('[NOT_STORED]');
     await runCli(['fetch', '-q', '--repo', repo, '--store', ws.store, 'r:tpl:v1']);
-    expect(await runCli(['path', '--repo', repo, '--store', ws.store, 'r:tpl'])).toMatchObject({ exitCode: 0, stdout: `${join(ws.store, 'r:tpl:v1')}\n` });
+    expect(await runCli(['path', '--repo', repo, '--store', ws.store, 'r:tpl'])).toMatchObject({
+      exitCode: 0,
+      stdout: `${join(ws.store, 'r:tpl:v1')}\n`,
+    });
   });
 
   it('resolve shows the version, the URLs tried in order and the hash, without downloading the image', async () => {
@@ -242,13 +274,22 @@ describe('templates path and resolve', () => {
 
 describe('a reader that goes away', () => {
   it('ends the command quietly (templates list | head -1), as any Unix tool does', async () => {
-    const many = Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`tpl${i}`, { v1: { source: 'web', handle: `tpl${i}/v1.raw`, timestamp: 1 } }]));
+    const many = Object.fromEntries(
+      Array.from({ length: 3000 }, (_, i) => [
+        `tpl${i}`,
+        { v1: { source: 'web', handle: `tpl${i}/v1.raw`, timestamp: 1 } },
+      ]),
+    );
     const repo = await ws.writeRepo('r', lagoRepo('r', ws, many));
-    const piped = await execa('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" "${CLI}" list --repo "${repo}" --store "${ws.store}" | head -1`], {
-      reject: false,
-      env: { PATH: TOOL_PATH, HOME: ws.dir },
-      extendEnv: false,
-    });
+    const piped = await execa(
+      'bash',
+      ['-o', 'pipefail', '-c', `"${process.execPath}" "${CLI}" list --repo "${repo}" --store "${ws.store}" | head -1`],
+      {
+        reject: false,
+        env: { PATH: TOOL_PATH, HOME: ws.dir },
+        extendEnv: false,
+      },
+    );
     expect(piped.stdout).toMatch(/^r:tpl\d+:v1/);
     expect(piped.stderr).toBe('');
     expect(piped.exitCode).toBe(0);

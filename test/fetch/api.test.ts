@@ -1,7 +1,17 @@
 // The library's front door: the one-call fetchTemplates, RepositorySet, and USAGE errors for wrong arguments at the boundary.
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { RepositorySet, fetchTemplate, fetchTemplates, loadRepositories, loadRepository, openStore, resolveReference, templatePath, type TemplatesError } from '../../src/index.js';
+import {
+  RepositorySet,
+  fetchTemplate,
+  fetchTemplates,
+  loadRepositories,
+  loadRepository,
+  openStore,
+  resolveReference,
+  templatePath,
+  type TemplatesError,
+} from '../../src/index.js';
 import { TOOL_PATH, digestOf, makeDisk, publishImage } from '../helpers/images.js';
 import { lagoRepo, workspace, type Workspace } from '../helpers/env.js';
 
@@ -11,15 +21,32 @@ const env = () => ({ PATH: TOOL_PATH, HOME: ws.dir });
 
 beforeEach(async () => {
   ws = await workspace();
-  for (const name of ['a', 'b', 'c']) await publishImage(ws.www, `${name}/v1`, await makeDisk(join(ws.dir, `${name}.raw`), { sizeMiB: 2, dataKiB: 64, label: name }));
-  repo = await ws.writeRepo('r', lagoRepo('r', ws, Object.fromEntries(['a', 'b', 'c'].map((name) => [name, { v1: { source: 'web', handle: `${name}/v1`, timestamp: 1 } }]))));
+  for (const name of ['a', 'b', 'c'])
+    await publishImage(
+      ws.www,
+      `${name}/v1`,
+      await makeDisk(join(ws.dir, `${name}.raw`), { sizeMiB: 2, dataKiB: 64, label: name }),
+    );
+  repo = await ws.writeRepo(
+    'r',
+    lagoRepo(
+      'r',
+      ws,
+      Object.fromEntries(
+        ['a', 'b', 'c'].map((name) => [name, { v1: { source: 'web', handle: `${name}/v1`, timestamp: 1 } }]),
+      ),
+    ),
+  );
 });
 afterEach(async () => {
   await ws.cleanup();
 });
 
 async function usage(promise: Promise<unknown> | (() => unknown)): Promise<TemplatesError> {
-  const error = await (typeof promise === 'function' ? Promise.resolve().then(promise) : promise).then(() => undefined, (e: unknown) => e as TemplatesError);
+  const error = await (typeof promise === 'function' ? Promise.resolve().then(promise) : promise).then(
+    () => undefined,
+    (e: unknown) => e as TemplatesError,
+  );
   expect(error?.code).toBe('USAGE');
   return error!;
 }
@@ -27,7 +54,11 @@ async function usage(promise: Promise<unknown> | (() => unknown)): Promise<Templ
 describe('fetchTemplates', () => {
   it('loads the repositories, opens the store and fetches every reference, in order, several at once', async () => {
     const results = await fetchTemplates(['r:c', 'r:a:v1', 'r:b'], { repos: [repo], store: ws.store, concurrency: 2 });
-    expect(results.map((r) => [r.ref, r.status])).toEqual([['r:c:v1', 'downloaded'], ['r:a:v1', 'downloaded'], ['r:b:v1', 'downloaded']]);
+    expect(results.map((r) => [r.ref, r.status])).toEqual([
+      ['r:c:v1', 'downloaded'],
+      ['r:a:v1', 'downloaded'],
+      ['r:b:v1', 'downloaded'],
+    ]);
     expect(await digestOf(results[1]!.path)).toBe(await digestOf(join(ws.dir, 'a.raw')));
     const again = await fetchTemplates('r:a', { repos: [repo], store: await openStore({ root: ws.store }) });
     expect(again.map((r) => r.status)).toEqual(['cached']);
@@ -35,7 +66,10 @@ describe('fetchTemplates', () => {
   });
 
   it('stops at the first failure, throws it with its code, and leaves nothing partial', async () => {
-    const error = await fetchTemplates(['r:a', 'r:nope', 'r:b'], { repos: [repo], store: ws.store }).then(() => undefined, (e: unknown) => e as TemplatesError);
+    const error = await fetchTemplates(['r:a', 'r:nope', 'r:b'], { repos: [repo], store: ws.store }).then(
+      () => undefined,
+      (e: unknown) => e as TemplatesError,
+    );
     expect(error?.code).toBe('TEMPLATE_NOT_FOUND');
     expect((await ws.storeFiles()).filter((f) => f.startsWith('r:b'))).toEqual([]);
   });
@@ -70,7 +104,9 @@ describe('RepositorySet and the checks at the boundary', () => {
     const set = await loadRepositories({ repos: [repo] });
     const destructured = (set as unknown as { repositories: undefined }).repositories;
     const error = await usage(fetchTemplate('r:a', { store, repositories: destructured as unknown as RepositorySet }));
-    expect(error.message).toContain('fetchTemplate: repositories must be the RepositorySet that loadRepositories() returns');
+    expect(error.message).toContain(
+      'fetchTemplate: repositories must be the RepositorySet that loadRepositories() returns',
+    );
     expect(error.fields.hint).toContain('loadRepositories');
     await usage(fetchTemplate('r:a', { store: { root: ws.store } as never, repositories: set }));
     await usage(fetchTemplate('r:a', { store, repositories: set, signal: 'soon' as never }));

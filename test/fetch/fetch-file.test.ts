@@ -24,7 +24,18 @@ afterEach(async () => {
 });
 
 const setupFor = async (versions: Record<string, Record<string, unknown>>, options = {}) =>
-  librarySetup(ws, [await ws.writeRepo('r', lagoRepo('r', ws, { tpl: Object.fromEntries(Object.entries(versions).map(([v, s]) => [v, { source: 'disk', ...s }])) }))], options);
+  librarySetup(
+    ws,
+    [
+      await ws.writeRepo(
+        'r',
+        lagoRepo('r', ws, {
+          tpl: Object.fromEntries(Object.entries(versions).map(([v, s]) => [v, { source: 'disk', ...s }])),
+        }),
+      ),
+    ],
+    options,
+  );
 
 describe('fetch from a file source', () => {
   it.each([
@@ -34,9 +45,21 @@ describe('fetch from a file source', () => {
     await publishImage(ws.www, 'tpl/v1.qcow2', qcow2, publish);
     const { store, repositories, context } = await setupFor({ v1: { handle: 'tpl/v1.qcow2', timestamp: 1 } });
     const result = await fetchTemplate('r:tpl:v1', { store, repositories, context });
-    expect(result).toMatchObject({ status: 'downloaded', format: 'qcow2', hash: await digestOf(qcow2), size: (await stat(disk)).size });
+    expect(result).toMatchObject({
+      status: 'downloaded',
+      format: 'qcow2',
+      hash: await digestOf(qcow2),
+      size: (await stat(disk)).size,
+    });
     expect(await digestOf(result.path)).toBe(await digestOf(disk));
-    expect(await ws.storeFiles()).toEqual(['.tmp', 'r:tpl:v1', 'r:tpl:v1.hash', 'r:tpl:v1.metadata', 'r:tpl:v1.record.json', 'r:tpl:v1.users']);
+    expect(await ws.storeFiles()).toEqual([
+      '.tmp',
+      'r:tpl:v1',
+      'r:tpl:v1.hash',
+      'r:tpl:v1.metadata',
+      'r:tpl:v1.record.json',
+      'r:tpl:v1.users',
+    ]);
   });
 
   it.each([
@@ -55,14 +78,18 @@ describe('fetch from a file source', () => {
     await publishImage(ws.www, 'tpl/v1.raw', disk, { hashText: 'f'.repeat(40) });
     await writeFile(join(ws.www, 'tpl/v1.raw.xz.hash'), await digestOf(disk));
     const { store, repositories, context } = await setupFor({ v1: { handle: 'tpl/v1.raw', timestamp: 1 } });
-    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).resolves.toMatchObject({ status: 'downloaded' });
+    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).resolves.toMatchObject({
+      status: 'downloaded',
+    });
   });
 
   it('refuses a handle that a symlink leads outside the source root', async () => {
     await mkdir(join(ws.www, 'tpl'), { recursive: true });
     await symlink('/etc/passwd', join(ws.www, 'tpl/evil.xz'));
     const { store, repositories, context } = await setupFor({ v1: { handle: 'tpl/evil', timestamp: 1 } });
-    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({ code: 'ENTRY_BROKEN' });
+    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({
+      code: 'ENTRY_BROKEN',
+    });
   });
 
   it('refuses handles with .. segments before touching the disk', async () => {
@@ -73,7 +100,10 @@ describe('fetch from a file source', () => {
 
   it('decodes with lzma-native where there is no xz command, producing the same image', async () => {
     await publishImage(ws.www, 'tpl/v1.raw', disk);
-    const { store, repositories, context } = await setupFor({ v1: { handle: 'tpl/v1.raw', timestamp: 1 } }, { decoder: 'lzma-native' });
+    const { store, repositories, context } = await setupFor(
+      { v1: { handle: 'tpl/v1.raw', timestamp: 1 } },
+      { decoder: 'lzma-native' },
+    );
     const result = await fetchTemplate('r:tpl:v1', { store, repositories, context });
     expect(await digestOf(result.path)).toBe(await digestOf(disk));
     const info = await stat(result.path);
@@ -82,14 +112,22 @@ describe('fetch from a file source', () => {
 
   it('says TOOL_MISSING when an xz image arrives and no decoder exists', async () => {
     await publishImage(ws.www, 'tpl/v1.raw', disk);
-    const { store, repositories, context } = await setupFor({ v1: { handle: 'tpl/v1.raw', timestamp: 1 } }, { decoder: 'xz', env: { PATH: '/nonexistent' } });
-    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({ code: 'TOOL_MISSING', fields: { tool: 'xz' } });
+    const { store, repositories, context } = await setupFor(
+      { v1: { handle: 'tpl/v1.raw', timestamp: 1 } },
+      { decoder: 'xz', env: { PATH: '/nonexistent' } },
+    );
+    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({
+      code: 'TOOL_MISSING',
+      fields: { tool: 'xz' },
+    });
     expect(await ws.storeFiles()).toEqual(['.tmp']);
   });
 
   it('refuses a qcow2 that names a backing file, before qemu-img ever opens it', async () => {
     const overlay = join(ws.dir, 'overlay.qcow2');
-    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', '/etc/passwd', overlay, '1M'], { env: { PATH: TOOL_PATH } });
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', '/etc/passwd', overlay, '1M'], {
+      env: { PATH: TOOL_PATH },
+    });
     await publishImage(ws.www, 'tpl/v1.qcow2', overlay, { xz: false });
     const { store, repositories, context } = await setupFor({ v1: { handle: 'tpl/v1.qcow2', timestamp: 1 } });
     const error = await fetchTemplate('r:tpl:v1', { store, repositories, context }).catch((e: unknown) => e);
@@ -99,10 +137,24 @@ describe('fetch from a file source', () => {
   });
 
   it.each([
-    ['gzip data', async (path: string) => void (await execa('gzip', ['-k', '-c', disk], { encoding: 'buffer' }).then((r) => writeFile(path, r.stdout)))],
-    ['an HTML page', async (path: string) => writeFile(path, '<!DOCTYPE html><html><body>Sign in to the Wi-Fi</body></html>')],
-    ['bzip2 data', async (path: string) => void (await execa('bzip2', ['-k', '-c', disk], { encoding: 'buffer' }).then((r) => writeFile(path, r.stdout)))],
-    ['a tar archive', async (path: string) => void (await execa('tar', ['-cf', path, '-C', dirname(disk), basename(disk)]))],
+    [
+      'gzip data',
+      async (path: string) =>
+        void (await execa('gzip', ['-k', '-c', disk], { encoding: 'buffer' }).then((r) => writeFile(path, r.stdout))),
+    ],
+    [
+      'an HTML page',
+      async (path: string) => writeFile(path, '<!DOCTYPE html><html><body>Sign in to the Wi-Fi</body></html>'),
+    ],
+    [
+      'bzip2 data',
+      async (path: string) =>
+        void (await execa('bzip2', ['-k', '-c', disk], { encoding: 'buffer' }).then((r) => writeFile(path, r.stdout))),
+    ],
+    [
+      'a tar archive',
+      async (path: string) => void (await execa('tar', ['-cf', path, '-C', dirname(disk), basename(disk)])),
+    ],
     ['a zip archive', async (path: string) => void (await execa('zip', ['-q', '-j', path, disk]))],
     ['an ELF executable', async (path: string) => copyFile('/bin/true', path)],
   ])('refuses %s as FORMAT_UNSUPPORTED', async (_what, make) => {
@@ -112,14 +164,21 @@ describe('fetch from a file source', () => {
     await truncate(file, Math.ceil((await stat(file)).size / 512) * 512);
     await publishImage(ws.www, 'tpl/v1.img', file, { xz: false });
     const { store, repositories, context } = await setupFor({ v1: { handle: 'tpl/v1.img', timestamp: 1 } });
-    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({ code: 'FORMAT_UNSUPPORTED' });
+    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({
+      code: 'FORMAT_UNSUPPORTED',
+    });
     expect(await ws.storeFiles()).toEqual(['.tmp']);
   });
 
   it('refuses an image whose format differs from the declared one', async () => {
     await publishImage(ws.www, 'tpl/v1.raw', disk);
-    const { store, repositories, context } = await setupFor({ v1: { handle: 'tpl/v1.raw', timestamp: 1, format: 'qcow2' } });
-    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({ code: 'FORMAT_MISMATCH', fields: { expected: 'qcow2', actual: 'raw' } });
+    const { store, repositories, context } = await setupFor({
+      v1: { handle: 'tpl/v1.raw', timestamp: 1, format: 'qcow2' },
+    });
+    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({
+      code: 'FORMAT_MISMATCH',
+      fields: { expected: 'qcow2', actual: 'raw' },
+    });
   });
 
   it.each([
@@ -128,7 +187,9 @@ describe('fetch from a file source', () => {
   ])('refuses .metadata that is %s before downloading the image', async (_what, metadata) => {
     await publishImage(ws.www, 'tpl/v1.raw', disk, { metadata });
     const { store, repositories, context } = await setupFor({ v1: { handle: 'tpl/v1.raw', timestamp: 1 } });
-    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({ code: 'METADATA_INVALID' });
+    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({
+      code: 'METADATA_INVALID',
+    });
     expect(await ws.storeFiles()).toEqual(['.tmp']);
   });
 
@@ -145,7 +206,9 @@ describe('fetch from a file source', () => {
     const bytes = await readFile(xz);
     await writeFile(xz, bytes.subarray(0, Math.floor(bytes.length / 2)));
     const { store, repositories, context } = await setupFor({ v1: { handle: 'tpl/v1.raw', timestamp: 1 } });
-    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({ code: 'DECODE_FAILED' });
+    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({
+      code: 'DECODE_FAILED',
+    });
     expect(await ws.storeFiles()).toEqual(['.tmp']);
   });
 });

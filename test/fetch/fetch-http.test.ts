@@ -27,7 +27,9 @@ async function nonZeroBytes(path: string): Promise<number> {
   const bytes = await readFile(path);
   const zero = Buffer.alloc(4096);
   let count = 0;
-  for (let offset = 0; offset < bytes.length; offset += 4096) if (!bytes.subarray(offset, offset + 4096).equals(zero.subarray(0, Math.min(4096, bytes.length - offset)))) count += 4096;
+  for (let offset = 0; offset < bytes.length; offset += 4096)
+    if (!bytes.subarray(offset, offset + 4096).equals(zero.subarray(0, Math.min(4096, bytes.length - offset))))
+      count += 4096;
   return count;
 }
 
@@ -40,10 +42,18 @@ describe('fetch over HTTP', () => {
   it('fetches the newest version by timestamp from the .xz file, verifies it and stores it raw', async () => {
     await publishImage(ws.www, 'tpl/v1.raw', disk);
     await publishImage(ws.www, 'tpl/v2.raw', disk2);
-    const { store, repositories, context } = await librarySetup(ws, [await repoWith({ v1: { handle: 'tpl/v1.raw', timestamp: 100 }, v2: { handle: 'tpl/v2.raw', timestamp: 200 } })]);
+    const { store, repositories, context } = await librarySetup(ws, [
+      await repoWith({ v1: { handle: 'tpl/v1.raw', timestamp: 100 }, v2: { handle: 'tpl/v2.raw', timestamp: 200 } }),
+    ]);
     const events: ProgressEvent[] = [];
     const result = await fetchTemplate('r:tpl', { store, repositories, context, onProgress: (e) => events.push(e) });
-    expect(result).toMatchObject({ ref: 'r:tpl:v2', status: 'downloaded', format: 'raw', hash: await digestOf(disk2), size: (await stat(disk2)).size });
+    expect(result).toMatchObject({
+      ref: 'r:tpl:v2',
+      status: 'downloaded',
+      format: 'raw',
+      hash: await digestOf(disk2),
+      size: (await stat(disk2)).size,
+    });
     expect(result.path).toBe(join(ws.store, 'r:tpl:v2'));
     expect(await digestOf(result.path)).toBe(await digestOf(disk2));
     expect(JSON.parse(await readFile(`${result.path}.metadata`, 'utf8'))).toEqual({ distro: 'test', arch: 'x86_64' });
@@ -53,12 +63,21 @@ describe('fetch over HTTP', () => {
     expect(events.at(-1)).toEqual({ ref: 'r:tpl:v2', phase: 'done', status: 'downloaded' });
     expect(events.some((e) => e.phase === 'download' && e.bytes > 0 && e.total !== undefined)).toBe(true);
     // The store holds the image and its sidecars, nothing else.
-    expect(await ws.storeFiles()).toEqual(['.tmp', 'r:tpl:v2', 'r:tpl:v2.hash', 'r:tpl:v2.metadata', 'r:tpl:v2.record.json', 'r:tpl:v2.users']);
+    expect(await ws.storeFiles()).toEqual([
+      '.tmp',
+      'r:tpl:v2',
+      'r:tpl:v2.hash',
+      'r:tpl:v2.metadata',
+      'r:tpl:v2.record.json',
+      'r:tpl:v2.users',
+    ]);
   });
 
   it('stores the image sparse: zero blocks become holes', async () => {
     await publishImage(ws.www, 'tpl/v1.raw', disk);
-    const { store, repositories, context } = await librarySetup(ws, [await repoWith({ v1: { handle: 'tpl/v1.raw', timestamp: 1 } })]);
+    const { store, repositories, context } = await librarySetup(ws, [
+      await repoWith({ v1: { handle: 'tpl/v1.raw', timestamp: 1 } }),
+    ]);
     const { path } = await fetchTemplate('r:tpl:v1', { store, repositories, context });
     const info = await stat(path);
     expect(info.size).toBe(16 * 1024 * 1024);
@@ -67,7 +86,9 @@ describe('fetch over HTTP', () => {
 
   it('falls back to the plain file when .xz is absent (404), and reuses the store afterwards', async () => {
     await publishImage(ws.www, 'tpl/v1.raw', disk, { xz: false });
-    const { store, repositories, context } = await librarySetup(ws, [await repoWith({ v1: { handle: 'tpl/v1.raw', timestamp: 1 } })]);
+    const { store, repositories, context } = await librarySetup(ws, [
+      await repoWith({ v1: { handle: 'tpl/v1.raw', timestamp: 1 } }),
+    ]);
     const first = await fetchTemplate('r:tpl:v1', { store, repositories, context });
     expect(first.status).toBe('downloaded');
     expect(await digestOf(first.path)).toBe(await digestOf(disk));
@@ -99,7 +120,9 @@ describe('fetch over HTTP', () => {
     await publishImage(ws.www, 'odd/v3.tmp', disk, { xz: true });
     await rename(join(ws.www, 'odd/v3.tmp.xz'), join(ws.www, 'odd/v3')); // xz bytes, plain name
     await rename(join(ws.www, 'odd/v3.tmp.hash'), join(ws.www, 'odd/v3.hash'));
-    const { store, repositories, context } = await librarySetup(ws, [await repoWith({ v2: { handle: 'odd/v2', timestamp: 1 }, v3: { handle: 'odd/v3', timestamp: 2 } })]);
+    const { store, repositories, context } = await librarySetup(ws, [
+      await repoWith({ v2: { handle: 'odd/v2', timestamp: 1 }, v3: { handle: 'odd/v3', timestamp: 2 } }),
+    ]);
     for (const v of ['v2', 'v3']) {
       const { path } = await fetchTemplate(`r:tpl:${v}`, { store, repositories, context });
       expect(await digestOf(path)).toBe(await digestOf(disk));
@@ -108,11 +131,17 @@ describe('fetch over HTTP', () => {
 
   it('verifies the compressed file on the fast path when the repository gives compressed_hash', async () => {
     const digests = await publishImage(ws.www, 'tpl/v1.raw', disk, { hashText: null });
-    const { store, repositories, context } = await librarySetup(ws, [await repoWith({ v1: { handle: 'tpl/v1.raw', timestamp: 1, compressed_hash: `sha256:${digests.xzSha256}` } })]);
+    const { store, repositories, context } = await librarySetup(ws, [
+      await repoWith({ v1: { handle: 'tpl/v1.raw', timestamp: 1, compressed_hash: `sha256:${digests.xzSha256}` } }),
+    ]);
     const result = await fetchTemplate('r:tpl:v1', { store, repositories, context });
     expect(await digestOf(result.path)).toBe(digests.sha1);
     const record = JSON.parse(await readFile(`${result.path}.record.json`, 'utf8'));
-    expect(record).toMatchObject({ verified: { of: 'compressed', digest: `sha256:${digests.xzSha256}` }, compressed: true, sourceFormat: 'raw' });
+    expect(record).toMatchObject({
+      verified: { of: 'compressed', digest: `sha256:${digests.xzSha256}` },
+      compressed: true,
+      sourceFormat: 'raw',
+    });
     // No raw hash known: .hash records the digest that was verified.
     expect(result.hash).toBe(`sha256:${digests.xzSha256}`);
   });
@@ -131,7 +160,11 @@ describe('fetch over HTTP', () => {
     const lago = await fetchTemplate('r:tpl:lago', { store, repositories, context });
     const plain = await fetchTemplate('r:tpl:plain', { store, repositories, context });
     const lzma = await librarySetup(ws, [repo], { decoder: 'lzma-native' });
-    const native = await fetchTemplate('r:tpl:native', { store: lzma.store, repositories: lzma.repositories, context: lzma.context });
+    const native = await fetchTemplate('r:tpl:native', {
+      store: lzma.store,
+      repositories: lzma.repositories,
+      context: lzma.context,
+    });
     expect(JSON.parse(await readFile(`${fast.path}.record.json`, 'utf8')).verified.of).toBe('compressed');
     const allocated: number[] = [];
     for (const path of [fast.path, lago.path, plain.path, native.path]) {
@@ -145,7 +178,9 @@ describe('fetch over HTTP', () => {
 
   it('uses the hash from the repository JSON, in any algorithm, without reading the .hash file', async () => {
     const digests = await publishImage(ws.www, 'tpl/v1.raw', disk, { hashText: 'garbage' });
-    const { store, repositories, context } = await librarySetup(ws, [await repoWith({ v1: { handle: 'tpl/v1.raw', timestamp: 1, hash: `sha256:${digests.sha256}` } })]);
+    const { store, repositories, context } = await librarySetup(ws, [
+      await repoWith({ v1: { handle: 'tpl/v1.raw', timestamp: 1, hash: `sha256:${digests.sha256}` } }),
+    ]);
     const result = await fetchTemplate('r:tpl:v1', { store, repositories, context });
     expect(result.hash).toBe(`sha256:${digests.sha256}`);
     expect(await ws.requests('.hash')).toHaveLength(0);
@@ -157,7 +192,9 @@ describe('fetch over HTTP', () => {
     ['the compressed hash', {}, { compressed_hash: `sha256:${'2'.repeat(64)}` }],
   ])('on a mismatch with %s it names both hashes and leaves the store as it was', async (_what, publish, spec) => {
     await publishImage(ws.www, 'tpl/v1.raw', disk, publish);
-    const { store, repositories, context } = await librarySetup(ws, [await repoWith({ v1: { handle: 'tpl/v1.raw', timestamp: 1, ...spec } })]);
+    const { store, repositories, context } = await librarySetup(ws, [
+      await repoWith({ v1: { handle: 'tpl/v1.raw', timestamp: 1, ...spec } }),
+    ]);
     const before = await ws.storeFiles();
     const error = await fetchTemplate('r:tpl:v1', { store, repositories, context }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'HASH_MISMATCH' });
@@ -170,22 +207,41 @@ describe('fetch over HTTP', () => {
 
   it('refuses to store an image nobody can verify (no hash anywhere)', async () => {
     await publishImage(ws.www, 'tpl/v1.raw', disk, { hashText: null });
-    const { store, repositories, context } = await librarySetup(ws, [await repoWith({ v1: { handle: 'tpl/v1.raw', timestamp: 1 } })]);
-    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({ code: 'HASH_MISSING' });
+    const { store, repositories, context } = await librarySetup(ws, [
+      await repoWith({ v1: { handle: 'tpl/v1.raw', timestamp: 1 } }),
+    ]);
+    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({
+      code: 'HASH_MISSING',
+    });
     expect(await ws.storeFiles()).toEqual(['.tmp']);
   });
 
   it('reports an image missing at both candidates as IMAGE_NOT_FOUND', async () => {
-    const { store, repositories, context } = await librarySetup(ws, [await repoWith({ v1: { handle: 'tpl/none.raw', timestamp: 1 } })]);
-    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({ code: 'IMAGE_NOT_FOUND' });
+    const { store, repositories, context } = await librarySetup(ws, [
+      await repoWith({ v1: { handle: 'tpl/none.raw', timestamp: 1 } }),
+    ]);
+    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({
+      code: 'IMAGE_NOT_FOUND',
+    });
     // The image candidates in lago's order, each absent (the sidecars are asked for alongside, and may still be on their way).
-    const seen = (await ws.requests()).map((line) => line.split(' ').slice(1, 3).join(' ').replace(/^\/ws-[^/]+/, ''));
-    expect(seen.filter((line) => !/\.(metadata|hash) /.test(line))).toEqual(['/tpl/none.raw.xz 404', '/tpl/none.raw 404']);
+    const seen = (await ws.requests()).map((line) =>
+      line
+        .split(' ')
+        .slice(1, 3)
+        .join(' ')
+        .replace(/^\/ws-[^/]+/, ''),
+    );
+    expect(seen.filter((line) => !/\.(metadata|hash) /.test(line))).toEqual([
+      '/tpl/none.raw.xz 404',
+      '/tpl/none.raw 404',
+    ]);
   });
 
   it('sends a User-Agent naming the tool and its version', async () => {
     await publishImage(ws.www, 'tpl/v1.raw', disk);
-    const { store, repositories, context } = await librarySetup(ws, [await repoWith({ v1: { handle: 'tpl/v1.raw', timestamp: 1 } })]);
+    const { store, repositories, context } = await librarySetup(ws, [
+      await repoWith({ v1: { handle: 'tpl/v1.raw', timestamp: 1 } }),
+    ]);
     await fetchTemplate('r:tpl:v1', { store, repositories, context });
     const [line] = await ws.requests('/tpl/v1.raw.xz');
     expect(line).toMatch(/"templates\/\d+\.\d+\.\d+ \(node /);
@@ -195,7 +251,10 @@ describe('fetch over HTTP', () => {
     const repo = lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'x', timestamp: 1 } } });
     repo.sources.web.args.baseurl = ws.baseurl.replace(/\/(ws-[^/]+)\/$/, '/to-file/');
     const { store, repositories, context } = await librarySetup(ws, [await ws.writeRepo('r', repo)]);
-    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({ code: 'SOURCE_HTTP_ERROR', fields: { status: 302 } });
+    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({
+      code: 'SOURCE_HTTP_ERROR',
+      fields: { status: 302 },
+    });
   });
 
   it('fails with SOURCE_UNREACHABLE naming the URL when the server is down', async () => {
@@ -214,8 +273,19 @@ describe('fetch over HTTP', () => {
     repo.sources.web.args.baseurl = ws.baseurl.replace(/\/(ws-[^/]+)\/$/, '/slow/$1/');
     const { store, repositories, context } = await librarySetup(ws, [await ws.writeRepo('r', repo)]);
     const controller = new AbortController();
-    const pending = fetchTemplate('r:tpl:v1', { store, repositories, context, signal: controller.signal, onProgress: (e) => e.phase === 'download' && e.bytes > 0 && controller.abort() });
+    const pending = fetchTemplate('r:tpl:v1', {
+      store,
+      repositories,
+      context,
+      signal: controller.signal,
+      onProgress: (e) => e.phase === 'download' && e.bytes > 0 && controller.abort(),
+    });
     await expect(pending).rejects.toMatchObject({ code: 'ABORTED' });
-    expect(await ws.storeFiles()).toEqual(['.tmp', '.tmp/r:tpl:v1', '.tmp/r:tpl:v1/partial', '.tmp/r:tpl:v1/partial.json']);
+    expect(await ws.storeFiles()).toEqual([
+      '.tmp',
+      '.tmp/r:tpl:v1',
+      '.tmp/r:tpl:v1/partial',
+      '.tmp/r:tpl:v1/partial.json',
+    ]);
   });
 });

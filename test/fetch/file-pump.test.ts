@@ -44,7 +44,12 @@ describe('pumpFile', () => {
     await writeFile(path, data);
     const handle = await open(path, 'r');
     try {
-      const ranges: Array<[number, number]> = [[0, data.length], [5, 5 * 1024 * 1024 + 7], [data.length - 10, data.length], [7, 7]];
+      const ranges: Array<[number, number]> = [
+        [0, data.length],
+        [5, 5 * 1024 * 1024 + 7],
+        [data.length - 10, data.length],
+        [7, 7],
+      ];
       for (const [start, end] of ranges) {
         const out = collector();
         let counted = 0;

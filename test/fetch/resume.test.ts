@@ -34,11 +34,18 @@ async function slowRepo(handle: string, extra: Record<string, unknown> = {}) {
 
 /** Starts a fetch from the rate-limited location and SIGKILLs it once `bytes` have reached the partial file. */
 async function killMidway(repo: string, bytes = 1024 * 1024): Promise<number> {
-  const child = execa(process.execPath, [CLI, 'fetch', '-q', '--repo', repo, '--store', ws.store, 'r:tpl:v1'], { env: { PATH: TOOL_PATH }, extendEnv: false, reject: false });
+  const child = execa(process.execPath, [CLI, 'fetch', '-q', '--repo', repo, '--store', ws.store, 'r:tpl:v1'], {
+    env: { PATH: TOOL_PATH },
+    extendEnv: false,
+    reject: false,
+  });
   let size = 0;
   for (let i = 0; i < 400 && size < bytes; i++) {
     await sleep(25);
-    size = await stat(partial()).then((s) => s.size, () => 0);
+    size = await stat(partial()).then(
+      (s) => s.size,
+      () => 0,
+    );
   }
   child.kill('SIGKILL');
   await child;
@@ -56,7 +63,10 @@ async function served(suffix: string): Promise<Array<{ status: number; sent: num
 }
 
 const fetchAgain = (repo: string, env: Record<string, string> = {}) =>
-  runCli(['fetch', '--json', '--repo', repo, '--store', ws.store, 'r:tpl:v1'], { TEMPLATES_LOCK_STALE_SECONDS: '2', ...env });
+  runCli(['fetch', '--json', '--repo', repo, '--store', ws.store, 'r:tpl:v1'], {
+    TEMPLATES_LOCK_STALE_SECONDS: '2',
+    ...env,
+  });
 
 describe('resume after an interrupted download', () => {
   it.each([
@@ -78,7 +88,14 @@ describe('resume after an interrupted download', () => {
     expect(requests[1]).toEqual({ status: 206, sent: size - kept, range: `bytes=${kept}-` });
     // A listed .zst is the only image file asked for.
     if ('zst' in layout) expect(await ws.requests('/tpl/v1.raw.xz')).toHaveLength(0);
-    expect(await ws.storeFiles()).toEqual(['.tmp', 'r:tpl:v1', 'r:tpl:v1.hash', 'r:tpl:v1.metadata', 'r:tpl:v1.record.json', 'r:tpl:v1.users']);
+    expect(await ws.storeFiles()).toEqual([
+      '.tmp',
+      'r:tpl:v1',
+      'r:tpl:v1.hash',
+      'r:tpl:v1.metadata',
+      'r:tpl:v1.record.json',
+      'r:tpl:v1.users',
+    ]);
   });
 
   it('starts over when the file changed on the server (If-Range does not match)', async () => {
@@ -122,7 +139,11 @@ describe('resume after an interrupted download', () => {
     const clean = await fetchAgain(repo);
     expect(clean.exitCode).toBe(0);
     expect(await digestOf(join(ws.store, 'r:tpl:v1'))).toBe(await digestOf(big));
-    expect((await served('/tpl/v1.raw')).map((r) => r.range)).toEqual(['-', expect.stringMatching(/^bytes=\d+-$/), '-']);
+    expect((await served('/tpl/v1.raw')).map((r) => r.range)).toEqual([
+      '-',
+      expect.stringMatching(/^bytes=\d+-$/),
+      '-',
+    ]);
   });
 });
 
@@ -130,7 +151,10 @@ describe('a cache hit', () => {
   /** A repository with one template, fetched once into the store: the next fetch is a hit. */
   async function storedOnce(): Promise<string> {
     await publishImage(ws.www, 'tpl/v1.raw', big);
-    const path = await ws.writeRepo('r', lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } }));
+    const path = await ws.writeRepo(
+      'r',
+      lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } }),
+    );
     expect((await runCli(['fetch', '-q', '--repo', path, '--store', ws.store, 'r:tpl:v1'])).exitCode).toBe(0);
     return path;
   }
@@ -138,7 +162,27 @@ describe('a cache hit', () => {
   it('opens no image file at all (strace)', async () => {
     const path = await storedOnce();
     const trace = join(ws.dir, 'trace');
-    const hit = await execa('strace', ['-f', '-qq', '-e', 'trace=open,openat,openat2', '-o', trace, process.execPath, CLI, 'fetch', '--json', '--repo', path, '--store', ws.store, 'r:tpl:v1'], { reject: false });
+    const hit = await execa(
+      'strace',
+      [
+        '-f',
+        '-qq',
+        '-e',
+        'trace=open,openat,openat2',
+        '-o',
+        trace,
+        process.execPath,
+        CLI,
+        'fetch',
+        '--json',
+        '--repo',
+        path,
+        '--store',
+        ws.store,
+        'r:tpl:v1',
+      ],
+      { reject: false },
+    );
     expect(hit.exitCode).toBe(0);
     expect(JSON.parse(hit.stdout).status).toBe('cached');
     const opened = (await readFile(trace, 'utf8')).split('\n').filter((line) => line.includes(ws.store));
@@ -150,9 +194,34 @@ describe('a cache hit', () => {
     const path = await storedOnce();
     const probe = join(ws.dir, 'probe.mjs');
     const loaded = join(ws.dir, 'loaded.txt');
-    await writeFile(probe, `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => writeFileSync(${JSON.stringify(loaded)}, process.moduleLoadList.join('\\n')));\n`);
+    await writeFile(
+      probe,
+      `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => writeFileSync(${JSON.stringify(loaded)}, process.moduleLoadList.join('\\n')));\n`,
+    );
     const trace = join(ws.dir, 'trace-modules');
-    const hit = await execa('strace', ['-f', '-qq', '-e', 'trace=open,openat,openat2', '-o', trace, process.execPath, '--import', probe, CLI, 'fetch', '-q', '--repo', path, '--store', ws.store, 'r:tpl:v1'], { reject: false });
+    const hit = await execa(
+      'strace',
+      [
+        '-f',
+        '-qq',
+        '-e',
+        'trace=open,openat,openat2',
+        '-o',
+        trace,
+        process.execPath,
+        '--import',
+        probe,
+        CLI,
+        'fetch',
+        '-q',
+        '--repo',
+        path,
+        '--store',
+        ws.store,
+        'r:tpl:v1',
+      ],
+      { reject: false },
+    );
     expect(hit.exitCode).toBe(0);
     expect((await readFile(trace, 'utf8')).split('\n').filter((line) => line.includes('/node_modules/'))).toEqual([]);
     const builtins = (await readFile(loaded, 'utf8')).split('\n');

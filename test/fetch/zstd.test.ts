@@ -20,10 +20,17 @@ afterEach(async () => {
   await ws.cleanup();
 });
 
-const record = async (ref: string) => JSON.parse(await readFile(join(ws.store, `${ref}.record.json`), 'utf8')) as { source: string; verified: { of: string; digest: string } };
+const record = async (ref: string) =>
+  JSON.parse(await readFile(join(ws.store, `${ref}.record.json`), 'utf8')) as {
+    source: string;
+    verified: { of: string; digest: string };
+  };
 
 async function repoWith(version: Record<string, unknown>) {
-  return ws.writeRepo('r', lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1, ...version } } }));
+  return ws.writeRepo(
+    'r',
+    lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1, ...version } } }),
+  );
 }
 
 describe('index writes a .zst', () => {
@@ -41,10 +48,15 @@ describe('index writes a .zst', () => {
       zst_size: (await stat(zst)).size,
     });
     const { store, repositories, context } = await librarySetup(ws, [summary.output]);
-    expect((await resolveTemplate('r:tpl:v1', { repositories, context })).urls[0]).toBe(`${ws.baseurl}tpl/v1/disk.raw.zst`);
+    expect((await resolveTemplate('r:tpl:v1', { repositories, context })).urls[0]).toBe(
+      `${ws.baseurl}tpl/v1/disk.raw.zst`,
+    );
     const result = await fetchTemplate('r:tpl:v1', { store, repositories, context });
     expect(await digestOf(result.path)).toBe(await digestOf(disk));
-    expect(await record('r:tpl:v1')).toMatchObject({ source: `${ws.baseurl}tpl/v1/disk.raw.zst`, verified: { of: 'zst', digest: listed.zst_hash } });
+    expect(await record('r:tpl:v1')).toMatchObject({
+      source: `${ws.baseurl}tpl/v1/disk.raw.zst`,
+      verified: { of: 'zst', digest: listed.zst_hash },
+    });
     expect(await ws.requests('/tpl/v1/disk.raw.zst')).toHaveLength(1);
     expect(await ws.requests('/tpl/v1/disk.raw.xz')).toHaveLength(0);
     // zstd --sparse writes holes through the descriptor, as xz does.
@@ -60,7 +72,9 @@ describe('index writes a .zst', () => {
     const xzOnly = await runCli(['index', ws.www, '--name', 'r', '--formats', 'xz', '-q']);
     expect(xzOnly.exitCode).toBe(0);
     expect(await stat(join(ws.www, 'tpl/v1/disk.raw.zst')).catch(() => undefined)).toBeUndefined();
-    expect(JSON.parse(await readFile(join(ws.www, 'r.json'), 'utf8')).templates.tpl.versions.v1.zst_hash).toBeUndefined();
+    expect(
+      JSON.parse(await readFile(join(ws.www, 'r.json'), 'utf8')).templates.tpl.versions.v1.zst_hash,
+    ).toBeUndefined();
     const bad = await runCli(['index', ws.www, '--name', 'r', '--formats', 'zst']);
     expect(bad.exitCode).toBe(2);
   });
@@ -87,7 +101,9 @@ describe('fetch chooses the .zst only when it should', () => {
   it('a listed .zst that is absent (404) falls back to the .xz', async () => {
     const published = await publishImage(ws.www, 'tpl/v1.raw', disk, { zst: true });
     await rm(join(ws.www, 'tpl/v1.raw.zst'));
-    const { store, repositories, context } = await librarySetup(ws, [await repoWith({ ...published.zst, compressed_hash: `sha256:${published.xzSha256}` })]);
+    const { store, repositories, context } = await librarySetup(ws, [
+      await repoWith({ ...published.zst, compressed_hash: `sha256:${published.xzSha256}` }),
+    ]);
     const result = await fetchTemplate('r:tpl:v1', { store, repositories, context });
     expect(await digestOf(result.path)).toBe(await digestOf(disk));
     expect((await ws.requests('/tpl/v1.raw.zst')).map((line) => line.split(' ')[2])).toEqual(['404']);

@@ -75,10 +75,17 @@ export async function workspace(): Promise<Workspace> {
 export const withoutLockFiles = (names: string[]) => names.filter((name) => !name.endsWith('.lock'));
 
 /** The store's entry files (not hidden, not lock files), sorted. */
-export const visibleEntries = async (store: string) => withoutLockFiles(await readdir(store).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();
+export const visibleEntries = async (store: string) =>
+  withoutLockFiles(await readdir(store).catch(() => [] as string[]))
+    .filter((n) => !n.startsWith('.'))
+    .sort();
 
 /** A lago repository with one http source (nginx) and one file source (the same directory on disk). */
-export function lagoRepo(name: string, ws: Workspace, templates: Record<string, Record<string, Record<string, unknown>>>) {
+export function lagoRepo(
+  name: string,
+  ws: Workspace,
+  templates: Record<string, Record<string, Record<string, unknown>>>,
+) {
   return {
     name,
     sources: {

@@ -46,19 +46,27 @@ export async function startFaultServer(files: Record<string, string>): Promise<F
   const answer = async (socket: Socket, path: string, count: number) => {
     const [, fault = '', ...rest] = path.split('/');
     const file = files[rest.join('/')];
-    const status = (code: number, extra = '') => socket.end(`HTTP/1.1 ${code} X\r\nContent-Length: 0\r\nConnection: close\r\n${extra}\r\n`);
+    const status = (code: number, extra = '') =>
+      socket.end(`HTTP/1.1 ${code} X\r\nContent-Length: 0\r\nConnection: close\r\n${extra}\r\n`);
     if (!file) return status(404);
     const body = await readFile(file);
     // Sidecars (.hash, .metadata) are always served well: the faults are about the image.
     if (/\.(hash|metadata)$/.test(path)) {
       if (fault === 'slowsidecars') await new Promise((resolve) => setTimeout(resolve, 300));
       events.push(`answered ${path}`);
-      return socket.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`), body]));
+      return socket.end(
+        Buffer.concat([
+          Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`),
+          body,
+        ]),
+      );
     }
     if (fault === 'down502') return status(502);
-    if ((fault === 'busy503' || fault === 'busy429') && count === 1) return status(fault === 'busy503' ? 503 : 429, 'Retry-After: 1\r\n');
+    if ((fault === 'busy503' || fault === 'busy429') && count === 1)
+      return status(fault === 'busy503' ? 503 : 429, 'Retry-After: 1\r\n');
     const half = body.subarray(0, Math.floor(body.length / 2));
-    const headers = (length: number) => `HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${length}\r\nConnection: close\r\n\r\n`;
+    const headers = (length: number) =>
+      `HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${length}\r\nConnection: close\r\n\r\n`;
     switch (fault) {
       case 'reset':
         socket.write(headers(body.length));

@@ -11,7 +11,10 @@ export const TOOL_PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
 const run = (file: string, args: string[]) => execa(file, args, { env: { PATH: TOOL_PATH } });
 
 /** A raw disk of `sizeMiB` with an ext4 filesystem holding `dataKiB` of random data and a marker file. */
-export async function makeDisk(out: string, options: { sizeMiB?: number; dataKiB?: number; label?: string } = {}): Promise<string> {
+export async function makeDisk(
+  out: string,
+  options: { sizeMiB?: number; dataKiB?: number; label?: string } = {},
+): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'templates-fsroot-'));
   try {
     await mkdir(join(root, 'etc'));
@@ -88,12 +91,18 @@ export async function publishImage(root: string, handle: string, image: string, 
   const sha1 = await digestOf(image, 'sha1');
   const hashText = options.hashText === undefined ? sha1 : options.hashText;
   if (hashText !== null) await writeFile(`${target}.hash`, hashText);
-  const metadata = options.metadata === undefined ? JSON.stringify({ distro: 'test', arch: 'x86_64' }) : options.metadata;
+  const metadata =
+    options.metadata === undefined ? JSON.stringify({ distro: 'test', arch: 'x86_64' }) : options.metadata;
   if (metadata !== null) await writeFile(`${target}.metadata`, metadata);
   return {
     sha1,
     sha256: await digestOf(image, 'sha256'),
     xzSha256: xz ? await digestOf(`${target}.xz`, 'sha256') : undefined,
-    zst: options.zst ? { zst_hash: `sha256:${await digestOf(`${target}.zst`, 'sha256')}`, zst_size: (await stat(`${target}.zst`)).size } : undefined,
+    zst: options.zst
+      ? {
+          zst_hash: `sha256:${await digestOf(`${target}.zst`, 'sha256')}`,
+          zst_size: (await stat(`${target}.zst`)).size,
+        }
+      : undefined,
   };
 }

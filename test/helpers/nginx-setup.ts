@@ -21,7 +21,9 @@ declare module 'vitest' {
 }
 
 function config(prefix: string, info: NginxInfo): string {
-  return nginxConf(prefix, `  types { application/json json; text/html html; }
+  return nginxConf(
+    prefix,
+    `  types { application/json json; text/html html; }
   log_format counted '$request_method $uri $status $body_bytes_sent "$http_user_agent" "$http_range"';
   server {
     listen 127.0.0.1:${info.port};
@@ -41,7 +43,8 @@ function config(prefix: string, info: NginxInfo): string {
     listen 127.0.0.1:${info.proxyPort};
     access_log ${info.proxyLog} counted;
     location / { proxy_pass http://127.0.0.1:${info.port}; proxy_set_header Host $host; }
-  }`);
+  }`,
+  );
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {

@@ -11,7 +11,9 @@ export async function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -61,7 +63,10 @@ export async function startNginx(prefix: string, conf: string, port: number): Pr
   let up = false;
   for (let i = 0; i < 100 && !up; i++) {
     await sleep(50);
-    up = await fetch(`http://127.0.0.1:${port}/`).then(() => true, () => false);
+    up = await fetch(`http://127.0.0.1:${port}/`).then(
+      () => true,
+      () => false,
+    );
   }
   if (!up) {
     nginx.kill('SIGKILL');

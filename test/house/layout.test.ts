@@ -23,10 +23,77 @@ const MAY_USE: Record<string, string[]> = {
   lock: ['errors.ts', 'util', 'context.ts', 'repository', 'providers', 'store', 'fetch', 'manage'],
   status: ['errors.ts', 'util', 'http', 'context.ts', 'repository', 'providers', 'trust'],
   publish: ['errors.ts', 'util', 'context.ts', 'repository', 'fetch', 'oci', 'providers', 'trust'],
-  manage: ['errors.ts', 'util', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'oci', 'trust'],
-  server: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config', 'jobs', 'status', 'oci', 'trust'],
-  cli: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config', 'jobs', 'server', 'status', 'oci', 'trust', 'lock'],
-  'index.ts': ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'fetch', 'publish', 'manage', 'config', 'jobs', 'server', 'status', 'oci', 'trust', 'lock'],
+  manage: [
+    'errors.ts',
+    'util',
+    'context.ts',
+    'version.ts',
+    'repository',
+    'providers',
+    'store',
+    'fetch',
+    'publish',
+    'oci',
+    'trust',
+  ],
+  server: [
+    'errors.ts',
+    'util',
+    'http',
+    'context.ts',
+    'version.ts',
+    'repository',
+    'providers',
+    'store',
+    'fetch',
+    'publish',
+    'manage',
+    'config',
+    'jobs',
+    'status',
+    'oci',
+    'trust',
+  ],
+  cli: [
+    'errors.ts',
+    'util',
+    'http',
+    'context.ts',
+    'version.ts',
+    'repository',
+    'providers',
+    'store',
+    'fetch',
+    'publish',
+    'manage',
+    'config',
+    'jobs',
+    'server',
+    'status',
+    'oci',
+    'trust',
+    'lock',
+  ],
+  'index.ts': [
+    'errors.ts',
+    'util',
+    'http',
+    'context.ts',
+    'version.ts',
+    'repository',
+    'providers',
+    'store',
+    'fetch',
+    'publish',
+    'manage',
+    'config',
+    'jobs',
+    'server',
+    'status',
+    'oci',
+    'trust',
+    'lock',
+  ],
 };
 
 function sourceFiles(dir: string): string[] {
@@ -39,7 +106,9 @@ function sourceFiles(dir: string): string[] {
 /** Every relative import of a file: static, type-only, re-exports and dynamic `import()`. */
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  return [...text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*)['"](\.{1,2}\/[^'"]+)['"]/g)].map((match) => resolve(dirname(file), match[1]!.replace(/\.js$/, '.ts')));
+  return [...text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*)['"](\.{1,2}\/[^'"]+)['"]/g)].map((match) =>
+    resolve(dirname(file), match[1]!.replace(/\.js$/, '.ts')),
+  );
 }
 
 const part = (file: string) => relative(SRC, file).split('/')[0]!;
@@ -49,7 +118,9 @@ const graph = new Map(files.map((file) => [file, importsOf(file)]));
 describe('src/ layout', () => {
   it('imports only files that exist', () => {
     expect([...graph.values()].flat().length).toBeGreaterThan(300);
-    const missing = [...graph].flatMap(([file, deps]) => deps.filter((dep) => !graph.has(dep)).map((dep) => `${relative(SRC, file)} -> ${relative(SRC, dep)}`));
+    const missing = [...graph].flatMap(([file, deps]) =>
+      deps.filter((dep) => !graph.has(dep)).map((dep) => `${relative(SRC, file)} -> ${relative(SRC, dep)}`),
+    );
     expect(missing).toEqual([]);
   });
 
@@ -75,14 +146,20 @@ describe('src/ layout', () => {
       const from = part(file);
       const allowed = MAY_USE[from];
       if (!allowed) return [`${relative(SRC, file)}: ${from} is not a known part of src/`];
-      return deps.filter((dep) => part(dep) !== from && !allowed.includes(part(dep))).map((dep) => `${relative(SRC, file)} -> ${relative(SRC, dep)}`);
+      return deps
+        .filter((dep) => part(dep) !== from && !allowed.includes(part(dep)))
+        .map((dep) => `${relative(SRC, file)} -> ${relative(SRC, dep)}`);
     });
     expect(wrong).toEqual([]);
   });
 
   it('keeps every file under 300 lines, opening with a one-line purpose comment', () => {
-    const long = files.filter((file) => readFileSync(file, 'utf8').split('\n').length > 300).map((file) => relative(SRC, file));
-    const unexplained = files.filter((file) => !/^\/\/ \S.{10,}\n/.test(readFileSync(file, 'utf8'))).map((file) => relative(SRC, file));
+    const long = files
+      .filter((file) => readFileSync(file, 'utf8').split('\n').length > 300)
+      .map((file) => relative(SRC, file));
+    const unexplained = files
+      .filter((file) => !/^\/\/ \S.{10,}\n/.test(readFileSync(file, 'utf8')))
+      .map((file) => relative(SRC, file));
     expect(long).toEqual([]);
     expect(unexplained).toEqual([]);
   });

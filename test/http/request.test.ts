@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpClient } from '../../src/http/client.js';
 
 /** A server on 127.0.0.1 answering by path, recording what each request carried. */
-async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; url: string }> {
+async function serve(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ server: Server; url: string }> {
   const server = createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
@@ -17,11 +19,21 @@ let other: { server: Server; url: string };
 
 beforeAll(async () => {
   other = await serve((req, res) => {
-    seen.push({ port: other.url.split(':')[2]!, path: req.url!, method: req.method!, ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
+    seen.push({
+      port: other.url.split(':')[2]!,
+      path: req.url!,
+      method: req.method!,
+      ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+    });
     res.end('elsewhere');
   });
   origin = await serve((req, res) => {
-    seen.push({ port: origin.url.split(':')[2]!, path: req.url!, method: req.method!, ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
+    seen.push({
+      port: origin.url.split(':')[2]!,
+      path: req.url!,
+      method: req.method!,
+      ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+    });
     const loop = /^\/loop\/(\d+)$/.exec(req.url!);
     if (req.url === '/same') return res.writeHead(302, { location: '/final' }).end();
     if (req.url === '/final') return res.end('final');
@@ -43,14 +55,18 @@ afterAll(async () => {
   }
 });
 
-const client = (idleTimeoutMs = 10_000) => createHttpClient({
-  userAgent: 'test',
-  connectTimeoutMs: 5000,
-  idleTimeoutMs,
-  env: {},
-  retries: 0,
-  credentials: { forUrl: (url: URL) => (url.origin === origin.url ? 'Bearer secret' : undefined), onChallenge: () => undefined },
-});
+const client = (idleTimeoutMs = 10_000) =>
+  createHttpClient({
+    userAgent: 'test',
+    connectTimeoutMs: 5000,
+    idleTimeoutMs,
+    env: {},
+    retries: 0,
+    credentials: {
+      forUrl: (url: URL) => (url.origin === origin.url ? 'Bearer secret' : undefined),
+      onChallenge: () => undefined,
+    },
+  });
 
 async function text(body: NodeJS.ReadableStream): Promise<string> {
   let all = '';
@@ -65,7 +81,10 @@ describe('redirects', () => {
     expect(response.status).toBe(200);
     expect(response.url).toBe(`${origin.url}/final`);
     expect(await text(response.body)).toBe('final');
-    expect(seen.map((r) => [r.path, r.authorization])).toEqual([['/same', 'Bearer secret'], ['/final', 'Bearer secret']]);
+    expect(seen.map((r) => [r.path, r.authorization])).toEqual([
+      ['/same', 'Bearer secret'],
+      ['/final', 'Bearer secret'],
+    ]);
   });
 
   it('follows one to another origin without sending it the credentials', async () => {
@@ -99,7 +118,9 @@ describe('redirects', () => {
 
 describe('timeouts and abort', () => {
   it('fails with SOURCE_UNREACHABLE when no answer comes within the idle timeout', async () => {
-    const error = await client(300).get(`${origin.url}/stall-headers`).catch((e: unknown) => e);
+    const error = await client(300)
+      .get(`${origin.url}/stall-headers`)
+      .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'SOURCE_UNREACHABLE' });
     expect((error as Error).message).toContain('timed out (socket)');
   });
@@ -113,6 +134,8 @@ describe('timeouts and abort', () => {
   it('fails with ABORTED when its signal aborts while it waits', async () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 100);
-    await expect(client().get(`${origin.url}/stall-headers`, { signal: controller.signal })).rejects.toMatchObject({ code: 'ABORTED' });
+    await expect(client().get(`${origin.url}/stall-headers`, { signal: controller.signal })).rejects.toMatchObject({
+      code: 'ABORTED',
+    });
   });
 });

@@ -11,12 +11,23 @@ let server: Served;
 
 beforeAll(async () => {
   ws = await workspace();
-  const { sha1 } = await publishImage(ws.www, 'a/v1', await makeDisk(join(ws.dir, 'a.raw'), { sizeMiB: 2, dataKiB: 64 }));
+  const { sha1 } = await publishImage(
+    ws.www,
+    'a/v1',
+    await makeDisk(join(ws.dir, 'a.raw'), { sizeMiB: 2, dataKiB: 64 }),
+  );
   const slowurl = ws.baseurl.replace(/\/(ws-[^/]+)\/$/, '/slow/$1/');
-  const { sha1: bigSha1 } = await publishImage(ws.www, 'big/v1', await makeDisk(join(ws.dir, 'big.raw'), { sizeMiB: 48, dataKiB: 24 * 1024 }));
+  const { sha1: bigSha1 } = await publishImage(
+    ws.www,
+    'big/v1',
+    await makeDisk(join(ws.dir, 'big.raw'), { sizeMiB: 48, dataKiB: 24 * 1024 }),
+  );
   const repo = await ws.writeRepo('up', {
     name: 'up',
-    sources: { web: { type: 'http', args: { baseurl: ws.baseurl } }, slow: { type: 'http', args: { baseurl: slowurl } } },
+    sources: {
+      web: { type: 'http', args: { baseurl: ws.baseurl } },
+      slow: { type: 'http', args: { baseurl: slowurl } },
+    },
     templates: {
       a: { versions: { v1: { source: 'web', handle: 'a/v1', timestamp: 1, hash: `sha1:${sha1}` } } },
       big: { versions: { v1: { source: 'slow', handle: 'big/v1', timestamp: 1, hash: `sha1:${bigSha1}` } } },
@@ -39,7 +50,11 @@ describe('createJobClient', () => {
       if (url.endsWith('/events')) return new Response('no streams here', { status: 502 });
       return fetch(input, init);
     };
-    const polling = createJobClient({ url: server.url, fetch: noEvents, poll: { firstMs: 50, factor: 1.5, maxMs: 200 } });
+    const polling = createJobClient({
+      url: server.url,
+      fetch: noEvents,
+      poll: { firstMs: 50, factor: 1.5, maxMs: 200 },
+    });
     const job = await polling.create({ refs: ['up:a'], secondsToLive: 60, label: 'poll' });
     const done = await polling.wait(job.id, { timeout: 30_000 });
     expect(done).toMatchObject({ id: job.id, state_name: 'done' });
@@ -57,7 +72,10 @@ describe('createJobClient', () => {
     const job = await client.create({ refs: ['up:big'], secondsToLive: 60 });
     await expect(client.wait(job.id, { timeout: 300 })).rejects.toMatchObject({ code: 'JOB_TIMEOUT' });
     // Handled from the start: the event stream can end the wait before remove() itself has answered.
-    const waiting = client.wait(job.id, { timeout: 30_000 }).then(() => undefined, (error: unknown) => error);
+    const waiting = client.wait(job.id, { timeout: 30_000 }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     expect((await client.remove(job.id)).state_name).toBe('failed');
     expect(await waiting).toMatchObject({ code: 'ABORTED' });
     const list = await client.list({ state: 'failed' });
@@ -68,6 +86,8 @@ describe('createJobClient', () => {
     const client = createJobClient({ url: server.url });
     await expect(client.get(999_999)).rejects.toMatchObject({ code: 'JOB_NOT_FOUND' });
     await expect(client.create({ refs: ['up:nope'] })).rejects.toMatchObject({ code: 'TEMPLATE_NOT_FOUND' });
-    await expect(createJobClient({ url: 'http://127.0.0.1:9' }).get(1)).rejects.toMatchObject({ code: 'SOURCE_UNREACHABLE' });
+    await expect(createJobClient({ url: 'http://127.0.0.1:9' }).get(1)).rejects.toMatchObject({
+      code: 'SOURCE_UNREACHABLE',
+    });
   });
 });

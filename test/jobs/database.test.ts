@@ -10,7 +10,10 @@ import { JOB_STATES, jobJson, parseState } from '../../src/jobs/model.js';
 let dir: string;
 let db: JobDatabase;
 const T0 = Date.parse('2026-11-21T10:00:00Z');
-const refs = [{ ref: 'r:a', version: 'r:a:v2', digest: 'sha1:aa' }, { ref: 'r:b:v1', version: 'r:b:v1', digest: null }];
+const refs = [
+  { ref: 'r:a', version: 'r:a:v2', digest: 'sha1:aa' },
+  { ref: 'r:b:v1', version: 'r:b:v1', digest: null },
+];
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'templates-jobs-'));
@@ -25,12 +28,25 @@ describe('JobDatabase', () => {
   it('creates jobs that wait, with their pinned references, and shows them as the API does', () => {
     const job = db.create({ owner: 'alice', label: 'ci-42', results: ['raw'], secondsToLive: 60, refs }, T0);
     expect(job).toMatchObject({ id: 1, owner: 'alice', state: JOB_STATES.wait, timeSubmitted: T0, timeStarted: null });
-    expect(job.refs.map((r) => [r.version, r.digest, r.state])).toEqual([['r:a:v2', 'sha1:aa', 0], ['r:b:v1', null, 0]]);
-    expect(jobJson(job, null)).toMatchObject({ state: 0, state_name: 'wait', time_submitted: '2026-11-21T10:00:00.000Z', time_done: null, seconds_to_live: 60 });
+    expect(job.refs.map((r) => [r.version, r.digest, r.state])).toEqual([
+      ['r:a:v2', 'sha1:aa', 0],
+      ['r:b:v1', null, 0],
+    ]);
+    expect(jobJson(job, null)).toMatchObject({
+      state: 0,
+      state_name: 'wait',
+      time_submitted: '2026-11-21T10:00:00.000Z',
+      time_done: null,
+      seconds_to_live: 60,
+    });
   });
 
   it('lists by state, owner and label, newest first unless asked, one page at a time', () => {
-    for (let i = 0; i < 25; i++) db.create({ owner: i % 2 ? 'bob' : 'alice', label: i < 5 ? 'first' : null, results: ['raw'], secondsToLive: 60, refs }, T0 + i);
+    for (let i = 0; i < 25; i++)
+      db.create(
+        { owner: i % 2 ? 'bob' : 'alice', label: i < 5 ? 'first' : null, results: ['raw'], secondsToLive: 60, refs },
+        T0 + i,
+      );
     db.move(3, JOB_STATES.fetching, T0);
     const page = db.list({ perPage: 10, page: 2 });
     expect(page.total).toBe(25);
@@ -46,18 +62,33 @@ describe('JobDatabase', () => {
   it('moves through wait, fetching, done, removed with their times; forbidden moves and unknown jobs are typed errors', () => {
     const { id } = db.create({ owner: 'alice', results: ['raw'], secondsToLive: 3, refs }, T0);
     expect(db.move(id, JOB_STATES.fetching, T0 + 1000)).toMatchObject({ state: 1, timeStarted: T0 + 1000 });
-    expect(db.move(id, JOB_STATES.done, T0 + 2000)).toMatchObject({ state: 2, timeDone: T0 + 2000, timeToExpire: T0 + 5000 });
+    expect(db.move(id, JOB_STATES.done, T0 + 2000)).toMatchObject({
+      state: 2,
+      timeDone: T0 + 2000,
+      timeToExpire: T0 + 5000,
+    });
     expect(db.expired(T0 + 4999)).toEqual([]);
     expect(db.expired(T0 + 5000).map((j) => j.id)).toEqual([id]);
     expect(db.heldVersions()).toEqual(new Set(['r:a:v2', 'r:b:v1']));
     expect(db.extend(id, 10, T0 + 3000).timeToExpire).toBe(T0 + 13_000);
-    expect(db.move(id, JOB_STATES.removed, T0 + 14_000, { removedBy: 'expiry' })).toMatchObject({ state: 3, timeRemoved: T0 + 14_000, removedBy: 'expiry' });
+    expect(db.move(id, JOB_STATES.removed, T0 + 14_000, { removedBy: 'expiry' })).toMatchObject({
+      state: 3,
+      timeRemoved: T0 + 14_000,
+      removedBy: 'expiry',
+    });
     expect(db.heldVersions().size).toBe(0);
     expect(() => db.move(id, JOB_STATES.done, T0)).toThrow(expect.objectContaining({ code: 'JOB_CONFLICT' }));
     expect(() => db.extend(id, 10, T0)).toThrow(expect.objectContaining({ code: 'JOB_CONFLICT' }));
     expect(() => db.move(99, JOB_STATES.fetching, T0)).toThrow(expect.objectContaining({ code: 'JOB_NOT_FOUND' }));
     // Renewing a removed job queues it again for the same pins, with its times cleared.
-    expect(db.move(id, JOB_STATES.wait, T0 + 20_000, { secondsToLive: 30 })).toMatchObject({ state: 0, secondsToLive: 30, timeStarted: null, timeDone: null, timeRemoved: null, removedBy: null });
+    expect(db.move(id, JOB_STATES.wait, T0 + 20_000, { secondsToLive: 30 })).toMatchObject({
+      state: 0,
+      secondsToLive: 30,
+      timeStarted: null,
+      timeDone: null,
+      timeRemoved: null,
+      removedBy: null,
+    });
     expect(db.waiting(10).map((j) => j.id)).toEqual([id]);
   });
 
@@ -69,7 +100,11 @@ describe('JobDatabase', () => {
     db.close();
     db = new JobDatabase(join(dir, 'jobs.sqlite'));
     expect(db.recover()).toEqual([a.id]);
-    expect(db.get(a.id)).toMatchObject({ state: 0, stateReason: expect.stringContaining('queued again'), progress: { bytes: 0, total: 1000 } });
+    expect(db.get(a.id)).toMatchObject({
+      state: 0,
+      stateReason: expect.stringContaining('queued again'),
+      progress: { bytes: 0, total: 1000 },
+    });
     expect(db.get(b.id)?.state).toBe(0);
     expect(db.recover()).toEqual([]);
   });

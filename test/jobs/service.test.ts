@@ -28,17 +28,36 @@ afterEach(async () => {
 async function setup(names: string[], options: { slow?: boolean } = {}) {
   const versions: Record<string, unknown> = {};
   for (const name of names) {
-    const sha1 = (await publishImage(ws.www, `${name}/v1`, await makeDisk(join(ws.dir, `${name}.raw`), { sizeMiB: options.slow ? 16 : 2, dataKiB: options.slow ? 6 * 1024 : 64, label: name }))).sha1;
+    const sha1 = (
+      await publishImage(
+        ws.www,
+        `${name}/v1`,
+        await makeDisk(join(ws.dir, `${name}.raw`), {
+          sizeMiB: options.slow ? 16 : 2,
+          dataKiB: options.slow ? 6 * 1024 : 64,
+          label: name,
+        }),
+      )
+    ).sha1;
     versions[name] = { versions: { v1: { source: 'web', handle: `${name}/v1`, timestamp: 1, hash: `sha1:${sha1}` } } };
   }
   const baseurl = options.slow ? ws.baseurl.replace(/\/(ws-[^/]+)\/$/, '/slow/$1/') : ws.baseurl;
-  const repoFile = await ws.writeRepo('r', { name: 'r', sources: { web: { type: 'http', args: { baseurl } } }, templates: versions });
+  const repoFile = await ws.writeRepo('r', {
+    name: 'r',
+    sources: { web: { type: 'http', args: { baseurl } } },
+    templates: versions,
+  });
   const context = createContext({ env: { PATH: TOOL_PATH, HOME: ws.dir }, now });
   const store = await openStore({ root: ws.store, lockStaleMs: 2000 });
   let repositories = await loadRepositories({ context, store, repos: [repoFile], useEnv: false });
   db = new JobDatabase(join(ws.store, '.serve', 'jobs.sqlite'));
   service = createJobService({ store, context, db, repositories: () => repositories, workers: 2 });
-  return { store, repoFile, reload: async () => void (repositories = await loadRepositories({ context, store, repos: [repoFile], useEnv: false })) };
+  return {
+    store,
+    repoFile,
+    reload: async () =>
+      void (repositories = await loadRepositories({ context, store, repos: [repoFile], useEnv: false })),
+  };
 }
 
 async function until(id: number, state: number): Promise<Job> {
@@ -64,13 +83,23 @@ describe('job service', () => {
     const second = service!.submit({ refs: ['r:b'], secondsToLive: 3600 }, 'bob');
     await until(second.id, JOB_STATES.done);
     await writeFile(join(ws.dir, 'vm.qcow2'), 'a dependent');
-    await updateUsers(store, { repository: 'r', template: 'a', version: 'v1' }, { add: join(ws.dir, 'vm.qcow2') }, { now });
+    await updateUsers(
+      store,
+      { repository: 'r', template: 'a', version: 'v1' },
+      { add: join(ws.dir, 'vm.qcow2') },
+      { now },
+    );
     clock = 4000;
     await service!.sweep();
     expect(db.get(first.id)).toMatchObject({ state: JOB_STATES.removed, removedBy: 'expiry' });
     // r:a is held by a dependent, r:b by bob's live job: both stay.
     expect((await readdir(ws.store)).filter((n) => /^r:[ab]:v1$/.test(n))).toEqual(['r:a:v1', 'r:b:v1']);
-    await updateUsers(store, { repository: 'r', template: 'a', version: 'v1' }, { drop: join(ws.dir, 'vm.qcow2') }, { now });
+    await updateUsers(
+      store,
+      { repository: 'r', template: 'a', version: 'v1' },
+      { drop: join(ws.dir, 'vm.qcow2') },
+      { now },
+    );
     await service!.cancel(second.id, 'bob', false);
     await service!.sweep();
     expect(withoutLockFiles(await readdir(ws.store)).filter((n) => n.startsWith('r:'))).toEqual([]);
@@ -78,12 +107,15 @@ describe('job service', () => {
 
   it('runs 20 jobs for 5 templates with one download per image', async () => {
     await setup(['t1', 't2', 't3', 't4', 't5']);
-    const jobs = Array.from({ length: 20 }, (_, i) => service!.submit({ refs: [`r:t${(i % 5) + 1}`, `r:t${((i + 1) % 5) + 1}`], secondsToLive: 60 }, 'ci'));
+    const jobs = Array.from({ length: 20 }, (_, i) =>
+      service!.submit({ refs: [`r:t${(i % 5) + 1}`, `r:t${((i + 1) % 5) + 1}`], secondsToLive: 60 }, 'ci'),
+    );
     for (const job of jobs) await until(job.id, JOB_STATES.done);
-    for (let t = 1; t <= 5; t++) expect((await ws.requests(`/t${t}/v1.xz`)).filter((l) => l.startsWith('GET ')).length).toBe(1);
+    for (let t = 1; t <= 5; t++)
+      expect((await ws.requests(`/t${t}/v1.xz`)).filter((l) => l.startsWith('GET ')).length).toBe(1);
   });
 
-  it('renews: a done job\'s expiry moves; a removed one is fetched again with the same digest; a changed upstream fails naming the digest', async () => {
+  it("renews: a done job's expiry moves; a removed one is fetched again with the same digest; a changed upstream fails naming the digest", async () => {
     const { repoFile, reload } = await setup(['a']);
     const job = service!.submit({ refs: ['r:a'], secondsToLive: 5 }, 'alice');
     const done = await until(job.id, JOB_STATES.done);
@@ -92,7 +124,9 @@ describe('job service', () => {
     const expiry = service!.renew(job.id, 60, 'alice', false).timeToExpire!;
     expect(expiry).toBeGreaterThanOrEqual(before + 60_000);
     expect(expiry).toBeLessThanOrEqual(now() + 60_000);
-    expect(() => service!.renew(job.id, 60, 'mallory', false)).toThrow(expect.objectContaining({ code: 'JOB_FORBIDDEN' }));
+    expect(() => service!.renew(job.id, 60, 'mallory', false)).toThrow(
+      expect.objectContaining({ code: 'JOB_FORBIDDEN' }),
+    );
     clock = 120_000;
     await service!.sweep();
     expect(db.get(job.id)!.state).toBe(JOB_STATES.removed);
@@ -104,7 +138,13 @@ describe('job service', () => {
     // Upstream republishes v1 with other content: the pin no longer matches.
     const other = await makeDisk(join(ws.dir, 'other.raw'), { sizeMiB: 2, dataKiB: 64, label: 'other' });
     const { sha1 } = await publishImage(ws.www, 'a/v1', other);
-    await writeFile(repoFile, (await (await import('node:fs/promises')).readFile(repoFile, 'utf8')).replace(/sha1:[0-9a-f]{40}/, `sha1:${sha1}`));
+    await writeFile(
+      repoFile,
+      (await (await import('node:fs/promises')).readFile(repoFile, 'utf8')).replace(
+        /sha1:[0-9a-f]{40}/,
+        `sha1:${sha1}`,
+      ),
+    );
     await reload();
     await service!.cancel(job.id, 'alice', false);
     clock = 400_000;
@@ -115,23 +155,34 @@ describe('job service', () => {
     expect(failed.stateReason).toContain(sha1);
   });
 
-  it('cancels a fetching job (nothing partial stays visible) and refuses another user\'s cancel', async () => {
+  it("cancels a fetching job (nothing partial stays visible) and refuses another user's cancel", async () => {
     await setup(['big'], { slow: true });
     const job = service!.submit({ refs: ['r:big'], secondsToLive: 60 }, 'alice');
     await until(job.id, JOB_STATES.fetching);
     await expect(service!.cancel(job.id, 'bob', false)).rejects.toMatchObject({ code: 'JOB_FORBIDDEN' });
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(await service!.cancel(job.id, 'alice', false)).toMatchObject({ state: JOB_STATES.failed, stateReason: 'cancelled by alice' });
+    expect(await service!.cancel(job.id, 'alice', false)).toMatchObject({
+      state: JOB_STATES.failed,
+      stateReason: 'cancelled by alice',
+    });
     await service!.idle();
     expect(withoutLockFiles(await readdir(ws.store)).filter((n) => n.startsWith('r:big'))).toEqual([]);
   });
 
   it('refuses bad requests with codes and queues nothing', async () => {
     await setup(['a']);
-    expect(() => service!.submit({ refs: ['r:nope'], secondsToLive: 60 }, 'a')).toThrow(expect.objectContaining({ code: 'TEMPLATE_NOT_FOUND' }));
-    expect(() => service!.submit({ refs: ['bad ref'], secondsToLive: 60 }, 'a')).toThrow(expect.objectContaining({ code: 'BAD_REFERENCE' }));
-    expect(() => service!.submit({ refs: [], secondsToLive: 60 }, 'a')).toThrow(expect.objectContaining({ code: 'USAGE' }));
-    expect(() => service!.submit({ refs: ['r:a'], secondsToLive: 10 ** 9 }, 'a')).toThrow(expect.objectContaining({ code: 'USAGE' }));
+    expect(() => service!.submit({ refs: ['r:nope'], secondsToLive: 60 }, 'a')).toThrow(
+      expect.objectContaining({ code: 'TEMPLATE_NOT_FOUND' }),
+    );
+    expect(() => service!.submit({ refs: ['bad ref'], secondsToLive: 60 }, 'a')).toThrow(
+      expect.objectContaining({ code: 'BAD_REFERENCE' }),
+    );
+    expect(() => service!.submit({ refs: [], secondsToLive: 60 }, 'a')).toThrow(
+      expect.objectContaining({ code: 'USAGE' }),
+    );
+    expect(() => service!.submit({ refs: ['r:a'], secondsToLive: 10 ** 9 }, 'a')).toThrow(
+      expect.objectContaining({ code: 'USAGE' }),
+    );
     expect(db.list().total).toBe(0);
   });
 });

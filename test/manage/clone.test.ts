@@ -20,7 +20,10 @@ beforeAll(async () => {
 beforeEach(async () => {
   ws = await workspace();
   await publishImage(ws.www, 'tpl/v1.raw', disk);
-  repo = await ws.writeRepo('r', lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } }));
+  repo = await ws.writeRepo(
+    'r',
+    lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } }),
+  );
 });
 afterEach(async () => {
   await ws.cleanup();
@@ -34,10 +37,22 @@ describe('templates clone', () => {
     const dest = join(ws.dir, 'vm1.qcow2');
     const result = await cli(['clone', '--json', 'r:tpl:v1', dest]);
     expect(result.exitCode).toBe(0);
-    expect(JSON.parse(result.stdout)).toMatchObject({ ref: 'r:tpl:v1', path: dest, image: stored(), method: 'overlay', fetch: { status: 'downloaded' } });
-    const chain = JSON.parse((await run('qemu-img', ['info', '--backing-chain', '--output=json', dest])).stdout) as Array<Record<string, unknown>>;
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      ref: 'r:tpl:v1',
+      path: dest,
+      image: stored(),
+      method: 'overlay',
+      fetch: { status: 'downloaded' },
+    });
+    const chain = JSON.parse(
+      (await run('qemu-img', ['info', '--backing-chain', '--output=json', dest])).stdout,
+    ) as Array<Record<string, unknown>>;
     expect(chain.map((layer) => layer.format)).toEqual(['qcow2', 'raw']);
-    expect(chain[0]).toMatchObject({ 'backing-filename': stored(), 'backing-filename-format': 'raw', 'virtual-size': 16 * 2 ** 20 });
+    expect(chain[0]).toMatchObject({
+      'backing-filename': stored(),
+      'backing-filename-format': 'raw',
+      'virtual-size': 16 * 2 ** 20,
+    });
     expect((await run('qemu-img', ['check', dest])).exitCode).toBe(0);
 
     // The VM writes into its disk; the template stays as it was.
@@ -92,7 +107,12 @@ describe('templates clone', () => {
     await run('mount', ['-o', 'loop', image, mount]);
     try {
       const { store, repositories, context } = await librarySetup({ ...ws, store: join(mount, 'store') }, [repo]);
-      const result = await cloneTemplate('r:tpl:v1', join(mount, 'vm.raw'), { store, repositories, context, copy: true });
+      const result = await cloneTemplate('r:tpl:v1', join(mount, 'vm.raw'), {
+        store,
+        repositories,
+        context,
+        copy: true,
+      });
       expect(result.method).toBe('reflink');
       expect(await digestOf(result.path)).toBe(await digestOf(disk));
       expect((await readUsers(store, { repository: 'r', template: 'tpl', version: 'v1' })).live).toEqual([result.path]);

@@ -11,7 +11,12 @@ import { TOOL_PATH, digestOf, makeDisk, publishImage } from '../helpers/images.j
 let ws: Workspace;
 let env: Record<string, string>;
 let disks: { a: string; b: string; c: string };
-const json = (stdout: string) => stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+const json = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
 const cli = (args: string[], extra: Record<string, string> = {}) => runCli(args, { ...env, ...extra });
 
 /** A store entry as lago left it: image, SHA-1 .hash and .metadata, no record. */
@@ -31,10 +36,20 @@ beforeAll(async () => {
   await publishImage(ws.www, 'tpl/v1.raw', disks.a);
   await publishImage(ws.www, 'tpl/v2.raw', disks.b);
   await publishImage(ws.www, 'other/v1.raw', disks.c, { xz: false });
-  const alpha = await ws.writeRepo('alpha', lagoRepo('alpha', ws, {
-    tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 100 }, v2: { source: 'web', handle: 'tpl/v2.raw', timestamp: 200 }, broken: { source: 'nowhere', handle: 'x', timestamp: 1 } },
-  }));
-  const beta = await ws.writeRepo('beta', lagoRepo('beta', ws, { other: { v1: { source: 'disk', handle: 'other/v1.raw', timestamp: 50 } } }));
+  const alpha = await ws.writeRepo(
+    'alpha',
+    lagoRepo('alpha', ws, {
+      tpl: {
+        v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 100 },
+        v2: { source: 'web', handle: 'tpl/v2.raw', timestamp: 200 },
+        broken: { source: 'nowhere', handle: 'x', timestamp: 1 },
+      },
+    }),
+  );
+  const beta = await ws.writeRepo(
+    'beta',
+    lagoRepo('beta', ws, { other: { v1: { source: 'disk', handle: 'other/v1.raw', timestamp: 50 } } }),
+  );
   env = { TEMPLATES_STORE: ws.store, TEMPLATES_REPOS: `${alpha}:${beta}`, XDG_CONFIG_HOME: ws.dir };
   expect((await cli(['fetch', '-q', 'alpha:tpl:v1', 'alpha:tpl:v2', 'beta:other'])).exitCode).toBe(0);
   await lagoEntry('old:legacy:v1', disks.c);
@@ -62,7 +77,12 @@ describe('list and info', () => {
     const rows = json((await cli(['list', '--stored', '--json'])).stdout);
     expect(rows.map((row) => row.ref)).toEqual(['alpha:tpl:v1', 'alpha:tpl:v2', 'beta:other:v1', 'old:legacy:v1']);
     const v1 = rows[0]!;
-    expect(v1).toMatchObject({ size: 8 * 2 ** 20, recorded: true, source: `${ws.baseurl}tpl/v1.raw.xz`, dependents: [] });
+    expect(v1).toMatchObject({
+      size: 8 * 2 ** 20,
+      recorded: true,
+      source: `${ws.baseurl}tpl/v1.raw.xz`,
+      dependents: [],
+    });
     expect(v1.disk_size as number).toBeLessThan(v1.size as number);
     expect(Date.parse(v1.lastUsed as string)).toBeGreaterThanOrEqual(Date.parse(v1.fetchedAt as string));
     expect(rows[3]).toMatchObject({ ref: 'old:legacy:v1', recorded: false, source: null });
@@ -72,12 +92,25 @@ describe('list and info', () => {
     const info = json((await cli(['info', 'alpha:tpl', '--json'])).stdout)[0]!;
     expect(info).toMatchObject({
       ref: 'alpha:tpl:v2',
-      resolution: { version: 'v2', timestamp: 200, hash: await digestOf(disks.b), urls: [`${ws.baseurl}tpl/v2.raw.xz`, `${ws.baseurl}tpl/v2.raw`] },
+      resolution: {
+        version: 'v2',
+        timestamp: 200,
+        hash: await digestOf(disks.b),
+        urls: [`${ws.baseurl}tpl/v2.raw.xz`, `${ws.baseurl}tpl/v2.raw`],
+      },
       metadata: { distro: 'test', arch: 'x86_64' },
-      stored: { path: join(ws.store, 'alpha:tpl:v2'), record: { verified: { of: 'image' }, stored: { digest: `sha1:${await digestOf(disks.b)}` } } },
+      stored: {
+        path: join(ws.store, 'alpha:tpl:v2'),
+        record: { verified: { of: 'image' }, stored: { digest: `sha1:${await digestOf(disks.b)}` } },
+      },
     });
     const legacy = json((await cli(['info', 'old:legacy:v1', '--json'])).stdout)[0]!;
-    expect(legacy).toMatchObject({ ref: 'old:legacy:v1', resolution: null, metadata: { distro: 'lago' }, stored: { record: null } });
+    expect(legacy).toMatchObject({
+      ref: 'old:legacy:v1',
+      resolution: null,
+      metadata: { distro: 'lago' },
+      stored: { record: null },
+    });
     expect((await cli(['info', 'alpha:nope'])).exitCode).toBe(3);
   });
 });
@@ -87,7 +120,10 @@ describe('verify', () => {
     const first = await cli(['verify', '--json']);
     expect(first.exitCode).toBe(0);
     expect(Object.fromEntries(json(first.stdout).map((r) => [r.ref, r.status]))).toEqual({
-      'alpha:tpl:v1': 'ok', 'alpha:tpl:v2': 'ok', 'beta:other:v1': 'ok', 'old:legacy:v1': 'unverifiable',
+      'alpha:tpl:v1': 'ok',
+      'alpha:tpl:v2': 'ok',
+      'beta:other:v1': 'ok',
+      'old:legacy:v1': 'unverifiable',
     });
     const adopted = json((await cli(['verify', '--adopt', 'old:legacy:v1', '--json'])).stdout)[0]!;
     expect(adopted).toMatchObject({ status: 'adopted', actual: `sha256:${await digestOf(disks.c, 'sha256')}` });
@@ -128,14 +164,25 @@ describe('verify', () => {
 describe('verify of a compressed fast-path entry', () => {
   it('a wrong published .hash is recorded unchecked and verify says unconfirmed, not corrupt', async () => {
     const digests = await publishImage(ws.www, 'fast/v1.raw', disks.a, { hashText: await digestOf(disks.b) });
-    const repo = await ws.writeRepo('fast', lagoRepo('fast', ws, { tpl: { v1: { source: 'web', handle: 'fast/v1.raw', timestamp: 1, compressed_hash: `sha256:${digests.xzSha256}` } } }));
+    const repo = await ws.writeRepo(
+      'fast',
+      lagoRepo('fast', ws, {
+        tpl: {
+          v1: { source: 'web', handle: 'fast/v1.raw', timestamp: 1, compressed_hash: `sha256:${digests.xzSha256}` },
+        },
+      }),
+    );
     const store = join(ws.dir, 'store-fast');
     expect((await cli(['fetch', '-q', 'fast:tpl:v1', '--repo', repo, '--store', store])).exitCode).toBe(0);
     const record = JSON.parse(await readFile(join(store, 'fast:tpl:v1.record.json'), 'utf8')) as { stored: unknown };
     expect(record.stored).toEqual({ digest: `sha1:${await digestOf(disks.b)}`, checked: false });
     const verified = await cli(['verify', 'fast:tpl:v1', '--store', store, '--json']);
     expect(verified.exitCode).toBe(11);
-    expect(json(verified.stdout)[0]).toMatchObject({ status: 'unconfirmed', expected: `sha1:${await digestOf(disks.b)}`, actual: `sha1:${await digestOf(disks.a)}` });
+    expect(json(verified.stdout)[0]).toMatchObject({
+      status: 'unconfirmed',
+      expected: `sha1:${await digestOf(disks.b)}`,
+      actual: `sha1:${await digestOf(disks.a)}`,
+    });
   });
 });
 
@@ -145,20 +192,35 @@ describe('use, rm and du', () => {
     await writeFile(vm, 'backing file: alpha:tpl:v2');
     const used = await cli(['use', 'alpha:tpl:v2', '--by', vm, '--json']);
     expect(json(used.stdout)[0]).toEqual({ ref: 'alpha:tpl:v2', dependents: [vm] });
-    const users = JSON.parse(await readFile(join(ws.store, 'alpha:tpl:v2.users'), 'utf8')) as { users: Record<string, unknown>; last_access: number };
+    const users = JSON.parse(await readFile(join(ws.store, 'alpha:tpl:v2.users'), 'utf8')) as {
+      users: Record<string, unknown>;
+      last_access: number;
+    };
     expect(Object.keys(users.users)).toEqual([vm]);
     expect(typeof users.last_access).toBe('number');
     const refused = await cli(['rm', 'alpha:tpl:v2', '--json']);
     expect(refused.exitCode).toBe(10);
     expect(json(refused.stdout)[0]).toMatchObject({ error: { code: 'ENTRY_IN_USE', path: vm } });
     await execa('rm', [vm]);
-    expect(json((await cli(['list', '--stored', '--json'])).stdout).find((row) => row.ref === 'alpha:tpl:v2')).toMatchObject({ dependents: [] });
+    expect(
+      json((await cli(['list', '--stored', '--json'])).stdout).find((row) => row.ref === 'alpha:tpl:v2'),
+    ).toMatchObject({ dependents: [] });
     expect((await cli(['use', 'alpha:tpl:v2', '--by', join(ws.dir, 'nope')])).exitCode).toBe(3);
   });
 
   it('du sums apparent and allocated sizes per repository, template and version', async () => {
-    const usage = json((await cli(['du', '--json'])).stdout)[0] as { total: { size: number; disk_size: number }; free: number; repositories: Array<{ name: string; size: number; templates: Array<{ name: string; versions: Array<{ name: string }> }> }> };
-    expect(usage.repositories.map((r) => [r.name, r.templates.map((t) => [t.name, t.versions.map((v) => v.name)])])).toEqual([
+    const usage = json((await cli(['du', '--json'])).stdout)[0] as {
+      total: { size: number; disk_size: number };
+      free: number;
+      repositories: Array<{
+        name: string;
+        size: number;
+        templates: Array<{ name: string; versions: Array<{ name: string }> }>;
+      }>;
+    };
+    expect(
+      usage.repositories.map((r) => [r.name, r.templates.map((t) => [t.name, t.versions.map((v) => v.name)])]),
+    ).toEqual([
       ['alpha', [['tpl', ['v1', 'v2']]]],
       ['beta', [['other', ['v1']]]],
       ['old', [['legacy', ['v1']]]],
@@ -196,12 +258,18 @@ describe('prune', () => {
     await cli(['use', 'alpha:tpl:v2', '--by', vm]);
     await setUse('alpha:tpl:v2', 10);
     const before = await readdir(ws.store);
-    const dry = json((await cli(['prune', '--older-than', '7d', '--dry-run', '--json'])).stdout)[0] as { removed: Array<{ ref: string; diskSize: number }>; kept: Array<{ ref: string }>; freed: number };
+    const dry = json((await cli(['prune', '--older-than', '7d', '--dry-run', '--json'])).stdout)[0] as {
+      removed: Array<{ ref: string; diskSize: number }>;
+      kept: Array<{ ref: string }>;
+      freed: number;
+    };
     expect(dry.removed.map((r) => r.ref)).toEqual(['alpha:tpl:v1']);
     expect(dry.kept.map((r) => r.ref)).toEqual(['alpha:tpl:v2']);
     expect(dry.freed).toBe(dry.removed[0]!.diskSize);
     expect(await readdir(ws.store)).toEqual(before);
-    const real = json((await cli(['prune', '--older-than', '7d', '--json'])).stdout)[0] as { removed: Array<{ ref: string }> };
+    const real = json((await cli(['prune', '--older-than', '7d', '--json'])).stdout)[0] as {
+      removed: Array<{ ref: string }>;
+    };
     expect(real.removed.map((r) => r.ref)).toEqual(['alpha:tpl:v1']);
     expect(withoutLockFiles(await readdir(ws.store)).some((name) => name.startsWith('alpha:tpl:v1'))).toBe(false);
     await execa('rm', [vm]);
@@ -217,11 +285,13 @@ describe('prune', () => {
     await setUse('alpha:tpl:v2', 1);
     const rows = json((await cli(['list', '--stored', '--json'])).stdout);
     const total = rows.reduce((sum, row) => sum + (row.disk_size as number), 0);
-    const size = json((await cli(['prune', '--max-size', String(total - 1), '--json'])).stdout)[0] as { removed: Array<{ ref: string }> };
+    const size = json((await cli(['prune', '--max-size', String(total - 1), '--json'])).stdout)[0] as {
+      removed: Array<{ ref: string }>;
+    };
     expect(size.removed.map((r) => r.ref)).toEqual(['beta:other:v1']);
   });
 
-  it('removes stray temp and partial files and stale locks, under each entry\'s lock', async () => {
+  it("removes stray temp and partial files and stale locks, under each entry's lock", async () => {
     await mkdir(join(ws.store, '.tmp', 'alpha:tpl:v9'), { recursive: true });
     await writeFile(join(ws.store, '.tmp', 'alpha:tpl:v9', 'partial'), 'x');
     await mkdir(join(ws.store, 'alpha:tpl:v8.lock'));
@@ -230,7 +300,13 @@ describe('prune', () => {
     await writeFile(join(ws.store, 'alpha:tpl:v7.hash'), 'orphan');
     const result = json((await cli(['prune', '--json'])).stdout)[0] as { cleaned: string[]; removed: unknown[] };
     expect(result.removed).toEqual([]);
-    expect(result.cleaned).toEqual([join(ws.store, '.tmp', 'alpha:tpl:v9'), join(ws.store, 'alpha:tpl:v7.hash'), join(ws.store, 'alpha:tpl:v8.lock')].sort());
+    expect(result.cleaned).toEqual(
+      [
+        join(ws.store, '.tmp', 'alpha:tpl:v9'),
+        join(ws.store, 'alpha:tpl:v7.hash'),
+        join(ws.store, 'alpha:tpl:v8.lock'),
+      ].sort(),
+    );
     const left = withoutLockFiles(await readdir(ws.store));
     expect(left.filter((name) => /v[789]/.test(name))).toEqual([]);
     expect(await readdir(join(ws.store, '.tmp'))).toEqual([]);
@@ -249,12 +325,27 @@ describe('prune', () => {
 
     // A real fetch racing prune: a slow download of a missing entry, prune (with stray cleaning) in the middle.
     await cli(['rm', 'alpha:tpl:v1']);
-    const slowRepo = await ws.writeRepo('alpha', lagoRepo('alpha', { ...ws, baseurl: ws.baseurl.replace(/\/(ws-[^/]+)\/$/, '/slow/$1/') }, {
-      tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 100 } },
-    }), 'alpha-slow.json');
-    const fetching = execa(process.execPath, [CLI, 'fetch', '-q', '--repo', slowRepo, 'alpha:tpl:v1'], { env: { ...env, PATH: TOOL_PATH, HOME: ws.dir, TEMPLATES_REPOS: '' }, reject: false });
-    for (let i = 0; i < 100 && !(await stat(join(ws.store, 'alpha:tpl:v1.lock')).catch(() => undefined)); i++) await new Promise((r) => setTimeout(r, 50));
-    const pruned = json((await cli(['prune', '--older-than', '0s', '--json'])).stdout)[0] as { removed: Array<{ ref: string }>; cleaned: string[] };
+    const slowRepo = await ws.writeRepo(
+      'alpha',
+      lagoRepo(
+        'alpha',
+        { ...ws, baseurl: ws.baseurl.replace(/\/(ws-[^/]+)\/$/, '/slow/$1/') },
+        {
+          tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 100 } },
+        },
+      ),
+      'alpha-slow.json',
+    );
+    const fetching = execa(process.execPath, [CLI, 'fetch', '-q', '--repo', slowRepo, 'alpha:tpl:v1'], {
+      env: { ...env, PATH: TOOL_PATH, HOME: ws.dir, TEMPLATES_REPOS: '' },
+      reject: false,
+    });
+    for (let i = 0; i < 100 && !(await stat(join(ws.store, 'alpha:tpl:v1.lock')).catch(() => undefined)); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    const pruned = json((await cli(['prune', '--older-than', '0s', '--json'])).stdout)[0] as {
+      removed: Array<{ ref: string }>;
+      cleaned: string[];
+    };
     expect(pruned.cleaned.filter((path) => path.includes('alpha:tpl:v1'))).toEqual([]);
     const fetched = await fetching;
     expect(fetched.exitCode).toBe(0);

@@ -25,7 +25,23 @@ beforeAll(async () => {
   ws = await workspace();
   const key = join(ws.dir, 'token.key');
   const cert = join(ws.dir, 'token.crt');
-  await execa('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=test-token-issuer']);
+  await execa('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=test-token-issuer',
+  ]);
   const signingKey = await importPKCS8(await readFile(key, 'utf8'), 'ES256');
   const der = new X509Certificate(await readFile(cert)).raw.toString('base64');
   const port = await freePort();
@@ -39,18 +55,45 @@ beforeAll(async () => {
     if (basic && !(user === 'ci' && password === 's3cret')) return void response.writeHead(401).end();
     const access = scopes.map((scope) => {
       const [type, name, actions] = scope.split(':');
-      const allowed = (actions ?? '').split(',').filter((action) => action === 'pull' || (action === 'push' && user === 'ci'));
+      const allowed = (actions ?? '')
+        .split(',')
+        .filter((action) => action === 'pull' || (action === 'push' && user === 'ci'));
       return { type, name, actions: allowed };
     });
-    void new SignJWT({ access }).setProtectedHeader({ alg: 'ES256', x5c: [der] }).setIssuer('test-issuer').setAudience('test-registry').setSubject(user!)
-      .setIssuedAt().setNotBefore(Math.floor(Date.now() / 1000) - 10).setExpirationTime('5m').setJti(randomUUID()).sign(signingKey)
-      .then((token) => response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, expires_in: 300 })));
+    void new SignJWT({ access })
+      .setProtectedHeader({ alg: 'ES256', x5c: [der] })
+      .setIssuer('test-issuer')
+      .setAudience('test-registry')
+      .setSubject(user!)
+      .setIssuedAt()
+      .setNotBefore(Math.floor(Date.now() / 1000) - 10)
+      .setExpirationTime('5m')
+      .setJti(randomUUID())
+      .sign(signingKey)
+      .then((token) =>
+        response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, expires_in: 300 })),
+      );
   });
   await new Promise<void>((resolve) => tokenServer.listen(port, '127.0.0.1', resolve));
-  registry = await startRegistry(join(ws.dir, 'registry'), { token: { realm: `http://127.0.0.1:${port}/token`, service: 'test-registry', issuer: 'test-issuer', rootcertbundle: cert } });
+  registry = await startRegistry(join(ws.dir, 'registry'), {
+    token: {
+      realm: `http://127.0.0.1:${port}/token`,
+      service: 'test-registry',
+      issuer: 'test-issuer',
+      rootcertbundle: cert,
+    },
+  });
   const src = join(ws.dir, 'src');
-  await publishImage(src, 'tiny/v1.raw', await makeDisk(join(ws.dir, 'disk.raw'), { sizeMiB: 4, dataKiB: 512, label: 'token' }));
-  repoFile = await ws.writeRepo('demo', { name: 'demo', sources: { disk: { type: 'file', args: { root: src } } }, templates: { tiny: { versions: { v1: { source: 'disk', handle: 'tiny/v1.raw', timestamp: 1700000000 } } } } });
+  await publishImage(
+    src,
+    'tiny/v1.raw',
+    await makeDisk(join(ws.dir, 'disk.raw'), { sizeMiB: 4, dataKiB: 512, label: 'token' }),
+  );
+  repoFile = await ws.writeRepo('demo', {
+    name: 'demo',
+    sources: { disk: { type: 'file', args: { root: src } } },
+    templates: { tiny: { versions: { v1: { source: 'disk', handle: 'tiny/v1.raw', timestamp: 1700000000 } } } },
+  });
   const fetched = await cli(['fetch', 'demo:tiny:v1', '--repo', repoFile, '--store', join(ws.dir, 'store'), '-q']);
   expect(fetched.exitCode, fetched.stderr).toBe(0);
   stored = fetched.stdout.trim();
@@ -65,11 +108,27 @@ afterAll(async () => {
 describe('the Bearer token flow', () => {
   it('pushes with a login (tokens asked per scope, with Basic), fetches anonymously (a pull token), and an anonymous push is AUTH_FAILED', async () => {
     const creds = join(ws.dir, 'auth.json');
-    await writeFile(creds, JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from('ci:s3cret').toString('base64') } } }));
+    await writeFile(
+      creds,
+      JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from('ci:s3cret').toString('base64') } } }),
+    );
     const target = `oci://${registry.host}/team/tiny:v1`;
-    const pushed = await cli(['push', 'demo:tiny:v1', target, '--repo', repoFile, '--store', join(ws.dir, 'store'), '-q', '--creds-file', creds]);
+    const pushed = await cli([
+      'push',
+      'demo:tiny:v1',
+      target,
+      '--repo',
+      repoFile,
+      '--store',
+      join(ws.dir, 'store'),
+      '-q',
+      '--creds-file',
+      creds,
+    ]);
     expect(pushed.exitCode, pushed.stderr).toBe(0);
-    expect(asked.filter((a) => a.user === 'ci').map((a) => a.scopes.join(' '))).toEqual(expect.arrayContaining(['repository:team/tiny:pull', 'repository:team/tiny:pull,push']));
+    expect(asked.filter((a) => a.user === 'ci').map((a) => a.scopes.join(' '))).toEqual(
+      expect.arrayContaining(['repository:team/tiny:pull', 'repository:team/tiny:pull,push']),
+    );
     // One token per scope set for the whole push: the rest of its requests reuse it.
     expect(asked.filter((a) => a.user === 'ci').length).toBeLessThanOrEqual(3);
     asked.length = 0;
@@ -77,10 +136,25 @@ describe('the Bearer token flow', () => {
     expect(fetched.exitCode, fetched.stderr).toBe(0);
     expect(Buffer.compare(await readFile(fetched.stdout.trim()), await readFile(stored))).toBe(0);
     expect(asked).toEqual([{ user: 'anonymous', scopes: ['repository:team/tiny:pull'] }]);
-    const refused = await cli(['push', 'demo:tiny:v1', `oci://${registry.host}/team/other:v1`, '--repo', repoFile, '--store', join(ws.dir, 'store'), '-q', '--json']);
+    const refused = await cli([
+      'push',
+      'demo:tiny:v1',
+      `oci://${registry.host}/team/other:v1`,
+      '--repo',
+      repoFile,
+      '--store',
+      join(ws.dir, 'store'),
+      '-q',
+      '--json',
+    ]);
     expect(refused.exitCode).toBe(6);
     expect(lastJson(refused.stdout).error.code).toBe('AUTH_FAILED');
-    const skopeo = await execa('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/team/tiny:v1`]);
+    const skopeo = await execa('skopeo', [
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      `docker://${registry.host}/team/tiny:v1`,
+    ]);
     expect(JSON.parse(skopeo.stdout)).toMatchObject({ artifactType: 'application/vnd.templates.image.v1' });
   });
 });

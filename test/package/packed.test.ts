@@ -17,7 +17,9 @@ describe('the packed package in a separate project', () => {
     dir = await mkdtemp(join(tmpdir(), 'templates-pack-'));
     // --ignore-scripts: dist/ was built by `npm test`; rebuilding it here would race the other test files using it.
     const packed = await execa('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT });
-    const { filename, files: listed } = (JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>)[0]!;
+    const { filename, files: listed } = (
+      JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
+    )[0]!;
     files = listed.map((file) => file.path);
     project = join(dir, 'consumer');
     const installed = join(project, 'node_modules', 'templates');
@@ -25,7 +27,8 @@ describe('the packed package in a separate project', () => {
     await execa('tar', ['-xzf', join(dir, filename), '-C', installed, '--strip-components=1']);
     // The package's dependencies come from this checkout's lock (no registry in tests): each one linked beside it.
     for (const name of await readdir(join(ROOT, 'node_modules'))) {
-      if (name !== '.bin' && name !== '.package-lock.json') await symlink(join(ROOT, 'node_modules', name), join(project, 'node_modules', name));
+      if (name !== '.bin' && name !== '.package-lock.json')
+        await symlink(join(ROOT, 'node_modules', name), join(project, 'node_modules', name));
     }
     await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   });
@@ -47,12 +50,17 @@ describe('the packed package in a separate project', () => {
     const disk = await makeDisk(join(dir, 'disk.raw'), { sizeMiB: 4, dataKiB: 256 });
     await publishImage(www, 'tpl/v1', disk, {});
     const repo = join(dir, 'repo.json');
-    await writeFile(repo, JSON.stringify({
-      name: 'r',
-      sources: { disk: { type: 'file', args: { root: www } } },
-      templates: { tpl: { versions: { v1: { source: 'disk', handle: 'tpl/v1', timestamp: 1 } } } },
-    }));
-    await writeFile(join(project, 'main.mjs'), `
+    await writeFile(
+      repo,
+      JSON.stringify({
+        name: 'r',
+        sources: { disk: { type: 'file', args: { root: www } } },
+        templates: { tpl: { versions: { v1: { source: 'disk', handle: 'tpl/v1', timestamp: 1 } } } },
+      }),
+    );
+    await writeFile(
+      join(project, 'main.mjs'),
+      `
 import { fetchTemplates, fetchTemplate, loadRepositories, openStore, isTemplatesError } from 'templates';
 const [repo, store] = process.argv.slice(2);
 const out = {};
@@ -64,19 +72,33 @@ try {
   out.mistake = { templatesError: isTemplatesError(error), code: error.code, message: error.message };
 }
 console.log(JSON.stringify(out));
-`);
+`,
+    );
     const store = join(dir, 'store');
-    const run = await execa(process.execPath, ['main.mjs', repo, store], { cwd: project, env: { PATH: TOOL_PATH, HOME: dir }, extendEnv: false });
-    const out = JSON.parse(run.stdout) as { results: Array<{ ref: string; path: string; status: string }>; mistake: { templatesError: boolean; code: string; message: string } };
-    expect(out.results).toEqual([expect.objectContaining({ ref: 'r:tpl:v1', path: join(store, 'r:tpl:v1'), status: 'downloaded' })]);
+    const run = await execa(process.execPath, ['main.mjs', repo, store], {
+      cwd: project,
+      env: { PATH: TOOL_PATH, HOME: dir },
+      extendEnv: false,
+    });
+    const out = JSON.parse(run.stdout) as {
+      results: Array<{ ref: string; path: string; status: string }>;
+      mistake: { templatesError: boolean; code: string; message: string };
+    };
+    expect(out.results).toEqual([
+      expect.objectContaining({ ref: 'r:tpl:v1', path: join(store, 'r:tpl:v1'), status: 'downloaded' }),
+    ]);
     expect(await digestOf(out.results[0]!.path)).toBe(await digestOf(disk));
     expect(out.mistake.templatesError).toBe(true);
     expect(out.mistake.code).toBe('USAGE');
-    expect(out.mistake.message).toMatch(/^fetchTemplate: repositories must be the RepositorySet that loadRepositories\(\) returns/);
+    expect(out.mistake.message).toMatch(
+      /^fetchTemplate: repositories must be the RepositorySet that loadRepositories\(\) returns/,
+    );
   });
 
   it('type-checks a TypeScript consumer against the published declarations', async () => {
-    await writeFile(join(project, 'check.ts'), `
+    await writeFile(
+      join(project, 'check.ts'),
+      `
 import { fetchTemplates, loadRepositories, fetchTemplate, openStore, RepositorySet, type FetchResult } from 'templates';
 export async function provision(signal: AbortSignal): Promise<string[]> {
   const results: FetchResult[] = await fetchTemplates(['phx_repo:centos7_host:v4'], { repos: ['https://example.org/repo.json'], store: '/var/lib/lago/store', signal });
@@ -84,12 +106,27 @@ export async function provision(signal: AbortSignal): Promise<string[]> {
   const one = await fetchTemplate('r:tpl', { store: await openStore({ root: '/tmp/s' }), repositories, signal });
   return [...results.map((r) => r.path), one.path, ...repositories.names()];
 }
-`);
-    await writeFile(join(project, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, types: ['node'], skipLibCheck: false },
-      files: ['check.ts'],
-    }));
-    const result = await execa(join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], { cwd: project, reject: false });
+`,
+    );
+    await writeFile(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          target: 'ES2022',
+          strict: true,
+          noEmit: true,
+          types: ['node'],
+          skipLibCheck: false,
+        },
+        files: ['check.ts'],
+      }),
+    );
+    const result = await execa(join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], {
+      cwd: project,
+      reject: false,
+    });
     expect(result.stdout + result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
   });

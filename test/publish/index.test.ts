@@ -27,7 +27,10 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
 
 async function xzBlocks(path: string): Promise<{ blocks: number; sizesInHeaders: boolean }> {
   const { stdout } = await execa('xz', ['--robot', '--list', '-vv', path]);
-  const blocks = stdout.split('\n').filter((line) => line.startsWith('block\t')).map((line) => line.split('\t'));
+  const blocks = stdout
+    .split('\n')
+    .filter((line) => line.startsWith('block\t'))
+    .map((line) => line.split('\t'));
   return { blocks: blocks.length, sizesInHeaders: blocks.every((fields) => fields[12] === 'cu') };
 }
 
@@ -57,7 +60,10 @@ beforeAll(async () => {
   // Named by its metadata, in a path that says nothing.
   await mkdir(join(www, 'misc'));
   await copyFile(raw.tiny, join(www, 'misc', 'thing.bin'));
-  await writeFile(join(www, 'misc', 'thing.bin.metadata'), JSON.stringify({ name: 'tiny', version: 'v1', arch: 'aarch64' }));
+  await writeFile(
+    join(www, 'misc', 'thing.bin.metadata'),
+    JSON.stringify({ name: 'tiny', version: 'v1', arch: 'aarch64' }),
+  );
   // Not images.
   await writeFile(join(www, 'README.md'), '# my templates\n');
   await writeFile(join(www, 'notes.bin'), Buffer.alloc(1000, 1));
@@ -72,11 +78,29 @@ describe('templates index', () => {
 
   it('indexes raw, qcow2 and xz images by content and names them from metadata or path', async () => {
     repoFile = join(ws.www, 'pub.json');
-    const result = await runCli(['index', ws.www, '--name', 'pub', '--base-url', ws.baseurl, '--block-size', '1M', '--json']);
+    const result = await runCli([
+      'index',
+      ws.www,
+      '--name',
+      'pub',
+      '--base-url',
+      ws.baseurl,
+      '--block-size',
+      '1M',
+      '--json',
+    ]);
     expect(result.stderr).not.toContain('[');
     expect(result.exitCode).toBe(0);
     summary = JSON.parse(result.stdout) as IndexSummary;
-    expect(summary).toMatchObject({ repository: 'pub', output: repoFile, written: true, templates: 5, versions: 5, problems: [], removed: [] });
+    expect(summary).toMatchObject({
+      repository: 'pub',
+      output: repoFile,
+      written: true,
+      templates: 5,
+      versions: 5,
+      problems: [],
+      removed: [],
+    });
     expect(summary.images.map((image) => [image.ref, image.handle, image.status]).sort()).toEqual([
       ['pub:alpine:3.19', 'alpine-3.19.img', 'compressed'],
       ['pub:centos:7', 'centos-7.qcow2', 'compressed'],
@@ -92,8 +116,15 @@ describe('templates index', () => {
   it('writes multi-block .xz with sizes in the headers, a bare SHA-1 .hash and merged .metadata next to each image', async () => {
     // The fit xz was left byte for byte as it was.
     expect(await digestOf(join(ws.www, 'debian-12.raw.xz'))).toBe(debianXz);
-    for (const [handle, image] of [['fedora/33/disk.raw', raw.fedora], ['alpine-3.19.img', raw.alpine], ['misc/thing.bin', raw.tiny]] as const) {
-      expect(await xzBlocks(join(ws.www, `${handle}.xz`))).toEqual({ blocks: (await stat(image)).size / 2 ** 20, sizesInHeaders: true });
+    for (const [handle, image] of [
+      ['fedora/33/disk.raw', raw.fedora],
+      ['alpine-3.19.img', raw.alpine],
+      ['misc/thing.bin', raw.tiny],
+    ] as const) {
+      expect(await xzBlocks(join(ws.www, `${handle}.xz`))).toEqual({
+        blocks: (await stat(image)).size / 2 ** 20,
+        sizesInHeaders: true,
+      });
       expect(await readFile(join(ws.www, `${handle}.hash`), 'utf8')).toBe(await digestOf(image));
     }
     const qcow2 = join(ws.www, 'centos-7.qcow2');
@@ -116,7 +147,10 @@ describe('templates index', () => {
     expect(repository.problems).toEqual([]);
     const version = repository.templates.get('centos');
     expect(version?.ok).toBe(true);
-    const json = JSON.parse(text) as { sources: unknown; templates: Record<string, { versions: Record<string, Record<string, unknown>> }> };
+    const json = JSON.parse(text) as {
+      sources: unknown;
+      templates: Record<string, { versions: Record<string, Record<string, unknown>> }>;
+    };
     expect(json.sources).toEqual({ pub: { type: 'http', args: { baseurl: ws.baseurl } } });
     const centos = json.templates.centos!.versions['7']!;
     const qcow2 = join(ws.www, 'centos-7.qcow2');
@@ -143,7 +177,10 @@ describe('templates index', () => {
       const fetched = JSON.parse(line) as { ref: string; path: string; status: string };
       expect(fetched).toMatchObject({ ref: refs[i], status: 'downloaded' });
       expect(await digestOf(fetched.path)).toBe(await digestOf(expected[i]!));
-      const record = JSON.parse(await readFile(`${fetched.path}.record.json`, 'utf8')) as { verified: { of: string }; compressed: boolean };
+      const record = JSON.parse(await readFile(`${fetched.path}.record.json`, 'utf8')) as {
+        verified: { of: string };
+        compressed: boolean;
+      };
       expect(record).toMatchObject({ compressed: true, verified: { of: 'zst' } });
     }
     // The fast path needs no .hash file: the repository JSON carries both digests. Only the listed .zst is asked for.
@@ -161,16 +198,32 @@ describe('templates index', () => {
     const store = join(ws.dir, 'store-file');
     const result = await runCli(['fetch', '--repo', output, '--store', store, '--json', 'pub:centos:7', 'pub:tiny:v1']);
     expect(result.exitCode).toBe(0);
-    const [centos, tiny] = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { path: string });
+    const [centos, tiny] = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { path: string });
     expect(await digestOf(centos!.path)).toBe(await digestOf(raw.centos));
     expect(await digestOf(tiny!.path)).toBe(await digestOf(raw.tiny));
-    const record = JSON.parse(await readFile(`${centos!.path}.record.json`, 'utf8')) as { source: string; verified: { of: string } };
+    const record = JSON.parse(await readFile(`${centos!.path}.record.json`, 'utf8')) as {
+      source: string;
+      verified: { of: string };
+    };
     expect(record).toMatchObject({ source: join(ws.www, 'centos-7.qcow2.zst'), verified: { of: 'zst' } });
   });
 
   it('re-indexing an unchanged directory compresses nothing and rewrites nothing', async () => {
     const before = await snapshot(ws.www);
-    const result = await runCli(['index', ws.www, '--name', 'pub', '--base-url', ws.baseurl, '--block-size', '1M', '--json']);
+    const result = await runCli([
+      'index',
+      ws.www,
+      '--name',
+      'pub',
+      '--base-url',
+      ws.baseurl,
+      '--block-size',
+      '1M',
+      '--json',
+    ]);
     expect(result.exitCode).toBe(0);
     const again = JSON.parse(result.stdout) as IndexSummary;
     expect(again).toMatchObject({ written: false, versions: 5, bytesIn: 0, bytesOut: 0 });
@@ -182,7 +235,12 @@ describe('templates index', () => {
     const disk = join(ws.www, 'fedora', '33', 'disk.raw');
     const changed = await makeDisk(join(ws.dir, 'fedora2.raw'), { sizeMiB: 8, dataKiB: 1024, label: 'fedora2' });
     await copyFile(changed, disk);
-    const first = await indexDirectory(ws.www, { name: 'pub', baseUrl: ws.baseurl, context: context(), blockBytes: 2 ** 20 });
+    const first = await indexDirectory(ws.www, {
+      name: 'pub',
+      baseUrl: ws.baseurl,
+      context: context(),
+      blockBytes: 2 ** 20,
+    });
     expect(Object.fromEntries(first.images.map((image) => [image.handle, image.status]))).toEqual({
       'alpine-3.19.img': 'unchanged',
       'centos-7.qcow2': 'unchanged',
@@ -192,12 +250,19 @@ describe('templates index', () => {
     });
     expect(first.written).toBe(true);
     expect(await readFile(`${disk}.hash`, 'utf8')).toBe(await digestOf(changed));
-    const json = JSON.parse(await readFile(repoFile, 'utf8')) as { templates: Record<string, { versions: Record<string, { hash: string }> }> };
+    const json = JSON.parse(await readFile(repoFile, 'utf8')) as {
+      templates: Record<string, { versions: Record<string, { hash: string }> }>;
+    };
     expect(json.templates.fedora!.versions['33']!.hash).toBe(`sha1:${await digestOf(changed)}`);
 
     await rm(join(ws.www, 'misc', 'thing.bin'));
     await rm(join(ws.www, 'misc', 'thing.bin.xz'));
-    const second = await indexDirectory(ws.www, { name: 'pub', baseUrl: ws.baseurl, context: context(), blockBytes: 2 ** 20 });
+    const second = await indexDirectory(ws.www, {
+      name: 'pub',
+      baseUrl: ws.baseurl,
+      context: context(),
+      blockBytes: 2 ** 20,
+    });
     expect(second).toMatchObject({ written: true, versions: 4, removed: ['misc/thing.bin'], bytesIn: 0 });
     const names = Object.keys((JSON.parse(await readFile(repoFile, 'utf8')) as { templates: object }).templates).sort();
     expect(names).toEqual(['alpine', 'centos', 'debian', 'fedora']);
@@ -208,14 +273,19 @@ describe('templates index filters', () => {
   let dir: string;
   beforeAll(async () => {
     dir = join(ws.dir, 'filters');
-    for (const [path, arch] of [['a/1/x.raw', 'x86_64'], ['b/1/x.raw', 'aarch64'], ['c/1/y.img', undefined]] as const) {
+    for (const [path, arch] of [
+      ['a/1/x.raw', 'x86_64'],
+      ['b/1/x.raw', 'aarch64'],
+      ['c/1/y.img', undefined],
+    ] as const) {
       await mkdir(join(dir, path, '..'), { recursive: true });
       await copyFile(raw.tiny, join(dir, path));
       if (arch) await writeFile(join(dir, `${path}.metadata`), JSON.stringify({ arch }));
     }
   });
   const names = (summary: IndexSummary) => summary.images.map((image) => image.ref).sort();
-  const run = (options: Parameters<typeof indexDirectory>[1]) => indexDirectory(dir, { output: join(ws.dir, 'filtered.json'), context: context(), ...options });
+  const run = (options: Parameters<typeof indexDirectory>[1]) =>
+    indexDirectory(dir, { output: join(ws.dir, 'filtered.json'), context: context(), ...options });
 
   it('--include and --exclude match the handle; a glob without / matches the file name', async () => {
     expect(names(await run({ name: 'f', include: ['*.raw'] }))).toEqual(['f:a:1', 'f:b:1']);
@@ -236,8 +306,13 @@ describe('templates index failures', () => {
     const dir = join(ws.dir, 'bad');
     await mkdir(dir);
     await copyFile(raw.tiny, join(dir, 'good-1.raw'));
-    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', raw.tiny, join(dir, 'backed-1.qcow2')], { env: { PATH: TOOL_PATH } });
-    await writeFile(join(dir, 'broken-1.raw.xz'), (await readFile(await xzFile(raw.tiny, join(ws.dir, 'tiny.raw.xz')))).subarray(0, 5000));
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', raw.tiny, join(dir, 'backed-1.qcow2')], {
+      env: { PATH: TOOL_PATH },
+    });
+    await writeFile(
+      join(dir, 'broken-1.raw.xz'),
+      (await readFile(await xzFile(raw.tiny, join(ws.dir, 'tiny.raw.xz')))).subarray(0, 5000),
+    );
     await copyFile(raw.tiny, join(dir, 'nameless.raw'));
     await copyFile(raw.tiny, join(dir, 'meta-1.raw'));
     await writeFile(join(dir, 'meta-1.raw.metadata'), '{not json');
@@ -256,7 +331,11 @@ describe('templates index failures', () => {
     // The exit code is the first problem's (paths in sorted order: backed-1.qcow2).
     expect(result.exitCode).toBe(7);
     expect(result.stderr.trim().split('\n')).toHaveLength(5);
-    const repository = parseRepository(await readFile(join(dir, 'bad.json'), 'utf8'), 'bad.json', { env: {}, home: '/', allowFileSources: true });
+    const repository = parseRepository(await readFile(join(dir, 'bad.json'), 'utf8'), 'bad.json', {
+      env: {},
+      home: '/',
+      allowFileSources: true,
+    });
     expect([...repository.templates.keys()]).toEqual(['good']);
     // Nothing half-written is left behind.
     expect((await readdir(dir)).filter((name) => name.includes('.tmp-'))).toEqual([]);
@@ -279,17 +358,31 @@ describe('templates index failures', () => {
     });
     await expect(run).rejects.toMatchObject({ code: 'ABORTED' });
     expect(await readFile(join(dir, 'ab.json'), 'utf8')).toBe(before);
-    expect((await readdir(dir)).sort()).toEqual(['.templates-index.lock', '.templates-index.state', 'ab.json', 'one-1.raw', 'one-1.raw.hash', 'one-1.raw.metadata', 'one-1.raw.xz', 'one-1.raw.zst', 'two-1.raw']);
+    expect((await readdir(dir)).sort()).toEqual([
+      '.templates-index.lock',
+      '.templates-index.state',
+      'ab.json',
+      'one-1.raw',
+      'one-1.raw.hash',
+      'one-1.raw.metadata',
+      'one-1.raw.xz',
+      'one-1.raw.zst',
+      'two-1.raw',
+    ]);
   });
 
   it('refuses a bad name, a missing directory and a second run on the same directory', async () => {
     await expect(indexDirectory(ws.www, { name: 'a:b', context: context() })).rejects.toMatchObject({ code: 'USAGE' });
-    await expect(indexDirectory(join(ws.dir, 'nope'), { name: 'x', context: context() })).rejects.toMatchObject({ code: 'INPUT_NOT_FOUND' });
+    await expect(indexDirectory(join(ws.dir, 'nope'), { name: 'x', context: context() })).rejects.toMatchObject({
+      code: 'INPUT_NOT_FOUND',
+    });
     // Another run holds the directory's lock (a flock on a descriptor of its own, as another process would).
     const other = await tryLock(join(ws.www, '.templates-index.lock'), { staleMs: 10_000, now: Date.now() });
     if (!('held' in other)) throw new Error('the lock should be free');
     try {
-      await expect(indexDirectory(ws.www, { name: 'pub', context: context() })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+      await expect(indexDirectory(ws.www, { name: 'pub', context: context() })).rejects.toMatchObject({
+        code: 'LOCK_TIMEOUT',
+      });
     } finally {
       other.held.release();
     }

@@ -16,7 +16,11 @@ describe('naming', () => {
   });
 
   it('prefers metadata name and version, and refuses invalid ones instead of guessing', () => {
-    expect(nameImage('fedora/33/disk.raw', { name: 'f', version: '1' })).toEqual({ name: 'f', version: '1', from: 'metadata' });
+    expect(nameImage('fedora/33/disk.raw', { name: 'f', version: '1' })).toEqual({
+      name: 'f',
+      version: '1',
+      from: 'metadata',
+    });
     expect(nameImage('fedora/33/disk.raw', {})).toEqual({ name: 'fedora', version: '33', from: 'path' });
     expect(nameImage('x-1.raw', { name: 'a:b', version: '1' })).toHaveProperty('problem');
     expect(nameImage('x-1.raw', { name: 1, version: 2 })).toHaveProperty('problem');

@@ -25,7 +25,11 @@ beforeEach(async () => {
   ws = await workspace();
   await writeFile(join(ws.dir, 'a.hash'), await digestOf(disk));
   await writeFile(join(ws.dir, 'a.metadata'), JSON.stringify({ distro: 'test' }));
-  faults = await startFaultServer({ 'tpl/v1.raw': disk, 'tpl/v1.raw.hash': join(ws.dir, 'a.hash'), 'tpl/v1.raw.metadata': join(ws.dir, 'a.metadata') });
+  faults = await startFaultServer({
+    'tpl/v1.raw': disk,
+    'tpl/v1.raw.hash': join(ws.dir, 'a.hash'),
+    'tpl/v1.raw.metadata': join(ws.dir, 'a.metadata'),
+  });
 });
 afterEach(async () => {
   await faults.close();
@@ -68,7 +72,10 @@ describe('faults', () => {
   });
 
   it('gives up after a bounded number of retries with SOURCE_HTTP_ERROR (502)', async () => {
-    await expect(fetchWith('down502', { retries: 2 })).rejects.toMatchObject({ code: 'SOURCE_HTTP_ERROR', fields: { status: 502 } });
+    await expect(fetchWith('down502', { retries: 2 })).rejects.toMatchObject({
+      code: 'SOURCE_HTTP_ERROR',
+      fields: { status: 502 },
+    });
     expect(faults.hits.get('/down502/tpl/v1.raw')).toBe(3);
     expect(await ws.storeFiles()).toEqual(['.tmp']);
   });
@@ -92,7 +99,10 @@ describe('faults', () => {
     const repo = lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } });
     repo.sources.web.args.baseurl = 'http://templates.invalid/';
     const { store, repositories, context } = await librarySetup(ws, [await ws.writeRepo('r', repo)], { retries: 0 });
-    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({ code: 'SOURCE_UNREACHABLE', fields: { url: expect.stringMatching(/^http:\/\/templates\.invalid\//) } });
+    await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({
+      code: 'SOURCE_UNREACHABLE',
+      fields: { url: expect.stringMatching(/^http:\/\/templates\.invalid\//) },
+    });
     expect(await ws.storeFiles()).toEqual(['.tmp']);
   });
 
@@ -107,13 +117,29 @@ describe('faults', () => {
       const dense = join(ws.dir, 'dense.raw');
       await writeFile(dense, Buffer.alloc(4 * 2 ** 20, 0x5a));
       await publishImage(ws.www, 'tpl/dense.raw', dense);
-      const repo = await ws.writeRepo('r', lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 }, dense: { source: 'web', handle: 'tpl/dense.raw', timestamp: 2 } } }));
+      const repo = await ws.writeRepo(
+        'r',
+        lagoRepo('r', ws, {
+          tpl: {
+            v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 },
+            dense: { source: 'web', handle: 'tpl/dense.raw', timestamp: 2 },
+          },
+        }),
+      );
       const { repositories, context } = await librarySetup(ws, [repo]);
       const store = await openStore({ root: join(small, 'store') });
-      const files = async () => withoutLockFiles((await run('find', [join(small, 'store'), '-mindepth', '1'])).stdout.trim().split('\n')).sort();
-      await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({ code: 'STORE_FULL', fields: { ref: 'r:tpl:v1' } });
+      const files = async () =>
+        withoutLockFiles(
+          (await run('find', [join(small, 'store'), '-mindepth', '1'])).stdout.trim().split('\n'),
+        ).sort();
+      await expect(fetchTemplate('r:tpl:v1', { store, repositories, context })).rejects.toMatchObject({
+        code: 'STORE_FULL',
+        fields: { ref: 'r:tpl:v1' },
+      });
       expect(await files()).toEqual([join(small, 'store', '.tmp')]);
-      await expect(fetchTemplate('r:tpl:dense', { store, repositories, context })).rejects.toMatchObject({ code: 'STORE_IO' });
+      await expect(fetchTemplate('r:tpl:dense', { store, repositories, context })).rejects.toMatchObject({
+        code: 'STORE_IO',
+      });
       expect(await files()).toEqual([join(small, 'store', '.tmp')]);
     } finally {
       await run('umount', [small]);
@@ -128,28 +154,50 @@ describe('faults', () => {
     bytes.fill(0xff, 512); // header kept, tables and data destroyed
     await writeFile(broken, bytes);
     await publishImage(ws.www, 'tpl/broken.qcow2', broken);
-    const repo = await ws.writeRepo('r', lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.qcow2', timestamp: 1 }, v2: { source: 'web', handle: 'tpl/broken.qcow2', timestamp: 2 } } }));
+    const repo = await ws.writeRepo(
+      'r',
+      lagoRepo('r', ws, {
+        tpl: {
+          v1: { source: 'web', handle: 'tpl/v1.qcow2', timestamp: 1 },
+          v2: { source: 'web', handle: 'tpl/broken.qcow2', timestamp: 2 },
+        },
+      }),
+    );
     const missing = await librarySetup(ws, [repo], { qemuImg: '/nonexistent/qemu-img' });
-    await expect(fetchTemplate('r:tpl:v1', { ...missing })).rejects.toMatchObject({ code: 'TOOL_MISSING', fields: { tool: 'qemu-img' } });
+    await expect(fetchTemplate('r:tpl:v1', { ...missing })).rejects.toMatchObject({
+      code: 'TOOL_MISSING',
+      fields: { tool: 'qemu-img' },
+    });
     const { store, repositories, context } = await librarySetup(ws, [repo]);
-    await expect(fetchTemplate('r:tpl:v2', { store, repositories, context })).rejects.toMatchObject({ code: 'CONVERT_FAILED' });
+    await expect(fetchTemplate('r:tpl:v2', { store, repositories, context })).rejects.toMatchObject({
+      code: 'CONVERT_FAILED',
+    });
     expect(await ws.storeFiles()).toEqual(['.tmp']);
   });
 
   it('lets a waiter answer from the store once the holder published, without queueing for the lock', async () => {
     await publishImage(ws.www, 'tpl/v1.raw', disk);
-    const repo = await ws.writeRepo('r', lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } }));
+    const repo = await ws.writeRepo(
+      'r',
+      lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } }),
+    );
     // The entry, fetched into another store, is what the holder will publish (by rename, as a fetch does).
     const elsewhere = join(ws.dir, 'elsewhere');
     expect((await runCli(['fetch', '-q', '--repo', repo, '--store', elsewhere, 'r:tpl:v1'])).exitCode).toBe(0);
     const store = await openStore({ root: ws.store });
     const waiter = await withEntryLock(store, { repository: 'r', template: 'tpl', version: 'v1' }, {}, async () => {
-      const waiting = execa(process.execPath, [CLI, 'fetch', '--lock-wait', '5', '--repo', repo, '--store', ws.store, 'r:tpl:v1'], { reject: false, env: { PATH: TOOL_PATH }, timeout: 30_000 });
+      const waiting = execa(
+        process.execPath,
+        [CLI, 'fetch', '--lock-wait', '5', '--repo', repo, '--store', ws.store, 'r:tpl:v1'],
+        { reject: false, env: { PATH: TOOL_PATH }, timeout: 30_000 },
+      );
       // It says it waits once it found the lock taken.
       await new Promise<void>((resolve) => {
         waiting.stderr!.on('data', (text: Buffer) => String(text).includes('waiting for another process') && resolve());
       });
-      for (const name of (await readdir(elsewhere)).filter((file) => file.startsWith('r:tpl:v1') && !file.endsWith('.lock'))) {
+      for (const name of (await readdir(elsewhere)).filter(
+        (file) => file.startsWith('r:tpl:v1') && !file.endsWith('.lock'),
+      )) {
         await rename(join(elsewhere, name), join(ws.store, name));
       }
       // Still holding the lock: the waiter must finish now, not when it is released.
@@ -163,7 +211,10 @@ describe('faults', () => {
 
   it('names the holder (pid and host) when the lock is held past --lock-wait', async () => {
     await publishImage(ws.www, 'tpl/v1.raw', disk);
-    const repo = await ws.writeRepo('r', lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } }));
+    const repo = await ws.writeRepo(
+      'r',
+      lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'tpl/v1.raw', timestamp: 1 } } }),
+    );
     const store = await openStore({ root: ws.store });
     const result = await withEntryLock(store, { repository: 'r', template: 'tpl', version: 'v1' }, {}, () =>
       runCli(['fetch', '--json', '--lock-wait', '1', '--repo', repo, '--store', ws.store, 'r:tpl:v1']),

@@ -23,12 +23,21 @@ afterEach(async () => {
   await ws.cleanup();
 });
 
-async function setupWith(versions: Record<string, Record<string, unknown>>, context: Parameters<typeof librarySetup>[2] = {}) {
-  const templates = { tpl: Object.fromEntries(Object.entries(versions).map(([v, spec]) => [v, { source: 'web', timestamp: 1, ...spec }])) };
+async function setupWith(
+  versions: Record<string, Record<string, unknown>>,
+  context: Parameters<typeof librarySetup>[2] = {},
+) {
+  const templates = {
+    tpl: Object.fromEntries(Object.entries(versions).map(([v, spec]) => [v, { source: 'web', timestamp: 1, ...spec }])),
+  };
   return librarySetup(ws, [await ws.writeRepo('r', lagoRepo('r', ws, templates))], context);
 }
 
-async function expectRefused(version: Record<string, unknown>, code: string, context: Parameters<typeof librarySetup>[2] = {}) {
+async function expectRefused(
+  version: Record<string, unknown>,
+  code: string,
+  context: Parameters<typeof librarySetup>[2] = {},
+) {
   const { store, repositories, context: ctx } = await setupWith({ v1: version }, context);
   await expect(fetchTemplate('r:tpl:v1', { store, repositories, context: ctx })).rejects.toMatchObject({ code });
   expect(await ws.storeFiles()).toEqual(['.tmp']);
@@ -43,14 +52,21 @@ describe('hostile repositories', () => {
     await expect(loadRepositories({ store, repos: [local] })).rejects.toMatchObject({ code: 'REPO_INVALID' });
     await writeFile(join(ws.www, 'huge.json'), '');
     await truncate(join(ws.www, 'huge.json'), 65 * 1024 * 1024);
-    await expect(loadRepositories({ store, repos: [`${ws.baseurl}huge.json`] })).rejects.toMatchObject({ code: 'REPO_INVALID' });
+    await expect(loadRepositories({ store, repos: [`${ws.baseurl}huge.json`] })).rejects.toMatchObject({
+      code: 'REPO_INVALID',
+    });
   });
 
   it('decides by content: HTML under a JSON content type is REPO_INVALID, JSON under another content type is read', async () => {
     const store = await openStore({ root: ws.store });
     await writeFile(join(ws.www, 'portal.json'), '<!DOCTYPE html><html><body>log in</body></html>');
-    await expect(loadRepositories({ store, repos: [`${ws.baseurl}portal.json`] })).rejects.toMatchObject({ code: 'REPO_INVALID' });
-    await writeFile(join(ws.www, 'repo.bin'), JSON.stringify(lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'x', timestamp: 1 } } })));
+    await expect(loadRepositories({ store, repos: [`${ws.baseurl}portal.json`] })).rejects.toMatchObject({
+      code: 'REPO_INVALID',
+    });
+    await writeFile(
+      join(ws.www, 'repo.bin'),
+      JSON.stringify(lagoRepo('r', ws, { tpl: { v1: { source: 'web', handle: 'x', timestamp: 1 } } })),
+    );
     const set = await loadRepositories({ store, repos: [`${ws.baseurl}repo.bin`] });
     expect(set.get('r')?.templates.has('tpl')).toBe(true);
   });
@@ -63,7 +79,11 @@ describe('hostile repositories', () => {
     ['versions that are a list', undefined, 'versions'],
   ])('marks a version with %s ENTRY_BROKEN, naming the JSON path', (_what, version, field) => {
     const spec = version === undefined ? { versions: [] } : { versions: { v1: version } };
-    const text = JSON.stringify({ name: 'r', sources: { web: { type: 'http', args: { baseurl: 'http://127.0.0.1/' } } }, templates: { tpl: spec } });
+    const text = JSON.stringify({
+      name: 'r',
+      sources: { web: { type: 'http', args: { baseurl: 'http://127.0.0.1/' } } },
+      templates: { tpl: spec },
+    });
     const repo = parseRepository(text, 'r.json', { allowFileSources: true, env: {}, home: '/root' });
     const set = new RepositorySet([repo]);
     let error: unknown;
@@ -72,7 +92,10 @@ describe('hostile repositories', () => {
     } catch (e) {
       error = e;
     }
-    expect(error).toMatchObject({ code: 'ENTRY_BROKEN', fields: { file: 'r.json', jsonPath: expect.stringContaining(field) } });
+    expect(error).toMatchObject({
+      code: 'ENTRY_BROKEN',
+      fields: { file: 'r.json', jsonPath: expect.stringContaining(field) },
+    });
   });
 
   it.each([
@@ -87,7 +110,12 @@ describe('hostile repositories', () => {
       sources: { web: { type: 'http', args: { baseurl: 'http://127.0.0.1/' } } },
       templates: {
         [name]: { versions: { v1: { source: 'web', handle: 'x', timestamp: 1 } } },
-        good: { versions: { [name]: { source: 'web', handle: 'x', timestamp: 2 }, v1: { source: 'web', handle: 'x', timestamp: 1 } } },
+        good: {
+          versions: {
+            [name]: { source: 'web', handle: 'x', timestamp: 2 },
+            v1: { source: 'web', handle: 'x', timestamp: 1 },
+          },
+        },
       },
     });
     const repo = parseRepository(text, 'r.json', { allowFileSources: true, env: {}, home: '/root' });
@@ -131,7 +159,10 @@ describe('hostile images and sidecars', () => {
     await expectRefused({ handle: 'tpl/bomb.raw' }, 'IMAGE_TOO_LARGE', { maxImageBytes: 8 * 1024 * 1024 });
     await expectRefused({ handle: 'tpl/bomb.raw' }, 'IMAGE_TOO_LARGE', { maxImageBytes: 8 * 1024 * 1024, fifo: false });
     await expectRefused({ handle: 'tpl/plain.raw' }, 'IMAGE_TOO_LARGE', { maxImageBytes: 8 * 1024 * 1024 });
-    await expectRefused({ handle: 'tpl/bomb.raw' }, 'IMAGE_TOO_LARGE', { decoder: 'lzma-native', maxImageBytes: 8 * 1024 * 1024 });
+    await expectRefused({ handle: 'tpl/bomb.raw' }, 'IMAGE_TOO_LARGE', {
+      decoder: 'lzma-native',
+      maxImageBytes: 8 * 1024 * 1024,
+    });
   });
 
   it('treats a listed .zst as the xz path does: bombs, garbage, wrong sizes and a wrong digest are refused', async () => {
@@ -139,10 +170,15 @@ describe('hostile images and sidecars', () => {
     await writeFile(bomb, '');
     await truncate(bomb, 128 * 1024 * 1024);
     const bombed = await publishImage(ws.www, 'tpl/bomb.raw', bomb, { zst: true });
-    await expectRefused({ handle: 'tpl/bomb.raw', ...bombed.zst }, 'IMAGE_TOO_LARGE', { maxImageBytes: 8 * 1024 * 1024 });
+    await expectRefused({ handle: 'tpl/bomb.raw', ...bombed.zst }, 'IMAGE_TOO_LARGE', {
+      maxImageBytes: 8 * 1024 * 1024,
+    });
     const published = await publishImage(ws.www, 'tpl/v1.raw', disk, { zst: true });
     await expectRefused({ handle: 'tpl/v1.raw', ...published.zst, size: 1024 * 1024 }, 'SIZE_MISMATCH');
-    await expectRefused({ handle: 'tpl/v1.raw', ...published.zst, zst_hash: `sha256:${'0'.repeat(64)}` }, 'HASH_MISMATCH');
+    await expectRefused(
+      { handle: 'tpl/v1.raw', ...published.zst, zst_hash: `sha256:${'0'.repeat(64)}` },
+      'HASH_MISMATCH',
+    );
     // Garbage after the frame, published with its own digest: the digest matches, zstd refuses it.
     const zst = join(ws.www, 'tpl/v1.raw.zst');
     await writeFile(zst, Buffer.concat([await readFile(zst), Buffer.from('garbage after the frame')]));
@@ -152,7 +188,10 @@ describe('hostile images and sidecars', () => {
     await expectRefused({ handle: 'tpl/v1.raw', zst_hash: `sha256:${await digestOf(zst, 'sha256')}` }, 'DECODE_FAILED');
     // Not zstd at all under the .zst name (HTML from a portal): refused by content, not stored as an image.
     await writeFile(zst, '<!DOCTYPE html><html><body>login</body></html>');
-    await expectRefused({ handle: 'tpl/v1.raw', zst_hash: `sha256:${await digestOf(zst, 'sha256')}` }, 'FORMAT_UNSUPPORTED');
+    await expectRefused(
+      { handle: 'tpl/v1.raw', zst_hash: `sha256:${await digestOf(zst, 'sha256')}` },
+      'FORMAT_UNSUPPORTED',
+    );
   });
 
   it('refuses an image that decodes to more or fewer bytes than the repository says (SIZE_MISMATCH)', async () => {
@@ -163,7 +202,11 @@ describe('hostile images and sidecars', () => {
 
   it('refuses a qcow2 with an external data file before qemu-img opens it', async () => {
     const qcow = join(ws.dir, 'ext.qcow2');
-    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', `data_file=${join(ws.dir, 'ext.data')}`, qcow, '16M'], { env: { PATH: TOOL_PATH } });
+    await execa(
+      'qemu-img',
+      ['create', '-q', '-f', 'qcow2', '-o', `data_file=${join(ws.dir, 'ext.data')}`, qcow, '16M'],
+      { env: { PATH: TOOL_PATH } },
+    );
     await publishImage(ws.www, 'tpl/v1.qcow2', qcow);
     await expectRefused({ handle: 'tpl/v1.qcow2' }, 'FORMAT_UNSUPPORTED');
   });

@@ -33,10 +33,15 @@ async function slowRepo(images: Record<string, string>) {
 describe('processes sharing a store', () => {
   it('16 processes fetching a mix of 4 templates: all succeed, each template downloaded once, every image verifies', async () => {
     const images: Record<string, string> = {};
-    for (const name of ['t0', 't1', 't2', 't3']) images[name] = await makeDisk(join(ws.dir, `${name}.raw`), { sizeMiB: 8, dataKiB: 1536, label: name });
+    for (const name of ['t0', 't1', 't2', 't3'])
+      images[name] = await makeDisk(join(ws.dir, `${name}.raw`), { sizeMiB: 8, dataKiB: 1536, label: name });
     const repo = await slowRepo(images);
     const results = await Promise.all(
-      Array.from({ length: 16 }, (_, i) => runCli(['fetch', '--json', '--repo', repo, '--store', ws.store, `r:t${i % 4}:v1`], { TEMPLATES_LOCK_STALE_SECONDS: '10' })),
+      Array.from({ length: 16 }, (_, i) =>
+        runCli(['fetch', '--json', '--repo', repo, '--store', ws.store, `r:t${i % 4}:v1`], {
+          TEMPLATES_LOCK_STALE_SECONDS: '10',
+        }),
+      ),
     );
     expect(results.map((r) => r.exitCode)).toEqual(Array(16).fill(0));
     for (const [name, image] of Object.entries(images)) {
@@ -54,7 +59,7 @@ describe('processes sharing a store', () => {
     const expected = await digestOf(image);
     // A fixed pseudo-random sequence: the kill points differ from run to run of the loop, not from CI run to CI run.
     let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     for (let round = 0; round < 20; round++) {
       const child = execa(process.execPath, [CLI, 'fetch', '-q', '--repo', repo, '--store', ws.store, 'r:tpl:v1'], {
         env: { PATH: TOOL_PATH, TEMPLATES_LOCK_STALE_SECONDS: '2' },
@@ -68,13 +73,26 @@ describe('processes sharing a store', () => {
       const files = await visible(ws.store);
       if (files.includes('r:tpl:v1')) {
         // .users (the last use) is written right after the publish, so a kill may come between the two.
-        expect(files.filter((name) => name !== 'r:tpl:v1.lock' && name !== 'r:tpl:v1.users')).toEqual(['r:tpl:v1', 'r:tpl:v1.hash', 'r:tpl:v1.metadata', 'r:tpl:v1.record.json']);
+        expect(files.filter((name) => name !== 'r:tpl:v1.lock' && name !== 'r:tpl:v1.users')).toEqual([
+          'r:tpl:v1',
+          'r:tpl:v1.hash',
+          'r:tpl:v1.metadata',
+          'r:tpl:v1.record.json',
+        ]);
         expect(await digestOf(join(ws.store, 'r:tpl:v1'))).toBe(expected);
       }
     }
-    const last = await runCli(['fetch', '--json', '--repo', repo, '--store', ws.store, 'r:tpl:v1'], { TEMPLATES_LOCK_STALE_SECONDS: '2' });
+    const last = await runCli(['fetch', '--json', '--repo', repo, '--store', ws.store, 'r:tpl:v1'], {
+      TEMPLATES_LOCK_STALE_SECONDS: '2',
+    });
     expect(last.exitCode).toBe(0);
     expect(await digestOf(join(ws.store, 'r:tpl:v1'))).toBe(expected);
-    expect(await visible(ws.store)).toEqual(['r:tpl:v1', 'r:tpl:v1.hash', 'r:tpl:v1.metadata', 'r:tpl:v1.record.json', 'r:tpl:v1.users']);
+    expect(await visible(ws.store)).toEqual([
+      'r:tpl:v1',
+      'r:tpl:v1.hash',
+      'r:tpl:v1.metadata',
+      'r:tpl:v1.record.json',
+      'r:tpl:v1.users',
+    ]);
   }, 300_000);
 });

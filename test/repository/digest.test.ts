@@ -30,7 +30,9 @@ describe('hash files', () => {
     ['an unknown algorithm', `md5:${'a'.repeat(32)}`],
     ['a length that does not fit the algorithm', `sha256:${sha1}`],
   ])('refuses %s with HASH_INVALID', (_what, text) => {
-    expect(() => parseHashFile(text, 'http://h/x.hash')).toThrow(expect.objectContaining({ code: 'HASH_INVALID', fields: expect.objectContaining({ url: 'http://h/x.hash' }) }));
+    expect(() => parseHashFile(text, 'http://h/x.hash')).toThrow(
+      expect.objectContaining({ code: 'HASH_INVALID', fields: expect.objectContaining({ url: 'http://h/x.hash' }) }),
+    );
   });
 
   it('writes SHA-1 as bare hex (lago) and other algorithms as algo:hex', () => {

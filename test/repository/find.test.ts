@@ -37,15 +37,24 @@ describe('loadRepositories', () => {
     await writeFile(join(dir, 'broken.json'), '{"name":');
     await writeFile(join(dir, 'notes.txt'), 'ignored');
     const warnings: string[] = [];
-    const set = await loadRepositories({ context: createContext({ env: {} }), repoDirs: [dir], onWarning: (m) => warnings.push(m) });
+    const set = await loadRepositories({
+      context: createContext({ env: {} }),
+      repoDirs: [dir],
+      onWarning: (m) => warnings.push(m),
+    });
     expect(set.names()).toEqual(['alpha', 'beta']);
     expect(warnings).toEqual([expect.stringContaining('broken.json')]);
   });
 
   it('fails on a broken repository named explicitly', async () => {
     const path = await ws.writeRepo('x', '{"name":');
-    await expect(loadRepositories({ context: createContext({ env: {} }), repos: [path] })).rejects.toMatchObject({ code: 'REPO_INVALID', fields: { file: path } });
-    await expect(loadRepositories({ context: createContext({ env: {} }), repos: [join(ws.dir, 'missing.json')] })).rejects.toMatchObject({ code: 'REPO_NOT_FOUND' });
+    await expect(loadRepositories({ context: createContext({ env: {} }), repos: [path] })).rejects.toMatchObject({
+      code: 'REPO_INVALID',
+      fields: { file: path },
+    });
+    await expect(
+      loadRepositories({ context: createContext({ env: {} }), repos: [join(ws.dir, 'missing.json')] }),
+    ).rejects.toMatchObject({ code: 'REPO_NOT_FOUND' });
   });
 
   it('reads TEMPLATES_REPOS (files, directories and URLs) and keeps the first of two same-named repositories', async () => {
@@ -76,7 +85,9 @@ describe('repositories over HTTP', () => {
     // Same cache, server gone: simulate by pointing a copy of the cache at a dead URL.
     const deadUrl = 'http://127.0.0.1:9/r.json';
     const other = await openStore({ root: join(ws.dir, 'store2') });
-    await expect(loadRepository(deadUrl, { context, store: other })).rejects.toMatchObject({ code: 'SOURCE_UNREACHABLE' });
+    await expect(loadRepository(deadUrl, { context, store: other })).rejects.toMatchObject({
+      code: 'SOURCE_UNREACHABLE',
+    });
     await mkdir(join(other.root, '.repos'), { recursive: true });
     await cp(repoCachePath(store.root, url), repoCachePath(other.root, deadUrl));
     const warnings: string[] = [];
@@ -89,10 +100,15 @@ describe('repositories over HTTP', () => {
     const context = createContext({ env: {} });
     const portal = ws.baseurl.replace(/\/ws-[^/]+\/$/, '/portal/r.json');
     await expect(loadRepository(portal, { context })).rejects.toMatchObject({ code: 'REPO_INVALID' });
-    await expect(loadRepository(`${ws.baseurl}nope.json`, { context })).rejects.toMatchObject({ code: 'REPO_NOT_FOUND', fields: { status: 404 } });
+    await expect(loadRepository(`${ws.baseurl}nope.json`, { context })).rejects.toMatchObject({
+      code: 'REPO_NOT_FOUND',
+      fields: { status: 404 },
+    });
   });
 
   it('refuses unsupported location schemes', async () => {
-    await expect(loadRepository('ftp://h/r.json', { context: createContext({ env: {} }) })).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(loadRepository('ftp://h/r.json', { context: createContext({ env: {} }) })).rejects.toMatchObject({
+      code: 'USAGE',
+    });
   });
 });

@@ -13,7 +13,9 @@ const LAGO = {
     local: { type: 'file', args: { root: '$HOME/templates' } },
   },
   templates: {
-    'el7.3-base': { versions: { v1: { source: 'ci-templates-vm', handle: 'el7.3-base', timestamp: 1483295849.820523 } } },
+    'el7.3-base': {
+      versions: { v1: { source: 'ci-templates-vm', handle: 'el7.3-base', timestamp: 1483295849.820523 } },
+    },
     centos7_host: {
       versions: {
         v1: { source: 'ci-templates-vm', handle: 'centos7/host/v1.qcow2', timestamp: 1428328144 },
@@ -30,7 +32,7 @@ const version = (repo: Repository, t: string, v: string) => {
 };
 
 describe('parseRepository', () => {
-  it('reads lago\'s repository format unchanged', () => {
+  it("reads lago's repository format unchanged", () => {
     const repo = parseRepository(JSON.stringify(LAGO), 'repo.json', options);
     expect(repo.name).toBe('phx_repo');
     expect(repo.problems).toEqual([]);
@@ -52,11 +54,18 @@ describe('parseRepository', () => {
     expect(expandPath('~/t', options.env, options.home)).toBe('/home/u/t');
     expect(expandPath('${TPL}/x/$NOPE', options.env, options.home)).toBe('/srv/tpl/x/$NOPE');
     const repo = parseRepository(
-      JSON.stringify({ name: 'r', sources: { s: { type: 'file', args: { root: 'images' } } }, templates: { t: { versions: { v: { source: 's', handle: 'a', timestamp: 1 } } } } }),
+      JSON.stringify({
+        name: 'r',
+        sources: { s: { type: 'file', args: { root: 'images' } } },
+        templates: { t: { versions: { v: { source: 's', handle: 'a', timestamp: 1 } } } },
+      }),
       '/etc/repos/r.json',
       options,
     );
-    expect(version(repo, 't', 'v')).toMatchObject({ ok: true, value: { source: { type: 'file', root: '/etc/repos/images' } } });
+    expect(version(repo, 't', 'v')).toMatchObject({
+      ok: true,
+      value: { source: { type: 'file', root: '/etc/repos/images' } },
+    });
   });
 
   it('keeps broken versions and templates beside good ones, each failing only when asked for', () => {
@@ -90,7 +99,9 @@ describe('parseRepository', () => {
         return [v, entry.error];
       }),
     );
-    expect(messages.v2!.message).toBe('repo.json: templates.mixed.versions.v2.source: unknown source "ci-templates-vm:::"');
+    expect(messages.v2!.message).toBe(
+      'repo.json: templates.mixed.versions.v2.source: unknown source "ci-templates-vm:::"',
+    );
     expect(messages.v2!.fields).toMatchObject({ file: 'repo.json', jsonPath: 'templates.mixed.versions.v2.source' });
     expect(messages.v3!.fields.jsonPath).toBe('templates.mixed.versions.v3.handle');
     expect(messages.v4!.fields.jsonPath).toBe('templates.mixed.versions.v4.timestamp');
@@ -110,14 +121,33 @@ describe('parseRepository', () => {
       JSON.stringify({
         name: 'r',
         sources: { s: { type: 'http', args: { baseurl: 'https://h/x' } } },
-        templates: { t: { versions: { v: { source: 's', handle: 'h', timestamp: 1, hash: `sha1:${sha1}`, compressed_hash: `sha256:${sha256}`, size: 1024, format: 'qcow2' } } } },
+        templates: {
+          t: {
+            versions: {
+              v: {
+                source: 's',
+                handle: 'h',
+                timestamp: 1,
+                hash: `sha1:${sha1}`,
+                compressed_hash: `sha256:${sha256}`,
+                size: 1024,
+                format: 'qcow2',
+              },
+            },
+          },
+        },
       }),
       'r.json',
       options,
     );
     expect(version(repo, 't', 'v')).toMatchObject({
       ok: true,
-      value: { hash: { algorithm: 'sha1', hex: sha1 }, compressedHash: { algorithm: 'sha256', hex: 'b'.repeat(64) }, size: 1024, format: 'qcow2' },
+      value: {
+        hash: { algorithm: 'sha1', hex: sha1 },
+        compressedHash: { algorithm: 'sha256', hex: 'b'.repeat(64) },
+        size: 1024,
+        format: 'qcow2',
+      },
     });
   });
 
@@ -146,10 +176,19 @@ describe('parseRepository', () => {
     const text = JSON.stringify({
       name: 'r',
       sources: { f: { type: 'file', args: { root: '/etc' } }, g: { type: 'http', args: { baseurl: 'ftp://h/' } } },
-      templates: { a: { versions: { v: { source: 'f', handle: 'passwd', timestamp: 1 } } }, b: { versions: { v: { source: 'g', handle: 'x', timestamp: 1 } } } },
+      templates: {
+        a: { versions: { v: { source: 'f', handle: 'passwd', timestamp: 1 } } },
+        b: { versions: { v: { source: 'g', handle: 'x', timestamp: 1 } } },
+      },
     });
     const repo = parseRepository(text, 'http://h/r.json', { ...options, allowFileSources: false });
-    expect(version(repo, 'a', 'v')).toMatchObject({ ok: false, error: { code: 'ENTRY_BROKEN', fields: { jsonPath: 'sources.f.type' } } });
-    expect(version(repo, 'b', 'v')).toMatchObject({ ok: false, error: { code: 'ENTRY_BROKEN', fields: { jsonPath: 'sources.g.args.baseurl' } } });
+    expect(version(repo, 'a', 'v')).toMatchObject({
+      ok: false,
+      error: { code: 'ENTRY_BROKEN', fields: { jsonPath: 'sources.f.type' } },
+    });
+    expect(version(repo, 'b', 'v')).toMatchObject({
+      ok: false,
+      error: { code: 'ENTRY_BROKEN', fields: { jsonPath: 'sources.g.args.baseurl' } },
+    });
   });
 });

@@ -48,10 +48,14 @@ async function openPage(server: Served, width = 1280): Promise<{ page: Page; req
 
 /** The exact byte counts (`<data value>`) of a table's rows, by the row's first cell. */
 async function tableBytes(page: Page, selector: string): Promise<Record<string, number[]>> {
-  return page.$$eval(`${selector} tbody tr`, (rows) => Object.fromEntries(rows.map((row) => [
-    row.querySelector('th')?.textContent ?? '',
-    [...row.querySelectorAll('data')].map((data) => Number(data.getAttribute('value'))),
-  ])));
+  return page.$$eval(`${selector} tbody tr`, (rows) =>
+    Object.fromEntries(
+      rows.map((row) => [
+        row.querySelector('th')?.textContent ?? '',
+        [...row.querySelectorAll('data')].map((data) => Number(data.getAttribute('value'))),
+      ]),
+    ),
+  );
 }
 
 beforeAll(async () => {
@@ -65,12 +69,28 @@ beforeAll(async () => {
   await makeDisk(join(published, 'debian-12.raw'), { sizeMiB: 4, dataKiB: 512, label: 'debian' });
   await makeDisk(join(published, 'fedora-40.raw'), { sizeMiB: 4, dataKiB: 256, label: 'fedora' });
   await makeDisk(join(published, 'ubuntu-24.raw'), { sizeMiB: 4, dataKiB: 256, label: 'ubuntu' });
-  const indexed = await cli(['index', published, '--name', 'demo', '--formats', 'xz', '--base-url', up.url, '--mirror', down.url, '--quiet']);
+  const indexed = await cli([
+    'index',
+    published,
+    '--name',
+    'demo',
+    '--formats',
+    'xz',
+    '--base-url',
+    up.url,
+    '--mirror',
+    down.url,
+    '--quiet',
+  ]);
   expect(indexed.exitCode, indexed.stderr).toBe(0);
   await cp(published, mirrored, { recursive: true });
   primary = await up.start();
   let running: RunningNginx | undefined = await down.start();
-  mirror = { port: down.port, start: async () => void (running = await down.start()), stop: async () => void (await running?.stop(), running = undefined) };
+  mirror = {
+    port: down.port,
+    start: async () => void (running = await down.start()),
+    stop: async () => void (await running?.stop(), (running = undefined)),
+  };
   jsonUrl = `${up.url}demo.json`;
   store = join(ws.dir, 'store');
   const fetched = await cli(['fetch', '--repo', jsonUrl, '--store', store, 'demo:alpine:3.19', 'demo:debian:12']);
@@ -81,9 +101,13 @@ beforeAll(async () => {
   const htpasswd = join(ws.dir, 'htpasswd');
   await execa('htpasswd', ['-B', '-b', '-c', htpasswd, 'alice', 'pw-alice']);
   [open, authed, reader] = await Promise.all([
-    startServe(['--store', store, '--repo', jsonUrl, '--config', config, '--scrape-interval', `${SCRAPE_SECONDS}s`], { HOME: ws.dir }),
+    startServe(['--store', store, '--repo', jsonUrl, '--config', config, '--scrape-interval', `${SCRAPE_SECONDS}s`], {
+      HOME: ws.dir,
+    }),
     startServe(['--store', join(ws.dir, 'authed'), '--repo', jsonUrl, '--auth', htpasswd], { HOME: ws.dir }),
-    startServe(['--store', join(ws.dir, 'reader'), '--repo', jsonUrl, '--auth', htpasswd, '--anonymous', 'read'], { HOME: ws.dir }),
+    startServe(['--store', join(ws.dir, 'reader'), '--repo', jsonUrl, '--auth', htpasswd, '--anonymous', 'read'], {
+      HOME: ws.dir,
+    }),
   ]);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
 }, 180_000);
@@ -101,19 +125,42 @@ describe('the dashboard', () => {
     await page.waitForSelector('#per-repo tbody tr[data-repository="demo"]');
     await page.waitForSelector('#prune-next tbody tr th a');
     const du = JSON.parse((await cli(['du', '--json', '--store', store])).stdout) as {
-      total: { size: number; disk_size: number }; free: number;
-      repositories: Array<{ name: string; size: number; disk_size: number; templates: Array<{ name: string; versions: Array<{ name: string; size: number; disk_size: number }> }> }>;
+      total: { size: number; disk_size: number };
+      free: number;
+      repositories: Array<{
+        name: string;
+        size: number;
+        disk_size: number;
+        templates: Array<{ name: string; versions: Array<{ name: string; size: number; disk_size: number }> }>;
+      }>;
     };
-    const totals = await page.$$eval('#store-totals div', (items) => Object.fromEntries(items.map((item) => [item.querySelector('dt')!.textContent, Number(item.querySelector('data')!.getAttribute('value'))])));
+    const totals = await page.$$eval('#store-totals div', (items) =>
+      Object.fromEntries(
+        items.map((item) => [
+          item.querySelector('dt')!.textContent,
+          Number(item.querySelector('data')!.getAttribute('value')),
+        ]),
+      ),
+    );
     expect(totals).toMatchObject({ 'Stored versions': 2, Size: du.total.size, 'On disk': du.total.disk_size });
     expect(totals.Free).toBeGreaterThan(0);
-    expect(await tableBytes(page, '#per-repo')).toEqual(Object.fromEntries(du.repositories.map((r) => [r.name, [r.size, r.disk_size]])));
-    const versions = du.repositories.flatMap((r) => r.templates.flatMap((t) => t.versions.map((v) => [`${r.name}:${t.name}:${v.name}`, [v.size, v.disk_size]])));
+    expect(await tableBytes(page, '#per-repo')).toEqual(
+      Object.fromEntries(du.repositories.map((r) => [r.name, [r.size, r.disk_size]])),
+    );
+    const versions = du.repositories.flatMap((r) =>
+      r.templates.flatMap((t) => t.versions.map((v) => [`${r.name}:${t.name}:${v.name}`, [v.size, v.disk_size]])),
+    );
     expect(await tableBytes(page, '#largest')).toEqual(Object.fromEntries(versions));
     // Largest first; every figure links to the API resource it comes from.
     const largest = await page.$$eval('#largest tbody th a', (links) => links.map((a) => a.getAttribute('href')));
-    expect(largest).toEqual(['/api/1/repositories/demo/templates/alpine/versions/3.19', '/api/1/repositories/demo/templates/debian/versions/12']);
-    for (const href of [...largest, ...await page.$$eval('#store-totals a, #per-repo a', (links) => links.map((a) => a.getAttribute('href')))]) {
+    expect(largest).toEqual([
+      '/api/1/repositories/demo/templates/alpine/versions/3.19',
+      '/api/1/repositories/demo/templates/debian/versions/12',
+    ]);
+    for (const href of [
+      ...largest,
+      ...(await page.$$eval('#store-totals a, #per-repo a', (links) => links.map((a) => a.getAttribute('href')))),
+    ]) {
       expect((await fetch(`${open.url}${href}`)).status, href!).toBe(200);
     }
     // pruneMaxBytes 1: both entries would go, least recently used first.
@@ -129,7 +176,11 @@ describe('the dashboard', () => {
     await page.waitForSelector('#jobs-table tbody td.empty, #jobs-table tbody tr[data-job]');
     const navigations: string[] = [];
     page.on('framenavigated', (frame) => void navigations.push(frame.url()));
-    const created = await fetch(`${open.url}/api/1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refs: ['demo:fedora:40'], seconds_to_live: 600, label: 'ci-42' }) });
+    const created = await fetch(`${open.url}/api/1/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refs: ['demo:fedora:40'], seconds_to_live: 600, label: 'ci-42' }),
+    });
     expect(created.status).toBe(201);
     const job = (await created.json()) as { id: number };
     await page.waitForSelector(`#jobs-table tr[data-job="${job.id}"][data-state="done"]`, { timeout: 30_000 });
@@ -139,7 +190,9 @@ describe('the dashboard', () => {
     const recent = await page.textContent('#recent tbody');
     expect(recent).toContain('demo:fedora:40');
     expect(recent).toMatch(/downloaded[\s\S]*primary/);
-    const renewed = page.waitForResponse((response) => response.url().endsWith(`/api/1/jobs/${job.id}`) && response.request().method() === 'PATCH');
+    const renewed = page.waitForResponse(
+      (response) => response.url().endsWith(`/api/1/jobs/${job.id}`) && response.request().method() === 'PATCH',
+    );
     await page.click(`button[data-key="renew-${job.id}"]`);
     expect((await renewed).status()).toBe(200);
     expect(navigations).toEqual([]);
@@ -147,16 +200,25 @@ describe('the dashboard', () => {
     await page.close();
   }, 60_000);
 
-  it('a neighbour\'s pull-through appears among the recent fetches, from the primary, without a reload', async () => {
+  it("a neighbour's pull-through appears among the recent fetches, from the primary, without a reload", async () => {
     const { page } = await openPage(open);
     await page.waitForSelector('#in-flight li');
-    const neighbour = await runCli(['fetch', '--repo', `${open.url}/repos/demo.json`, '--store', join(ws.dir, 'neighbour'), 'demo:ubuntu:24'], { HOME: ws.dir });
+    const neighbour = await runCli(
+      ['fetch', '--repo', `${open.url}/repos/demo.json`, '--store', join(ws.dir, 'neighbour'), 'demo:ubuntu:24'],
+      { HOME: ws.dir },
+    );
     expect(neighbour.exitCode, neighbour.stderr).toBe(0);
     const row = '#recent tbody tr[data-transfer]:has(a[href="/api/1/repositories/demo/templates/ubuntu/versions/24"])';
     await page.waitForSelector(row, { timeout: 20_000 });
     expect(await page.textContent(row)).toMatch(/downloaded[\s\S]*primary/);
-    const transfers = (await (await fetch(`${open.url}/api/1/transfers`)).json()) as { recent: Array<{ kind: string; ref: string; result: string; source: string; bytes: number }> };
-    expect(transfers.recent.find((t) => t.ref === 'demo:ubuntu:24')).toMatchObject({ kind: 'pull', result: 'downloaded', source: 'primary' });
+    const transfers = (await (await fetch(`${open.url}/api/1/transfers`)).json()) as {
+      recent: Array<{ kind: string; ref: string; result: string; source: string; bytes: number }>;
+    };
+    expect(transfers.recent.find((t) => t.ref === 'demo:ubuntu:24')).toMatchObject({
+      kind: 'pull',
+      result: 'downloaded',
+      source: 'primary',
+    });
     expect(transfers.recent.find((t) => t.ref === 'demo:ubuntu:24')!.bytes).toBeGreaterThan(0);
     // With a job done and two fetches behind it: the picture docs/serve.md shows.
     await page.waitForSelector('#store-totals data[value="4"]', { timeout: 20_000 });
@@ -184,14 +246,23 @@ describe('the dashboard', () => {
     }
   }, 60_000);
 
-  it('fits a phone\'s width, labels every control, and is usable from the keyboard', async () => {
+  it("fits a phone's width, labels every control, and is usable from the keyboard", async () => {
     const { page } = await openPage(open, 375);
     await page.waitForSelector('#per-repo tbody tr[data-repository="demo"]');
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
-    const unlabeled = await page.$$eval('input, button, progress, [role="img"]', (nodes) => nodes.filter((node) => {
-      const element = node as HTMLInputElement;
-      return !(element.labels?.length || element.getAttribute('aria-label') || element.getAttribute('aria-labelledby') || element.textContent?.trim());
-    }).map((node) => node.outerHTML));
+    const unlabeled = await page.$$eval('input, button, progress, [role="img"]', (nodes) =>
+      nodes
+        .filter((node) => {
+          const element = node as HTMLInputElement;
+          return !(
+            element.labels?.length ||
+            element.getAttribute('aria-label') ||
+            element.getAttribute('aria-labelledby') ||
+            element.textContent?.trim()
+          );
+        })
+        .map((node) => node.outerHTML),
+    );
     expect(unlabeled).toEqual([]);
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to the figures');
@@ -209,13 +280,17 @@ describe('the dashboard', () => {
     await page.fill('#user', 'alice');
     await page.fill('#password', 'wrong');
     await page.click('#signin button');
-    await page.waitForFunction(() => document.querySelector('#signin-error')?.textContent?.includes('Wrong user or password'));
+    await page.waitForFunction(() =>
+      document.querySelector('#signin-error')?.textContent?.includes('Wrong user or password'),
+    );
     await page.fill('#password', 'pw-alice');
     await page.click('#signin button');
     await page.waitForSelector('#signin', { state: 'hidden' });
     await page.waitForSelector('#store-totals data');
     expect(await page.textContent('#who')).toContain('alice');
-    const saved = await page.evaluate(() => JSON.parse(sessionStorage.getItem('templates.session') ?? 'null') as { token: string } | null);
+    const saved = await page.evaluate(
+      () => JSON.parse(sessionStorage.getItem('templates.session') ?? 'null') as { token: string } | null,
+    );
     expect(saved?.token).toMatch(/^ey/);
     expect(requests.filter((url) => url.includes(saved!.token) || url.includes('pw-alice'))).toEqual([]);
     expect(await page.evaluate(() => JSON.stringify(localStorage))).toBe('{}');
@@ -248,7 +323,11 @@ describe('the API the dashboard reads', () => {
   });
 
   it('/api/1/prune is what templates prune --dry-run would take under the configured policy', async () => {
-    const plan = (await (await fetch(`${open.url}/api/1/prune`)).json()) as { policy: Record<string, unknown>; next: Array<{ ref: string }>; freed: number };
+    const plan = (await (await fetch(`${open.url}/api/1/prune`)).json()) as {
+      policy: Record<string, unknown>;
+      next: Array<{ ref: string }>;
+      freed: number;
+    };
     expect(plan.policy).toEqual({ older_than_seconds: null, keep: null, max_bytes: 1 });
     const dry = await cli(['prune', '--dry-run', '--json', '--store', store, '--config', join(ws.dir, 'config.json')]);
     const report = JSON.parse(dry.stdout) as { removed: Array<{ ref: string }>; freed: number };
@@ -261,7 +340,11 @@ describe('the API the dashboard reads', () => {
     const response = await fetch(`${open.url}/api/1/events`, { signal: controller.signal });
     expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-    const created = await fetch(`${open.url}/api/1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refs: ['demo:debian:12'], seconds_to_live: 60 }) });
+    const created = await fetch(`${open.url}/api/1/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refs: ['demo:debian:12'], seconds_to_live: 60 }),
+    });
     const { id } = (await created.json()) as { id: number };
     let text = '';
     for (let i = 0; i < 200 && !text.includes(`"id":${id},`); i++) text += (await reader.read()).value ?? '';

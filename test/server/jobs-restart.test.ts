@@ -16,12 +16,20 @@ beforeAll(async () => {
   ws = await workspace();
   const versions: Record<string, unknown> = {};
   for (const name of ['big1', 'big2', 'big3']) {
-    const { sha1 } = await publishImage(ws.www, `${name}/v1`, await makeDisk(join(ws.dir, `${name}.raw`), { sizeMiB: 16, dataKiB: 6 * 1024, label: name }));
+    const { sha1 } = await publishImage(
+      ws.www,
+      `${name}/v1`,
+      await makeDisk(join(ws.dir, `${name}.raw`), { sizeMiB: 16, dataKiB: 6 * 1024, label: name }),
+    );
     versions[name] = { versions: { v1: { source: 'web', handle: `${name}/v1`, timestamp: 1, hash: `sha1:${sha1}` } } };
   }
   // Through nginx's /slow/ location (2 MB/s): the fetches are still running when the server is killed.
   const baseurl = ws.baseurl.replace(/\/(ws-[^/]+)\/$/, '/slow/$1/');
-  repo = await ws.writeRepo('up', { name: 'up', sources: { web: { type: 'http', args: { baseurl } } }, templates: versions });
+  repo = await ws.writeRepo('up', {
+    name: 'up',
+    sources: { web: { type: 'http', args: { baseurl } } },
+    templates: versions,
+  });
 });
 
 afterAll(async () => {
@@ -34,8 +42,11 @@ describe('templates serve killed mid-job', () => {
     const args = ['--store', ws.store, '--repo', repo, '--workers', '2'];
     server = await startServe(args, { HOME: ws.dir });
     const client = createJobClient({ url: server.url });
-    const jobs = await Promise.all(['up:big1', 'up:big2', 'up:big3'].map((ref) => client.create({ refs: [ref], secondsToLive: 600 })));
-    for (let i = 0; i < 100 && (await client.list({ state: 'fetching' })).meta.total < 2; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    const jobs = await Promise.all(
+      ['up:big1', 'up:big2', 'up:big3'].map((ref) => client.create({ refs: [ref], secondsToLive: 600 })),
+    );
+    for (let i = 0; i < 100 && (await client.list({ state: 'fetching' })).meta.total < 2; i++)
+      await new Promise((resolve) => setTimeout(resolve, 100));
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect((await client.list({ state: 'fetching' })).meta.total).toBe(2);
     expect(await server.stop('SIGKILL')).not.toBe(0);
@@ -46,7 +57,9 @@ describe('templates serve killed mid-job', () => {
     const again = createJobClient({ url: server.url });
     const ended = await Promise.all(jobs.map((job) => again.wait(job.id, { timeout: 90_000 })));
     expect(ended.map((job) => job.state_name)).toEqual(['done', 'done', 'done']);
-    expect(server.logs().filter((line) => line.kind === 'job' && line.state === 'fetching').length).toBeGreaterThanOrEqual(3);
+    expect(
+      server.logs().filter((line) => line.kind === 'job' && line.state === 'fetching').length,
+    ).toBeGreaterThanOrEqual(3);
     await server.stop();
     server = undefined;
 

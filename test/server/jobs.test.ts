@@ -16,12 +16,25 @@ const sha1 = new Map<string, string>();
 
 const basic = (user: string) => `Basic ${Buffer.from(`${user}:pw-${user}`).toString('base64')}`;
 async function tokenOf(server: Served, user: string): Promise<string> {
-  return ((await (await fetch(`${server.url}/auth_token`, { headers: { authorization: basic(user) } })).json()) as { auth_token: string }).auth_token;
+  return (
+    (await (await fetch(`${server.url}/auth_token`, { headers: { authorization: basic(user) } })).json()) as {
+      auth_token: string;
+    }
+  ).auth_token;
 }
-async function api(server: Served, method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; json: any }> {
+async function api(
+  server: Served,
+  method: string,
+  path: string,
+  body?: unknown,
+  token?: string,
+): Promise<{ status: number; json: any }> {
   const response = await fetch(`${server.url}${path}`, {
     method,
-    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: {
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   return { status: response.status, json: await response.json().catch(() => undefined) };
@@ -41,11 +54,17 @@ beforeAll(async () => {
   for (const name of ['a', 'b', 'c']) {
     const disk = await makeDisk(join(ws.dir, `${name}.raw`), { sizeMiB: 2, dataKiB: 128, label: name });
     sha1.set(name, (await publishImage(ws.www, `${name}/v1`, disk)).sha1);
-    versions[name] = { versions: { v1: { source: 'web', handle: `${name}/v1`, timestamp: 1, hash: `sha1:${sha1.get(name)}` } } };
+    versions[name] = {
+      versions: { v1: { source: 'web', handle: `${name}/v1`, timestamp: 1, hash: `sha1:${sha1.get(name)}` } },
+    };
   }
   // Lies about its hash: every fetch of it fails with HASH_MISMATCH.
   versions.liar = { versions: { v1: { source: 'web', handle: 'a/v1', timestamp: 1, hash: `sha1:${'0'.repeat(40)}` } } };
-  const repo = await ws.writeRepo('up', { name: 'up', sources: { web: { type: 'http', args: { baseurl: ws.baseurl } } }, templates: versions });
+  const repo = await ws.writeRepo('up', {
+    name: 'up',
+    sources: { web: { type: 'http', args: { baseurl: ws.baseurl } } },
+    templates: versions,
+  });
   const htpasswd = join(ws.dir, 'htpasswd');
   await execa('htpasswd', ['-B', '-b', '-c', htpasswd, 'alice', 'pw-alice']);
   for (const user of ['bob', 'root']) await execa('htpasswd', ['-B', '-b', htpasswd, user, `pw-${user}`]);
@@ -53,9 +72,15 @@ beforeAll(async () => {
   await writeFile(config, JSON.stringify({ admins: ['root'] }));
   openStore = join(ws.dir, 'open');
   [open, authed, anonymous] = await Promise.all([
-    startServe(['--store', openStore, '--repo', repo, '--sweep-interval', '1s', '--max-seconds-to-live', '1h'], { HOME: ws.dir }),
-    startServe(['--store', join(ws.dir, 'authed'), '--repo', repo, '--auth', htpasswd, '--config', config], { HOME: ws.dir }),
-    startServe(['--store', join(ws.dir, 'anon'), '--repo', repo, '--auth', htpasswd, '--anonymous', 'write'], { HOME: ws.dir }),
+    startServe(['--store', openStore, '--repo', repo, '--sweep-interval', '1s', '--max-seconds-to-live', '1h'], {
+      HOME: ws.dir,
+    }),
+    startServe(['--store', join(ws.dir, 'authed'), '--repo', repo, '--auth', htpasswd, '--config', config], {
+      HOME: ws.dir,
+    }),
+    startServe(['--store', join(ws.dir, 'anon'), '--repo', repo, '--auth', htpasswd, '--anonymous', 'write'], {
+      HOME: ws.dir,
+    }),
   ]);
 });
 
@@ -66,10 +91,24 @@ afterAll(async () => {
 
 describe('templates serve: /api/1/jobs', () => {
   it('takes a job with a qcow2 result through wait, fetching and done (as events), offers its result repository, and removes it at expiry', async () => {
-    const created = await api(open, 'POST', '/api/1/jobs', { refs: ['up:a', 'up:b:v1'], seconds_to_live: 3, results: ['raw', 'qcow2'], label: 'lifecycle' });
+    const created = await api(open, 'POST', '/api/1/jobs', {
+      refs: ['up:a', 'up:b:v1'],
+      seconds_to_live: 3,
+      results: ['raw', 'qcow2'],
+      label: 'lifecycle',
+    });
     expect(created.status).toBe(201);
-    expect(created.json).toMatchObject({ owner: 'anonymous', label: 'lifecycle', seconds_to_live: 3, results: ['raw', 'qcow2'], result_repofile: null });
-    expect(created.json.refs.map((r: any) => [r.version, r.digest])).toEqual([['up:a:v1', `sha1:${sha1.get('a')}`], ['up:b:v1', `sha1:${sha1.get('b')}`]]);
+    expect(created.json).toMatchObject({
+      owner: 'anonymous',
+      label: 'lifecycle',
+      seconds_to_live: 3,
+      results: ['raw', 'qcow2'],
+      result_repofile: null,
+    });
+    expect(created.json.refs.map((r: any) => [r.version, r.digest])).toEqual([
+      ['up:a:v1', `sha1:${sha1.get('a')}`],
+      ['up:b:v1', `sha1:${sha1.get('b')}`],
+    ]);
     const id = created.json.id as number;
     // The event stream: the state now, then each change, until done.
     const events = await fetch(`${open.url}/api/1/jobs/${id}/events`);
@@ -79,7 +118,8 @@ describe('templates serve: /api/1/jobs', () => {
     let text = '';
     for await (const chunk of events.body as unknown as AsyncIterable<Uint8Array>) {
       text += decoder.decode(chunk);
-      for (const block of text.split('\n\n').slice(0, -1)) if (block.startsWith('event: state')) seen.push(JSON.parse(block.split('data: ')[1]!).state_name);
+      for (const block of text.split('\n\n').slice(0, -1))
+        if (block.startsWith('event: state')) seen.push(JSON.parse(block.split('data: ')[1]!).state_name);
       text = text.slice(text.lastIndexOf('\n\n') + 2);
       if (seen.includes('done')) break;
       seen.length = seen.length; // keep looking
@@ -92,24 +132,32 @@ describe('templates serve: /api/1/jobs', () => {
     // The result repository lists exactly the pinned versions, raw and qcow2; a neighbour fetches from it.
     const repo = (await (await fetch(done.result_repofile)).json()) as any;
     expect(Object.keys(repo.templates).sort()).toEqual(['a', 'a-qcow2', 'b', 'b-qcow2']);
-    expect(repo.templates['a-qcow2'].versions.v1).toMatchObject({ source: 'cache-qcow2', format: 'qcow2', handle: 'up/a/v1/image.qcow2' });
+    expect(repo.templates['a-qcow2'].versions.v1).toMatchObject({
+      source: 'cache-qcow2',
+      format: 'qcow2',
+      handle: 'up/a/v1/image.qcow2',
+    });
     const qcow2 = join(ws.dir, 'a.qcow2');
     await writeFile(qcow2, Buffer.from(await (await fetch(`${open.url}/repos/up/a/v1/image.qcow2`)).arrayBuffer()));
     expect(JSON.parse((await execa('qemu-img', ['info', '--output=json', qcow2])).stdout).format).toBe('qcow2');
     const neighbour = join(ws.dir, 'neighbour');
-    const fetched = await runCli(['fetch', '--store', neighbour, '--repo', done.result_repofile, `job-${id}:a:v1`, `job-${id}:b-qcow2:v1`], { HOME: ws.dir });
+    const fetched = await runCli(
+      ['fetch', '--store', neighbour, '--repo', done.result_repofile, `job-${id}:a:v1`, `job-${id}:b-qcow2:v1`],
+      { HOME: ws.dir },
+    );
     expect(fetched.exitCode, fetched.stderr + fetched.stdout).toBe(0);
     expect(await digestOf(join(neighbour, `job-${id}:a:v1`))).toBe(await digestOf(join(ws.dir, 'a.raw')));
     expect(await digestOf(join(neighbour, `job-${id}:b-qcow2:v1`))).toBe(await digestOf(join(ws.dir, 'b.raw')));
     // Expiry: the sweeper (every second) removes the job and frees both entries.
     const removed = await until(open, id, 'removed');
     expect(removed.removed_by).toBe('expiry');
-    for (let i = 0; i < 50 && withoutLockFiles(await readdir(openStore)).some((n) => n.startsWith('up:')); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let i = 0; i < 50 && withoutLockFiles(await readdir(openStore)).some((n) => n.startsWith('up:')); i++)
+      await new Promise((resolve) => setTimeout(resolve, 100));
     expect(withoutLockFiles(await readdir(openStore)).filter((n) => n.startsWith('up:'))).toEqual([]);
     expect((await api(open, 'GET', `/repos/jobs/${id}.json`)).status).toBe(409);
   });
 
-  it('holds a done job\'s entries: prune and rm refuse them (ENTRY_IN_USE), info names the job; removing the job frees them', async () => {
+  it("holds a done job's entries: prune and rm refuse them (ENTRY_IN_USE), info names the job; removing the job frees them", async () => {
     const { json: job } = await api(open, 'POST', '/api/1/jobs', { refs: ['up:c'], seconds_to_live: 3600 });
     await until(open, job.id, 'done');
     const rm = await runCli(['rm', '--store', openStore, '--json', 'up:c:v1'], { HOME: ws.dir });
@@ -117,7 +165,10 @@ describe('templates serve: /api/1/jobs', () => {
     expect(JSON.parse(rm.stdout.trim().split('\n').at(-1)!).error.code).toBe('ENTRY_IN_USE');
     const info = await runCli(['info', '--store', openStore, 'up:c:v1'], { HOME: ws.dir });
     expect(info.stdout).toContain(`job ${job.id} (templates serve)`);
-    expect((await api(open, 'DELETE', `/api/1/jobs/${job.id}`)).json).toMatchObject({ state_name: 'removed', removed_by: 'anonymous' });
+    expect((await api(open, 'DELETE', `/api/1/jobs/${job.id}`)).json).toMatchObject({
+      state_name: 'removed',
+      removed_by: 'anonymous',
+    });
     expect(withoutLockFiles(await readdir(openStore)).filter((n) => n.startsWith('up:c'))).toEqual([]);
   });
 
@@ -137,7 +188,10 @@ describe('templates serve: /api/1/jobs', () => {
     }
     expect((await api(open, 'GET', '/api/1/jobs')).json.meta.total).toBe(before);
     const ids: number[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await api(open, 'POST', '/api/1/jobs', { refs: ['up:a'], seconds_to_live: 600, label: 'paged' })).json.id);
+    for (let i = 0; i < 3; i++)
+      ids.push(
+        (await api(open, 'POST', '/api/1/jobs', { refs: ['up:a'], seconds_to_live: 600, label: 'paged' })).json.id,
+      );
     const page = (await api(open, 'GET', '/api/1/jobs?label=paged&per_page=2&order_by=id')).json;
     expect(page.meta).toMatchObject({ page: 1, pages: 2, per_page: 2, total: 3, prev: null });
     expect(page.items.map((j: any) => j.id)).toEqual(ids.slice(0, 2));
@@ -154,12 +208,24 @@ describe('templates serve: /api/1/jobs', () => {
   });
 
   it('owns jobs by token: another user may not renew or remove them (403), an admin may; no token is 401 unless --anonymous write', async () => {
-    const [alice, bob, root] = await Promise.all([tokenOf(authed, 'alice'), tokenOf(authed, 'bob'), tokenOf(authed, 'root')]);
+    const [alice, bob, root] = await Promise.all([
+      tokenOf(authed, 'alice'),
+      tokenOf(authed, 'bob'),
+      tokenOf(authed, 'root'),
+    ]);
     expect((await api(authed, 'POST', '/api/1/jobs', { refs: ['up:a'], seconds_to_live: 60 })).status).toBe(401);
-    const { status, json: job } = await api(authed, 'POST', '/api/1/jobs', { refs: ['up:a'], seconds_to_live: 60 }, alice);
+    const { status, json: job } = await api(
+      authed,
+      'POST',
+      '/api/1/jobs',
+      { refs: ['up:a'], seconds_to_live: 60 },
+      alice,
+    );
     expect([status, job.owner]).toEqual([201, 'alice']);
     await until(authed, job.id, 'done', alice);
-    expect((await api(authed, 'PATCH', `/api/1/jobs/${job.id}`, { seconds_to_live: 600 }, bob)).json.error.code).toBe('JOB_FORBIDDEN');
+    expect((await api(authed, 'PATCH', `/api/1/jobs/${job.id}`, { seconds_to_live: 600 }, bob)).json.error.code).toBe(
+      'JOB_FORBIDDEN',
+    );
     const refused = await api(authed, 'DELETE', `/api/1/jobs/${job.id}`, undefined, bob);
     expect([refused.status, refused.json.error.code]).toEqual([403, 'JOB_FORBIDDEN']);
     const renewed = await api(authed, 'PATCH', `/api/1/jobs/${job.id}`, { seconds_to_live: 600 }, alice);

@@ -36,11 +36,28 @@ beforeAll(async () => {
   const version = (source: string, handle: string) => ({ versions: { v1: { source, handle, timestamp: 1 } } });
   await ws.writeRepo('up', {
     name: 'up',
-    sources: { web: { type: 'http', args: { baseurl: ws.baseurl } }, slow: { type: 'http', args: { baseurl: slowUrl(ws) } } },
-    templates: { a: version('web', 'a/v1'), big: version('slow', 'big/v1'), bad: version('web', 'bad/v1'), q: version('web', 'q/v1.qcow2'), qp: version('web', 'qp/v1.qcow2'), plain: version('web', 'plain/v1'),
-      z: { versions: { v1: { source: 'web', handle: 'z/v1', timestamp: 1, compressed_hash: `sha256:${zst.xzSha256}`, ...zst.zst } } } },
+    sources: {
+      web: { type: 'http', args: { baseurl: ws.baseurl } },
+      slow: { type: 'http', args: { baseurl: slowUrl(ws) } },
+    },
+    templates: {
+      a: version('web', 'a/v1'),
+      big: version('slow', 'big/v1'),
+      bad: version('web', 'bad/v1'),
+      q: version('web', 'q/v1.qcow2'),
+      qp: version('web', 'qp/v1.qcow2'),
+      plain: version('web', 'plain/v1'),
+      z: {
+        versions: {
+          v1: { source: 'web', handle: 'z/v1', timestamp: 1, compressed_hash: `sha256:${zst.xzSha256}`, ...zst.zst },
+        },
+      },
+    },
   });
-  server = await startServe(['--store', join(ws.dir, 'cache'), '--repo', join(ws.dir, 'repos', 'up.json'), '--grace', '20s'], { HOME: ws.dir });
+  server = await startServe(
+    ['--store', join(ws.dir, 'cache'), '--repo', join(ws.dir, 'repos', 'up.json'), '--grace', '20s'],
+    { HOME: ws.dir },
+  );
 });
 
 afterAll(async () => {
@@ -51,24 +68,37 @@ afterAll(async () => {
 const neighbour = async (store: string, refs: string[], base = server.url) =>
   runCli(['fetch', '--json', '--store', store, '--repo', `${base}/repos/up.json`, ...refs], { HOME: ws.dir });
 const newStore = async () => join(await mkdtemp(join(ws.dir, 'n-')), 'store');
-const xzGets = async (template: string) => (await ws.requests(`/${template}/v1.xz`)).filter((line) => line.startsWith('GET ')).length;
+const xzGets = async (template: string) =>
+  (await ws.requests(`/${template}/v1.xz`)).filter((line) => line.startsWith('GET ')).length;
 
 describe('templates serve', () => {
   it('lists its repositories and serves lago-format JSON with the upstream names and one http source back to itself', async () => {
-    const list = (await (await fetch(`${server.url}/repos/`)).json()) as { repositories: Array<{ name: string; url: string }> };
+    const list = (await (await fetch(`${server.url}/repos/`)).json()) as {
+      repositories: Array<{ name: string; url: string }>;
+    };
     expect(list.repositories).toEqual([{ name: 'up', url: `${server.url}/repos/up.json` }]);
-    const repo = (await (await fetch(`${server.url}/repos/up.json`)).json()) as { name: string; sources: Record<string, { type: string; args: { baseurl: string } }>; templates: Record<string, unknown> };
+    const repo = (await (await fetch(`${server.url}/repos/up.json`)).json()) as {
+      name: string;
+      sources: Record<string, { type: string; args: { baseurl: string } }>;
+      templates: Record<string, unknown>;
+    };
     expect(repo.name).toBe('up');
     expect(repo.sources).toEqual({ cache: { type: 'http', args: { baseurl: `${server.url}/repos/up/` } } });
     expect(Object.keys(repo.templates).sort()).toEqual(['a', 'bad', 'big', 'plain', 'q', 'qp', 'z']);
   });
 
-  it('fills itself from upstream on a neighbour\'s first request; the neighbour stores a byte-identical, verified image', async () => {
+  it("fills itself from upstream on a neighbour's first request; the neighbour stores a byte-identical, verified image", async () => {
     const store = await newStore();
     const first = await neighbour(store, ['up:a:v1', 'up:q']);
     expect(first.exitCode, first.stderr).toBe(0);
-    const results = first.stdout.trim().split('\n').map((line) => JSON.parse(line) as { ref: string; path: string; status: string });
-    expect(results.map((r) => [r.ref, r.status])).toEqual([['up:a:v1', 'downloaded'], ['up:q:v1', 'downloaded']]);
+    const results = first.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { ref: string; path: string; status: string });
+    expect(results.map((r) => [r.ref, r.status])).toEqual([
+      ['up:a:v1', 'downloaded'],
+      ['up:q:v1', 'downloaded'],
+    ]);
     for (const result of results) expect(await digestOf(result.path)).toBe(await digestOf(small));
     // The cache keeps the verified .xz: a second neighbour gets the compressed bytes and checks them on the fast path.
     const cache = await readdir(join(ws.dir, 'cache'));
@@ -82,13 +112,17 @@ describe('templates serve', () => {
     expect(second.exitCode, second.stderr).toBe(0);
     const path = (JSON.parse(second.stdout) as { path: string }).path;
     expect(await digestOf(path)).toBe(await digestOf(small));
-    const record = JSON.parse(await (await import('node:fs/promises')).readFile(`${path}.record.json`, 'utf8')) as { verified: { of: string } };
+    const record = JSON.parse(await (await import('node:fs/promises')).readFile(`${path}.record.json`, 'utf8')) as {
+      verified: { of: string };
+    };
     expect(record.verified.of).toBe('compressed');
     expect(await xzGets('a')).toBe(1);
   });
 
   it('pulls a listed .zst, keeps it and sends image.zst: neighbours verify and decode it; upstream sends it once', async () => {
-    const listed = (await (await fetch(`${server.url}/repos/up.json`)).json()) as { templates: { z: { versions: { v1: Record<string, unknown> } } } };
+    const listed = (await (await fetch(`${server.url}/repos/up.json`)).json()) as {
+      templates: { z: { versions: { v1: Record<string, unknown> } } };
+    };
     const upstreamZst = listed.templates.z.versions.v1.zst_hash;
     expect(upstreamZst).toMatch(/^sha256:/);
     for (const _ of [1, 2]) {
@@ -97,8 +131,14 @@ describe('templates serve', () => {
       expect(result.exitCode, result.stderr).toBe(0);
       const path = (JSON.parse(result.stdout) as { path: string }).path;
       expect(await digestOf(path)).toBe(await digestOf(raw));
-      const record = JSON.parse(await (await import('node:fs/promises')).readFile(`${path}.record.json`, 'utf8')) as { source: string; verified: { of: string; digest: string } };
-      expect(record).toMatchObject({ source: `${server.url}/repos/up/z/v1/image.zst`, verified: { of: 'zst', digest: upstreamZst } });
+      const record = JSON.parse(await (await import('node:fs/promises')).readFile(`${path}.record.json`, 'utf8')) as {
+        source: string;
+        verified: { of: string; digest: string };
+      };
+      expect(record).toMatchObject({
+        source: `${server.url}/repos/up/z/v1/image.zst`,
+        verified: { of: 'zst', digest: upstreamZst },
+      });
     }
     expect(await readdir(join(ws.dir, 'cache'))).toEqual(expect.arrayContaining(['up:z:v1', 'up:z:v1.zst']));
     const stored = (await (await fetch(`${server.url}/repos/up.json`)).json()) as typeof listed;
@@ -133,19 +173,25 @@ describe('templates serve', () => {
       expect(await digestOf((JSON.parse(result.stdout) as { path: string }).path)).toBe(await digestOf(big));
     }
     expect(await xzGets('big')).toBe(1);
-    const pullEnd = server.logs().find((line) => line.kind === 'pull' && line.ref === 'up:big:v1' && line.event === 'end');
+    const pullEnd = server
+      .logs()
+      .find((line) => line.kind === 'pull' && line.ref === 'up:big:v1' && line.event === 'end');
     expect(pullEnd).toMatchObject({ ok: true });
     expect(firstByteAt).toBeGreaterThan(asked);
     expect(firstByteAt).toBeLessThan(Date.parse(String(pullEnd!.time)));
     expect(received).toBe((await stat(join(ws.www, 'big/v1.xz'))).size);
   });
 
-  it('aborts the neighbours\' responses and stores nothing when upstream verification fails', async () => {
+  it("aborts the neighbours' responses and stores nothing when upstream verification fails", async () => {
     const store = await newStore();
     const result = await neighbour(store, ['up:bad']);
     expect(result.exitCode).not.toBe(0);
-    expect(withoutLockFiles(await readdir(join(ws.dir, 'cache'))).filter((name) => name.startsWith('up:bad'))).toEqual([]);
-    expect(withoutLockFiles(await readdir(store).catch(() => [])).filter((name) => name.startsWith('up:bad'))).toEqual([]);
+    expect(withoutLockFiles(await readdir(join(ws.dir, 'cache'))).filter((name) => name.startsWith('up:bad'))).toEqual(
+      [],
+    );
+    expect(withoutLockFiles(await readdir(store).catch(() => [])).filter((name) => name.startsWith('up:bad'))).toEqual(
+      [],
+    );
     const again = await fetch(`${server.url}/repos/up/bad/v1/image.xz`);
     expect(again.status).toBe(502);
     expect(((await again.json()) as { error: { code: string } }).error.code).toBe('HASH_MISMATCH');
@@ -154,12 +200,15 @@ describe('templates serve', () => {
   it('answers Range, ETag, If-Range, If-None-Match and 416 on stored files (curl)', async () => {
     const url = `${server.url}/repos/up/a/v1/image.xz`;
     const size = (await stat(join(ws.dir, 'cache', 'up:a:v1.xz'))).size;
-    const curl = async (...args: string[]) => (await execa('curl', ['-s', '-o', '/dev/null', '-D', '-', ...args, url])).stdout;
+    const curl = async (...args: string[]) =>
+      (await execa('curl', ['-s', '-o', '/dev/null', '-D', '-', ...args, url])).stdout;
     const head = await curl('-I');
     expect(head).toMatch(/^HTTP\/1\.1 200/);
     const etag = /etag: (.+)\r/i.exec(head)![1]!;
     expect(head).toMatch(new RegExp(`content-length: ${size}`, 'i'));
-    expect(await curl('-r', '0-99')).toMatch(new RegExp(`^HTTP/1.1 206[\\s\\S]*content-range: bytes 0-99/${size}`, 'i'));
+    expect(await curl('-r', '0-99')).toMatch(
+      new RegExp(`^HTTP/1.1 206[\\s\\S]*content-range: bytes 0-99/${size}`, 'i'),
+    );
     expect(await curl('-H', `If-None-Match: ${etag}`)).toMatch(/^HTTP\/1\.1 304/);
     expect(await curl('-r', '0-99', '-H', `If-Range: ${etag}`)).toMatch(/^HTTP\/1\.1 206/);
     expect(await curl('-r', '0-99', '-H', 'If-Range: "another-version"')).toMatch(/^HTTP\/1\.1 200/);
@@ -168,23 +217,35 @@ describe('templates serve', () => {
     expect(Buffer.from(body.stdout).length).toBe(size);
   });
 
-  it('resumes a neighbour\'s download after the neighbour was killed', async () => {
+  it("resumes a neighbour's download after the neighbour was killed", async () => {
     // A real nginx in front, sending 1 MB/s (buffered: limit_rate does not apply to unbuffered proxying), so the neighbour is killed half-way.
     const dir = await mkdtemp(join(ws.dir, 'proxy-'));
     const port = await freePort();
     let proxy: RunningNginx | undefined;
     try {
-      proxy = await startNginx(dir, nginxConf(dir, `  server {
+      proxy = await startNginx(
+        dir,
+        nginxConf(
+          dir,
+          `  server {
     listen 127.0.0.1:${port};
     access_log ${dir}/access.log;
     location / { proxy_pass ${server.url}; proxy_set_header Host $http_host; limit_rate 1m; }
-  }`), port);
+  }`,
+        ),
+        port,
+      );
       const store = await newStore();
       const base = `http://127.0.0.1:${port}`;
       const args = [CLI, 'fetch', '--store', store, '--repo', `${base}/repos/up.json`, 'up:big'];
-      const first = execa(process.execPath, args, { env: { PATH: TOOL_PATH, HOME: ws.dir }, extendEnv: false, reject: false });
+      const first = execa(process.execPath, args, {
+        env: { PATH: TOOL_PATH, HOME: ws.dir },
+        extendEnv: false,
+        reject: false,
+      });
       const partial = join(store, '.tmp', 'up:big:v1', 'partial');
-      for (let i = 0; i < 200 && ((await stat(partial).catch(() => undefined))?.size ?? 0) < 1024 * 1024; i++) await sleep(50);
+      for (let i = 0; i < 200 && ((await stat(partial).catch(() => undefined))?.size ?? 0) < 1024 * 1024; i++)
+        await sleep(50);
       first.kill('SIGKILL');
       await first;
       const kept = (await stat(partial)).size;
@@ -192,8 +253,14 @@ describe('templates serve', () => {
       const second = await runCli(args.slice(1), { HOME: ws.dir });
       expect(second.exitCode, second.stderr).toBe(0);
       expect(await digestOf(join(store, 'up:big:v1'))).toBe(await digestOf(big));
-      const bigXz = server.logs().filter((line) => line.kind === 'request' && line.path === '/repos/up/big/v1/image.xz').map((line) => line.status);
-      expect(bigXz, JSON.stringify(server.logs().filter((line) => String(line.path ?? line.ref ?? '').includes('big')))).toContain(206);
+      const bigXz = server
+        .logs()
+        .filter((line) => line.kind === 'request' && line.path === '/repos/up/big/v1/image.xz')
+        .map((line) => line.status);
+      expect(
+        bigXz,
+        JSON.stringify(server.logs().filter((line) => String(line.path ?? line.ref ?? '').includes('big'))),
+      ).toContain(206);
     } finally {
       await proxy?.stop();
     }
@@ -201,15 +268,56 @@ describe('templates serve', () => {
 
   it('refuses traversal, bad encodings, NUL, overlong names and other methods without touching anything outside the store', async () => {
     await writeFile(join(ws.dir, 'secret.txt'), 'do not serve');
-    const status = async (path: string, method = 'GET') => Number((await execa('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--path-as-is', '-X', method, `${server.url}${path}`])).stdout);
-    for (const path of ['/repos/%2e%2e%2fsecret.txt', '/repos/../secret.txt', '/repos/up/..%2f..%2f/v1/image', '/repos/up/a/v1/%00', '/repos/up%00/a/v1/image', '/repos/%ZZ.json', `/repos/${'x'.repeat(300)}.json`, '/repos/up/a/v1/image%2f..']) {
+    const status = async (path: string, method = 'GET') =>
+      Number(
+        (
+          await execa('curl', [
+            '-s',
+            '-o',
+            '/dev/null',
+            '-w',
+            '%{http_code}',
+            '--path-as-is',
+            '-X',
+            method,
+            `${server.url}${path}`,
+          ])
+        ).stdout,
+      );
+    for (const path of [
+      '/repos/%2e%2e%2fsecret.txt',
+      '/repos/../secret.txt',
+      '/repos/up/..%2f..%2f/v1/image',
+      '/repos/up/a/v1/%00',
+      '/repos/up%00/a/v1/image',
+      '/repos/%ZZ.json',
+      `/repos/${'x'.repeat(300)}.json`,
+      '/repos/up/a/v1/image%2f..',
+    ]) {
       expect([400, 404], path).toContain(await status(path));
     }
     expect([400, 404]).toContain(await status('/repos/up/a/v1/secret.txt'));
     expect(await status('/repos/up.json', 'DELETE')).toBe(405);
     expect(await status('/repos/up/a/v1/image', 'PUT')).toBe(405);
     expect(await status('/nothing/here')).toBe(404);
-    const big = await execa('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', '-H', 'content-type: application/json', '--data-binary', '@-', `${server.url}/api/1/jobs`], { input: `{"x":"${'y'.repeat(200_000)}"}` });
+    const big = await execa(
+      'curl',
+      [
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '-X',
+        'POST',
+        '-H',
+        'content-type: application/json',
+        '--data-binary',
+        '@-',
+        `${server.url}/api/1/jobs`,
+      ],
+      { input: `{"x":"${'y'.repeat(200_000)}"}` },
+    );
     expect([404, 405, 413]).toContain(Number(big.stdout));
   });
 });

@@ -17,7 +17,11 @@ beforeAll(async () => {
   big = await makeDisk(join(ws.dir, 'big.raw'), { sizeMiB: 16, dataKiB: 6 * 1024, label: 'big' });
   await publishImage(ws.www, 'big/v1', big);
   const slow = ws.baseurl.replace(/\/(ws-[^/]+)\/$/, '/slow/$1/');
-  repo = await ws.writeRepo('up', { name: 'up', sources: { slow: { type: 'http', args: { baseurl: slow } } }, templates: { big: { versions: { v1: { source: 'slow', handle: 'big/v1', timestamp: 1 } } } } });
+  repo = await ws.writeRepo('up', {
+    name: 'up',
+    sources: { slow: { type: 'http', args: { baseurl: slow } } },
+    templates: { big: { versions: { v1: { source: 'slow', handle: 'big/v1', timestamp: 1 } } } },
+  });
 });
 
 afterAll(async () => {
@@ -25,7 +29,8 @@ afterAll(async () => {
 });
 
 async function untilPulling(server: Served): Promise<void> {
-  for (let i = 0; i < 200 && !server.logs().some((line) => line.kind === 'pull' && line.event === 'start'); i++) await sleep(25);
+  for (let i = 0; i < 200 && !server.logs().some((line) => line.kind === 'pull' && line.event === 'start'); i++)
+    await sleep(25);
   await sleep(300);
 }
 
@@ -33,7 +38,10 @@ describe('templates serve on SIGTERM', () => {
   it('lets a pull and the neighbour following it finish, refuses new connections, and exits 0', async () => {
     const store = join(ws.dir, 'cache1');
     const server = await startServe(['--store', store, '--repo', repo, '--grace', '30s'], { HOME: ws.dir });
-    const neighbour = runCli(['fetch', '--store', join(ws.dir, 'n1'), '--repo', `${server.url}/repos/up.json`, 'up:big'], { HOME: ws.dir });
+    const neighbour = runCli(
+      ['fetch', '--store', join(ws.dir, 'n1'), '--repo', `${server.url}/repos/up.json`, 'up:big'],
+      { HOME: ws.dir },
+    );
     await untilPulling(server);
     const exit = server.stop('SIGTERM');
     await sleep(200);
@@ -49,15 +57,24 @@ describe('templates serve on SIGTERM', () => {
   it('cuts a pull that outlasts --grace: exits 0 in time, and nothing partial is visible in the store', async () => {
     const store = join(ws.dir, 'cache2');
     const server = await startServe(['--store', store, '--repo', repo, '--grace', '1s'], { HOME: ws.dir });
-    const neighbour = runCli(['fetch', '--store', join(ws.dir, 'n2'), '--repo', `${server.url}/repos/up.json`, 'up:big'], { HOME: ws.dir });
+    const neighbour = runCli(
+      ['fetch', '--store', join(ws.dir, 'n2'), '--repo', `${server.url}/repos/up.json`, 'up:big'],
+      { HOME: ws.dir },
+    );
     await untilPulling(server);
     const started = Date.now();
     expect(await server.stop('SIGTERM')).toBe(0);
     expect(Date.now() - started).toBeLessThan(10_000);
     expect((await neighbour).exitCode).not.toBe(0);
     expect(withoutLockFiles(await readdir(store)).filter((name) => name.startsWith('up:big'))).toEqual([]);
-    expect(withoutLockFiles(await readdir(join(ws.dir, 'n2')).catch(() => [])).filter((name) => name.startsWith('up:big'))).toEqual([]);
+    expect(
+      withoutLockFiles(await readdir(join(ws.dir, 'n2')).catch(() => [])).filter((name) => name.startsWith('up:big')),
+    ).toEqual([]);
     // What a killed fetch leaves: at most the partial download kept for resume, in the entry's temp directory.
-    expect((await readdir(join(store, '.tmp', 'up:big:v1')).catch(() => [])).filter((name) => !['partial', 'partial.json'].includes(name))).toEqual([]);
+    expect(
+      (await readdir(join(store, '.tmp', 'up:big:v1')).catch(() => [])).filter(
+        (name) => !['partial', 'partial.json'].includes(name),
+      ),
+    ).toEqual([]);
   });
 });

@@ -18,7 +18,11 @@ const key = (version: string) => ({ repository: 'r', template: 'tpl', version })
 beforeAll(async () => {
   const shared = await workspace();
   // 1 MiB of random data each: about 1 MiB of xz, and 1 MiB and a little allocated once stored.
-  disks = await Promise.all(['a', 'b', 'c', 'd'].map((name) => makeDisk(join(shared.dir, `${name}.raw`), { sizeMiB: 8, dataKiB: 1024, label: name })));
+  disks = await Promise.all(
+    ['a', 'b', 'c', 'd'].map((name) =>
+      makeDisk(join(shared.dir, `${name}.raw`), { sizeMiB: 8, dataKiB: 1024, label: name }),
+    ),
+  );
 });
 beforeEach(async () => {
   ws = await workspace();
@@ -67,10 +71,15 @@ describe('room in the store', () => {
     await writeFile(vm, 'disk');
     await updateUsers(open, key('v1'), { add: vm }, { now: Date.now });
     const store = await openStore({ root: ws.store, maxBytes: 2 ** 20 });
-    await expect(fetchTemplate('r:tpl:v2', { store, repositories, context })).rejects.toMatchObject({ code: 'STORE_FULL', fields: { ref: 'r:tpl:v2' } });
+    await expect(fetchTemplate('r:tpl:v2', { store, repositories, context })).rejects.toMatchObject({
+      code: 'STORE_FULL',
+      fields: { ref: 'r:tpl:v2' },
+    });
     expect((await listStored(store)).map((entry) => entry.ref)).toEqual(['r:tpl:v1']);
     // The CLI says so in one line, with exit 9; TEMPLATES_STORE_MAX_BYTES sets the limit.
-    const cli = await runCli(['fetch', '--json', '--repo', repo, '--store', ws.store, 'r:tpl:v2'], { TEMPLATES_STORE_MAX_BYTES: String(2 ** 20) });
+    const cli = await runCli(['fetch', '--json', '--repo', repo, '--store', ws.store, 'r:tpl:v2'], {
+      TEMPLATES_STORE_MAX_BYTES: String(2 ** 20),
+    });
     expect(cli.exitCode).toBe(9);
     expect(JSON.parse(cli.stdout).error).toMatchObject({ code: 'STORE_FULL' });
     expect(cli.stderr).toMatch(/^templates: no room for r:tpl:v2: .*in use \(r:tpl:v1\).*\[STORE_FULL\]\n$/);

@@ -14,14 +14,22 @@ const codeOf = (stderr: string) => /\[([A-Z_]+)\]\s*$/.exec(stderr.trim())?.[1];
 
 /** The repository: tiny v1 (with compressed_hash) and v2 (lago's way: .hash only), served by nginx. */
 async function writeRepo(v1Handle = 'tiny/v1.raw', v1Compressed = digests.v1.xzSha256): Promise<void> {
-  await writeFile(repoFile, JSON.stringify({
-    name: 'locked', revision: 1,
-    sources: { web: { type: 'http', args: { baseurl: ws.baseurl } } },
-    templates: { tiny: { versions: {
-      v1: { source: 'web', handle: v1Handle, timestamp: 1700000000, compressed_hash: `sha256:${v1Compressed}` },
-      v2: { source: 'web', handle: 'tiny/v2.raw', timestamp: 1700000100 },
-    } } },
-  }));
+  await writeFile(
+    repoFile,
+    JSON.stringify({
+      name: 'locked',
+      revision: 1,
+      sources: { web: { type: 'http', args: { baseurl: ws.baseurl } } },
+      templates: {
+        tiny: {
+          versions: {
+            v1: { source: 'web', handle: v1Handle, timestamp: 1700000000, compressed_hash: `sha256:${v1Compressed}` },
+            v2: { source: 'web', handle: 'tiny/v2.raw', timestamp: 1700000100 },
+          },
+        },
+      },
+    }),
+  );
 }
 
 beforeAll(async () => {
@@ -40,16 +48,41 @@ afterAll(async () => {
 
 describe('templates lock and fetch --locked', () => {
   it('pins the newest and an exact version, sorted; a re-lock with no change leaves the file byte-identical', async () => {
-    const locked = await cli(['lock', 'locked:tiny', 'locked:tiny:v1', '--repo', repoFile, '--output', lockFile, '--store', ws.store]);
+    const locked = await cli([
+      'lock',
+      'locked:tiny',
+      'locked:tiny:v1',
+      '--repo',
+      repoFile,
+      '--output',
+      lockFile,
+      '--store',
+      ws.store,
+    ]);
     expect(locked.exitCode, locked.stderr).toBe(0);
-    const lock = JSON.parse(await readFile(lockFile, 'utf8')) as { lockfileVersion: number; templates: Record<string, Record<string, unknown>> };
+    const lock = JSON.parse(await readFile(lockFile, 'utf8')) as {
+      lockfileVersion: number;
+      templates: Record<string, Record<string, unknown>>;
+    };
     expect(lock.lockfileVersion).toBe(1);
     expect(Object.keys(lock.templates)).toEqual(['locked:tiny', 'locked:tiny:v1']);
     expect(lock.templates['locked:tiny']).toEqual({
-      ref: 'locked:tiny:v2', repository: 'locked', template: 'tiny', version: 'v2', source: `${ws.baseurl}tiny/v2.raw.xz`,
-      hash: `sha1:${digests.v2.sha1}`, compressed_hash: null, size: null, format: null, revision: 1,
+      ref: 'locked:tiny:v2',
+      repository: 'locked',
+      template: 'tiny',
+      version: 'v2',
+      source: `${ws.baseurl}tiny/v2.raw.xz`,
+      hash: `sha1:${digests.v2.sha1}`,
+      compressed_hash: null,
+      size: null,
+      format: null,
+      revision: 1,
     });
-    expect(lock.templates['locked:tiny:v1']).toMatchObject({ ref: 'locked:tiny:v1', compressed_hash: `sha256:${digests.v1.xzSha256}`, hash: `sha1:${digests.v1.sha1}` });
+    expect(lock.templates['locked:tiny:v1']).toMatchObject({
+      ref: 'locked:tiny:v1',
+      compressed_hash: `sha256:${digests.v1.xzSha256}`,
+      hash: `sha1:${digests.v1.sha1}`,
+    });
     const before = await readFile(lockFile);
     const again = await cli(['lock', '--update', '--repo', repoFile, '--output', lockFile, '--store', ws.store]);
     expect(again.exitCode, again.stderr).toBe(0);
@@ -60,15 +93,33 @@ describe('templates lock and fetch --locked', () => {
   it('fetch --locked fetches exactly the pins; verify --locked finds them intact', async () => {
     const fetched = await cli(['fetch', '--locked', lockFile, '--repo', repoFile, '--store', ws.store, '--json', '-q']);
     expect(fetched.exitCode, fetched.stderr).toBe(0);
-    const results = fetched.stdout.trim().split('\n').map((line) => JSON.parse(line) as { ref: string });
+    const results = fetched.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { ref: string });
     expect(results.map((r) => r.ref)).toEqual(['locked:tiny:v2', 'locked:tiny:v1']);
     const verified = await cli(['verify', '--locked', lockFile, '--store', ws.store, '--json']);
     expect(verified.exitCode, verified.stdout).toBe(0);
-    expect(verified.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { status: string }).status)).toEqual(['ok', 'ok']);
+    expect(
+      verified.stdout
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { status: string }).status),
+    ).toEqual(['ok', 'ok']);
   });
 
   it('works offline from the store', async () => {
-    const offline = await cli(['fetch', '--locked', lockFile, '--repo', repoFile, '--store', ws.store, '--offline', '-q']);
+    const offline = await cli([
+      'fetch',
+      '--locked',
+      lockFile,
+      '--repo',
+      repoFile,
+      '--store',
+      ws.store,
+      '--offline',
+      '-q',
+    ]);
     expect(offline.exitCode, offline.stderr).toBe(0);
     expect(offline.stdout.trim().split('\n')).toHaveLength(2);
   });
@@ -76,10 +127,28 @@ describe('templates lock and fetch --locked', () => {
   it('a version republished with another digest: LOCK_MISMATCH (exit 14) naming both digests, nothing fetched', async () => {
     const store = join(ws.dir, 'store-republished');
     await writeRepo('tiny/v2.raw', digests.v2.xzSha256);
-    const refused = await cli(['fetch', '--locked', lockFile, 'locked:tiny:v1', '--repo', repoFile, '--store', store, '--json']);
+    const refused = await cli([
+      'fetch',
+      '--locked',
+      lockFile,
+      'locked:tiny:v1',
+      '--repo',
+      repoFile,
+      '--store',
+      store,
+      '--json',
+    ]);
     expect(refused.exitCode).toBe(14);
-    const error = (JSON.parse(refused.stdout.trim().split('\n').pop()!) as { error: { code: string; expected: string; actual: string } }).error;
-    expect(error).toMatchObject({ code: 'LOCK_MISMATCH', expected: `sha256:${digests.v1.xzSha256}`, actual: `sha256:${digests.v2.xzSha256}` });
+    const error = (
+      JSON.parse(refused.stdout.trim().split('\n').pop()!) as {
+        error: { code: string; expected: string; actual: string };
+      }
+    ).error;
+    expect(error).toMatchObject({
+      code: 'LOCK_MISMATCH',
+      expected: `sha256:${digests.v1.xzSha256}`,
+      actual: `sha256:${digests.v2.xzSha256}`,
+    });
     expect((await readdir(store).catch(() => [])).filter((name) => name.startsWith('locked:'))).toEqual([]);
     await writeRepo();
   });
@@ -116,18 +185,39 @@ describe('a .zst in a lock file', () => {
     const published = await publishImage(ws.www, 'zt/v1.raw', disk, { zst: true });
     const zRepo = join(ws.dir, 'zlock.json');
     const zLock = join(ws.dir, 'zlock.lock.json');
-    const write = (zst: Record<string, unknown>) => writeFile(zRepo, JSON.stringify({
-      name: 'zlock', sources: { web: { type: 'http', args: { baseurl: ws.baseurl } } },
-      templates: { t: { versions: { v1: { source: 'web', handle: 'zt/v1.raw', timestamp: 1, compressed_hash: `sha256:${published.xzSha256}`, ...zst } } } },
-    }));
+    const write = (zst: Record<string, unknown>) =>
+      writeFile(
+        zRepo,
+        JSON.stringify({
+          name: 'zlock',
+          sources: { web: { type: 'http', args: { baseurl: ws.baseurl } } },
+          templates: {
+            t: {
+              versions: {
+                v1: {
+                  source: 'web',
+                  handle: 'zt/v1.raw',
+                  timestamp: 1,
+                  compressed_hash: `sha256:${published.xzSha256}`,
+                  ...zst,
+                },
+              },
+            },
+          },
+        }),
+      );
     await write(published.zst!);
     expect((await cli(['lock', 'zlock:t:v1', '--repo', zRepo, '--output', zLock])).exitCode).toBe(0);
     const lock = JSON.parse(await readFile(zLock, 'utf8')) as { templates: Record<string, Record<string, unknown>> };
-    expect(lock.templates['zlock:t:v1']).toMatchObject({ zst_hash: published.zst!.zst_hash, source: `${ws.baseurl}zt/v1.raw.zst` });
+    expect(lock.templates['zlock:t:v1']).toMatchObject({
+      zst_hash: published.zst!.zst_hash,
+      source: `${ws.baseurl}zt/v1.raw.zst`,
+    });
     const store = join(ws.dir, 'zstore');
     const fetched = await cli(['fetch', '--locked', zLock, '--repo', zRepo, '--store', store]);
     expect(fetched.exitCode, fetched.stderr).toBe(0);
-    const record = async () => JSON.parse(await readFile(join(store, 'zlock:t:v1.record.json'), 'utf8')) as { verified: { of: string } };
+    const record = async () =>
+      JSON.parse(await readFile(join(store, 'zlock:t:v1.record.json'), 'utf8')) as { verified: { of: string } };
     expect((await record()).verified.of).toBe('zst');
     // Republished .zst (another digest in the JSON): refused before any download.
     await write({ ...published.zst, zst_hash: `sha256:${'1'.repeat(64)}` });

@@ -31,12 +31,24 @@ beforeAll(async () => {
   ws = await workspace();
   const disk = await makeDisk(join(ws.dir, 'disk.raw'), { sizeMiB: 4, dataKiB: 256, label: 'signed' });
   tinySha1 = (await publishImage(ws.www, 'tiny/v1.raw', disk)).sha1;
-  repoJson = { name: 'signed', sources: { web: { type: 'http', args: { baseurl: ws.baseurl } } }, templates: { tiny: { versions: { v1: { source: 'web', handle: 'tiny/v1.raw', timestamp: 1700000000, hash: `sha1:${tinySha1}` } } } } };
+  repoJson = {
+    name: 'signed',
+    sources: { web: { type: 'http', args: { baseurl: ws.baseurl } } },
+    templates: {
+      tiny: {
+        versions: { v1: { source: 'web', handle: 'tiny/v1.raw', timestamp: 1700000000, hash: `sha1:${tinySha1}` } },
+      },
+    },
+  };
   const keygen = await cli(['keygen', '--output', join(ws.dir, 'ours.key'), '--no-password']);
   expect(keygen.exitCode, keygen.stderr).toBe(0);
   ours = { key: join(ws.dir, 'ours.key'), pub: join(ws.dir, 'ours.key.pub'), line: keygen.stdout.trim() };
   await execa('minisign', ['-G', '-W', '-p', join(ws.dir, 'theirs.pub'), '-s', join(ws.dir, 'theirs.key')]);
-  theirs = { key: join(ws.dir, 'theirs.key'), pub: join(ws.dir, 'theirs.pub'), line: await pubLine(join(ws.dir, 'theirs.pub')) };
+  theirs = {
+    key: join(ws.dir, 'theirs.key'),
+    pub: join(ws.dir, 'theirs.pub'),
+    line: await pubLine(join(ws.dir, 'theirs.pub')),
+  };
 }, 60_000);
 
 afterAll(async () => {
@@ -50,18 +62,53 @@ describe('minisign compatibility', () => {
     expect(signed.exitCode, signed.stderr).toBe(0);
     expect(JSON.parse(signed.stdout)).toMatchObject({ repository: 'signed', revision: 3 });
     const verified = await execa('minisign', ['-V', '-m', join(ws.www, 'a/repo.json'), '-P', ours.line]);
-    expect(verified.stdout).toMatch(/Trusted comment: timestamp:\d+\tfile:repo\.json\thashed\trepository:signed\trevision:3/);
-    const resolved = await cli(['resolve', 'signed:tiny:v1', '--repo', url, '--trusted-key', ours.pub, '--store', join(ws.dir, 'store-a'), '--json']);
+    expect(verified.stdout).toMatch(
+      /Trusted comment: timestamp:\d+\tfile:repo\.json\thashed\trepository:signed\trevision:3/,
+    );
+    const resolved = await cli([
+      'resolve',
+      'signed:tiny:v1',
+      '--repo',
+      url,
+      '--trusted-key',
+      ours.pub,
+      '--store',
+      join(ws.dir, 'store-a'),
+      '--json',
+    ]);
     expect(resolved.exitCode, resolved.stderr).toBe(0);
   });
 
   it('templates verifies what minisign signed, and signs with a key minisign made', async () => {
     const url = await serveRepo('b/repo.json', 1);
     await execa('minisign', ['-S', '-s', theirs.key, '-m', join(ws.www, 'b/repo.json')]);
-    const fetched = await cli(['fetch', 'signed:tiny:v1', '--repo', url, '--trusted-key', theirs.line, '--store', join(ws.dir, 'store-b'), '-q']);
+    const fetched = await cli([
+      'fetch',
+      'signed:tiny:v1',
+      '--repo',
+      url,
+      '--trusted-key',
+      theirs.line,
+      '--store',
+      join(ws.dir, 'store-b'),
+      '-q',
+    ]);
     expect(fetched.exitCode, fetched.stderr).toBe(0);
-    const info = await cli(['info', 'signed:tiny:v1', '--repo', url, '--trusted-key', theirs.line, '--store', join(ws.dir, 'store-b'), '--json']);
-    expect(JSON.parse(info.stdout).resolution.signature).toMatchObject({ state: 'verified', keyId: expect.stringMatching(/^[0-9A-F]{16}$/) });
+    const info = await cli([
+      'info',
+      'signed:tiny:v1',
+      '--repo',
+      url,
+      '--trusted-key',
+      theirs.line,
+      '--store',
+      join(ws.dir, 'store-b'),
+      '--json',
+    ]);
+    expect(JSON.parse(info.stdout).resolution.signature).toMatchObject({
+      state: 'verified',
+      keyId: expect.stringMatching(/^[0-9A-F]{16}$/),
+    });
     // Ours with minisign's secret key; minisign checks it.
     expect((await cli(['sign', join(ws.www, 'b/repo.json'), '--key', theirs.key])).exitCode).toBe(0);
     await execa('minisign', ['-V', '-m', join(ws.www, 'b/repo.json'), '-p', theirs.pub]);
@@ -92,11 +139,22 @@ describe('minisign compatibility', () => {
     const key = join(ws.dir, 'locked.key');
     await writeFile(join(ws.dir, 'pw'), 'correct horse\n');
     await writeFile(join(ws.dir, 'wrong'), 'battery staple\n');
-    const made = await execa('bash', ['-c', `"${process.execPath}" "${join(import.meta.dirname, '../../bin/templates')}" keygen --output "${key}" --password-fd 3 3<"${join(ws.dir, 'pw')}"`]);
+    const made = await execa('bash', [
+      '-c',
+      `"${process.execPath}" "${join(import.meta.dirname, '../../bin/templates')}" keygen --output "${key}" --password-fd 3 3<"${join(ws.dir, 'pw')}"`,
+    ]);
     expect(made.stdout.trim()).toMatch(/^RW/);
     expect(await readFile(key, 'utf8')).toMatch(/^untrusted comment: minisign encrypted secret key\nRWRTY0Iy/);
     await serveRepo('d/repo.json', 1);
-    const sign = (pw: string) => execa('bash', ['-c', `"${process.execPath}" "${join(import.meta.dirname, '../../bin/templates')}" sign "${join(ws.www, 'd/repo.json')}" --key "${key}" --password-fd 3 3<"${pw}"`], { reject: false });
+    const sign = (pw: string) =>
+      execa(
+        'bash',
+        [
+          '-c',
+          `"${process.execPath}" "${join(import.meta.dirname, '../../bin/templates')}" sign "${join(ws.www, 'd/repo.json')}" --key "${key}" --password-fd 3 3<"${pw}"`,
+        ],
+        { reject: false },
+      );
     const wrong = await sign(join(ws.dir, 'wrong'));
     expect(codeOf(wrong.stderr)).toBe('KEY_INVALID');
     expect((await sign(join(ws.dir, 'pw'))).exitCode).toBe(0);
@@ -120,7 +178,17 @@ describe('refusals', () => {
   it('a signature by another key: REPO_SIGNATURE_INVALID naming the key', async () => {
     const url = await serveRepo('f/repo.json', 1);
     await execa('minisign', ['-S', '-s', theirs.key, '-m', join(ws.www, 'f/repo.json')]);
-    const refused = await cli(['resolve', 'signed:tiny:v1', '--repo', url, '--trusted-key', ours.pub, '--store', join(ws.dir, 'store-f'), '--json']);
+    const refused = await cli([
+      'resolve',
+      'signed:tiny:v1',
+      '--repo',
+      url,
+      '--trusted-key',
+      ours.pub,
+      '--store',
+      join(ws.dir, 'store-f'),
+      '--json',
+    ]);
     expect(refused.exitCode).toBe(13);
     const error = JSON.parse(refused.stdout.trim().split('\n').pop()!).error as { code: string; actual?: string };
     expect(error.code).toBe('REPO_SIGNATURE_INVALID');
@@ -130,9 +198,20 @@ describe('refusals', () => {
   it('no .minisig where a key is trusted, or no trusted key under requireSignatures: REPO_UNSIGNED', async () => {
     const url = await serveRepo('g/repo.json', 1);
     const store = join(ws.dir, 'store-g');
-    const missing = await cli(['resolve', 'signed:tiny:v1', '--repo', url, '--trusted-key', ours.pub, '--store', store]);
+    const missing = await cli([
+      'resolve',
+      'signed:tiny:v1',
+      '--repo',
+      url,
+      '--trusted-key',
+      ours.pub,
+      '--store',
+      store,
+    ]);
     expect([missing.exitCode, codeOf(missing.stderr)]).toEqual([13, 'REPO_UNSIGNED']);
-    const required = await cli(['resolve', 'signed:tiny:v1', '--repo', url, '--store', store], { TEMPLATES_REQUIRE_SIGNATURES: '1' });
+    const required = await cli(['resolve', 'signed:tiny:v1', '--repo', url, '--store', store], {
+      TEMPLATES_REQUIRE_SIGNATURES: '1',
+    });
     expect([required.exitCode, codeOf(required.stderr)]).toEqual([13, 'REPO_UNSIGNED']);
     // A rule for this name in the config file applies without --trusted-key.
     const config = join(ws.dir, 'config-g.json');
@@ -147,7 +226,10 @@ describe('refusals', () => {
     const secret = await readSecretKey(ours.key, async () => '');
     const url = await serveRepo('h/repo.json', 4);
     await signRepository(join(ws.www, 'h/repo.json'), secret);
-    const old = { json: await readFile(join(ws.www, 'h/repo.json')), sig: await readFile(join(ws.www, 'h/repo.json.minisig')) };
+    const old = {
+      json: await readFile(join(ws.www, 'h/repo.json')),
+      sig: await readFile(join(ws.www, 'h/repo.json.minisig')),
+    };
     await serveRepo('h/repo.json', 5);
     await signRepository(join(ws.www, 'h/repo.json'), secret);
     const store = join(ws.dir, 'store-h');
@@ -162,8 +244,19 @@ describe('refusals', () => {
 
   it('maxSignatureAge: a signature older than it is REPO_SIGNATURE_EXPIRED', async () => {
     const url = await serveRepo('i/repo.json', 1);
-    await signRepository(join(ws.www, 'i/repo.json'), await readSecretKey(ours.key, async () => ''), { now: () => Date.now() - 3 * 86_400_000 });
-    const args = ['resolve', 'signed:tiny:v1', '--repo', url, '--trusted-key', ours.pub, '--store', join(ws.dir, 'store-i')];
+    await signRepository(join(ws.www, 'i/repo.json'), await readSecretKey(ours.key, async () => ''), {
+      now: () => Date.now() - 3 * 86_400_000,
+    });
+    const args = [
+      'resolve',
+      'signed:tiny:v1',
+      '--repo',
+      url,
+      '--trusted-key',
+      ours.pub,
+      '--store',
+      join(ws.dir, 'store-i'),
+    ];
     const stale = await cli(args, { TEMPLATES_MAX_SIGNATURE_AGE: String(86_400) });
     expect([stale.exitCode, codeOf(stale.stderr)]).toEqual([13, 'REPO_SIGNATURE_EXPIRED']);
     expect((await cli(args, { TEMPLATES_MAX_SIGNATURE_AGE: String(7 * 86_400) })).exitCode).toBe(0);
@@ -174,7 +267,16 @@ describe('refusals', () => {
     await serveRepo('mirror/j.json', 1);
     await signRepository(join(ws.www, 'mirror/j.json'), await readSecretKey(ours.key, async () => ''));
     const env = { TEMPLATES_MIRRORS: `${dead}=${ws.baseurl}mirror/` };
-    const args = ['resolve', 'signed:tiny:v1', '--repo', `${dead}j.json`, '--trusted-key', ours.pub, '--store', join(ws.dir, 'store-j')];
+    const args = [
+      'resolve',
+      'signed:tiny:v1',
+      '--repo',
+      `${dead}j.json`,
+      '--trusted-key',
+      ours.pub,
+      '--store',
+      join(ws.dir, 'store-j'),
+    ];
     const intact = await cli(args, env);
     expect(intact.exitCode, intact.stderr).toBe(0);
     expect(intact.stderr).toContain('mirror');
@@ -200,15 +302,29 @@ describe('refusals', () => {
     expect([offline.exitCode, codeOf(offline.stderr)]).toEqual([13, 'REPO_SIGNATURE_INVALID']);
   });
 
-  it('status shows each copy\'s signature: verified, and invalid once tampered (exit 12)', async () => {
+  it("status shows each copy's signature: verified, and invalid once tampered (exit 12)", async () => {
     const url = await serveRepo('status/repo.json', 2);
     await signRepository(join(ws.www, 'status/repo.json'), await readSecretKey(ours.key, async () => ''));
-    const args = ['status', '--json', '--repo', url, '--trusted-key', ours.pub, '--store', join(ws.dir, 'store-status')];
+    const args = [
+      'status',
+      '--json',
+      '--repo',
+      url,
+      '--trusted-key',
+      ours.pub,
+      '--store',
+      join(ws.dir, 'store-status'),
+    ];
     const good = await cli(args);
     expect(good.exitCode, good.stdout + good.stderr).toBe(0);
-    const row = (out: string) => (JSON.parse(out) as { servers: Array<{ repositories: Array<{ signature: { state: string } }> }> }).servers[0]!.repositories[0]!;
+    const row = (out: string) =>
+      (JSON.parse(out) as { servers: Array<{ repositories: Array<{ signature: { state: string } }> }> }).servers[0]!
+        .repositories[0]!;
     expect(row(good.stdout).signature).toMatchObject({ state: 'verified' });
-    await writeFile(join(ws.www, 'status/repo.json'), (await readFile(join(ws.www, 'status/repo.json'), 'utf8')).replace('"revision": 2', '"revision": 3'));
+    await writeFile(
+      join(ws.www, 'status/repo.json'),
+      (await readFile(join(ws.www, 'status/repo.json'), 'utf8')).replace('"revision": 2', '"revision": 3'),
+    );
     const bad = await cli(args);
     expect(bad.exitCode).toBe(12);
     expect(row(bad.stdout).signature).toMatchObject({ state: 'invalid' });
@@ -219,19 +335,35 @@ describe('through templates serve', () => {
   it('serve passes the upstream JSON and .minisig on unchanged; a neighbour checks them and fetches with the signed digests', async () => {
     const url = await serveRepo('served/repo.json', 7);
     await signRepository(join(ws.www, 'served/repo.json'), await readSecretKey(ours.key, async () => ''));
-    const server = await startServe(['--repo', url, '--store', join(ws.dir, 'store-cache'), '--trusted-key', ours.pub], { HOME: ws.dir });
+    const server = await startServe(
+      ['--repo', url, '--store', join(ws.dir, 'store-cache'), '--trusted-key', ours.pub],
+      { HOME: ws.dir },
+    );
     try {
       const upstreamSig = await (await fetch(`${server.url}/repos/signed/upstream.json.minisig`)).text();
       expect(upstreamSig).toBe(await readFile(join(ws.www, 'served/repo.json.minisig'), 'utf8'));
-      expect(await (await fetch(`${server.url}/repos/signed/upstream.json`)).text()).toBe(await readFile(join(ws.www, 'served/repo.json'), 'utf8'));
-      const neighbour = ['--repo', `${server.url}/repos/signed.json`, '--trusted-key', ours.pub, '--store', join(ws.dir, 'store-neighbour')];
+      expect(await (await fetch(`${server.url}/repos/signed/upstream.json`)).text()).toBe(
+        await readFile(join(ws.www, 'served/repo.json'), 'utf8'),
+      );
+      const neighbour = [
+        '--repo',
+        `${server.url}/repos/signed.json`,
+        '--trusted-key',
+        ours.pub,
+        '--store',
+        join(ws.dir, 'store-neighbour'),
+      ];
       const resolved = await cli(['resolve', 'signed:tiny:v1', '--json', ...neighbour]);
       expect(resolved.exitCode, resolved.stderr).toBe(0);
-      expect(JSON.parse(resolved.stdout).signature).toMatchObject({ state: 'verified', revision: 7, upstream: `${server.url}/repos/signed/upstream.json` });
+      expect(JSON.parse(resolved.stdout).signature).toMatchObject({
+        state: 'verified',
+        revision: 7,
+        upstream: `${server.url}/repos/signed/upstream.json`,
+      });
       const fetched = await cli(['fetch', 'signed:tiny:v1', '-q', ...neighbour]);
       expect(fetched.exitCode, fetched.stderr).toBe(0);
       // The cache host checked it too (it trusts the key): its usage API says so.
-      const usage = await (await fetch(`${server.url}/api/1/repositories/signed`)).json() as { signature?: unknown };
+      const usage = (await (await fetch(`${server.url}/api/1/repositories/signed`)).json()) as { signature?: unknown };
       expect(usage.signature).toMatchObject({ state: 'verified', revision: 7 });
 
       // A cache host that lies: its JSON names other digests (overridden by the signed ones), or passes on an altered upstream.
@@ -242,11 +374,21 @@ describe('through templates serve', () => {
       await writeFile(join(ws.www, 'liar/signed.json'), JSON.stringify(served));
       await writeFile(join(ws.www, 'liar/signed/upstream.json'), await readFile(join(ws.www, 'served/repo.json')));
       await writeFile(join(ws.www, 'liar/signed/upstream.json.minisig'), upstreamSig);
-      const liar = ['--repo', `${ws.baseurl}liar/signed.json`, '--trusted-key', ours.pub, '--store', join(ws.dir, 'store-liar')];
+      const liar = [
+        '--repo',
+        `${ws.baseurl}liar/signed.json`,
+        '--trusted-key',
+        ours.pub,
+        '--store',
+        join(ws.dir, 'store-liar'),
+      ];
       const overridden = await cli(['resolve', 'signed:tiny:v1', '--json', ...liar]);
       expect(overridden.exitCode, overridden.stderr).toBe(0);
       expect(JSON.parse(overridden.stdout).hash).toBe(tinySha1);
-      await writeFile(join(ws.www, 'liar/signed/upstream.json'), (await readFile(join(ws.www, 'served/repo.json'), 'utf8')).replace('"revision": 7', '"revision": 8'));
+      await writeFile(
+        join(ws.www, 'liar/signed/upstream.json'),
+        (await readFile(join(ws.www, 'served/repo.json'), 'utf8')).replace('"revision": 7', '"revision": 8'),
+      );
       const altered = await cli(['resolve', 'signed:tiny:v1', ...liar, '--refresh']);
       expect([altered.exitCode, codeOf(altered.stderr)]).toEqual([13, 'REPO_SIGNATURE_INVALID']);
     } finally {
@@ -258,11 +400,34 @@ describe('through templates serve', () => {
     const dir = join(ws.dir, 'local-signed');
     await mkdir(dir, { recursive: true });
     const file = join(dir, 'signed.json');
-    await writeFile(file, JSON.stringify({ ...(repoJson as object), sources: { disk: { type: 'file', args: { root: ws.www } } }, templates: { tiny: { versions: { v1: { source: 'disk', handle: 'tiny/v1.raw', timestamp: 1700000000, hash: `sha1:${tinySha1}` } } } } }));
+    await writeFile(
+      file,
+      JSON.stringify({
+        ...(repoJson as object),
+        sources: { disk: { type: 'file', args: { root: ws.www } } },
+        templates: {
+          tiny: {
+            versions: {
+              v1: { source: 'disk', handle: 'tiny/v1.raw', timestamp: 1700000000, hash: `sha1:${tinySha1}` },
+            },
+          },
+        },
+      }),
+    );
     await signRepository(file, await readSecretKey(ours.key, async () => ''));
     const server = await startServe(['--repo', file, '--store', join(ws.dir, 'store-local-cache')], { HOME: ws.dir });
     try {
-      const resolved = await cli(['resolve', 'signed:tiny:v1', '--json', '--repo', `${server.url}/repos/signed.json`, '--trusted-key', ours.pub, '--store', join(ws.dir, 'store-local-neighbour')]);
+      const resolved = await cli([
+        'resolve',
+        'signed:tiny:v1',
+        '--json',
+        '--repo',
+        `${server.url}/repos/signed.json`,
+        '--trusted-key',
+        ours.pub,
+        '--store',
+        join(ws.dir, 'store-local-neighbour'),
+      ]);
       expect(resolved.exitCode, resolved.stderr).toBe(0);
       expect(JSON.parse(resolved.stdout)).toMatchObject({ hash: tinySha1, signature: { state: 'verified' } });
     } finally {

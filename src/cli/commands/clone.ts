@@ -19,15 +19,28 @@ With --json: {"ref","path","image","method":"overlay"|"reflink"|"copy","fetch":{
 ${COMMON_HELP}`;
 
 export async function cloneCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand<CommonValues & { copy?: boolean; quiet?: boolean }>(args, { ...COMMON_OPTIONS, copy: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } }, 'clone');
-  if (values.help) return void io.stdout.write(`${CLONE_HELP}\n`), 0;
-  if (positionals.length !== 2) throw new TemplatesError('USAGE', 'clone: give one template reference and the new disk\'s path', { hint: 'usage: templates clone REF DEST' });
+  const { values, positionals } = parseCommand<CommonValues & { copy?: boolean; quiet?: boolean }>(
+    args,
+    { ...COMMON_OPTIONS, copy: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
+    'clone',
+  );
+  if (values.help) return (void io.stdout.write(`${CLONE_HELP}\n`), 0);
+  if (positionals.length !== 2)
+    throw new TemplatesError('USAGE', "clone: give one template reference and the new disk's path", {
+      hint: 'usage: templates clone REF DEST',
+    });
   const renderer = await createRenderer(io.stderr, Boolean(values.quiet), io.stdout);
   const { store, repositories, context, settings } = await setup(values, io);
   const { cloneTemplate } = await import('../../manage/clone.js');
   try {
     const result = await cloneTemplate(positionals[0]!, positionals[1]!, {
-      store, repositories, context, signal: io.signal, offline: settings.offline.value, copy: Boolean(values.copy), onProgress: (e) => renderer.onProgress(e),
+      store,
+      repositories,
+      context,
+      signal: io.signal,
+      offline: settings.offline.value,
+      copy: Boolean(values.copy),
+      onProgress: (e) => renderer.onProgress(e),
     });
     renderer.print(values.json ? `${JSON.stringify(result)}\n` : `${result.path}\n`, 'stdout');
   } finally {

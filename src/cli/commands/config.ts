@@ -13,12 +13,14 @@ ${COMMON_HELP}`;
 
 export async function configCommand(args: string[], io: CliIo): Promise<number> {
   const { values } = parseCommand<CommonValues>(args, COMMON_OPTIONS, 'config');
-  if (values.help) return void io.stdout.write(`${CONFIG_HELP}\n`), 0;
+  if (values.help) return (void io.stdout.write(`${CONFIG_HELP}\n`), 0);
   const settings = await readSettings(values, io);
-  if (values.json) return void io.stdout.write(`${JSON.stringify(settings)}\n`), 0;
+  if (values.json) return (void io.stdout.write(`${JSON.stringify(settings)}\n`), 0);
   for (const [key, setting] of Object.entries(settings)) {
     const env = SETTINGS[key as keyof typeof SETTINGS].env;
-    io.stdout.write(`${key.padEnd(22)} ${JSON.stringify(setting.value).padEnd(40)} ${setting.from}${setting.name ? ` (${setting.name})` : ''}   [${env}]\n`);
+    io.stdout.write(
+      `${key.padEnd(22)} ${JSON.stringify(setting.value).padEnd(40)} ${setting.from}${setting.name ? ` (${setting.name})` : ''}   [${env}]\n`,
+    );
   }
   return 0;
 }

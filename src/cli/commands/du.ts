@@ -13,11 +13,12 @@ ${COMMON_HELP}`;
 
 export async function duCommand(args: string[], io: CliIo): Promise<number> {
   const { values } = parseCommand<CommonValues>(args, COMMON_OPTIONS, 'du');
-  if (values.help) return void io.stdout.write(`${DU_HELP}\n`), 0;
+  if (values.help) return (void io.stdout.write(`${DU_HELP}\n`), 0);
   const { store } = await setupStore(values, io);
   const usage = await diskUsage(store);
-  if (values.json) return void io.stdout.write(`${JSON.stringify(usage)}\n`), 0;
-  const row = (indent: number, name: string, u: { size: number; disk_size: number }) => `${' '.repeat(indent)}${name}  ${formatSize(u.size)}  (${formatSize(u.disk_size)} on disk)\n`;
+  if (values.json) return (void io.stdout.write(`${JSON.stringify(usage)}\n`), 0);
+  const row = (indent: number, name: string, u: { size: number; disk_size: number }) =>
+    `${' '.repeat(indent)}${name}  ${formatSize(u.size)}  (${formatSize(u.disk_size)} on disk)\n`;
   for (const repository of usage.repositories) {
     io.stdout.write(row(0, repository.name, repository));
     for (const template of repository.templates) {

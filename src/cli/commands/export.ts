@@ -21,20 +21,43 @@ come back byte for byte.
 ${COMMON_HELP}`;
 
 export async function exportCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand<CommonValues & { quiet?: boolean; formats?: string; 'zstd-level'?: string }>(args, {
-    ...COMMON_OPTIONS, quiet: { type: 'boolean', short: 'q' }, formats: { type: 'string' }, 'zstd-level': { type: 'string' },
-  }, 'export');
-  if (values.help) return void io.stdout.write(`${EXPORT_HELP}\n`), 0;
-  if (positionals.length < 2) throw new TemplatesError('USAGE', 'export: give at least one REF and the DIR', { hint: 'usage: templates export REF... DIR' });
+  const { values, positionals } = parseCommand<
+    CommonValues & { quiet?: boolean; formats?: string; 'zstd-level'?: string }
+  >(
+    args,
+    {
+      ...COMMON_OPTIONS,
+      quiet: { type: 'boolean', short: 'q' },
+      formats: { type: 'string' },
+      'zstd-level': { type: 'string' },
+    },
+    'export',
+  );
+  if (values.help) return (void io.stdout.write(`${EXPORT_HELP}\n`), 0);
+  if (positionals.length < 2)
+    throw new TemplatesError('USAGE', 'export: give at least one REF and the DIR', {
+      hint: 'usage: templates export REF... DIR',
+    });
   const refs = positionals.slice(0, -1);
   const dir = positionals[positionals.length - 1]!;
   const base = await setupStore(values, io);
   const repositories = base.settings.repos.value.length ? (await setup(values, io)).repositories : undefined;
   const renderer = await createRenderer(io.stderr, Boolean(values.quiet));
   try {
-    const summary = await exportTemplates(refs, dir, { store: base.store, ...(repositories ? { repositories } : {}), context: base.context, ...formatChoices(values), signal: io.signal, onProgress: (event) => renderer.onProgress(event) });
+    const summary = await exportTemplates(refs, dir, {
+      store: base.store,
+      ...(repositories ? { repositories } : {}),
+      context: base.context,
+      ...formatChoices(values),
+      signal: io.signal,
+      onProgress: (event) => renderer.onProgress(event),
+    });
     if (values.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
-    else for (const repository of summary.repositories) io.stdout.write(`${repository.file}: ${repository.versions.join(', ')} (${formatSize(summary.bytesOut)} compressed)\n`);
+    else
+      for (const repository of summary.repositories)
+        io.stdout.write(
+          `${repository.file}: ${repository.versions.join(', ')} (${formatSize(summary.bytesOut)} compressed)\n`,
+        );
   } finally {
     renderer.stop();
   }

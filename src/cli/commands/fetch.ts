@@ -33,24 +33,55 @@ Progress goes to stderr (bars on a terminal, plain lines otherwise; --quiet for 
 ${COMMON_HELP}`;
 
 export async function fetchCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand<CommonValues & { quiet?: boolean; insecure?: boolean; 'creds-file'?: string; locked?: string; jobs?: string }>(optionalValue(args, '--locked', DEFAULT_LOCK_FILE), {
-    ...COMMON_OPTIONS, quiet: { type: 'boolean', short: 'q' }, insecure: { type: 'boolean' }, 'creds-file': { type: 'string' }, 'keep-xz': { type: 'boolean' }, locked: { type: 'string' }, jobs: { type: 'string' },
-  }, 'fetch');
-  if (values.help) return void io.stdout.write(`${FETCH_HELP}\n`), 0;
+  const { values, positionals } = parseCommand<
+    CommonValues & { quiet?: boolean; insecure?: boolean; 'creds-file'?: string; locked?: string; jobs?: string }
+  >(
+    optionalValue(args, '--locked', DEFAULT_LOCK_FILE),
+    {
+      ...COMMON_OPTIONS,
+      quiet: { type: 'boolean', short: 'q' },
+      insecure: { type: 'boolean' },
+      'creds-file': { type: 'string' },
+      'keep-xz': { type: 'boolean' },
+      locked: { type: 'string' },
+      jobs: { type: 'string' },
+    },
+    'fetch',
+  );
+  if (values.help) return (void io.stdout.write(`${FETCH_HELP}\n`), 0);
   if (values.locked !== undefined) return fetchLockedCommand(values.locked, positionals, values, io);
-  if (positionals.length === 0) throw new TemplatesError('USAGE', 'fetch: no template reference given', { hint: 'usage: templates fetch REF...' });
+  if (positionals.length === 0)
+    throw new TemplatesError('USAGE', 'fetch: no template reference given', { hint: 'usage: templates fetch REF...' });
   const jobs = values.jobs === undefined ? DEFAULT_CONCURRENCY : Number(values.jobs);
-  if (!Number.isInteger(jobs) || jobs < 1) throw new TemplatesError('USAGE', `--jobs takes a whole number of at least 1, not ${JSON.stringify(values.jobs)}`);
+  if (!Number.isInteger(jobs) || jobs < 1)
+    throw new TemplatesError('USAGE', `--jobs takes a whole number of at least 1, not ${JSON.stringify(values.jobs)}`);
   const renderer = await createRenderer(io.stderr, Boolean(values.quiet), io.stdout);
-  const { store, repositories, context, settings } = await setup(values, io, values['creds-file'] ? { TEMPLATES_CREDS_FILE: values['creds-file'] } : {});
+  const { store, repositories, context, settings } = await setup(
+    values,
+    io,
+    values['creds-file'] ? { TEMPLATES_CREDS_FILE: values['creds-file'] } : {},
+  );
   const shared = shareCores(context, Math.min(jobs, positionals.length));
   const limit = createLimit(jobs);
   let exitCode = 0;
   try {
     // Started together (at most `jobs` at once), reported in the order given: each line once those before it are out.
-    const outcomes = positionals.map((ref) => limit(() => fetchTemplate(ref, {
-      store, repositories, context: shared, signal: io.signal, offline: settings.offline.value, insecure: Boolean(values.insecure), onProgress: (e) => renderer.onProgress(e),
-    })).then((result) => ({ ok: true as const, result }), (error: unknown) => ({ ok: false as const, error })));
+    const outcomes = positionals.map((ref) =>
+      limit(() =>
+        fetchTemplate(ref, {
+          store,
+          repositories,
+          context: shared,
+          signal: io.signal,
+          offline: settings.offline.value,
+          insecure: Boolean(values.insecure),
+          onProgress: (e) => renderer.onProgress(e),
+        }),
+      ).then(
+        (result) => ({ ok: true as const, result }),
+        (error: unknown) => ({ ok: false as const, error }),
+      ),
+    );
     for (const [index, outcome] of outcomes.entries()) {
       const done = await outcome;
       if (done.ok) renderer.print(values.json ? `${JSON.stringify(done.result)}\n` : `${done.result.path}\n`, 'stdout');
@@ -67,13 +98,30 @@ export async function fetchCommand(args: string[], io: CliIo): Promise<number> {
 }
 
 /** `fetch --locked FILE [REF…]`: every pin (or those named), stopping at the first that does not match. */
-async function fetchLockedCommand(file: string, only: string[], values: CommonValues & { quiet?: boolean; 'creds-file'?: string }, io: CliIo): Promise<number> {
+async function fetchLockedCommand(
+  file: string,
+  only: string[],
+  values: CommonValues & { quiet?: boolean; 'creds-file'?: string },
+  io: CliIo,
+): Promise<number> {
   const lock = await readLockFile(file);
   const { fetchLocked } = await import('../../lock/fetch-locked.js');
   const renderer = await createRenderer(io.stderr, Boolean(values.quiet));
-  const { store, repositories, context, settings } = await setup(values, io, values['creds-file'] ? { TEMPLATES_CREDS_FILE: values['creds-file'] } : {});
+  const { store, repositories, context, settings } = await setup(
+    values,
+    io,
+    values['creds-file'] ? { TEMPLATES_CREDS_FILE: values['creds-file'] } : {},
+  );
   try {
-    const results = await fetchLocked(lock, { store, repositories, context, signal: io.signal, offline: settings.offline.value, only, onProgress: (e) => renderer.onProgress(e) });
+    const results = await fetchLocked(lock, {
+      store,
+      repositories,
+      context,
+      signal: io.signal,
+      offline: settings.offline.value,
+      only,
+      onProgress: (e) => renderer.onProgress(e),
+    });
     for (const result of results) io.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${result.path}\n`);
     return 0;
   } catch (error) {

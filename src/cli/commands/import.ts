@@ -15,10 +15,17 @@ ${COMMON_HELP}`;
 
 export async function importCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand<CommonValues>(args, COMMON_OPTIONS, 'import');
-  if (values.help) return void io.stdout.write(`${IMPORT_HELP}\n`), 0;
-  if (positionals.length !== 2) throw new TemplatesError('USAGE', 'import: give REF and FILE', { hint: 'usage: templates import REF FILE' });
+  if (values.help) return (void io.stdout.write(`${IMPORT_HELP}\n`), 0);
+  if (positionals.length !== 2)
+    throw new TemplatesError('USAGE', 'import: give REF and FILE', { hint: 'usage: templates import REF FILE' });
   const { store, repositories, context, settings } = await setup(values, io);
-  const result = await importTemplate(positionals[0]!, positionals[1]!, { store, repositories, context, signal: io.signal, offline: settings.offline.value });
+  const result = await importTemplate(positionals[0]!, positionals[1]!, {
+    store,
+    repositories,
+    context,
+    signal: io.signal,
+    offline: settings.offline.value,
+  });
   io.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${result.path}\n`);
   return 0;
 }

@@ -99,18 +99,30 @@ interface IndexValues {
 
 /** The --sign key, read (and its password asked) before any image is read. */
 async function signingKey(values: IndexValues, io: CliIo): Promise<SecretKey | undefined> {
-  return values.sign === undefined ? undefined : readSecretKey(values.sign, passwordReader(passwordFd(values['password-fd']), io.stderr, io.signal));
+  return values.sign === undefined
+    ? undefined
+    : readSecretKey(values.sign, passwordReader(passwordFd(values['password-fd']), io.stderr, io.signal));
 }
 
 /** Signs the JSON when it was written, or has no signature yet; the path of the signature, or undefined. */
 async function signOutput(key: SecretKey | undefined, output: string, written: boolean): Promise<string | undefined> {
   if (!key) return undefined;
-  if (!written && (await stat(`${output}.minisig`).then(() => true, () => false))) return undefined;
+  if (
+    !written &&
+    (await stat(`${output}.minisig`).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return undefined;
   return (await signRepository(output, key)).signature;
 }
 
 async function indexRegistryCommand(values: IndexValues, positionals: string[], io: CliIo): Promise<number> {
-  if (positionals.length) throw new TemplatesError('USAGE', 'index --registry takes no directory', { hint: 'usage: templates index --registry oci://HOST --name REPO' });
+  if (positionals.length)
+    throw new TemplatesError('USAGE', 'index --registry takes no directory', {
+      hint: 'usage: templates index --registry oci://HOST --name REPO',
+    });
   if (!values.name) throw new TemplatesError('USAGE', 'index: --name REPO is required');
   const annotations: Record<string, string> = {};
   for (const pair of values.annotation ?? []) {
@@ -120,26 +132,40 @@ async function indexRegistryCommand(values: IndexValues, positionals: string[], 
   }
   const key = await signingKey(values, io);
   const summary = await indexRegistry({
-    registry: values.registry!, name: values.name, output: values.output ?? `${values.name}.json`,
-    include: values.include ?? [], exclude: values.exclude ?? [], annotations,
+    registry: values.registry!,
+    name: values.name,
+    output: values.output ?? `${values.name}.json`,
+    include: values.include ?? [],
+    exclude: values.exclude ?? [],
+    annotations,
     ...(values.arch !== undefined ? { arch: values.arch } : {}),
     ...(values.insecure ? { insecure: true } : {}),
-    context: createContext({ env: io.env }), signal: io.signal,
+    context: createContext({ env: io.env }),
+    signal: io.signal,
   });
   const signature = await signOutput(key, summary.output, summary.written);
   if (values.json) io.stdout.write(`${JSON.stringify({ ...summary, ...(signature ? { signature } : {}) })}\n`);
-  else io.stdout.write(`${summary.output}: ${summary.versions} versions (${summary.fetched} manifests read, ${summary.reused} known)${summary.written ? '' : ', unchanged'}${signature ? ', signed' : ''}\n`);
+  else
+    io.stdout.write(
+      `${summary.output}: ${summary.versions} versions (${summary.fetched} manifests read, ${summary.reused} known)${summary.written ? '' : ', unchanged'}${signature ? ', signed' : ''}\n`,
+    );
   return 0;
 }
 
 function integer(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new TemplatesError('USAGE', `${flag} takes a whole number, not ${JSON.stringify(value)}`, { hint: 'see: templates index --help' });
+  if (!/^\d+$/.test(value))
+    throw new TemplatesError('USAGE', `${flag} takes a whole number, not ${JSON.stringify(value)}`, {
+      hint: 'see: templates index --help',
+    });
   return Number(value);
 }
 
 /** --formats and --zstd-level, as index and export take them. */
-export function formatChoices(values: { formats?: string; 'zstd-level'?: string }): { formats?: IndexFormat[]; zstdLevel?: number } {
+export function formatChoices(values: { formats?: string; 'zstd-level'?: string }): {
+  formats?: IndexFormat[];
+  zstdLevel?: number;
+} {
   const zstdLevel = integer(values['zstd-level'], '--zstd-level');
   const formats = values.formats?.split(',').map((format) => format.trim()) as IndexFormat[] | undefined;
   return { ...(formats ? { formats } : {}), ...(zstdLevel !== undefined ? { zstdLevel } : {}) };
@@ -147,12 +173,22 @@ export function formatChoices(values: { formats?: string; 'zstd-level'?: string 
 
 export async function indexCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand<IndexValues>(args, OPTIONS, 'index');
-  if (values.help) return void io.stdout.write(`${INDEX_HELP}\n`), 0;
+  if (values.help) return (void io.stdout.write(`${INDEX_HELP}\n`), 0);
   if (values.registry !== undefined) return indexRegistryCommand(values, positionals, io);
-  if (positionals.length !== 1) throw new TemplatesError('USAGE', 'index: give exactly one directory', { hint: 'usage: templates index DIR --name REPO' });
-  if (!values.name) throw new TemplatesError('USAGE', 'index: --name REPO is required', { hint: 'usage: templates index DIR --name REPO' });
+  if (positionals.length !== 1)
+    throw new TemplatesError('USAGE', 'index: give exactly one directory', {
+      hint: 'usage: templates index DIR --name REPO',
+    });
+  if (!values.name)
+    throw new TemplatesError('USAGE', 'index: --name REPO is required', {
+      hint: 'usage: templates index DIR --name REPO',
+    });
   const blockBytes = values['block-size'] === undefined ? undefined : parseSize(values['block-size']);
-  if (values['block-size'] !== undefined && blockBytes === undefined) throw new TemplatesError('USAGE', `--block-size takes a size such as 16M, not ${JSON.stringify(values['block-size'])}`);
+  if (values['block-size'] !== undefined && blockBytes === undefined)
+    throw new TemplatesError(
+      'USAGE',
+      `--block-size takes a size such as 16M, not ${JSON.stringify(values['block-size'])}`,
+    );
   const threads = integer(values.threads, '--threads');
   const level = integer(values.level, '--level');
   const key = await signingKey(values, io);
@@ -183,10 +219,20 @@ export async function indexCommand(args: string[], io: CliIo): Promise<number> {
   const signature = await signOutput(key, summary.output, summary.written);
   if (values.json) io.stdout.write(`${JSON.stringify({ ...summary, ...(signature ? { signature } : {}) })}\n`);
   else {
-    const counts = (['compressed', 'verified', 'unchanged'] as const).map((status) => [status, summary.images.filter((image) => image.status === status).length] as const);
-    const done = counts.filter(([, count]) => count > 0).map(([status, count]) => `${count} ${status}`).join(', ');
-    io.stdout.write(`${summary.output}: ${summary.versions} versions of ${summary.templates} templates${done ? ` (${done})` : ''}, revision ${summary.revision}${summary.written ? '' : ', unchanged'}\n`);
-    if (summary.bytesIn) io.stdout.write(`read ${formatSize(summary.bytesIn)}, wrote ${formatSize(summary.bytesOut)} compressed in ${summary.seconds} s\n`);
+    const counts = (['compressed', 'verified', 'unchanged'] as const).map(
+      (status) => [status, summary.images.filter((image) => image.status === status).length] as const,
+    );
+    const done = counts
+      .filter(([, count]) => count > 0)
+      .map(([status, count]) => `${count} ${status}`)
+      .join(', ');
+    io.stdout.write(
+      `${summary.output}: ${summary.versions} versions of ${summary.templates} templates${done ? ` (${done})` : ''}, revision ${summary.revision}${summary.written ? '' : ', unchanged'}\n`,
+    );
+    if (summary.bytesIn)
+      io.stdout.write(
+        `read ${formatSize(summary.bytesIn)}, wrote ${formatSize(summary.bytesOut)} compressed in ${summary.seconds} s\n`,
+      );
     if (summary.removed.length) io.stdout.write(`no longer listed: ${summary.removed.join(', ')}\n`);
     if (signature) io.stdout.write(`signed: ${signature}\n`);
   }

@@ -17,24 +17,37 @@ ${COMMON_HELP}`;
 
 export async function infoCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand<CommonValues>(args, COMMON_OPTIONS, 'info');
-  if (values.help) return void io.stdout.write(`${INFO_HELP}\n`), 0;
-  if (positionals.length !== 1) throw new TemplatesError('USAGE', 'info: give exactly one template reference', { hint: 'usage: templates info REF' });
+  if (values.help) return (void io.stdout.write(`${INFO_HELP}\n`), 0);
+  if (positionals.length !== 1)
+    throw new TemplatesError('USAGE', 'info: give exactly one template reference', {
+      hint: 'usage: templates info REF',
+    });
   const { store, repositories, context, settings } = await setup(values, io);
-  const info = await templateInfo(positionals[0]!, { store, repositories, context, signal: io.signal, offline: settings.offline.value });
-  if (values.json) return void io.stdout.write(`${JSON.stringify(info)}\n`), 0;
+  const info = await templateInfo(positionals[0]!, {
+    store,
+    repositories,
+    context,
+    signal: io.signal,
+    offline: settings.offline.value,
+  });
+  if (values.json) return (void io.stdout.write(`${JSON.stringify(info)}\n`), 0);
   const r = info.resolution;
   const s = info.stored;
   const lines = [
     `ref:         ${info.ref}`,
     ...(r ? resolutionLines(r, 13) : ['repository:  not configured (shown from the store)']),
     `metadata:    ${JSON.stringify(info.metadata)}`,
-    ...(s ? [
-      `stored:      ${s.path}`,
-      `             ${formatSize(s.size)} (${formatSize(s.diskSize)} on disk), fetched ${s.fetchedAt}, last used ${s.lastUsed}`,
-      ...(s.source ? [`from:        ${s.source}${s.mirror ? ` (mirror ${s.server})` : ''}`] : []),
-      `verified:    ${s.record ? `${s.record.verified.digest} of the ${s.record.verified.of}` : 'unknown (inherited from lago)'}`,
-      ...(s.dependents.length ? [`used by:     ${s.dependents.map((d) => describeDependent(store.root, d)).join(', ')}`] : []),
-    ] : ['stored:      no']),
+    ...(s
+      ? [
+          `stored:      ${s.path}`,
+          `             ${formatSize(s.size)} (${formatSize(s.diskSize)} on disk), fetched ${s.fetchedAt}, last used ${s.lastUsed}`,
+          ...(s.source ? [`from:        ${s.source}${s.mirror ? ` (mirror ${s.server})` : ''}`] : []),
+          `verified:    ${s.record ? `${s.record.verified.digest} of the ${s.record.verified.of}` : 'unknown (inherited from lago)'}`,
+          ...(s.dependents.length
+            ? [`used by:     ${s.dependents.map((d) => describeDependent(store.root, d)).join(', ')}`]
+            : []),
+        ]
+      : ['stored:      no']),
   ];
   io.stdout.write(`${lines.join('\n')}\n`);
   return 0;

@@ -29,25 +29,46 @@ The token: $TEMPLATES_TOKEN, else a config "auth" entry with a token for the ser
 Exit codes: 0 done; a failed job exits with its failure's code (docs/errors.md).`;
 
 type JobValues = {
-  server?: string; ttl?: string; label?: string; qcow2?: boolean; wait?: boolean; timeout?: string; state?: string; owner?: string;
-  page?: string; json?: boolean; config?: string; help?: boolean;
+  server?: string;
+  ttl?: string;
+  label?: string;
+  qcow2?: boolean;
+  wait?: boolean;
+  timeout?: string;
+  state?: string;
+  owner?: string;
+  page?: string;
+  json?: boolean;
+  config?: string;
+  help?: boolean;
 };
 
 const OPTIONS = {
-  server: { type: 'string' }, ttl: { type: 'string' }, label: { type: 'string' }, qcow2: { type: 'boolean' }, wait: { type: 'boolean' },
-  timeout: { type: 'string' }, state: { type: 'string' }, owner: { type: 'string' }, page: { type: 'string' }, json: { type: 'boolean' },
-  config: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  server: { type: 'string' },
+  ttl: { type: 'string' },
+  label: { type: 'string' },
+  qcow2: { type: 'boolean' },
+  wait: { type: 'boolean' },
+  timeout: { type: 'string' },
+  state: { type: 'string' },
+  owner: { type: 'string' },
+  page: { type: 'string' },
+  json: { type: 'boolean' },
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
 } as const;
 
 function duration(text: string | undefined, flag: string): number | undefined {
   if (text === undefined) return undefined;
   const ms = parseDuration(text);
-  if (ms === undefined || ms <= 0) throw new TemplatesError('USAGE', `${flag} takes a duration such as 90s, 2h or 1d, not ${JSON.stringify(text)}`);
+  if (ms === undefined || ms <= 0)
+    throw new TemplatesError('USAGE', `${flag} takes a duration such as 90s, 2h or 1d, not ${JSON.stringify(text)}`);
   return ms;
 }
 
 function oneId(positionals: string[], sub: string): number {
-  if (positionals.length !== 1 || !/^[1-9]\d*$/.test(positionals[0]!)) throw new TemplatesError('USAGE', `job ${sub}: give one job id`, { hint: `usage: templates job ${sub} ID` });
+  if (positionals.length !== 1 || !/^[1-9]\d*$/.test(positionals[0]!))
+    throw new TemplatesError('USAGE', `job ${sub}: give one job id`, { hint: `usage: templates job ${sub} ID` });
   return Number(positionals[0]);
 }
 
@@ -66,14 +87,19 @@ function describe(job: JobJson): string {
 
 export async function jobCommand(args: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') return void io.stdout.write(`${JOB_HELP}\n`), sub === undefined ? 2 : 0;
+  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help')
+    return (void io.stdout.write(`${JOB_HELP}\n`), sub === undefined ? 2 : 0);
   const { values, positionals } = parseCommand<JobValues>(rest, OPTIONS, `job ${sub}`);
-  if (values.help) return void io.stdout.write(`${JOB_HELP}\n`), 0;
+  if (values.help) return (void io.stdout.write(`${JOB_HELP}\n`), 0);
   const { settings, file } = await readConfig(values, io);
   const server = values.server ?? settings.server.value;
-  if (!server) throw new TemplatesError('USAGE', 'job: which server?', { hint: 'give --server URL, or set TEMPLATES_SERVER' });
-  if (!/^https?:\/\//.test(server)) throw new TemplatesError('USAGE', `--server takes an http(s) URL, not ${JSON.stringify(server)}`);
-  const configured = configuredCredentials(file).find((credential) => server.startsWith(credential.prefix) && credential.token);
+  if (!server)
+    throw new TemplatesError('USAGE', 'job: which server?', { hint: 'give --server URL, or set TEMPLATES_SERVER' });
+  if (!/^https?:\/\//.test(server))
+    throw new TemplatesError('USAGE', `--server takes an http(s) URL, not ${JSON.stringify(server)}`);
+  const configured = configuredCredentials(file).find(
+    (credential) => server.startsWith(credential.prefix) && credential.token,
+  );
   const token = io.env.TEMPLATES_TOKEN || configured?.token;
   const client = createJobClient({ url: server, ...(token ? { token } : {}) });
   const signal = io.signal;
@@ -86,12 +112,20 @@ export async function jobCommand(args: string[], io: CliIo): Promise<number> {
   };
   switch (sub) {
     case 'create': {
-      if (positionals.length === 0) throw new TemplatesError('USAGE', 'job create: give at least one template reference', { hint: 'usage: templates job create [--ttl 1d] REF...' });
+      if (positionals.length === 0)
+        throw new TemplatesError('USAGE', 'job create: give at least one template reference', {
+          hint: 'usage: templates job create [--ttl 1d] REF...',
+        });
       const ttl = duration(values.ttl, '--ttl');
-      const job = await client.create({
-        refs: positionals, ...(ttl !== undefined ? { secondsToLive: Math.ceil(ttl / 1000) } : {}), ...(values.label !== undefined ? { label: values.label } : {}),
-        ...(values.qcow2 ? { results: ['raw', 'qcow2'] as Array<'raw' | 'qcow2'> } : {}),
-      }, { signal });
+      const job = await client.create(
+        {
+          refs: positionals,
+          ...(ttl !== undefined ? { secondsToLive: Math.ceil(ttl / 1000) } : {}),
+          ...(values.label !== undefined ? { label: values.label } : {}),
+          ...(values.qcow2 ? { results: ['raw', 'qcow2'] as Array<'raw' | 'qcow2'> } : {}),
+        },
+        { signal },
+      );
       if (values.wait) {
         io.stderr.write(`templates: job ${job.id} submitted; waiting\n`);
         return waitFor(job.id);
@@ -118,16 +152,28 @@ export async function jobCommand(args: string[], io: CliIo): Promise<number> {
       return job.state_name === 'failed' && job.state_code !== 'ABORTED' ? jobFailure(job).exitCode : 0;
     }
     case 'list': {
-      const page = await client.list({
-        ...(values.state ? { state: values.state } : {}), ...(values.owner ? { owner: values.owner } : {}), ...(values.label ? { label: values.label } : {}),
-        ...(values.page ? { page: Number(values.page) } : {}),
-      }, { signal });
-      if (values.json) return void io.stdout.write(`${JSON.stringify(page)}\n`), 0;
-      const rows = page.items.map((job) => `${String(job.id).padEnd(6)} ${job.state_name.padEnd(9)} ${job.owner.padEnd(12)} ${job.time_to_expire ?? '-'}  ${job.refs.map((r) => r.version).join(' ')}`);
-      io.stdout.write(`${['ID     STATE     OWNER        EXPIRES                   REFS', ...rows, `page ${page.meta.page} of ${page.meta.pages}, ${page.meta.total} jobs`].join('\n')}\n`);
+      const page = await client.list(
+        {
+          ...(values.state ? { state: values.state } : {}),
+          ...(values.owner ? { owner: values.owner } : {}),
+          ...(values.label ? { label: values.label } : {}),
+          ...(values.page ? { page: Number(values.page) } : {}),
+        },
+        { signal },
+      );
+      if (values.json) return (void io.stdout.write(`${JSON.stringify(page)}\n`), 0);
+      const rows = page.items.map(
+        (job) =>
+          `${String(job.id).padEnd(6)} ${job.state_name.padEnd(9)} ${job.owner.padEnd(12)} ${job.time_to_expire ?? '-'}  ${job.refs.map((r) => r.version).join(' ')}`,
+      );
+      io.stdout.write(
+        `${['ID     STATE     OWNER        EXPIRES                   REFS', ...rows, `page ${page.meta.page} of ${page.meta.pages}, ${page.meta.total} jobs`].join('\n')}\n`,
+      );
       return 0;
     }
     default:
-      throw new TemplatesError('USAGE', `job: unknown subcommand ${JSON.stringify(sub)}`, { hint: 'create, show, wait, renew, rm or list' });
+      throw new TemplatesError('USAGE', `job: unknown subcommand ${JSON.stringify(sub)}`, {
+        hint: 'create, show, wait, renew, rm or list',
+      });
   }
 }

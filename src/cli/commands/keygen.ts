@@ -18,22 +18,46 @@ and templates sign reads keys minisign -G wrote. Prints the public key (RW…) f
   --force           replace existing key files
   --json            print {"keyId","publicKey","secretKey","publicKeyFile"}`;
 
-type Values = { output?: string; 'no-password'?: boolean; 'password-fd'?: string; force?: boolean; json?: boolean; help?: boolean };
+type Values = {
+  output?: string;
+  'no-password'?: boolean;
+  'password-fd'?: string;
+  force?: boolean;
+  json?: boolean;
+  help?: boolean;
+};
 
 export async function keygenCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand<Values>(args, {
-    output: { type: 'string' }, 'no-password': { type: 'boolean' }, 'password-fd': { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-  }, 'keygen');
-  if (values.help) return void io.stdout.write(`${KEYGEN_HELP}\n`), 0;
-  if (!values.output || positionals.length) throw new TemplatesError('USAGE', 'keygen: give --output KEY and nothing else', { hint: 'usage: templates keygen --output KEY' });
+  const { values, positionals } = parseCommand<Values>(
+    args,
+    {
+      output: { type: 'string' },
+      'no-password': { type: 'boolean' },
+      'password-fd': { type: 'string' },
+      force: { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    'keygen',
+  );
+  if (values.help) return (void io.stdout.write(`${KEYGEN_HELP}\n`), 0);
+  if (!values.output || positionals.length)
+    throw new TemplatesError('USAGE', 'keygen: give --output KEY and nothing else', {
+      hint: 'usage: templates keygen --output KEY',
+    });
   const fd = passwordFd(values['password-fd']);
   const password = values['no-password'] ? undefined : await newPassword(fd, io.stderr, io.signal);
   const path = resolve(values.output);
   const pair = await writeKeyPair(path, password, Boolean(values.force));
-  if (values.json) io.stdout.write(`${JSON.stringify({ keyId: pair.keyId, publicKey: pair.publicKey, secretKey: path, publicKeyFile: `${path}.pub` })}\n`);
+  if (values.json)
+    io.stdout.write(
+      `${JSON.stringify({ keyId: pair.keyId, publicKey: pair.publicKey, secretKey: path, publicKeyFile: `${path}.pub` })}\n`,
+    );
   else {
     io.stdout.write(`${pair.publicKey}\n`);
-    io.stderr.write(`key ${pair.keyId}: secret key ${path}${password === undefined ? ' (unencrypted)' : ''}, public key ${path}.pub\n`);
+    io.stderr.write(
+      `key ${pair.keyId}: secret key ${path}${password === undefined ? ' (unencrypted)' : ''}, public key ${path}.pub\n`,
+    );
   }
   return 0;
 }

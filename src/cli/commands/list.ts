@@ -20,13 +20,31 @@ With --json, one object per line.
 ${COMMON_HELP}`;
 
 export async function listCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand<CommonValues & { stored?: boolean }>(args, { ...COMMON_OPTIONS, stored: { type: 'boolean' } }, 'list');
-  if (values.help) return void io.stdout.write(`${LIST_HELP}\n`), 0;
+  const { values, positionals } = parseCommand<CommonValues & { stored?: boolean }>(
+    args,
+    { ...COMMON_OPTIONS, stored: { type: 'boolean' } },
+    'list',
+  );
+  if (values.help) return (void io.stdout.write(`${LIST_HELP}\n`), 0);
   if (values.stored) {
     const { store } = await setupStore(values, io);
     for (const entry of await listStored(store)) {
-      const row = { ref: entry.ref, path: entry.path, size: entry.size, disk_size: entry.diskSize, fetchedAt: entry.fetchedAt, lastUsed: entry.lastUsed, source: entry.source, recorded: entry.recorded, dependents: entry.dependents };
-      io.stdout.write(values.json ? `${JSON.stringify(row)}\n` : `${entry.ref}  ${formatSize(entry.size)} (${formatSize(entry.diskSize)} on disk)  fetched ${entry.fetchedAt}  used ${entry.lastUsed}  ${entry.source ?? '(from lago)'}${entry.dependents.length ? `  used by ${entry.dependents.map((d) => describeDependent(store.root, d)).join(', ')}` : ''}\n`);
+      const row = {
+        ref: entry.ref,
+        path: entry.path,
+        size: entry.size,
+        disk_size: entry.diskSize,
+        fetchedAt: entry.fetchedAt,
+        lastUsed: entry.lastUsed,
+        source: entry.source,
+        recorded: entry.recorded,
+        dependents: entry.dependents,
+      };
+      io.stdout.write(
+        values.json
+          ? `${JSON.stringify(row)}\n`
+          : `${entry.ref}  ${formatSize(entry.size)} (${formatSize(entry.diskSize)} on disk)  fetched ${entry.fetchedAt}  used ${entry.lastUsed}  ${entry.source ?? '(from lago)'}${entry.dependents.length ? `  used by ${entry.dependents.map((d) => describeDependent(store.root, d)).join(', ')}` : ''}\n`,
+      );
     }
     return 0;
   }
@@ -34,7 +52,10 @@ export async function listCommand(args: string[], io: CliIo): Promise<number> {
   for (const version of await listTemplates(repositories, store, positionals)) {
     if (values.json) io.stdout.write(`${JSON.stringify(version)}\n`);
     else if (version.broken) io.stdout.write(`${version.ref}  BROKEN: ${version.broken}\n`);
-    else io.stdout.write(`${version.ref}  ${new Date(version.timestamp! * 1000).toISOString()}${version.stored ? '  stored' : ''}\n`);
+    else
+      io.stdout.write(
+        `${version.ref}  ${new Date(version.timestamp! * 1000).toISOString()}${version.stored ? '  stored' : ''}\n`,
+      );
   }
   return 0;
 }

@@ -21,22 +21,35 @@ pins; templates verify --locked checks the store against it (docs/trust.md).
 ${COMMON_HELP}`;
 
 export async function lockCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand<CommonValues & { output?: string; update?: boolean }>(args, { ...COMMON_OPTIONS, output: { type: 'string' }, update: { type: 'boolean' } }, 'lock');
-  if (values.help) return void io.stdout.write(`${LOCK_HELP}\n`), 0;
+  const { values, positionals } = parseCommand<CommonValues & { output?: string; update?: boolean }>(
+    args,
+    { ...COMMON_OPTIONS, output: { type: 'string' }, update: { type: 'boolean' } },
+    'lock',
+  );
+  if (values.help) return (void io.stdout.write(`${LOCK_HELP}\n`), 0);
   const file = values.output ?? DEFAULT_LOCK_FILE;
   const existing = await readLockFileIfAny(file);
-  if (!positionals.length && !values.update) throw new TemplatesError('USAGE', 'lock: give REF… to pin, or --update', { hint: 'usage: templates lock REF...' });
-  if (values.update && !existing) throw new TemplatesError('INPUT_NOT_FOUND', `${file}: no lock file to update`, { file, hint: 'templates lock REF… writes one' });
+  if (!positionals.length && !values.update)
+    throw new TemplatesError('USAGE', 'lock: give REF… to pin, or --update', { hint: 'usage: templates lock REF...' });
+  if (values.update && !existing)
+    throw new TemplatesError('INPUT_NOT_FOUND', `${file}: no lock file to update`, {
+      file,
+      hint: 'templates lock REF… writes one',
+    });
   const { repositories, context, settings } = await setup(values, io);
   const lock = await lockTemplates(values.update ? [] : positionals, {
-    repositories, context, signal: io.signal, offline: settings.offline.value,
+    repositories,
+    context,
+    signal: io.signal,
+    offline: settings.offline.value,
     ...(existing ? { existing } : {}),
     ...(values.update ? { update: positionals.length ? positionals : true } : {}),
   });
   const written = await writeLockFile(file, lock);
   if (values.json) io.stdout.write(`${JSON.stringify({ file, written, templates: lock.templates })}\n`);
   else {
-    for (const [asked, pin] of Object.entries(lock.templates).sort(([a], [b]) => (a < b ? -1 : 1))) io.stdout.write(`${asked}: ${pin.ref} ${pin.compressed_hash ?? pin.hash}\n`);
+    for (const [asked, pin] of Object.entries(lock.templates).sort(([a], [b]) => (a < b ? -1 : 1)))
+      io.stdout.write(`${asked}: ${pin.ref} ${pin.compressed_hash ?? pin.hash}\n`);
     io.stderr.write(`${file}: ${Object.keys(lock.templates).length} pinned${written ? '' : ', unchanged'}\n`);
   }
   return 0;

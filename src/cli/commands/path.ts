@@ -13,8 +13,11 @@ ${COMMON_HELP}`;
 
 export async function pathCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand<CommonValues>(args, COMMON_OPTIONS, 'path');
-  if (values.help) return void io.stdout.write(`${PATH_HELP}\n`), 0;
-  if (positionals.length !== 1) throw new TemplatesError('USAGE', 'path: give exactly one template reference', { hint: 'usage: templates path REF' });
+  if (values.help) return (void io.stdout.write(`${PATH_HELP}\n`), 0);
+  if (positionals.length !== 1)
+    throw new TemplatesError('USAGE', 'path: give exactly one template reference', {
+      hint: 'usage: templates path REF',
+    });
   const { store, repositories } = await setup(values, io);
   const ref = positionals[0]!;
   const path = await templatePath(ref, { store, repositories });

@@ -22,22 +22,41 @@ lago temp files untouched for an hour. Without a criterion flag, the configured 
 ${COMMON_HELP}`;
 
 export async function pruneCommand(args: string[], io: CliIo): Promise<number> {
-  const extra = { 'older-than': { type: 'string' }, keep: { type: 'string' }, 'max-size': { type: 'string' }, force: { type: 'boolean' }, 'dry-run': { type: 'boolean' } } as const;
-  const { values } = parseCommand<CommonValues & { 'older-than'?: string; keep?: string; 'max-size'?: string; force?: boolean; 'dry-run'?: boolean }>(args, { ...COMMON_OPTIONS, ...extra }, 'prune');
-  if (values.help) return void io.stdout.write(`${PRUNE_HELP}\n`), 0;
+  const extra = {
+    'older-than': { type: 'string' },
+    keep: { type: 'string' },
+    'max-size': { type: 'string' },
+    force: { type: 'boolean' },
+    'dry-run': { type: 'boolean' },
+  } as const;
+  const { values } = parseCommand<
+    CommonValues & { 'older-than'?: string; keep?: string; 'max-size'?: string; force?: boolean; 'dry-run'?: boolean }
+  >(args, { ...COMMON_OPTIONS, ...extra }, 'prune');
+  if (values.help) return (void io.stdout.write(`${PRUNE_HELP}\n`), 0);
   const olderThanMs = values['older-than'] === undefined ? undefined : parseDuration(values['older-than']);
-  if (values['older-than'] !== undefined && olderThanMs === undefined) throw new TemplatesError('USAGE', `--older-than takes a duration such as 7d, not ${JSON.stringify(values['older-than'])}`);
+  if (values['older-than'] !== undefined && olderThanMs === undefined)
+    throw new TemplatesError(
+      'USAGE',
+      `--older-than takes a duration such as 7d, not ${JSON.stringify(values['older-than'])}`,
+    );
   const maxBytes = values['max-size'] === undefined ? undefined : parseSize(values['max-size']);
-  if (values['max-size'] !== undefined && maxBytes === undefined) throw new TemplatesError('USAGE', `--max-size takes a size such as 20G, not ${JSON.stringify(values['max-size'])}`);
-  if (values.keep !== undefined && !/^\d+$/.test(values.keep)) throw new TemplatesError('USAGE', `--keep takes a whole number, not ${JSON.stringify(values.keep)}`);
+  if (values['max-size'] !== undefined && maxBytes === undefined)
+    throw new TemplatesError('USAGE', `--max-size takes a size such as 20G, not ${JSON.stringify(values['max-size'])}`);
+  if (values.keep !== undefined && !/^\d+$/.test(values.keep))
+    throw new TemplatesError('USAGE', `--keep takes a whole number, not ${JSON.stringify(values.keep)}`);
   const base = await setupStore(values, io);
   // No criterion flag: the configured policy (pruneOlderThanSeconds, pruneKeep, pruneMaxBytes), if any.
   const flagged = olderThanMs !== undefined || values.keep !== undefined || maxBytes !== undefined;
   const policy = flagged
-    ? { ...(olderThanMs !== undefined ? { olderThanMs } : {}), ...(values.keep !== undefined ? { keep: Number(values.keep) } : {}), ...(maxBytes !== undefined ? { maxBytes } : {}) }
+    ? {
+        ...(olderThanMs !== undefined ? { olderThanMs } : {}),
+        ...(values.keep !== undefined ? { keep: Number(values.keep) } : {}),
+        ...(maxBytes !== undefined ? { maxBytes } : {}),
+      }
     : configuredPrunePolicy(base.settings);
   // Repositories only matter for a keep criterion (version timestamps); without any configured, fetch times are used.
-  const repositories = policy.keep !== undefined && base.settings.repos.value.length ? (await setup(values, io)).repositories : undefined;
+  const repositories =
+    policy.keep !== undefined && base.settings.repos.value.length ? (await setup(values, io)).repositories : undefined;
   const result = await pruneStore(base.store, {
     ...policy,
     force: Boolean(values.force),
@@ -46,9 +65,10 @@ export async function pruneCommand(args: string[], io: CliIo): Promise<number> {
     now: base.context.now,
     signal: io.signal,
   });
-  if (values.json) return void io.stdout.write(`${JSON.stringify(result)}\n`), 0;
+  if (values.json) return (void io.stdout.write(`${JSON.stringify(result)}\n`), 0);
   const verb = result.dryRun ? 'would remove' : 'removed';
-  for (const entry of result.removed) io.stdout.write(`${verb} ${entry.ref} (${formatSize(entry.diskSize)}): ${entry.reason}\n`);
+  for (const entry of result.removed)
+    io.stdout.write(`${verb} ${entry.ref} (${formatSize(entry.diskSize)}): ${entry.reason}\n`);
   for (const entry of result.kept) io.stdout.write(`kept ${entry.ref}: ${entry.reason}\n`);
   for (const path of result.cleaned) io.stdout.write(`${result.dryRun ? 'would clean' : 'cleaned'} ${path}\n`);
   io.stdout.write(`${result.dryRun ? 'would free' : 'freed'} ${formatSize(result.freed)}\n`);

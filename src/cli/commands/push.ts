@@ -26,32 +26,67 @@ templates fetch can name). Plain HTTP only for a loopback registry, or with --in
   -q, --quiet       no progress output
 ${COMMON_HELP}`;
 
-type PushValues = CommonValues & { containerdisk?: boolean; layer?: string; insecure?: boolean; 'creds-file'?: string; 'chunk-size'?: string; quiet?: boolean };
+type PushValues = CommonValues & {
+  containerdisk?: boolean;
+  layer?: string;
+  insecure?: boolean;
+  'creds-file'?: string;
+  'chunk-size'?: string;
+  quiet?: boolean;
+};
 
 export async function pushCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand<PushValues>(args, {
-    ...COMMON_OPTIONS, containerdisk: { type: 'boolean' }, layer: { type: 'string' }, insecure: { type: 'boolean' }, 'creds-file': { type: 'string' }, 'chunk-size': { type: 'string' }, quiet: { type: 'boolean', short: 'q' },
-  }, 'push');
-  if (values.help) return void io.stdout.write(`${PUSH_HELP}\n`), 0;
-  if (positionals.length !== 2) throw new TemplatesError('USAGE', 'push: give a stored template and an oci:// destination', { hint: 'usage: templates push REF oci://HOST/NAME:TAG' });
-  if (values.layer !== undefined && values.layer !== 'xz' && values.layer !== 'zst') throw new TemplatesError('USAGE', `--layer takes xz or zst, not ${JSON.stringify(values.layer)}`);
+  const { values, positionals } = parseCommand<PushValues>(
+    args,
+    {
+      ...COMMON_OPTIONS,
+      containerdisk: { type: 'boolean' },
+      layer: { type: 'string' },
+      insecure: { type: 'boolean' },
+      'creds-file': { type: 'string' },
+      'chunk-size': { type: 'string' },
+      quiet: { type: 'boolean', short: 'q' },
+    },
+    'push',
+  );
+  if (values.help) return (void io.stdout.write(`${PUSH_HELP}\n`), 0);
+  if (positionals.length !== 2)
+    throw new TemplatesError('USAGE', 'push: give a stored template and an oci:// destination', {
+      hint: 'usage: templates push REF oci://HOST/NAME:TAG',
+    });
+  if (values.layer !== undefined && values.layer !== 'xz' && values.layer !== 'zst')
+    throw new TemplatesError('USAGE', `--layer takes xz or zst, not ${JSON.stringify(values.layer)}`);
   const chunk = values['chunk-size'] === undefined ? undefined : Number(values['chunk-size']);
-  if (chunk !== undefined && !(Number.isInteger(chunk) && chunk >= 1)) throw new TemplatesError('USAGE', `--chunk-size takes a whole number of MiB, not ${JSON.stringify(values['chunk-size'])}`);
-  const { store, repositories, context } = await setup(values, io, values['creds-file'] ? { TEMPLATES_CREDS_FILE: values['creds-file'] } : {});
+  if (chunk !== undefined && !(Number.isInteger(chunk) && chunk >= 1))
+    throw new TemplatesError(
+      'USAGE',
+      `--chunk-size takes a whole number of MiB, not ${JSON.stringify(values['chunk-size'])}`,
+    );
+  const { store, repositories, context } = await setup(
+    values,
+    io,
+    values['creds-file'] ? { TEMPLATES_CREDS_FILE: values['creds-file'] } : {},
+  );
   const renderer = await createRenderer(io.stderr, Boolean(values.quiet));
   try {
     const result = await pushTemplate(positionals[0]!, positionals[1]!, {
-      store, repositories, context, signal: io.signal,
+      store,
+      repositories,
+      context,
+      signal: io.signal,
       ...(values.insecure ? { insecure: true } : {}),
       ...(values.containerdisk ? { containerDisk: true } : {}),
       ...(values.layer ? { layer: values.layer as 'xz' | 'zst' } : {}),
       ...(chunk ? { chunkBytes: chunk * 1024 * 1024 } : {}),
-      onProgress: (event) => renderer.onProgress({ ref: event.ref, phase: 'compress', bytes: event.bytes, total: event.total }),
+      onProgress: (event) =>
+        renderer.onProgress({ ref: event.ref, phase: 'compress', bytes: event.bytes, total: event.total }),
     });
     if (values.json) io.stdout.write(`${JSON.stringify(result)}\n`);
     else {
       io.stdout.write(`${result.reference}\n`);
-      io.stderr.write(`${result.ref}: ${result.uploaded} blobs sent (${formatSize(result.uploadedBytes)}), ${result.mounted} mounted, ${result.skipped} already there\n`);
+      io.stderr.write(
+        `${result.ref}: ${result.uploaded} blobs sent (${formatSize(result.uploadedBytes)}), ${result.mounted} mounted, ${result.skipped} already there\n`,
+      );
     }
     return 0;
   } finally {

@@ -15,8 +15,11 @@ ${COMMON_HELP}`;
 
 export async function resolveCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand<CommonValues>(args, COMMON_OPTIONS, 'resolve');
-  if (values.help) return void io.stdout.write(`${RESOLVE_HELP}\n`), 0;
-  if (positionals.length !== 1) throw new TemplatesError('USAGE', 'resolve: give exactly one template reference', { hint: 'usage: templates resolve REF' });
+  if (values.help) return (void io.stdout.write(`${RESOLVE_HELP}\n`), 0);
+  if (positionals.length !== 1)
+    throw new TemplatesError('USAGE', 'resolve: give exactly one template reference', {
+      hint: 'usage: templates resolve REF',
+    });
   const { repositories, context } = await setup(values, io);
   const r = await resolveTemplate(positionals[0]!, { repositories, context, signal: io.signal });
   if (values.json) {

@@ -17,18 +17,33 @@ A template with live dependents (templates use) is refused (exit 10) unless --fo
 ${COMMON_HELP}`;
 
 export async function rmCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand<CommonValues & { force?: boolean }>(args, { ...COMMON_OPTIONS, force: { type: 'boolean' } }, 'rm');
-  if (values.help) return void io.stdout.write(`${RM_HELP}\n`), 0;
-  if (positionals.length === 0) throw new TemplatesError('USAGE', 'rm: no template reference given', { hint: 'usage: templates rm REF...' });
+  const { values, positionals } = parseCommand<CommonValues & { force?: boolean }>(
+    args,
+    { ...COMMON_OPTIONS, force: { type: 'boolean' } },
+    'rm',
+  );
+  if (values.help) return (void io.stdout.write(`${RM_HELP}\n`), 0);
+  if (positionals.length === 0)
+    throw new TemplatesError('USAGE', 'rm: no template reference given', { hint: 'usage: templates rm REF...' });
   const allFull = positionals.every((ref) => ref.split(':').length === 3);
-  const { store, context, repositories } = allFull ? { ...(await setupStore(values, io)), repositories: undefined } : await setup(values, io);
+  const { store, context, repositories } = allFull
+    ? { ...(await setupStore(values, io)), repositories: undefined }
+    : await setup(values, io);
   let exitCode = 0;
   for (const ref of positionals) {
     try {
       const key = storedKey(ref, repositories);
-      const { size } = await removeEntry(store, key, { force: Boolean(values.force), signal: io.signal, now: context.now });
+      const { size } = await removeEntry(store, key, {
+        force: Boolean(values.force),
+        signal: io.signal,
+        now: context.now,
+      });
       const name = `${key.repository}:${key.template}:${key.version}`;
-      io.stdout.write(values.json ? `${JSON.stringify({ ref: name, removed: true, size })}\n` : `removed ${name} (${formatSize(size)})\n`);
+      io.stdout.write(
+        values.json
+          ? `${JSON.stringify({ ref: name, removed: true, size })}\n`
+          : `removed ${name} (${formatSize(size)})\n`,
+      );
     } catch (error) {
       if (io.signal.aborted) throw error;
       const code = report(io, error, Boolean(values.json), ref);

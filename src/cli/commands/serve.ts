@@ -37,47 +37,81 @@ lets responses and pulls in flight finish within --grace, exits 0.
   -h, --help           this help`;
 
 type ServeValues = CommonValues & {
-  listen?: string; auth?: string; anonymous?: string; 'token-ttl'?: string; 'secret-file'?: string;
-  'public-url'?: string; grace?: string; 'min-free'?: string; workers?: string; 'max-seconds-to-live'?: string; 'sweep-interval'?: string;
-  'scrape-interval'?: string; 'scrape-deep'?: boolean;
+  listen?: string;
+  auth?: string;
+  anonymous?: string;
+  'token-ttl'?: string;
+  'secret-file'?: string;
+  'public-url'?: string;
+  grace?: string;
+  'min-free'?: string;
+  workers?: string;
+  'max-seconds-to-live'?: string;
+  'sweep-interval'?: string;
+  'scrape-interval'?: string;
+  'scrape-deep'?: boolean;
 };
 
 function parseListen(text: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
   const port = Number(match?.[3]);
-  if (!match || port > 65535) throw new TemplatesError('USAGE', `--listen takes HOST:PORT, not ${JSON.stringify(text)}`, { hint: 'e.g. 127.0.0.1:7480, 0.0.0.0:7480, [::1]:0' });
+  if (!match || port > 65535)
+    throw new TemplatesError('USAGE', `--listen takes HOST:PORT, not ${JSON.stringify(text)}`, {
+      hint: 'e.g. 127.0.0.1:7480, 0.0.0.0:7480, [::1]:0',
+    });
   return { host: match[1] ?? (match[2] || '127.0.0.1'), port };
 }
 
 function durationSeconds(text: string | undefined, flag: string): number | undefined {
   if (text === undefined) return undefined;
   const ms = parseDuration(text);
-  if (ms === undefined) throw new TemplatesError('USAGE', `${flag} takes a duration such as 30s, 10m or 1h, not ${JSON.stringify(text)}`);
+  if (ms === undefined)
+    throw new TemplatesError('USAGE', `${flag} takes a duration such as 30s, 10m or 1h, not ${JSON.stringify(text)}`);
   return ms / 1000;
 }
 
 export async function serveCommand(args: string[], io: CliIo): Promise<number> {
-  const { values } = parseCommand<ServeValues>(args, {
-    ...COMMON_OPTIONS,
-    listen: { type: 'string' }, auth: { type: 'string' }, anonymous: { type: 'string' }, 'token-ttl': { type: 'string' },
-    'secret-file': { type: 'string' }, 'public-url': { type: 'string' }, grace: { type: 'string' }, 'min-free': { type: 'string' },
-    workers: { type: 'string' }, 'max-seconds-to-live': { type: 'string' }, 'sweep-interval': { type: 'string' },
-    'scrape-interval': { type: 'string' }, 'scrape-deep': { type: 'boolean' },
-  }, 'serve');
-  if (values.help) return void io.stdout.write(`${SERVE_HELP}\n`), 0;
+  const { values } = parseCommand<ServeValues>(
+    args,
+    {
+      ...COMMON_OPTIONS,
+      listen: { type: 'string' },
+      auth: { type: 'string' },
+      anonymous: { type: 'string' },
+      'token-ttl': { type: 'string' },
+      'secret-file': { type: 'string' },
+      'public-url': { type: 'string' },
+      grace: { type: 'string' },
+      'min-free': { type: 'string' },
+      workers: { type: 'string' },
+      'max-seconds-to-live': { type: 'string' },
+      'sweep-interval': { type: 'string' },
+      'scrape-interval': { type: 'string' },
+      'scrape-deep': { type: 'boolean' },
+    },
+    'serve',
+  );
+  if (values.help) return (void io.stdout.write(`${SERVE_HELP}\n`), 0);
   const { settings, file } = await readConfig(values, io);
   const { context, warn } = await setupStore(values, io);
   const anonymous = values.anonymous ?? settings.anonymous.value;
-  if (anonymous !== 'none' && anonymous !== 'read' && anonymous !== 'write') throw new TemplatesError('USAGE', `--anonymous takes none, read or write, not ${JSON.stringify(anonymous)}`);
+  if (anonymous !== 'none' && anonymous !== 'read' && anonymous !== 'write')
+    throw new TemplatesError('USAGE', `--anonymous takes none, read or write, not ${JSON.stringify(anonymous)}`);
   const workers = values.workers !== undefined ? Number(values.workers) : settings.workers.value;
-  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new TemplatesError('USAGE', `--workers takes a number from 1 to 64, not ${JSON.stringify(values.workers)}`);
-  const maxTtl = durationSeconds(values['max-seconds-to-live'], '--max-seconds-to-live') ?? settings.maxSecondsToLive.value;
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64)
+    throw new TemplatesError('USAGE', `--workers takes a number from 1 to 64, not ${JSON.stringify(values.workers)}`);
+  const maxTtl =
+    durationSeconds(values['max-seconds-to-live'], '--max-seconds-to-live') ?? settings.maxSecondsToLive.value;
   const admins = file?.data.admins ?? [];
-  if (!Array.isArray(admins) || !admins.every((a) => typeof a === 'string')) throw new TemplatesError('CONFIG_INVALID', `${file!.path}: admins: expected an array of user names`, { hint: 'fix the config file' });
+  if (!Array.isArray(admins) || !admins.every((a) => typeof a === 'string'))
+    throw new TemplatesError('CONFIG_INVALID', `${file!.path}: admins: expected an array of user names`, {
+      hint: 'fix the config file',
+    });
   const { host, port } = parseListen(values.listen ?? settings.listen.value);
   const htpasswd = values.auth ?? settings.htpasswd.value;
   const minFree = values['min-free'] !== undefined ? Number(values['min-free']) : settings.minFreeBytes.value;
-  if (!Number.isFinite(minFree) || minFree < 0) throw new TemplatesError('USAGE', `--min-free takes a number of bytes, not ${JSON.stringify(values['min-free'])}`);
+  if (!Number.isFinite(minFree) || minFree < 0)
+    throw new TemplatesError('USAGE', `--min-free takes a number of bytes, not ${JSON.stringify(values['min-free'])}`);
   // The store serve keeps: the same directory, keeping each new entry's verified .xz for its neighbours.
   const store = await openStore({
     root: settings.store.value,
@@ -88,16 +122,34 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     maxBytes: settings.storeMaxBytes.value,
     minFreeBytes: settings.storeMinFreeBytes.value,
   });
-  const log = (line: Record<string, unknown>) => void io.stderr.write(`${JSON.stringify({ time: new Date(context.now()).toISOString(), ...line })}\n`);
+  const log = (line: Record<string, unknown>) =>
+    void io.stderr.write(`${JSON.stringify({ time: new Date(context.now()).toISOString(), ...line })}\n`);
   const server = await startServer({
-    store, context, host, port, log,
-    loadRepositories: (signal) => loadRepositories({ context, store, signal, locations: settings.repos.value, useEnv: false, onWarning: warn, ttlMs: settings.repoTtlSeconds.value * 1000 }),
+    store,
+    context,
+    host,
+    port,
+    log,
+    loadRepositories: (signal) =>
+      loadRepositories({
+        context,
+        store,
+        signal,
+        locations: settings.repos.value,
+        useEnv: false,
+        onWarning: warn,
+        ttlMs: settings.repoTtlSeconds.value * 1000,
+      }),
     refreshMs: Math.max(10, settings.repoTtlSeconds.value) * 1000,
     ...(htpasswd ? { htpasswd } : {}),
     anonymous,
     tokenTtlSeconds: durationSeconds(values['token-ttl'], '--token-ttl') ?? settings.tokenTtlSeconds.value,
-    ...((values['secret-file'] ?? settings.secretFile.value) ? { secretFile: values['secret-file'] ?? settings.secretFile.value } : {}),
-    ...((values['public-url'] ?? settings.publicUrl.value) ? { publicUrl: values['public-url'] ?? settings.publicUrl.value } : {}),
+    ...((values['secret-file'] ?? settings.secretFile.value)
+      ? { secretFile: values['secret-file'] ?? settings.secretFile.value }
+      : {}),
+    ...((values['public-url'] ?? settings.publicUrl.value)
+      ? { publicUrl: values['public-url'] ?? settings.publicUrl.value }
+      : {}),
     minFreeBytes: minFree,
     prunePolicy: configuredPrunePolicy(settings),
     workers,
@@ -106,7 +158,9 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     sweepMs: (durationSeconds(values['sweep-interval'], '--sweep-interval') ?? 30) * 1000,
     status: {
       locations: settings.repos.value,
-      intervalMs: (durationSeconds(values['scrape-interval'], '--scrape-interval') ?? settings.scrapeIntervalSeconds.value) * 1000,
+      intervalMs:
+        (durationSeconds(values['scrape-interval'], '--scrape-interval') ?? settings.scrapeIntervalSeconds.value) *
+        1000,
       deep: Boolean(values['scrape-deep']),
     },
   });

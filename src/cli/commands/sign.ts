@@ -20,10 +20,25 @@ beside the JSON; minisign -Vm REPO.json -P RW… verifies it too. Sign again aft
 type Values = { key?: string; 'password-fd'?: string; json?: boolean; help?: boolean };
 
 export async function signCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand<Values>(args, { key: { type: 'string' }, 'password-fd': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, 'sign');
-  if (values.help) return void io.stdout.write(`${SIGN_HELP}\n`), 0;
-  if (!values.key || positionals.length === 0) throw new TemplatesError('USAGE', 'sign: give REPO.json and --key KEY', { hint: 'usage: templates sign REPO.json --key KEY' });
-  const secret = await readSecretKey(values.key, passwordReader(passwordFd(values['password-fd']), io.stderr, io.signal));
+  const { values, positionals } = parseCommand<Values>(
+    args,
+    {
+      key: { type: 'string' },
+      'password-fd': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    'sign',
+  );
+  if (values.help) return (void io.stdout.write(`${SIGN_HELP}\n`), 0);
+  if (!values.key || positionals.length === 0)
+    throw new TemplatesError('USAGE', 'sign: give REPO.json and --key KEY', {
+      hint: 'usage: templates sign REPO.json --key KEY',
+    });
+  const secret = await readSecretKey(
+    values.key,
+    passwordReader(passwordFd(values['password-fd']), io.stderr, io.signal),
+  );
   for (const file of positionals) {
     const signed = await signRepository(resolve(file), secret);
     if (values.json) io.stdout.write(`${JSON.stringify(signed)}\n`);

@@ -21,15 +21,40 @@ stored template REF: prune never removes a template with a live dependent and rm
 ${COMMON_HELP}`;
 
 export async function useCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand<CommonValues & { by?: string; drop?: string }>(args, { ...COMMON_OPTIONS, by: { type: 'string' }, drop: { type: 'string' } }, 'use');
-  if (values.help) return void io.stdout.write(`${USE_HELP}\n`), 0;
-  if (positionals.length !== 1 || (!values.by && !values.drop)) throw new TemplatesError('USAGE', 'use: give one REF and --by PATH or --drop PATH', { hint: 'usage: templates use REF --by PATH' });
+  const { values, positionals } = parseCommand<CommonValues & { by?: string; drop?: string }>(
+    args,
+    { ...COMMON_OPTIONS, by: { type: 'string' }, drop: { type: 'string' } },
+    'use',
+  );
+  if (values.help) return (void io.stdout.write(`${USE_HELP}\n`), 0);
+  if (positionals.length !== 1 || (!values.by && !values.drop))
+    throw new TemplatesError('USAGE', 'use: give one REF and --by PATH or --drop PATH', {
+      hint: 'usage: templates use REF --by PATH',
+    });
   const fully = positionals[0]!.split(':').length === 3;
-  const { store, context, repositories } = fully ? { ...(await setupStore(values, io)), repositories: undefined } : await setup(values, io);
+  const { store, context, repositories } = fully
+    ? { ...(await setupStore(values, io)), repositories: undefined }
+    : await setup(values, io);
   const key = storedKey(positionals[0]!, repositories);
-  if (!(await readStoredEntry(store, key))) throw new TemplatesError('NOT_STORED', `${key.repository}:${key.template}:${key.version} is not in the store`, { hint: 'fetch it first' });
-  if (values.by && !(await stat(values.by).catch(() => undefined))) throw new TemplatesError('INPUT_NOT_FOUND', `${resolve(values.by)} does not exist`, { path: resolve(values.by), hint: 'register the dependent after creating it' });
-  const live = await updateUsers(store, key, { ...(values.by ? { add: values.by } : {}), ...(values.drop ? { drop: values.drop } : {}) }, { signal: io.signal, now: context.now });
-  io.stdout.write(values.json ? `${JSON.stringify({ ref: `${key.repository}:${key.template}:${key.version}`, dependents: live })}\n` : `${live.join('\n')}${live.length ? '\n' : ''}`);
+  if (!(await readStoredEntry(store, key)))
+    throw new TemplatesError('NOT_STORED', `${key.repository}:${key.template}:${key.version} is not in the store`, {
+      hint: 'fetch it first',
+    });
+  if (values.by && !(await stat(values.by).catch(() => undefined)))
+    throw new TemplatesError('INPUT_NOT_FOUND', `${resolve(values.by)} does not exist`, {
+      path: resolve(values.by),
+      hint: 'register the dependent after creating it',
+    });
+  const live = await updateUsers(
+    store,
+    key,
+    { ...(values.by ? { add: values.by } : {}), ...(values.drop ? { drop: values.drop } : {}) },
+    { signal: io.signal, now: context.now },
+  );
+  io.stdout.write(
+    values.json
+      ? `${JSON.stringify({ ref: `${key.repository}:${key.template}:${key.version}`, dependents: live })}\n`
+      : `${live.join('\n')}${live.length ? '\n' : ''}`,
+  );
   return 0;
 }

@@ -24,28 +24,64 @@ REF is repo:name:version.
 ${COMMON_HELP}`;
 
 export async function verifyCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand<CommonValues & { 'remove-corrupt'?: boolean; adopt?: boolean; locked?: string }>(optionalValue(args, '--locked', DEFAULT_LOCK_FILE), {
-    ...COMMON_OPTIONS, 'remove-corrupt': { type: 'boolean' }, adopt: { type: 'boolean' }, locked: { type: 'string' },
-  }, 'verify');
-  if (values.help) return void io.stdout.write(`${VERIFY_HELP}\n`), 0;
+  const { values, positionals } = parseCommand<
+    CommonValues & { 'remove-corrupt'?: boolean; adopt?: boolean; locked?: string }
+  >(
+    optionalValue(args, '--locked', DEFAULT_LOCK_FILE),
+    {
+      ...COMMON_OPTIONS,
+      'remove-corrupt': { type: 'boolean' },
+      adopt: { type: 'boolean' },
+      locked: { type: 'string' },
+    },
+    'verify',
+  );
+  if (values.help) return (void io.stdout.write(`${VERIFY_HELP}\n`), 0);
   const { store, context } = await setupStore(values, io);
   if (values.locked !== undefined) {
     const { verifyLocked } = await import('../../lock/fetch-locked.js');
-    const statuses = await verifyLocked(await readLockFile(values.locked), { store, signal: io.signal, only: positionals });
-    for (const s of statuses) io.stdout.write(values.json ? `${JSON.stringify(s)}\n` : `${s.asked}: ${s.ref} ${s.status}${s.message && s.status !== 'missing' ? ` (${s.message})` : ''}\n`);
+    const statuses = await verifyLocked(await readLockFile(values.locked), {
+      store,
+      signal: io.signal,
+      only: positionals,
+    });
+    for (const s of statuses)
+      io.stdout.write(
+        values.json
+          ? `${JSON.stringify(s)}\n`
+          : `${s.asked}: ${s.ref} ${s.status}${s.message && s.status !== 'missing' ? ` (${s.message})` : ''}\n`,
+      );
     if (statuses.some((s) => s.status === 'missing' || s.status === 'mismatch')) return ERROR_CODES.LOCK_MISMATCH;
     return statuses.some((s) => s.status === 'corrupt') ? ERROR_CODES.CORRUPT : 0;
   }
   const keys = positionals.length ? positionals.map((ref) => storedKey(ref)) : await storedKeys(store);
   let exitCode = 0;
   for (const key of keys) {
-    const result: VerifyResult = (await verifyEntry(store, key, { removeCorrupt: Boolean(values['remove-corrupt']), adopt: Boolean(values.adopt), signal: io.signal, now: context.now, qemuImg: context.qemuImg }))
-      ?? { ref: `${key.repository}:${key.template}:${key.version}`, status: 'missing-sidecar', missing: ['the image'], hint: 'not in the store' };
-    if (['corrupt', 'unconfirmed', 'removed', 'missing-sidecar'].includes(result.status)) exitCode = ERROR_CODES.CORRUPT;
+    const result: VerifyResult = (await verifyEntry(store, key, {
+      removeCorrupt: Boolean(values['remove-corrupt']),
+      adopt: Boolean(values.adopt),
+      signal: io.signal,
+      now: context.now,
+      qemuImg: context.qemuImg,
+    })) ?? {
+      ref: `${key.repository}:${key.template}:${key.version}`,
+      status: 'missing-sidecar',
+      missing: ['the image'],
+      hint: 'not in the store',
+    };
+    if (['corrupt', 'unconfirmed', 'removed', 'missing-sidecar'].includes(result.status))
+      exitCode = ERROR_CODES.CORRUPT;
     if (values.json) io.stdout.write(`${JSON.stringify(result)}\n`);
     else {
-      const detail = result.status === 'corrupt' || result.status === 'unconfirmed' || result.status === 'removed' ? ` (expected ${result.expected}, got ${result.actual})` : result.missing ? ` (missing ${result.missing.join(', ')})` : '';
-      io.stdout.write(`${result.ref}: ${result.status}${detail}${result.hint && result.status !== 'ok' ? `; ${result.hint}` : ''}\n`);
+      const detail =
+        result.status === 'corrupt' || result.status === 'unconfirmed' || result.status === 'removed'
+          ? ` (expected ${result.expected}, got ${result.actual})`
+          : result.missing
+            ? ` (missing ${result.missing.join(', ')})`
+            : '';
+      io.stdout.write(
+        `${result.ref}: ${result.status}${detail}${result.hint && result.status !== 'ok' ? `; ${result.hint}` : ''}\n`,
+      );
     }
   }
   return exitCode;

@@ -19,34 +19,61 @@ const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).
 function transferJson(transfer: Transfer): Record<string, unknown> {
   const key = transfer.kind === 'pull' ? parseEntryName(transfer.ref, isValidName) : undefined;
   return {
-    id: transfer.id, kind: transfer.kind, ref: transfer.ref, job: transfer.job ?? null,
-    started_at: iso(transfer.startedAt), ended_at: iso(transfer.endedAt),
+    id: transfer.id,
+    kind: transfer.kind,
+    ref: transfer.ref,
+    job: transfer.job ?? null,
+    started_at: iso(transfer.startedAt),
+    ended_at: iso(transfer.endedAt),
     seconds: ((transfer.endedAt ?? Date.now()) - transfer.startedAt) / 1000,
-    bytes: transfer.bytes, total: transfer.total ?? null, location: transfer.location ?? null, source: transfer.source ?? null,
-    result: transfer.result ?? null, code: transfer.code ?? null, message: transfer.message ?? null,
-    _links: transfer.job !== undefined
-      ? { job: { href: `${API}/jobs/${transfer.job}` } }
-      : key ? { version: { href: versionHref(key) } } : {},
+    bytes: transfer.bytes,
+    total: transfer.total ?? null,
+    location: transfer.location ?? null,
+    source: transfer.source ?? null,
+    result: transfer.result ?? null,
+    code: transfer.code ?? null,
+    message: transfer.message ?? null,
+    _links:
+      transfer.job !== undefined
+        ? { job: { href: `${API}/jobs/${transfer.job}` } }
+        : key
+          ? { version: { href: versionHref(key) } }
+          : {},
   };
 }
 
 function entryJson(entry: StoredSummary, reason: string): Record<string, unknown> {
-  return { ref: entry.ref, size: entry.size, disk_size: entry.diskSize, last_used: entry.lastUsed, reason, _links: { version: { href: versionHref(entry.key) } } };
+  return {
+    ref: entry.ref,
+    size: entry.size,
+    disk_size: entry.diskSize,
+    last_used: entry.lastUsed,
+    reason,
+    _links: { version: { href: versionHref(entry.key) } },
+  };
 }
 
 export function activityRoutes(app: FastifyInstance, deps: ServerDeps): void {
-  app.get(`${API}/transfers`, async (_request, reply) => reply.header('cache-control', 'no-store').send({
-    _links: { self: { href: `${API}/transfers` }, events: { href: `${API}/events` } },
-    in_flight: deps.activity.inFlight().map(transferJson),
-    recent: deps.activity.recent().map(transferJson),
-  }));
+  app.get(`${API}/transfers`, async (_request, reply) =>
+    reply.header('cache-control', 'no-store').send({
+      _links: { self: { href: `${API}/transfers` }, events: { href: `${API}/events` } },
+      in_flight: deps.activity.inFlight().map(transferJson),
+      recent: deps.activity.recent().map(transferJson),
+    }),
+  );
 
   app.get(`${API}/prune`, async (_request, reply) => {
     const { olderThanMs, keep, maxBytes } = deps.prunePolicy;
-    const plan = planPrune((await deps.inventory.get()).entries, deps.prunePolicy, deps.context.now(), { repositories: deps.repositories.current() });
+    const plan = planPrune((await deps.inventory.get()).entries, deps.prunePolicy, deps.context.now(), {
+      repositories: deps.repositories.current(),
+    });
     return reply.header('cache-control', 'no-store').send({
       _links: { self: { href: `${API}/prune` } },
-      policy: { older_than_seconds: olderThanMs === undefined ? null : olderThanMs / 1000, keep: keep ?? null, max_bytes: maxBytes ?? null },
+      policy: {
+        older_than_seconds: olderThanMs === undefined ? null : olderThanMs / 1000,
+        keep: keep ?? null,
+        max_bytes: maxBytes ?? null,
+      },
       next: plan.next.map(({ entry, reason }) => entryJson(entry, reason)),
       kept: plan.kept.map(({ entry, reason }) => entryJson(entry, reason)),
       freed: plan.freed,

@@ -11,15 +11,38 @@ const HAL = 'application/hal+json';
 export function apiRoutes(app: FastifyInstance, deps: ServerDeps): void {
   app.get(`${API}/store`, async (_request, reply) => {
     const snapshot = await deps.inventory.get();
-    return reply.send({ entries: snapshot.entries.length, size: snapshot.size, disk_size: snapshot.diskSize, free: snapshot.free, total: snapshot.total, timestamp: snapshot.takenAt / 1000 });
+    return reply.send({
+      entries: snapshot.entries.length,
+      size: snapshot.size,
+      disk_size: snapshot.diskSize,
+      free: snapshot.free,
+      total: snapshot.total,
+      timestamp: snapshot.takenAt / 1000,
+    });
   });
   const usage = async (request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
     const path = request.url.split('?', 1)[0]!;
-    const below = path === `${API}/repositories` ? { ok: true as const, names: [] } : segmentsBelow(request.url, `${API}/repositories/`);
-    if (!below.ok) return sendError(reply, new TemplatesError('USAGE', `bad path: ${below.why}`, { hint: `see ${API}/repositories?links=true` }));
+    const below =
+      path === `${API}/repositories`
+        ? { ok: true as const, names: [] }
+        : segmentsBelow(request.url, `${API}/repositories/`);
+    if (!below.ok)
+      return sendError(
+        reply,
+        new TemplatesError('USAGE', `bad path: ${below.why}`, { hint: `see ${API}/repositories?links=true` }),
+      );
     const catalogue = await deps.catalogue();
-    const resource = usageResource(await deps.inventory.get(), below.names, parseHalQuery(request.query as Record<string, unknown>), (name) => catalogue.repository(name)?.signature);
-    if (!resource) return sendError(reply, new TemplatesError('NOT_STORED', `nothing stored at ${path}`, { hint: `see ${API}/repositories?links=true` }));
+    const resource = usageResource(
+      await deps.inventory.get(),
+      below.names,
+      parseHalQuery(request.query as Record<string, unknown>),
+      (name) => catalogue.repository(name)?.signature,
+    );
+    if (!resource)
+      return sendError(
+        reply,
+        new TemplatesError('NOT_STORED', `nothing stored at ${path}`, { hint: `see ${API}/repositories?links=true` }),
+      );
     return reply.type(HAL).send(resource);
   };
   app.get(`${API}/repositories`, usage);

@@ -7,11 +7,15 @@ import type { ServerDeps } from '../deps.js';
 
 /** Why the server is not ready, or undefined when it is. */
 async function notReady(deps: ServerDeps): Promise<string | undefined> {
-  const writable = await access(tempDir(deps.store.root), constants.W_OK).then(() => true, () => false);
+  const writable = await access(tempDir(deps.store.root), constants.W_OK).then(
+    () => true,
+    () => false,
+  );
   if (!writable) return `the store ${deps.store.root} is not writable`;
   const { free } = await deps.inventory.get();
   if (free < deps.minFreeBytes) return `${free} bytes free in the store, below --min-free ${deps.minFreeBytes}`;
-  if (deps.repositories.loadedAt() === undefined) return `repositories not loaded: ${deps.repositories.problem() ?? 'loading'}`;
+  if (deps.repositories.loadedAt() === undefined)
+    return `repositories not loaded: ${deps.repositories.problem() ?? 'loading'}`;
   if (deps.shutdown.aborted) return 'shutting down';
   return undefined;
 }

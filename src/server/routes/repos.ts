@@ -21,13 +21,21 @@ import { hrefName, segmentsBelow } from '../request-path.js';
 import type { FileSource } from '../served-version.js';
 
 const FILES = ['image', 'image.xz', 'image.zst', 'image.hash', 'image.metadata'] as const;
-const CONTENT_TYPE: Partial<Record<string, string>> = { 'image.xz': 'application/x-xz', 'image.zst': 'application/zstd' };
+const CONTENT_TYPE: Partial<Record<string, string>> = {
+  'image.xz': 'application/x-xz',
+  'image.zst': 'application/zstd',
+};
 type FileName = (typeof FILES)[number];
 /** How long a request for a file being pulled waits before it is told to come back. */
 const RETRY_AFTER_SECONDS = 2;
 
 function notFound(reply: FastifyReply, what: string): FastifyReply {
-  return sendError(reply, new TemplatesError('IMAGE_NOT_FOUND', `${what} is not served here`, { hint: 'see GET /repos/ for the served repositories' }));
+  return sendError(
+    reply,
+    new TemplatesError('IMAGE_NOT_FOUND', `${what} is not served here`, {
+      hint: 'see GET /repos/ for the served repositories',
+    }),
+  );
 }
 
 /**
@@ -35,25 +43,43 @@ function notFound(reply: FastifyReply, what: string): FastifyReply {
  * buffer per MiB; the headers are out already, so a failure can only cut the response (the client's check then fails).
  */
 async function pumpBody(res: ServerResponse, file: string | FileHandle, options: PumpOptions): Promise<void> {
-  const handle = typeof file === 'string' ? await open(file, 'r').catch((error: unknown) => void res.destroy(error as Error)) : file;
+  const handle =
+    typeof file === 'string' ? await open(file, 'r').catch((error: unknown) => void res.destroy(error as Error)) : file;
   if (!handle) return;
-  await pumpFile(handle, res, options).catch((error: unknown) => res.destroy(error as Error)).finally(() => handle.close());
+  await pumpFile(handle, res, options)
+    .catch((error: unknown) => res.destroy(error as Error))
+    .finally(() => handle.close());
 }
 
 /** A stored file with Range, ETag, Last-Modified, If-Range and If-None-Match (@fastify/send's answer; the bytes by pumpBody). */
-async function sendStored(request: FastifyRequest, reply: FastifyReply, deps: ServerDeps, path: string, file: FileName | 'image.qcow2'): Promise<FastifyReply> {
+async function sendStored(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: ServerDeps,
+  path: string,
+  file: FileName | 'image.qcow2',
+): Promise<FastifyReply> {
   const { default: send } = await import('@fastify/send');
   const { statusCode, headers, stream } = await send(request.raw, `/${encodeURIComponent(basename(path))}`, {
-    root: dirname(path), dotfiles: 'allow', cacheControl: false, index: false,
+    root: dirname(path),
+    dotfiles: 'allow',
+    cacheControl: false,
+    index: false,
   });
   if (statusCode === 404) return notFound(reply, file);
   // Counted once sent: a 'data' listener on the file stream measurably slows it.
   const length = Number(headers['content-length'] ?? headers['Content-Length']);
-  if (request.method === 'GET' && Number.isFinite(length)) reply.raw.once('finish', () => deps.metrics.servedBytes.inc({ file }, length));
+  if (request.method === 'GET' && Number.isFinite(length))
+    reply.raw.once('finish', () => deps.metrics.servedBytes.inc({ file }, length));
   const all = { ...headers, 'content-type': CONTENT_TYPE[file] ?? 'application/octet-stream' };
   const range = /^bytes (\d+)-\d+\//.exec(String(headers['content-range'] ?? headers['Content-Range'] ?? ''));
   const start = statusCode === 206 ? Number(range?.[1]) : 0;
-  if (!(stream instanceof ReadStream) || (statusCode !== 200 && statusCode !== 206) || !Number.isSafeInteger(start) || !Number.isSafeInteger(length)) {
+  if (
+    !(stream instanceof ReadStream) ||
+    (statusCode !== 200 && statusCode !== 206) ||
+    !Number.isSafeInteger(start) ||
+    !Number.isSafeInteger(length)
+  ) {
     return reply.code(statusCode).headers(all).send(stream);
   }
   // The bytes (all, or the range asked for) through reused buffers instead of send's read stream.
@@ -65,7 +91,12 @@ async function sendStored(request: FastifyRequest, reply: FastifyReply, deps: Se
 }
 
 /** Sidecars of a version not stored: read from upstream as they are (small; nothing is stored). */
-async function upstreamSidecar(deps: ServerDeps, cat: Catalogue, key: VersionKey, file: FileName): Promise<string | undefined> {
+async function upstreamSidecar(
+  deps: ServerDeps,
+  cat: Catalogue,
+  key: VersionKey,
+  file: FileName,
+): Promise<string | undefined> {
   const version = cat.upstream(key);
   if (!version) return undefined;
   const read = async (provider: Provider) => {
@@ -75,14 +106,35 @@ async function upstreamSidecar(deps: ServerDeps, cat: Catalogue, key: VersionKey
   };
   if (version.source.type !== 'http') return read(providerFor(version.source, deps.context.http));
   // From the primary, else a mirror, as a fetch would.
-  const options = { what: entryName(key), health: deps.store.serverHealth, handle: version.handle, signal: deps.shutdown };
+  const options = {
+    what: entryName(key),
+    health: deps.store.serverHealth,
+    handle: version.handle,
+    signal: deps.shutdown,
+  };
   return (await tryServers(deps.context, version.source, options, ({ provider }) => read(provider))).value;
 }
 
 /** A file of a version not stored: join (or start) its pull; `.xz` (or `.zst`) bytes flow as they arrive. */
-async function pulled(request: FastifyRequest, reply: FastifyReply, deps: ServerDeps, key: VersionKey, file: FileName): Promise<FastifyReply> {
-  const busy = () => reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).type('application/json')
-    .send({ error: { code: 'PULL_IN_PROGRESS', message: `${entryName(key)} is being fetched from upstream`, hint: `ask again in ${RETRY_AFTER_SECONDS} s` } });
+async function pulled(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: ServerDeps,
+  key: VersionKey,
+  file: FileName,
+): Promise<FastifyReply> {
+  const busy = () =>
+    reply
+      .code(503)
+      .header('retry-after', String(RETRY_AFTER_SECONDS))
+      .type('application/json')
+      .send({
+        error: {
+          code: 'PULL_IN_PROGRESS',
+          message: `${entryName(key)} is being fetched from upstream`,
+          hint: `ask again in ${RETRY_AFTER_SECONDS} s`,
+        },
+      });
   // HEAD never starts a download.
   if (request.method === 'HEAD') return busy();
   const pull = deps.pulls.start(key);
@@ -94,7 +146,12 @@ async function pulled(request: FastifyRequest, reply: FastifyReply, deps: Server
   };
   if (file === 'image') {
     // A short pull ends within a second: answer it now rather than send the client away.
-    const outcome = pull.state.outcome ?? (await Promise.race([pull.done, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1000).unref())]));
+    const outcome =
+      pull.state.outcome ??
+      (await Promise.race([
+        pull.done,
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1000).unref()),
+      ]));
     if (!outcome) return busy();
     if (!outcome.ok) return sendError(reply, outcome.error);
     return serveStored();
@@ -102,14 +159,25 @@ async function pulled(request: FastifyRequest, reply: FastifyReply, deps: Server
   const suffix = file === 'image.zst' ? '.zst' : '.xz';
   const followed = await followPull(pull, partialPath(deps.store.root, key), suffix, deps.shutdown);
   if (followed === 'done') return serveStored();
-  if (followed === 'elsewhere') return notFound(reply, `${entryName(key)}/${file} (this pull downloads another form from upstream: ask for image)`);
+  if (followed === 'elsewhere')
+    return notFound(reply, `${entryName(key)}/${file} (this pull downloads another form from upstream: ask for image)`);
   reply.hijack();
   reply.raw.writeHead(200, { 'content-type': CONTENT_TYPE[file]!, 'cache-control': 'no-store' });
-  await pumpBody(reply.raw, followed.handle, { end: followed.end, signal: followed.signal, onBytes: (bytes) => deps.metrics.servedBytes.inc({ file }, bytes) });
+  await pumpBody(reply.raw, followed.handle, {
+    end: followed.end,
+    signal: followed.signal,
+    onBytes: (bytes) => deps.metrics.servedBytes.inc({ file }, bytes),
+  });
   return reply;
 }
 
-async function serveFile(request: FastifyRequest, reply: FastifyReply, deps: ServerDeps, key: VersionKey, file: FileName): Promise<FastifyReply> {
+async function serveFile(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: ServerDeps,
+  key: VersionKey,
+  file: FileName,
+): Promise<FastifyReply> {
   const cat = await deps.catalogue();
   const version = cat.version(key);
   if (!version) return notFound(reply, entryName(key));
@@ -121,7 +189,9 @@ async function serveFile(request: FastifyRequest, reply: FastifyReply, deps: Ser
       return reply.type(file === 'image.metadata' ? 'application/json' : 'text/plain').send(source.text);
     case 'upstream': {
       const text = await upstreamSidecar(deps, cat, key, file);
-      return text === undefined ? notFound(reply, `${entryName(key)}/${file}`) : reply.type(file === 'image.metadata' ? 'application/json' : 'text/plain').send(text);
+      return text === undefined
+        ? notFound(reply, `${entryName(key)}/${file}`)
+        : reply.type(file === 'image.metadata' ? 'application/json' : 'text/plain').send(text);
     }
     case 'pull':
       return pulled(request, reply, deps, key, file);
@@ -131,11 +201,19 @@ async function serveFile(request: FastifyRequest, reply: FastifyReply, deps: Ser
 }
 
 /** The upstream JSON exactly as loaded, and its `.minisig` passed through unchanged (read from upstream when asked). */
-async function upstreamFile(reply: FastifyReply, deps: ServerDeps, name: string, file: 'upstream.json' | 'upstream.json.minisig'): Promise<FastifyReply> {
+async function upstreamFile(
+  reply: FastifyReply,
+  deps: ServerDeps,
+  name: string,
+  file: 'upstream.json' | 'upstream.json.minisig',
+): Promise<FastifyReply> {
   const repository = (await deps.catalogue()).repository(name);
   if (repository?.text === undefined) return notFound(reply, `${name}/${file}`);
   if (file === 'upstream.json') return reply.type('application/json').send(repository.text);
-  const signature = await readRepositorySignature(repository.location, { context: deps.context, signal: deps.shutdown });
+  const signature = await readRepositorySignature(repository.location, {
+    context: deps.context,
+    signal: deps.shutdown,
+  });
   return signature === undefined ? notFound(reply, `${name}/${file}`) : reply.type('text/plain').send(signature);
 }
 
@@ -143,22 +221,51 @@ export function reposRoutes(app: FastifyInstance, deps: ServerDeps): void {
   app.get('/repos/', async (request, reply) => {
     const cat = await deps.catalogue();
     const base = deps.baseUrl(request);
-    return reply.send({ repositories: cat.names().map((name) => ({ name, url: `${base}/repos/${hrefName(name)}.json` })) });
+    return reply.send({
+      repositories: cat.names().map((name) => ({ name, url: `${base}/repos/${hrefName(name)}.json` })),
+    });
   });
   app.get('/repos/*', async (request, reply) => {
-    const segments = segmentsBelow(request.url, '/repos/', (segment, index) => /^[A-Za-z0-9._+-]+$/.test(segment) && segment !== '.' && segment !== '..' && (index < 3 || (FILES as readonly string[]).includes(segment) || /^image\.qcow2(\.xz)?(\.hash|\.metadata)?$/.test(segment) || /^image\.xz\.(hash|metadata)$/.test(segment)));
-    if (!segments.ok) return sendError(reply, new TemplatesError('USAGE', `bad path: ${segments.why}`, { hint: 'paths are /repos/REPO.json and /repos/REPO/TEMPLATE/VERSION/FILE' }));
+    const segments = segmentsBelow(
+      request.url,
+      '/repos/',
+      (segment, index) =>
+        /^[A-Za-z0-9._+-]+$/.test(segment) &&
+        segment !== '.' &&
+        segment !== '..' &&
+        (index < 3 ||
+          (FILES as readonly string[]).includes(segment) ||
+          /^image\.qcow2(\.xz)?(\.hash|\.metadata)?$/.test(segment) ||
+          /^image\.xz\.(hash|metadata)$/.test(segment)),
+    );
+    if (!segments.ok)
+      return sendError(
+        reply,
+        new TemplatesError('USAGE', `bad path: ${segments.why}`, {
+          hint: 'paths are /repos/REPO.json and /repos/REPO/TEMPLATE/VERSION/FILE',
+        }),
+      );
     const names = segments.names;
     try {
       if (names.length === 1 && names[0]!.endsWith('.json')) {
         const name = names[0]!.slice(0, -'.json'.length);
         const catalogue = await deps.catalogue();
         const versions = catalogue.versions(name);
-        if (!versions) return sendError(reply, new TemplatesError('REPO_NOT_FOUND', `no repository "${name}" is served here`, { repository: name, hint: 'see GET /repos/' }));
+        if (!versions)
+          return sendError(
+            reply,
+            new TemplatesError('REPO_NOT_FOUND', `no repository "${name}" is served here`, {
+              repository: name,
+              hint: 'see GET /repos/',
+            }),
+          );
         const upstream = catalogue.repository(name)?.text !== undefined ? `${hrefName(name)}/upstream.json` : undefined;
-        return reply.type('application/json').send(neighbourJson(name, versions, `${deps.baseUrl(request)}/repos/${hrefName(name)}/`, upstream));
+        return reply
+          .type('application/json')
+          .send(neighbourJson(name, versions, `${deps.baseUrl(request)}/repos/${hrefName(name)}/`, upstream));
       }
-      if (names.length === 2 && (names[1] === 'upstream.json' || names[1] === 'upstream.json.minisig')) return await upstreamFile(reply, deps, names[0]!, names[1]);
+      if (names.length === 2 && (names[1] === 'upstream.json' || names[1] === 'upstream.json.minisig'))
+        return await upstreamFile(reply, deps, names[0]!, names[1]);
       if (names.length !== 4) return notFound(reply, request.url.split('?', 1)[0]!);
       const [repository, template, version, file] = names as [string, string, string, string];
       if (file.startsWith('image.qcow2')) {
