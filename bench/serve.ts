@@ -146,7 +146,7 @@ export async function serveRound(ctx: ServeBenchContext, round: number): Promise
       await ctx.shell('sync');
       recordResult(ctx, name, await ctx.shell(script));
     };
-    const eight = (url: string) => Array.from({ length: 8 }, () => `${curl(url)} &`).join(' ') + ' wait';
+    const eight = (url: string) => `${Array.from({ length: 8 }, () => `${curl(url)} &`).join(' ')} wait`;
     for (let i = 0; i < 3; i++) {
       await timed('1 client from nginx', curl(fromNginx));
       await timed('1 client from serve', curl(fromServer));

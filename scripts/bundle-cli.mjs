@@ -42,6 +42,7 @@ const bakedVersion = {
       ? [
           `export const TOOL_NAME = ${JSON.stringify(name)};`,
           `export const TOOL_VERSION = ${JSON.stringify(version)};`,
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: this is source text for the bundle, a template literal there
           'export const USER_AGENT = `${TOOL_NAME}/${TOOL_VERSION} (node ${process.versions.node})`;',
         ].join('\n')
       : null,

@@ -26,3 +26,9 @@ export function report(
   if (json) print(`${JSON.stringify({ ...(ref ? { ref } : {}), error: failure.toJSON() })}\n`, 'stdout');
   return failure.exitCode;
 }
+
+/** Writes `text` to stdout and returns exit code 0: what `--help` and the plain outputs of commands end with. */
+export function printed(io: Pick<CliIo, 'stdout'>, text: string): 0 {
+  io.stdout.write(text);
+  return 0;
+}

@@ -1,7 +1,7 @@
 // The CLI entry: dispatch a command, turn SIGINT/SIGTERM into an abort, map error codes to exit codes.
 import { TemplatesError } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
-import { report, type CliIo } from './io.js';
+import { type CliIo, printed, report } from './io.js';
 import { commandFirst } from './options.js';
 
 type Command = (args: string[], io: CliIo) => Promise<number>;
@@ -88,7 +88,7 @@ export async function main(argv: string[], io: Omit<CliIo, 'signal'>): Promise<n
   });
   const cli: CliIo = { ...io, signal: controller.signal };
   try {
-    if (command === '--version' || command === '-V') return (void io.stdout.write(`${TOOL_VERSION}\n`), 0);
+    if (command === '--version' || command === '-V') return printed(io, `${TOOL_VERSION}\n`);
     if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       io.stdout.write(`${MAIN_HELP}\n`);
       return command === undefined ? 2 : 0;

@@ -38,7 +38,10 @@ export function checkConvertible(format: string, head: Buffer, where: string): v
  * sectors (no magic says "raw"), anything else must be convertible. Throws FORMAT_UNSUPPORTED.
  */
 export function checkSupported(format: string, head: Buffer, size: number, where: string): void {
-  if (format !== 'raw') return checkConvertible(format, head, where);
+  if (format !== 'raw') {
+    checkConvertible(format, head, where);
+    return;
+  }
   if (size === 0 || size % 512 !== 0) {
     throw new TemplatesError(
       'FORMAT_UNSUPPORTED',

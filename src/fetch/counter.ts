@@ -14,7 +14,10 @@ export class Counter extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
-    if (this.limit && this.bytes > this.limit.bytes) return callback(this.limit.tooMany(this.bytes));
+    if (this.limit && this.bytes > this.limit.bytes) {
+      callback(this.limit.tooMany(this.bytes));
+      return;
+    }
     this.onBytes?.(this.bytes);
     callback(null, chunk);
   }

@@ -72,7 +72,10 @@ export class ParallelHasher extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.gather(chunk);
     this.push(chunk);
-    if (this.inFlight <= MAX_IN_FLIGHT) return callback();
+    if (this.inFlight <= MAX_IN_FLIGHT) {
+      callback();
+      return;
+    }
     this.waiting = () => callback();
   }
 

@@ -9,8 +9,12 @@ export function startWriteback(handle: FileHandle): () => Promise<void> {
   const timer = setInterval(() => {
     if (running) return;
     running = handle.datasync().then(
-      () => void (running = undefined),
-      () => void (running = undefined),
+      () => {
+        running = undefined;
+      },
+      () => {
+        running = undefined;
+      },
     );
   }, INTERVAL_MS);
   timer.unref();

@@ -4,7 +4,7 @@ export type ProxyEnv = Record<string, string | undefined>;
 
 function read(env: ProxyEnv, name: string): string | undefined {
   const value = env[name.toLowerCase()] ?? env[name.toUpperCase()];
-  return value && value.trim() ? value.trim() : undefined;
+  return value?.trim() ? value.trim() : undefined;
 }
 
 /** True when NO_PROXY names this host: `*`, exact host, a domain suffix (`.example.org` or `example.org`), optionally with `:port`. */

@@ -220,7 +220,14 @@ export function createJobClient(options: JobClientOptions): JobClient {
           if (job) return job;
           await new Promise((resolve, reject) => {
             const t = setTimeout(resolve, delay);
-            signal.addEventListener('abort', () => (clearTimeout(t), reject(abortError(signal))), { once: true });
+            signal.addEventListener(
+              'abort',
+              () => {
+                clearTimeout(t);
+                reject(abortError(signal));
+              },
+              { once: true },
+            );
           });
           delay = Math.min(delay * poll.factor, poll.maxMs);
         }
@@ -257,8 +264,7 @@ export function createJobClient(options: JobClientOptions): JobClient {
     let buffer = '';
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
       buffer += decoder.decode(chunk, { stream: true });
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
+      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
         const data = block

@@ -95,7 +95,10 @@ export class JobDatabase {
    */
   #stmt(sql: string): BetterSqlite3.Statement {
     let statement = this.#statements.get(sql);
-    if (!statement) this.#statements.set(sql, (statement = this.#db.prepare(sql)));
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
     return statement;
   }
 
@@ -116,9 +119,9 @@ export class JobDatabase {
       const addRef = this.#stmt(
         'INSERT INTO job_refs (job_id, idx, ref, version, digest, state) VALUES (?, ?, ?, ?, ?, ?)',
       );
-      job.refs.forEach((ref, index) =>
-        addRef.run(lastInsertRowid, index, ref.ref, ref.version, ref.digest, JOB_STATES.wait),
-      );
+      job.refs.forEach((ref, index) => {
+        addRef.run(lastInsertRowid, index, ref.ref, ref.version, ref.digest, JOB_STATES.wait);
+      });
       return Number(lastInsertRowid);
     });
     return this.get(insert())!;
@@ -133,9 +136,18 @@ export class JobDatabase {
   list(query: JobQuery = {}): { items: Job[]; total: number } {
     const where: string[] = [];
     const args: unknown[] = [];
-    if (query.state !== undefined) where.push('state = ?'), args.push(query.state);
-    if (query.owner !== undefined) where.push('owner = ?'), args.push(query.owner);
-    if (query.label !== undefined) where.push('label = ?'), args.push(query.label);
+    if (query.state !== undefined) {
+      where.push('state = ?');
+      args.push(query.state);
+    }
+    if (query.owner !== undefined) {
+      where.push('owner = ?');
+      args.push(query.owner);
+    }
+    if (query.label !== undefined) {
+      where.push('label = ?');
+      args.push(query.label);
+    }
     const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const perPage = Math.min(Math.max(query.perPage ?? 20, 1), 100);
     const page = Math.max(query.page ?? 1, 1);

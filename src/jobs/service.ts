@@ -129,7 +129,7 @@ export function createJobService(options: JobServiceOptions): JobService {
       if (!isLive(db.get(job.id)?.state ?? JOB_STATES.failed)) await release(job.id).catch(() => undefined);
       schedule();
       if (running.size === 0 && (closed || db.waiting(1).length === 0))
-        settled.splice(0).forEach((resolve) => resolve());
+        for (const resolve of settled.splice(0)) resolve();
     }
   }
 

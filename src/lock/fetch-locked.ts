@@ -131,7 +131,7 @@ export async function fetchLocked(lock: LockFile, options: FetchLockedOptions): 
       const wrong = storedMismatch(pin, stored);
       if (wrong) throw wrong;
     }
-    let resolved;
+    let resolved: ReturnType<typeof resolveReference>;
     try {
       resolved = resolveReference(pin.ref, repositories);
     } catch (error) {

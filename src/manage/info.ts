@@ -35,7 +35,7 @@ export interface InfoOptions {
 export async function templateInfo(ref: string, options: InfoOptions): Promise<TemplateInfo> {
   const ctx = options.context ?? createContext();
   let resolution: Resolution | null = null;
-  let key;
+  let key: ReturnType<typeof resolveReference>['key'] | undefined;
   try {
     const resolved = resolveReference(ref, options.repositories);
     key = resolved.key;

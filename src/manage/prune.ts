@@ -179,7 +179,10 @@ export async function pruneStore(store: Store, options: PruneOptions = {}): Prom
         // Checked again under the lock: a `use --by` may have registered a dependent meanwhile.
         const again = await summarizeEntry(store, entry.key);
         if (!again) return;
-        if (again.dependents.length && !options.force) return void (outcome = 'dependents');
+        if (again.dependents.length && !options.force) {
+          outcome = 'dependents';
+          return;
+        }
         await deleteEntryFiles(store, entry.key);
         outcome = 'removed';
       }));

@@ -7,11 +7,9 @@ import { mapHttpError } from '../http/client.js';
 import { readLimited } from '../util/read-limited.js';
 import { authRefused, basicOf, fetchToken, mergeScopes, parseChallenge } from './auth.js';
 import type { RegistryLogin } from './credentials.js';
+import { MAX_MANIFEST_BYTES, checkManifest, type Manifest } from './manifest.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 import { registryUrl } from './reference.js';
-
-/** Manifests and configs larger than this are refused. */
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export interface RegistryOptions {
   http: HttpClient;
@@ -19,13 +17,6 @@ export interface RegistryOptions {
   insecure?: boolean;
   /** The login for this registry (docker/containers auth files, --creds-file), looked up once when first needed. */
   login?: () => Promise<RegistryLogin | undefined>;
-}
-
-export interface Manifest {
-  digest: string;
-  mediaType: string;
-  bytes: Buffer;
-  json: Record<string, unknown>;
 }
 
 type Body = () => Buffer | Readable;
@@ -40,6 +31,8 @@ interface Call {
 
 const pull = (name: string) => `repository:${name}:pull`;
 const push = (name: string) => `repository:${name}:pull,push`;
+
+export { MAX_MANIFEST_BYTES, type Manifest };
 
 export type Registry = ReturnType<typeof createRegistry>;
 
@@ -175,36 +168,12 @@ export function createRegistry(options: RegistryOptions) {
               { cause: error },
             );
       });
-      const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
       const claimed = reference.startsWith('sha256:')
         ? reference
         : typeof response.headers['docker-content-digest'] === 'string'
           ? response.headers['docker-content-digest']
           : undefined;
-      if (claimed && claimed !== digest) {
-        throw new TemplatesError(
-          'HASH_MISMATCH',
-          `${redactUrl(url)}: the manifest's digest is ${digest}, not ${claimed}`,
-          {
-            url: redactUrl(url),
-            expected: claimed,
-            actual: digest,
-            hint: 'the registry (or something between) serves a manifest that is not the one named; nothing was stored',
-          },
-        );
-      }
-      let json: unknown;
-      try {
-        json = JSON.parse(bytes.toString('utf8'));
-      } catch {
-        json = undefined;
-      }
-      if (typeof json !== 'object' || json === null || Array.isArray(json))
-        throw new TemplatesError('FORMAT_UNSUPPORTED', `${redactUrl(url)}: the manifest is not a JSON object`, {
-          url: redactUrl(url),
-        });
-      const mediaType = String((json as { mediaType?: unknown }).mediaType ?? response.headers['content-type'] ?? '');
-      return { digest, mediaType, bytes, json: json as Record<string, unknown> };
+      return checkManifest(bytes, redactUrl(url), claimed, response.headers['content-type']);
     },
 
     /** The digest a tag names now (HEAD, without reading the manifest), or undefined when the registry does not say. */

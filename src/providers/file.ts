@@ -32,7 +32,7 @@ export function createFileProvider(root: string): Provider {
       const problem = checkHandle(handle);
       const path = locate(handle, suffix);
       if (problem || !inside(base, path)) throw outside(handle, base);
-      let handleFd;
+      let handleFd: Awaited<ReturnType<typeof open>>;
       try {
         handleFd = await open(path, 'r');
       } catch (error) {

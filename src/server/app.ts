@@ -115,11 +115,9 @@ export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<F
   app.setErrorHandler((error, _request, reply) => {
     const status = (error as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500)
-      return reply
-        .code(status)
-        .send({
-          error: { code: status === 413 ? 'BODY_TOO_LARGE' : 'BAD_REQUEST', message: (error as Error).message },
-        });
+      return reply.code(status).send({
+        error: { code: status === 413 ? 'BODY_TOO_LARGE' : 'BAD_REQUEST', message: (error as Error).message },
+      });
     return sendError(reply, error);
   });
   app.setNotFoundHandler((request, reply) => {
@@ -130,11 +128,9 @@ export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<F
         .header('allow', allowed(path))
         .send({ error: { code: 'METHOD_NOT_ALLOWED', message: `${request.method} is not allowed on ${path}` } });
     }
-    return reply
-      .code(404)
-      .send({
-        error: { code: 'NOT_FOUND', message: `nothing at ${path}`, hint: 'see /repos/ and /api/1/repositories' },
-      });
+    return reply.code(404).send({
+      error: { code: 'NOT_FOUND', message: `nothing at ${path}`, hint: 'see /repos/ and /api/1/repositories' },
+    });
   });
   healthRoutes(app, deps);
   await authRoutes(app, deps, options.authLimits);

@@ -27,15 +27,19 @@ export function jobRepositoryJson(
       ),
   );
   const templates: Record<string, { versions: Record<string, unknown> }> = {};
+  const versionsOf = (template: string) => {
+    templates[template] ??= { versions: {} };
+    return templates[template].versions;
+  };
   for (const key of keys) {
     const served = catalogue.version(key);
     if (!served) continue;
     const name = shared.has(key.template) ? `${key.repository}-${key.template}` : key.template;
     const path = `${key.repository}/${key.template}/${key.version}`;
-    (templates[name] ??= { versions: {} }).versions[key.version] = versionJson(served, 'cache', `${path}/image`);
+    versionsOf(name)[key.version] = versionJson(served, 'cache', `${path}/image`);
     const rendition = qcow2.get(entryName(key));
     if (rendition) {
-      (templates[`${name}-qcow2`] ??= { versions: {} }).versions[key.version] = {
+      versionsOf(`${name}-qcow2`)[key.version] = {
         source: 'cache-qcow2',
         handle: `${path}/image.qcow2`,
         timestamp: served.timestamp,

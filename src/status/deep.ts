@@ -13,7 +13,7 @@ export function newestFiles(repository: Repository): Array<{ ref: string; image:
     const newest = [...template.value.versions.values()]
       .flatMap((v) => (v.ok ? [v.value] : []))
       .sort((a, b) => b.timestamp - a.timestamp)[0];
-    if (!newest || newest.source.type !== 'http') continue;
+    if (newest?.source.type !== 'http') continue;
     const at = (suffix: string) => joinUrl((newest.source as { baseurl: string }).baseurl, newest.handle, suffix);
     out.push({
       ref: `${repository.name}:${name}:${newest.name}`,

@@ -65,7 +65,7 @@ export const STATUS_GAUGES: ReadonlyArray<{
   },
 ];
 
-const escape = (value: string) => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+const escapeLabel = (value: string) => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 
 /** The exposition text of a report: HELP and TYPE once per gauge, one sample per (repository, server) that has a value. */
 export function statusToPrometheus(report: StatusReport): string {
@@ -77,7 +77,7 @@ export function statusToPrometheus(report: StatusReport): string {
       const value = gauge.value(row);
       if (value === null || value === undefined || !Number.isFinite(value)) continue;
       lines.push(
-        `${gauge.name}{repository="${escape(row.name)}",server="${escape(row.server)}",role="${row.role}"} ${value}`,
+        `${gauge.name}{repository="${escapeLabel(row.name)}",server="${escapeLabel(row.server)}",role="${row.role}"} ${value}`,
       );
     }
   }

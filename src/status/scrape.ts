@@ -132,7 +132,7 @@ async function scrapeLocation(
         context: ctx,
         retries: 0,
         signal: AbortSignal.any([signal, AbortSignal.timeout(timeout)]),
-      }).catch((error: unknown) => {
+      }).catch((_error: unknown) => {
         if (signal.aborted) throw abortError(signal);
         return undefined;
       }),

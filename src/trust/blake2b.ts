@@ -69,6 +69,6 @@ export function blake2b(data: Buffer, outputLength: number): Buffer {
     compress(h, block, BigInt(last ? data.length : (i + 1) * 128), last);
   }
   const out = Buffer.alloc(64);
-  h.forEach((word, i) => out.writeBigUInt64LE(word, i * 8));
+  for (const [i, word] of h.entries()) out.writeBigUInt64LE(word, i * 8);
   return out.subarray(0, outputLength);
 }

@@ -12,7 +12,7 @@ export async function hashFile<A extends string>(
   const hashes = algorithms.map((algorithm) => [algorithm, createHash(algorithm)] as const);
   await pipeline(
     createReadStream(path, { highWaterMark: 1024 * 1024 }),
-    async function* (source: AsyncIterable<Buffer>) {
+    async (source: AsyncIterable<Buffer>) => {
       for await (const chunk of source) for (const [, hash] of hashes) hash.update(chunk);
     },
     signal ? { signal } : {},

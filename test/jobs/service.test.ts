@@ -55,8 +55,9 @@ async function setup(names: string[], options: { slow?: boolean } = {}) {
   return {
     store,
     repoFile,
-    reload: async () =>
-      void (repositories = await loadRepositories({ context, store, repos: [repoFile], useEnv: false })),
+    reload: async () => {
+      repositories = await loadRepositories({ context, store, repos: [repoFile], useEnv: false });
+    },
   };
 }
 

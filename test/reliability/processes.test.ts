@@ -59,7 +59,10 @@ describe('processes sharing a store', () => {
     const expected = await digestOf(image);
     // A fixed pseudo-random sequence: the kill points differ from run to run of the loop, not from CI run to CI run.
     let seed = 7;
-    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
     for (let round = 0; round < 20; round++) {
       const child = execa(process.execPath, [CLI, 'fetch', '-q', '--repo', repo, '--store', ws.store, 'r:tpl:v1'], {
         env: { PATH: TOOL_PATH, TEMPLATES_LOCK_STALE_SECONDS: '2' },

@@ -14,7 +14,10 @@ describe('LazyMap', () => {
         ['b', '2'],
         ['c', '3'],
       ],
-      (key, raw) => (parsed.push(key), Number(raw)),
+      (key, raw) => {
+        parsed.push(key);
+        return Number(raw);
+      },
     );
     expect(map.size).toBe(3);
     expect(map.has('b')).toBe(true);
@@ -43,7 +46,9 @@ describe('LazyMap', () => {
     expect(map.delete('b')).toBe(true);
     map.set('z', 26);
     const seen: Array<[string, number]> = [];
-    map.forEach((value, key) => seen.push([key, value]));
+    map.forEach((value, key) => {
+      seen.push([key, value]);
+    });
     expect(seen).toEqual([
       ['a', 10],
       ['z', 26],

@@ -52,6 +52,7 @@ describe('parseRepository', () => {
   it('expands ~ and $VARS in file roots and resolves relative roots against the repository file', () => {
     expect(expandPath('$HOME/templates', options.env, options.home)).toBe('/home/u/templates');
     expect(expandPath('~/t', options.env, options.home)).toBe('/home/u/t');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a ${VAR} in a path is what expandPath expands
     expect(expandPath('${TPL}/x/$NOPE', options.env, options.home)).toBe('/srv/tpl/x/$NOPE');
     const repo = parseRepository(
       JSON.stringify({

@@ -88,8 +88,13 @@ beforeAll(async () => {
   let running: RunningNginx | undefined = await down.start();
   mirror = {
     port: down.port,
-    start: async () => void (running = await down.start()),
-    stop: async () => void (await running?.stop(), (running = undefined)),
+    start: async () => {
+      running = await down.start();
+    },
+    stop: async () => {
+      await running?.stop();
+      running = undefined;
+    },
   };
   jsonUrl = `${up.url}demo.json`;
   store = join(ws.dir, 'store');

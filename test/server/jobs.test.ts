@@ -122,7 +122,6 @@ describe('templates serve: /api/1/jobs', () => {
         if (block.startsWith('event: state')) seen.push(JSON.parse(block.split('data: ')[1]!).state_name);
       text = text.slice(text.lastIndexOf('\n\n') + 2);
       if (seen.includes('done')) break;
-      seen.length = seen.length; // keep looking
     }
     expect(seen.at(-1)).toBe('done');
     expect(seen.every((state) => ['wait', 'fetching', 'done'].includes(state))).toBe(true);

@@ -1,6 +1,7 @@
 // `templates clone REF DEST`: a VM disk backed by (or copied from) a stored template, registered so prune and rm keep it.
 import { TemplatesError } from '../../errors.js';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
 import { createRenderer } from '../progress.js';
 import { setup } from '../setup.js';
@@ -24,7 +25,7 @@ export async function cloneCommand(args: string[], io: CliIo): Promise<number> {
     { ...COMMON_OPTIONS, copy: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
     'clone',
   );
-  if (values.help) return (void io.stdout.write(`${CLONE_HELP}\n`), 0);
+  if (values.help) return printed(io, `${CLONE_HELP}\n`);
   if (positionals.length !== 2)
     throw new TemplatesError('USAGE', "clone: give one template reference and the new disk's path", {
       hint: 'usage: templates clone REF DEST',

@@ -1,6 +1,7 @@
 // `templates config`: the effective settings and where each came from (flag, env, file, default).
 import { SETTINGS } from '../../config/settings.js';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
 import { readSettings } from '../setup.js';
 
@@ -13,9 +14,9 @@ ${COMMON_HELP}`;
 
 export async function configCommand(args: string[], io: CliIo): Promise<number> {
   const { values } = parseCommand<CommonValues>(args, COMMON_OPTIONS, 'config');
-  if (values.help) return (void io.stdout.write(`${CONFIG_HELP}\n`), 0);
+  if (values.help) return printed(io, `${CONFIG_HELP}\n`);
   const settings = await readSettings(values, io);
-  if (values.json) return (void io.stdout.write(`${JSON.stringify(settings)}\n`), 0);
+  if (values.json) return printed(io, `${JSON.stringify(settings)}\n`);
   for (const [key, setting] of Object.entries(settings)) {
     const env = SETTINGS[key as keyof typeof SETTINGS].env;
     io.stdout.write(

@@ -2,6 +2,7 @@
 import { diskUsage } from '../../manage/du.js';
 import { formatSize } from '../../util/size.js';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
 import { setupStore } from '../setup.js';
 
@@ -13,10 +14,10 @@ ${COMMON_HELP}`;
 
 export async function duCommand(args: string[], io: CliIo): Promise<number> {
   const { values } = parseCommand<CommonValues>(args, COMMON_OPTIONS, 'du');
-  if (values.help) return (void io.stdout.write(`${DU_HELP}\n`), 0);
+  if (values.help) return printed(io, `${DU_HELP}\n`);
   const { store } = await setupStore(values, io);
   const usage = await diskUsage(store);
-  if (values.json) return (void io.stdout.write(`${JSON.stringify(usage)}\n`), 0);
+  if (values.json) return printed(io, `${JSON.stringify(usage)}\n`);
   const row = (indent: number, name: string, u: { size: number; disk_size: number }) =>
     `${' '.repeat(indent)}${name}  ${formatSize(u.size)}  (${formatSize(u.disk_size)} on disk)\n`;
   for (const repository of usage.repositories) {

@@ -3,6 +3,7 @@ import { TemplatesError } from '../../errors.js';
 import { exportTemplates } from '../../manage/export.js';
 import { formatSize } from '../../util/size.js';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
 import { createRenderer } from '../progress.js';
 import { setup, setupStore } from '../setup.js';
@@ -33,7 +34,7 @@ export async function exportCommand(args: string[], io: CliIo): Promise<number> 
     },
     'export',
   );
-  if (values.help) return (void io.stdout.write(`${EXPORT_HELP}\n`), 0);
+  if (values.help) return printed(io, `${EXPORT_HELP}\n`);
   if (positionals.length < 2)
     throw new TemplatesError('USAGE', 'export: give at least one REF and the DIR', {
       hint: 'usage: templates export REF... DIR',

@@ -6,6 +6,7 @@ import { DEFAULT_LOCK_FILE } from '../../lock/file.js';
 import { readLockFile } from '../lock-file.js';
 import { TemplatesError } from '../../errors.js';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { report } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, optionalValue, parseCommand, type CommonValues } from '../options.js';
 import { createRenderer } from '../progress.js';
@@ -48,7 +49,7 @@ export async function fetchCommand(args: string[], io: CliIo): Promise<number> {
     },
     'fetch',
   );
-  if (values.help) return (void io.stdout.write(`${FETCH_HELP}\n`), 0);
+  if (values.help) return printed(io, `${FETCH_HELP}\n`);
   if (values.locked !== undefined) return fetchLockedCommand(values.locked, positionals, values, io);
   if (positionals.length === 0)
     throw new TemplatesError('USAGE', 'fetch: no template reference given', { hint: 'usage: templates fetch REF...' });

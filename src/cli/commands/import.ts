@@ -2,6 +2,7 @@
 import { TemplatesError } from '../../errors.js';
 import { importTemplate } from '../../manage/import.js';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
 import { setup } from '../setup.js';
 
@@ -15,7 +16,7 @@ ${COMMON_HELP}`;
 
 export async function importCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand<CommonValues>(args, COMMON_OPTIONS, 'import');
-  if (values.help) return (void io.stdout.write(`${IMPORT_HELP}\n`), 0);
+  if (values.help) return printed(io, `${IMPORT_HELP}\n`);
   if (positionals.length !== 2)
     throw new TemplatesError('USAGE', 'import: give REF and FILE', { hint: 'usage: templates import REF FILE' });
   const { store, repositories, context, settings } = await setup(values, io);

@@ -10,6 +10,7 @@ import type { SecretKey } from '../../trust/minisign.js';
 import { formatSize, parseSize } from '../../util/size.js';
 import { stat } from 'node:fs/promises';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { parseCommand } from '../options.js';
 import { passwordFd, passwordReader } from '../password.js';
 import { createRenderer } from '../progress.js';
@@ -173,7 +174,7 @@ export function formatChoices(values: { formats?: string; 'zstd-level'?: string 
 
 export async function indexCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand<IndexValues>(args, OPTIONS, 'index');
-  if (values.help) return (void io.stdout.write(`${INDEX_HELP}\n`), 0);
+  if (values.help) return printed(io, `${INDEX_HELP}\n`);
   if (values.registry !== undefined) return indexRegistryCommand(values, positionals, io);
   if (positionals.length !== 1)
     throw new TemplatesError('USAGE', 'index: give exactly one directory', {
@@ -193,7 +194,7 @@ export async function indexCommand(args: string[], io: CliIo): Promise<number> {
   const level = integer(values.level, '--level');
   const key = await signingKey(values, io);
   const renderer = await createRenderer(io.stderr, Boolean(values.quiet));
-  let summary;
+  let summary: Awaited<ReturnType<typeof indexDirectory>>;
   try {
     summary = await indexDirectory(positionals[0]!, {
       name: values.name,

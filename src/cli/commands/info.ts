@@ -4,6 +4,7 @@ import { templateInfo } from '../../manage/info.js';
 import { describeDependent } from '../../store/layout.js';
 import { formatSize } from '../../util/size.js';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
 import { setup } from '../setup.js';
 import { resolutionLines } from '../format.js';
@@ -17,7 +18,7 @@ ${COMMON_HELP}`;
 
 export async function infoCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand<CommonValues>(args, COMMON_OPTIONS, 'info');
-  if (values.help) return (void io.stdout.write(`${INFO_HELP}\n`), 0);
+  if (values.help) return printed(io, `${INFO_HELP}\n`);
   if (positionals.length !== 1)
     throw new TemplatesError('USAGE', 'info: give exactly one template reference', {
       hint: 'usage: templates info REF',
@@ -30,7 +31,7 @@ export async function infoCommand(args: string[], io: CliIo): Promise<number> {
     signal: io.signal,
     offline: settings.offline.value,
   });
-  if (values.json) return (void io.stdout.write(`${JSON.stringify(info)}\n`), 0);
+  if (values.json) return printed(io, `${JSON.stringify(info)}\n`);
   const r = info.resolution;
   const s = info.stored;
   const lines = [

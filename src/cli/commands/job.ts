@@ -4,6 +4,7 @@ import { TemplatesError } from '../../errors.js';
 import { createJobClient, jobFailure, type JobJson } from '../../jobs/client.js';
 import { parseDuration } from '../../util/duration.js';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { parseCommand } from '../options.js';
 import { readConfig } from '../setup.js';
 
@@ -87,10 +88,12 @@ function describe(job: JobJson): string {
 
 export async function jobCommand(args: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help')
-    return (void io.stdout.write(`${JOB_HELP}\n`), sub === undefined ? 2 : 0);
+  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+    io.stdout.write(`${JOB_HELP}\n`);
+    return sub === undefined ? 2 : 0;
+  }
   const { values, positionals } = parseCommand<JobValues>(rest, OPTIONS, `job ${sub}`);
-  if (values.help) return (void io.stdout.write(`${JOB_HELP}\n`), 0);
+  if (values.help) return printed(io, `${JOB_HELP}\n`);
   const { settings, file } = await readConfig(values, io);
   const server = values.server ?? settings.server.value;
   if (!server)
@@ -161,7 +164,7 @@ export async function jobCommand(args: string[], io: CliIo): Promise<number> {
         },
         { signal },
       );
-      if (values.json) return (void io.stdout.write(`${JSON.stringify(page)}\n`), 0);
+      if (values.json) return printed(io, `${JSON.stringify(page)}\n`);
       const rows = page.items.map(
         (job) =>
           `${String(job.id).padEnd(6)} ${job.state_name.padEnd(9)} ${job.owner.padEnd(12)} ${job.time_to_expire ?? '-'}  ${job.refs.map((r) => r.version).join(' ')}`,

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { TemplatesError } from '../../errors.js';
 import { writeKeyPair } from '../../trust/keys.js';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { parseCommand } from '../options.js';
 import { newPassword, passwordFd } from '../password.js';
 
@@ -40,7 +41,7 @@ export async function keygenCommand(args: string[], io: CliIo): Promise<number> 
     },
     'keygen',
   );
-  if (values.help) return (void io.stdout.write(`${KEYGEN_HELP}\n`), 0);
+  if (values.help) return printed(io, `${KEYGEN_HELP}\n`);
   if (!values.output || positionals.length)
     throw new TemplatesError('USAGE', 'keygen: give --output KEY and nothing else', {
       hint: 'usage: templates keygen --output KEY',

@@ -4,6 +4,7 @@ import { listStored } from '../../store/inventory.js';
 import { describeDependent } from '../../store/layout.js';
 import { formatSize } from '../../util/size.js';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
 import { setup, setupStore } from '../setup.js';
 
@@ -25,7 +26,7 @@ export async function listCommand(args: string[], io: CliIo): Promise<number> {
     { ...COMMON_OPTIONS, stored: { type: 'boolean' } },
     'list',
   );
-  if (values.help) return (void io.stdout.write(`${LIST_HELP}\n`), 0);
+  if (values.help) return printed(io, `${LIST_HELP}\n`);
   if (values.stored) {
     const { store } = await setupStore(values, io);
     for (const entry of await listStored(store)) {

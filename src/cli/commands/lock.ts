@@ -3,6 +3,7 @@ import { TemplatesError } from '../../errors.js';
 import { DEFAULT_LOCK_FILE } from '../../lock/file.js';
 import { lockTemplates } from '../../lock/lock.js';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { readLockFileIfAny, writeLockFile } from '../lock-file.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
 import { setup } from '../setup.js';
@@ -26,7 +27,7 @@ export async function lockCommand(args: string[], io: CliIo): Promise<number> {
     { ...COMMON_OPTIONS, output: { type: 'string' }, update: { type: 'boolean' } },
     'lock',
   );
-  if (values.help) return (void io.stdout.write(`${LOCK_HELP}\n`), 0);
+  if (values.help) return printed(io, `${LOCK_HELP}\n`);
   const file = values.output ?? DEFAULT_LOCK_FILE;
   const existing = await readLockFileIfAny(file);
   if (!positionals.length && !values.update)

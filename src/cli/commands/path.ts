@@ -2,6 +2,7 @@
 import { templatePath } from '../../fetch/describe.js';
 import { TemplatesError } from '../../errors.js';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
 import { setup } from '../setup.js';
 
@@ -13,7 +14,7 @@ ${COMMON_HELP}`;
 
 export async function pathCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand<CommonValues>(args, COMMON_OPTIONS, 'path');
-  if (values.help) return (void io.stdout.write(`${PATH_HELP}\n`), 0);
+  if (values.help) return printed(io, `${PATH_HELP}\n`);
   if (positionals.length !== 1)
     throw new TemplatesError('USAGE', 'path: give exactly one template reference', {
       hint: 'usage: templates path REF',

@@ -4,6 +4,7 @@ import { pruneStore } from '../../manage/prune.js';
 import { parseDuration } from '../../util/duration.js';
 import { formatSize, parseSize } from '../../util/size.js';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
 import { configuredPrunePolicy, setup, setupStore } from '../setup.js';
 
@@ -32,7 +33,7 @@ export async function pruneCommand(args: string[], io: CliIo): Promise<number> {
   const { values } = parseCommand<
     CommonValues & { 'older-than'?: string; keep?: string; 'max-size'?: string; force?: boolean; 'dry-run'?: boolean }
   >(args, { ...COMMON_OPTIONS, ...extra }, 'prune');
-  if (values.help) return (void io.stdout.write(`${PRUNE_HELP}\n`), 0);
+  if (values.help) return printed(io, `${PRUNE_HELP}\n`);
   const olderThanMs = values['older-than'] === undefined ? undefined : parseDuration(values['older-than']);
   if (values['older-than'] !== undefined && olderThanMs === undefined)
     throw new TemplatesError(
@@ -65,7 +66,7 @@ export async function pruneCommand(args: string[], io: CliIo): Promise<number> {
     now: base.context.now,
     signal: io.signal,
   });
-  if (values.json) return (void io.stdout.write(`${JSON.stringify(result)}\n`), 0);
+  if (values.json) return printed(io, `${JSON.stringify(result)}\n`);
   const verb = result.dryRun ? 'would remove' : 'removed';
   for (const entry of result.removed)
     io.stdout.write(`${verb} ${entry.ref} (${formatSize(entry.diskSize)}): ${entry.reason}\n`);

@@ -3,6 +3,7 @@ import { TemplatesError } from '../../errors.js';
 import { pushTemplate } from '../../manage/push.js';
 import { formatSize } from '../../util/size.js';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
 import { createRenderer } from '../progress.js';
 import { setup } from '../setup.js';
@@ -49,7 +50,7 @@ export async function pushCommand(args: string[], io: CliIo): Promise<number> {
     },
     'push',
   );
-  if (values.help) return (void io.stdout.write(`${PUSH_HELP}\n`), 0);
+  if (values.help) return printed(io, `${PUSH_HELP}\n`);
   if (positionals.length !== 2)
     throw new TemplatesError('USAGE', 'push: give a stored template and an oci:// destination', {
       hint: 'usage: templates push REF oci://HOST/NAME:TAG',

@@ -2,6 +2,7 @@
 import { resolveTemplate } from '../../fetch/describe.js';
 import { TemplatesError } from '../../errors.js';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
 import { setup } from '../setup.js';
 import { resolutionLines } from '../format.js';
@@ -15,7 +16,7 @@ ${COMMON_HELP}`;
 
 export async function resolveCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand<CommonValues>(args, COMMON_OPTIONS, 'resolve');
-  if (values.help) return (void io.stdout.write(`${RESOLVE_HELP}\n`), 0);
+  if (values.help) return printed(io, `${RESOLVE_HELP}\n`);
   if (positionals.length !== 1)
     throw new TemplatesError('USAGE', 'resolve: give exactly one template reference', {
       hint: 'usage: templates resolve REF',

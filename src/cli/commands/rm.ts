@@ -3,6 +3,7 @@ import { removeEntry } from '../../manage/remove.js';
 import { storedKey } from '../../manage/refs.js';
 import { formatSize } from '../../util/size.js';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { report } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
 import { setup, setupStore } from '../setup.js';
@@ -22,7 +23,7 @@ export async function rmCommand(args: string[], io: CliIo): Promise<number> {
     { ...COMMON_OPTIONS, force: { type: 'boolean' } },
     'rm',
   );
-  if (values.help) return (void io.stdout.write(`${RM_HELP}\n`), 0);
+  if (values.help) return printed(io, `${RM_HELP}\n`);
   if (positionals.length === 0)
     throw new TemplatesError('USAGE', 'rm: no template reference given', { hint: 'usage: templates rm REF...' });
   const allFull = positionals.every((ref) => ref.split(':').length === 3);

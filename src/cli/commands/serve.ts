@@ -5,6 +5,7 @@ import { startServer } from '../../server/serve.js';
 import { openStore } from '../../store/store.js';
 import { parseDuration } from '../../util/duration.js';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
 import { configuredPrunePolicy, readConfig, setupStore } from '../setup.js';
 
@@ -91,7 +92,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     },
     'serve',
   );
-  if (values.help) return (void io.stdout.write(`${SERVE_HELP}\n`), 0);
+  if (values.help) return printed(io, `${SERVE_HELP}\n`);
   const { settings, file } = await readConfig(values, io);
   const { context, warn } = await setupStore(values, io);
   const anonymous = values.anonymous ?? settings.anonymous.value;

@@ -4,6 +4,7 @@ import { TemplatesError } from '../../errors.js';
 import { signRepository } from '../../publish/sign.js';
 import { readSecretKey } from '../../trust/keys.js';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { parseCommand } from '../options.js';
 import { passwordFd, passwordReader } from '../password.js';
 
@@ -30,7 +31,7 @@ export async function signCommand(args: string[], io: CliIo): Promise<number> {
     },
     'sign',
   );
-  if (values.help) return (void io.stdout.write(`${SIGN_HELP}\n`), 0);
+  if (values.help) return printed(io, `${SIGN_HELP}\n`);
   if (!values.key || positionals.length === 0)
     throw new TemplatesError('USAGE', 'sign: give REPO.json and --key KEY', {
       hint: 'usage: templates sign REPO.json --key KEY',

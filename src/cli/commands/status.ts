@@ -5,6 +5,7 @@ import { statusToPrometheus } from '../../status/prometheus.js';
 import { scrapeStatus } from '../../status/scrape.js';
 import { formatSize } from '../../util/size.js';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, seconds, type CommonValues } from '../options.js';
 import { setupStore } from '../setup.js';
 
@@ -120,7 +121,7 @@ export function statusTable(report: StatusReport, now: number): string {
 
 export async function statusCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand<StatusValues>(args, OPTIONS, 'status');
-  if (values.help) return (void io.stdout.write(`${STATUS_HELP}\n`), 0);
+  if (values.help) return printed(io, `${STATUS_HELP}\n`);
   const { settings, context, store } = await setupStore(values, io);
   // A REPO that is a URL or an existing file is scraped as given; other REPOs pick configured repositories by name.
   const given = positionals.filter((p) => /^https?:\/\//i.test(p) || existsSync(p));

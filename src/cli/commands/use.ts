@@ -6,6 +6,7 @@ import { updateUsers } from '../../store/users.js';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
 import { setup, setupStore } from '../setup.js';
 
@@ -26,7 +27,7 @@ export async function useCommand(args: string[], io: CliIo): Promise<number> {
     { ...COMMON_OPTIONS, by: { type: 'string' }, drop: { type: 'string' } },
     'use',
   );
-  if (values.help) return (void io.stdout.write(`${USE_HELP}\n`), 0);
+  if (values.help) return printed(io, `${USE_HELP}\n`);
   if (positionals.length !== 1 || (!values.by && !values.drop))
     throw new TemplatesError('USAGE', 'use: give one REF and --by PATH or --drop PATH', {
       hint: 'usage: templates use REF --by PATH',

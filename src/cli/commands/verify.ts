@@ -4,6 +4,7 @@ import { storedKey } from '../../manage/refs.js';
 import { verifyEntry, type VerifyResult } from '../../manage/verify.js';
 import { storedKeys } from '../../store/inventory.js';
 import type { CliIo } from '../io.js';
+import { printed } from '../io.js';
 import { DEFAULT_LOCK_FILE } from '../../lock/file.js';
 import { readLockFile } from '../lock-file.js';
 import { COMMON_HELP, COMMON_OPTIONS, optionalValue, parseCommand, type CommonValues } from '../options.js';
@@ -36,7 +37,7 @@ export async function verifyCommand(args: string[], io: CliIo): Promise<number> 
     },
     'verify',
   );
-  if (values.help) return (void io.stdout.write(`${VERIFY_HELP}\n`), 0);
+  if (values.help) return printed(io, `${VERIFY_HELP}\n`);
   const { store, context } = await setupStore(values, io);
   if (values.locked !== undefined) {
     const { verifyLocked } = await import('../../lock/fetch-locked.js');

@@ -29,11 +29,9 @@ export async function authRoutes(app: FastifyInstance, deps: ServerDeps, limits:
         deps.metrics.authFailures.inc({ reason: basic ? 'bad-password' : 'no-credentials' });
         // A page's script (X-Requested-With) handles the failure itself: a Basic challenge would make the browser prompt.
         if (!request.headers['x-requested-with']) reply.header('www-authenticate', 'Basic realm="templates"');
-        return reply
-          .code(401)
-          .send({
-            error: { code: 'UNAUTHORIZED', message: "a user and password from the server's htpasswd file are needed" },
-          });
+        return reply.code(401).send({
+          error: { code: 'UNAUTHORIZED', message: "a user and password from the server's htpasswd file are needed" },
+        });
       }
       return reply.send(await tokens.issue(basic.user));
     },
