@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { TemplatesError, outputIoError } from '../errors.js';
-import { formatLockFile, parseLockFile, type LockFile } from '../lock/file.js';
+import { formatLockFile, parseLockFile, type LockFile } from '../lockfile/file.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
 /** The lock file at `path`; INPUT_NOT_FOUND when there is none. */

@@ -11,7 +11,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   fetch: async () => (await import('./commands/fetch.js')).fetchCommand,
   path: async () => (await import('./commands/path.js')).pathCommand,
   resolve: async () => (await import('./commands/resolve.js')).resolveCommand,
-  index: async () => (await import('./commands/index.js')).indexCommand,
+  index: async () => (await import('./commands/index-command.js')).indexCommand,
   list: async () => (await import('./commands/list.js')).listCommand,
   info: async () => (await import('./commands/info.js')).infoCommand,
   verify: async () => (await import('./commands/verify.js')).verifyCommand,

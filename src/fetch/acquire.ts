@@ -21,7 +21,7 @@ import {
   type VersionKey,
 } from '../store/layout.js';
 import { withEntryLock } from '../store/lock.js';
-import { publishEntry } from '../store/publish.js';
+import { commitEntry } from '../store/commit.js';
 import { makeRoom } from '../store/room.js';
 import type { EntryRecord } from '../store/record.js';
 import { readSettledEntry, readStoredEntry, type Store } from '../store/store.js';
@@ -265,7 +265,7 @@ async function downloadAndPublish(
       fetchedAt: new Date(ctx.now()).toISOString(),
       tool: `${TOOL_NAME}/${TOOL_VERSION}`,
     };
-    const path = await publishEntry(store, key, {
+    const path = await commitEntry(store, key, {
       image: downloaded.path,
       hash,
       metadata: JSON.stringify(metadata),

@@ -6,7 +6,7 @@ import type { Context } from '../context.js';
 import { TemplatesError, abortError, storeIoError } from '../errors.js';
 import { entryName, qcow2HashPath, qcow2Path, tempPrefix, type VersionKey } from '../store/layout.js';
 import { withEntryLock } from '../store/lock.js';
-import { fsyncDir } from '../store/publish.js';
+import { fsyncDir } from '../store/commit.js';
 import { readStoredEntry, type Store } from '../store/store.js';
 import { fsyncPath, writeFileAtomic } from '../util/atomic-write.js';
 import { hashFile } from '../util/hash-file.js';

@@ -2,7 +2,7 @@
 import { rm } from 'node:fs/promises';
 import { storeIoError } from '../errors.js';
 import { SIDECAR_SUFFIXES, entryTempDir, imagePath, type VersionKey } from './layout.js';
-import { fsyncDir } from './publish.js';
+import { fsyncDir } from './commit.js';
 import type { Store } from './store.js';
 
 /** Deletes the entry's files; only for a caller holding the entry's lock. */

@@ -7,7 +7,7 @@ import { printed } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
 import { createRenderer } from '../progress.js';
 import { setup, setupStore } from '../setup.js';
-import { formatChoices } from './index.js';
+import { formatChoices } from './index-command.js';
 
 export const EXPORT_HELP = `Usage: templates export [options] REF... DIR
 

@@ -2,7 +2,7 @@
 import { fetchTemplate } from '../../fetch/fetch.js';
 import { DEFAULT_CONCURRENCY, shareCores } from '../../fetch/fetch-templates.js';
 import { createLimit } from '../../util/limit.js';
-import { DEFAULT_LOCK_FILE } from '../../lock/file.js';
+import { DEFAULT_LOCK_FILE } from '../../lockfile/file.js';
 import { readLockFile } from '../lock-file.js';
 import { TemplatesError } from '../../errors.js';
 import type { CliIo } from '../io.js';
@@ -106,7 +106,7 @@ async function fetchLockedCommand(
   io: CliIo,
 ): Promise<number> {
   const lock = await readLockFile(file);
-  const { fetchLocked } = await import('../../lock/fetch-locked.js');
+  const { fetchLocked } = await import('../../lockfile/fetch-locked.js');
   const renderer = await createRenderer(io.stderr, Boolean(values.quiet));
   const { store, repositories, context, settings } = await setup(
     values,

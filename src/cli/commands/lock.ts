@@ -1,7 +1,7 @@
 // `templates lock REF… [--output FILE] [--update [REF…]]`: pin exact versions and digests in a lock file.
 import { TemplatesError } from '../../errors.js';
-import { DEFAULT_LOCK_FILE } from '../../lock/file.js';
-import { lockTemplates } from '../../lock/lock.js';
+import { DEFAULT_LOCK_FILE } from '../../lockfile/file.js';
+import { lockTemplates } from '../../lockfile/lock.js';
 import type { CliIo } from '../io.js';
 import { printed } from '../io.js';
 import { readLockFileIfAny, writeLockFile } from '../lock-file.js';

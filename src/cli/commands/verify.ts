@@ -5,7 +5,7 @@ import { verifyEntry, type VerifyResult } from '../../manage/verify.js';
 import { storedKeys } from '../../store/inventory.js';
 import type { CliIo } from '../io.js';
 import { printed } from '../io.js';
-import { DEFAULT_LOCK_FILE } from '../../lock/file.js';
+import { DEFAULT_LOCK_FILE } from '../../lockfile/file.js';
 import { readLockFile } from '../lock-file.js';
 import { COMMON_HELP, COMMON_OPTIONS, optionalValue, parseCommand, type CommonValues } from '../options.js';
 import { setupStore } from '../setup.js';
@@ -40,7 +40,7 @@ export async function verifyCommand(args: string[], io: CliIo): Promise<number> 
   if (values.help) return printed(io, `${VERIFY_HELP}\n`);
   const { store, context } = await setupStore(values, io);
   if (values.locked !== undefined) {
-    const { verifyLocked } = await import('../../lock/fetch-locked.js');
+    const { verifyLocked } = await import('../../lockfile/fetch-locked.js');
     const statuses = await verifyLocked(await readLockFile(values.locked), {
       store,
       signal: io.signal,

@@ -1,11 +1,11 @@
-// Publish by rename: sidecars first, the image last (its rename is the commit point), then fsync the directory.
+// Commit an entry into the store by rename: sidecars first, the image last (its rename is the commit point), then fsync the directory.
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { storeIoError } from '../errors.js';
 import { fsyncPath } from '../util/atomic-write.js';
 import { compressedPath, hashPath, imagePath, metadataPath, recordPath, type VersionKey } from './layout.js';
 import type { Store } from './store.js';
 
-export interface PublishInput {
+export interface CommitInput {
   /** A verified, fsynced raw image inside the store's temp dir. */
   image: string;
   /** Text for `<entry>.hash`. */
@@ -29,7 +29,7 @@ async function writeDurable(path: string, text: string): Promise<void> {
 export const fsyncDir = fsyncPath;
 
 /** Makes the entry visible. On failure nothing of it is visible: renamed sidecars are removed again. */
-export async function publishEntry(store: Store, key: VersionKey, input: PublishInput): Promise<string> {
+export async function commitEntry(store: Store, key: VersionKey, input: CommitInput): Promise<string> {
   const finalImage = imagePath(store.root, key);
   const sidecars: Array<[string, string, string]> = [
     [`${input.tempPrefix}.hash`, hashPath(store.root, key), input.hash],
