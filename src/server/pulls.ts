@@ -1,7 +1,7 @@
 // Pull-through: one upstream fetch per missing version however many ask, with its progress, for followers and metrics.
 import { EventEmitter, once } from 'node:events';
 import type { Context } from '../context.js';
-import { asTemplatesError, type TemplatesError } from '../errors.js';
+import { TemplatesError, asTemplatesError } from '../errors.js';
 import { fetchTemplate } from '../fetch/fetch.js';
 import type { FetchResult } from '../fetch/result.js';
 import type { VersionKey } from '../repository/reference.js';
@@ -95,6 +95,8 @@ export function createPulls(options: PullOptions): Pulls {
       if (current) return current;
       const recent = failed.get(name);
       if (recent && now() - recent.startedAt < memory) return recent;
+      // Failures older than the memory are forgotten here, so the map holds at most what failed within it.
+      for (const [old, pull] of failed) if (now() - pull.startedAt >= memory) failed.delete(old);
       const pull = new Pull(name, key, now(), (self) =>
         fetchTemplate(name, {
           store: options.store,
@@ -132,7 +134,13 @@ export function createPulls(options: PullOptions): Pulls {
       const all = Promise.all([...running.values()].map((pull) => pull.done));
       const timer = new Promise((resolve) => setTimeout(resolve, ms).unref());
       await Promise.race([all, timer]);
-      if (running.size) stop.abort(asTemplatesError(new Error('the server is shutting down')));
+      if (running.size) {
+        stop.abort(
+          new TemplatesError('ABORTED', 'the server is shutting down', {
+            hint: 'fetch again once it is back: the download resumes where it stopped',
+          }),
+        );
+      }
       await all;
     },
   };

@@ -66,6 +66,11 @@ describe('templates serve on SIGTERM', () => {
     expect(await server.stop('SIGTERM')).toBe(0);
     expect(Date.now() - started).toBeLessThan(10_000);
     expect((await neighbour).exitCode).not.toBe(0);
+    // The cut pull ends as ABORTED, not as an internal error.
+    expect(server.logs().find((line) => line.kind === 'pull' && line.event === 'end')).toMatchObject({
+      ok: false,
+      error: 'ABORTED',
+    });
     expect(withoutLockFiles(await readdir(store)).filter((name) => name.startsWith('up:big'))).toEqual([]);
     expect(
       withoutLockFiles(await readdir(join(ws.dir, 'n2')).catch(() => [])).filter((name) => name.startsWith('up:big')),
