@@ -12,18 +12,34 @@ import { jobsRoutes } from './routes/jobs.js';
 import { reposRoutes } from './routes/repos.js';
 import { statusRoutes } from './routes/status.js';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who the bearer token names (undefined without auth, or for an anonymous request). */
+    user: string | undefined;
+  }
+}
+
 /** Paths anyone may read, whatever the auth settings. */
 const PUBLIC = new Set(['/', '/healthz', '/readyz', '/metrics', '/auth_token']);
-/** Path prefixes the server answers: another method there is 405, not 404. */
-const KNOWN = [/^\/repos\//, /^\/api\/1\//, /^\/ui\//, /^\/(healthz|readyz|metrics|auth_token)?$/];
 /** Largest request body accepted (the API takes small JSON). */
 export const BODY_LIMIT = 64 * 1024;
 
-/** The methods a known path answers (the Allow header of a 405). */
-function allowed(path: string): string {
-  if (path === '/api/1/jobs') return 'GET, HEAD, POST';
-  if (/^\/api\/1\/jobs\/[^/]+$/.test(path)) return 'GET, HEAD, PATCH, DELETE';
-  return 'GET, HEAD';
+/** A route's URL pattern as a regular expression over paths: `:name` is one segment, `*` the rest. */
+function routePattern(url: string): RegExp {
+  const source = url
+    .split(/(:[A-Za-z_]\w*|\*)/)
+    .map((part) => (part === '*' ? '.*' : part.startsWith(':') ? '[^/]+' : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${source}$`);
+}
+
+/** Every registered route's pattern and methods, gathered as fastify registers them: what a 405's Allow says. */
+function routeTable(app: FastifyInstance): (path: string) => string[] {
+  const routes: Array<{ pattern: RegExp; methods: string[] }> = [];
+  app.addHook('onRoute', (route) => {
+    routes.push({ pattern: routePattern(route.url), methods: [route.method].flat().map(String) });
+  });
+  return (path) => [...new Set(routes.filter((r) => r.pattern.test(path)).flatMap((r) => r.methods))];
 }
 
 export interface AppOptions {
@@ -74,7 +90,7 @@ async function checkAuth(
       verdict.refused,
       verdict.refused === 'expired' ? 'the token has expired' : 'the token is not valid here',
     );
-  (request as FastifyRequest & { user?: string }).user = verdict.user;
+  request.user = verdict.user;
   return undefined;
 }
 
@@ -91,14 +107,14 @@ export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<F
   // Slow or endless headers do not hold a connection (slowloris).
   app.server.headersTimeout = 10_000;
   app.server.requestTimeout = 60_000;
-  const started = new WeakMap<FastifyRequest, bigint>();
+  app.decorateRequest('user', undefined);
+  const methodsOf = routeTable(app);
   app.addHook('onRequest', async (request, reply) => {
-    started.set(request, process.hrtime.bigint());
     const refused = await checkAuth(request, reply, deps);
     if (refused) return refused;
   });
   app.addHook('onResponse', async (request, reply) => {
-    const seconds = Number(process.hrtime.bigint() - (started.get(request) ?? process.hrtime.bigint())) / 1e9;
+    const seconds = reply.elapsedTime / 1000;
     const route = request.routeOptions.url ?? 'unmatched';
     deps.metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
     deps.metrics.duration.observe({ route, method: request.method }, seconds);
@@ -109,10 +125,12 @@ export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<F
       status: reply.statusCode,
       seconds: Math.round(seconds * 1e4) / 1e4,
       client: request.ip,
-      ...((request as { user?: string }).user ? { user: (request as { user?: string }).user } : {}),
+      ...(request.user ? { user: request.user } : {}),
     });
   });
+  // The one error handler: routes throw TemplatesError (its code picks the status), fastify its own 4xx.
   app.setErrorHandler((error, _request, reply) => {
+    if (reply.sent) return reply;
     const status = (error as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500)
       return reply.code(status).send({
@@ -122,10 +140,11 @@ export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<F
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?', 1)[0]!;
-    if (request.method !== 'GET' && request.method !== 'HEAD' && KNOWN.some((pattern) => pattern.test(path))) {
+    const methods = methodsOf(path);
+    if (methods.length) {
       return reply
         .code(405)
-        .header('allow', allowed(path))
+        .header('allow', methods.join(', '))
         .send({ error: { code: 'METHOD_NOT_ALLOWED', message: `${request.method} is not allowed on ${path}` } });
     }
     return reply.code(404).send({

@@ -300,6 +300,15 @@ describe('templates serve', () => {
     expect(await status('/repos/up.json', 'DELETE')).toBe(405);
     expect(await status('/repos/up/a/v1/image', 'PUT')).toBe(405);
     expect(await status('/nothing/here')).toBe(404);
+    expect(await status('/nothing/here', 'POST')).toBe(404);
+    // Allow lists the methods the routes registered for that path answer.
+    const allow = async (path: string, method: string) => {
+      const response = await fetch(`${server.url}${path}`, { method });
+      return [response.status, response.headers.get('allow')];
+    };
+    expect(await allow('/healthz', 'DELETE')).toEqual([405, 'GET, HEAD']);
+    expect(await allow('/api/1/jobs', 'PUT')).toEqual([405, 'POST, GET, HEAD']);
+    expect(await allow('/auth_token', 'POST')).toEqual([405, 'GET, HEAD']);
     const big = await execa(
       'curl',
       [

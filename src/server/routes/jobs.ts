@@ -1,12 +1,11 @@
 // /api/1/jobs: on-demand jobs (reference 002's model) over the job service; events as SSE; each job's result repository.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { TemplatesError, isTemplatesError } from '../../errors.js';
 import { JOB_STATES, jobJson, parseState, type Job } from '../../jobs/model.js';
 import { readQcow2, type Qcow2Rendition } from '../../manage/qcow2.js';
 import { isValidName } from '../../repository/reference.js';
 import { entryName, parseEntryName } from '../../store/layout.js';
 import type { ServerDeps } from '../deps.js';
-import { sendError } from '../http-status.js';
 import { jobRepositoryJson } from '../job-repofile.js';
 import { streamJobEvents } from '../job-events.js';
 
@@ -14,7 +13,7 @@ const JOBS = '/api/1/jobs';
 
 /** The user a request acts as: its token's, or "anonymous" where no token is needed. */
 export function requestUser(request: FastifyRequest): string {
-  return (request as FastifyRequest & { user?: string }).user ?? 'anonymous';
+  return request.user ?? 'anonymous';
 }
 
 function jobId(params: unknown): number {
@@ -70,143 +69,113 @@ export function jobsRoutes(app: FastifyInstance, deps: ServerDeps): void {
   const base = (request: FastifyRequest) => deps.baseUrl(request);
   const show = (request: FastifyRequest, job: Job) => jobResource(deps, request, job);
   const admin = (request: FastifyRequest) => jobs.admins.has(requestUser(request));
-  const guard =
-    (handler: (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | unknown>) =>
-    async (request: FastifyRequest, reply: FastifyReply) => {
-      try {
-        return await handler(request, reply);
-      } catch (error) {
-        return reply.sent ? reply : sendError(reply, error);
-      }
-    };
 
-  app.post(
-    JOBS,
-    guard(async (request, reply) => {
-      const input = body(request);
-      const job = submitted(() =>
-        jobs.service.submit(
-          {
-            refs: input.refs as string[],
-            secondsToLive: (input.seconds_to_live ?? jobs.defaultSecondsToLive) as number,
-            ...(input.results !== undefined ? { results: input.results as string[] } : {}),
-            ...(input.label !== undefined ? { label: input.label as string | null } : {}),
-          },
-          requestUser(request),
+  app.post(JOBS, async (request, reply) => {
+    const input = body(request);
+    const job = submitted(() =>
+      jobs.service.submit(
+        {
+          refs: input.refs as string[],
+          secondsToLive: (input.seconds_to_live ?? jobs.defaultSecondsToLive) as number,
+          ...(input.results !== undefined ? { results: input.results as string[] } : {}),
+          ...(input.label !== undefined ? { label: input.label as string | null } : {}),
+        },
+        requestUser(request),
+      ),
+    );
+    return reply.code(201).header('location', `${JOBS}/${job.id}`).send(show(request, job));
+  });
+
+  app.get(JOBS, async (request, reply) => {
+    const query = request.query as Record<string, string | undefined>;
+    const state = query.state === undefined || query.state === '' ? undefined : parseState(query.state);
+    if (query.state && state === undefined)
+      throw new TemplatesError(
+        'USAGE',
+        `state must be a code 0-4 or a name (wait, fetching, done, removed, failed), not ${JSON.stringify(query.state)}`,
+      );
+    const orderBy = query.order_by ?? '-id';
+    if (orderBy !== 'id' && orderBy !== '-id')
+      throw new TemplatesError('USAGE', `order_by must be id or -id, not ${JSON.stringify(orderBy)}`);
+    const page = positiveInt(query.page, 'page', 1);
+    const perPage = Math.min(positiveInt(query.per_page, 'per_page', 20), 100);
+    const { items, total } = jobs.service.list({
+      ...(state !== undefined ? { state } : {}),
+      ...(query.owner ? { owner: query.owner } : {}),
+      ...(query.label ? { label: query.label } : {}),
+      orderBy,
+      page,
+      perPage,
+    });
+    const pages = Math.max(1, Math.ceil(total / perPage));
+    const link = (n: number) => {
+      const params = new URLSearchParams(
+        Object.entries({ ...query, page: String(n), per_page: String(perPage) }).filter(
+          (e): e is [string, string] => e[1] !== undefined,
         ),
       );
-      return reply.code(201).header('location', `${JOBS}/${job.id}`).send(show(request, job));
-    }),
-  );
-
-  app.get(
-    JOBS,
-    guard(async (request, reply) => {
-      const query = request.query as Record<string, string | undefined>;
-      const state = query.state === undefined || query.state === '' ? undefined : parseState(query.state);
-      if (query.state && state === undefined)
-        throw new TemplatesError(
-          'USAGE',
-          `state must be a code 0-4 or a name (wait, fetching, done, removed, failed), not ${JSON.stringify(query.state)}`,
-        );
-      const orderBy = query.order_by ?? '-id';
-      if (orderBy !== 'id' && orderBy !== '-id')
-        throw new TemplatesError('USAGE', `order_by must be id or -id, not ${JSON.stringify(orderBy)}`);
-      const page = positiveInt(query.page, 'page', 1);
-      const perPage = Math.min(positiveInt(query.per_page, 'per_page', 20), 100);
-      const { items, total } = jobs.service.list({
-        ...(state !== undefined ? { state } : {}),
-        ...(query.owner ? { owner: query.owner } : {}),
-        ...(query.label ? { label: query.label } : {}),
-        orderBy,
+      return `${base(request)}${JOBS}?${params}`;
+    };
+    return reply.send({
+      meta: {
         page,
-        perPage,
+        pages,
+        per_page: perPage,
+        total,
+        first: link(1),
+        last: link(pages),
+        prev: page > 1 ? link(Math.min(page - 1, pages)) : null,
+        next: page < pages ? link(page + 1) : null,
+      },
+      items: items.map((job) => show(request, job)),
+    });
+  });
+
+  app.get(`${JOBS}/:id`, async (request, reply) => {
+    return reply.send(show(request, jobs.service.get(jobId(request.params))));
+  });
+
+  app.patch(`${JOBS}/:id`, async (request, reply) => {
+    const input = body(request);
+    const ttl = input.seconds_to_live ?? jobs.defaultSecondsToLive;
+    const job = jobs.service.renew(jobId(request.params), ttl as number, requestUser(request), admin(request));
+    return reply.send(show(request, job));
+  });
+
+  app.delete(`${JOBS}/:id`, async (request, reply) => {
+    const job = await jobs.service.cancel(jobId(request.params), requestUser(request), admin(request));
+    return reply.code(202).send(show(request, job));
+  });
+
+  app.get(`${JOBS}/:id/events`, async (request, reply) => {
+    const job = jobs.service.get(jobId(request.params));
+    streamJobEvents(request, reply, {
+      job,
+      events: jobs.service.events,
+      show: (j) => show(request, j),
+      closing: jobs.closing,
+    });
+    return reply;
+  });
+
+  app.get('/repos/jobs/:file', async (request, reply) => {
+    const match = /^([1-9]\d{0,15})\.json$/.exec((request.params as { file: string }).file);
+    if (!match) throw new TemplatesError('JOB_NOT_FOUND', 'job repositories are /repos/jobs/ID.json');
+    const job = jobs.service.get(Number(match[1]));
+    if (job.state !== JOB_STATES.done)
+      throw new TemplatesError('JOB_CONFLICT', `job ${job.id} is not done, so it has no result repository`, {
+        hint: `see GET ${JOBS}/${job.id}`,
       });
-      const pages = Math.max(1, Math.ceil(total / perPage));
-      const link = (n: number) => {
-        const params = new URLSearchParams(
-          Object.entries({ ...query, page: String(n), per_page: String(perPage) }).filter(
-            (e): e is [string, string] => e[1] !== undefined,
-          ),
-        );
-        return `${base(request)}${JOBS}?${params}`;
-      };
-      return reply.send({
-        meta: {
-          page,
-          pages,
-          per_page: perPage,
-          total,
-          first: link(1),
-          last: link(pages),
-          prev: page > 1 ? link(Math.min(page - 1, pages)) : null,
-          next: page < pages ? link(page + 1) : null,
-        },
-        items: items.map((job) => show(request, job)),
-      });
-    }),
-  );
-
-  app.get(
-    `${JOBS}/:id`,
-    guard(async (request, reply) => {
-      return reply.send(show(request, jobs.service.get(jobId(request.params))));
-    }),
-  );
-
-  app.patch(
-    `${JOBS}/:id`,
-    guard(async (request, reply) => {
-      const input = body(request);
-      const ttl = input.seconds_to_live ?? jobs.defaultSecondsToLive;
-      const job = jobs.service.renew(jobId(request.params), ttl as number, requestUser(request), admin(request));
-      return reply.send(show(request, job));
-    }),
-  );
-
-  app.delete(
-    `${JOBS}/:id`,
-    guard(async (request, reply) => {
-      const job = await jobs.service.cancel(jobId(request.params), requestUser(request), admin(request));
-      return reply.code(202).send(show(request, job));
-    }),
-  );
-
-  app.get(
-    `${JOBS}/:id/events`,
-    guard(async (request, reply) => {
-      const job = jobs.service.get(jobId(request.params));
-      streamJobEvents(request, reply, {
-        job,
-        events: jobs.service.events,
-        show: (j) => show(request, j),
-        closing: jobs.closing,
-      });
-      return reply;
-    }),
-  );
-
-  app.get(
-    '/repos/jobs/:file',
-    guard(async (request, reply) => {
-      const match = /^([1-9]\d{0,15})\.json$/.exec((request.params as { file: string }).file);
-      if (!match) throw new TemplatesError('JOB_NOT_FOUND', 'job repositories are /repos/jobs/ID.json');
-      const job = jobs.service.get(Number(match[1]));
-      if (job.state !== JOB_STATES.done)
-        throw new TemplatesError('JOB_CONFLICT', `job ${job.id} is not done, so it has no result repository`, {
-          hint: `see GET ${JOBS}/${job.id}`,
-        });
-      const renditions = new Map<string, Qcow2Rendition>();
-      if (job.results.includes('qcow2')) {
-        for (const ref of job.refs) {
-          const key = parseEntryName(ref.version, isValidName);
-          const rendition = key ? await readQcow2(deps.store, key) : undefined;
-          if (key && rendition) renditions.set(entryName(key), rendition);
-        }
+    const renditions = new Map<string, Qcow2Rendition>();
+    if (job.results.includes('qcow2')) {
+      for (const ref of job.refs) {
+        const key = parseEntryName(ref.version, isValidName);
+        const rendition = key ? await readQcow2(deps.store, key) : undefined;
+        if (key && rendition) renditions.set(entryName(key), rendition);
       }
-      return reply
-        .type('application/json')
-        .send(jobRepositoryJson(job, await deps.catalogue(), renditions, `${base(request)}/repos/`));
-    }),
-  );
+    }
+    return reply
+      .type('application/json')
+      .send(jobRepositoryJson(job, await deps.catalogue(), renditions, `${base(request)}/repos/`));
+  });
 }
