@@ -6,14 +6,12 @@ import { basename, dirname } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TemplatesError } from '../../errors.js';
 import { pumpFile, type PumpOptions } from '../../fetch/file-pump.js';
-import { readHash, readMetadata } from '../../fetch/source.js';
+import { readSidecar } from '../../fetch/sidecar.js';
 import { readQcow2 } from '../../manage/qcow2.js';
-import { providerFor, type Provider } from '../../providers/index.js';
-import { tryServers } from '../../fetch/servers.js';
 import { readRepositorySignature } from '../../repository/load.js';
 import { entryName, partialPath } from '../../store/layout.js';
 import type { VersionKey } from '../../repository/reference.js';
-import { neighbourJson, type Catalogue } from '../catalogue.js';
+import { neighbourJson } from '../catalogue.js';
 import type { ServerDeps } from '../deps.js';
 import { followPull } from '../follow.js';
 import { sendError } from '../http-status.js';
@@ -90,31 +88,6 @@ async function sendStored(
   return reply;
 }
 
-/** Sidecars of a version not stored: read from upstream as they are (small; nothing is stored). */
-async function upstreamSidecar(
-  deps: ServerDeps,
-  cat: Catalogue,
-  key: VersionKey,
-  file: FileName,
-): Promise<string | undefined> {
-  const version = cat.upstream(key);
-  if (!version) return undefined;
-  const read = async (provider: Provider) => {
-    if (file === 'image.metadata') return JSON.stringify(await readMetadata(provider, version.handle, deps.shutdown));
-    const digest = await readHash(provider, version.handle, deps.shutdown);
-    return digest ? `${digest.algorithm}:${digest.hex}` : undefined;
-  };
-  if (version.source.type !== 'http') return read(providerFor(version.source, deps.context.http));
-  // From the primary, else a mirror, as a fetch would.
-  const options = {
-    what: entryName(key),
-    health: deps.store.serverHealth,
-    handle: version.handle,
-    signal: deps.shutdown,
-  };
-  return (await tryServers(deps.context, version.source, options, ({ provider }) => read(provider))).value;
-}
-
 /** A file of a version not stored: join (or start) its pull; `.xz` (or `.zst`) bytes flow as they arrive. */
 async function pulled(
   request: FastifyRequest,
@@ -188,7 +161,15 @@ async function serveFile(
     case 'text':
       return reply.type(file === 'image.metadata' ? 'application/json' : 'text/plain').send(source.text);
     case 'upstream': {
-      const text = await upstreamSidecar(deps, cat, key, file);
+      const version = cat.upstream(key);
+      const text = version
+        ? await readSidecar(version, file === 'image.metadata' ? 'metadata' : 'hash', {
+            what: entryName(key),
+            store: deps.store,
+            context: deps.context,
+            signal: deps.shutdown,
+          })
+        : undefined;
       return text === undefined
         ? notFound(reply, `${entryName(key)}/${file}`)
         : reply.type(file === 'image.metadata' ? 'application/json' : 'text/plain').send(text);
