@@ -20,7 +20,12 @@ export { parseReference, isValidName } from './repository/reference.js';
 export { parseDigest, parseHashFile, formatDigest, type Digest, type HashAlgorithm } from './repository/digest.js';
 export type { Repository, TemplateSpec, VersionSpec, SourceSpec, Entry } from './repository/model.js';
 export { fetchTemplate, type FetchOptions, type FetchResult } from './fetch/fetch.js';
-export { fetchTemplates, type FetchTemplatesOptions } from './fetch/fetch-templates.js';
+export {
+  fetchTemplates,
+  fetchTemplatesSettled,
+  type FetchOutcome,
+  type FetchTemplatesOptions,
+} from './fetch/fetch-templates.js';
 export {
   resolveTemplate,
   templatePath,

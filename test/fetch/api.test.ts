@@ -5,6 +5,7 @@ import {
   RepositorySet,
   fetchTemplate,
   fetchTemplates,
+  fetchTemplatesSettled,
   loadRepositories,
   loadRepository,
   openStore,
@@ -63,6 +64,28 @@ describe('fetchTemplates', () => {
     const again = await fetchTemplates('r:a', { repos: [repo], store: await openStore({ root: ws.store }) });
     expect(again.map((r) => r.status)).toEqual(['cached']);
     expect((await ws.requests('/a/v1.xz')).length).toBe(1);
+  });
+
+  it('fetchTemplatesSettled goes on past a failure and gives each reference its outcome, in order', async () => {
+    const heard: Array<[number, string, boolean]> = [];
+    const outcomes = await fetchTemplatesSettled(['r:a', 'r:nope', 'r:b'], {
+      repos: [repo],
+      store: ws.store,
+      onOutcome: (outcome, index) => heard.push([index, outcome.ref, outcome.ok]),
+    });
+    expect(outcomes.map((o) => [o.ref, o.ok])).toEqual([
+      ['r:a', true],
+      ['r:nope', false],
+      ['r:b', true],
+    ]);
+    expect(outcomes[1]).toMatchObject({ ok: false, error: { code: 'TEMPLATE_NOT_FOUND' } });
+    expect(outcomes[2]).toMatchObject({ ok: true, result: { ref: 'r:b:v1', status: 'downloaded' } });
+    expect(heard.sort()).toEqual([
+      [0, 'r:a', true],
+      [1, 'r:nope', false],
+      [2, 'r:b', true],
+    ]);
+    await usage(fetchTemplatesSettled(['r:a'], { concurrency: 0 }));
   });
 
   it('stops at the first failure, throws it with its code, and leaves nothing partial', async () => {

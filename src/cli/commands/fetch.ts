@@ -1,13 +1,9 @@
 // `templates fetch REF…`: make each template present; print its stored path (or a JSON object) per line.
-import { fetchTemplate } from '../../fetch/fetch.js';
-import { DEFAULT_CONCURRENCY, shareCores } from '../../fetch/fetch-templates.js';
-import { createLimit } from '../../util/limit.js';
+import { DEFAULT_CONCURRENCY, type FetchOutcome, fetchTemplatesSettled } from '../../fetch/fetch-templates.js';
 import { DEFAULT_LOCK_FILE } from '../../lockfile/file.js';
 import { readLockFile } from '../lock-file.js';
 import { TemplatesError } from '../../errors.js';
-import type { CliIo } from '../io.js';
-import { printed } from '../io.js';
-import { report } from '../io.js';
+import { type CliIo, printed, report } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, optionalValue, parseCommand, type CommonValues } from '../options.js';
 import { createRenderer } from '../progress.js';
 import { setup } from '../setup.js';
@@ -62,29 +58,25 @@ export async function fetchCommand(args: string[], io: CliIo): Promise<number> {
     io,
     values['creds-file'] ? { TEMPLATES_CREDS_FILE: values['creds-file'] } : {},
   );
-  const shared = shareCores(context, Math.min(jobs, positionals.length));
-  const limit = createLimit(jobs);
   let exitCode = 0;
   try {
     // Started together (at most `jobs` at once), reported in the order given: each line once those before it are out.
-    const outcomes = positionals.map((ref) =>
-      limit(() =>
-        fetchTemplate(ref, {
-          store,
-          repositories,
-          context: shared,
-          signal: io.signal,
-          offline: settings.offline.value,
-          insecure: Boolean(values.insecure),
-          onProgress: (e) => renderer.onProgress(e),
-        }),
-      ).then(
-        (result) => ({ ok: true as const, result }),
-        (error: unknown) => ({ ok: false as const, error }),
-      ),
-    );
-    for (const [index, outcome] of outcomes.entries()) {
-      const done = await outcome;
+    const resolvers: Array<(outcome: FetchOutcome) => void> = [];
+    const heard = positionals.map(() => new Promise<FetchOutcome>((resolve) => resolvers.push(resolve)));
+    const all = fetchTemplatesSettled(positionals, {
+      store,
+      repositories,
+      context,
+      signal: io.signal,
+      concurrency: jobs,
+      offline: settings.offline.value,
+      insecure: Boolean(values.insecure),
+      onProgress: (e) => renderer.onProgress(e),
+      onOutcome: (outcome, index) => resolvers[index]!(outcome),
+    });
+    all.catch(() => undefined);
+    for (const [index, promise] of heard.entries()) {
+      const done = await Promise.race([promise, all.then(() => promise)]);
       if (done.ok) renderer.print(values.json ? `${JSON.stringify(done.result)}\n` : `${done.result.path}\n`, 'stdout');
       else {
         if (io.signal.aborted) throw done.error;
@@ -92,6 +84,7 @@ export async function fetchCommand(args: string[], io: CliIo): Promise<number> {
         if (exitCode === 0) exitCode = code;
       }
     }
+    await all;
   } finally {
     renderer.stop();
   }
