@@ -37,7 +37,7 @@ export interface Context {
 }
 
 /** 1 TiB: far above any real template, far below what fills a disk through holes. */
-export const DEFAULT_MAX_IMAGE_BYTES = 2 ** 40;
+const DEFAULT_MAX_IMAGE_BYTES = 2 ** 40;
 
 export interface ContextOptions {
   env?: Record<string, string | undefined>;

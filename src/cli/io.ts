@@ -1,8 +1,6 @@
 // What a CLI command gets from the process: streams, environment and the signal that aborts it.
 import { asTemplatesError } from '../errors.js';
 
-export { asTemplatesError };
-
 export interface CliIo {
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;

@@ -4,7 +4,7 @@ import type { ProgressEvent } from '../fetch/progress.js';
 import type { IndexProgressEvent } from '../publish/progress.js';
 
 /** Fetch and index progress; both render the same way (a bar per ref for the bytes phases). */
-export type AnyProgressEvent = ProgressEvent | IndexProgressEvent;
+type AnyProgressEvent = ProgressEvent | IndexProgressEvent;
 
 export interface Renderer {
   onProgress(event: AnyProgressEvent): void;

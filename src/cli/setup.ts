@@ -61,7 +61,7 @@ export async function readConfig(
 }
 
 /** The keys repositories must be signed with: the config's trust rules, --trusted-key, and how strictly. */
-export async function trustPolicy(
+async function trustPolicy(
   values: CommonValues,
   settings: Settings,
   file: { path: string; data: Record<string, unknown> } | undefined,

@@ -7,7 +7,7 @@ import type { MirrorRule } from '../http/mirrors.js';
 import { parsePublicKey } from '../trust/minisign.js';
 import type { TrustRule } from '../trust/policy.js';
 
-export function defaultConfigPath(env: Record<string, string | undefined>, home: string): string {
+function defaultConfigPath(env: Record<string, string | undefined>, home: string): string {
   return join(env.XDG_CONFIG_HOME || join(home, '.config'), 'templates', 'config.json');
 }
 

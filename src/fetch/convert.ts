@@ -3,12 +3,12 @@ import { TemplatesError, abortError } from '../errors.js';
 import { readQcow2Header } from './detect.js';
 
 /** Formats this tool converts; others are refused rather than handed to qemu-img (they can name other files). */
-export const CONVERTIBLE = new Set(['qcow2']);
+const CONVERTIBLE = new Set(['qcow2']);
 
 /** qcow2 incompatible-feature bit 2: the guest data lives in an external file. */
 const QCOW2_EXTERNAL_DATA = 1n << 2n;
 
-export function checkConvertible(format: string, head: Buffer, where: string): void {
+function checkConvertible(format: string, head: Buffer, where: string): void {
   if (!CONVERTIBLE.has(format)) {
     throw new TemplatesError('FORMAT_UNSUPPORTED', `${where}: ${format} images are not supported`, {
       url: where,

@@ -14,8 +14,6 @@ import { dropPartial, findPartial, startPartial, type PartialFiles } from './par
 import { IMAGE_SUFFIXES, openImage, readHash, type ImageSuffix, type OpenedImage } from './source.js';
 import { streamToFile, type StreamOptions, type Streamed, type Verified } from './stream-to-file.js';
 
-export type { Verified };
-
 export interface DownloadPlan {
   provider: Provider;
   handle: string;
@@ -49,7 +47,7 @@ export interface Downloaded {
 }
 
 /** Resume bookkeeping for one download: the entry's partial files and how old a kept one may be. */
-export interface ResumeOptions {
+interface ResumeOptions {
   files: PartialFiles;
   maxAgeMs: number;
   now: number;

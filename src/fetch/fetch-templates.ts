@@ -60,7 +60,7 @@ export const DEFAULT_CONCURRENCY = 3;
  * The context for `workers` fetches at once: each xz decoder gets its share of the cores (at least one thread),
  * so that several decoders do not each start a thread per core.
  */
-export function shareCores(context: Context, workers: number): Context {
+function shareCores(context: Context, workers: number): Context {
   if (workers <= 1 || context.xzThreads !== 0) return context;
   return { ...context, xzThreads: Math.max(1, Math.floor(availableParallelism() / workers)) };
 }

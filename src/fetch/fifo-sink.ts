@@ -54,7 +54,7 @@ try {
 }
 })();`;
 
-export interface FifoResult {
+interface FifoResult {
   digest: Digest;
   /** Bytes the decoder wrote. */
   size: number;

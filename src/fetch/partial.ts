@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { partialPath, partialStatePath, type VersionKey } from '../store/layout.js';
 
 /** A partial download smaller than this is not worth a Range request (and holds no complete format header). */
-export const MIN_RESUME_BYTES = 64 * 1024;
+const MIN_RESUME_BYTES = 64 * 1024;
 
 interface PartialState {
   schema: 1;

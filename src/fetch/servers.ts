@@ -12,7 +12,7 @@ import type { ServerHealth } from '../store/server-health.js';
  * Failures that belong to the server, not to the template or this host: another server may well deliver. A hash
  * mismatch is one: the digest decides, so a wrong mirror never wins.
  */
-export const SERVER_FAULTS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+const SERVER_FAULTS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'SOURCE_UNREACHABLE',
   'SOURCE_HTTP_ERROR',
   'AUTH_FAILED',
@@ -29,7 +29,7 @@ export const SERVER_FAULTS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 ]);
 
 /** One server that failed, and why. */
-export interface ServerAttempt {
+interface ServerAttempt {
   url: string;
   code: ErrorCode;
   message: string;

@@ -8,8 +8,8 @@ import { TooLargeError, readLimited } from '../util/read-limited.js';
 /** Candidate suffixes in the order lago tried them; fall back only when the first is absent. */
 export const IMAGE_SUFFIXES = ['.xz', ''] as const;
 
-export const MAX_HASH_BYTES = 64 * 1024;
-export const MAX_METADATA_BYTES = 1024 * 1024;
+const MAX_HASH_BYTES = 64 * 1024;
+const MAX_METADATA_BYTES = 1024 * 1024;
 
 /** The image's suffixes to try, in order: a `.zst` only when the repository lists it (no probing). */
 export type ImageSuffix = '.zst' | (typeof IMAGE_SUFFIXES)[number];

@@ -7,7 +7,7 @@ const writeAsync = promisify(write);
 const truncateAsync = promisify(ftruncate);
 
 /** Hole granularity: the filesystem block size of ext4/xfs. */
-export const SPARSE_BLOCK = 4096;
+const SPARSE_BLOCK = 4096;
 const ZEROS = Buffer.alloc(SPARSE_BLOCK);
 
 function isZero(chunk: Buffer, start: number, end: number): boolean {

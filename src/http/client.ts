@@ -17,7 +17,7 @@ export interface HttpResponse {
   body: Readable;
 }
 
-export interface HttpRequestOptions {
+interface HttpRequestOptions {
   signal?: AbortSignal;
   headers?: Record<string, string>;
   /** HEAD instead of GET (the body is empty). */
@@ -69,10 +69,10 @@ export interface HttpClientOptions {
 }
 
 /** Statuses that say "try again later". */
-export const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
+const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
 
 /** Milliseconds a Retry-After header asks for (seconds or an HTTP date), or undefined. */
-export function retryAfterMs(value: string | string[] | undefined, now: number): number | undefined {
+function retryAfterMs(value: string | string[] | undefined, now: number): number | undefined {
   if (typeof value !== 'string' || !value.trim()) return undefined;
   if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
   const date = Date.parse(value);

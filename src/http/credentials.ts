@@ -20,10 +20,10 @@ export interface Credentials {
   onChallenge(url: URL, challenge: string | undefined): Challenged | undefined;
 }
 
-export type Challenged = { authorization: string } | { tokenUrl: string; basic: string };
+type Challenged = { authorization: string } | { tokenUrl: string; basic: string };
 
 /** The realm of a `Bearer realm="…"` challenge when it is an http(s) URL (where tokens are handed out). */
-export function bearerRealm(challenge: string | undefined): string | undefined {
+function bearerRealm(challenge: string | undefined): string | undefined {
   const realm = /^bearer\b.*?\brealm="([^"]+)"/i.exec(challenge ?? '')?.[1];
   return realm && /^https?:\/\//i.test(realm) ? realm : undefined;
 }
@@ -39,7 +39,7 @@ function header(credential: Credential): string | undefined {
 }
 
 /** The machines of a netrc file (pure): `machine HOST login USER password PASS`, and `default`. */
-export function parseNetrc(text: string): Map<string, { login: string; password: string }> {
+function parseNetrc(text: string): Map<string, { login: string; password: string }> {
   const tokens = text.replace(/#.*$/gm, '').split(/\s+/).filter(Boolean);
   const out = new Map<string, { login: string; password: string }>();
   let host: string | undefined;

@@ -14,7 +14,7 @@ import { freeUnheld, releaseHold } from './holds.js';
 import { JOB_STATES, isLive, type Job } from './model.js';
 import { pinOf, runJob } from './run.js';
 
-export interface JobRequest {
+interface JobRequest {
   refs: string[];
   secondsToLive: number;
   results?: string[];

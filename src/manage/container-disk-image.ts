@@ -18,8 +18,8 @@ import { ensureQcow2 } from './qcow2.js';
 /** KubeVirt's qemu user: the disk must be readable by it. */
 const QEMU_UID = 107;
 
-export const OCI_IMAGE_CONFIG = 'application/vnd.oci.image.config.v1+json';
-export const OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
+const OCI_IMAGE_CONFIG = 'application/vnd.oci.image.config.v1+json';
+const OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
 /**
  * Builds the image in the store's temp dir (the caller removes `layer.path`). The tar and gzip bytes depend only on the

@@ -2,7 +2,7 @@
 import { filesystemSpace, listStored } from '../store/inventory.js';
 import type { Store } from '../store/store.js';
 
-export interface Usage {
+interface Usage {
   name: string;
   size: number;
   disk_size: number;

@@ -34,7 +34,7 @@ export interface ExportSummary {
 }
 
 /** The handle of an exported entry below DIR: `<repo>/<template>/<version>/image.raw`. */
-export const exportHandle = (key: { repository: string; template: string; version: string }) =>
+const exportHandle = (key: { repository: string; template: string; version: string }) =>
   `${key.repository}/${key.template}/${key.version}/image.raw`;
 
 /**

@@ -165,12 +165,12 @@ interface Blob {
   open: (start: number, end: number) => Readable;
 }
 
-export const fileBlob = (path: string, digest: string, size: number): Blob => ({
+const fileBlob = (path: string, digest: string, size: number): Blob => ({
   digest,
   size,
   open: (start, end) => createReadStream(path, { start, end: end - 1, highWaterMark: 1024 * 1024 }),
 });
-export const bufferBlob = (bytes: Buffer): Blob => ({
+const bufferBlob = (bytes: Buffer): Blob => ({
   digest: sha256Of(bytes),
   size: bytes.length,
   open: (start, end) => Readable.from([bytes.subarray(start, end)]),

@@ -49,7 +49,7 @@ export interface VerifyOptions {
 }
 
 /** The digest recorded for the stored raw file: `stored`, else what was verified when it covered the raw image. */
-export function recordedDigest(record: EntryRecord | undefined): string | undefined {
+function recordedDigest(record: EntryRecord | undefined): string | undefined {
   if (record?.stored?.digest) return record.stored.digest;
   if (record?.verified.of === 'image' && record.sourceFormat === 'raw') return record.verified.digest;
   return undefined;

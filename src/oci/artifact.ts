@@ -29,7 +29,7 @@ export interface TemplateConfig {
   metadata: Record<string, unknown>;
 }
 
-export interface Descriptor {
+interface Descriptor {
   mediaType: string;
   digest: string;
   size: number;
@@ -39,7 +39,7 @@ export interface Descriptor {
 export type LayerCompression = 'xz' | 'zst';
 
 /** The layer's media type for each compression, and back. */
-export const LAYER_TYPES: Record<LayerCompression, string> = { xz: TEMPLATE_LAYER_XZ, zst: TEMPLATE_LAYER_ZST };
+const LAYER_TYPES: Record<LayerCompression, string> = { xz: TEMPLATE_LAYER_XZ, zst: TEMPLATE_LAYER_ZST };
 const compressionOf = (mediaType: unknown) =>
   Object.entries(LAYER_TYPES).find(([, type]) => type === mediaType)?.[0] as LayerCompression | undefined;
 

@@ -11,7 +11,7 @@ export interface RegistryLogin {
 }
 
 /** The files searched, in order: an explicit one (--creds-file, TEMPLATES_CREDS_FILE), $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json. */
-export function authFiles(env: Record<string, string | undefined>, home: string, explicit?: string): string[] {
+function authFiles(env: Record<string, string | undefined>, home: string, explicit?: string): string[] {
   return [
     ...(explicit ? [explicit] : []),
     ...(env.REGISTRY_AUTH_FILE ? [env.REGISTRY_AUTH_FILE] : []),
@@ -27,7 +27,7 @@ const keyHost = (key: string) => key.replace(/^https?:\/\//, '').split('/')[0]!;
  * The login for `host` from the first file that has one (`auths[host].auth` = base64 `user:password`, or `username` and
  * `password`). An explicit file that cannot be read or parsed is CONFIG_INVALID; the others are skipped when absent.
  */
-export async function findLogin(
+async function findLogin(
   host: string,
   files: string[],
   explicit: string | undefined,

@@ -27,4 +27,4 @@ export function providerFor(
   }
 }
 
-export type { Provider, OpenedFile } from './types.js';
+export type { Provider } from './types.js';

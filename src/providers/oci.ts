@@ -38,9 +38,9 @@ export interface ResolvedArtifact {
 }
 
 /** What a reference names: one of our artifacts (with its config), or a container image (maybe a containerDisk). */
-export type Inspected = ({ kind: 'template' } & ResolvedArtifact) | { kind: 'container'; manifest: Manifest };
+type Inspected = ({ kind: 'template' } & ResolvedArtifact) | { kind: 'container'; manifest: Manifest };
 
-export async function inspectReference(
+async function inspectReference(
   registry: Registry,
   repository: string,
   reference: string,

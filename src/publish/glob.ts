@@ -1,7 +1,7 @@
 // Shell-style globs for `index --include/--exclude` (pure): `*`, `**`, `?` and `[…]` over `/`-separated paths.
 
 /** `*` and `?` stay inside one path segment; `**` spans segments (`a/**` matches everything below `a`). */
-export function globToRegExp(glob: string): RegExp {
+function globToRegExp(glob: string): RegExp {
   let out = '';
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i]!;

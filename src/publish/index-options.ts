@@ -8,7 +8,7 @@ import type { CompressChoices } from './xz.js';
 
 /** The compressed files index writes beside each image: `.xz` always (lago reads it), `.zst` by default. */
 export type IndexFormat = 'xz' | 'zst';
-export const DEFAULT_FORMATS: readonly IndexFormat[] = ['xz', 'zst'];
+const DEFAULT_FORMATS: readonly IndexFormat[] = ['xz', 'zst'];
 
 export interface IndexOptions extends CompressChoices {
   /** Which compressed files to write (default both); xz must be one of them. */

@@ -13,7 +13,7 @@ export type Recognised =
   | { kind: 'problem'; error: TemplatesError };
 
 /** Text (no NUL byte, nearly all printable) is never a disk image; a disk's first sectors are binary. */
-export function looksLikeText(head: Buffer): boolean {
+function looksLikeText(head: Buffer): boolean {
   if (head.length === 0 || head.includes(0)) return false;
   let printable = 0;
   for (const byte of head) if (byte >= 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d) printable++;

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-export const STATE_FILE = '.templates-index.state';
+const STATE_FILE = '.templates-index.state';
 export const LOCK_FILE = '.templates-index.lock';
 
 /** Size and mtime: a file with both unchanged is taken as unchanged. */

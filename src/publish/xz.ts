@@ -6,7 +6,7 @@ import { TemplatesError, abortError } from '../errors.js';
 import { toolMissing, type Tool } from '../util/tools.js';
 
 /** 16 MiB: big enough to compress well, small enough that a 2 GiB image decodes on every core. */
-export const DEFAULT_BLOCK_BYTES = 16 * 1024 * 1024;
+const DEFAULT_BLOCK_BYTES = 16 * 1024 * 1024;
 
 export interface CompressOptions {
   /** 0: one per core. */
@@ -50,7 +50,7 @@ export const DECOMPRESS_ARGS = ['-T0', '--decompress', '--stdout', '--quiet', '-
 /** zstd's default level for published images: slow to write once, same size as xz -6, four times faster to decode. */
 export const DEFAULT_ZSTD_LEVEL = 19;
 /** A 128 MiB window: finds repeats across a disk image; still within zstd's default decoding memory limit. */
-export const ZSTD_WINDOW_LOG = 27;
+const ZSTD_WINDOW_LOG = 27;
 
 /** zstd at `level` (1–22) with the long window, on every core, with its content checksum. */
 export function zstdArgs(level: number): string[] {

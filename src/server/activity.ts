@@ -27,7 +27,7 @@ export interface Transfer {
   message?: string;
 }
 
-export interface TransferEnd {
+interface TransferEnd {
   result: 'downloaded' | 'cached' | 'failed';
   code?: string;
   message?: string;

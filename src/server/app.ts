@@ -22,7 +22,7 @@ declare module 'fastify' {
 /** Paths anyone may read, whatever the auth settings. */
 const PUBLIC = new Set(['/', '/healthz', '/readyz', '/metrics', '/auth_token']);
 /** Largest request body accepted (the API takes small JSON). */
-export const BODY_LIMIT = 64 * 1024;
+const BODY_LIMIT = 64 * 1024;
 
 /** A route's URL pattern as a regular expression over paths: `:name` is one segment, `*` the rest. */
 function routePattern(url: string): RegExp {

@@ -18,7 +18,7 @@ export interface Catalogue {
   repository(name: string): Repository | undefined;
 }
 
-export function createCatalogue(root: string, repositories: RepositorySet, stored: StoredSummary[]): Catalogue {
+function createCatalogue(root: string, repositories: RepositorySet, stored: StoredSummary[]): Catalogue {
   const storedByName = new Map(stored.map((entry) => [entry.ref, entry]));
   const keys = new Map<string, VersionKey[]>();
   const add = (key: VersionKey) => {

@@ -29,7 +29,7 @@ export interface AuthPolicy {
   anonymous: 'none' | 'read' | 'write';
 }
 
-export interface JobsDeps {
+interface JobsDeps {
   /** The only door to jobs: reads and changes alike. */
   service: JobService;
   /** Users who may renew and remove anyone's jobs (the config's `admins`). */

@@ -2,7 +2,7 @@
 import { isValidName } from '../repository/reference.js';
 
 /** Longest name accepted in a path segment; longer ones are refused before any lookup. */
-export const MAX_NAME_LENGTH = 255;
+const MAX_NAME_LENGTH = 255;
 
 export type Segments = { ok: true; names: string[] } | { ok: false; why: string };
 

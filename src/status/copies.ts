@@ -11,7 +11,7 @@ export interface Copy {
 }
 
 /** `host[:port]` and the directory path of a URL, as servers are named in status output and metrics. */
-export function serverName(url: string): string {
+function serverName(url: string): string {
   const parsed = new URL('.', url);
   const path = parsed.pathname.replace(/\/$/, '');
   return `${parsed.host}${path}`;

@@ -17,7 +17,7 @@ import { readRepositorySignature } from '../repository/load.js';
 import { copySignature, type CopySignature } from '../trust/check.js';
 import { trustedKeys } from '../trust/policy.js';
 
-export type { StatusReport, ServerStatus, RepositoryStatus };
+export type { StatusReport };
 
 export interface ScrapeOptions {
   /** Repository files, directories and URLs (as TEMPLATES_REPOS); default: TEMPLATES_REPOS of the context. */

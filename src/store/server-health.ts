@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
 /** One server (a base URL) as seen from this store. */
-export interface ServerState {
+interface ServerState {
   /** Failures since its last success. */
   failures: number;
   lastFailure?: number;

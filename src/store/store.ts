@@ -65,9 +65,9 @@ export interface StoreOptions {
   minFreeBytes?: number;
 }
 
-export const DEFAULT_LOCK_STALE_MS = 10_000;
-export const DEFAULT_LOCK_WAIT_MS = 3_600_000;
-export const DEFAULT_PARTIAL_MAX_AGE_MS = 24 * 3_600_000;
+const DEFAULT_LOCK_STALE_MS = 10_000;
+const DEFAULT_LOCK_WAIT_MS = 3_600_000;
+const DEFAULT_PARTIAL_MAX_AGE_MS = 24 * 3_600_000;
 
 export function defaultStoreRoot(env: Record<string, string | undefined>, home: string): string {
   if (env.TEMPLATES_STORE) return env.TEMPLATES_STORE;

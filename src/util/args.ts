@@ -2,7 +2,7 @@
 import { TemplatesError } from '../errors.js';
 
 /** A short description of what a caller passed, for the error message. */
-export function describeValue(value: unknown): string {
+function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return `an array of ${value.length}`;
   if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);

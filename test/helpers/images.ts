@@ -55,7 +55,7 @@ export async function xzFile(file: string, out = `${file}.xz`): Promise<string> 
 }
 
 /** `zstd -3 --long=27` of `file` (what index writes, at a level a test can afford). */
-export async function zstFile(file: string, out = `${file}.zst`): Promise<string> {
+async function zstFile(file: string, out = `${file}.zst`): Promise<string> {
   await execa('zstd', ['-q', '-3', '--long=27', '-f', '-o', out, file], { env: { PATH: TOOL_PATH } });
   return out;
 }

@@ -178,4 +178,15 @@ describe('src/ layout', () => {
     expect(long).toEqual([]);
     expect(unexplained).toEqual([]);
   });
+
+  it('has no unused file, export or dependency (knip, knip.json)', async () => {
+    const { execa } = await import('execa');
+    const knip = await execa(resolve(SRC, '../node_modules/.bin/knip'), ['--no-progress'], {
+      cwd: resolve(SRC, '..'),
+      reject: false,
+      timeout: 60_000,
+    });
+    expect(knip.stdout).toBe('');
+    expect(knip.exitCode).toBe(0);
+  }, 90_000);
 });

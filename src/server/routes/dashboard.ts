@@ -17,7 +17,7 @@ const POLICY =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /** The package's ui/ directory: found upwards from this module (it runs from dist/server/routes/ or the CLI bundle's dist/bundle/). */
-export function uiDirectory(from = dirname(fileURLToPath(import.meta.url))): string {
+function uiDirectory(from = dirname(fileURLToPath(import.meta.url))): string {
   for (let dir = from, up = 0; up < 5; dir = dirname(dir), up++) {
     if (existsSync(join(dir, 'ui', 'index.html'))) return join(dir, 'ui');
   }

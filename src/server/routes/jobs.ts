@@ -12,7 +12,7 @@ import { streamJobEvents } from '../job-events.js';
 const JOBS = '/api/1/jobs';
 
 /** The user a request acts as: its token's, or "anonymous" where no token is needed. */
-export function requestUser(request: FastifyRequest): string {
+function requestUser(request: FastifyRequest): string {
   return request.user ?? 'anonymous';
 }
 
