@@ -57,7 +57,8 @@ export interface Room {
 /**
  * Makes sure `bytes` more fit: on the filesystem (keeping `store.minFreeBytes` free) and within `store.maxBytes`.
  * When they do not, the least recently used entries nothing depends on go first (never `key` itself); STORE_FULL
- * when what is left is in use. Called by a fetch before its download starts, under `key`'s lock.
+ * when what is left is in use (then nothing is evicted, unless another process held one of them meanwhile).
+ * Called by a fetch before its download starts, under `key`'s lock.
  */
 export async function makeRoom(store: Store, key: VersionKey, bytes: number, signal?: AbortSignal): Promise<Room> {
   const free = await freeBytes(store.root);
@@ -70,13 +71,17 @@ export async function makeRoom(store: Store, key: VersionKey, bytes: number, sig
   if (needed <= 0) return { evicted: [] };
   const evicted: string[] = [];
   let freed = 0;
-  for (const entry of leastRecentlyUsed(entries, needed)) {
-    if (freed >= needed) break;
-    const gone = await evict(store, entry.key, signal);
-    if (gone) evicted.push(entry.ref);
-    freed += gone;
+  const candidates = leastRecentlyUsed(entries, needed);
+  // Nothing is evicted for a fetch that could not fit even then.
+  if (candidates.reduce((sum, entry) => sum + entry.diskSize, 0) >= needed) {
+    for (const entry of candidates) {
+      if (freed >= needed) break;
+      const gone = await evict(store, entry.key, signal);
+      if (gone) evicted.push(entry.ref);
+      freed += gone;
+    }
+    if (freed >= needed) return { evicted };
   }
-  if (freed >= needed) return { evicted };
   const ref = entryName(key);
   const limit =
     overLimit > 0
@@ -90,7 +95,7 @@ export async function makeRoom(store: Store, key: VersionKey, bytes: number, sig
       ref,
       path: store.root,
       hint: kept.length
-        ? `what is left is in use (${kept.slice(0, 3).join(', ')}${kept.length > 3 ? ', …' : ''}): remove its dependents, or free space on the filesystem`
+        ? `what is left is in use by clones, jobs or templates use: ${kept.slice(0, 3).join(', ')}${kept.length > 3 ? ', …' : ''}; remove those dependents, or free space on the filesystem`
         : "free space on the filesystem, raise the store's limit (storeMaxBytes), or point --store at a larger filesystem",
     },
   );

@@ -63,26 +63,28 @@ describe('room in the store', () => {
     expect((await listStored(store)).map((entry) => entry.ref).sort()).toEqual(['r:tpl:v1', 'r:tpl:v3', 'r:tpl:v4']);
   });
 
-  it('refuses with STORE_FULL, before any image byte lands, when only depended-on entries are left', async () => {
+  it('refuses with STORE_FULL, before any image byte lands and evicting nothing, when it could not fit', async () => {
     const { repositories, context } = await librarySetup(ws, [repo]);
     const open = await openStore({ root: ws.store });
     await fetchTemplate('r:tpl:v1', { store: open, repositories, context });
     const vm = join(ws.dir, 'vm.qcow2');
     await writeFile(vm, 'disk');
     await updateUsers(open, key('v1'), { add: vm }, { now: Date.now });
+    // v3 depends on nothing, but removing it would not make room: it is kept.
+    await fetchTemplate('r:tpl:v3', { store: open, repositories, context });
     const store = await openStore({ root: ws.store, maxBytes: 2 ** 20 });
     await expect(fetchTemplate('r:tpl:v2', { store, repositories, context })).rejects.toMatchObject({
       code: 'STORE_FULL',
       fields: { ref: 'r:tpl:v2' },
     });
-    expect((await listStored(store)).map((entry) => entry.ref)).toEqual(['r:tpl:v1']);
+    expect((await listStored(store)).map((entry) => entry.ref)).toEqual(['r:tpl:v1', 'r:tpl:v3']);
     // The CLI says so in one line, with exit 9; TEMPLATES_STORE_MAX_BYTES sets the limit.
     const cli = await runCli(['fetch', '--json', '--repo', repo, '--store', ws.store, 'r:tpl:v2'], {
       TEMPLATES_STORE_MAX_BYTES: String(2 ** 20),
     });
     expect(cli.exitCode).toBe(9);
     expect(JSON.parse(cli.stdout).error).toMatchObject({ code: 'STORE_FULL' });
-    expect(cli.stderr).toMatch(/^templates: no room for r:tpl:v2: .*in use \(r:tpl:v1\).*\[STORE_FULL\]\n$/);
+    expect(cli.stderr).toMatch(/^templates: no room for r:tpl:v2: .*in use by .*: r:tpl:v1; .*\[STORE_FULL\]\n$/);
     await expect(stat(join(ws.store, 'r:tpl:v2'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
