@@ -105,7 +105,7 @@ export async function withEntryLock<T>(
           {
             path,
             ...(holder ? { holder } : {}),
-            hint: 'another process (templates or lago) is fetching or removing this template; wait for it, or stop that process (its lock goes with it)',
+            hint: 'another process, templates or lago, is fetching or removing this template: wait for it, or stop that process, and its lock goes with it',
           },
         );
       }
