@@ -1,5 +1,6 @@
 // The fastify app: hooks for auth, logs and metrics, the routes, 405 for other methods, and errors as codes.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { TemplatesError } from '../errors.js';
 import { parseBearer } from './auth.js';
 import type { ServerDeps } from './deps.js';
 import { sendError } from './http-status.js';
@@ -100,6 +101,8 @@ export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<F
     logger: false,
     bodyLimit: BODY_LIMIT,
     routerOptions: { maxParamLength: 1024 },
+    // Schemas check types as they are: "60" is not a number of seconds.
+    ajv: { customOptions: { coerceTypes: false } },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     keepAliveTimeout: 5000,
@@ -128,9 +131,22 @@ export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<F
       ...(request.user ? { user: request.user } : {}),
     });
   });
-  // The one error handler: routes throw TemplatesError (its code picks the status), fastify its own 4xx.
+  // The one error handler: routes throw TemplatesError (its code picks the status), fastify its own 4xx; a body or
+  // query that fails its route's schema is USAGE (400) saying which part and why.
   app.setErrorHandler((error, _request, reply) => {
     if (reply.sent) return reply;
+    const invalid = error as { validation?: unknown; validationContext?: string; message?: string };
+    if (invalid.validation) {
+      return sendError(
+        reply,
+        new TemplatesError('USAGE', `the request ${invalid.message ?? 'is not valid'}`, {
+          hint:
+            invalid.validationContext === 'body'
+              ? 'send a JSON object (Content-Type: application/json)'
+              : 'see docs/jobs.md',
+        }),
+      );
+    }
     const status = (error as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500)
       return reply.code(status).send({

@@ -181,6 +181,9 @@ describe('templates serve: /api/1/jobs', () => {
       [{ refs: ['up:a'], seconds_to_live: 7200 }, 'USAGE'],
       [{ refs: ['up:a'], results: ['qcow2'] }, 'USAGE'],
       ['not an object', 'USAGE'],
+      [{ refs: 'up:a', seconds_to_live: 60 }, 'USAGE'],
+      [{ refs: ['up:a'], seconds_to_live: '60' }, 'USAGE'],
+      [{ seconds_to_live: 60 }, 'USAGE'],
     ] as const) {
       const { status, json } = await api(open, 'POST', '/api/1/jobs', body);
       expect([status, json.error.code], JSON.stringify(body)).toEqual([400, code]);

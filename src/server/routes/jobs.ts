@@ -23,14 +23,41 @@ function jobId(params: unknown): number {
   return Number(text);
 }
 
-function body(request: FastifyRequest): Record<string, unknown> {
-  const value = request.body;
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw new TemplatesError('USAGE', 'the request body must be a JSON object', {
-      hint: 'send Content-Type: application/json',
-    });
-  return value as Record<string, unknown>;
+/** POST /api/1/jobs: what the schema lets through (the job service checks the rest: sizes, references, results). */
+interface Submission {
+  refs: string[];
+  seconds_to_live?: number;
+  results?: string[];
+  label?: string | null;
 }
+
+const SUBMISSION_SCHEMA = {
+  type: 'object',
+  required: ['refs'],
+  properties: {
+    refs: { type: 'array', items: { type: 'string' } },
+    seconds_to_live: { type: 'integer' },
+    results: { type: 'array', items: { type: 'string' } },
+    label: { type: ['string', 'null'] },
+  },
+} as const;
+
+/** PATCH /api/1/jobs/ID. */
+interface Renewal {
+  seconds_to_live?: number;
+}
+
+const RENEWAL_SCHEMA = { type: 'object', properties: { seconds_to_live: { type: 'integer' } } } as const;
+
+/** GET /api/1/jobs: every filter a string, checked by the handler for its own messages. */
+type ListQuery = Partial<Record<'state' | 'owner' | 'label' | 'order_by' | 'page' | 'per_page', string>>;
+
+const LIST_QUERY_SCHEMA = {
+  type: 'object',
+  properties: Object.fromEntries(
+    ['state', 'owner', 'label', 'order_by', 'page', 'per_page'].map((name) => [name, { type: 'string' }]),
+  ),
+} as const;
 
 function positiveInt(text: unknown, name: string, fallback: number): number {
   if (text === undefined || text === '') return fallback;
@@ -70,15 +97,15 @@ export function jobsRoutes(app: FastifyInstance, deps: ServerDeps): void {
   const show = (request: FastifyRequest, job: Job) => jobResource(deps, request, job);
   const admin = (request: FastifyRequest) => jobs.admins.has(requestUser(request));
 
-  app.post(JOBS, async (request, reply) => {
-    const input = body(request);
+  app.post<{ Body: Submission }>(JOBS, { schema: { body: SUBMISSION_SCHEMA } }, async (request, reply) => {
+    const input = request.body;
     const job = submitted(() =>
       jobs.service.submit(
         {
-          refs: input.refs as string[],
-          secondsToLive: (input.seconds_to_live ?? jobs.defaultSecondsToLive) as number,
-          ...(input.results !== undefined ? { results: input.results as string[] } : {}),
-          ...(input.label !== undefined ? { label: input.label as string | null } : {}),
+          refs: input.refs,
+          secondsToLive: input.seconds_to_live ?? jobs.defaultSecondsToLive,
+          ...(input.results !== undefined ? { results: input.results } : {}),
+          ...(input.label !== undefined ? { label: input.label } : {}),
         },
         requestUser(request),
       ),
@@ -86,8 +113,8 @@ export function jobsRoutes(app: FastifyInstance, deps: ServerDeps): void {
     return reply.code(201).header('location', `${JOBS}/${job.id}`).send(show(request, job));
   });
 
-  app.get(JOBS, async (request, reply) => {
-    const query = request.query as Record<string, string | undefined>;
+  app.get<{ Querystring: ListQuery }>(JOBS, { schema: { querystring: LIST_QUERY_SCHEMA } }, async (request, reply) => {
+    const query = request.query;
     const state = query.state === undefined || query.state === '' ? undefined : parseState(query.state);
     if (query.state && state === undefined)
       throw new TemplatesError(
@@ -135,10 +162,9 @@ export function jobsRoutes(app: FastifyInstance, deps: ServerDeps): void {
     return reply.send(show(request, jobs.service.get(jobId(request.params))));
   });
 
-  app.patch(`${JOBS}/:id`, async (request, reply) => {
-    const input = body(request);
-    const ttl = input.seconds_to_live ?? jobs.defaultSecondsToLive;
-    const job = jobs.service.renew(jobId(request.params), ttl as number, requestUser(request), admin(request));
+  app.patch<{ Body: Renewal }>(`${JOBS}/:id`, { schema: { body: RENEWAL_SCHEMA } }, async (request, reply) => {
+    const ttl = request.body?.seconds_to_live ?? jobs.defaultSecondsToLive;
+    const job = jobs.service.renew(jobId(request.params), ttl, requestUser(request), admin(request));
     return reply.send(show(request, job));
   });
 
