@@ -1,4 +1,4 @@
-// The public API: named exports only (docs/api.md).
+// The public API's main entry: fetching, the store, repositories, errors (docs/api.md); the rest in src/api/ subpaths.
 export { TemplatesError, ERROR_CODES, isTemplatesError, type ErrorCode, type ErrorFields } from './errors.js';
 export { createContext, type Context, type ContextOptions } from './context.js';
 export {
@@ -35,8 +35,6 @@ export {
 } from './fetch/describe.js';
 export type { ProgressEvent, ProgressCallback } from './fetch/progress.js';
 export { createHttpClient, type HttpClient, type HttpClientOptions } from './http/client.js';
-export { indexDirectory, type IndexOptions, type IndexSummary } from './publish/index-directory.js';
-export type { IndexProgressEvent, IndexProgressCallback, IndexedStatus } from './publish/progress.js';
 export { listTemplates, type ListedVersion } from './manage/list.js';
 export { listStored, type StoredSummary } from './store/inventory.js';
 export { templateInfo, type TemplateInfo, type InfoOptions } from './manage/info.js';
@@ -51,21 +49,3 @@ export { exportTemplates, type ExportOptions, type ExportSummary } from './manag
 export { storedKey } from './manage/refs.js';
 export { readUsers, updateUsers, touchLastUse, type Users } from './store/users.js';
 export { resolveSettings, SETTINGS, type Settings, type Setting, type Origin } from './config/settings.js';
-export { startServer, type ServeOptions, type RunningServer } from './server/serve.js';
-export { createJobClient, jobFailure } from './jobs/client.js';
-export type { JobClient, JobClientOptions, JobJson, JobPage, NewJobRequest, WaitOptions } from './jobs/client.js';
-export { scrapeStatus, type ScrapeOptions } from './status/scrape.js';
-export type { StatusReport, ServerStatus, RepositoryStatus, DeepCheck, SyncState } from './status/model.js';
-export { statusToPrometheus } from './status/prometheus.js';
-export { configuredMirrors } from './config/file.js';
-export type { MirrorRule } from './http/mirrors.js';
-export { pushTemplate, type PushOptions, type PushResult } from './manage/push.js';
-export { parseOciReference, storeKeyOf, type OciReference } from './oci/reference.js';
-export { indexRegistry, type RegistryIndexOptions, type RegistryIndexSummary } from './publish/index-registry.js';
-export { lockTemplates, type LockOptions } from './lockfile/lock.js';
-export { fetchLocked, verifyLocked, type FetchLockedOptions, type LockedStatus } from './lockfile/fetch-locked.js';
-export { parseLockFile, formatLockFile, DEFAULT_LOCK_FILE, type LockFile, type Pin } from './lockfile/file.js';
-export { signRepository, type SignResult } from './publish/sign.js';
-export { readPublicKey, readSecretKey, writeKeyPair } from './trust/keys.js';
-export type { SignatureInfo } from './trust/check.js';
-export type { TrustPolicy, TrustRule } from './trust/policy.js';

@@ -2,7 +2,8 @@
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { fetchTemplate, indexDirectory, resolveTemplate } from '../../src/index.js';
+import { indexDirectory } from '../../src/api/publish.js';
+import { fetchTemplate, resolveTemplate } from '../../src/index.js';
 import { digestOf, makeDisk, publishImage } from '../helpers/images.js';
 import { lagoRepo, librarySetup, runCli, workspace, type Workspace } from '../helpers/env.js';
 

@@ -1,7 +1,7 @@
 // createJobClient against a real templates serve: events, the polling fallback when events cannot be had, timeouts and errors.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createJobClient } from '../../src/index.js';
+import { createJobClient } from '../../src/api/serve.js';
 import { workspace, type Workspace } from '../helpers/env.js';
 import { makeDisk, publishImage } from '../helpers/images.js';
 import { startServe, type Served } from '../helpers/serve.js';

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createContext, parseRepository, type RepositoryStatus, type StatusReport } from '../../src/index.js';
+import type { RepositoryStatus, StatusReport } from '../../src/api/status.js';
+import { createContext, parseRepository } from '../../src/index.js';
 import { runCli, workspace, type Workspace } from '../helpers/env.js';
 import { makeDisk } from '../helpers/images.js';
 import { freePort, nginxConf, startNginx, type RunningNginx } from '../helpers/nginx.js';
@@ -466,7 +467,7 @@ describe('templates status when mirrors fall behind, lose files or go down', () 
   });
 
   it('library: scrapeStatus with the same results, and status of a local file and of a name', async () => {
-    const { scrapeStatus } = await import('../../src/index.js');
+    const { scrapeStatus } = await import('../../src/api/status.js');
     const report = await scrapeStatus({ locations: [jsonUrl], context: createContext({ env: {} }) });
     expect(report.servers.map((s) => s.name).sort()).toEqual(
       [primary, mirrorA, mirrorB].map((s) => `127.0.0.1:${s.port}`).sort(),

@@ -71,6 +71,10 @@ try {
 } catch (error) {
   out.mistake = { templatesError: isTemplatesError(error), code: error.code, message: error.message };
 }
+out.subpaths = {};
+for (const [path, name] of [['serve', 'startServer'], ['status', 'scrapeStatus'], ['oci', 'pushTemplate'], ['publish', 'indexDirectory'], ['trust', 'lockTemplates']]) {
+  out.subpaths[path] = typeof (await import(\`templates/\${path}\`))[name];
+}
 console.log(JSON.stringify(out));
 `,
     );
@@ -83,7 +87,16 @@ console.log(JSON.stringify(out));
     const out = JSON.parse(run.stdout) as {
       results: Array<{ ref: string; path: string; status: string }>;
       mistake: { templatesError: boolean; code: string; message: string };
+      subpaths: Record<string, string>;
     };
+    // The subpath entries resolve in an installed package (the package.json exports map).
+    expect(out.subpaths).toEqual({
+      serve: 'function',
+      status: 'function',
+      oci: 'function',
+      publish: 'function',
+      trust: 'function',
+    });
     expect(out.results).toEqual([
       expect.objectContaining({ ref: 'r:tpl:v1', path: join(store, 'r:tpl:v1'), status: 'downloaded' }),
     ]);

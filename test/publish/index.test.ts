@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { tryLock } from '../../src/util/flock.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createContext, indexDirectory, parseRepository, type IndexSummary } from '../../src/index.js';
+import { indexDirectory, type IndexSummary } from '../../src/api/publish.js';
+import { createContext, parseRepository } from '../../src/index.js';
 import { runCli, workspace, type Workspace } from '../helpers/env.js';
 import { TOOL_PATH, digestOf, makeDisk, toQcow2, xzFile } from '../helpers/images.js';
 

@@ -1,6 +1,7 @@
 // Mirrors, pure parts: the repository's `mirrors`, config rules, the servers of a source, how copies compare, and health order.
 import { describe, expect, it } from 'vitest';
-import { configuredMirrors, isTemplatesError, parseRepository } from '../../src/index.js';
+import { configuredMirrors } from '../../src/api/status.js';
+import { isTemplatesError, parseRepository } from '../../src/index.js';
 import { rewriteByRules } from '../../src/http/mirrors.js';
 import { repositoryMirrorUrls, sourceServers } from '../../src/repository/mirrors.js';
 import { compareCopies } from '../../src/status/compare.js';

@@ -2,7 +2,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createJobClient } from '../../src/index.js';
+import { createJobClient } from '../../src/api/serve.js';
 import { JobDatabase } from '../../src/jobs/database.js';
 import { runCli, workspace, type Workspace } from '../helpers/env.js';
 import { makeDisk, publishImage } from '../helpers/images.js';
