@@ -183,17 +183,8 @@ describe('a store shared with lago', () => {
     const repo = await repoFile();
     const theirs = lago(['hold', ws.store, 'r:tpl:v1', '30']);
     await theirs.reached('locked');
-    const timedOut = await runCli([
-      'fetch',
-      '--json',
-      '--lock-wait',
-      '1',
-      '--repo',
-      repo,
-      '--store',
-      ws.store,
-      'r:tpl:v1',
-    ]);
+    const waitOneSecond = ['fetch', '--json', '--lock-wait', '1', '--repo', repo, '--store', ws.store, 'r:tpl:v1'];
+    const timedOut = await runCli(waitOneSecond);
     expect(timedOut.exitCode).toBe(8);
     const error = JSON.parse(timedOut.stdout).error;
     expect(error).toMatchObject({ code: 'LOCK_TIMEOUT' });
@@ -202,17 +193,7 @@ describe('a store shared with lago', () => {
     // The kernel drops a dead holder's flock: no stale-lock wait.
     theirs.child.kill('SIGKILL');
     await theirs.child;
-    const after = await runCli([
-      'fetch',
-      '--json',
-      '--lock-wait',
-      '1',
-      '--repo',
-      repo,
-      '--store',
-      ws.store,
-      'r:tpl:v1',
-    ]);
+    const after = await runCli(waitOneSecond);
     expect(JSON.parse(after.stdout)).toMatchObject({ status: 'downloaded' });
   });
 
