@@ -82,6 +82,13 @@ export async function cloneTemplate(ref: string, dest: string, options: CloneOpt
   const ctx = options.context ?? createContext();
   const target = resolve(dest);
   const { signal } = options;
+  const parent = await stat(dirname(target)).catch(() => undefined);
+  if (!parent?.isDirectory()) {
+    throw new TemplatesError('OUTPUT_IO', `${dirname(target)} is not a directory`, {
+      path: dirname(target),
+      hint: 'create the directory the new disk goes in first',
+    });
+  }
   // A prune between the fetch and the lock could take the entry: fetched once more, then it is ours under the lock.
   for (let attempt = 0; attempt < 2; attempt++) {
     if (await stat(target).catch(() => undefined))

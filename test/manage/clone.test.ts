@@ -90,6 +90,10 @@ describe('templates clone', () => {
     expect(copy.blocks).toBeLessThanOrEqual(original.blocks + 8);
     expect(copy.blocks * 512).toBeLessThan(copy.size / 2);
 
+    const nowhere = await cli(['clone', '--json', 'r:tpl:v1', join(ws.dir, 'no-such-dir', 'vm.qcow2')]);
+    expect(nowhere.exitCode).toBe(9);
+    expect(JSON.parse(nowhere.stdout).error).toMatchObject({ code: 'OUTPUT_IO', path: join(ws.dir, 'no-such-dir') });
+
     const taken = join(ws.dir, 'taken.qcow2');
     await writeFile(taken, 'mine');
     const refused = await cli(['clone', '--json', 'r:tpl:v1', taken]);
