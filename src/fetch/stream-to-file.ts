@@ -1,5 +1,4 @@
 // Stream one source into a temp file in one pass: replay a kept prefix, tee for resume, decode xz/zstd, hash, write sparse.
-import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { setPriority as osSetPriority } from 'node:os';
 import { Writable, type Readable, type Transform } from 'node:stream';
@@ -25,52 +24,12 @@ import { FollowHasher } from './follow-hasher.js';
 import { InlineHasher } from './inline-hasher.js';
 import { TooLargeError, startFifoSink, type FifoSink } from './fifo-sink.js';
 import { ParallelHasher } from './parallel-hasher.js';
+import { planStream, type HashingPlan } from './stream-plan.js';
 import type { PartialDownload, PartialFiles } from './partial.js';
 import type { OpenedImage } from './source.js';
 import { createSparseWriter } from './sparse-writer.js';
 import { startWriteback } from './writeback.js';
-
-const READ_CHUNK = 1024 * 1024;
-/**
- * Body chunks (64 KiB from a socket) are gathered to about this size before they are written to the kept file and
- * the decoder: a sixteenth of the writes. Measured on the .zst bench image: 0.74–0.95 → 0.63–0.74 CPU-s for Node.
- */
-const BATCH_BYTES = 1024 * 1024;
-
-async function* batched(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  let pending: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    pending.push(chunk);
-    size += chunk.length;
-    if (size < BATCH_BYTES) continue;
-    yield pending.length === 1 ? pending[0]! : Buffer.concat(pending, size);
-    pending = [];
-    size = 0;
-  }
-  if (size > 0) yield Buffer.concat(pending, size);
-}
-
-async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < chunk.length) offset += (await handle.write(chunk, offset, chunk.length - offset)).bytesWritten;
-}
-
-/**
- * The source file's bytes from offset 0: a kept prefix read back from disk (`replay`), then the body. With `tee`,
- * body bytes are appended to the partial file before they go on, so an interruption keeps them for the next fetch.
- */
-async function* sourceBytes(
-  body: Readable,
-  replay: { path: string; length: number } | undefined,
-  tee: FileHandle | undefined,
-): AsyncGenerator<Buffer> {
-  if (replay) yield* createReadStream(replay.path, { start: 0, end: replay.length - 1, highWaterMark: READ_CHUNK });
-  for await (const chunk of batched(body as AsyncIterable<Buffer>)) {
-    if (tee) await writeAll(tee, chunk);
-    yield chunk;
-  }
-}
+import { sourceBytes } from './source-bytes.js';
 
 /** What a verified digest covers: the image, the `.xz` (lago's compressed_hash) or the `.zst`. */
 export type Verified = 'image' | 'compressed' | 'zst';
@@ -165,6 +124,20 @@ type Hashing =
   | { kind: 'file'; hasher: FollowHasher; path: string }
   | { kind: 'fifo'; hasher: FifoSink };
 
+/** Starts the hashing the plan chose: over the passing bytes, behind a file's writer, or the FIFO's worker (started already). */
+function startHashing(
+  kind: HashingPlan,
+  algorithm: Digest['algorithm'],
+  files: { output: string; kept?: string },
+  sink?: FifoSink,
+): Hashing {
+  if (kind === 'fifo') return { kind: 'fifo', hasher: sink! };
+  if (kind === 'inline') return { kind: 'stream', hasher: new InlineHasher(algorithm) };
+  if (kind === 'parallel') return { kind: 'stream', hasher: new ParallelHasher(algorithm) };
+  const path = kind === 'follow-output' ? files.output : files.kept!;
+  return { kind: 'file', hasher: new FollowHasher(path, algorithm), path };
+}
+
 /** How compressed bytes are decoded: a child process writing the output file itself, or lzma-native in this process. */
 type Decoding = { kind: 'process'; compression: Compression; path: string } | { kind: 'lzma-native' };
 
@@ -212,6 +185,17 @@ export async function streamToFile(
   const small = image.size !== undefined && image.size <= ctx.inlineHashMaxBytes;
   // Uncompressed and resumable: the partial file is the output itself. Compressed: the partial keeps the compressed bytes.
   const output = !compressed && targets.partial ? targets.partial.path : targets.output;
+  const teePath = compressed ? (targets.partial?.path ?? targets.keep) : undefined;
+  const plan = planStream({
+    compressed,
+    ...(decoder ? { decoder: decoder.kind } : {}),
+    verifies: check.of === 'image' ? 'image' : 'compressed',
+    resumed,
+    small,
+    kept: teePath !== undefined,
+    fifo: ctx.fifo,
+    decodeBehind: options.decodeBehind !== undefined,
+  });
   const handles: FileHandle[] = [];
   let hashing: Hashing | undefined;
   let stopWriteback: (() => Promise<void>) | undefined;
@@ -234,10 +218,8 @@ export async function streamToFile(
       arrived.bytes = resumed ? replay.offset : 0;
       // From its start, the file is hashed as it passes (on a worker unless small: reading the sparse file back would
       // fault in a zeroed page per hole); a resumed one by a worker reading it from its start, kept prefix included.
-      const passing = resumed ? undefined : small ? new InlineHasher(algorithm) : new ParallelHasher(algorithm);
-      hashing = passing
-        ? { kind: 'stream', hasher: passing }
-        : { kind: 'file', hasher: new FollowHasher(output, algorithm), path: output };
+      hashing = startHashing(plan.hashing, algorithm, { output });
+      const passing = hashing.kind === 'stream' ? hashing.hasher : undefined;
       await pipeline(
         [image.body, arrived, ...(passing ? [passing] : []), createSparseWriter(fd.fd, arrived.bytes)] as unknown as [
           Readable,
@@ -248,49 +230,43 @@ export async function streamToFile(
       await fd.sync();
       if (limit.declared && arrived.bytes !== limit.bytes) throw sizeError(where, limit, arrived.bytes, false);
       return {
-        actual: hashing.kind === 'stream' ? await hashing.hasher.digest() : await hashing.hasher.finish(arrived.bytes),
+        actual:
+          hashing.kind === 'stream'
+            ? await hashing.hasher.digest()
+            : hashing.kind === 'file'
+              ? await hashing.hasher.finish(arrived.bytes)
+              : (await hashing.hasher.done).digest,
         compressed,
         path: output,
         bytes: arrived.bytes,
       };
     }
     // Compressed: the kept prefix is replayed from the partial file, so every byte flows through the decoder again.
-    const teePath = targets.partial?.path ?? targets.keep;
     const tee = teePath ? await openFile(teePath, resumed ? 'a' : 'w') : undefined;
     const source = sourceBytes(image.body, resumed ? { path: replay.path, length: replay.offset } : undefined, tee);
     const arrived = new Counter(counter);
-    const fast = check.of !== 'image';
-    // Follow the kept file when it holds the verified bytes. The image's digest is taken as the decoded bytes pass:
-    // reading them back from the sparse file would fault in a zeroed page per hole (~2 s of system time per 2 GiB).
-    // A decoder process writes them to a FIFO that a worker reads, hashes and writes sparse (else through a pipe here).
-    const followed = fast ? teePath : undefined;
-    const sink =
-      !fast && decoder.kind === 'process' && ctx.fifo
-        ? await startFifoSink(output, fd.fd, algorithm, limit.bytes)
-        : undefined;
-    hashing = sink
-      ? { kind: 'fifo', hasher: sink }
-      : fast && small
-        ? { kind: 'stream', hasher: new InlineHasher(algorithm) }
-        : followed
-          ? { kind: 'file', hasher: new FollowHasher(followed, algorithm), path: followed }
-          : { kind: 'stream', hasher: new ParallelHasher(algorithm) };
+    // The image's digest is taken as the decoded bytes pass: reading them back from the sparse file would fault in a
+    // zeroed page per hole (~2 s of system time per 2 GiB). Where the plan says so, a decoder process writes them to a
+    // FIFO that a worker reads, hashes and writes sparse; when the FIFO cannot be made, through a pipe here.
+    const sink = plan.decoderWrites === 'fifo' ? await startFifoSink(output, fd.fd, algorithm, limit.bytes) : undefined;
+    const chosen = plan.decoderWrites === 'fifo' && !sink ? plan.fallback! : plan;
+    hashing = startHashing(chosen.hashing, algorithm, { output, ...(teePath ? { kept: teePath } : {}) }, sink);
     const streamed = hashing.kind === 'stream' ? hashing.hasher : undefined;
-    const before: Transform[] = fast && streamed ? [arrived, streamed] : [arrived];
-    const after: Transform[] = !fast && streamed ? [streamed] : [];
+    const before: Transform[] = streamed && chosen.hashes === 'compressed' ? [arrived, streamed] : [arrived];
+    const after: Transform[] = streamed && chosen.hashes === 'decoded' ? [streamed] : [];
     /** The decoder writing the file (watched for the size limit), the FIFO (whose write end it now holds alone) or a pipe. */
     const startDecoder = async (process: Decoding & { kind: 'process' }, nice?: number): Promise<DecoderProcess> => {
       const child = spawnDecoder(
         process.compression,
         process.path,
-        fast ? fd.fd : sink ? sink.writeEnd.fd : 'pipe',
+        chosen.decoderWrites === 'file' ? fd.fd : sink ? sink.writeEnd.fd : 'pipe',
         where,
         signal,
         ctx.xzThreads,
       );
       await sink?.writeEnd.close();
       if (nice !== undefined) setPriority(child, nice);
-      watch = fast ? watchDecoder(child, limit, where) : undefined;
+      watch = chosen.decoderWrites === 'file' ? watchDecoder(child, limit, where) : undefined;
       return child;
     };
     // The decoded side's stages: the FIFO's worker, or the pipe's pipeline (neither when the decoder writes the file).
@@ -305,7 +281,7 @@ export async function streamToFile(
             ),
           ]
         : decodedInto(child, fd.fd, after, limit, tooMany, opts);
-    if (decoder.kind === 'lzma-native') {
+    if (chosen.route === 'lzma-native' || decoder.kind === 'lzma-native') {
       const decoded = new Counter(undefined, { bytes: limit.bytes, tooMany });
       await pipeline(
         [source, ...before, lzmaNativeDecoder(), decoded, ...after, createSparseWriter(fd.fd)] as unknown as [
@@ -314,7 +290,7 @@ export async function streamToFile(
         ],
         opts,
       );
-    } else if (options.decodeBehind && teePath && tee) {
+    } else if (chosen.route === 'decode-behind' && options.decodeBehind && teePath && tee) {
       // The body goes to the kept file only; the decoder reads that file behind it, so the download never waits for decoding.
       const body = sourceBytes(image.body, undefined, tee);
       arrived.bytes = resumed ? replay.offset : 0;
@@ -324,7 +300,7 @@ export async function streamToFile(
         async () => {
           finalLength = arrived.bytes;
           // The fast path's digest is known as soon as the last byte is on disk: say so before decoding ends.
-          if (fast && hashing && hashing.kind !== 'fifo') {
+          if (check.of !== 'image' && hashing && hashing.kind !== 'fifo') {
             early =
               hashing.kind === 'file' ? await hashing.hasher.finish(arrived.bytes) : await hashing.hasher.digest();
             if (sameDigest(early, check.digest)) options.onCompressedVerified?.();
