@@ -35,17 +35,36 @@ export interface CloneResult {
 const NO_REFLINK = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL', 'ENOSYS', 'ENOTTY']);
 
 function cloneFailed(ref: string, target: string, error: unknown): TemplatesError {
-  const stderr = (error as { stderr?: unknown }).stderr;
-  if (typeof stderr === 'string') {
+  const failed = error as { code?: unknown; stderr?: unknown; command?: unknown };
+  if (failed.code === 'ENOENT' && typeof failed.command === 'string') {
+    const tool = failed.command.split(' ')[0]!;
+    return new TemplatesError(
+      'TOOL_MISSING',
+      `cannot make ${target}: ${tool} is not installed`,
+      {
+        tool,
+        hint: /qemu-img$/.test(tool) ? 'install qemu-img (Debian: apt-get install qemu-utils)' : `install ${tool}`,
+      },
+      { cause: error },
+    );
+  }
+  if (typeof failed.stderr === 'string') {
     return new TemplatesError(
       'CONVERT_FAILED',
-      `cannot make ${target} from ${ref}: ${stderr.trim().split('\n')[0] ?? 'failed'}`,
+      `cannot make ${target} from ${ref}: ${failed.stderr.trim().split('\n')[0] ?? 'failed'}`,
       { ref, path: target, hint: "check the destination's disk space and permissions" },
       { cause: error },
     );
   }
   return outputIoError(error, target, 'cannot write');
 }
+
+/** DEST is there already: clone never replaces a file. */
+const exists = (target: string) =>
+  new TemplatesError('OUTPUT_IO', `${target} exists`, {
+    path: target,
+    hint: 'clone never overwrites: name a new file, or remove that one',
+  });
 
 /** Writes the new disk at `temp`: a qcow2 overlay (backing format pinned: qemu never probes the stored image), or a copy. */
 async function makeDisk(
@@ -91,11 +110,7 @@ export async function cloneTemplate(ref: string, dest: string, options: CloneOpt
   }
   // A prune between the fetch and the lock could take the entry: fetched once more, then it is ours under the lock.
   for (let attempt = 0; attempt < 2; attempt++) {
-    if (await stat(target).catch(() => undefined))
-      throw new TemplatesError('OUTPUT_IO', `${target} exists`, {
-        path: target,
-        hint: 'clone never overwrites: name a new file, or remove that one',
-      });
+    if (await stat(target).catch(() => undefined)) throw exists(target);
     const fetched = await fetchTemplate(ref, { ...options, context: ctx });
     const key: VersionKey | undefined = parseEntryName(basename(fetched.path), isValidName);
     if (!key) throw new TemplatesError('INTERNAL', `unexpected stored path ${fetched.path}`);
@@ -115,11 +130,7 @@ export async function cloneTemplate(ref: string, dest: string, options: CloneOpt
           await link(temp, target);
         } catch (error) {
           if (lockSignal.aborted) throw abortError(lockSignal);
-          if ((error as NodeJS.ErrnoException).code === 'EEXIST')
-            throw new TemplatesError('OUTPUT_IO', `${target} exists`, {
-              path: target,
-              hint: 'clone never overwrites: name a new file, or remove that one',
-            });
+          if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw exists(target);
           throw cloneFailed(entryName(key), target, error);
         } finally {
           await rm(temp, { force: true });

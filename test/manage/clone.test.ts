@@ -102,6 +102,16 @@ describe('templates clone', () => {
     expect((await stat(taken)).size).toBe(4);
   });
 
+  it('says TOOL_MISSING when qemu-img is not there, and leaves nothing at DEST', async () => {
+    const { store, repositories, context } = await librarySetup(ws, [repo], { qemuImg: '/nonexistent/qemu-img' });
+    const dest = join(ws.dir, 'vm.qcow2');
+    await expect(cloneTemplate('r:tpl:v1', dest, { store, repositories, context })).rejects.toMatchObject({
+      code: 'TOOL_MISSING',
+      fields: { tool: '/nonexistent/qemu-img' },
+    });
+    await expect(stat(dest)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('--copy reflinks where the filesystem shares blocks (XFS)', async () => {
     const mount = join(ws.dir, 'xfs');
     const image = join(ws.dir, 'xfs.img');
