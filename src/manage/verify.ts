@@ -110,34 +110,34 @@ export async function verifyEntry(
         hint: 'no digest was recorded when it was stored (a lago entry); templates verify --adopt hashes it now and records it',
       };
     }
-    const digests = await read(['sha1', 'sha256']);
-    // lago's .hash is the SHA-1 of what it stored: when it disagrees, the image changed since.
-    const lago = entry.hash
-      ? (() => {
-          try {
-            return parseHashFile(entry.hash!, ref);
-          } catch {
-            return undefined;
-          }
-        })()
-      : undefined;
-    if (lago && (lago.algorithm === 'sha1' || lago.algorithm === 'sha256') && lago.hex !== digests[lago.algorithm]) {
-      return finish(
-        store,
-        key,
-        {
-          ref,
-          status: 'corrupt',
-          expected: `${lago.algorithm}:${lago.hex}`,
-          actual: `${lago.algorithm}:${digests[lago.algorithm]}`,
-        },
-        options,
-      );
-    }
-    await withEntryLock(store, key, { ...(signal ? { signal } : {}) }, () =>
-      adopt(store, key, entry.path, digests.sha256!, (options.now ?? Date.now)()),
-    );
-    return { ref, status: 'adopted', actual: `sha256:${digests.sha256}` };
+    // lago writes its image in place, under its lock: hashed under the lock, a lago fetch in progress is waited for
+    // (then judged whole), never taken for a corrupt image.
+    return withEntryLock(store, key, { ...(signal ? { signal } : {}) }, async () => {
+      if (!(await readStoredEntry(store, key))) return undefined;
+      const digests = await read(['sha1', 'sha256']);
+      // lago's .hash is the SHA-1 of what it stored: when it disagrees, the image changed since.
+      const lago = entry.hash
+        ? (() => {
+            try {
+              return parseHashFile(entry.hash!, ref);
+            } catch {
+              return undefined;
+            }
+          })()
+        : undefined;
+      if (lago && (lago.algorithm === 'sha1' || lago.algorithm === 'sha256') && lago.hex !== digests[lago.algorithm]) {
+        const actual = `${lago.algorithm}:${digests[lago.algorithm]}`;
+        return finish(
+          store,
+          key,
+          { ref, status: 'corrupt', expected: `${lago.algorithm}:${lago.hex}`, actual },
+          options,
+          true,
+        );
+      }
+      await adopt(store, key, entry.path, digests.sha256!, (options.now ?? Date.now)());
+      return { ref, status: 'adopted', actual: `sha256:${digests.sha256}` };
+    });
   }
   const digest = parseDigest(expected)!;
   const actual = (await read([digest.algorithm]))[digest.algorithm]!;
@@ -192,12 +192,18 @@ async function finish(
   key: VersionKey,
   result: VerifyResult,
   options: VerifyOptions,
+  /** The caller holds the entry's lock already. */
+  held = false,
 ): Promise<VerifyResult> {
   if (!options.removeCorrupt)
     return {
       ...result,
       hint: result.hint ?? 'templates verify --remove-corrupt removes it; fetch it again afterwards',
     };
-  await withEntryLock(store, key, options.signal ? { signal: options.signal } : {}, () => deleteEntryFiles(store, key));
+  if (held) await deleteEntryFiles(store, key);
+  else
+    await withEntryLock(store, key, options.signal ? { signal: options.signal } : {}, () =>
+      deleteEntryFiles(store, key),
+    );
   return { ...result, status: 'removed' };
 }

@@ -178,6 +178,32 @@ describe('a store shared with lago', () => {
     },
   );
 
+  it('verify --adopt --remove-corrupt waits for lago writing its image, then adopts it whole instead of removing it', async () => {
+    await publishImage(ws.www, 'tpl/v1.raw', big, { plain: true });
+    const repo = await repoFile();
+    const theirs = lago(['fetch', ws.store, 'r:tpl:v1', `${ws.baseurl}tpl/v1.raw`, '--convert-delay', '1.5']);
+    await theirs.reached('converting');
+    const verified = await runCli([
+      'verify',
+      '--json',
+      '--adopt',
+      '--remove-corrupt',
+      '--repo',
+      repo,
+      '--store',
+      ws.store,
+      'r:tpl:v1',
+    ]);
+    expect(theirs.lines).toContain('done');
+    expect(verified.exitCode).toBe(0);
+    expect(JSON.parse(verified.stdout)).toMatchObject({
+      ref: 'r:tpl:v1',
+      status: 'adopted',
+      actual: `sha256:${await digestOf(big, 'sha256')}`,
+    });
+    expect(await digestOf(join(ws.store, 'r:tpl:v1'))).toBe(await digestOf(big));
+  });
+
   it('names lago as the holder when its lock is held past --lock-wait, and takes the lock at once when a holder is killed', async () => {
     await publishImage(ws.www, 'tpl/v1.raw', disk);
     const repo = await repoFile();
