@@ -10,7 +10,7 @@ import { checkFormats, type IndexFormat } from '../publish/index-options.js';
 import { DEFAULT_ZSTD_LEVEL, compressOptions, findEncoders, type CompressChoices } from '../publish/xz.js';
 import type { RepositorySet } from '../repository/set.js';
 import { entryName } from '../store/layout.js';
-import { readStoredEntry, type Store } from '../store/store.js';
+import { readSettledEntry, type Store } from '../store/store.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { storedKey } from './refs.js';
 
@@ -50,7 +50,7 @@ export async function exportTemplates(refs: string[], dir: string, options: Expo
   let bytesOut = 0;
   for (const ref of refs) {
     const key = storedKey(ref, options.repositories);
-    const entry = await readStoredEntry(options.store, key);
+    const entry = await readSettledEntry(options.store, key);
     if (!entry)
       throw new TemplatesError('NOT_STORED', `${entryName(key)} is not in the store ${options.store.root}`, {
         ref: entryName(key),

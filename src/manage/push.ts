@@ -17,7 +17,7 @@ import type { RepositorySet } from '../repository/set.js';
 import { compressedPath, entryName, pushedBlobsPath, tempDir, type VersionKey } from '../store/layout.js';
 import { keptFile } from '../store/record.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { readStoredEntry, type Store, type StoredEntry } from '../store/store.js';
+import { readSettledEntry, readStoredEntry, type Store, type StoredEntry } from '../store/store.js';
 import { containerDiskImage } from './container-disk-image.js';
 import { hashSparseFile } from '../fetch/sparse-hash.js';
 import { storedKey } from './refs.js';
@@ -239,7 +239,7 @@ export async function pushTemplate(ref: string, target: string, options: PushOpt
       hint: 'oci://HOST/NAME:TAG',
     });
   const key = storedKey(ref, options.repositories);
-  const entry = await readStoredEntry(options.store, key);
+  const entry = await readSettledEntry(options.store, key);
   const name = entryName(key);
   if (!entry)
     throw new TemplatesError('NOT_STORED', `${name} is not in the store ${options.store.root}`, {
