@@ -17,7 +17,7 @@ import type { RepositorySet } from '../repository/set.js';
 import { compressedPath, entryName, pushedBlobsPath, tempDir, type VersionKey } from '../store/layout.js';
 import { keptFile } from '../store/record.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { readSettledEntry, readStoredEntry, type Store, type StoredEntry } from '../store/store.js';
+import { readSettledEntry, type Store, type StoredEntry } from '../store/store.js';
 import { containerDiskImage } from './container-disk-image.js';
 import { hashSparseFile } from '../fetch/sparse-hash.js';
 import { storedKey } from './refs.js';
@@ -62,7 +62,7 @@ async function layerFile(
   ctx: Context,
   store: Store,
   key: VersionKey,
-  entry: NonNullable<Awaited<ReturnType<typeof readStoredEntry>>>,
+  entry: StoredEntry,
   ref: string,
   options: PushOptions,
 ) {
