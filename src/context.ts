@@ -30,6 +30,8 @@ export interface Context {
   qemuImg: string;
   /** Largest decoded image accepted: decoding stops as soon as an image passes it (a decompression bomb). */
   maxImageBytes: number;
+  /** A registry credentials file read first and required (else the usual files; docs/oci.md). */
+  credsFile?: string;
   /** Mirrors per URL prefix (the config's `mirrors`, TEMPLATES_MIRRORS), beside those a repository declares. */
   mirrors: MirrorRule[];
   /** Which keys each repository must be signed with, and how strictly (docs/trust.md). */
@@ -65,10 +67,14 @@ export interface ContextOptions {
   fifo?: boolean;
   /** The zstd command (default: `zstd` on PATH); false: never use `.zst` files. */
   zstd?: string | false;
-  /** Default: TEMPLATES_MAX_IMAGE_BYTES, else 1 TiB. */
+  /** Default 1 TiB. */
   maxImageBytes?: number;
-  /** Credentials per URL prefix (the config file's `auth`); ~/.netrc and TEMPLATES_TOKEN are read too. */
+  /** Credentials per URL prefix (the config file's `auth`); ~/.netrc (or $NETRC) is read too. */
   credentials?: Credential[];
+  /** A bearer token, sent to a server that asks for one (the CLI's TEMPLATES_TOKEN). */
+  token?: string;
+  /** A registry credentials file (docker config.json format) read first and required (the CLI's --creds-file). */
+  credsFile?: string;
   /** Mirrors per URL prefix (the config file's `mirrors` and TEMPLATES_MIRRORS, from configuredMirrors). */
   mirrors?: MirrorRule[];
   /** Trusted keys and signature rules (default: none, every repository is used unsigned). */
@@ -99,9 +105,8 @@ export function createContext(options: ContextOptions = {}): Context {
     qemuImg: options.qemuImg ?? 'qemu-img',
     mirrors: options.mirrors ?? [],
     trust: options.trust ?? NO_TRUST,
-    maxImageBytes:
-      options.maxImageBytes ??
-      (Number(env.TEMPLATES_MAX_IMAGE_BYTES) > 0 ? Number(env.TEMPLATES_MAX_IMAGE_BYTES) : DEFAULT_MAX_IMAGE_BYTES),
+    maxImageBytes: options.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES,
+    ...(options.credsFile ? { credsFile: options.credsFile } : {}),
     http:
       options.http ??
       createHttpClient({
@@ -113,6 +118,7 @@ export function createContext(options: ContextOptions = {}): Context {
           env,
           home,
           ...(options.credentials ? { configured: options.credentials } : {}),
+          ...(options.token ? { token: options.token } : {}),
         }),
         ...(options.retries !== undefined ? { retries: options.retries } : {}),
         ...(options.retryDelayMs !== undefined ? { retryDelayMs: options.retryDelayMs } : {}),

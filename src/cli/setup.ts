@@ -55,7 +55,7 @@ export async function readConfig(
     },
     env: io.env,
     ...(file ? { file } : {}),
-    defaults: { store: defaultStoreRoot({ ...io.env, TEMPLATES_STORE: undefined }, home) },
+    defaults: { store: defaultStoreRoot(io.env, home) },
   });
   return { settings, ...(file ? { file } : {}) };
 }
@@ -88,7 +88,11 @@ export async function setupStore(
     credentials: configuredCredentials(file),
     mirrors: configuredMirrors(file, io.env),
     trust: await trustPolicy(values, settings, file),
-    env: { ...io.env, ...env },
+    env: io.env,
+    ...(io.env.TEMPLATES_TOKEN ? { token: io.env.TEMPLATES_TOKEN } : {}),
+    ...((env.TEMPLATES_CREDS_FILE ?? io.env.TEMPLATES_CREDS_FILE)
+      ? { credsFile: env.TEMPLATES_CREDS_FILE ?? io.env.TEMPLATES_CREDS_FILE }
+      : {}),
     maxImageBytes: settings.maxImageBytes.value,
     connectTimeoutMs: settings.connectTimeoutSeconds.value * 1000,
     idleTimeoutMs: settings.idleTimeoutSeconds.value * 1000,
@@ -121,7 +125,6 @@ export async function setup(values: CommonValues, io: CliIo, env: Record<string,
     repos: flagged ? (values.repo ?? []) : [],
     repoDirs: flagged ? (values.repos ?? []) : [],
     locations: flagged ? [] : repos,
-    useEnv: false,
     offline: base.settings.offline.value,
     ttlMs: base.settings.repoTtlSeconds.value * 1000,
     refresh: Boolean(values.refresh),

@@ -63,10 +63,12 @@ function parseNetrc(text: string): Map<string, { login: string; password: string
 
 /**
  * The credentials a client sends: the longest configured prefix that matches, else the netrc entry of the host
- * (sent only over https, or to loopback); TEMPLATES_TOKEN only once a server asks for a Bearer token.
+ * (sent only over https, or to loopback); the given token only once a server asks for a Bearer token.
  */
 export function createCredentials(options: {
   configured?: Credential[];
+  /** Answered to a server that asks for a bearer token. */
+  token?: string;
   env: Record<string, string | undefined>;
   home: string;
 }): Credentials {
@@ -82,7 +84,7 @@ export function createCredentials(options: {
     }
     return netrc;
   };
-  const token = options.env.TEMPLATES_TOKEN;
+  const { token } = options;
   const safe = (url: URL) => url.protocol === 'https:' || ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
   const configuredFor = (url: URL) => configured.find((credential) => url.href.startsWith(credential.prefix));
   const netrcFor = (url: URL) => {

@@ -250,7 +250,7 @@ export async function pushTemplate(ref: string, target: string, options: PushOpt
     http: ctx.http,
     host: destination.host,
     ...(options.insecure ? { insecure: true } : {}),
-    login: () => registryLogin(destination.host, ctx.env, ctx.home, options.credsFile),
+    login: () => registryLogin(destination.host, ctx.env, ctx.home, options.credsFile ?? ctx.credsFile),
   });
   const to = { host: destination.host, name: destination.name, tag: destination.tag! };
   const metadata =

@@ -10,7 +10,7 @@ export interface RegistryLogin {
   from: string;
 }
 
-/** The files searched, in order: an explicit one (--creds-file, TEMPLATES_CREDS_FILE), $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json. */
+/** The files searched, in order: an explicit one (Context.credsFile: --creds-file, TEMPLATES_CREDS_FILE), $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json. */
 function authFiles(env: Record<string, string | undefined>, home: string, explicit?: string): string[] {
   return [
     ...(explicit ? [explicit] : []),
@@ -64,13 +64,13 @@ async function findLogin(
   return undefined;
 }
 
-/** The login for a registry host from the usual files, `credsFile` (else TEMPLATES_CREDS_FILE) read first and required. */
+/** The login for a registry host from the usual files, `credsFile` (the context's) read first and required. */
 export function registryLogin(
   host: string,
   env: Record<string, string | undefined>,
   home: string,
   credsFile?: string,
 ): Promise<RegistryLogin | undefined> {
-  const explicit = credsFile ?? (env.TEMPLATES_CREDS_FILE || undefined);
+  const explicit = credsFile;
   return findLogin(host, authFiles(env, home, explicit), explicit);
 }

@@ -67,7 +67,7 @@ export async function indexRegistry(options: RegistryIndexOptions): Promise<Regi
     http: ctx.http,
     host,
     ...(options.insecure ? { insecure: true } : {}),
-    login: () => registryLogin(host, ctx.env, ctx.home),
+    login: () => registryLogin(host, ctx.env, ctx.home, ctx.credsFile),
   });
   let previous: State = { schema: 1, manifests: {} };
   try {

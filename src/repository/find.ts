@@ -1,4 +1,4 @@
-// Find the configured repositories: --repo locations, --repos directories and TEMPLATES_REPOS, keyed by name.
+// Find the configured repositories: repository files and URLs, directories of them, and mixed lists, keyed by name.
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createContext } from '../context.js';
@@ -15,10 +15,8 @@ export interface FindOptions extends LoadOptions {
   repos?: string[];
   /** Directories whose `*.json` files are repositories; an invalid file there is a warning. */
   repoDirs?: string[];
-  /** Files, directories and URLs, told apart as TEMPLATES_REPOS entries are (the CLI's settings). */
+  /** Files, directories and URLs, told apart as TEMPLATES_REPOS entries are (the CLI's settings; splitRepoList splits one). */
   locations?: string[];
-  /** Also read TEMPLATES_REPOS from the context's environment (default true). */
-  useEnv?: boolean;
 }
 
 /**
@@ -82,17 +80,11 @@ async function jsonFilesIn(dir: string): Promise<string[]> {
 
 /** Every configured repository location: files and URLs as given, then the `*.json` files of each directory. */
 export async function repositoryLocations(
-  options: Pick<FindOptions, 'repos' | 'repoDirs' | 'locations' | 'useEnv'> & {
-    env: Record<string, string | undefined>;
-  },
+  options: Pick<FindOptions, 'repos' | 'repoDirs' | 'locations'>,
 ): Promise<Array<{ location: string; inDirectory: boolean }>> {
   const explicit: string[] = [...(options.repos ?? [])];
   const dirs: string[] = [...(options.repoDirs ?? [])];
-  const mixed = [
-    ...(options.locations ?? []),
-    ...(options.useEnv === false ? [] : splitRepoList(options.env.TEMPLATES_REPOS ?? '')),
-  ];
-  for (const entry of mixed) {
+  for (const entry of options.locations ?? []) {
     if (/^[a-z]+:\/\//i.test(entry) || !(await isDirectory(entry))) explicit.push(entry);
     else dirs.push(entry);
   }
@@ -104,12 +96,12 @@ export async function repositoryLocations(
   ];
 }
 
-/** Loads every configured repository, in the order configured (the first of two with one name wins); TEMPLATES_REPOS is read from the context's environment. */
+/** Loads every repository given, in the order given (the first of two with one name wins). */
 export async function loadRepositories(findOptions: FindOptions = {}): Promise<RepositorySet> {
   checkFindOptions(findOptions);
   const options = { ...findOptions, context: findOptions.context ?? createContext() };
   const repositories: Repository[] = [];
-  for (const { location, inDirectory } of await repositoryLocations({ ...options, env: options.context.env })) {
+  for (const { location, inDirectory } of await repositoryLocations(options)) {
     if (!inDirectory) {
       repositories.push(await loadRepository(location, options));
       continue;

@@ -20,7 +20,7 @@ import { trustedKeys } from '../trust/policy.js';
 export type { StatusReport };
 
 export interface ScrapeOptions {
-  /** Repository files, directories and URLs (as TEMPLATES_REPOS); default: TEMPLATES_REPOS of the context. */
+  /** Repository files, directories and URLs (as TEMPLATES_REPOS entries; the CLI passes its configured ones). */
   locations?: string[];
   /** Only repositories with these names or locations. */
   only?: string[];
@@ -184,11 +184,7 @@ export async function scrapeStatus(options: ScrapeOptions = {}): Promise<StatusR
   const ctx = options.context ?? createContext();
   const signal = options.signal ?? new AbortController().signal;
   const run = createLimit(Math.max(1, options.concurrency ?? 8));
-  const listed = await repositoryLocations({
-    locations: options.locations ?? [],
-    useEnv: options.locations === undefined,
-    env: ctx.env,
-  });
+  const listed = await repositoryLocations({ locations: options.locations ?? [] });
   const scraped = await Promise.all(listed.map(({ location }) => scrapeLocation(ctx, location, run, options, signal)));
   const only = options.only ?? [];
   const results = scraped

@@ -48,7 +48,7 @@ export interface Store {
 }
 
 export interface StoreOptions {
-  /** Store directory; default: TEMPLATES_STORE, else $XDG_CACHE_HOME/templates, else ~/.cache/templates. */
+  /** Store directory; default: $XDG_CACHE_HOME/templates, else ~/.cache/templates (the CLI also reads TEMPLATES_STORE). */
   root?: string;
   env?: Record<string, string | undefined>;
   home?: string;
@@ -70,7 +70,6 @@ const DEFAULT_LOCK_WAIT_MS = 3_600_000;
 const DEFAULT_PARTIAL_MAX_AGE_MS = 24 * 3_600_000;
 
 export function defaultStoreRoot(env: Record<string, string | undefined>, home: string): string {
-  if (env.TEMPLATES_STORE) return env.TEMPLATES_STORE;
   return join(env.XDG_CACHE_HOME || join(home, '.cache'), 'templates');
 }
 

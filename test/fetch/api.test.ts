@@ -108,7 +108,7 @@ describe('fetchTemplates', () => {
 
 describe('RepositorySet and the checks at the boundary', () => {
   it('is what loadRepositories returns: by name, iterable, in the configured order', async () => {
-    const set = await loadRepositories({ repos: [repo], context: undefined, useEnv: false });
+    const set = await loadRepositories({ repos: [repo], context: undefined });
     expect(set).toBeInstanceOf(RepositorySet);
     expect(set.names()).toEqual(['r']);
     expect([...set].map((r) => r.name)).toEqual(['r']);

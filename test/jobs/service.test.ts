@@ -49,14 +49,14 @@ async function setup(names: string[], options: { slow?: boolean } = {}) {
   });
   const context = createContext({ env: { PATH: TOOL_PATH, HOME: ws.dir }, now });
   const store = await openStore({ root: ws.store, lockStaleMs: 2000 });
-  let repositories = await loadRepositories({ context, store, repos: [repoFile], useEnv: false });
+  let repositories = await loadRepositories({ context, store, repos: [repoFile] });
   db = new JobDatabase(join(ws.store, '.serve', 'jobs.sqlite'));
   service = createJobService({ store, context, db, repositories: () => repositories, workers: 2 });
   return {
     store,
     repoFile,
     reload: async () => {
-      repositories = await loadRepositories({ context, store, repos: [repoFile], useEnv: false });
+      repositories = await loadRepositories({ context, store, repos: [repoFile] });
     },
   };
 }

@@ -57,7 +57,7 @@ describe('loadRepositories', () => {
     ).rejects.toMatchObject({ code: 'REPO_NOT_FOUND' });
   });
 
-  it('reads TEMPLATES_REPOS (files, directories and URLs) and keeps the first of two same-named repositories', async () => {
+  it('takes a TEMPLATES_REPOS-style list (files, directories and URLs) and keeps the first of two same-named repositories', async () => {
     const file = await ws.writeRepo('one', minimal('one'));
     const dir = join(ws.dir, 'more');
     await mkdir(dir);
@@ -65,8 +65,15 @@ describe('loadRepositories', () => {
     await writeFile(join(dir, 'dup.json'), JSON.stringify(minimal('one')));
     await writeFile(join(ws.www, 'three.json'), JSON.stringify(minimal('three')));
     const warnings: string[] = [];
-    const env = { TEMPLATES_REPOS: `${file}:${dir}:${ws.baseurl}three.json` };
-    const set = await loadRepositories({ context: createContext({ env }), onWarning: (m) => warnings.push(m) });
+    const locations = splitRepoList(`${file}:${dir}:${ws.baseurl}three.json`);
+    const set = await loadRepositories({
+      context: createContext({ env: {} }),
+      locations,
+      onWarning: (m) => warnings.push(m),
+    });
+    // The library reads no TEMPLATES_* variable: only the CLI does.
+    const none = await loadRepositories({ context: createContext({ env: { TEMPLATES_REPOS: file } }) });
+    expect(none.names()).toEqual([]);
     expect(set.names().sort()).toEqual(['one', 'three', 'two']);
     expect(set.get('one')?.location).toBe(file);
     expect(warnings).toEqual([expect.stringContaining('same name')]);

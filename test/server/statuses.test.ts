@@ -32,7 +32,7 @@ beforeAll(async () => {
     htpasswd,
     // Never ready for want of space: /readyz says 503.
     minFreeBytes: Number.MAX_SAFE_INTEGER,
-    loadRepositories: (signal) => loadRepositories({ context, store, signal, repos: [repoFile], useEnv: false }),
+    loadRepositories: (signal) => loadRepositories({ context, store, signal, repos: [repoFile] }),
   });
   for (const [user, password] of [
     ['alice', 'sesame'],

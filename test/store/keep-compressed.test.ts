@@ -30,7 +30,6 @@ async function setup(templates: Record<string, Record<string, Record<string, unk
     context,
     store,
     repos: [await ws.writeRepo('r', lagoRepo('r', ws, templates))],
-    useEnv: false,
   });
   return { context, store, repositories };
 }

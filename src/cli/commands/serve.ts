@@ -137,7 +137,6 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
         store,
         signal,
         locations: settings.repos.value,
-        useEnv: false,
         onWarning: warn,
         ttlMs: settings.repoTtlSeconds.value * 1000,
       }),
