@@ -5,7 +5,6 @@ import { describe, expect, it } from 'vitest';
 
 const SRC = resolve(import.meta.dirname, '../../src');
 
-/** Which top-level parts of src/ each part may import (docs/architecture.md). */
 /** Every part below the entry points: what the CLI and the public API's entries may use. */
 const EVERY_LAYER = [
   'errors.ts',
@@ -28,6 +27,7 @@ const EVERY_LAYER = [
   'lockfile',
 ];
 
+/** Which top-level parts of src/ each part may import (docs/architecture.md). */
 const MAY_USE: Record<string, string[]> = {
   'errors.ts': [],
   'version.ts': [],
