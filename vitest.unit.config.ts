@@ -5,7 +5,7 @@ export default defineConfig({
   test: {
     include: [
       'test/cli/options.test.ts',
-      'test/fetch/stream-plan.test.ts',
+      'test/fetch/{sparse-runs,stream-plan}.test.ts',
       'test/house/*.test.ts',
       'test/http/request.test.ts',
       'test/jobs/database.test.ts',

@@ -78,12 +78,29 @@ function thirdPartyNotice(ids) {
     .join(`\n${'-'.repeat(72)}\n\n`);
 }
 
+/** The fetch's worker threads, each an entry of its own: dist/bundle/<name>-worker.cjs. */
+const WORKERS = ['hash-batches', 'hash-behind', 'fifo-sink'];
+
+/** worker-url.js finds the workers in dist/fetch/workers/; in the bundle they sit beside it. */
+const bundledWorkers = {
+  name: 'bundled-workers',
+  load: (id) =>
+    id.endsWith('/dist/fetch/worker-url.js')
+      ? // biome-ignore lint/suspicious/noTemplateCurlyInString: this is source text for the bundle, a template literal there
+        'export function workerUrl(name) { return new URL(`./${name}-worker.cjs`, import.meta.url); }'
+      : null,
+};
+
 let hot;
 const bundle = await rollup({
-  input: { main: 'dist/cli/main.js' },
+  input: {
+    main: 'dist/cli/main.js',
+    ...Object.fromEntries(WORKERS.map((name) => [`${name}-worker`, `dist/fetch/workers/${name}.js`])),
+  },
   external,
   plugins: [
     bakedVersion,
+    bundledWorkers,
     nodeResolve({ preferBuiltins: true, exportConditions: ['node', 'import', 'default'] }),
     commonjs(),
   ],

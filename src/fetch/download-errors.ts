@@ -1,5 +1,5 @@
 // How a download's failures become typed errors: digest and size mismatches, and which pipeline stage failed first.
-import { TemplatesError, abortError, isTemplatesError, storeIoError } from '../errors.js';
+import { TemplatesError, abortError, asTemplatesError, isTemplatesError, storeIoError } from '../errors.js';
 import { mapHttpError } from '../http/client.js';
 import { formatDigest, type Digest } from '../repository/digest.js';
 import { decodeFailed } from './decode.js';
@@ -53,6 +53,9 @@ export function classify(
     return storeIoError(error, tempPath, 'cannot write');
   }
   if (/^LZMA_/.test(err.code ?? '')) return decodeFailed(error, where, signal);
+  // A hashing worker that cannot load is a broken install, not the source's failure.
+  if (err.code === 'MODULE_NOT_FOUND' || err.code === 'ERR_MODULE_NOT_FOUND' || err.code?.startsWith('ERR_WORKER_'))
+    return asTemplatesError(error);
   return mapHttpError(error, where, signal);
 }
 

@@ -12,7 +12,8 @@ import type { Compression } from './decode.js';
 import { mismatch } from './download-errors.js';
 import { dropPartial, findPartial, startPartial, type PartialFiles } from './partial.js';
 import { IMAGE_SUFFIXES, openImage, readHash, type ImageSuffix, type OpenedImage } from './source.js';
-import { streamToFile, type StreamOptions, type Streamed, type Verified } from './stream-to-file.js';
+import type { StreamOptions, Verified } from './stream-job.js';
+import { type Streamed, streamToFile } from './stream-to-file.js';
 
 export interface DownloadPlan {
   provider: Provider;

@@ -4,55 +4,9 @@ import { open, rm, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import type { Digest, HashAlgorithm } from '../repository/digest.js';
-
-/**
- * One reused 1 MiB buffer: read, hash, write the non-zero 4 KiB blocks (aligned to the file offset) at their
- * offsets, leaving holes; past `limit` bytes it stops (closing the FIFO, so the decoder fails on its next write).
- */
-const WORKER = `
-const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
-const { fifo, fd, algorithm, limit } = workerData;
-const hash = require('node:crypto').createHash(algorithm);
-const BLOCK = 4096;
-const zeros = Buffer.alloc(BLOCK);
-const buffer = Buffer.allocUnsafe(1024 * 1024);
-let input;
-(function run() {
-try {
-  // A writer holds the FIFO open already, so this does not block.
-  input = fs.openSync(fifo, 'r');
-  parentPort.postMessage({ ready: true });
-  let position = 0;
-  for (;;) {
-    const n = fs.readSync(input, buffer, 0, buffer.length, null);
-    if (n === 0) break;
-    if (position + n > limit) {
-      parentPort.postMessage({ tooLarge: position + n });
-      return;
-    }
-    hash.update(buffer.subarray(0, n));
-    let run = -1;
-    for (let offset = 0; offset < n;) {
-      const end = Math.min(n, offset + BLOCK - ((position + offset) % BLOCK));
-      const zero = buffer.compare(zeros, 0, end - offset, offset, end) === 0;
-      if (zero && run >= 0) {
-        for (let at = run; at < offset;) at += fs.writeSync(fd, buffer, at, offset - at, position + at);
-        run = -1;
-      } else if (!zero && run < 0) run = offset;
-      offset = end;
-    }
-    if (run >= 0) for (let at = run; at < n;) at += fs.writeSync(fd, buffer, at, n - at, position + at);
-    position += n;
-  }
-  fs.ftruncateSync(fd, position);
-  parentPort.postMessage({ hex: hash.digest('hex'), size: position });
-} catch (error) {
-  parentPort.postMessage({ error: error.message, code: error.code, syscall: error.syscall });
-} finally {
-  if (input !== undefined) fs.closeSync(input);
-}
-})();`;
+import type { Hasher } from './hasher.js';
+import { workerUrl } from './worker-url.js';
+import { type FifoData, type FifoReply, failureError } from './workers/protocol.js';
 
 interface FifoResult {
   digest: Digest;
@@ -60,8 +14,8 @@ interface FifoResult {
   size: number;
 }
 
-/** What the decoder is given as its stdout, and how the other end ends. */
-export interface FifoSink {
+/** What the decoder is given as its stdout, and how the other end ends (its worker, workers/fifo-sink.ts, hashes). */
+export interface FifoSink extends Hasher {
   /** The FIFO's write-only end, for the decoder's stdout; close it once the decoder started (it holds its own). */
   writeEnd: FileHandle;
   /** Resolves with the digest once the decoder closed its end; rejects with `tooLarge` past the limit. */
@@ -96,36 +50,18 @@ export async function startFifoSink(
   // gets a write-only end opened once the worker reads: if the worker stops, the decoder's writes fail (EPIPE)
   // instead of filling a FIFO it could read itself.
   const holder = await open(fifo, 'r+');
-  const worker = new Worker(WORKER, { eval: true, workerData: { fifo, fd, algorithm, limit } });
+  const worker = new Worker(workerUrl('fifo-sink'), { workerData: { fifo, fd, algorithm, limit } satisfies FifoData });
   worker.unref();
   let ready: (reading: boolean) => void = () => undefined;
   const opened = new Promise<boolean>((resolve) => (ready = resolve));
   const done = new Promise<FifoResult>((resolve, reject) => {
-    worker.on(
-      'message',
-      (message: {
-        ready?: true;
-        hex?: string;
-        size?: number;
-        tooLarge?: number;
-        error?: string;
-        code?: string;
-        syscall?: string;
-      }) => {
-        if (message.ready) return ready(true);
-        ready(false);
-        if (message.hex !== undefined) resolve({ digest: { algorithm, hex: message.hex }, size: message.size! });
-        else if (message.tooLarge !== undefined) reject(new TooLargeError(message.tooLarge));
-        // The errno code and syscall carry over: a full disk is the store's failure, not the source's.
-        else
-          reject(
-            Object.assign(new Error(`hashing ${output}: ${message.error}`), {
-              code: message.code,
-              syscall: message.syscall,
-            }),
-          );
-      },
-    );
+    worker.on('message', (message: FifoReply) => {
+      if ('ready' in message) return ready(true);
+      ready(false);
+      if ('hex' in message) resolve({ digest: { algorithm, hex: message.hex }, size: message.size });
+      else if ('tooLarge' in message) reject(new TooLargeError(message.tooLarge));
+      else reject(failureError(`hashing ${output}`, message));
+    });
     worker.once('error', (error) => {
       ready(false);
       reject(error);
@@ -145,5 +81,5 @@ export async function startFifoSink(
     await worker.terminate();
     await rm(fifo, { force: true });
   };
-  return { writeEnd, done, close };
+  return { writeEnd, done, close, digest: async () => (await done).digest };
 }

@@ -2,8 +2,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Digest, HashAlgorithm } from '../repository/digest.js';
+import type { Hasher } from './hasher.js';
 
-export class InlineHasher extends Transform {
+export class InlineHasher extends Transform implements Hasher {
   private readonly hash: Hash;
 
   constructor(private readonly algorithm: HashAlgorithm) {

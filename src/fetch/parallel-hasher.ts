@@ -2,23 +2,16 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { Digest, HashAlgorithm } from '../repository/digest.js';
+import type { Hasher } from './hasher.js';
+import { workerUrl } from './worker-url.js';
+import type { BatchesData, BatchesReply } from './workers/protocol.js';
 
 /** Bytes gathered into one message to the worker: few messages, one copy per byte. */
 const BATCH = 1024 * 1024;
 /** Bytes the worker may lag behind before the stream waits for it (bounds memory). */
 const MAX_IN_FLIGHT = 4 * BATCH;
 
-const WORKER = `
-const { parentPort, workerData } = require('node:worker_threads');
-const hash = require('node:crypto').createHash(workerData.algorithm);
-parentPort.on('message', (data) => {
-  if (data === null) return parentPort.postMessage({ hex: hash.digest('hex') });
-  hash.update(data);
-  // The buffer goes back to be filled again: no garbage, so memory stays at the batches in flight.
-  parentPort.postMessage({ done: data }, [data.buffer]);
-});`;
-
-export class ParallelHasher extends Transform {
+export class ParallelHasher extends Transform implements Hasher {
   private readonly worker: Worker;
   private batch: Uint8Array;
   private filled = 0;
@@ -30,20 +23,24 @@ export class ParallelHasher extends Transform {
 
   constructor(private readonly algorithm: HashAlgorithm) {
     super({ highWaterMark: BATCH });
-    this.worker = new Worker(WORKER, { eval: true, workerData: { algorithm } });
+    this.worker = new Worker(workerUrl('hash-batches'), { workerData: { algorithm } satisfies BatchesData });
     // Never what keeps the process alive; close() ends it in every case.
     this.worker.unref();
     this.batch = new Uint8Array(BATCH);
     this.result = new Promise<string>((resolve, reject) => {
-      this.worker.on('message', (message: { done?: Uint8Array; hex?: string }) => {
-        if (message.hex !== undefined) return resolve(message.hex);
-        this.inFlight -= message.done?.byteLength ?? 0;
-        if (message.done?.byteLength === BATCH) this.spare.push(message.done);
+      this.worker.on('message', (message: BatchesReply) => {
+        if ('hex' in message) return resolve(message.hex);
+        this.inFlight -= message.done.byteLength;
+        if (message.done.byteLength === BATCH) this.spare.push(message.done);
         const wake = this.waiting;
         this.waiting = undefined;
         wake?.();
       });
-      this.worker.once('error', reject);
+      // A worker that fails (or cannot start) fails the stream: nothing else would wake a write waiting for it.
+      this.worker.once('error', (error) => {
+        reject(error);
+        this.destroy(error);
+      });
     });
     this.result.catch(() => undefined);
   }

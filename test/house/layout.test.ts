@@ -164,6 +164,13 @@ describe('src/ layout', () => {
     expect(unexplained).toEqual([]);
   });
 
+  it('runs no code from strings: worker threads are typed modules built with the rest (src/fetch/workers/)', () => {
+    const fromStrings = files
+      .filter((file) => /\beval:\s*true|\bnew Function\(|\beval\(/.test(readFileSync(file, 'utf8')))
+      .map((file) => relative(SRC, file));
+    expect(fromStrings).toEqual([]);
+  });
+
   it('has no unused file, export or dependency (knip, knip.json)', async () => {
     const { execa } = await import('execa');
     const knip = await execa(resolve(SRC, '../node_modules/.bin/knip'), ['--no-progress'], {

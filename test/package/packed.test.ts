@@ -108,6 +108,74 @@ console.log(JSON.stringify(out));
     );
   });
 
+  it('runs the hashing worker threads from the installed package, in its CLI bundle and in its library', async () => {
+    // 24 MiB: past the size hashed on the main thread (16 MiB), so a worker hashes; the .xz is verified by its image
+    // (lago's way: a worker reads the decoder's FIFO), the plain file as it passes, the compressed one behind its copy.
+    const www = join(dir, 'www-workers');
+    const disk = await makeDisk(join(dir, 'big.raw'), { sizeMiB: 24, dataKiB: 512 });
+    const xz = await publishImage(www, 'x/v1', disk, { xz: true });
+    await publishImage(www, 'p/v1', disk, { xz: false, plain: true });
+    const repo = join(dir, 'workers.json');
+    const version = (handle: string, extra = {}) => ({
+      versions: { v1: { source: 'd', handle, timestamp: 1, ...extra } },
+    });
+    await writeFile(
+      repo,
+      JSON.stringify({
+        name: 'w',
+        sources: { d: { type: 'file', args: { root: www } } },
+        templates: {
+          xz: version('x/v1'),
+          plain: version('p/v1'),
+          fast: version('x/v1', { compressed_hash: `sha256:${xz.xzSha256}` }),
+        },
+      }),
+    );
+    const env = { PATH: TOOL_PATH, HOME: dir };
+    const cli = join(project, 'node_modules/templates/bin/templates');
+    const cliStore = join(dir, 'store-cli');
+    await execa(cli, ['fetch', '--repo', repo, '--store', cliStore, 'w:xz', 'w:plain', 'w:fast'], {
+      env,
+      extendEnv: false,
+    });
+    await writeFile(
+      join(project, 'workers.mjs'),
+      `
+import { createContext, fetchTemplates } from 'templates';
+const [repo, store] = process.argv.slice(2);
+const results = await fetchTemplates(['w:xz', 'w:plain', 'w:fast'], { repos: [repo], store, context: createContext({ inlineHashMaxBytes: 0 }) });
+console.log(JSON.stringify(results.map((result) => result.path)));
+`,
+    );
+    const libraryStore = join(dir, 'store-library');
+    const run = await execa(process.execPath, ['workers.mjs', repo, libraryStore], {
+      cwd: project,
+      env,
+      extendEnv: false,
+    });
+    const paths = [
+      ...['xz', 'plain', 'fast'].map((name) => join(cliStore, `w:${name}:v1`)),
+      ...(JSON.parse(run.stdout) as string[]),
+    ];
+    expect(paths).toHaveLength(6);
+    const expected = await digestOf(disk);
+    for (const path of paths) expect(await digestOf(path)).toBe(expected);
+  });
+
+  it('fails a fetch as INTERNAL, exit 1, when its install lost a worker, never hanging or exiting 0', async () => {
+    // This test's own installed copy: a hashing worker missing, as a broken install would have it.
+    const installed = join(project, 'node_modules/templates');
+    await rm(join(installed, 'dist/bundle/hash-batches-worker.cjs'));
+    const run = await execa(
+      join(installed, 'bin/templates'),
+      ['fetch', '--repo', join(dir, 'workers.json'), '--store', join(dir, 'store-broken'), 'w:plain'],
+      { env: { PATH: TOOL_PATH, HOME: dir }, extendEnv: false, reject: false, timeout: 60_000 },
+    );
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toMatch(/\[INTERNAL\]$/);
+    expect(await readdir(join(dir, 'store-broken'))).not.toContain('w:plain:v1');
+  });
+
   it('type-checks a TypeScript consumer against the published declarations', async () => {
     await writeFile(
       join(project, 'check.ts'),
