@@ -1,16 +1,8 @@
 // The public API's main entry: fetching, the store, repositories, errors (docs/api.md); the rest in src/api/ subpaths.
 export { TemplatesError, ERROR_CODES, isTemplatesError, type ErrorCode, type ErrorFields } from './errors.js';
 export { createContext, type Context, type ContextOptions } from './context.js';
-export {
-  openStore,
-  defaultStoreRoot,
-  readStoredEntry,
-  type Store,
-  type StoreOptions,
-  type StoredEntry,
-} from './store/store.js';
+export { openStore, defaultStoreRoot, type Store, type StoreOptions } from './store/store.js';
 export type { EntryRecord } from './store/record.js';
-export { entryName } from './store/layout.js';
 export { loadRepository, MAX_REPOSITORY_BYTES } from './repository/load.js';
 export { loadRepositories, splitRepoList, type FindOptions } from './repository/find.js';
 export { RepositorySet } from './repository/set.js';
@@ -38,14 +30,13 @@ export { createHttpClient, type HttpClient, type HttpClientOptions } from './htt
 export { listTemplates, type ListedVersion } from './manage/list.js';
 export { listStored, type StoredSummary } from './store/inventory.js';
 export { templateInfo, type TemplateInfo, type InfoOptions } from './manage/info.js';
-export { verifyEntry, type VerifyResult, type VerifyOptions, type VerifyStatus } from './manage/verify.js';
-export { removeEntry, type RemoveOptions } from './manage/remove.js';
+export { verifyTemplate, type VerifyResult, type VerifyOptions, type VerifyStatus } from './manage/verify.js';
+export { removeTemplate, type RemoveOptions } from './manage/remove.js';
+export { useTemplate, type UseOptions } from './manage/use.js';
 export { pruneStore, type PruneOptions, type PruneReport } from './manage/prune.js';
 export { planPrune, prunePolicy, type PrunePlan, type PrunePolicy } from './manage/prune-plan.js';
 export { diskUsage, type DiskUsage } from './manage/du.js';
 export { importTemplate, type ImportOptions } from './manage/import.js';
 export { cloneTemplate, type CloneOptions, type CloneResult } from './manage/clone.js';
 export { exportTemplates, type ExportOptions, type ExportSummary } from './manage/export.js';
-export { storedKey } from './manage/refs.js';
-export { readUsers, updateUsers, touchLastUse, type Users } from './store/users.js';
 export { resolveSettings, SETTINGS, type Settings, type Setting, type Origin } from './config/settings.js';

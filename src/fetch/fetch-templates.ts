@@ -19,7 +19,7 @@ export interface FetchTemplatesOptions {
   repoDirs?: string[];
   /** Repositories loaded already, instead of `repos` / `repoDirs`. */
   repositories?: RepositorySet | Repository[];
-  /** The store directory (created when missing), or a Store from openStore(); default: TEMPLATES_STORE, else ~/.cache/templates. */
+  /** The store directory (created when missing), or a Store from openStore(); default: openStore()'s ($XDG_CACHE_HOME or ~/.cache)/templates. */
   store?: string | Store;
   context?: Context;
   signal?: AbortSignal;

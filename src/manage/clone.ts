@@ -14,6 +14,8 @@ import { changeUsers } from '../store/users.js';
 import { fsyncPath } from '../util/atomic-write.js';
 
 export interface CloneOptions extends FetchOptions {
+  /** The new disk's path: a new file in an existing directory. */
+  dest: string;
   /** A full copy (reflinked where the filesystem can, else sparse) instead of a qcow2 overlay. */
   copy?: boolean;
 }
@@ -97,9 +99,9 @@ async function makeDisk(
  * dependents under it, see DEST once it exists): DEST is written beside itself, linked into place (never over an
  * existing file), and registered in the entry's users file; prune and rm keep the template while DEST exists.
  */
-export async function cloneTemplate(ref: string, dest: string, options: CloneOptions): Promise<CloneResult> {
+export async function cloneTemplate(ref: string, options: CloneOptions): Promise<CloneResult> {
   const ctx = options.context ?? createContext();
-  const target = resolve(dest);
+  const target = resolve(options.dest);
   const { signal } = options;
   const parent = await stat(dirname(target)).catch(() => undefined);
   if (!parent?.isDirectory()) {

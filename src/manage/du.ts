@@ -30,8 +30,8 @@ const sum = (items: Array<{ size: number; disk_size: number }>) => ({
   disk_size: items.reduce((total, item) => total + item.disk_size, 0),
 });
 
-export async function diskUsage(store: Store): Promise<DiskUsage> {
-  const entries = (await listStored(store)).map((entry) => ({
+export async function diskUsage({ store }: { store: Store }): Promise<DiskUsage> {
+  const entries = (await listStored({ store })).map((entry) => ({
     ...entry.key,
     size: entry.size,
     disk_size: entry.diskSize,

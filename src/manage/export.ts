@@ -15,6 +15,8 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 import { storedKey } from './refs.js';
 
 export interface ExportOptions extends CompressChoices {
+  /** The directory the repository files and images are written to. */
+  dir: string;
   store: Store;
   /** As index: xz always, zst too by default (`zstdLevel`, default 19). */
   formats?: readonly IndexFormat[];
@@ -42,9 +44,9 @@ const exportHandle = (key: { repository: string; template: string; version: stri
  * `--repo DIR/<repo>.json`): its `file` source root is `.`, relative to the JSON, so the directory can be
  * copied or mounted anywhere. Fetching from it gives the stored raw image back byte for byte.
  */
-export async function exportTemplates(refs: string[], dir: string, options: ExportOptions): Promise<ExportSummary> {
+export async function exportTemplates(refs: string[], options: ExportOptions): Promise<ExportSummary> {
   const ctx = options.context ?? createContext();
-  const root = resolve(dir);
+  const root = resolve(options.dir);
   const { xz, zstd } = await findEncoders('export', ctx.env.PATH, checkFormats(options));
   const byRepository = new Map<string, IndexedVersion[]>();
   let bytesOut = 0;

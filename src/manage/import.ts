@@ -12,6 +12,8 @@ import { readSettledEntry, type Store } from '../store/store.js';
 import { touchLastUse } from '../store/users.js';
 
 export interface ImportOptions {
+  /** The image file (raw or qcow2, plain or xz). */
+  file: string;
   store: Store;
   repositories: RepositorySet;
   context?: Context;
@@ -25,9 +27,9 @@ export interface ImportOptions {
  * (or, for an xz file when the repository gives only that, its compressed digest), converted and stored under
  * the entry's lock like a download. An entry already stored is left as it is (`status: 'cached'`).
  */
-export async function importTemplate(ref: string, file: string, options: ImportOptions): Promise<FetchResult> {
+export async function importTemplate(ref: string, options: ImportOptions): Promise<FetchResult> {
   const ctx = options.context ?? createContext();
-  const path = resolve(file);
+  const path = resolve(options.file);
   const info = await stat(path).catch(() => undefined);
   if (!info?.isFile())
     throw new TemplatesError('INPUT_NOT_FOUND', `${path} is not a file`, {

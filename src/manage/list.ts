@@ -15,11 +15,15 @@ export interface ListedVersion {
 }
 
 /** Versions of `only` (repository names; default all), each template's newest first; broken ones last. */
-export async function listTemplates(
-  repositories: RepositorySet,
-  store: Store,
-  only: string[] = [],
-): Promise<ListedVersion[]> {
+export async function listTemplates({
+  repositories,
+  store,
+  only = [],
+}: {
+  repositories: RepositorySet;
+  store: Store;
+  only?: string[];
+}): Promise<ListedVersion[]> {
   const out: ListedVersion[] = [];
   for (const repository of repositories) {
     if (only.length && !only.includes(repository.name)) continue;

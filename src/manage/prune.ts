@@ -22,6 +22,7 @@ import { deleteEntryFiles } from '../store/delete.js';
 import { leastRecentlyUsed } from '../store/room.js';
 
 export interface PruneOptions {
+  store: Store;
   /** Remove entries not used for this long. */
   olderThanMs?: number;
   /** Keep the newest N versions of each template (by the repository's timestamp when known, else fetch time). */
@@ -58,7 +59,11 @@ function versionTime(entry: StoredSummary, repositories: RepositorySet | undefin
 }
 
 /** What goes and why, in a deterministic order: age, then --keep, then --max-size by least recent use. */
-export function choosePrune(entries: StoredSummary[], options: PruneOptions, now: number): Map<string, string> {
+export function choosePrune(
+  entries: StoredSummary[],
+  options: Omit<PruneOptions, 'store'>,
+  now: number,
+): Map<string, string> {
   const chosen = new Map<string, string>();
   if (options.olderThanMs !== undefined) {
     for (const entry of entries)
@@ -161,9 +166,10 @@ async function cleanStray(store: Store, options: PruneOptions, now: number): Pro
   return cleaned.sort();
 }
 
-export async function pruneStore(store: Store, options: PruneOptions = {}): Promise<PruneReport> {
+export async function pruneStore(options: PruneOptions): Promise<PruneReport> {
+  const { store } = options;
   const now = (options.now ?? Date.now)();
-  const entries = await listStored(store);
+  const entries = await listStored({ store });
   const chosen = choosePrune(entries, options, now);
   const report: PruneReport = { removed: [], kept: [], cleaned: [], freed: 0, dryRun: Boolean(options.dryRun) };
   for (const entry of entries) {

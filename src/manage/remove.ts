@@ -5,6 +5,8 @@ import { describeDependent, entryName, type VersionKey } from '../store/layout.j
 import { withEntryLock } from '../store/lock.js';
 import { readStoredEntry, type Store } from '../store/store.js';
 import { readUsers } from '../store/users.js';
+import type { RepositorySet } from '../repository/set.js';
+import { storedKey } from './refs.js';
 
 export interface RemoveOptions {
   /** Remove even when live dependents are registered (`templates use`). */
@@ -51,4 +53,14 @@ export async function removeEntry(
       return { size: entry.size };
     },
   );
+}
+
+/** removeEntry for a reference (`repo:name:version`, or shorter through `repositories`): `templates rm REF`. */
+export async function removeTemplate(
+  ref: string,
+  options: RemoveOptions & { store: Store; repositories?: RepositorySet },
+): Promise<{ ref: string; size: number }> {
+  const key = storedKey(ref, options.repositories);
+  const { size } = await removeEntry(options.store, key, options);
+  return { ref: entryName(key), size };
 }

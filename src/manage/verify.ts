@@ -2,7 +2,9 @@
 import { stat } from 'node:fs/promises';
 import { readHead } from '../util/read-head.js';
 import { basename } from 'node:path';
-import { abortError, storeIoError } from '../errors.js';
+import { TemplatesError, abortError, storeIoError } from '../errors.js';
+import type { RepositorySet } from '../repository/set.js';
+import { storedKey } from './refs.js';
 import { HEAD_BYTES, detectImageFormat } from '../fetch/detect.js';
 import { parseDigest, parseHashFile, type HashAlgorithm } from '../repository/digest.js';
 import { compressedPath, entryName, hashPath, metadataPath, recordPath, type VersionKey } from '../store/layout.js';
@@ -206,4 +208,19 @@ async function finish(
       deleteEntryFiles(store, key),
     );
   return { ...result, status: 'removed' };
+}
+
+/** verifyEntry for a reference (`repo:name:version`, or shorter through `repositories`); NOT_STORED when absent. */
+export async function verifyTemplate(
+  ref: string,
+  options: VerifyOptions & { store: Store; repositories?: RepositorySet },
+): Promise<VerifyResult> {
+  const key = storedKey(ref, options.repositories);
+  const result = await verifyEntry(options.store, key, options);
+  if (result) return result;
+  throw new TemplatesError('NOT_STORED', `${entryName(key)} is not in the store ${options.store.root}`, {
+    ref: entryName(key),
+    path: options.store.root,
+    hint: 'see: templates list --stored',
+  });
 }

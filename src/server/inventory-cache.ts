@@ -49,7 +49,7 @@ export function createInventoryCache(store: Store, now: () => number, maxAgeMs =
     reading ??= (async () => {
       const started = now();
       changedDuringRead = new Map();
-      const [list, fs] = await Promise.all([listStored(store), filesystemSpace(store)]);
+      const [list, fs] = await Promise.all([listStored({ store }), filesystemSpace(store)]);
       entries = new Map(list.map((entry) => [entry.ref, entry]));
       for (const [name, key] of changedDuringRead) {
         const summary = await summarizeEntry(store, key);

@@ -92,7 +92,7 @@ export async function storedKeys(store: Store): Promise<VersionKey[]> {
   return candidates.filter((_, index) => isImage[index]);
 }
 
-export async function listStored(store: Store): Promise<StoredSummary[]> {
+export async function listStored({ store }: { store: Store }): Promise<StoredSummary[]> {
   const summaries = await mapBounded(await storedKeys(store), (key) => summarizeEntry(store, key));
   return summaries.filter((summary): summary is StoredSummary => summary !== undefined);
 }

@@ -64,7 +64,7 @@ export async function makeRoom(store: Store, key: VersionKey, bytes: number, sig
   const free = await freeBytes(store.root);
   const shortOfFree = bytes + store.minFreeBytes - free;
   if (shortOfFree <= 0 && !store.maxBytes) return { evicted: [] };
-  const entries = (await listStored(store)).filter((entry) => entry.ref !== entryName(key));
+  const entries = (await listStored({ store })).filter((entry) => entry.ref !== entryName(key));
   const used = entries.reduce((sum, entry) => sum + entry.diskSize, 0);
   const overLimit = store.maxBytes ? used + bytes - store.maxBytes : 0;
   const needed = Math.max(shortOfFree, overLimit);

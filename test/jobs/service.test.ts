@@ -2,7 +2,7 @@
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createContext, loadRepositories, openStore, updateUsers } from '../../src/index.js';
+import { createContext, loadRepositories, openStore, useTemplate } from '../../src/index.js';
 import { JobDatabase } from '../../src/jobs/database.js';
 import { JOB_STATES, type Job } from '../../src/jobs/model.js';
 import { createJobService, type JobService } from '../../src/jobs/service.js';
@@ -84,23 +84,13 @@ describe('job service', () => {
     const second = service!.submit({ refs: ['r:b'], secondsToLive: 3600 }, 'bob');
     await until(second.id, JOB_STATES.done);
     await writeFile(join(ws.dir, 'vm.qcow2'), 'a dependent');
-    await updateUsers(
-      store,
-      { repository: 'r', template: 'a', version: 'v1' },
-      { add: join(ws.dir, 'vm.qcow2') },
-      { now },
-    );
+    await useTemplate('r:a:v1', { store, by: join(ws.dir, 'vm.qcow2'), now });
     clock = 4000;
     await service!.sweep();
     expect(db.get(first.id)).toMatchObject({ state: JOB_STATES.removed, removedBy: 'expiry' });
     // r:a is held by a dependent, r:b by bob's live job: both stay.
     expect((await readdir(ws.store)).filter((n) => /^r:[ab]:v1$/.test(n))).toEqual(['r:a:v1', 'r:b:v1']);
-    await updateUsers(
-      store,
-      { repository: 'r', template: 'a', version: 'v1' },
-      { drop: join(ws.dir, 'vm.qcow2') },
-      { now },
-    );
+    await useTemplate('r:a:v1', { store, drop: join(ws.dir, 'vm.qcow2'), now });
     await service!.cancel(second.id, 'bob', false);
     await service!.sweep();
     expect(withoutLockFiles(await readdir(ws.store)).filter((n) => n.startsWith('r:'))).toEqual([]);

@@ -3,12 +3,16 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { cloneTemplate, openStore, readUsers } from '../../src/index.js';
+import { cloneTemplate, listStored, openStore, type Store } from '../../src/index.js';
 import { TOOL_PATH, digestOf, makeDisk, publishImage } from '../helpers/images.js';
 import { lagoRepo, librarySetup, runCli, workspace, type Workspace } from '../helpers/env.js';
 
 let disk: string;
 let ws: Workspace;
+
+/** The live dependents the store lists for a stored reference. */
+const dependentsOf = async (store: Store, ref: string) =>
+  (await listStored({ store })).find((entry) => entry.ref === ref)?.dependents;
 let repo: string;
 
 const run = (file: string, args: string[]) => execa(file, args, { env: { PATH: TOOL_PATH } });
@@ -66,8 +70,7 @@ describe('templates clone', () => {
   it('keeps the template while the clone exists: rm refuses, prune keeps; once the clone is gone both free it', async () => {
     const dest = join(ws.dir, 'vm.qcow2');
     expect((await cli(['clone', '-q', 'r:tpl:v1', dest])).stdout).toBe(`${dest}\n`);
-    const key = { repository: 'r', template: 'tpl', version: 'v1' };
-    expect((await readUsers(await openStore({ root: ws.store }), key)).live).toEqual([dest]);
+    expect(await dependentsOf(await openStore({ root: ws.store }), 'r:tpl:v1')).toEqual([dest]);
     const refused = await cli(['rm', '--json', 'r:tpl:v1']);
     expect(refused.exitCode).toBe(10);
     expect(JSON.parse(refused.stdout).error).toMatchObject({ code: 'ENTRY_IN_USE', path: dest });
@@ -105,7 +108,7 @@ describe('templates clone', () => {
   it('says TOOL_MISSING when qemu-img is not there, and leaves nothing at DEST', async () => {
     const { store, repositories, context } = await librarySetup(ws, [repo], { qemuImg: '/nonexistent/qemu-img' });
     const dest = join(ws.dir, 'vm.qcow2');
-    await expect(cloneTemplate('r:tpl:v1', dest, { store, repositories, context })).rejects.toMatchObject({
+    await expect(cloneTemplate('r:tpl:v1', { dest, store, repositories, context })).rejects.toMatchObject({
       code: 'TOOL_MISSING',
       fields: { tool: '/nonexistent/qemu-img' },
     });
@@ -121,7 +124,8 @@ describe('templates clone', () => {
     await run('mount', ['-o', 'loop', image, mount]);
     try {
       const { store, repositories, context } = await librarySetup({ ...ws, store: join(mount, 'store') }, [repo]);
-      const result = await cloneTemplate('r:tpl:v1', join(mount, 'vm.raw'), {
+      const result = await cloneTemplate('r:tpl:v1', {
+        dest: join(mount, 'vm.raw'),
         store,
         repositories,
         context,
@@ -129,7 +133,7 @@ describe('templates clone', () => {
       });
       expect(result.method).toBe('reflink');
       expect(await digestOf(result.path)).toBe(await digestOf(disk));
-      expect((await readUsers(store, { repository: 'r', template: 'tpl', version: 'v1' })).live).toEqual([result.path]);
+      expect(await dependentsOf(store, 'r:tpl:v1')).toEqual([result.path]);
     } finally {
       await run('umount', [mount]);
     }

@@ -9,8 +9,8 @@ import {
   loadRepositories,
   openStore,
   pruneStore,
-  removeEntry,
-  verifyEntry,
+  removeTemplate,
+  verifyTemplate,
 } from '../../src/index.js';
 import { TOOL_PATH, digestOf, makeDisk, publishImage, toQcow2 } from '../helpers/images.js';
 import { lagoRepo, withoutLockFiles, workspace, type Workspace } from '../helpers/env.js';
@@ -58,7 +58,7 @@ describe('keepCompressed', () => {
       digest: `sha256:${await digestOf(join(ws.www, 'q/v1.xz'), 'sha256')}`,
       size: (await stat(join(ws.www, 'q/v1.xz'))).size,
     });
-    const usage = await diskUsage(store);
+    const usage = await diskUsage({ store });
     expect(usage.total.size).toBe(
       2 * 4 * 2 ** 20 + (await stat(join(ws.www, 'a/v1.xz'))).size + (await stat(join(ws.www, 'q/v1.xz'))).size,
     );
@@ -75,12 +75,16 @@ describe('keepCompressed', () => {
     });
     await fetchTemplate('r:a', { store, repositories, context });
     await fetchTemplate('r:b', { store, repositories, context });
-    const key = { repository: 'r', template: 'a', version: 'v1' };
-    expect((await verifyEntry(store, key))?.status).toBe('ok');
+    expect((await verifyTemplate('r:a:v1', { store })).status).toBe('ok');
     await writeFile(join(ws.store, 'r:a:v1.xz'), 'not the xz any more');
-    expect(await verifyEntry(store, key)).toMatchObject({ status: 'corrupt', file: join(ws.store, 'r:a:v1.xz') });
-    await removeEntry(store, key);
-    await pruneStore(store, { olderThanMs: 0, now: () => Date.now() + 1000 });
+    expect(await verifyTemplate('r:a:v1', { store })).toMatchObject({
+      status: 'corrupt',
+      file: join(ws.store, 'r:a:v1.xz'),
+    });
+    // A short reference goes through the repositories; what is gone is NOT_STORED.
+    expect(await removeTemplate('r:a', { store, repositories })).toMatchObject({ ref: 'r:a:v1' });
+    await expect(verifyTemplate('r:a:v1', { store })).rejects.toMatchObject({ code: 'NOT_STORED' });
+    await pruneStore({ store, olderThanMs: 0, now: () => Date.now() + 1000 });
     expect(withoutLockFiles(await readdir(ws.store)).filter((name) => name.startsWith('r:'))).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { fetchTemplate, readStoredEntry, templatePath } from '../../src/index.js';
+import { fetchTemplate, templateInfo, templatePath } from '../../src/index.js';
 import { digestOf, makeDisk } from '../helpers/images.js';
 import { lagoRepo, librarySetup, workspace, type Workspace } from '../helpers/env.js';
 
@@ -46,9 +46,10 @@ describe('a lago store', () => {
       size: 8 * 1024 * 1024,
     });
     expect(await templatePath('phx_repo:centos7_host:v4', { store, repositories })).toBe(result.path);
-    expect(
-      (await readStoredEntry(store, { repository: 'phx_repo', template: 'centos7_host', version: 'v4' }))?.metadata,
-    ).toEqual({ distro: 'el7', 'root-partition': '/dev/sda1' });
+    expect((await templateInfo('phx_repo:centos7_host:v4', { store, repositories, offline: true })).metadata).toEqual({
+      distro: 'el7',
+      'root-partition': '/dev/sda1',
+    });
     expect(await ws.requests()).toEqual([]);
     await expect(templatePath('phx_repo:centos7_host:v1', { store, repositories })).rejects.toMatchObject({
       code: 'NOT_STORED',

@@ -3,7 +3,7 @@ import { mkdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { fetchTemplate, listStored, openStore, updateUsers } from '../../src/index.js';
+import { fetchTemplate, listStored, openStore, useTemplate } from '../../src/index.js';
 import { freeBytes } from '../../src/store/room.js';
 import { TOOL_PATH, makeDisk, publishImage } from '../helpers/images.js';
 import { lagoRepo, librarySetup, runCli, workspace, type Workspace } from '../helpers/env.js';
@@ -13,7 +13,6 @@ let ws: Workspace;
 let repo: string;
 
 const run = (file: string, args: string[]) => execa(file, args, { env: { PATH: TOOL_PATH } });
-const key = (version: string) => ({ repository: 'r', template: 'tpl', version });
 
 beforeAll(async () => {
   const shared = await workspace();
@@ -50,17 +49,21 @@ describe('room in the store', () => {
     for (const version of ['v1', 'v2', 'v3']) await fetchTemplate(`r:tpl:${version}`, { store, repositories, context });
     const vm = join(ws.dir, 'vm.qcow2');
     await writeFile(vm, 'disk');
-    await updateUsers(store, key('v1'), { add: vm }, { now: Date.now });
+    await useTemplate('r:tpl:v1', { store, by: vm });
     // v1 is the oldest but depended on; v2 older than v3.
     await usedAgo(ws.store, 'v1', 30);
     await usedAgo(ws.store, 'v2', 20);
     await usedAgo(ws.store, 'v3', 10);
-    const used = (await listStored(store)).reduce((sum, entry) => sum + entry.diskSize, 0);
+    const used = (await listStored({ store })).reduce((sum, entry) => sum + entry.diskSize, 0);
     // Room for about one more: v4 needs its xz and its image.
     store = await openStore({ root: ws.store, maxBytes: used + 1.5 * 2 ** 20 });
     const result = await fetchTemplate('r:tpl:v4', { store, repositories, context });
     expect(result.status).toBe('downloaded');
-    expect((await listStored(store)).map((entry) => entry.ref).sort()).toEqual(['r:tpl:v1', 'r:tpl:v3', 'r:tpl:v4']);
+    expect((await listStored({ store })).map((entry) => entry.ref).sort()).toEqual([
+      'r:tpl:v1',
+      'r:tpl:v3',
+      'r:tpl:v4',
+    ]);
   });
 
   it('refuses with STORE_FULL, before any image byte lands and evicting nothing, when it could not fit', async () => {
@@ -69,7 +72,7 @@ describe('room in the store', () => {
     await fetchTemplate('r:tpl:v1', { store: open, repositories, context });
     const vm = join(ws.dir, 'vm.qcow2');
     await writeFile(vm, 'disk');
-    await updateUsers(open, key('v1'), { add: vm }, { now: Date.now });
+    await useTemplate('r:tpl:v1', { store: open, by: vm });
     // v3 depends on nothing, but removing it would not make room: it is kept.
     await fetchTemplate('r:tpl:v3', { store: open, repositories, context });
     const store = await openStore({ root: ws.store, maxBytes: 2 ** 20 });
@@ -77,7 +80,7 @@ describe('room in the store', () => {
       code: 'STORE_FULL',
       fields: { ref: 'r:tpl:v2' },
     });
-    expect((await listStored(store)).map((entry) => entry.ref)).toEqual(['r:tpl:v1', 'r:tpl:v3']);
+    expect((await listStored({ store })).map((entry) => entry.ref)).toEqual(['r:tpl:v1', 'r:tpl:v3']);
     // The CLI says so in one line, with exit 9; TEMPLATES_STORE_MAX_BYTES sets the limit.
     const cli = await runCli(['fetch', '--json', '--repo', repo, '--store', ws.store, 'r:tpl:v2'], {
       TEMPLATES_STORE_MAX_BYTES: String(2 ** 20),
@@ -102,7 +105,7 @@ describe('room in the store', () => {
       // Free space now, less a little more than one entry: v3 fits only once v1 (the least recently used) is gone.
       store = await openStore({ root, minFreeBytes: (await freeBytes(root)) - 1.5 * 2 ** 20 });
       expect((await fetchTemplate('r:tpl:v3', { store, repositories, context })).status).toBe('downloaded');
-      expect((await listStored(store)).map((entry) => entry.ref).sort()).toEqual(['r:tpl:v2', 'r:tpl:v3']);
+      expect((await listStored({ store })).map((entry) => entry.ref).sort()).toEqual(['r:tpl:v2', 'r:tpl:v3']);
       expect(await freeBytes(root)).toBeGreaterThanOrEqual(store.minFreeBytes);
     } finally {
       await run('umount', [small]);

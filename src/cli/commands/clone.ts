@@ -34,7 +34,8 @@ export async function cloneCommand(args: string[], io: CliIo): Promise<number> {
   const { store, repositories, context, settings } = await setup(values, io);
   const { cloneTemplate } = await import('../../manage/clone.js');
   try {
-    const result = await cloneTemplate(positionals[0]!, positionals[1]!, {
+    const result = await cloneTemplate(positionals[0]!, {
+      dest: positionals[1]!,
       store,
       repositories,
       context,

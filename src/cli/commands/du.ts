@@ -16,7 +16,7 @@ export async function duCommand(args: string[], io: CliIo): Promise<number> {
   const { values } = parseCommand<CommonValues>(args, COMMON_OPTIONS, 'du');
   if (values.help) return printed(io, `${DU_HELP}\n`);
   const { store } = await setupStore(values, io);
-  const usage = await diskUsage(store);
+  const usage = await diskUsage({ store });
   if (values.json) return printed(io, `${JSON.stringify(usage)}\n`);
   const row = (indent: number, name: string, u: { size: number; disk_size: number }) =>
     `${' '.repeat(indent)}${name}  ${formatSize(u.size)}  (${formatSize(u.disk_size)} on disk)\n`;

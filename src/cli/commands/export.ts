@@ -45,7 +45,8 @@ export async function exportCommand(args: string[], io: CliIo): Promise<number> 
   const repositories = base.settings.repos.value.length ? (await setup(values, io)).repositories : undefined;
   const renderer = await createRenderer(io.stderr, Boolean(values.quiet));
   try {
-    const summary = await exportTemplates(refs, dir, {
+    const summary = await exportTemplates(refs, {
+      dir,
       store: base.store,
       ...(repositories ? { repositories } : {}),
       context: base.context,

@@ -20,7 +20,8 @@ export async function importCommand(args: string[], io: CliIo): Promise<number> 
   if (positionals.length !== 2)
     throw new TemplatesError('USAGE', 'import: give REF and FILE', { hint: 'usage: templates import REF FILE' });
   const { store, repositories, context, settings } = await setup(values, io);
-  const result = await importTemplate(positionals[0]!, positionals[1]!, {
+  const result = await importTemplate(positionals[0]!, {
+    file: positionals[1]!,
     store,
     repositories,
     context,

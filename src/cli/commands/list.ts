@@ -29,7 +29,7 @@ export async function listCommand(args: string[], io: CliIo): Promise<number> {
   if (values.help) return printed(io, `${LIST_HELP}\n`);
   if (values.stored) {
     const { store } = await setupStore(values, io);
-    for (const entry of await listStored(store)) {
+    for (const entry of await listStored({ store })) {
       const row = {
         ref: entry.ref,
         path: entry.path,
@@ -50,7 +50,7 @@ export async function listCommand(args: string[], io: CliIo): Promise<number> {
     return 0;
   }
   const { store, repositories } = await setup(values, io);
-  for (const version of await listTemplates(repositories, store, positionals)) {
+  for (const version of await listTemplates({ repositories, store, only: positionals })) {
     if (values.json) io.stdout.write(`${JSON.stringify(version)}\n`);
     else if (version.broken) io.stdout.write(`${version.ref}  BROKEN: ${version.broken}\n`);
     else

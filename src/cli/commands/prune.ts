@@ -58,7 +58,8 @@ export async function pruneCommand(args: string[], io: CliIo): Promise<number> {
   // Repositories only matter for a keep criterion (version timestamps); without any configured, fetch times are used.
   const repositories =
     policy.keep !== undefined && base.settings.repos.value.length ? (await setup(values, io)).repositories : undefined;
-  const result = await pruneStore(base.store, {
+  const result = await pruneStore({
+    store: base.store,
     ...policy,
     force: Boolean(values.force),
     dryRun: Boolean(values['dry-run']),

@@ -1,10 +1,6 @@
 // `templates use REF --by PATH`: register (or --drop) a dependent of a stored template, so prune and rm keep it.
 import { TemplatesError } from '../../errors.js';
-import { storedKey } from '../../manage/refs.js';
-import { readStoredEntry } from '../../store/store.js';
-import { updateUsers } from '../../store/users.js';
-import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { useTemplate } from '../../manage/use.js';
 import type { CliIo } from '../io.js';
 import { printed } from '../io.js';
 import { COMMON_HELP, COMMON_OPTIONS, parseCommand, type CommonValues } from '../options.js';
@@ -36,26 +32,16 @@ export async function useCommand(args: string[], io: CliIo): Promise<number> {
   const { store, context, repositories } = fully
     ? { ...(await setupStore(values, io)), repositories: undefined }
     : await setup(values, io);
-  const key = storedKey(positionals[0]!, repositories);
-  if (!(await readStoredEntry(store, key)))
-    throw new TemplatesError('NOT_STORED', `${key.repository}:${key.template}:${key.version} is not in the store`, {
-      hint: 'fetch it first',
-    });
-  if (values.by && !(await stat(values.by).catch(() => undefined)))
-    throw new TemplatesError('INPUT_NOT_FOUND', `${resolve(values.by)} does not exist`, {
-      path: resolve(values.by),
-      hint: 'register the dependent after creating it',
-    });
-  const live = await updateUsers(
+  const { ref, dependents: live } = await useTemplate(positionals[0]!, {
     store,
-    key,
-    { ...(values.by ? { add: values.by } : {}), ...(values.drop ? { drop: values.drop } : {}) },
-    { signal: io.signal, now: context.now },
-  );
+    ...(repositories ? { repositories } : {}),
+    ...(values.by ? { by: values.by } : {}),
+    ...(values.drop ? { drop: values.drop } : {}),
+    signal: io.signal,
+    now: context.now,
+  });
   io.stdout.write(
-    values.json
-      ? `${JSON.stringify({ ref: `${key.repository}:${key.template}:${key.version}`, dependents: live })}\n`
-      : `${live.join('\n')}${live.length ? '\n' : ''}`,
+    values.json ? `${JSON.stringify({ ref, dependents: live })}\n` : `${live.join('\n')}${live.length ? '\n' : ''}`,
   );
   return 0;
 }
