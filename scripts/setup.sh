@@ -22,6 +22,7 @@ command -v skopeo >/dev/null || need+=(skopeo) # tests: an independent OCI clien
 command -v minisign >/dev/null || need+=(minisign) # tests: signatures checked both ways against the real minisign
 command -v chromium >/dev/null || need+=(chromium) # tests: the dashboard in a real headless browser (playwright-core drives it)
 command -v mkfs.xfs >/dev/null || [ -x /usr/sbin/mkfs.xfs ] || [ -x /sbin/mkfs.xfs ] || need+=(xfsprogs) # tests: clone --copy reflinks on a loop-mounted XFS
+command -v casync >/dev/null || need+=(casync) # tests: casync make gives the same .caibx as ours, and casync extract reads our chunk stores
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq

@@ -25,6 +25,7 @@ const EVERY_LAYER = [
   'oci',
   'trust',
   'lockfile',
+  'chunks',
 ];
 
 /** Which top-level parts of src/ each part may import (docs/architecture.md). */
@@ -34,6 +35,7 @@ const MAY_USE: Record<string, string[]> = {
   util: ['errors.ts'],
   http: ['errors.ts', 'util', 'version.ts'],
   trust: ['errors.ts', 'util'],
+  chunks: ['errors.ts'],
   'context.ts': ['http', 'version.ts', 'trust'],
   repository: ['errors.ts', 'util', 'http', 'context.ts', 'trust'],
   oci: ['errors.ts', 'util', 'http'],

@@ -1,0 +1,35 @@
+// Index an image in casync's format: chunk it, store each chunk once (when given a store), return the index.
+import { createReadStream } from 'node:fs';
+import type { ChunkSizes } from './buzhash.js';
+import type { ChunkIndex, IndexedChunk } from './caibx.js';
+import { BLOB_FLAGS } from './caibx.js';
+import { writeChunk } from './chunk-store.js';
+import { chunkStream } from './chunker.js';
+
+export interface MakeIndexOptions {
+  sizes: ChunkSizes;
+  /** A chunk store root (`default.castr`): each chunk it lacks is written there. */
+  store?: string;
+  signal?: AbortSignal;
+}
+
+export interface MadeIndex extends ChunkIndex {
+  /** Bytes of chunk files written (0 when every chunk was stored already). */
+  written: number;
+}
+
+/** Chunks `path` as `casync make --chunk-size MIN:AVG:MAX` does. */
+export async function makeIndex(path: string, options: MakeIndexOptions): Promise<MadeIndex> {
+  const chunks: IndexedChunk[] = [];
+  let written = 0;
+  const source = createReadStream(path, {
+    highWaterMark: 1024 * 1024,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  for await (const chunk of chunkStream(source, options.sizes)) {
+    chunks.push({ offset: chunk.offset, size: chunk.data.length, id: chunk.id });
+    if (options.store) written += await writeChunk(options.store, chunk.id, chunk.data);
+  }
+  const last = chunks.at(-1);
+  return { flags: BLOB_FLAGS, sizes: options.sizes, chunks, length: last ? last.offset + last.size : 0, written };
+}
