@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chunkLength, discriminator, rollHash, WINDOW, windowHash } from '../../src/chunks/buzhash.js';
+import { chunkLength, discriminator, isCut, rollHash, WINDOW, windowHash } from '../../src/chunks/buzhash.js';
 import { BLOB_FLAGS, encodeIndex, parseIndex } from '../../src/chunks/caibx.js';
 import { chunkPath, compressChunk, decodeChunk, readChunk } from '../../src/chunks/chunk-store.js';
 import { chunkId } from '../../src/chunks/chunker.js';
@@ -45,6 +45,20 @@ describe('the chunker', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('tests the cut by multiplication exactly as the modulo would', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.integer({ min: 1, max: 2 ** 27 }), (h, d) => {
+        expect(isCut(h, d, 1 / d)).toBe((h >>> 0) % d === d - 1);
+      }),
+      { numRuns: 20_000 },
+    );
+    // The edges: the largest hash, and hashes one below a multiple of d.
+    for (const d of [1, 3, 49_535, 2 ** 27]) {
+      expect(isCut(-1, d, 1 / d)).toBe((2 ** 32 - 1) % d === d - 1);
+      expect(isCut(d * 3 - 1, d, 1 / d)).toBe(true);
+    }
   });
 
   it("uses casync's discriminator (49,535 for 64 KiB) and cuts within min and max", () => {
