@@ -27,6 +27,7 @@ const EXTERNAL = [
   'jose',
   'tar-stream',
   'lzma-native',
+  'zstd-napi',
   'execa',
   'cli-progress',
 ];

@@ -18,14 +18,16 @@ export interface MadeIndex extends ChunkIndex {
   written: number;
 }
 
-/** Chunks `path` as `casync make --chunk-size MIN:AVG:MAX` does. */
+/** Chunks the file at `path` as `casync make --chunk-size MIN:AVG:MAX` does. */
 export async function makeIndex(path: string, options: MakeIndexOptions): Promise<MadeIndex> {
+  const signal = options.signal;
+  return indexChunks(createReadStream(path, { highWaterMark: 1024 * 1024, ...(signal ? { signal } : {}) }), options);
+}
+
+/** Chunks the bytes of `source` (an image as it is decoded, for instance). */
+export async function indexChunks(source: AsyncIterable<Uint8Array>, options: MakeIndexOptions): Promise<MadeIndex> {
   const chunks: IndexedChunk[] = [];
   let written = 0;
-  const source = createReadStream(path, {
-    highWaterMark: 1024 * 1024,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
   for await (const chunk of chunkStream(source, options.sizes)) {
     chunks.push({ offset: chunk.offset, size: chunk.data.length, id: chunk.id });
     if (options.store) written += await writeChunk(options.store, chunk.id, chunk.data);

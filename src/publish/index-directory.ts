@@ -1,6 +1,7 @@
 // indexDirectory: turn a directory of raw/qcow2 images into a lago-format repository, incrementally (`templates index`).
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { DEFAULT_CHUNK_SIZES } from '../chunks/sizes.js';
 import { createContext } from '../context.js';
 import { TemplatesError, abortError, outputIoError } from '../errors.js';
 import {
@@ -11,6 +12,7 @@ import {
   writeIfChanged,
   writeSidecars,
 } from './candidate.js';
+import { chunkCandidate } from './chunk-candidate.js';
 import { withDirectoryLock } from './dir-lock.js';
 import { selectedByGlobs } from './glob.js';
 import { checkFormats, checkOptions, type IndexOptions, type IndexSummary } from './index-options.js';
@@ -37,6 +39,7 @@ export async function indexDirectory(dir: string, options: IndexOptions): Promis
       hint: 'give the directory that holds the images',
     });
   const wantZst = checkFormats(options);
+  const chunkSizes = options.chunkSizes === false ? undefined : (options.chunkSizes ?? DEFAULT_CHUNK_SIZES);
   const { xz, zstd } = await findEncoders('index', ctx.env.PATH, wantZst);
   return withDirectoryLock(
     root,
@@ -124,9 +127,23 @@ export async function indexDirectory(dir: string, options: IndexOptions): Promis
         if (!result) continue;
         // A .zst no longer wanted (--formats xz) is removed: the JSON will not list it.
         if (!wantZst) await rm(join(root, `${handle}.zst`), { force: true });
+        const { caibx: _recorded, ...image } = result.image;
+        const chunks = await chunkCandidate(
+          candidate,
+          image,
+          reused ? prior?.caibx : undefined,
+          xz,
+          chunkSizes,
+          signal,
+        );
+        if (chunks instanceof TemplatesError) {
+          problem(rel, chunks);
+          continue;
+        }
+        summary.bytesOut += chunks?.written ?? 0;
         taken.set(ref, rel);
-        await writeSidecars(candidate, result.image);
-        state.images[handle] = result.image;
+        await writeSidecars(candidate, image);
+        state.images[handle] = { ...image, ...(chunks ? { caibx: chunks.chunks } : {}) };
         versions.push({
           template: naming.name,
           version: naming.version,
@@ -135,6 +152,7 @@ export async function indexDirectory(dir: string, options: IndexOptions): Promis
           sha1: result.image.sha1,
           compressedSha256: result.image.compressedSha256,
           ...(result.image.zst ? { zst: { sha256: result.image.zst.sha256, size: result.image.zst.size } } : {}),
+          ...(chunks ? { caibx: { sha256: chunks.chunks.sha256, size: chunks.chunks.size } } : {}),
           size: result.image.size,
           format: result.image.format,
         });

@@ -1,4 +1,6 @@
 // What `templates index` takes and reports, and the check of its options before anything is read.
+import type { ChunkSizes } from '../chunks/buzhash.js';
+import { checkChunkSizes } from '../chunks/sizes.js';
 import type { Context } from '../context.js';
 import { TemplatesError, type ErrorCode } from '../errors.js';
 import { isValidName } from '../repository/reference.js';
@@ -15,6 +17,11 @@ export interface IndexOptions extends CompressChoices {
   formats?: readonly IndexFormat[];
   /** zstd's level, 1–22 (default 19), always with a 128 MiB window (`--long=27`). */
   zstdLevel?: number;
+  /**
+   * Chunk sizes for each raw image's `.caibx` and the directory's chunk store `default.castr/` (docs/delta.md);
+   * default 8K:32K:128K; false: none (and the `.caibx` files are removed).
+   */
+  chunkSizes?: ChunkSizes | false;
   /** The repository's name. */
   name: string;
   /** Serve the images from this http(s) URL (an `http` source); default: a `file` source rooted at the directory. */
@@ -92,6 +99,7 @@ export function checkOptions(dir: string, options: IndexOptions): RepositorySour
     throw new TemplatesError('USAGE', `xz level must be 0 to 9, not ${options.level}`);
   }
   checkFormats(options);
+  if (options.chunkSizes) checkChunkSizes(options.chunkSizes);
   if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 0)) {
     throw new TemplatesError('USAGE', `threads must be a whole number (0: one per core), not ${options.threads}`);
   }

@@ -9,6 +9,8 @@ export interface IndexedVersion {
   compressedSha256: string;
   /** The `.zst` beside the `.xz`, when written. */
   zst?: { sha256: string; size: number };
+  /** The `.caibx` beside them, when written (its chunks are in the directory's `default.castr/`). */
+  caibx?: { sha256: string; size: number };
   size: number;
   format: string;
 }
@@ -45,6 +47,7 @@ export function repositoryJson(
       hash: `sha1:${v.sha1}`,
       compressed_hash: `sha256:${v.compressedSha256}`,
       ...(v.zst ? { zst_hash: `sha256:${v.zst.sha256}`, zst_size: v.zst.size } : {}),
+      ...(v.caibx ? { caibx_hash: `sha256:${v.caibx.sha256}`, caibx_size: v.caibx.size } : {}),
       size: v.size,
       format: v.format,
     };

@@ -2,6 +2,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isAtomicTemp } from '../util/atomic-write.js';
+import { CHUNK_STORE } from './chunk-index.js';
 
 export interface Scan {
   /** Relative `/`-separated paths of regular files that may be images, sorted. */
@@ -11,11 +12,11 @@ export interface Scan {
 }
 
 /** Sidecars by lago's naming convention; they are never images themselves. */
-const SIDECAR = /\.(hash|metadata)$/;
+const SIDECAR = /\.(hash|metadata|caibx)$/;
 
 /**
- * Hidden files and directories are skipped (the state, the lock and temp files are hidden), so are `.hash` and
- * `.metadata` sidecars, `X.xz` when `X` is there too (X's compressed copy, written by index), and `X.zst` beside X or X.xz.
+ * Hidden files and directories are skipped (the state, the lock and temp files are hidden), so are `.hash`,
+ * `.metadata` and `.caibx` sidecars, the chunk store `default.castr/` at the top, `X.xz` when `X` is there too (X's compressed copy, written by index), and `X.zst` beside X or X.xz.
  * Symbolic links to files are followed; to directories, not (no cycles).
  */
 export async function scanDirectory(dir: string, skip: ReadonlySet<string> = new Set()): Promise<Scan> {
@@ -30,8 +31,10 @@ export async function scanDirectory(dir: string, skip: ReadonlySet<string> = new
         if (entry.isFile() && isAtomicTemp(entry.name)) leftovers.push(absPath);
         continue;
       }
-      if (entry.isDirectory()) await walk(absPath, relPath);
-      else if (
+      // The chunk store at the top (its chunks are not images), and chunk indexes, which are sidecars too.
+      if (entry.isDirectory()) {
+        if (!(rel === '' && entry.name === CHUNK_STORE)) await walk(absPath, relPath);
+      } else if (
         entry.isFile() ||
         (entry.isSymbolicLink() &&
           (await stat(absPath).then(

@@ -1,6 +1,7 @@
 // What `templates index` recorded of each image last time (DIR/.templates-index.state): what makes re-runs incremental.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ChunkSizes } from '../chunks/buzhash.js';
 
 const STATE_FILE = '.templates-index.state';
 export const LOCK_FILE = '.templates-index.lock';
@@ -24,6 +25,8 @@ export interface IndexedImage {
   compressedSha256: string;
   /** The `<handle>.zst` served to fetches that have zstd, when one was written. */
   zst?: { output: FileStamp; size: number; sha256: string };
+  /** The `<handle>.caibx` written for it, with the chunk sizes it was cut at. */
+  caibx?: { output: FileStamp; size: number; sha256: string; sizes: ChunkSizes };
   /** The template's timestamp, and whether it came from the metadata or from the file's mtime. */
   timestamp: number;
   timestampFrom: 'metadata' | 'mtime';

@@ -25,6 +25,11 @@ export interface VersionSpec {
   compressedHash?: Digest;
   /** The `.zst` file (`zst_hash`, `zst_size`; docs/repository-format.md): listed only when it exists, so a fetch never probes for it. */
   zst?: { digest: Digest; size?: number };
+  /**
+   * The image's chunk index (`caibx_hash`, `caibx_size`; docs/delta.md): `h.caibx` in casync's format, its chunks in
+   * `default.castr/` at the source's root. Listed only when it exists.
+   */
+  caibx?: { digest: Digest; size?: number };
   /** Size in bytes of the uncompressed image. */
   size?: number;
   format?: string;

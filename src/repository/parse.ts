@@ -153,6 +153,17 @@ function parseVersion(
     if (!version.zst) return broken(location, [...at, 'zst_size'], 'given without zst_hash');
     version.zst.size = spec.zst_size;
   }
+  if (spec.caibx_hash !== undefined) {
+    const digest = typeof spec.caibx_hash === 'string' ? parseDigest(spec.caibx_hash) : undefined;
+    if (!digest) return broken(location, [...at, 'caibx_hash'], 'expected "sha1|sha256|sha512:<hex>"');
+    version.caibx = { digest };
+  }
+  if (spec.caibx_size !== undefined) {
+    if (typeof spec.caibx_size !== 'number' || !Number.isSafeInteger(spec.caibx_size) || spec.caibx_size < 0)
+      return broken(location, [...at, 'caibx_size'], 'expected a byte count');
+    if (!version.caibx) return broken(location, [...at, 'caibx_size'], 'given without caibx_hash');
+    version.caibx.size = spec.caibx_size;
+  }
   if (spec.size !== undefined) {
     if (typeof spec.size !== 'number' || !Number.isSafeInteger(spec.size) || spec.size < 0)
       return broken(location, [...at, 'size'], 'expected a byte count');

@@ -46,7 +46,7 @@ const MAY_USE: Record<string, string[]> = {
   jobs: ['errors.ts', 'util', 'context.ts', 'repository', 'store', 'fetch', 'manage', 'oci', 'trust'],
   lockfile: ['errors.ts', 'util', 'context.ts', 'repository', 'providers', 'store', 'fetch', 'manage'],
   status: ['errors.ts', 'util', 'http', 'context.ts', 'repository', 'providers', 'trust'],
-  publish: ['errors.ts', 'util', 'context.ts', 'repository', 'fetch', 'oci', 'providers', 'trust'],
+  publish: ['errors.ts', 'util', 'context.ts', 'repository', 'fetch', 'oci', 'providers', 'trust', 'chunks'],
   manage: [
     'errors.ts',
     'util',

@@ -152,6 +152,26 @@ describe('parseRepository', () => {
     });
   });
 
+  it('reads caibx_hash and caibx_size, and keeps a version with bad ones broken', () => {
+    const sha256 = 'c'.repeat(64);
+    const entry = (extra: Record<string, unknown>) =>
+      parseRepository(
+        JSON.stringify({
+          name: 'r',
+          sources: { s: { type: 'http', args: { baseurl: 'https://h/x' } } },
+          templates: { t: { versions: { v: { source: 's', handle: 'h', timestamp: 1, ...extra } } } },
+        }),
+        'r.json',
+        options,
+      );
+    expect(version(entry({ caibx_hash: `sha256:${sha256}`, caibx_size: 4104 }), 't', 'v')).toMatchObject({
+      ok: true,
+      value: { caibx: { digest: { algorithm: 'sha256', hex: sha256 }, size: 4104 } },
+    });
+    for (const bad of [{ caibx_hash: 'nope' }, { caibx_hash: `sha256:${sha256}`, caibx_size: -1 }, { caibx_size: 10 }])
+      expect(version(entry(bad), 't', 'v')).toMatchObject({ ok: false, error: { code: 'ENTRY_BROKEN' } });
+  });
+
   it('refuses a whole repository only when the file itself is unusable', () => {
     const cases: Array<[string, string]> = [
       ['{not json', '(invalid JSON)'],

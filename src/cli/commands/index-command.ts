@@ -1,4 +1,6 @@
 // `templates index DIR --name REPO`: build or update a repository from a directory of images (docs/publishing.md).
+import type { ChunkSizes } from '../../chunks/buzhash.js';
+import { parseChunkSizes } from '../../chunks/sizes.js';
 import { TemplatesError, ERROR_CODES } from '../../errors.js';
 import { createContext } from '../../context.js';
 import { indexDirectory } from '../../publish/index-directory.js';
@@ -42,6 +44,9 @@ else NAME/VERSION/FILE, else NAME-VERSION.EXT. See docs/publishing.md.
   --level N                xz preset 0-9 (default 6)
   --formats LIST           xz,zst (default) or xz: the compressed files written (docs/performance.md)
   --zstd-level N           zstd level 1-22 (default 19; always --long=27)
+  --chunk-size MIN:AVG:MAX chunk sizes of each raw image's .caibx and the chunk store default.castr/
+                           (casync's format, docs/delta.md; default 8K:32K:128K)
+  --no-chunks              no .caibx and no chunk store (the .caibx files are removed)
   --sign KEY               sign the JSON (writes FILE.minisig; docs/trust.md) whenever it is written or has none
   --password-fd N          read an encrypted --sign key's password from descriptor N (else it is asked)
   --json                   print a JSON summary on stdout
@@ -67,6 +72,8 @@ const OPTIONS = {
   level: { type: 'string' },
   formats: { type: 'string' },
   'zstd-level': { type: 'string' },
+  'chunk-size': { type: 'string' },
+  'no-chunks': { type: 'boolean' },
   sign: { type: 'string' },
   'password-fd': { type: 'string' },
   json: { type: 'boolean' },
@@ -87,6 +94,8 @@ interface IndexValues {
   level?: string;
   formats?: string;
   'zstd-level'?: string;
+  'chunk-size'?: string;
+  'no-chunks'?: boolean;
   mirror?: string[];
   registry?: string;
   annotation?: string[];
@@ -172,6 +181,14 @@ export function formatChoices(values: { formats?: string; 'zstd-level'?: string 
   return { ...(formats ? { formats } : {}), ...(zstdLevel !== undefined ? { zstdLevel } : {}) };
 }
 
+/** --chunk-size and --no-chunks (one or the other). */
+function chunkChoice(values: IndexValues): { chunkSizes?: ChunkSizes | false } {
+  if (values['no-chunks'] && values['chunk-size'] !== undefined)
+    throw new TemplatesError('USAGE', 'index: give --chunk-size or --no-chunks, not both');
+  if (values['no-chunks']) return { chunkSizes: false };
+  return values['chunk-size'] === undefined ? {} : { chunkSizes: parseChunkSizes(values['chunk-size']) };
+}
+
 export async function indexCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand<IndexValues>(args, OPTIONS, 'index');
   if (values.help) return printed(io, `${INDEX_HELP}\n`);
@@ -209,6 +226,7 @@ export async function indexCommand(args: string[], io: CliIo): Promise<number> {
       ...(blockBytes !== undefined ? { blockBytes } : {}),
       ...(level !== undefined ? { level } : {}),
       ...formatChoices(values),
+      ...chunkChoice(values),
       context: createContext({ env: io.env }),
       signal: io.signal,
       onProgress: (event) => renderer.onProgress(event),
