@@ -23,9 +23,11 @@ export {
   templatePath,
   type Resolution,
   type ResolveOptions,
+  type DeltaEstimate,
   type PathOptions,
 } from './fetch/describe.js';
 export type { ProgressEvent, ProgressCallback } from './fetch/progress.js';
+export type { DeltaReport } from './fetch/delta-plan.js';
 export { createHttpClient, type HttpClient, type HttpClientOptions } from './http/client.js';
 export { listTemplates, type ListedVersion } from './manage/list.js';
 export { listStored, type StoredSummary } from './store/inventory.js';

@@ -56,10 +56,16 @@ async function hasChunk(root: string, id: string): Promise<boolean> {
  * chunk both succeed, and a reader never sees half a file), mode 0444 as casync's. Returns the bytes written (0 if kept).
  */
 export async function writeChunk(root: string, id: string, data: Uint8Array): Promise<number> {
-  const path = chunkPath(root, id);
   if (await hasChunk(root, id)) return 0;
-  await mkdir(join(root, id.slice(0, 4)), { recursive: true });
   const file = compressChunk(data);
+  await writeChunkFile(root, id, file);
+  return file.length;
+}
+
+/** Stores a chunk's file as it is (already checked against its id), in the same way. */
+export async function writeChunkFile(root: string, id: string, file: Uint8Array): Promise<void> {
+  const path = chunkPath(root, id);
+  await mkdir(join(root, id.slice(0, 4)), { recursive: true });
   const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     await writeFile(temp, file, { mode: 0o444 });
@@ -70,7 +76,6 @@ export async function writeChunk(root: string, id: string, data: Uint8Array): Pr
   } finally {
     await rm(temp, { force: true });
   }
-  return file.length;
 }
 
 /** A stored chunk's bytes, checked against its id and size. */

@@ -1,6 +1,8 @@
 // Human-readable lines shared by commands (resolve, info).
 import type { Resolution } from '../fetch/describe.js';
 
+const mib = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+
 /** The resolution as `label: value` lines, labels padded to `width`. */
 export function resolutionLines(r: Resolution, width: number): string[] {
   const label = (text: string) => `${text}:`.padEnd(width);
@@ -13,6 +15,11 @@ export function resolutionLines(r: Resolution, width: number): string[] {
     ...(r.compressedHash ? [`${label('xz hash')}${r.compressedHash}`] : []),
     ...(r.size !== null ? [`${label('size')}${r.size}`] : []),
     ...(r.format ? [`${label('format')}${r.format}`] : []),
+    ...(r.delta
+      ? [
+          `${label('delta')}${r.delta.chosen === 'delta' ? 'taken' : 'not taken: the whole file costs less'}; reuses ${mib(r.delta.reusedBytes)} of stored versions, fetches ${r.delta.fetchedChunks} of ${r.delta.chunks} chunks (${mib(r.delta.fetchedBytes)}, ~${mib(r.delta.estimatedBytes)} on the wire${r.delta.wholeBytes !== null ? ` against the whole .zst's ${mib(r.delta.wholeBytes)}` : ''})`,
+        ]
+      : []),
     ...(r.signature
       ? [
           `${label('signature')}${

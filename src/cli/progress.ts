@@ -66,6 +66,8 @@ function barRenderer(
       if (event.phase !== 'download' && event.phase !== 'compress') {
         if (event.phase === 'server-failed') multi.log(serverFailed(event));
         else if (event.phase === 'convert') multi.log(`${event.ref}: converting ${event.format} to raw\n`);
+        else if (event.phase === 'delta' || event.phase === 'delta-failed')
+          multi.log(`${event.ref}: ${deltaLine(event)}\n`);
         else if (event.phase === 'waiting-for-lock') multi.log(`${event.ref}: waiting for another process\n`);
         else if (event.phase === 'indexed') multi.log(`${event.ref}: ${event.status}\n`);
         return;
@@ -102,6 +104,13 @@ function barRenderer(
   };
 }
 
+/** What a delta fetch will move, or why it gave way to the whole file. */
+function deltaLine(event: Extract<ProgressEvent, { phase: 'delta' | 'delta-failed' }>): string {
+  if (event.phase === 'delta-failed')
+    return `delta fetch failed (${event.message} [${event.code}]): fetching the whole file`;
+  return `delta: ${mib(event.reusedBytes)} reused from stored images, fetching ${event.fetchedChunks} of ${event.chunks} chunks (${mib(event.fetchedBytes)})`;
+}
+
 /** One line per ref at most every `intervalMs`, plus phase changes: readable in CI logs. */
 function lineRenderer(stream: NodeJS.WritableStream, outputs: Outputs, now: () => number, intervalMs = 5000): Renderer {
   const started = new Map<string, number>();
@@ -132,6 +141,9 @@ function lineRenderer(stream: NodeJS.WritableStream, outputs: Outputs, now: () =
         }
         case 'convert':
           return void write(`converting ${event.format} to raw`);
+        case 'delta':
+        case 'delta-failed':
+          return void write(deltaLine(event));
         case 'server-failed':
           return void stream.write(serverFailed(event));
         case 'waiting-for-lock':

@@ -4,12 +4,15 @@ import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Context } from '../context.js';
 import { abortError, storeIoError } from '../errors.js';
+import { tryDelta } from './delta-attempt.js';
+import { keepChunkIndex } from './seeds.js';
 import { providerFor } from '../providers/index.js';
 import type { Provider } from '../providers/types.js';
 import { formatDigest } from '../repository/digest.js';
 import type { Resolved } from '../repository/resolve.js';
 import {
   compressedPath,
+  deltaPartialPath,
   entryTempDir,
   hashPath,
   lockOwnerPath,
@@ -45,7 +48,9 @@ async function removeTempFiles(store: Store, key: VersionKey, prefix?: string): 
   const dir = entryTempDir(store.root, key);
   const names = await readdir(dir).catch(() => [] as string[]);
   const own = prefix ? `${basename(prefix)}.` : undefined;
-  const keep = new Set([partialPath, partialStatePath, lockOwnerPath].map((path) => basename(path(store.root, key))));
+  const keep = new Set(
+    [partialPath, partialStatePath, deltaPartialPath, lockOwnerPath].map((path) => basename(path(store.root, key))),
+  );
   await Promise.all(
     names
       .filter((name) => (own ? name.startsWith(own) : !keep.has(name)))
@@ -112,6 +117,11 @@ async function fromServer(
   const metadata = readMetadata(provider, version.handle, signal);
   // Awaited below (or by downloadImage first); this only keeps an early failure from going unhandled meanwhile.
   metadata.catch(() => undefined);
+  // A cache host keeps the compressed file it serves, which a delta fetch does not have: it fetches whole files.
+  if (version.caibx && !override && !store.keepCompressed) {
+    const delta = await tryDelta(ctx, store, resolved, provider, signal, onProgress);
+    if (delta) return { metadata: await metadata, downloaded: delta };
+  }
   const downloaded = await downloadImage(
     ctx,
     {
@@ -275,7 +285,17 @@ async function downloadAndPublish(
         : {}),
       tempPrefix: prefix,
     });
-    return { ref, path, status: 'downloaded', hash, format: downloaded.sourceFormat, size: downloaded.size };
+    await rm(deltaPartialPath(store.root, key), { force: true });
+    if (downloaded.chunkIndex) await keepChunkIndex(store.root, key, path, downloaded.chunkIndex);
+    return {
+      ref,
+      path,
+      status: 'downloaded',
+      hash,
+      format: downloaded.sourceFormat,
+      size: downloaded.size,
+      ...(downloaded.delta ? { delta: downloaded.delta } : {}),
+    };
   } finally {
     await removeTempFiles(store, key, prefix);
   }

@@ -1,14 +1,17 @@
 // resolveTemplate and templatePath: what a fetch would use, and where a stored template is, without downloading.
 import { createContext, type Context } from '../context.js';
-import { TemplatesError } from '../errors.js';
+import { TemplatesError, isTemplatesError } from '../errors.js';
 import { providerFor } from '../providers/index.js';
+import type { Provider } from '../providers/types.js';
 import type { Repository } from '../repository/model.js';
 import type { RepositorySet } from '../repository/set.js';
 import { formatDigest } from '../repository/digest.js';
 import { resolveReference } from '../repository/resolve.js';
 import { sourceServers } from '../repository/mirrors.js';
+import { deltaPartialPath } from '../store/layout.js';
 import { checkStore, readStoredEntry, type Store } from '../store/store.js';
 import { touchLastUse } from '../store/users.js';
+import { type DeltaReport, planDelta } from './delta-plan.js';
 import { IMAGE_SUFFIXES, readHash } from './source.js';
 
 export interface Resolution {
@@ -32,6 +35,19 @@ export interface Resolution {
   format: string | null;
   /** The repository's signature: verified by a trusted key (which, when, revision), unsigned (no key applies), or null (built in memory). */
   signature: Repository['signature'] | null;
+  /**
+   * What a fetch into the store would move (docs/delta.md): the version's chunk index against the stored versions of
+   * the template, and whether the delta or the whole file is taken. Null without a store, without an index in the
+   * repository, offline, or when the index cannot be read (a fetch then takes the whole file as well).
+   */
+  delta: DeltaEstimate | null;
+}
+
+/** A delta fetch's cost before it runs: the figures of its result, the wire estimate, and the choice. */
+export interface DeltaEstimate extends DeltaReport {
+  /** The whole `.zst`'s size when listed, else null. */
+  wholeBytes: number | null;
+  chosen: 'delta' | 'whole';
 }
 
 export interface ResolveOptions {
@@ -40,6 +56,40 @@ export interface ResolveOptions {
   signal?: AbortSignal;
   /** Do not read the `.hash` file from the source (no network): `hash` is then only the repository's. */
   offline?: boolean;
+  /** The store a fetch would fill: with it, what a delta fetch would cost (`delta`). */
+  store?: Store;
+}
+
+/** The delta's cost into `store`, or null when there is none to work out or its index cannot be read. */
+async function estimateDelta(
+  ctx: Context,
+  store: Store,
+  resolved: ReturnType<typeof resolveReference>,
+  provider: Provider,
+  signal?: AbortSignal,
+): Promise<DeltaEstimate | null> {
+  const { version, key } = resolved;
+  if (!version.caibx) return null;
+  try {
+    const planned = await planDelta(
+      ctx,
+      store,
+      key,
+      {
+        provider,
+        handle: version.handle,
+        caibx: version.caibx,
+        ...(version.size !== undefined ? { size: version.size } : {}),
+        ...(version.zst?.size !== undefined ? { zstSize: version.zst.size } : {}),
+      },
+      deltaPartialPath(store.root, key),
+      signal,
+    );
+    return { ...planned.report, wholeBytes: version.zst?.size ?? null, chosen: planned.worthIt ? 'delta' : 'whole' };
+  } catch (error) {
+    if (signal?.aborted || !isTemplatesError(error)) throw error;
+    return null;
+  }
 }
 
 /** Resolves `ref` and reads its hash file when the repository JSON gives no hash; never downloads the image. */
@@ -69,6 +119,10 @@ export async function resolveTemplate(ref: string, options: ResolveOptions): Pro
     size: version.size ?? null,
     format: version.format ?? null,
     signature: resolved.repository.signature ?? null,
+    delta:
+      options.store && !options.offline
+        ? await estimateDelta(ctx, options.store, resolved, provider, options.signal)
+        : null,
   };
 }
 

@@ -9,6 +9,7 @@ import { readHead } from '../util/read-head.js';
 import { checkSupported, convertToRaw } from './convert.js';
 import { HEAD_BYTES, detectImageFormat } from './detect.js';
 import type { Compression } from './decode.js';
+import type { DeltaReport } from './delta-plan.js';
 import { mismatch } from './download-errors.js';
 import { dropPartial, findPartial, startPartial, type PartialFiles } from './partial.js';
 import { IMAGE_SUFFIXES, openImage, readHash, type ImageSuffix, type OpenedImage } from './source.js';
@@ -45,6 +46,10 @@ export interface Downloaded {
   /** What compressedFile is. */
   compression?: Compression;
   size: number;
+  /** When it was assembled from stored images and fetched chunks: what that moved. */
+  delta?: DeltaReport;
+  /** A delta fetch's chunk index, kept beside the entry once it is published. */
+  chunkIndex?: Buffer;
 }
 
 /** Resume bookkeeping for one download: the entry's partial files and how old a kept one may be. */

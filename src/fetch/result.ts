@@ -1,5 +1,6 @@
 // What a fetch returns, and how a stored entry is reported as one (shared by fetchTemplate and the locked acquire).
 import type { StoredEntry } from '../store/store.js';
+import type { DeltaReport } from './delta-plan.js';
 
 export interface FetchResult {
   /** Fully qualified `<repo>:<template>:<version>`. */
@@ -13,6 +14,8 @@ export interface FetchResult {
   format: string | null;
   /** Apparent size in bytes of the stored image. */
   size: number;
+  /** A delta fetch (docs/delta.md): chunks in the index, bytes reused from stored images, chunks and bytes fetched. */
+  delta?: DeltaReport;
 }
 
 export function cachedResult(ref: string, entry: StoredEntry): FetchResult {

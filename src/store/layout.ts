@@ -10,11 +10,13 @@
 //   <repo>:<template>:<version>.zst            the verified source .zst instead, when that is what the source served
 //   <repo>:<template>:<version>.qcow2          a qcow2 rendition, made once for a job that asks for one (serve), else absent
 //   <repo>:<template>:<version>.qcow2.hash     its sha256, written before it
+//   <repo>:<template>:<version>.caibx          its chunk index (casync's), made when it first seeds a delta fetch or kept from one
 //   <repo>:<template>:<version>.lock           per-template lock: lago's, a regular file (0660, never removed) held with flock(2)
 //   <repo>:<template>:<version>.tmp            lago's in-progress download (never written by us)
 //   .tmp/<repo>:<template>:<version>/          our in-progress files for one entry (same filesystem, renamed into place)
 //     <id>.*                                   one fetch attempt's files, removed when it ends
 //     partial, partial.json                    an interrupted download kept for resume, and what it is (URL, validator)
+//     partial.delta                            an interrupted delta fetch's image, a seed for the next try
 //     lock-owner.json                          pid, host and time of the lock's holder, for LOCK_TIMEOUT messages
 //   .repos/<sha256(url)[0:16]>.json            repository JSON fetched over HTTP, cached for offline use
 //   .mirrors/health.json                       failures and latency seen per server (mirror order for the next fetch)
@@ -22,6 +24,7 @@
 //   .trust/<repo>.json                         the highest signed revision and signing time accepted for a repository (rollback)
 //   .serve/jobs.sqlite                         templates serve's on-demand jobs (SQLite, WAL)
 //   .serve/holds/job-<id>                      exists while job <id> is live; named in the users file of each entry it holds
+//   .serve/chunks/<repo>/<4 hex>/<id>.cacnk     chunks pulled from upstream for neighbours' delta fetches (casync's layout)
 import { basename, join } from 'node:path';
 import { crypto } from '../util/builtins.js';
 
@@ -69,6 +72,11 @@ export function qcow2HashPath(root: string, key: VersionKey): string {
   return `${imagePath(root, key)}.qcow2.hash`;
 }
 
+/** The entry's chunk index (casync's `.caibx`), made once when it first seeds a delta fetch (docs/delta.md). */
+export function chunkIndexPath(root: string, key: VersionKey): string {
+  return `${imagePath(root, key)}.caibx`;
+}
+
 /** lago's own in-progress download. */
 export function lagoTempPath(root: string, key: VersionKey): string {
   return `${imagePath(root, key)}.tmp`;
@@ -84,10 +92,11 @@ export const SIDECAR_SUFFIXES = [
   '.metadata',
   '.record.json',
   '.users',
+  '.caibx',
 ] as const;
 
 /** Suffixes of the files beside images: a name ending in one is never an image (a version named `v1.hash` cannot be listed). */
-const NOT_AN_IMAGE = /\.(xz|zst|qcow2|hash|metadata|record\.json|users|lock|tmp)$/;
+const NOT_AN_IMAGE = /\.(xz|zst|qcow2|hash|metadata|record\.json|users|lock|tmp|caibx)$/;
 
 /** The key of a store file name that is an image (`<repo>:<template>:<version>` of valid names), else undefined. */
 export function parseEntryName(name: string, isValidName: (part: string) => boolean): VersionKey | undefined {
@@ -119,6 +128,16 @@ export function tempPrefix(root: string, key: VersionKey, id: string): string {
 /** The bytes of an interrupted download, kept for the next fetch to resume. */
 export function partialPath(root: string, key: VersionKey): string {
   return join(entryTempDir(root, key), 'partial');
+}
+
+/** An interrupted delta fetch's image, kept as a seed for the next try (its chunks are checked against their ids). */
+export function deltaPartialPath(root: string, key: VersionKey): string {
+  return join(entryTempDir(root, key), 'partial.delta');
+}
+
+/** Chunks `templates serve` pulled from upstream for neighbours (one per id, checked), per repository (docs/delta.md). */
+export function servedChunkRoot(root: string, repository: string): string {
+  return join(root, '.serve', 'chunks', repository);
 }
 
 /** Who holds the entry's lock (written by the holder; see store/lock.ts). */

@@ -41,7 +41,7 @@ const MAY_USE: Record<string, string[]> = {
   oci: ['errors.ts', 'util', 'http'],
   providers: ['errors.ts', 'util', 'http', 'repository', 'oci'],
   store: ['errors.ts', 'util', 'repository', 'trust'],
-  fetch: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'oci'],
+  fetch: ['errors.ts', 'util', 'http', 'context.ts', 'version.ts', 'repository', 'providers', 'store', 'oci', 'chunks'],
   config: ['errors.ts', 'util', 'http', 'repository', 'trust'],
   jobs: ['errors.ts', 'util', 'context.ts', 'repository', 'store', 'fetch', 'manage', 'oci', 'trust'],
   lockfile: ['errors.ts', 'util', 'context.ts', 'repository', 'providers', 'store', 'fetch', 'manage'],

@@ -11,7 +11,8 @@ export const RESOLVE_HELP = `Usage: templates resolve [options] REF
 
 Shows what \`templates fetch REF\` would use: the resolved version, its timestamp, the image URLs
 tried in order, and the hash it verifies. Reads the small .hash file when the repository JSON has
-no hash; never downloads the image.
+no hash; never downloads the image. When the repository lists a chunk index, says what a delta
+fetch into the store would move (reused from stored versions, chunks fetched) against the whole file.
 ${COMMON_HELP}`;
 
 export async function resolveCommand(args: string[], io: CliIo): Promise<number> {
@@ -21,8 +22,8 @@ export async function resolveCommand(args: string[], io: CliIo): Promise<number>
     throw new TemplatesError('USAGE', 'resolve: give exactly one template reference', {
       hint: 'usage: templates resolve REF',
     });
-  const { repositories, context } = await setup(values, io);
-  const r = await resolveTemplate(positionals[0]!, { repositories, context, signal: io.signal });
+  const { repositories, context, store } = await setup(values, io);
+  const r = await resolveTemplate(positionals[0]!, { repositories, context, store, signal: io.signal });
   if (values.json) {
     io.stdout.write(`${JSON.stringify(r)}\n`);
     return 0;
