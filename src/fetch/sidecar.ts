@@ -29,6 +29,19 @@ export async function readSidecar(
     const digest = await readHash(provider, version.handle, signal);
     return digest ? `${digest.algorithm}:${digest.hex}` : undefined;
   };
+  return readAtSource(version, options, read);
+}
+
+/**
+ * `read` of the version's source: an http source's servers in health order (the store's record of them), as a fetch
+ * tries them, until one delivers; any other source once.
+ */
+export async function readAtSource<T>(
+  version: VersionSpec,
+  options: SidecarOptions,
+  read: (provider: Provider) => Promise<T>,
+): Promise<T> {
+  const { signal } = options;
   if (version.source.type !== 'http') return read(providerFor(version.source, options.context.http));
   const servers = {
     what: options.what,

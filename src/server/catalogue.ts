@@ -89,6 +89,9 @@ export function versionJson(v: ServedVersion, source: string, handle: string): R
     ...(v.zst ? { zst_hash: v.zst.hash, ...(v.zst.size !== undefined ? { zst_size: v.zst.size } : {}) } : {}),
     ...(v.size !== undefined ? { size: v.size } : {}),
     ...(v.format ? { format: v.format } : {}),
+    ...(v.caibx
+      ? { caibx_hash: v.caibx.hash, ...(v.caibx.size !== undefined ? { caibx_size: v.caibx.size } : {}) }
+      : {}),
   };
 }
 

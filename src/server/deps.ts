@@ -1,6 +1,7 @@
 // What the routes share: the store, the repositories, the inventory, pulls, metrics and the auth policy of one server.
 import type { FastifyRequest } from 'fastify';
 import type { Context } from '../context.js';
+import type { ChunkSource } from '../fetch/chunk-source.js';
 import type { JobService } from '../jobs/service.js';
 import type { PrunePolicy } from '../manage/prune-plan.js';
 import type { RepositorySet } from '../repository/set.js';
@@ -48,6 +49,8 @@ export interface ServerDeps {
   /** The served versions as of the current repositories and store snapshot. */
   catalogue(): Promise<Catalogue>;
   pulls: Pulls;
+  /** casync's index and chunks of every served version (docs/delta.md). */
+  chunks: ChunkSource;
   /** Fetches and pulls in flight and lately ended (the dashboard). */
   activity: Activity;
   jobs: JobsDeps;

@@ -9,6 +9,8 @@ export interface Metrics {
   pulls: Counter<'result' | 'code'>;
   upstreamBytes: Counter;
   servedBytes: Counter<'file'>;
+  /** casync chunks (docs/delta.md): `served` (their files), `reused` (cut from stored images), `pulled` (from upstream). */
+  chunkBytes: Counter<'kind'>;
   pullsInFlight: Gauge;
   requests: Counter<'route' | 'method' | 'status'>;
   duration: Histogram<'route' | 'method'>;
@@ -107,6 +109,12 @@ export async function createMetrics(
       name: 'templates_served_bytes_total',
       help: 'Bytes of template files sent to neighbours.',
       labelNames: ['file'],
+      registers,
+    }),
+    chunkBytes: new client.Counter({
+      name: 'templates_chunk_bytes_total',
+      help: 'Chunk bytes: served (chunk files sent), reused (cut from stored images), pulled (chunk files from upstream).',
+      labelNames: ['kind'],
       registers,
     }),
     pullsInFlight: new client.Gauge({

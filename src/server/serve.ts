@@ -16,6 +16,7 @@ import { currentCatalogue } from './catalogue.js';
 import { createInventoryCache } from './inventory-cache.js';
 import { createMetrics } from './metrics.js';
 import { createPulls } from './pulls.js';
+import { createChunkSource } from '../fetch/chunk-source.js';
 import { createActivity } from './activity.js';
 import { observeJobs, pullEvents } from './observe.js';
 import { scrapeStatus } from '../status/scrape.js';
@@ -158,6 +159,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     repositories,
     inventory,
     pulls,
+    chunks: createChunkSource({
+      store,
+      context,
+      signal: shutdown.signal,
+      onBytes: (kind, bytes) => metrics.chunkBytes.inc({ kind }, bytes),
+    }),
     metrics,
     auth,
     status,

@@ -26,6 +26,8 @@ export interface ServedVersion {
   zst?: { hash: string; size?: number };
   size?: number;
   format?: string;
+  /** `algo:hex` and size of `image.caibx`, casync's index of the raw image, when upstream lists one (docs/delta.md). */
+  caibx?: { hash: string; size?: number };
   files: {
     image: FileSource;
     'image.xz': FileSource;
@@ -56,7 +58,11 @@ export function servedVersion(
   const metadata: FileSource = stored
     ? { kind: 'text', text: JSON.stringify(stored.entry.metadata ?? {}) }
     : { kind: 'upstream' };
-  const base = { key, timestamp, ...(stored ? { stored } : {}) };
+  const caibx = upstream?.caibx && {
+    hash: text(upstream.caibx.digest)!,
+    ...(upstream.caibx.size !== undefined ? { size: upstream.caibx.size } : {}),
+  };
+  const base = { key, timestamp, ...(stored ? { stored } : {}), ...(caibx ? { caibx } : {}) };
   const kept = keptFile(record);
   if (stored && kept) {
     const hash = text(upstream?.hash) ?? text(stored.entry.hash ? parseDigest(stored.entry.hash) : undefined);

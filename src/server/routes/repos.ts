@@ -1,4 +1,5 @@
-// /repos/: the served repositories in lago's format, and each version's image, image.xz, image.zst, .hash and .metadata.
+// /repos/: the served repositories in lago's format, each version's image, image.xz, image.zst, .hash, .metadata and
+// .caibx, and each repository's default.castr/ (routes/repo-chunks.ts).
 import { ReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
@@ -15,6 +16,7 @@ import { neighbourJson } from '../catalogue.js';
 import type { ServerDeps } from '../deps.js';
 import { followPull } from '../follow.js';
 import { sendError } from '../http-status.js';
+import { CHUNK_FILE, serveChunk, serveIndex } from './repo-chunks.js';
 import { hrefName, segmentsBelow } from '../request-path.js';
 import type { FileSource } from '../served-version.js';
 
@@ -217,7 +219,9 @@ export function reposRoutes(app: FastifyInstance, deps: ServerDeps): void {
         (index < 3 ||
           (FILES as readonly string[]).includes(segment) ||
           /^image\.qcow2(\.xz)?(\.hash|\.metadata)?$/.test(segment) ||
-          /^image\.xz\.(hash|metadata)$/.test(segment)),
+          /^image\.xz\.(hash|metadata)$/.test(segment) ||
+          segment === 'image.caibx' ||
+          CHUNK_FILE.test(segment)),
     );
     if (!segments.ok)
       return sendError(
@@ -249,6 +253,8 @@ export function reposRoutes(app: FastifyInstance, deps: ServerDeps): void {
         return await upstreamFile(reply, deps, names[0]!, names[1]);
       if (names.length !== 4) return notFound(reply, request.url.split('?', 1)[0]!);
       const [repository, template, version, file] = names as [string, string, string, string];
+      if (template === 'default.castr') return await serveChunk(reply, deps, repository, version, file);
+      if (file === 'image.caibx') return await serveIndex(reply, deps, { repository, template, version });
       if (file.startsWith('image.qcow2')) {
         // A job's qcow2 rendition and its digest: served once made, never pulled (nor compressed).
         const rendition = await readQcow2(deps.store, { repository, template, version });
