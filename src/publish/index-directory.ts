@@ -13,6 +13,7 @@ import {
   writeSidecars,
 } from './candidate.js';
 import { chunkCandidate } from './chunk-candidate.js';
+import { pruneChunks } from './chunk-gc.js';
 import { withDirectoryLock } from './dir-lock.js';
 import { selectedByGlobs } from './glob.js';
 import { checkFormats, checkOptions, type IndexOptions, type IndexSummary } from './index-options.js';
@@ -172,6 +173,13 @@ export async function indexDirectory(dir: string, options: IndexOptions): Promis
       summary.written = await writeIfChanged(output, json);
       summary.revision = (JSON.parse(json) as { revision: number }).revision;
       await writeIfChanged(statePath(root), serializeState(state));
+      // Under the lock, after every index is written: no index run adds chunks meanwhile.
+      if (options.pruneChunks)
+        summary.chunks = await pruneChunks(root, {
+          graceMs: options.pruneChunks.graceMs,
+          now: ctx.now(),
+          ...(signal ? { signal } : {}),
+        });
       summary.templates = new Set(versions.map((v) => v.template)).size;
       summary.versions = versions.length;
       summary.seconds = Math.round(performance.now() - started) / 1000;

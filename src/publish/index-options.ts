@@ -1,6 +1,7 @@
 // What `templates index` takes and reports, and the check of its options before anything is read.
 import type { ChunkSizes } from '../chunks/buzhash.js';
 import { checkChunkSizes } from '../chunks/sizes.js';
+import type { ChunkGcSummary } from './chunk-gc.js';
 import type { Context } from '../context.js';
 import { TemplatesError, type ErrorCode } from '../errors.js';
 import { isValidName } from '../repository/reference.js';
@@ -22,6 +23,11 @@ export interface IndexOptions extends CompressChoices {
    * default 8K:32K:128K; false: none (and the `.caibx` files are removed).
    */
   chunkSizes?: ChunkSizes | false;
+  /**
+   * After indexing, remove the chunks of `default.castr/` that no `.caibx` in the directory lists, once older than
+   * `graceMs` (docs/delta.md; `templates index --prune-chunks`: one hour).
+   */
+  pruneChunks?: { graceMs: number };
   /** The repository's name. */
   name: string;
   /** Serve the images from this http(s) URL (an `http` source); default: a `file` source rooted at the directory. */
@@ -63,6 +69,8 @@ export interface IndexSummary {
   bytesIn: number;
   bytesOut: number;
   seconds: number;
+  /** What pruneChunks removed and kept. */
+  chunks?: ChunkGcSummary;
 }
 
 /** Checks formats and zstdLevel (index and export); returns whether a `.zst` is wanted. */

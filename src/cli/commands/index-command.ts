@@ -47,6 +47,8 @@ else NAME/VERSION/FILE, else NAME-VERSION.EXT. See docs/publishing.md.
   --chunk-size MIN:AVG:MAX chunk sizes of each raw image's .caibx and the chunk store default.castr/
                            (casync's format, docs/delta.md; default 8K:32K:128K)
   --no-chunks              no .caibx and no chunk store (the .caibx files are removed)
+  --prune-chunks           then remove the chunks no .caibx in DIR lists, if older than an hour
+                           (under the directory's lock: safe while another index run waits)
   --sign KEY               sign the JSON (writes FILE.minisig; docs/trust.md) whenever it is written or has none
   --password-fd N          read an encrypted --sign key's password from descriptor N (else it is asked)
   --json                   print a JSON summary on stdout
@@ -74,6 +76,7 @@ const OPTIONS = {
   'zstd-level': { type: 'string' },
   'chunk-size': { type: 'string' },
   'no-chunks': { type: 'boolean' },
+  'prune-chunks': { type: 'boolean' },
   sign: { type: 'string' },
   'password-fd': { type: 'string' },
   json: { type: 'boolean' },
@@ -96,6 +99,7 @@ interface IndexValues {
   'zstd-level'?: string;
   'chunk-size'?: string;
   'no-chunks'?: boolean;
+  'prune-chunks'?: boolean;
   mirror?: string[];
   registry?: string;
   annotation?: string[];
@@ -181,6 +185,9 @@ export function formatChoices(values: { formats?: string; 'zstd-level'?: string 
   return { ...(formats ? { formats } : {}), ...(zstdLevel !== undefined ? { zstdLevel } : {}) };
 }
 
+/** --prune-chunks keeps chunks younger than this: another tool (casync make) may not have written its index yet. */
+const PRUNE_GRACE_MS = 3600_000;
+
 /** --chunk-size and --no-chunks (one or the other). */
 function chunkChoice(values: IndexValues): { chunkSizes?: ChunkSizes | false } {
   if (values['no-chunks'] && values['chunk-size'] !== undefined)
@@ -227,6 +234,7 @@ export async function indexCommand(args: string[], io: CliIo): Promise<number> {
       ...(level !== undefined ? { level } : {}),
       ...formatChoices(values),
       ...chunkChoice(values),
+      ...(values['prune-chunks'] ? { pruneChunks: { graceMs: PRUNE_GRACE_MS } } : {}),
       context: createContext({ env: io.env }),
       signal: io.signal,
       onProgress: (event) => renderer.onProgress(event),
@@ -253,6 +261,10 @@ export async function indexCommand(args: string[], io: CliIo): Promise<number> {
         `read ${formatSize(summary.bytesIn)}, wrote ${formatSize(summary.bytesOut)} compressed in ${summary.seconds} s\n`,
       );
     if (summary.removed.length) io.stdout.write(`no longer listed: ${summary.removed.join(', ')}\n`);
+    if (summary.chunks)
+      io.stdout.write(
+        `chunks: removed ${summary.chunks.removed} (${formatSize(summary.chunks.removedBytes)}), kept ${summary.chunks.kept}${summary.chunks.unreadable.length ? `; none removed: cannot read ${summary.chunks.unreadable.join(', ')}` : ''}\n`,
+      );
     if (signature) io.stdout.write(`signed: ${signature}\n`);
   }
   const first = summary.problems[0];
