@@ -8,7 +8,7 @@ import { parseIndex } from '../../src/chunks/caibx.js';
 import { indexDirectory } from '../../src/api/publish.js';
 import { createContext, fetchTemplates, type ProgressEvent } from '../../src/index.js';
 import { runCli, workspace, type Workspace } from '../helpers/env.js';
-import { TOOL_PATH, digestOf, makeDisk } from '../helpers/images.js';
+import { TOOL_PATH, digestOf, makeVersionPair, placeVersions } from '../helpers/images.js';
 
 let ws: Workspace;
 let v1: string;
@@ -37,19 +37,8 @@ const ids = async (handle: string) =>
 
 beforeAll(async () => {
   ws = await workspace();
-  v1 = await makeDisk(join(ws.dir, 'v1.raw'), { sizeMiB: 24, dataKiB: 8 * 1024, label: 'v1' });
-  v2 = join(ws.dir, 'v2.raw');
-  await copyFile(v1, v2);
-  const file = await open(v2, 'r+');
-  await file.write(randomBytes(256 * 1024), 0, 256 * 1024, 2 * 1024 * 1024);
-  await file.close();
-  for (const [version, image] of [
-    ['v1', v1],
-    ['v2', v2],
-  ] as const) {
-    await mkdir(join(ws.www, 'tpl', version), { recursive: true });
-    await copyFile(image, join(ws.www, 'tpl', version, 'disk.raw'));
-  }
+  ({ v1, v2 } = await makeVersionPair(ws.dir, { sizeMiB: 24, dataKiB: 8 * 1024, changedKiB: 256, atMiB: 2 }));
+  await placeVersions(ws.www, { v1, v2 });
   const summary = await indexDirectory(ws.www, { name: 'pub', baseUrl: ws.baseurl, context: context() });
   repo = summary.output;
   await fetchOne('pub:tpl:v1');

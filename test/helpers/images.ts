@@ -1,7 +1,7 @@
 // Build real disk images at test time: ext4 raw disks (mkfs.ext4 -d), qcow2 (qemu-img) xz and zstd variants.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat, writeFile, copyFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -105,4 +105,32 @@ export async function publishImage(root: string, handle: string, image: string, 
         }
       : undefined,
   };
+}
+
+/**
+ * A version pair for delta tests: v1 a disk from makeDisk, v2 the same with `changedKiB` of random bytes written at
+ * `atMiB` (most chunks shared). Both in `dir` as v1.raw and v2.raw.
+ */
+export async function makeVersionPair(
+  dir: string,
+  options: { sizeMiB: number; dataKiB: number; changedKiB: number; atMiB: number },
+): Promise<{ v1: string; v2: string }> {
+  const v1 = await makeDisk(join(dir, 'v1.raw'), { sizeMiB: options.sizeMiB, dataKiB: options.dataKiB, label: 'v1' });
+  const v2 = join(dir, 'v2.raw');
+  await copyFile(v1, v2);
+  const file = await open(v2, 'r+');
+  await file.write(randomBytes(options.changedKiB * 1024), 0, options.changedKiB * 1024, options.atMiB * 1024 * 1024);
+  await file.close();
+  return { v1, v2 };
+}
+
+/** Copies the pair into `root` as tpl/v1/disk.raw and tpl/v2/disk.raw, as a publisher lays out versions. */
+export async function placeVersions(root: string, pair: { v1: string; v2: string }): Promise<void> {
+  for (const [version, image] of [
+    ['v1', pair.v1],
+    ['v2', pair.v2],
+  ] as const) {
+    await mkdir(join(root, 'tpl', version), { recursive: true });
+    await copyFile(image, join(root, 'tpl', version, 'disk.raw'));
+  }
 }

@@ -1,6 +1,4 @@
-// templates index --prune-chunks: chunks no index lists go, once old enough, never while another index run holds the directory.
-import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, open, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -9,7 +7,7 @@ import { indexDirectory } from '../../src/api/publish.js';
 import { parseIndex } from '../../src/chunks/caibx.js';
 import { createContext } from '../../src/index.js';
 import { runCli } from '../helpers/env.js';
-import { TOOL_PATH, digestOf, makeDisk } from '../helpers/images.js';
+import { TOOL_PATH, digestOf, makeVersionPair, placeVersions } from '../helpers/images.js';
 
 let base: string;
 let dir: string;
@@ -31,25 +29,14 @@ async function age() {
 
 beforeAll(async () => {
   base = await mkdtemp(join(tmpdir(), 'templates-gc-'));
-  v1 = await makeDisk(join(base, 'v1.raw'), { sizeMiB: 8, dataKiB: 3 * 1024, label: 'v1' });
-  v2 = join(base, 'v2.raw');
-  await copyFile(v1, v2);
-  const file = await open(v2, 'r+');
-  await file.write(randomBytes(256 * 1024), 0, 256 * 1024, 2 * 1024 * 1024);
-  await file.close();
+  ({ v1, v2 } = await makeVersionPair(base, { sizeMiB: 8, dataKiB: 3 * 1024, changedKiB: 256, atMiB: 2 }));
 });
 afterAll(async () => {
   await rm(base, { recursive: true, force: true });
 });
 beforeEach(async () => {
   dir = await mkdtemp(join(base, 'dir-'));
-  for (const [version, image] of [
-    ['v1', v1],
-    ['v2', v2],
-  ] as const) {
-    await mkdir(join(dir, 'tpl', version), { recursive: true });
-    await copyFile(image, join(dir, 'tpl', version, 'disk.raw'));
-  }
+  await placeVersions(dir, { v1, v2 });
   await indexDirectory(dir, { name: 'pub', formats: ['xz'], context: context() });
 });
 

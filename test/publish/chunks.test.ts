@@ -1,6 +1,4 @@
-// templates index writes casync's chunk index beside each raw image and one chunk store; casync reads them as its own.
-import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, open, readFile, readdir, rm } from 'node:fs/promises';
+import { copyFile, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +6,7 @@ import { parseIndex } from '../../src/chunks/caibx.js';
 import { indexDirectory } from '../../src/api/publish.js';
 import { createContext, parseRepository } from '../../src/index.js';
 import { runCli, workspace, type Workspace } from '../helpers/env.js';
-import { TOOL_PATH, digestOf, makeDisk, toQcow2 } from '../helpers/images.js';
+import { TOOL_PATH, digestOf, toQcow2, makeVersionPair, placeVersions } from '../helpers/images.js';
 
 let ws: Workspace;
 let v1: string;
@@ -21,16 +19,8 @@ const chunkFiles = async (dir: string) =>
 beforeAll(async () => {
   ws = await workspace();
   // v2 is v1 with 256 KiB rewritten in its middle: most chunks are shared.
-  v1 = await makeDisk(join(ws.dir, 'v1.raw'), { sizeMiB: 16, dataKiB: 6 * 1024, label: 'v1' });
-  v2 = join(ws.dir, 'v2.raw');
-  await copyFile(v1, v2);
-  const file = await open(v2, 'r+');
-  await file.write(randomBytes(256 * 1024), 0, 256 * 1024, 3 * 1024 * 1024);
-  await file.close();
-  await mkdir(join(ws.www, 'tpl', 'v1'), { recursive: true });
-  await mkdir(join(ws.www, 'tpl', 'v2'), { recursive: true });
-  await copyFile(v1, join(ws.www, 'tpl', 'v1', 'disk.raw'));
-  await copyFile(v2, join(ws.www, 'tpl', 'v2', 'disk.raw'));
+  ({ v1, v2 } = await makeVersionPair(ws.dir, { sizeMiB: 16, dataKiB: 6 * 1024, changedKiB: 256, atMiB: 3 }));
+  await placeVersions(ws.www, { v1, v2 });
   // Given as .xz only: decoded to be chunked. A qcow2: not chunked.
   await copyFile(v1, join(ws.www, 'only-1.raw'));
   await execa('xz', ['-T0', '-3', join(ws.www, 'only-1.raw')]);

@@ -1,6 +1,4 @@
-// templates serve offers casync's index and chunk store: neighbours' delta fetches, casync extract, chunks pulled once.
-import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
@@ -9,7 +7,7 @@ import { indexDirectory } from '../../src/api/publish.js';
 import { parseIndex } from '../../src/chunks/caibx.js';
 import { createContext, fetchTemplates } from '../../src/index.js';
 import { workspace, type Workspace } from '../helpers/env.js';
-import { TOOL_PATH, digestOf, makeDisk } from '../helpers/images.js';
+import { TOOL_PATH, digestOf, makeVersionPair, placeVersions } from '../helpers/images.js';
 import { startServe, type Served } from '../helpers/serve.js';
 
 let ws: Workspace;
@@ -43,19 +41,8 @@ async function metric(kind: string): Promise<number> {
 
 beforeAll(async () => {
   ws = await workspace();
-  v1 = await makeDisk(join(ws.dir, 'v1.raw'), { sizeMiB: 24, dataKiB: 8 * 1024, label: 'v1' });
-  v2 = join(ws.dir, 'v2.raw');
-  await copyFile(v1, v2);
-  const file = await open(v2, 'r+');
-  await file.write(randomBytes(384 * 1024), 0, 384 * 1024, 3 * 1024 * 1024);
-  await file.close();
-  for (const [version, image] of [
-    ['v1', v1],
-    ['v2', v2],
-  ] as const) {
-    await mkdir(join(ws.www, 'tpl', version), { recursive: true });
-    await copyFile(image, join(ws.www, 'tpl', version, 'disk.raw'));
-  }
+  ({ v1, v2 } = await makeVersionPair(ws.dir, { sizeMiB: 24, dataKiB: 8 * 1024, changedKiB: 384, atMiB: 3 }));
+  await placeVersions(ws.www, { v1, v2 });
   const summary = await indexDirectory(ws.www, { name: 'pub', baseUrl: ws.baseurl, context: context() });
   upstreamJson = JSON.parse(await readFile(summary.output, 'utf8'));
   server = await startServe(['--store', join(ws.dir, 'cache'), '--repo', summary.output, '--grace', '20s'], {
