@@ -4,22 +4,13 @@ import { join } from 'node:path';
 import { parseIndex } from '../chunks/caibx.js';
 import { abortError, isTemplatesError } from '../errors.js';
 import { CHUNK_STORE } from './chunk-index.js';
+import type { ChunkGcSummary } from './index-options.js';
 
 export interface ChunkGcOptions {
   /** A chunk (or a writer's temp file) younger than this is kept: another tool's publish may not have written its index yet. */
   graceMs: number;
   now: number;
   signal?: AbortSignal;
-}
-
-export interface ChunkGcSummary {
-  /** Chunk files removed, and their bytes. */
-  removed: number;
-  removedBytes: number;
-  /** Chunk files kept: referenced, or too young to judge. */
-  kept: number;
-  /** `.caibx` files that could not be read: while there is one, nothing is removed. */
-  unreadable: string[];
 }
 
 /** The `.caibx` files below `dir`, relative to it, not descending into the chunk store. */

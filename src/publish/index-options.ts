@@ -1,7 +1,6 @@
 // What `templates index` takes and reports, and the check of its options before anything is read.
 import type { ChunkSizes } from '../chunks/buzhash.js';
 import { checkChunkSizes } from '../chunks/sizes.js';
-import type { ChunkGcSummary } from './chunk-gc.js';
 import type { Context } from '../context.js';
 import { TemplatesError, type ErrorCode } from '../errors.js';
 import { isValidName } from '../repository/reference.js';
@@ -46,6 +45,17 @@ export interface IndexOptions extends CompressChoices {
   context?: Context;
   signal?: AbortSignal;
   onProgress?: IndexProgressCallback;
+}
+
+/** What `pruneChunks` did (docs/delta.md). */
+export interface ChunkGcSummary {
+  /** Chunk files removed, and their bytes. */
+  removed: number;
+  removedBytes: number;
+  /** Chunk files kept: referenced, or too young to judge. */
+  kept: number;
+  /** `.caibx` files that could not be read: while there is one, nothing is removed. */
+  unreadable: string[];
 }
 
 export interface IndexSummary {
