@@ -21,6 +21,8 @@ export interface JobJson {
   time_removed: string | null;
   removed_by: string | null;
   result_repofile: string | null;
+  /** Once done: each result repository by its upstream repository's name. */
+  result_repofiles: Record<string, string> | null;
   progress: { bytes: number; total: number | null };
 }
 

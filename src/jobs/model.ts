@@ -71,7 +71,11 @@ export interface Job {
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** The job as the API shows it (reference 002's field names; times UTC ISO 8601 or null). */
-export function jobJson(job: Job, resultRepofile: string | null): Record<string, unknown> {
+/** `result`: once the job is done, its result repository (the first) and each one by upstream repository name. */
+export function jobJson(
+  job: Job,
+  result: { repofile: string; repofiles: Record<string, string> } | null,
+): Record<string, unknown> {
   return {
     id: job.id,
     owner: job.owner,
@@ -95,7 +99,8 @@ export function jobJson(job: Job, resultRepofile: string | null): Record<string,
     time_to_expire: iso(job.timeToExpire),
     time_removed: iso(job.timeRemoved),
     removed_by: job.removedBy,
-    result_repofile: resultRepofile,
+    result_repofile: result?.repofile ?? null,
+    result_repofiles: result?.repofiles ?? null,
     progress: job.progress,
   };
 }

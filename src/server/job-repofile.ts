@@ -1,31 +1,34 @@
-// A job's result repository (pure): lago JSON listing exactly the job's pinned versions, served from this host.
+// A job's result repositories (pure): lago JSON listing exactly the job's pinned versions, one per upstream repository
+// and under its name, served from this host.
 import type { Job } from '../jobs/model.js';
 import type { Qcow2Rendition } from '../manage/qcow2.js';
 import { isValidName, type VersionKey } from '../repository/reference.js';
 import { entryName, parseEntryName } from '../store/layout.js';
 import { versionJson, type Catalogue } from './catalogue.js';
 
+/** The upstream repositories of the job's pinned versions, in the order the job names them. */
+export function jobRepositories(job: Job): string[] {
+  const names = job.refs
+    .map((ref) => parseEntryName(ref.version, isValidName)?.repository)
+    .filter((name): name is string => name !== undefined);
+  return [...new Set(names)];
+}
+
 /**
- * Each pinned version under its template's name (`<repo>-<template>` when two repositories share a name), from the
- * source `cache` (this host's /repos/); a qcow2 rendition as `<name>-qcow2` from the source `cache-qcow2`.
+ * The job's pinned versions of one upstream `repository`, under that repository's name and their templates' names (a
+ * neighbour's store entries are then the same whichever job brought them), from the source `cache` (this host's
+ * /repos/); a qcow2 rendition as `<template>-qcow2` from the source `cache-qcow2`.
  */
 export function jobRepositoryJson(
   job: Job,
+  repository: string,
   catalogue: Catalogue,
   qcow2: Map<string, Qcow2Rendition>,
   reposUrl: string,
 ): string {
   const keys = job.refs
     .map((ref) => parseEntryName(ref.version, isValidName))
-    .filter((key): key is VersionKey => key !== undefined);
-  const shared = new Set(
-    keys
-      .map((k) => k.template)
-      .filter(
-        (t, i, all) =>
-          all.indexOf(t) !== i || keys.some((o) => o.template === t && o.repository !== keys[i]!.repository),
-      ),
-  );
+    .filter((key): key is VersionKey => key?.repository === repository);
   const templates: Record<string, { versions: Record<string, unknown> }> = {};
   const versionsOf = (template: string) => {
     templates[template] ??= { versions: {} };
@@ -34,7 +37,7 @@ export function jobRepositoryJson(
   for (const key of keys) {
     const served = catalogue.version(key);
     if (!served) continue;
-    const name = shared.has(key.template) ? `${key.repository}-${key.template}` : key.template;
+    const name = key.template;
     const path = `${key.repository}/${key.template}/${key.version}`;
     versionsOf(name)[key.version] = versionJson(served, 'cache', `${path}/image`);
     const rendition = qcow2.get(entryName(key));
@@ -53,5 +56,5 @@ export function jobRepositoryJson(
     cache: { type: 'http', args: { baseurl: reposUrl } },
     ...(qcow2.size ? { 'cache-qcow2': { type: 'http', args: { baseurl: reposUrl } } } : {}),
   };
-  return `${JSON.stringify({ name: `job-${job.id}`, sources, templates }, null, 2)}\n`;
+  return `${JSON.stringify({ name: repository, sources, templates }, null, 2)}\n`;
 }

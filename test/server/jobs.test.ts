@@ -65,6 +65,12 @@ beforeAll(async () => {
     sources: { web: { type: 'http', args: { baseurl: ws.baseurl } } },
     templates: versions,
   });
+  // A second repository: a job spanning both has a result repository for each, under its name.
+  const other = await ws.writeRepo('other', {
+    name: 'other',
+    sources: { web: { type: 'http', args: { baseurl: ws.baseurl } } },
+    templates: { a: versions.a },
+  });
   const htpasswd = join(ws.dir, 'htpasswd');
   await execa('htpasswd', ['-B', '-b', '-c', htpasswd, 'alice', 'pw-alice']);
   for (const user of ['bob', 'root']) await execa('htpasswd', ['-B', '-b', htpasswd, user, `pw-${user}`]);
@@ -72,9 +78,10 @@ beforeAll(async () => {
   await writeFile(config, JSON.stringify({ admins: ['root'] }));
   openStore = join(ws.dir, 'open');
   [open, authed, anonymous] = await Promise.all([
-    startServe(['--store', openStore, '--repo', repo, '--sweep-interval', '1s', '--max-seconds-to-live', '1h'], {
-      HOME: ws.dir,
-    }),
+    startServe(
+      ['--store', openStore, '--repo', repo, '--repo', other, '--sweep-interval', '1s', '--max-seconds-to-live', '1h'],
+      { HOME: ws.dir },
+    ),
     startServe(['--store', join(ws.dir, 'authed'), '--repo', repo, '--auth', htpasswd, '--config', config], {
       HOME: ws.dir,
     }),
@@ -126,10 +133,18 @@ describe('templates serve: /api/1/jobs', () => {
     expect(seen.at(-1)).toBe('done');
     expect(seen.every((state) => ['wait', 'fetching', 'done'].includes(state))).toBe(true);
     const done = (await api(open, 'GET', `/api/1/jobs/${id}`)).json;
-    expect(done).toMatchObject({ state: 2, state_name: 'done', result_repofile: `${open.url}/repos/jobs/${id}.json` });
+    expect(done).toMatchObject({
+      state: 2,
+      state_name: 'done',
+      result_repofile: `${open.url}/repos/jobs/${id}.json`,
+      result_repofiles: { up: `${open.url}/repos/jobs/${id}/up.json` },
+    });
     expect(Date.parse(done.time_to_expire) - Date.parse(done.time_done)).toBe(3000);
     // The result repository lists exactly the pinned versions, raw and qcow2; a neighbour fetches from it.
     const repo = (await (await fetch(done.result_repofile)).json()) as any;
+    // Under the upstream repository's name: a neighbour's entries are the same whichever job brought them.
+    expect(repo.name).toBe('up');
+    expect(await (await fetch(done.result_repofiles.up)).json()).toEqual(repo);
     expect(Object.keys(repo.templates).sort()).toEqual(['a', 'a-qcow2', 'b', 'b-qcow2']);
     expect(repo.templates['a-qcow2'].versions.v1).toMatchObject({
       source: 'cache-qcow2',
@@ -141,12 +156,12 @@ describe('templates serve: /api/1/jobs', () => {
     expect(JSON.parse((await execa('qemu-img', ['info', '--output=json', qcow2])).stdout).format).toBe('qcow2');
     const neighbour = join(ws.dir, 'neighbour');
     const fetched = await runCli(
-      ['fetch', '--store', neighbour, '--repo', done.result_repofile, `job-${id}:a:v1`, `job-${id}:b-qcow2:v1`],
+      ['fetch', '--store', neighbour, '--repo', done.result_repofile, 'up:a', 'up:b-qcow2:v1'],
       { HOME: ws.dir },
     );
     expect(fetched.exitCode, fetched.stderr + fetched.stdout).toBe(0);
-    expect(await digestOf(join(neighbour, `job-${id}:a:v1`))).toBe(await digestOf(join(ws.dir, 'a.raw')));
-    expect(await digestOf(join(neighbour, `job-${id}:b-qcow2:v1`))).toBe(await digestOf(join(ws.dir, 'b.raw')));
+    expect(await digestOf(join(neighbour, 'up:a:v1'))).toBe(await digestOf(join(ws.dir, 'a.raw')));
+    expect(await digestOf(join(neighbour, 'up:b-qcow2:v1'))).toBe(await digestOf(join(ws.dir, 'b.raw')));
     // Expiry: the sweeper (every second) removes the job and frees both entries.
     const removed = await until(open, id, 'removed');
     expect(removed.removed_by).toBe('expiry');
@@ -154,6 +169,39 @@ describe('templates serve: /api/1/jobs', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     expect(withoutLockFiles(await readdir(openStore)).filter((n) => n.startsWith('up:'))).toEqual([]);
     expect((await api(open, 'GET', `/repos/jobs/${id}.json`)).status).toBe(409);
+  });
+
+  it('gives a job spanning two repositories a result repository for each, under its name; a neighbour fetches by upstream names', async () => {
+    const { json: job } = await api(open, 'POST', '/api/1/jobs', { refs: ['up:c', 'other:a'], seconds_to_live: 600 });
+    const done = await until(open, job.id, 'done');
+    expect(Object.keys(done.result_repofiles).sort()).toEqual(['other', 'up']);
+    const other = (await (await fetch(done.result_repofiles.other)).json()) as any;
+    expect(other.name).toBe('other');
+    expect(Object.keys(other.templates)).toEqual(['a']);
+    expect(((await (await fetch(done.result_repofile)).json()) as any).name).toBe('up');
+    const missing = await api(open, 'GET', `/repos/jobs/${job.id}/nope.json`);
+    expect(missing.status).toBe(404);
+    expect(missing.json.error.code).toBe('REPO_NOT_FOUND');
+    const neighbour = join(ws.dir, 'neighbour-2');
+    const fetched = await runCli(
+      [
+        'fetch',
+        '--store',
+        neighbour,
+        '--repo',
+        done.result_repofiles.other,
+        '--repo',
+        done.result_repofiles.up,
+        'other:a',
+        'up:c',
+      ],
+      { HOME: ws.dir },
+    );
+    expect(fetched.exitCode, fetched.stderr).toBe(0);
+    expect(withoutLockFiles(await readdir(neighbour)).filter((n) => !n.includes('.'))).toEqual(
+      expect.arrayContaining(['other:a:v1', 'up:c:v1']),
+    );
+    await api(open, 'DELETE', `/api/1/jobs/${job.id}`);
   });
 
   it("holds a done job's entries: prune and rm refuse them (ENTRY_IN_USE), info names the job; removing the job frees them", async () => {

@@ -1,12 +1,13 @@
 // /api/1/jobs: on-demand jobs (reference 002's model) over the job service; events as SSE; each job's result repository.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TemplatesError, isTemplatesError } from '../../errors.js';
 import { JOB_STATES, jobJson, parseState, type Job } from '../../jobs/model.js';
 import { readQcow2, type Qcow2Rendition } from '../../manage/qcow2.js';
 import { isValidName } from '../../repository/reference.js';
 import { entryName, parseEntryName } from '../../store/layout.js';
 import type { ServerDeps } from '../deps.js';
-import { jobRepositoryJson } from '../job-repofile.js';
+import { jobRepositories, jobRepositoryJson } from '../job-repofile.js';
+import { hrefName } from '../request-path.js';
 import { streamJobEvents } from '../job-events.js';
 
 const JOBS = '/api/1/jobs';
@@ -86,9 +87,12 @@ function submitted(submit: () => Job): Job {
   }
 }
 
-/** A job as the API shows it: a done job links its result repository. */
+/** A job as the API shows it: a done job links its result repositories (one per upstream repository, by name). */
 export function jobResource(deps: ServerDeps, request: FastifyRequest, job: Job): Record<string, unknown> {
-  return jobJson(job, job.state === JOB_STATES.done ? `${deps.baseUrl(request)}/repos/jobs/${job.id}.json` : null);
+  if (job.state !== JOB_STATES.done) return jobJson(job, null);
+  const base = `${deps.baseUrl(request)}/repos/jobs/${job.id}`;
+  const repofiles = Object.fromEntries(jobRepositories(job).map((name) => [name, `${base}/${hrefName(name)}.json`]));
+  return jobJson(job, { repofile: `${base}.json`, repofiles });
 }
 
 export function jobsRoutes(app: FastifyInstance, deps: ServerDeps): void {
@@ -184,24 +188,40 @@ export function jobsRoutes(app: FastifyInstance, deps: ServerDeps): void {
     return reply;
   });
 
-  app.get('/repos/jobs/:file', async (request, reply) => {
-    const match = /^([1-9]\d{0,15})\.json$/.exec((request.params as { file: string }).file);
-    if (!match) throw new TemplatesError('JOB_NOT_FOUND', 'job repositories are /repos/jobs/ID.json');
-    const job = jobs.service.get(Number(match[1]));
+  /** A done job's result repository: `ID.json` is its first upstream repository's, `ID/REPO.json` any one's. */
+  const resultRepository = async (request: FastifyRequest, reply: FastifyReply, id: number, repository?: string) => {
+    const job = jobs.service.get(id);
     if (job.state !== JOB_STATES.done)
       throw new TemplatesError('JOB_CONFLICT', `job ${job.id} is not done, so it has no result repository`, {
         hint: `see GET ${JOBS}/${job.id}`,
+      });
+    const names = jobRepositories(job);
+    const name = repository ?? names[0];
+    if (name === undefined || !names.includes(name))
+      throw new TemplatesError('REPO_NOT_FOUND', `job ${job.id} has no versions of a repository "${repository}"`, {
+        hint: `its result repositories: ${names.join(', ')}`,
       });
     const renditions = new Map<string, Qcow2Rendition>();
     if (job.results.includes('qcow2')) {
       for (const ref of job.refs) {
         const key = parseEntryName(ref.version, isValidName);
-        const rendition = key ? await readQcow2(deps.store, key) : undefined;
+        const rendition = key?.repository === name ? await readQcow2(deps.store, key) : undefined;
         if (key && rendition) renditions.set(entryName(key), rendition);
       }
     }
     return reply
       .type('application/json')
-      .send(jobRepositoryJson(job, await deps.catalogue(), renditions, `${base(request)}/repos/`));
+      .send(jobRepositoryJson(job, name, await deps.catalogue(), renditions, `${base(request)}/repos/`));
+  };
+  app.get('/repos/jobs/:file', async (request, reply) => {
+    const match = /^(.*)\.json$/.exec((request.params as { file: string }).file);
+    if (!match) throw new TemplatesError('JOB_NOT_FOUND', 'job repositories are /repos/jobs/ID.json');
+    return resultRepository(request, reply, jobId({ id: match[1] }));
+  });
+  app.get('/repos/jobs/:id/:file', async (request, reply) => {
+    const params = request.params as { id: string; file: string };
+    const name = /^([A-Za-z0-9._+-]+)\.json$/.exec(params.file)?.[1];
+    if (!name) throw new TemplatesError('REPO_NOT_FOUND', 'job repositories are /repos/jobs/ID/REPO.json');
+    return resultRepository(request, reply, jobId(params), name);
   });
 }
