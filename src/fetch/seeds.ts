@@ -26,7 +26,8 @@ const sameSizes = (a: ChunkSizes, b: ChunkSizes) => a.min === b.min && a.avg ===
 async function seedIndex(store: Store, key: VersionKey, image: string, sizes: ChunkSizes, signal?: AbortSignal) {
   const path = chunkIndexPath(store.root, key);
   const [imageInfo, indexInfo] = await Promise.all([stat(image), stat(path).catch(() => undefined)]);
-  if (indexInfo && indexInfo.mtimeMs === imageInfo.mtimeMs) {
+  // utimes sets the image's mtime to about the millisecond (a Date, through a double): equal within one.
+  if (indexInfo && Math.abs(indexInfo.mtimeMs - imageInfo.mtimeMs) < 1) {
     try {
       const kept = parseIndex(await readFile(path), path, imageInfo.size);
       if (sameSizes(kept.sizes, sizes) && kept.length === imageInfo.size) return kept.chunks;
