@@ -129,7 +129,12 @@ export async function planDelta(
     ...(signal ? { signal } : {}),
   });
   const zeroId = zeroIds();
-  const isZero = (chunk: IndexedChunk) => chunk.id === zeroId(chunk.size);
+  // Over zeros the rolling hash is constant: it cuts at every min or at max, so a chunk of zeros is min or max bytes
+  // long, or the image's last. Other sizes are never hashed as zeros (each would cost a hash of that many bytes).
+  const last = index.chunks.at(-1);
+  const isZero = (chunk: IndexedChunk) =>
+    (chunk.size === index.sizes.max || chunk.size === index.sizes.min || chunk === last) &&
+    chunk.id === zeroId(chunk.size);
   const [seeds, resumed] = await Promise.all([
     findSeeds(store, key, index.sizes as ChunkSizes, signal),
     partial ? resumable(partial, index, isZero, signal) : { exists: false, present: new Set<number>() },

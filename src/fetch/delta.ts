@@ -1,17 +1,18 @@
 // A delta fetch (docs/delta.md): the version's chunk index, its chunks found in stored images, only the others downloaded.
-import { createHash } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
+import { finished } from 'node:stream/promises';
 import type { ChunkIndex, IndexedChunk } from '../chunks/caibx.js';
 import { chunkId } from '../chunks/chunker.js';
 import type { Context } from '../context.js';
 import { abortError, storeIoError } from '../errors.js';
-import { type Digest, sameDigest } from '../repository/digest.js';
+import { type Digest, type HashAlgorithm, sameDigest } from '../repository/digest.js';
 import type { VersionKey } from '../store/layout.js';
 import { makeRoom } from '../store/room.js';
 import type { Store } from '../store/store.js';
 import { fetchChunkFile } from './chunk-files.js';
 import { type DeltaPlan, type DeltaReport, planDelta } from './delta-plan.js';
 import { mismatch } from './download-errors.js';
+import { ParallelHasher } from './parallel-hasher.js';
 import { readHash } from './source.js';
 
 /** Chunk downloads in flight at once (casync fetches one at a time). */
@@ -58,6 +59,7 @@ export async function deltaDownload(
     throw storeIoError(error, partial, 'cannot create');
   });
   const readers = new Map<string, FileHandle>([[partial, output]]);
+  const hash = imageHasher(digest.algorithm);
   try {
     await assemble(
       plan,
@@ -69,7 +71,7 @@ export async function deltaDownload(
         isZero,
         readers,
         output,
-        hash: createHash(digest.algorithm),
+        hash,
         digest,
         location,
         path: partial,
@@ -80,9 +82,36 @@ export async function deltaDownload(
     );
   } finally {
     readers.delete(partial);
-    await Promise.all([output.close(), ...[...readers.values()].map((reader) => reader.close())]);
+    await Promise.all([output.close(), hash.close(), ...[...readers.values()].map((reader) => reader.close())]);
   }
   return { path: partial, location, size: index.length, digest, report, index: data };
+}
+
+interface ImageHasher {
+  update(data: Buffer): Promise<void>;
+  digest(): Promise<Digest>;
+  close(): Promise<void>;
+}
+
+/**
+ * The image's digest taken on a worker thread as it is assembled (ParallelHasher), while this thread reads seeds and
+ * checks each chunk's id: on the bench pair, the two hashes on one core were a third of the delta's time.
+ */
+function imageHasher(algorithm: HashAlgorithm): ImageHasher {
+  const hasher = new ParallelHasher(algorithm);
+  // Its pass-through side is not needed.
+  hasher.resume();
+  return {
+    // Resolves once the worker's batch holds the bytes (the write's callback): the caller may then reuse `data`.
+    update: (data) =>
+      new Promise<void>((resolve, reject) => hasher.write(data, (error) => (error ? reject(error) : resolve()))),
+    async digest() {
+      hasher.end();
+      await finished(hasher);
+      return hasher.digest();
+    },
+    close: () => hasher.close(),
+  };
 }
 
 interface Assembly {
@@ -94,12 +123,23 @@ interface Assembly {
   isZero: (chunk: IndexedChunk) => boolean;
   readers: Map<string, FileHandle>;
   output: FileHandle;
-  hash: ReturnType<typeof createHash>;
+  hash: ImageHasher;
   digest: Digest;
   location: string;
   path: string;
   onBytes?: (fetched: number, total: number) => void;
   signal?: AbortSignal;
+}
+
+/** An open handle on `path` (a seed, or the partial file), kept for the whole assembly. */
+async function readerFor(a: Assembly, path: string): Promise<FileHandle | undefined> {
+  let reader = a.readers.get(path);
+  if (!reader) {
+    reader = await open(path, 'r').catch(() => undefined);
+    if (!reader) return undefined;
+    a.readers.set(path, reader);
+  }
+  return reader;
 }
 
 /** A chunk's bytes read from `path` at `offset`, when they still hash to its id (a changed seed is not trusted). */
@@ -109,21 +149,36 @@ async function readChecked(
   offset: number,
   chunk: IndexedChunk,
 ): Promise<Buffer | undefined> {
-  let reader = a.readers.get(path);
-  if (!reader) {
-    reader = await open(path, 'r').catch(() => undefined);
-    if (!reader) return undefined;
-    a.readers.set(path, reader);
-  }
+  const reader = await readerFor(a, path);
+  if (!reader) return undefined;
   const buffer = Buffer.allocUnsafe(chunk.size);
   const { bytesRead } = await reader.read(buffer, 0, chunk.size, offset);
   return bytesRead === chunk.size && chunkId(buffer) === chunk.id ? buffer : undefined;
 }
 
-/** A chunk's bytes from a seed. */
-async function fromSeed(a: Assembly, chunk: IndexedChunk): Promise<Buffer | undefined> {
-  const at = a.seeded.get(chunk.id);
-  return at ? readChecked(a, at.path, at.offset, chunk) : undefined;
+/** The most bytes copied from a seed in one read and one write. */
+const RUN_BYTES = 2 * 1024 * 1024;
+
+/**
+ * From chunk `i`: the chunks that come from one seed at consecutive offsets (an unchanged stretch of the image), read
+ * and written as one range. Undefined when chunk `i` does not come from a seed.
+ */
+function seedRun(a: Assembly, index: ChunkIndex, i: number) {
+  const from = (k: number) => {
+    const chunk = index.chunks[k];
+    return chunk && !a.isZero(chunk) && !a.present.has(k) ? a.seeded.get(chunk.id) : undefined;
+  };
+  const first = from(i);
+  if (!first) return undefined;
+  let end = i + 1;
+  let bytes = index.chunks[i]!.size;
+  for (let at = from(end); at; at = from(end)) {
+    const size = index.chunks[end]!.size;
+    if (at.path !== first.path || at.offset !== first.offset + bytes || bytes + size > RUN_BYTES) break;
+    bytes += size;
+    end++;
+  }
+  return { end, path: first.path, offset: first.offset, bytes };
 }
 
 /** One chunk from the source's chunk store, checked. */
@@ -159,44 +214,69 @@ async function assemble(plan: DeltaPlan, index: ChunkIndex, a: Assembly, report:
       pending.set(ahead, fetching);
     }
   };
+  /** A chunk the seed did not hold after all (changed since it was indexed): fetched, and counted so. */
+  const refetch = async (chunk: IndexedChunk) => {
+    const data = await fetchChunk(plan, chunk, a.signal);
+    report.fetchedChunks++;
+    report.fetchedBytes += chunk.size;
+    report.reusedBytes -= chunk.size;
+    fetched += chunk.size;
+    a.onBytes?.(fetched, report.fetchedBytes);
+    return data;
+  };
+  const write = (data: Buffer, offset: number) =>
+    a.output.write(data, 0, data.length, offset).catch((error: unknown) => {
+      throw storeIoError(error, a.path, 'cannot write');
+    });
+  // Reused for every stretch: the hasher has copied it and the write is done before the next.
+  const runBuffer = Buffer.allocUnsafe(RUN_BYTES);
   await a.output.truncate(index.length);
-  for (const [i, chunk] of index.chunks.entries()) {
+  for (let i = 0; i < index.chunks.length; ) {
+    const chunk = index.chunks[i]!;
     if (a.signal?.aborted) throw abortError(a.signal);
     prefetch(i);
     if (a.isZero(chunk)) {
       if (a.resumed) await clearRange(a, chunk, zeros);
-      a.hash.update(zeros.subarray(0, chunk.size));
+      await a.hash.update(zeros.subarray(0, chunk.size));
+      i++;
       continue;
     }
     if (a.present.has(i)) {
       const data = await readChecked(a, a.path, chunk.offset, chunk);
       if (data) {
-        a.hash.update(data);
+        await a.hash.update(data);
+        i++;
         continue;
       }
     }
-    const isFetched = pending.has(i);
-    let data = isFetched ? await pending.get(i)! : await fromSeed(a, chunk);
-    pending.delete(i);
-    let seedFailed = false;
-    if (!data) {
-      // The seed changed since it was indexed: this chunk is fetched after all.
-      seedFailed = true;
-      data = await fetchChunk(plan, chunk, a.signal);
-      report.fetchedChunks++;
-      report.fetchedBytes += chunk.size;
-      report.reusedBytes -= chunk.size;
+    const run = pending.has(i) ? undefined : seedRun(a, index, i);
+    if (run) {
+      // One read and one write for the stretch; each chunk still checked against its id.
+      const buffer = runBuffer.subarray(0, run.bytes);
+      const reader = await readerFor(a, run.path);
+      const { bytesRead } = reader ? await reader.read(buffer, 0, run.bytes, run.offset) : { bytesRead: 0 };
+      for (let k = i, at = 0; k < run.end; k++) {
+        const part = index.chunks[k]!;
+        const slice = buffer.subarray(at, at + part.size);
+        if (at + part.size > bytesRead || chunkId(slice) !== part.id) (await refetch(part)).copy(slice);
+        at += part.size;
+      }
+      await a.hash.update(buffer);
+      await write(buffer, chunk.offset);
+      i = run.end;
+      continue;
     }
-    if (isFetched || seedFailed) {
+    let data = pending.has(i) ? await pending.get(i)! : undefined;
+    pending.delete(i);
+    if (data) {
       fetched += chunk.size;
       a.onBytes?.(fetched, report.fetchedBytes);
-    }
-    a.hash.update(data);
-    await a.output.write(data, 0, data.length, chunk.offset).catch((error: unknown) => {
-      throw storeIoError(error, a.path, 'cannot write');
-    });
+    } else data = await refetch(chunk);
+    await a.hash.update(data);
+    await write(data, chunk.offset);
+    i++;
   }
   await a.output.sync();
-  const actual: Digest = { algorithm: a.digest.algorithm, hex: a.hash.digest('hex') };
+  const actual = await a.hash.digest();
   if (!sameDigest(actual, a.digest)) throw mismatch(a.location, a.digest, actual, 'image assembled from chunks');
 }
