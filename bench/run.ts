@@ -8,6 +8,17 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { freePort, nginxConf, startNginx } from '../test/helpers/nginx.js';
+import {
+  CASYNC_MAKE,
+  DELTA,
+  DELTA_CASYNC,
+  DELTA_SLOW,
+  DELTA_WHOLE,
+  DELTA_WHOLE_SLOW,
+  type DeltaFacts,
+  INDEX_CHUNKS,
+  startDeltaBench,
+} from './delta.js';
 import { startOciBench, type OciFacts } from './oci.js';
 import { serveRound, type ServeFacts } from './serve.js';
 
@@ -19,9 +30,9 @@ const www = join(cache, 'www');
 const bin = join(project, 'bin', 'templates');
 const probe = join(here, 'rss-probe.js');
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
-/** BENCH_ONLY=fetch, serve or oci: only those cases (the full run takes a while). */
+/** BENCH_ONLY=fetch, serve, oci or delta: only those cases (the full run takes a while). */
 const ONLY = process.env.BENCH_ONLY;
-const runs = (part: 'fetch' | 'serve' | 'oci') => !ONLY || ONLY === part;
+const runs = (part: 'fetch' | 'serve' | 'oci' | 'delta') => !ONLY || ONLY === part;
 const MiB = 1024 * 1024;
 /** Small templates for `fetch A B C …` (bench/images.sh builds them). */
 const SMALL = 10;
@@ -261,10 +272,26 @@ function record(name: string, seconds: number, extra: { rssKiB?: number; sparse?
   samples.set(name, sample);
 }
 
+/** The delta cases' rounds alone (BENCH_ONLY=delta): they need only the version pair. */
+async function deltaOnly(): Promise<number> {
+  const delta = await startDeltaBench({ bin, work, cache, probe, run, shell, record });
+  const deltaFacts: DeltaFacts[] = [];
+  try {
+    for (let round = 1; round <= ROUNDS; round++) {
+      console.error(`bench: delta round ${round} of ${ROUNDS}`);
+      deltaFacts.push(await delta.round(round));
+    }
+  } finally {
+    await delta.close();
+  }
+  return report({ serveFacts: [], ociFacts: [], deltaFacts });
+}
+
 async function main(): Promise<number> {
-  await run('bash', [join(project, 'bench', 'images.sh')]);
+  await run('bash', [join(project, 'bench', 'images.sh'), ...(ONLY === 'delta' ? ['delta'] : [])]);
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
+  if (ONLY === 'delta') return deltaOnly();
   const d = await digests();
   const nonZeroBytes = Number(await readFile(join(cache, 'nonzero-blocks'), 'utf8')) * 4096;
   const xzSize = (await stat(join(cache, 'disk.raw.xz'))).size;
@@ -281,6 +308,8 @@ async function main(): Promise<number> {
   const crowdDownloads: number[] = [];
   const serveFacts: ServeFacts[] = [];
   const ociFacts: OciFacts[] = [];
+  const deltaFacts: DeltaFacts[] = [];
+  const delta = runs('delta') ? await startDeltaBench({ bin, work, cache, probe, run, shell, record }) : undefined;
   const oci = runs('oci')
     ? await startOciBench({
         bin,
@@ -332,6 +361,7 @@ async function main(): Promise<number> {
       console.error(`bench: round ${round} of ${ROUNDS}`);
       if (runs('serve')) serveFacts.push(await serveRound({ bin, work, repo, url, run, shell, record }, round));
       if (oci) ociFacts.push(await oci.round(round));
+      if (delta) deltaFacts.push(await delta.round(round));
       if (!runs('fetch')) continue;
       const xzUrl = url('multi/disk.xz');
       await base(FLOOR, `curl -s ${xzUrl} | xz -T0 -dc > file`);
@@ -431,7 +461,7 @@ async function main(): Promise<number> {
       await rm(crowdStore, { recursive: true, force: true });
     }
 
-    if (!runs('fetch')) return report({ serveFacts, ociFacts });
+    if (!runs('fetch')) return report({ serveFacts, ociFacts, deltaFacts });
     // Resume: kill a fetch once half the .xz has arrived, fetch again, count what the server sends again.
     console.error('bench: resume and 8 GiB cases');
     const resumeStore = join(work, 'resume');
@@ -479,9 +509,10 @@ async function main(): Promise<number> {
     await indexOnce(INDEX_XZ, ['--formats', 'xz']);
     if (!process.env.BENCH_SKIP_ZST_INDEX) await indexOnce(INDEX_BOTH, []);
     await rm(pub, { recursive: true, force: true });
-    return report({ fetch: { resumeShare, killedAt, crowdDownloads }, serveFacts, ociFacts });
+    return report({ fetch: { resumeShare, killedAt, crowdDownloads }, serveFacts, ociFacts, deltaFacts });
   } finally {
     await oci?.stop();
+    await delta?.close();
     await nginx.stop();
     await rm(work, { recursive: true, force: true });
   }
@@ -502,6 +533,7 @@ function report(facts: {
   fetch?: { resumeShare: number; killedAt: number; crowdDownloads: number[] };
   serveFacts: ServeFacts[];
   ociFacts: OciFacts[];
+  deltaFacts: DeltaFacts[];
 }): number {
   const extra = facts.fetch;
   const med = (name: string) => median(samples.get(name)!.seconds);
@@ -566,6 +598,11 @@ function report(facts: {
     'fetch from upstream directly (multi-block xz, compressed_hash)',
     1.15,
   );
+  // Delta: a version pair (1 GiB ext4, v2 rebuilt from its directory); the same run's whole fetch and casync.
+  add(DELTA, DELTA_WHOLE, 1.0);
+  add(DELTA_SLOW, DELTA_WHOLE_SLOW, 0.35);
+  add(DELTA, DELTA_CASYNC, 0.5);
+  add(INDEX_CHUNKS, CASYNC_MAKE, 1.2);
   add('fetch oci:// from the registry', 'curl BLOB_URL | xz -T0 -dc > f; sync f', 1.1);
   add('push to the registry (kept .xz)', 'curl -T of the blob to the registry (POST, PUT)', 1.2);
 
@@ -595,6 +632,7 @@ function report(facts: {
       sent.every((n) => n === 0),
     ]);
   }
+  if (facts.deltaFacts.length) checks.push(...deltaChecks(facts.deltaFacts));
   if (!extra) return printReport(rows, checks, med);
   const downloads = extra.crowdDownloads;
   const rss = rows.filter((row) => row.rss !== undefined).map((row) => row.rss!);
@@ -624,6 +662,39 @@ function report(facts: {
     ],
   );
   return printReport(rows, checks, med);
+}
+
+/** What the delta rounds moved: ratios of bytes on the wire, the chunk store's size, peak RSS. */
+function deltaChecks(facts: DeltaFacts[]): Array<[string, string, boolean]> {
+  const m = (pick: (f: DeltaFacts) => number) => median(facts.map(pick));
+  const mib = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
+  const ours = m((f) => f.ours);
+  const casync = m((f) => f.casync);
+  const casyncDefault = facts[0]!.casyncDefault;
+  const rss = Math.max(...facts.map((f) => f.rssMiB));
+  return [
+    [
+      'delta: bytes moved ÷ casync extract --seed, same sizes (8K:32K:128K)',
+      `${(ours / casync).toFixed(3)} (${mib(ours)} against ${mib(casync)}; target ≤ 1.02)`,
+      ours / casync <= 1.02,
+    ],
+    [
+      "delta: bytes moved at our sizes ÷ casync's at its defaults (16K:64K:256K), information",
+      casyncDefault ? `${(ours / casyncDefault).toFixed(3)} (${mib(casyncDefault)} for casync)` : 'not measured',
+      true,
+    ],
+    [
+      'delta: bytes moved ÷ the whole .zst of v2, information',
+      `${(ours / m((f) => f.zst)).toFixed(3)} (whole fetch moved ${mib(m((f) => f.whole))})`,
+      true,
+    ],
+    [
+      'delta: chunk store of v1 and v2 ÷ their two .zst files, information',
+      `${(m((f) => f.chunkStore) / m((f) => f.twoZst)).toFixed(2)} (${mib(m((f) => f.chunkStore))} against ${mib(m((f) => f.twoZst))})`,
+      true,
+    ],
+    ['delta: peak RSS of a delta fetch', `${rss.toFixed(0)} MiB (target ≤ 150)`, rss <= 150],
+  ];
 }
 
 function printReport(rows: Row[], checks: Array<[string, string, boolean]>, med: (name: string) => number): number {
