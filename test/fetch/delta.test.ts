@@ -242,7 +242,7 @@ describe('delta fetch', () => {
         const good = await readFile(path);
         // Its size as listed, one byte of an id changed: only its digest tells.
         const other = Buffer.from(good);
-        other[other.length - 60] ^= 0xff;
+        other.writeUInt8(other.readUInt8(other.length - 60) ^ 0xff, other.length - 60);
         await writeFile(path, other);
         return () => writeFile(path, good);
       },
