@@ -255,6 +255,8 @@ describe('templates path and resolve', () => {
       size: null,
       format: null,
       signature: { state: 'unsigned' },
+      // The repository lists no chunk index (delta.test.ts covers one that does).
+      delta: null,
     });
     const human = await runCli(['resolve', '--repo', repo, 'r:tpl']);
     expect(human.stdout).toContain(`${ws.baseurl}tpl/v1.raw.xz`);
