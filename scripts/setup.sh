@@ -23,6 +23,8 @@ command -v minisign >/dev/null || need+=(minisign) # tests: signatures checked b
 command -v chromium >/dev/null || need+=(chromium) # tests: the dashboard in a real headless browser (playwright-core drives it)
 command -v mkfs.xfs >/dev/null || [ -x /usr/sbin/mkfs.xfs ] || [ -x /sbin/mkfs.xfs ] || need+=(xfsprogs) # tests: clone --copy reflinks on a loop-mounted XFS
 command -v casync >/dev/null || need+=(casync) # tests: casync make gives the same .caibx as ours, and casync extract reads our chunk stores
+command -v lxc >/dev/null || need+=(lxd-client) # tests: lxc (no daemon) lists, shows and exports serve's simplestreams images
+command -v openssl >/dev/null || need+=(openssl) # tests: a self-signed certificate for serve --tls-cert
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq

@@ -29,6 +29,8 @@ export interface Settings {
   tokenTtlSeconds: Setting<number>;
   secretFile: Setting<string>;
   publicUrl: Setting<string>;
+  tlsCert: Setting<string>;
+  tlsKey: Setting<string>;
   graceSeconds: Setting<number>;
   minFreeBytes: Setting<number>;
   workers: Setting<number>;
@@ -106,6 +108,16 @@ export const SETTINGS: Record<keyof Settings, { env: string; kind: Kind; describ
     env: 'TEMPLATES_PUBLIC_URL',
     kind: 'string',
     describe: 'serve: the URL neighbours use (behind a proxy); empty: the listening address',
+  },
+  tlsCert: {
+    env: 'TEMPLATES_TLS_CERT',
+    kind: 'string',
+    describe: 'serve: a PEM certificate (chain): serve https only, read again on SIGHUP; empty: plain http',
+  },
+  tlsKey: {
+    env: 'TEMPLATES_TLS_KEY',
+    kind: 'string',
+    describe: "serve: the certificate's PEM private key",
   },
   graceSeconds: {
     env: 'TEMPLATES_GRACE_SECONDS',
@@ -200,6 +212,8 @@ const DEFAULTS = {
   tokenTtlSeconds: 3600,
   secretFile: '',
   publicUrl: '',
+  tlsCert: '',
+  tlsKey: '',
   graceSeconds: 30,
   minFreeBytes: 1024 ** 3,
   workers: 2,

@@ -11,6 +11,7 @@ import { dashboardRoutes } from './routes/dashboard.js';
 import { healthRoutes } from './routes/health.js';
 import { jobsRoutes } from './routes/jobs.js';
 import { reposRoutes } from './routes/repos.js';
+import { simplestreamsRoutes } from './routes/simplestreams.js';
 import { statusRoutes } from './routes/status.js';
 
 declare module 'fastify' {
@@ -45,6 +46,8 @@ function routeTable(app: FastifyInstance): (path: string) => string[] {
 
 export interface AppOptions {
   authLimits: AuthRouteOptions;
+  /** PEM certificate chain and key: the app answers https only. */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 function unauthorized(
@@ -78,7 +81,8 @@ async function checkAuth(
   const path = request.url.split('?', 1)[0]!;
   // The dashboard's page and files are public: it asks for credentials itself, and shows only what they open.
   if (!tokens || PUBLIC.has(path) || path.startsWith('/ui/')) return undefined;
-  if (anonymous === 'read' && path.startsWith('/repos/')) return undefined;
+  // Catalogues for clients that send no token (lxc) are read as the repositories are.
+  if (anonymous === 'read' && (path.startsWith('/repos/') || path.startsWith('/streams/'))) return undefined;
   const token = parseBearer(request.headers.authorization);
   if (!token && anonymous === 'write') return undefined;
   if (!token) return unauthorized(request, reply, deps, 'no-token', 'this server needs a bearer token');
@@ -98,6 +102,7 @@ async function checkAuth(
 export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<FastifyInstance> {
   const { default: fastify } = await import('fastify');
   const app = fastify({
+    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
     logger: false,
     bodyLimit: BODY_LIMIT,
     routerOptions: { maxParamLength: 1024 },
@@ -170,6 +175,7 @@ export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<F
   healthRoutes(app, deps);
   await authRoutes(app, deps, options.authLimits);
   reposRoutes(app, deps);
+  simplestreamsRoutes(app, deps);
   apiRoutes(app, deps);
   jobsRoutes(app, deps);
   statusRoutes(app, deps);

@@ -12,6 +12,7 @@ import type { Catalogue } from './catalogue.js';
 import type { InventoryCache } from './inventory-cache.js';
 import type { Metrics } from './metrics.js';
 import type { Pulls } from './pulls.js';
+import type { Renditions } from './renditions.js';
 import type { StatusWatch } from './status-watch.js';
 
 export interface RepositoryState {
@@ -49,6 +50,8 @@ export interface ServerDeps {
   /** The served versions as of the current repositories and store snapshot. */
   catalogue(): Promise<Catalogue>;
   pulls: Pulls;
+  /** What serve makes of stored versions for other clients' catalogues (docs/catalogues.md). */
+  renditions: Renditions;
   /** casync's index and chunks of every served version (docs/delta.md). */
   chunks: ChunkSource;
   /** Fetches and pulls in flight and lately ended (the dashboard). */

@@ -11,6 +11,9 @@ export interface Metrics {
   servedBytes: Counter<'file'>;
   /** casync chunks (docs/delta.md): `served` (their files), `reused` (cut from stored images), `pulled` (from upstream). */
   chunkBytes: Counter<'kind'>;
+  /** What each client format served (docs/catalogues.md): requests answered 2xx, and the bytes of their files. */
+  formatRequests: Counter<'format'>;
+  formatBytes: Counter<'format'>;
   pullsInFlight: Gauge;
   requests: Counter<'route' | 'method' | 'status'>;
   duration: Histogram<'route' | 'method'>;
@@ -115,6 +118,18 @@ export async function createMetrics(
       name: 'templates_chunk_bytes_total',
       help: 'Chunk bytes: served (chunk files sent), reused (cut from stored images), pulled (chunk files from upstream).',
       labelNames: ['kind'],
+      registers,
+    }),
+    formatRequests: new client.Counter({
+      name: 'templates_format_requests_total',
+      help: 'Successful requests by client format: lago, casync, simplestreams (catalogues and files).',
+      labelNames: ['format'],
+      registers,
+    }),
+    formatBytes: new client.Counter({
+      name: 'templates_format_bytes_total',
+      help: 'Bytes of image files sent by client format: lago, casync, simplestreams.',
+      labelNames: ['format'],
       registers,
     }),
     pullsInFlight: new client.Gauge({

@@ -1,5 +1,7 @@
 // startServer: the store served to neighbours (templates serve): repositories, pull-through, usage API, metrics, auth.
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createSecureContext, type Server as TlsServer } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
 import type { Context } from '../context.js';
 import { TemplatesError, asTemplatesError } from '../errors.js';
@@ -16,6 +18,7 @@ import { currentCatalogue } from './catalogue.js';
 import { createInventoryCache } from './inventory-cache.js';
 import { createMetrics } from './metrics.js';
 import { createPulls } from './pulls.js';
+import { createRenditions } from './renditions.js';
 import { createChunkSource } from '../fetch/chunk-source.js';
 import { createActivity } from './activity.js';
 import { observeJobs, pullEvents } from './observe.js';
@@ -54,13 +57,20 @@ export interface ServeOptions {
   sweepMs?: number;
   /** The mirrors-and-status scrape: repository locations, every `intervalMs` (0: off; default 5 min when locations are given). */
   status?: { locations: string[]; intervalMs?: number; deep?: boolean };
+  /** PEM files: serve https only (simplestreams clients take nothing else); read again by `reloadTls`. */
+  tls?: { certFile: string; keyFile: string };
   /** One JSON object per request and per pull (default: none). */
   log?: (line: Record<string, unknown>) => void;
 }
 
 export interface RunningServer {
-  /** `http://HOST:PORT` as listening. */
+  /** `http://HOST:PORT` (or https) as listening. */
   url: string;
+  /**
+   * Reads the TLS certificate and key files again and serves new connections with them (a renewed certificate, on
+   * SIGHUP); CONFIG_INVALID, and the old pair kept, when they cannot be read or do not go together.
+   */
+  reloadTls(): Promise<void>;
   /** Stops accepting, lets responses and pulls in flight finish within `graceMs`, then cuts the rest. */
   close(graceMs: number): Promise<void>;
 }
@@ -88,6 +98,37 @@ function repositoryState(
       }
     },
   };
+}
+
+function tlsInvalid(files: { certFile: string; keyFile: string }, error: unknown): TemplatesError {
+  return new TemplatesError(
+    'CONFIG_INVALID',
+    `cannot use the TLS certificate ${files.certFile} with the key ${files.keyFile}: ${(error as Error).message}`,
+    { hint: 'give a PEM certificate (chain) and its PEM private key' },
+    { cause: error },
+  );
+}
+
+/** The certificate and key, checked to go together (tls.createSecureContext) before any server takes them. */
+async function readTls(files: { certFile: string; keyFile: string }): Promise<{ cert: Buffer; key: Buffer }> {
+  const read = (path: string) =>
+    readFile(path).catch((error: unknown) => {
+      throw new TemplatesError(
+        'CONFIG_INVALID',
+        `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+        {
+          hint: 'check --tls-cert and --tls-key',
+        },
+        { cause: error },
+      );
+    });
+  const [cert, key] = await Promise.all([read(files.certFile), read(files.keyFile)]);
+  try {
+    createSecureContext({ cert, key });
+  } catch (error) {
+    throw tlsInvalid(files, error);
+  }
+  return { cert, key };
 }
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
@@ -159,6 +200,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     repositories,
     inventory,
     pulls,
+    renditions: createRenditions({ store, context, signal: shutdown.signal, log }),
     chunks: createChunkSource({
       store,
       context,
@@ -186,7 +228,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     shutdown: shutdown.signal,
     log,
   };
-  const app = await buildApp(deps, { authLimits: options.authLimits ?? { max: 10, windowMs: 60_000 } });
+  const tls = options.tls ? await readTls(options.tls) : undefined;
+  const app = await buildApp(deps, {
+    authLimits: options.authLimits ?? { max: 10, windowMs: 60_000 },
+    ...(tls ? { tls } : {}),
+  });
   let address: string;
   try {
     address = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 7480 });
@@ -202,6 +248,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }
   return {
     url: address,
+    async reloadTls() {
+      if (!options.tls) throw new TemplatesError('USAGE', 'this server was started without TLS: nothing to reload');
+      const pair = await readTls(options.tls);
+      try {
+        (app.server as unknown as TlsServer).setSecureContext(pair);
+      } catch (error) {
+        throw tlsInvalid(options.tls, error);
+      }
+      log({ kind: 'tls', reloaded: true, cert: options.tls.certFile });
+    },
     async close(graceMs) {
       clearInterval(refresh);
       clearInterval(sweeper);

@@ -2,7 +2,7 @@
 import { readdir, stat, statfs } from 'node:fs/promises';
 import { storeIoError } from '../errors.js';
 import { isValidName } from '../repository/reference.js';
-import { compressedPath, entryName, imagePath, parseEntryName, type VersionKey } from './layout.js';
+import { RENDITION_SUFFIXES, compressedPath, entryName, imagePath, parseEntryName, type VersionKey } from './layout.js';
 import { keptFile } from './record.js';
 import { readStoredEntry, type Store, type StoredEntry } from './store.js';
 import { readUsers, type Users } from './users.js';
@@ -37,14 +37,20 @@ export async function summarizeEntry(store: Store, key: VersionKey): Promise<Sto
   // A kept .xz (or .zst) is part of the entry: counted in its sizes, removed with it.
   const kept = keptFile(entry.record);
   const xz = kept ? await stat(compressedPath(store.root, key, kept.compression)).catch(() => undefined) : undefined;
+  // So are the renditions serve made of it for other clients (qcow2, LXD's metadata).
+  const renditions = await Promise.all(
+    RENDITION_SUFFIXES.map((suffix) => stat(`${entry.path}${suffix}`).catch(() => undefined)),
+  );
+  const extra = renditions.reduce((total, r) => total + (r?.size ?? 0), 0);
+  const extraBlocks = renditions.reduce((total, r) => total + (r?.blocks ?? 0), 0);
   const users = await readUsers(store, key);
   const fetchedMs = entry.record?.fetchedAt ? Date.parse(entry.record.fetchedAt) : info.mtimeMs;
   return {
     ref: entryName(key),
     key,
     path: entry.path,
-    size: info.size + (xz?.size ?? 0),
-    diskSize: (info.blocks + (xz?.blocks ?? 0)) * 512,
+    size: info.size + (xz?.size ?? 0) + extra,
+    diskSize: (info.blocks + (xz?.blocks ?? 0) + extraBlocks) * 512,
     fetchedAt: new Date(fetchedMs).toISOString(),
     lastUsed: new Date(Math.max(fetchedMs, users.lastUsedMs ?? 0)).toISOString(),
     source: entry.record?.source ?? null,

@@ -10,6 +10,8 @@
 //   <repo>:<template>:<version>.zst            the verified source .zst instead, when that is what the source served
 //   <repo>:<template>:<version>.qcow2          a qcow2 rendition, made once for a job that asks for one (serve), else absent
 //   <repo>:<template>:<version>.qcow2.hash     its sha256, written before it
+//   <repo>:<template>:<version>.lxd.tar.xz     LXD's metadata tarball for the qcow2 (simplestreams, serve), made with it
+//   <repo>:<template>:<version>.lxd.json       its sha256 and size, and LXD's fingerprint of the pair; written before it
 //   <repo>:<template>:<version>.caibx          its chunk index (casync's), made when it first seeds a delta fetch or kept from one
 //   <repo>:<template>:<version>.lock           per-template lock: lago's, a regular file (0660, never removed) held with flock(2)
 //   <repo>:<template>:<version>.tmp            lago's in-progress download (never written by us)
@@ -72,6 +74,18 @@ export function qcow2HashPath(root: string, key: VersionKey): string {
   return `${imagePath(root, key)}.qcow2.hash`;
 }
 
+/** LXD's metadata tarball of an entry's qcow2 rendition (simplestreams), and what is known of it. */
+export function lxdMetadataPath(root: string, key: VersionKey): string {
+  return `${imagePath(root, key)}.lxd.tar.xz`;
+}
+
+export function lxdRecordPath(root: string, key: VersionKey): string {
+  return `${imagePath(root, key)}.lxd.json`;
+}
+
+/** The files made from an entry for other clients (serve's catalogues): counted in its sizes, removed with it. */
+export const RENDITION_SUFFIXES = ['.qcow2', '.lxd.tar.xz'] as const;
+
 /** The entry's chunk index (casync's `.caibx`), made once when it first seeds a delta fetch (docs/delta.md). */
 export function chunkIndexPath(root: string, key: VersionKey): string {
   return `${imagePath(root, key)}.caibx`;
@@ -88,6 +102,8 @@ export const SIDECAR_SUFFIXES = [
   '.zst',
   '.qcow2',
   '.qcow2.hash',
+  '.lxd.tar.xz',
+  '.lxd.json',
   '.hash',
   '.metadata',
   '.record.json',
@@ -96,7 +112,7 @@ export const SIDECAR_SUFFIXES = [
 ] as const;
 
 /** Suffixes of the files beside images: a name ending in one is never an image (a version named `v1.hash` cannot be listed). */
-const NOT_AN_IMAGE = /\.(xz|zst|qcow2|hash|metadata|record\.json|users|lock|tmp|caibx)$/;
+const NOT_AN_IMAGE = /\.(xz|zst|qcow2|hash|metadata|record\.json|lxd\.json|users|lock|tmp|caibx)$/;
 
 /** The key of a store file name that is an image (`<repo>:<template>:<version>` of valid names), else undefined. */
 export function parseEntryName(name: string, isValidName: (part: string) => boolean): VersionKey | undefined {

@@ -29,7 +29,7 @@ export async function startServe(args: string[], env: Record<string, string> = {
     const timer = setTimeout(() => reject(new Error(`serve did not start in 20 s: ${stderr}`)), 20_000);
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
-      const match = /listening on (http:\/\/\S+)\n/.exec(out);
+      const match = /listening on (https?:\/\/\S+)\n/.exec(out);
       if (match) {
         clearTimeout(timer);
         resolve(match[1]!);

@@ -26,6 +26,7 @@ const EVERY_LAYER = [
   'trust',
   'lockfile',
   'chunks',
+  'catalogues',
 ];
 
 /** Which top-level parts of src/ each part may import (docs/architecture.md). */
@@ -36,6 +37,7 @@ const MAY_USE: Record<string, string[]> = {
   http: ['errors.ts', 'util', 'version.ts'],
   trust: ['errors.ts', 'util'],
   chunks: ['errors.ts'],
+  catalogues: ['errors.ts', 'repository'],
   'context.ts': ['http', 'version.ts', 'trust'],
   repository: ['errors.ts', 'util', 'http', 'context.ts', 'trust'],
   oci: ['errors.ts', 'util', 'http'],
@@ -77,6 +79,7 @@ const MAY_USE: Record<string, string[]> = {
     'status',
     'oci',
     'trust',
+    'catalogues',
   ],
   cli: EVERY_LAYER,
   api: EVERY_LAYER,

@@ -1,5 +1,5 @@
 // `templates serve`: this host's store as the template cache of its neighbours, until SIGTERM/SIGINT (docs/serve.md).
-import { TemplatesError } from '../../errors.js';
+import { TemplatesError, asTemplatesError } from '../../errors.js';
 import { loadRepositories } from '../../repository/find.js';
 import { startServer } from '../../server/serve.js';
 import { openStore } from '../../store/store.js';
@@ -15,7 +15,8 @@ Serves the store over HTTP to neighbours: lago-format repositories at /repos/REP
 come from this store (fetched from upstream on first request, once however many ask), a usage API
 at /api/1/, /metrics for Prometheus, /healthz and /readyz. Prints "listening on http://HOST:PORT"
 when ready; logs one JSON line per request and per pull on stderr. SIGTERM/SIGINT: stops accepting,
-lets responses and pulls in flight finish within --grace, exits 0.
+lets responses and pulls in flight finish within --grace, exits 0. SIGHUP: reads the TLS
+certificate and key again.
 
   --listen HOST:PORT   where to listen (default 127.0.0.1:7480; port 0: any free one)
   --repo PATH|URL      an upstream repository (repeatable); --repos DIR: a directory of them
@@ -26,6 +27,8 @@ lets responses and pulls in flight finish within --grace, exits 0.
   --token-ttl 1h       lifetime of tokens from /auth_token
   --secret-file FILE   token signing secret, created 0600 when missing (default STORE/.serve/secret)
   --public-url URL     the URL neighbours reach this server at (behind a proxy)
+  --tls-cert FILE      serve https with this PEM certificate (chain); SIGHUP reads it again
+  --tls-key FILE       its PEM private key (both or neither)
   --grace 30s          time for work in flight at shutdown
   --min-free BYTES     /readyz fails below this much free space (default 1 GiB)
   --workers N          on-demand jobs fetching at once (default 2; docs/jobs.md)
@@ -44,6 +47,8 @@ type ServeValues = CommonValues & {
   'token-ttl'?: string;
   'secret-file'?: string;
   'public-url'?: string;
+  'tls-cert'?: string;
+  'tls-key'?: string;
   grace?: string;
   'min-free'?: string;
   workers?: string;
@@ -82,6 +87,8 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       'token-ttl': { type: 'string' },
       'secret-file': { type: 'string' },
       'public-url': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       grace: { type: 'string' },
       'min-free': { type: 'string' },
       workers: { type: 'string' },
@@ -113,6 +120,12 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   const minFree = values['min-free'] !== undefined ? Number(values['min-free']) : settings.minFreeBytes.value;
   if (!Number.isFinite(minFree) || minFree < 0)
     throw new TemplatesError('USAGE', `--min-free takes a number of bytes, not ${JSON.stringify(values['min-free'])}`);
+  const certFile = values['tls-cert'] ?? settings.tlsCert.value;
+  const keyFile = values['tls-key'] ?? settings.tlsKey.value;
+  if (Boolean(certFile) !== Boolean(keyFile))
+    throw new TemplatesError('USAGE', 'https needs both --tls-cert and --tls-key', {
+      hint: 'give the PEM certificate and its private key',
+    });
   // The store serve keeps: the same directory, keeping each new entry's verified .xz for its neighbours.
   const store = await openStore({
     root: settings.store.value,
@@ -150,6 +163,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     ...((values['public-url'] ?? settings.publicUrl.value)
       ? { publicUrl: values['public-url'] ?? settings.publicUrl.value }
       : {}),
+    ...(certFile ? { tls: { certFile, keyFile } } : {}),
     minFreeBytes: minFree,
     prunePolicy: configuredPrunePolicy(settings),
     workers,
@@ -167,10 +181,19 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   if (!htpasswd) warn('no --auth: everything this server offers is open to whoever can reach it');
   io.stdout.write(`listening on ${server.url}\n`);
   const graceSeconds = durationSeconds(values.grace, '--grace') ?? settings.graceSeconds.value;
+  // A renewed certificate is taken without a restart; a bad pair is logged and the old one kept.
+  const reload = () =>
+    void server
+      .reloadTls()
+      .catch((error: unknown) =>
+        log({ kind: 'tls', error: asTemplatesError(error).code, message: asTemplatesError(error).toLine() }),
+      );
+  if (certFile) process.on('SIGHUP', reload);
   await new Promise<void>((resolve) => {
     if (io.signal.aborted) resolve();
     else io.signal.addEventListener('abort', () => resolve(), { once: true });
   });
+  process.off('SIGHUP', reload);
   log({ kind: 'shutdown', grace_seconds: graceSeconds, pulls: 'finishing' });
   await server.close(graceSeconds * 1000);
   log({ kind: 'shutdown', done: true });

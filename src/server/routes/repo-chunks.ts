@@ -47,7 +47,11 @@ export async function serveChunk(
   const { entries } = await deps.inventory.get();
   const chunk = await deps.chunks.chunk(repository, id, entries, upstreams);
   if (!chunk) return notServed(reply, `chunk ${id} of ${repository}`);
-  reply.raw.once('finish', () => deps.metrics.chunkBytes.inc({ kind: 'served' }, chunk.file.length));
+  reply.raw.once('finish', () => {
+    deps.metrics.chunkBytes.inc({ kind: 'served' }, chunk.file.length);
+    deps.metrics.formatBytes.inc({ format: 'casync' }, chunk.file.length);
+    deps.metrics.formatRequests.inc({ format: 'casync' });
+  });
   // A chunk is named by its content: it never changes.
   return reply
     .type('application/octet-stream')

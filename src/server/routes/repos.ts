@@ -51,13 +51,17 @@ async function pumpBody(res: ServerResponse, file: string | FileHandle, options:
     .finally(() => handle.close());
 }
 
-/** A stored file with Range, ETag, Last-Modified, If-Range and If-None-Match (@fastify/send's answer; the bytes by pumpBody). */
-async function sendStored(
+/**
+ * A stored file with Range, ETag, Last-Modified, If-Range and If-None-Match (@fastify/send's answer; the bytes by
+ * pumpBody), counted as `file` and for the client `format` that asked (lago's repositories, simplestreams, …).
+ */
+export async function sendStored(
   request: FastifyRequest,
   reply: FastifyReply,
   deps: ServerDeps,
   path: string,
-  file: FileName | 'image.qcow2',
+  file: string,
+  format = 'lago',
 ): Promise<FastifyReply> {
   const { default: send } = await import('@fastify/send');
   const { statusCode, headers, stream } = await send(request.raw, `/${encodeURIComponent(basename(path))}`, {
@@ -70,7 +74,11 @@ async function sendStored(
   // Counted once sent: a 'data' listener on the file stream measurably slows it.
   const length = Number(headers['content-length'] ?? headers['Content-Length']);
   if (request.method === 'GET' && Number.isFinite(length))
-    reply.raw.once('finish', () => deps.metrics.servedBytes.inc({ file }, length));
+    reply.raw.once('finish', () => {
+      deps.metrics.servedBytes.inc({ file }, length);
+      deps.metrics.formatBytes.inc({ format }, length);
+      deps.metrics.formatRequests.inc({ format });
+    });
   const all = { ...headers, 'content-type': CONTENT_TYPE[file] ?? 'application/octet-stream' };
   const range = /^bytes (\d+)-\d+\//.exec(String(headers['content-range'] ?? headers['Content-Range'] ?? ''));
   const start = statusCode === 206 ? Number(range?.[1]) : 0;
