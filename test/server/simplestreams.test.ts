@@ -168,6 +168,13 @@ describe('serve: simplestreams for lxc, over TLS', () => {
     const du = JSON.parse((await runCli(['du', '--json', '--store', cache])).stdout);
     const v2 = du.repositories[0].templates[0].versions.find((v: { name: string }) => v.name === 'v2');
     expect(v2.size).toBeGreaterThan(16 * 1024 * 1024 + (await stat(qcow2)).size - 1);
+    const removed = await runCli(['rm', '--store', cache, 'pub:tpl:v2']);
+    expect(removed.exitCode).toBe(0);
+    const left = (await readdir(cache)).filter((name) => name.startsWith('pub:tpl:v2'));
+    // lago's lock file stays, as lago leaves it.
+    expect(left).toEqual(['pub:tpl:v2.lock']);
+    const images = JSON.parse((await lxc(['image', 'list', 'cache:', '--format=json'])).stdout) as unknown[];
+    expect(images).toHaveLength(1);
   });
 
   it('lxc refuses a file whose bytes do not match the catalogue (Hash mismatch)', async () => {
