@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: [
+      'test/catalogues/formats.test.ts',
       'test/cli/options.test.ts',
       'test/fetch/{sparse-runs,stream-plan}.test.ts',
       'test/house/*.test.ts',

@@ -12,6 +12,7 @@ import { healthRoutes } from './routes/health.js';
 import { jobsRoutes } from './routes/jobs.js';
 import { reposRoutes } from './routes/repos.js';
 import { simplestreamsRoutes } from './routes/simplestreams.js';
+import { vagrantRoutes } from './routes/vagrant.js';
 import { statusRoutes } from './routes/status.js';
 
 declare module 'fastify' {
@@ -82,7 +83,11 @@ async function checkAuth(
   // The dashboard's page and files are public: it asks for credentials itself, and shows only what they open.
   if (!tokens || PUBLIC.has(path) || path.startsWith('/ui/')) return undefined;
   // Catalogues for clients that send no token (lxc) are read as the repositories are.
-  if (anonymous === 'read' && (path.startsWith('/repos/') || path.startsWith('/streams/'))) return undefined;
+  if (
+    anonymous === 'read' &&
+    (path.startsWith('/repos/') || path.startsWith('/streams/') || path.startsWith('/vagrant/'))
+  )
+    return undefined;
   const token = parseBearer(request.headers.authorization);
   if (!token && anonymous === 'write') return undefined;
   if (!token) return unauthorized(request, reply, deps, 'no-token', 'this server needs a bearer token');
@@ -176,6 +181,7 @@ export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<F
   await authRoutes(app, deps, options.authLimits);
   reposRoutes(app, deps);
   simplestreamsRoutes(app, deps);
+  vagrantRoutes(app, deps);
   apiRoutes(app, deps);
   jobsRoutes(app, deps);
   statusRoutes(app, deps);

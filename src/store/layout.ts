@@ -12,6 +12,8 @@
 //   <repo>:<template>:<version>.qcow2.hash     its sha256, written before it
 //   <repo>:<template>:<version>.lxd.tar.xz     LXD's metadata tarball for the qcow2 (simplestreams, serve), made with it
 //   <repo>:<template>:<version>.lxd.json       its sha256 and size, and LXD's fingerprint of the pair; written before it
+//   <repo>:<template>:<version>.box            a Vagrant libvirt box of the qcow2 (serve's Vagrant catalogues)
+//   <repo>:<template>:<version>.box.json       its sha256 and size, written before it
 //   <repo>:<template>:<version>.caibx          its chunk index (casync's), made when it first seeds a delta fetch or kept from one
 //   <repo>:<template>:<version>.lock           per-template lock: lago's, a regular file (0660, never removed) held with flock(2)
 //   <repo>:<template>:<version>.tmp            lago's in-progress download (never written by us)
@@ -83,8 +85,17 @@ export function lxdRecordPath(root: string, key: VersionKey): string {
   return `${imagePath(root, key)}.lxd.json`;
 }
 
+/** A Vagrant libvirt box of the entry (serve's Vagrant catalogues), and its sha256 and size. */
+export function boxPath(root: string, key: VersionKey): string {
+  return `${imagePath(root, key)}.box`;
+}
+
+export function boxRecordPath(root: string, key: VersionKey): string {
+  return `${imagePath(root, key)}.box.json`;
+}
+
 /** The files made from an entry for other clients (serve's catalogues): counted in its sizes, removed with it. */
-export const RENDITION_SUFFIXES = ['.qcow2', '.lxd.tar.xz'] as const;
+export const RENDITION_SUFFIXES = ['.qcow2', '.lxd.tar.xz', '.box'] as const;
 
 /** The entry's chunk index (casync's `.caibx`), made once when it first seeds a delta fetch (docs/delta.md). */
 export function chunkIndexPath(root: string, key: VersionKey): string {
@@ -104,6 +115,8 @@ export const SIDECAR_SUFFIXES = [
   '.qcow2.hash',
   '.lxd.tar.xz',
   '.lxd.json',
+  '.box',
+  '.box.json',
   '.hash',
   '.metadata',
   '.record.json',
@@ -112,7 +125,7 @@ export const SIDECAR_SUFFIXES = [
 ] as const;
 
 /** Suffixes of the files beside images: a name ending in one is never an image (a version named `v1.hash` cannot be listed). */
-const NOT_AN_IMAGE = /\.(xz|zst|qcow2|hash|metadata|record\.json|lxd\.json|users|lock|tmp|caibx)$/;
+const NOT_AN_IMAGE = /\.(xz|zst|qcow2|hash|metadata|record\.json|lxd\.json|box|box\.json|users|lock|tmp|caibx)$/;
 
 /** The key of a store file name that is an image (`<repo>:<template>:<version>` of valid names), else undefined. */
 export function parseEntryName(name: string, isValidName: (part: string) => boolean): VersionKey | undefined {

@@ -61,6 +61,7 @@ const MAY_USE: Record<string, string[]> = {
     'publish',
     'oci',
     'trust',
+    'catalogues',
   ],
   server: [
     'errors.ts',
