@@ -25,9 +25,11 @@ command -v mkfs.xfs >/dev/null || [ -x /usr/sbin/mkfs.xfs ] || [ -x /sbin/mkfs.x
 command -v casync >/dev/null || need+=(casync) # tests: casync make gives the same .caibx as ours, and casync extract reads our chunk stores
 command -v lxc >/dev/null || need+=(lxd-client) # tests: lxc (no daemon) lists, shows and exports serve's simplestreams images
 command -v openssl >/dev/null || need+=(openssl) # tests: a self-signed certificate for serve --tls-cert
-# Without its recommends: vagrant-libvirt would bring libvirt, qemu-system and a kernel (5 minutes); adding boxes needs none.
+# Without their recommends: vagrant-libvirt and libguestfs's would bring libvirt, qemu-system and a kernel (5 minutes);
+# adding boxes and listing or caching templates need none of them.
 lean=()
 command -v vagrant >/dev/null || lean+=(vagrant) # tests: vagrant box add/outdated/update/prune against serve's catalogues
+command -v virt-builder >/dev/null || lean+=(guestfs-tools) # tests: virt-builder --list and --cache-all-templates (no appliance); about 100 s
 if [ ${#need[@]} -gt 0 ] || [ ${#lean[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq

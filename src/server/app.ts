@@ -13,6 +13,7 @@ import { jobsRoutes } from './routes/jobs.js';
 import { reposRoutes } from './routes/repos.js';
 import { simplestreamsRoutes } from './routes/simplestreams.js';
 import { vagrantRoutes } from './routes/vagrant.js';
+import { virtBuilderRoutes } from './routes/virt-builder.js';
 import { statusRoutes } from './routes/status.js';
 
 declare module 'fastify' {
@@ -85,7 +86,10 @@ async function checkAuth(
   // Catalogues for clients that send no token (lxc) are read as the repositories are.
   if (
     anonymous === 'read' &&
-    (path.startsWith('/repos/') || path.startsWith('/streams/') || path.startsWith('/vagrant/'))
+    (path.startsWith('/repos/') ||
+      path.startsWith('/streams/') ||
+      path.startsWith('/vagrant/') ||
+      path.startsWith('/virt-builder/'))
   )
     return undefined;
   const token = parseBearer(request.headers.authorization);
@@ -182,6 +186,7 @@ export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<F
   reposRoutes(app, deps);
   simplestreamsRoutes(app, deps);
   vagrantRoutes(app, deps);
+  virtBuilderRoutes(app, deps);
   apiRoutes(app, deps);
   jobsRoutes(app, deps);
   statusRoutes(app, deps);

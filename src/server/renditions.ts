@@ -2,6 +2,7 @@
 import type { Context } from '../context.js';
 import { asTemplatesError } from '../errors.js';
 import { type LxdImage, type LxdProperties, ensureLxdImage, readLxdImage } from '../manage/lxd-image.js';
+import { type VirtBuilderFile, ensureVirtBuilderFile, readVirtBuilderFile } from '../manage/virt-builder-file.js';
 import { type VagrantBox, ensureVagrantBox, readVagrantBox } from '../manage/vagrant-box.js';
 import type { VersionKey } from '../repository/reference.js';
 import { entryName } from '../store/layout.js';
@@ -15,6 +16,8 @@ export interface Renditions {
   /** The version's Vagrant box, made now when missing (once, as above). */
   box(key: VersionKey, timestamp: number): Promise<VagrantBox>;
   readyBox(key: VersionKey): Promise<VagrantBox | undefined>;
+  /** The file virt-builder gets and its SHA-512, taken once. */
+  virtBuilder(key: VersionKey): Promise<VirtBuilderFile>;
 }
 
 export function createRenditions(options: {
@@ -51,5 +54,8 @@ export function createRenditions(options: {
     readyLxd: (key) => readLxdImage(store, key),
     box: (key, timestamp) => once('vagrant', key, () => ensureVagrantBox(store, key, context, timestamp, signal)),
     readyBox: (key) => readVagrantBox(store, key),
+    virtBuilder: async (key) =>
+      (await readVirtBuilderFile(store, key)) ??
+      once('virt-builder', key, () => ensureVirtBuilderFile(store, key, context, signal)),
   };
 }

@@ -14,6 +14,7 @@
 //   <repo>:<template>:<version>.lxd.json       its sha256 and size, and LXD's fingerprint of the pair; written before it
 //   <repo>:<template>:<version>.box            a Vagrant libvirt box of the qcow2 (serve's Vagrant catalogues)
 //   <repo>:<template>:<version>.box.json       its sha256 and size, written before it
+//   <repo>:<template>:<version>.vb.json        SHA-512 of the file virt-builder gets (its .xz, else the image)
 //   <repo>:<template>:<version>.caibx          its chunk index (casync's), made when it first seeds a delta fetch or kept from one
 //   <repo>:<template>:<version>.lock           per-template lock: lago's, a regular file (0660, never removed) held with flock(2)
 //   <repo>:<template>:<version>.tmp            lago's in-progress download (never written by us)
@@ -94,6 +95,11 @@ export function boxRecordPath(root: string, key: VersionKey): string {
   return `${imagePath(root, key)}.box.json`;
 }
 
+/** The SHA-512 of the file virt-builder gets for the entry (serve's virt-builder index). */
+export function virtBuilderRecordPath(root: string, key: VersionKey): string {
+  return `${imagePath(root, key)}.vb.json`;
+}
+
 /** The files made from an entry for other clients (serve's catalogues): counted in its sizes, removed with it. */
 export const RENDITION_SUFFIXES = ['.qcow2', '.lxd.tar.xz', '.box'] as const;
 
@@ -117,6 +123,7 @@ export const SIDECAR_SUFFIXES = [
   '.lxd.json',
   '.box',
   '.box.json',
+  '.vb.json',
   '.hash',
   '.metadata',
   '.record.json',
@@ -125,7 +132,8 @@ export const SIDECAR_SUFFIXES = [
 ] as const;
 
 /** Suffixes of the files beside images: a name ending in one is never an image (a version named `v1.hash` cannot be listed). */
-const NOT_AN_IMAGE = /\.(xz|zst|qcow2|hash|metadata|record\.json|lxd\.json|box|box\.json|users|lock|tmp|caibx)$/;
+const NOT_AN_IMAGE =
+  /\.(xz|zst|qcow2|hash|metadata|record\.json|lxd\.json|box|box\.json|vb\.json|users|lock|tmp|caibx)$/;
 
 /** The key of a store file name that is an image (`<repo>:<template>:<version>` of valid names), else undefined. */
 export function parseEntryName(name: string, isValidName: (part: string) => boolean): VersionKey | undefined {
