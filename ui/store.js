@@ -1,4 +1,4 @@
-// The Store section: totals, size against disk use per repository, the largest versions, what prune would take next.
+// The Store section: totals, disk use per repository, the largest versions, what each client format was served, prune.
 import { api } from './api.js';
 import { $, ago, bytesData, el, fillRows, formatBytes, formatDuration, link } from './format.js';
 
@@ -117,13 +117,29 @@ function renderPrune(plan, root) {
   fillRows($('#prune-next tbody'), rows, 4, 'Nothing would go now.');
 }
 
+/** What lago's repositories, casync, simplestreams, Vagrant and virt-builder clients were served. */
+function renderFormats(served) {
+  const rows = served.formats.map((row) =>
+    el(
+      'tr',
+      { 'data-format': row.format },
+      el('th', { scope: 'row' }, link(served._links.self.href, row.format)),
+      el('td', { className: 'num' }, el('data', { value: row.requests }, String(row.requests))),
+      el('td', { className: 'num' }, bytesData(row.bytes)),
+    ),
+  );
+  fillRows($('#formats tbody'), rows, 3, 'Nothing served yet.');
+}
+
 export async function refreshStore() {
-  const [store, root, plan] = await Promise.all([
+  const [store, root, plan, served] = await Promise.all([
     api('/api/1/store'),
     api('/api/1/repositories?embed=true&links=true'),
     api('/api/1/prune'),
+    api('/api/1/formats'),
   ]);
   renderTotals(store);
+  renderFormats(served);
   renderPerRepository(root);
   renderLargest(root);
   renderPrune(plan, root);

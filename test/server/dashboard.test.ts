@@ -227,6 +227,14 @@ describe('the dashboard', () => {
     expect(transfers.recent.find((t) => t.ref === 'demo:ubuntu:24')!.bytes).toBeGreaterThan(0);
     // With a job done and two fetches behind it: the picture docs/serve.md shows.
     await page.waitForSelector('#store-totals data[value="4"]', { timeout: 20_000 });
+    // What the neighbour got counts for lago's format, as /api/1/formats says.
+    await page.waitForSelector('#formats tbody tr[data-format="lago"]', { timeout: 20_000 });
+    const formats = (await (await fetch(`${open.url}/api/1/formats`)).json()) as {
+      formats: Array<{ format: string; requests: number; bytes: number }>;
+    };
+    const lago = formats.formats.find((f) => f.format === 'lago')!;
+    expect(lago.bytes).toBeGreaterThan(0);
+    expect((await tableBytes(page, '#formats')).lago![0]).toBeGreaterThan(0);
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     await page.close();

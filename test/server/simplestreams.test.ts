@@ -203,6 +203,14 @@ describe('serve: simplestreams for lxc, over TLS', () => {
     const metrics = (await get('/metrics')).body;
     expect(metrics).toMatch(/templates_format_requests_total\{format="simplestreams"\} [1-9]/);
     expect(metrics).toMatch(/templates_format_bytes_total\{format="simplestreams"\} [1-9]/);
+    const formats = JSON.parse((await get('/api/1/formats')).body) as {
+      formats: Array<{ format: string; requests: number; bytes: number }>;
+    };
+    expect(formats.formats.find((f) => f.format === 'simplestreams')).toMatchObject({
+      requests: expect.any(Number),
+      bytes: expect.any(Number),
+    });
+    expect(formats.formats.find((f) => f.format === 'simplestreams')!.bytes).toBeGreaterThan(0);
   });
 
   it('takes a renewed certificate on SIGHUP without a restart; a bad pair is logged and the old one kept', async () => {

@@ -20,6 +20,22 @@ export function apiRoutes(app: FastifyInstance, deps: ServerDeps): void {
       timestamp: snapshot.takenAt / 1000,
     });
   });
+  // What each client format served since the server started: the counters /metrics exports, as JSON.
+  app.get(`${API}/formats`, async (_request, reply) => {
+    const [requests, bytes] = await Promise.all([deps.metrics.formatRequests.get(), deps.metrics.formatBytes.get()]);
+    const byFormat = new Map<string, { format: string; requests: number; bytes: number }>();
+    const row = (format: string) => {
+      const known = byFormat.get(format) ?? { format, requests: 0, bytes: 0 };
+      byFormat.set(format, known);
+      return known;
+    };
+    for (const value of requests.values) row(String(value.labels.format)).requests = value.value;
+    for (const value of bytes.values) row(String(value.labels.format)).bytes = value.value;
+    return reply.send({
+      formats: [...byFormat.values()].sort((a, b) => b.bytes - a.bytes || a.format.localeCompare(b.format)),
+      _links: { self: { href: `${API}/formats` }, metrics: { href: '/metrics' } },
+    });
+  });
   const usage = async (request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
     const path = request.url.split('?', 1)[0]!;
     const below =

@@ -149,8 +149,12 @@ async function pulled(
   await pumpBody(reply.raw, followed.handle, {
     end: followed.end,
     signal: followed.signal,
-    onBytes: (bytes) => deps.metrics.servedBytes.inc({ file }, bytes),
+    onBytes: (bytes) => {
+      deps.metrics.servedBytes.inc({ file }, bytes);
+      deps.metrics.formatBytes.inc({ format: 'lago' }, bytes);
+    },
   });
+  deps.metrics.formatRequests.inc({ format: 'lago' });
   return reply;
 }
 
