@@ -2,7 +2,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { createContext, type Context } from '../context.js';
-import { TemplatesError, outputIoError } from '../errors.js';
+import { outputIoError } from '../errors.js';
 import { packImage } from '../publish/pack.js';
 import type { IndexProgressCallback } from '../publish/progress.js';
 import { repositoryJson, type IndexedVersion } from '../publish/repository-json.js';
@@ -10,7 +10,7 @@ import { checkFormats, type IndexFormat } from '../publish/index-options.js';
 import { DEFAULT_ZSTD_LEVEL, compressOptions, findEncoders, type CompressChoices } from '../publish/xz.js';
 import type { RepositorySet } from '../repository/set.js';
 import { entryName } from '../store/layout.js';
-import { readSettledEntry, type Store } from '../store/store.js';
+import { notStored, readSettledEntry, type Store } from '../store/store.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { storedKey } from './refs.js';
 
@@ -53,11 +53,7 @@ export async function exportTemplates(refs: string[], options: ExportOptions): P
   for (const ref of refs) {
     const key = storedKey(ref, options.repositories);
     const entry = await readSettledEntry(options.store, key);
-    if (!entry)
-      throw new TemplatesError('NOT_STORED', `${entryName(key)} is not in the store ${options.store.root}`, {
-        ref: entryName(key),
-        hint: 'see: templates list --stored',
-      });
+    if (!entry) throw notStored(options.store, key, 'see: templates list --stored');
     const handle = exportHandle(key);
     const target = join(root, handle);
     await mkdir(dirname(target), { recursive: true }).catch((error: unknown) => {

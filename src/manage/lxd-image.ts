@@ -6,10 +6,10 @@ import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from '../context.js';
 import { TemplatesError, abortError, storeIoError } from '../errors.js';
-import { entryName, lxdMetadataPath, lxdRecordPath, tempPrefix, type VersionKey } from '../store/layout.js';
+import { lxdMetadataPath, lxdRecordPath, tempPrefix, type VersionKey } from '../store/layout.js';
 import { withEntryLock } from '../store/lock.js';
 import { fsyncDir } from '../store/commit.js';
-import type { Store } from '../store/store.js';
+import { notStored, type Store } from '../store/store.js';
 import { fsyncPath, writeFileAtomic } from '../util/atomic-write.js';
 import { type Qcow2Rendition, ensureQcow2, readQcow2 } from './qcow2.js';
 
@@ -155,11 +155,7 @@ export async function ensureLxdImage(
     const again = await readLxdImage(store, key);
     if (again) return again;
     const qcow2 = await readQcow2(store, key);
-    if (!qcow2)
-      throw new TemplatesError('NOT_STORED', `${entryName(key)} is not in the store ${store.root}`, {
-        ref: entryName(key),
-        hint: 'fetch it first',
-      });
+    if (!qcow2) throw notStored(store, key);
     const tarball = await xz(context, await metadataTar(properties), lockSignal);
     const fingerprint = await fingerprintOf(tarball, qcow2.path, lockSignal);
     const path = lxdMetadataPath(store.root, key);

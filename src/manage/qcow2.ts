@@ -7,7 +7,7 @@ import { TemplatesError, abortError, storeIoError } from '../errors.js';
 import { entryName, qcow2HashPath, qcow2Path, tempPrefix, type VersionKey } from '../store/layout.js';
 import { withEntryLock } from '../store/lock.js';
 import { fsyncDir } from '../store/commit.js';
-import { readStoredEntry, type Store } from '../store/store.js';
+import { notStored, readStoredEntry, type Store } from '../store/store.js';
 import { fsyncPath, writeFileAtomic } from '../util/atomic-write.js';
 import { hashFile } from '../util/hash-file.js';
 
@@ -41,11 +41,7 @@ export async function ensureQcow2(
     const existing = await readQcow2(store, key);
     if (existing) return existing;
     const entry = await readStoredEntry(store, key);
-    if (!entry)
-      throw new TemplatesError('NOT_STORED', `${entryName(key)} is not in the store ${store.root}`, {
-        ref: entryName(key),
-        hint: 'fetch it first',
-      });
+    if (!entry) throw notStored(store, key);
     const temp = `${tempPrefix(store.root, key, randomBytes(6).toString('hex'))}.qcow2`;
     const path = qcow2Path(store.root, key);
     try {

@@ -6,11 +6,11 @@ import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { BOX_VAGRANTFILE, boxMetadata } from '../catalogues/vagrant.js';
 import type { Context } from '../context.js';
-import { TemplatesError, abortError, storeIoError } from '../errors.js';
-import { boxPath, boxRecordPath, entryName, imagePath, tempPrefix, type VersionKey } from '../store/layout.js';
+import { abortError, storeIoError } from '../errors.js';
+import { boxPath, boxRecordPath, imagePath, tempPrefix, type VersionKey } from '../store/layout.js';
 import { withEntryLock } from '../store/lock.js';
 import { fsyncDir } from '../store/commit.js';
-import type { Store } from '../store/store.js';
+import { notStored, type Store } from '../store/store.js';
 import { fsyncPath, writeFileAtomic } from '../util/atomic-write.js';
 import { tap } from '../util/tap.js';
 import { ensureQcow2, readQcow2 } from './qcow2.js';
@@ -66,11 +66,7 @@ export async function ensureVagrantBox(
     if (again) return again;
     const qcow2 = await readQcow2(store, key);
     const image = await stat(imagePath(store.root, key)).catch(() => undefined);
-    if (!qcow2 || !image)
-      throw new TemplatesError('NOT_STORED', `${entryName(key)} is not in the store ${store.root}`, {
-        ref: entryName(key),
-        hint: 'fetch it first',
-      });
+    if (!qcow2 || !image) throw notStored(store, key);
     const path = boxPath(store.root, key);
     const temp = `${tempPrefix(store.root, key, randomBytes(6).toString('hex'))}.box`;
     const { pack } = await import('tar-stream');

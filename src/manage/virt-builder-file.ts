@@ -1,11 +1,10 @@
 // The file virt-builder downloads for a stored entry (its kept .xz, else the raw image) and that file's SHA-512, taken once.
 import { readFile, stat } from 'node:fs/promises';
 import type { Context } from '../context.js';
-import { TemplatesError } from '../errors.js';
-import { compressedPath, entryName, virtBuilderRecordPath, type VersionKey } from '../store/layout.js';
+import { compressedPath, virtBuilderRecordPath, type VersionKey } from '../store/layout.js';
 import { withEntryLock } from '../store/lock.js';
 import { keptFile } from '../store/record.js';
-import { readStoredEntry, type Store } from '../store/store.js';
+import { notStored, readStoredEntry, type Store } from '../store/store.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { hashFile } from '../util/hash-file.js';
 
@@ -67,11 +66,7 @@ export async function ensureVirtBuilderFile(
     const again = await readVirtBuilderFile(store, key);
     if (again) return again;
     const file = await servedFile(store, key);
-    if (!file)
-      throw new TemplatesError('NOT_STORED', `${entryName(key)} is not in the store ${store.root}`, {
-        ref: entryName(key),
-        hint: 'fetch it first',
-      });
+    if (!file) throw notStored(store, key);
     const { sha512 } = await hashFile(file.path, ['sha512'], lockSignal);
     const record: Record = { kind: file.kind, size: file.info.size, mtimeMs: file.info.mtimeMs, sha512 };
     await writeFileAtomic(virtBuilderRecordPath(store.root, key), `${JSON.stringify(record)}\n`);

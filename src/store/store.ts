@@ -1,10 +1,11 @@
 // The store handle: where it lives, its lock settings, and read-only questions about its entries.
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { storeIoError } from '../errors.js';
+import { TemplatesError, storeIoError } from '../errors.js';
 import { badArgument, checkObject } from '../util/args.js';
 import { isLockHeld } from '../util/flock.js';
 import {
+  entryName,
   hashPath,
   imagePath,
   lockPath,
@@ -185,4 +186,12 @@ export async function readSettledEntry(store: Store, key: VersionKey): Promise<S
     throw storeIoError(error, path, 'cannot read the lock');
   });
   return held ? undefined : entry;
+}
+
+/** NOT_STORED for an entry that is not (or no longer) in the store; `hint` says what to do (default: fetch it first). */
+export function notStored(store: Store, key: VersionKey, hint = 'fetch it first'): TemplatesError {
+  return new TemplatesError('NOT_STORED', `${entryName(key)} is not in the store ${store.root}`, {
+    ref: entryName(key),
+    hint,
+  });
 }

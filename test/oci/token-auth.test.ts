@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { SignJWT, importPKCS8 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, workspace, type Workspace } from '../helpers/env.js';
+import { selfSigned } from '../helpers/tls.js';
 import { makeDisk, publishImage } from '../helpers/images.js';
 import { freePort } from '../helpers/nginx.js';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js';
@@ -23,25 +24,7 @@ const lastJson = (text: string) => JSON.parse(text.trim().split('\n').pop()!) as
 
 beforeAll(async () => {
   ws = await workspace();
-  const key = join(ws.dir, 'token.key');
-  const cert = join(ws.dir, 'token.crt');
-  await execa('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-    '-days',
-    '2',
-    '-subj',
-    '/CN=test-token-issuer',
-  ]);
+  const { cert, key } = await selfSigned(ws.dir, 'test-token-issuer', { ec: true });
   const signingKey = await importPKCS8(await readFile(key, 'utf8'), 'ES256');
   const der = new X509Certificate(await readFile(cert)).raw.toString('base64');
   const port = await freePort();

@@ -11,6 +11,7 @@ import { createContext, fetchTemplates } from '../../src/index.js';
 import { runCli, workspace, type Workspace } from '../helpers/env.js';
 import { TOOL_PATH, makeVersionPair, placeVersions } from '../helpers/images.js';
 import { startServe, type Served } from '../helpers/serve.js';
+import { selfSigned } from '../helpers/tls.js';
 
 let ws: Workspace;
 let server: Served;
@@ -21,30 +22,6 @@ let tls: { cert: string; key: string };
 let v1: string;
 /** The first certificate: what the test's own requests trust. */
 let ca: Buffer;
-
-/** A self-signed certificate for 127.0.0.1, as a farm would make for its cache host. */
-async function makeCertificate(dir: string, name: string) {
-  const cert = join(dir, `${name}.pem`);
-  const key = join(dir, `${name}.key`);
-  await execa('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-    '-days',
-    '2',
-    '-subj',
-    `/CN=${name}`,
-    '-addext',
-    'subjectAltName=IP:127.0.0.1',
-  ]);
-  return { cert, key };
-}
 
 /** GET over https trusting the test's certificate: status and body. */
 function get(path: string): Promise<{ status: number; body: string }> {
@@ -104,7 +81,7 @@ beforeAll(async () => {
     store: cache,
     context: createContext({ env: { PATH: TOOL_PATH } }),
   });
-  tls = await makeCertificate(ws.dir, 'cache');
+  tls = await selfSigned(ws.dir, 'cache');
   ca = await readFile(tls.cert);
   home = join(ws.dir, 'lxc-home');
   await mkdir(join(home, '.config', 'lxc'), { recursive: true });
@@ -215,7 +192,7 @@ describe('serve: simplestreams for lxc, over TLS', () => {
 
   it('takes a renewed certificate on SIGHUP without a restart; a bad pair is logged and the old one kept', async () => {
     const before = await presented();
-    const renewed = await makeCertificate(ws.dir, 'renewed');
+    const renewed = await selfSigned(ws.dir, 'renewed');
     await writeFile(tls.cert, await readFile(renewed.cert));
     await writeFile(tls.key, await readFile(renewed.key));
     server.process.kill('SIGHUP');

@@ -8,6 +8,7 @@ import { createContext } from '../../src/index.js';
 import { workspace, type Workspace } from '../helpers/env.js';
 import { TOOL_PATH, makeVersionPair } from '../helpers/images.js';
 import { startServe, type Served } from '../helpers/serve.js';
+import { selfSigned } from '../helpers/tls.js';
 
 let ws: Workspace;
 let server: Served;
@@ -59,25 +60,8 @@ beforeAll(async () => {
   await mkdir(join(ws.www, 'tpl', 'v1'), { recursive: true });
   await copyFile(pair.v1, join(ws.www, 'tpl', 'v1', 'disk.raw'));
   const summary = await publish();
-  cert = join(ws.dir, 'cache.pem');
-  const key = join(ws.dir, 'cache.key');
-  await execa('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-    '-days',
-    '2',
-    '-subj',
-    '/CN=cache',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1',
-  ]);
+  let key: string;
+  ({ cert, key } = await selfSigned(ws.dir, 'cache'));
   cache = join(ws.dir, 'cache');
   // The repositories are read again every 10 s: a version published upstream shows within that.
   server = await startServe(
