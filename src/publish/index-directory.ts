@@ -22,11 +22,18 @@ import { recognise, type Recognised } from './recognise.js';
 import { nextRepositoryJson, repositoryJson, type IndexedVersion } from './repository-json.js';
 import { scanDirectory } from './scan.js';
 import { readState, serializeState, statePath, type IndexState } from './state.js';
+import { VIRT_BUILDER_INDEX, writeVirtBuilderIndex } from './virt-builder-index.js';
 import { findEncoders } from './xz.js';
 
 export type { IndexOptions, IndexSummary };
 
 /** Builds (or brings up to date) the repository of `dir`. See docs/publishing.md. */
+/** `{arch: …}` (or `{osinfo: …}`) from the metadata's `field`, else its `fallback` field, when one is a string. */
+function metadataText(metadata: Record<string, unknown> | undefined, field: 'arch' | 'osinfo', fallback: string) {
+  const value = metadata?.[field] ?? metadata?.[fallback];
+  return typeof value === 'string' && value ? { [field]: value } : {};
+}
+
 export async function indexDirectory(dir: string, options: IndexOptions): Promise<IndexSummary> {
   const started = performance.now();
   const ctx = options.context ?? createContext();
@@ -156,6 +163,8 @@ export async function indexDirectory(dir: string, options: IndexOptions): Promis
           ...(chunks ? { caibx: { sha256: chunks.chunks.sha256, size: chunks.chunks.size } } : {}),
           size: result.image.size,
           format: result.image.format,
+          ...metadataText(metadata, 'arch', 'architecture'),
+          ...metadataText(metadata, 'osinfo', 'distro'),
         });
         summary.images.push({ ref: `${options.name}:${ref}`, handle, status: result.status });
         options.onProgress?.({ ref: `${options.name}:${ref}`, phase: 'indexed', status: result.status });
@@ -171,6 +180,9 @@ export async function indexDirectory(dir: string, options: IndexOptions): Promis
         options.mirrors ?? [],
       );
       summary.written = await writeIfChanged(output, json);
+      // virt-builder's index of the same versions, before the state (it keeps each .xz's SHA-512 there).
+      for (const ref of await writeVirtBuilderIndex(root, options.name, versions, state, signal))
+        summary.skipped.push({ path: VIRT_BUILDER_INDEX, reason: `${ref} left out of virt-builder's index` });
       summary.revision = (JSON.parse(json) as { revision: number }).revision;
       await writeIfChanged(statePath(root), serializeState(state));
       // Under the lock, after every index is written: no index run adds chunks meanwhile.

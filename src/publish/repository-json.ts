@@ -13,6 +13,9 @@ export interface IndexedVersion {
   caibx?: { sha256: string; size: number };
   size: number;
   format: string;
+  /** From the metadata, for virt-builder's index (not in the repository JSON). */
+  arch?: string;
+  osinfo?: string;
 }
 
 export type RepositorySource = { type: 'file'; root: string } | { type: 'http'; baseurl: string };

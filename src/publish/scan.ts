@@ -12,7 +12,7 @@ export interface Scan {
 }
 
 /** Sidecars by lago's naming convention; they are never images themselves. */
-const SIDECAR = /\.(hash|metadata|caibx)$/;
+const SIDECAR = /\.(hash|metadata|caibx)$|^virt-builder\.index$/;
 
 /**
  * Hidden files and directories are skipped (the state, the lock and temp files are hidden), so are `.hash`,

@@ -27,6 +27,8 @@ export interface IndexedImage {
   zst?: { output: FileStamp; size: number; sha256: string };
   /** The `<handle>.caibx` written for it, with the chunk sizes it was cut at. */
   caibx?: { output: FileStamp; size: number; sha256: string; sizes: ChunkSizes };
+  /** SHA-512 of the `.xz`, taken when virt-builder's index first lists it (virt-builder-index.ts). */
+  xzSha512?: string;
   /** The template's timestamp, and whether it came from the metadata or from the file's mtime. */
   timestamp: number;
   timestampFrom: 'metadata' | 'mtime';

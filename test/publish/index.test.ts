@@ -371,6 +371,7 @@ describe('templates index failures', () => {
       'one-1.raw.xz',
       'one-1.raw.zst',
       'two-1.raw',
+      'virt-builder.index',
     ]);
   });
 
