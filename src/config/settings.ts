@@ -31,6 +31,7 @@ export interface Settings {
   publicUrl: Setting<string>;
   tlsCert: Setting<string>;
   tlsKey: Setting<string>;
+  warm: Setting<string>;
   graceSeconds: Setting<number>;
   minFreeBytes: Setting<number>;
   workers: Setting<number>;
@@ -118,6 +119,11 @@ export const SETTINGS: Record<keyof Settings, { env: string; kind: Kind; describ
     env: 'TEMPLATES_TLS_KEY',
     kind: 'string',
     describe: "serve: the certificate's PEM private key",
+  },
+  warm: {
+    env: 'TEMPLATES_WARM',
+    kind: 'string',
+    describe: 'serve: "newest" pulls the newest version of every template the store lacks, after each reload; "none"',
   },
   graceSeconds: {
     env: 'TEMPLATES_GRACE_SECONDS',
@@ -214,6 +220,7 @@ const DEFAULTS = {
   publicUrl: '',
   tlsCert: '',
   tlsKey: '',
+  warm: 'none',
   graceSeconds: 30,
   minFreeBytes: 1024 ** 3,
   workers: 2,

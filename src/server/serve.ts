@@ -19,6 +19,7 @@ import { createInventoryCache } from './inventory-cache.js';
 import { createMetrics } from './metrics.js';
 import { createPulls } from './pulls.js';
 import { createRenditions } from './renditions.js';
+import { createWarmer } from './warm.js';
 import { createChunkSource } from '../fetch/chunk-source.js';
 import { createActivity } from './activity.js';
 import { observeJobs, pullEvents } from './observe.js';
@@ -59,6 +60,11 @@ export interface ServeOptions {
   status?: { locations: string[]; intervalMs?: number; deep?: boolean };
   /** PEM files: serve https only (simplestreams clients take nothing else); read again by `reloadTls`. */
   tls?: { certFile: string; keyFile: string };
+  /**
+   * "newest": after each load of the repositories, pull the newest version of every template the store lacks, one at a
+   * time (so that simplestreams and virt-builder, which list only what is held, show every template). Default "none".
+   */
+  warm?: 'none' | 'newest';
   /** One JSON object per request and per pull (default: none). */
   log?: (line: Record<string, unknown>) => void;
 }
@@ -163,8 +169,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const repositories = repositoryState(options, shutdown.signal, log);
   // Read before listening: no request waits for a whole store to be read.
   await Promise.all([repositories.load(), inventory.get()]);
-  const refresh = setInterval(() => void repositories.load(), options.refreshMs ?? 600_000);
-  refresh.unref();
   const activity = createActivity(context.now);
   const observers = { metrics, log, inventory, activity, repositories: () => repositories.current() };
   const pulls = createPulls({
@@ -173,6 +177,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     repositories: () => repositories.current(),
     events: pullEvents(observers),
   });
+  const warm = options.warm === 'newest' ? createWarmer({ pulls, signal: shutdown.signal, log }) : undefined;
+  const reload = async () => {
+    await repositories.load();
+    if (warm) warm(await deps.catalogue());
+  };
+  const refresh = setInterval(() => void reload(), options.refreshMs ?? 600_000);
+  refresh.unref();
   const closing = new AbortController();
   const maxSecondsToLive = options.maxSecondsToLive ?? 7 * 86_400;
   const service = createJobService({
@@ -246,6 +257,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       { cause: error },
     );
   }
+  if (warm) warm(await deps.catalogue());
   return {
     url: address,
     async reloadTls() {

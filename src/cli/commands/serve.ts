@@ -29,6 +29,8 @@ certificate and key again.
   --public-url URL     the URL neighbours reach this server at (behind a proxy)
   --tls-cert FILE      serve https with this PEM certificate (chain); SIGHUP reads it again
   --tls-key FILE       its PEM private key (both or neither)
+  --warm newest|none   "newest": pull the newest version of every template the store lacks, one at a
+                       time, at start and after each reload (lxc and virt-builder list only what is held)
   --grace 30s          time for work in flight at shutdown
   --min-free BYTES     /readyz fails below this much free space (default 1 GiB)
   --workers N          on-demand jobs fetching at once (default 2; docs/jobs.md)
@@ -49,6 +51,7 @@ type ServeValues = CommonValues & {
   'public-url'?: string;
   'tls-cert'?: string;
   'tls-key'?: string;
+  warm?: string;
   grace?: string;
   'min-free'?: string;
   workers?: string;
@@ -89,6 +92,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       'public-url': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      warm: { type: 'string' },
       grace: { type: 'string' },
       'min-free': { type: 'string' },
       workers: { type: 'string' },
@@ -126,6 +130,9 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     throw new TemplatesError('USAGE', 'https needs both --tls-cert and --tls-key', {
       hint: 'give the PEM certificate and its private key',
     });
+  const warm = values.warm ?? settings.warm.value;
+  if (warm !== 'none' && warm !== 'newest')
+    throw new TemplatesError('USAGE', `--warm takes newest or none, not ${JSON.stringify(warm)}`);
   // The store serve keeps: the same directory, keeping each new entry's verified .xz for its neighbours.
   const store = await openStore({
     root: settings.store.value,
@@ -164,6 +171,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       ? { publicUrl: values['public-url'] ?? settings.publicUrl.value }
       : {}),
     ...(certFile ? { tls: { certFile, keyFile } } : {}),
+    warm,
     minFreeBytes: minFree,
     prunePolicy: configuredPrunePolicy(settings),
     workers,
