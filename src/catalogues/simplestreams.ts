@@ -65,6 +65,8 @@ function product(image: SimplestreamsImage) {
     version,
     versions: {
       [serialOf(image.timestamp, version)]: {
+        // virt-builder's simplestreams reader names a template by its pubname and takes the `disk1.img` item.
+        pubname: `${repository}:${template}:${version}`,
         items: {
           'lxd.tar.xz': {
             ftype: 'lxd.tar.xz',
@@ -75,6 +77,14 @@ function product(image: SimplestreamsImage) {
           },
           'disk-kvm.img': {
             ftype: 'disk-kvm.img',
+            path: image.disk.path,
+            size: image.disk.size,
+            sha256: image.disk.sha256,
+          },
+          // The same qcow2 for virt-builder, under the item name it looks for; an ftype LXD does not know, so that LXD
+          // does not list the image twice.
+          'disk1.img': {
+            ftype: 'qcow2',
             path: image.disk.path,
             size: image.disk.size,
             sha256: image.disk.sha256,

@@ -1,5 +1,5 @@
 // serve over TLS as a simplestreams server, read by the real lxc (Debian's lxd-client, no daemon): list, info, export, hash check.
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createHash } from 'node:crypto';
 import { mkdir, open, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
@@ -137,6 +137,39 @@ describe('serve: simplestreams for lxc, over TLS', () => {
     expect(info.stdout).toMatch(/version: v2/);
     const images = JSON.parse((await lxc(['image', 'list', 'cache:', '--format=json'])).stdout) as unknown[];
     expect(images).toHaveLength(2);
+  });
+
+  it('virt-builder reads the same catalogue (format=simplestreams): each version by its pubname, the qcow2 checked', async () => {
+    const config = join(ws.dir, 'vb-config', 'virt-builder', 'repos.d');
+    await mkdir(config, { recursive: true });
+    await writeFile(join(config, 'cache.conf'), `[cache]\nuri=${server.url}/\nformat=simplestreams\n`);
+    const env = {
+      PATH: TOOL_PATH,
+      HOME: ws.dir,
+      XDG_CONFIG_HOME: '',
+      VIRT_BUILDER_DIRS: join(ws.dir, 'vb-config'),
+      XDG_CACHE_HOME: join(ws.dir, 'vb-cache'),
+      CURL_CA_BUNDLE: tls.cert,
+    };
+    const run = (args: string[]) =>
+      execa('virt-builder', ['--no-check-signature', ...args], {
+        env,
+        extendEnv: false,
+        reject: false,
+        timeout: 120_000,
+      });
+    const listed = await run(['--list']);
+    expect(listed.stderr).toBe('');
+    expect(listed.stdout).toMatch(/^pub:tpl:v1\s+amd64\s+pub:tpl:v1$/m);
+    expect(listed.stdout).toMatch(/^pub:tpl:v2\s+amd64\s+pub:tpl:v2$/m);
+    expect((await run(['--cache-all-templates'])).exitCode).toBe(0);
+    const cached = (await readdir(join(ws.dir, 'vb-cache', 'virt-builder'))).find((name) =>
+      name.startsWith('pub:tpl:v1.'),
+    );
+    const catalogue = JSON.parse((await get('/streams/v1/images.json')).body);
+    const item = Object.values(catalogue.products['pub:tpl:v1'].versions as Record<string, any>)[0].items['disk1.img'];
+    const bytes = await readFile(join(ws.dir, 'vb-cache', 'virt-builder', cached!));
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(item.sha256);
   });
 
   it("counts the renditions in the entry's size, and removes them with it", async () => {
