@@ -7,6 +7,7 @@ export default defineConfig({
       'test/catalogues/formats.test.ts',
       'test/cli/options.test.ts',
       'test/fetch/{sparse-runs,stream-plan}.test.ts',
+      'test/fuzz/*.test.ts',
       'test/house/*.test.ts',
       'test/http/request.test.ts',
       'test/jobs/database.test.ts',

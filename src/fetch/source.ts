@@ -84,16 +84,20 @@ export async function readMetadata(
   signal?: AbortSignal,
 ): Promise<Record<string, unknown>> {
   const file = await readSidecar(provider, handle, 'metadata', MAX_METADATA_BYTES, signal);
-  if (!file) return {};
+  return file ? parseMetadata(file.data, file.location) : {};
+}
+
+/** A `.metadata` file's bytes as the JSON object they must be; METADATA_INVALID otherwise. */
+export function parseMetadata(data: Buffer, location: string): Record<string, unknown> {
   let value: unknown;
   try {
-    value = JSON.parse(file.data.toString('utf8'));
+    value = JSON.parse(data.toString('utf8'));
   } catch (error) {
     value = error;
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Error) {
-    throw new TemplatesError('METADATA_INVALID', `${file.location}: metadata is not a JSON object`, {
-      url: file.location,
+    throw new TemplatesError('METADATA_INVALID', `${location}: metadata is not a JSON object`, {
+      url: location,
       hint: 'the metadata file is broken; ask the repository owner',
     });
   }

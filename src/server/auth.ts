@@ -13,19 +13,8 @@ export interface Users {
 /** A bcrypt hash as `htpasswd -B` writes it ($2y$), or as other tools do ($2a$, $2b$). */
 const BCRYPT = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
 
-/** Reads an htpasswd file; any entry that is not bcrypt is a CONFIG_INVALID error naming its line. */
-export async function loadHtpasswd(path: string): Promise<Users> {
-  const text = await readFile(path, 'utf8').catch((error: unknown) => {
-    throw new TemplatesError(
-      'CONFIG_INVALID',
-      `${path}: cannot read the htpasswd file: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
-      {
-        file: path,
-        hint: 'create it with: htpasswd -B -c FILE USER',
-      },
-      { cause: error },
-    );
-  });
+/** `USER:HASH` lines (bcrypt only; blank lines and `#` comments skipped): the hash of each user, or CONFIG_INVALID. */
+export function parseHtpasswd(text: string, path: string): Map<string, string> {
   const hashes = new Map<string, string>();
   text.split('\n').forEach((raw, index) => {
     const line = raw.trim();
@@ -45,6 +34,23 @@ export async function loadHtpasswd(path: string): Promise<Users> {
     }
     hashes.set(user, hash);
   });
+  return hashes;
+}
+
+/** Reads an htpasswd file; any entry that is not bcrypt is a CONFIG_INVALID error naming its line. */
+export async function loadHtpasswd(path: string): Promise<Users> {
+  const text = await readFile(path, 'utf8').catch((error: unknown) => {
+    throw new TemplatesError(
+      'CONFIG_INVALID',
+      `${path}: cannot read the htpasswd file: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      {
+        file: path,
+        hint: 'create it with: htpasswd -B -c FILE USER',
+      },
+      { cause: error },
+    );
+  });
+  const hashes = parseHtpasswd(text, path);
   const { default: bcrypt } = await import('bcryptjs');
   // Compared against for unknown users, so a wrong user costs as much as a wrong password.
   const decoy = bcrypt.hashSync(randomBytes(16).toString('hex'), 10);
