@@ -133,8 +133,10 @@ describe('serve: simplestreams for lxc, over TLS', () => {
     expect(neighbour.stderr).toBe('');
     expect(neighbour.exitCode).toBe(0);
     // lxc keeps no cache between runs: a fresh read of the catalogue.
-    const info = await lxc(['image', 'info', 'cache:pub/tpl']);
-    expect(info.stdout).toMatch(/version: v2/);
+    // The cache host's view of its store catches up with the pull within moments.
+    await expect
+      .poll(async () => (await lxc(['image', 'info', 'cache:pub/tpl'])).stdout, { timeout: 20_000 })
+      .toMatch(/version: v2/);
     const images = JSON.parse((await lxc(['image', 'list', 'cache:', '--format=json'])).stdout) as unknown[];
     expect(images).toHaveLength(2);
   });
@@ -209,6 +211,29 @@ describe('serve: simplestreams for lxc, over TLS', () => {
       const response = await get(path);
       expect(response.status).toBe(404);
       expect(JSON.parse(response.body).error.code).toBe('IMAGE_NOT_FOUND');
+    }
+    // Path tricks on every catalogue route end in 400/404: names are looked up, never joined into paths.
+    for (const path of [
+      '/streams/images/..%2f..%2f..%2fetc/passwd/x/disk-kvm.img',
+      '/streams/images/pub/tpl/v1%00/disk-kvm.img',
+      '/vagrant/%2e%2e/%2e%2e',
+      '/vagrant/pub/tpl/..%2f..%2fcache/libvirt.box',
+      '/virt-builder/..%2f..%2f/tpl/v1/disk.xz',
+      '/virt-builder/pub/tpl/v1/..%2f..%2fsecret',
+    ]) {
+      // curl sends the path as it is (fetch and https.request would resolve the dot segments first).
+      const { stdout } = await execa('curl', [
+        '-s',
+        '--path-as-is',
+        '--cacert',
+        tls.cert,
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        `${server.url}${path}`,
+      ]);
+      expect([400, 404], path).toContain(Number(stdout));
     }
     const metrics = (await get('/metrics')).body;
     expect(metrics).toMatch(/templates_format_requests_total\{format="simplestreams"\} [1-9]/);

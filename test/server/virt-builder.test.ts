@@ -73,6 +73,12 @@ beforeAll(async () => {
     const fetched = await runCli(['fetch', '-q', '--repo', repo, '--store', join(ws.dir, 'n1'), ref]);
     expect(fetched.stderr).toBe('');
   }
+  // The cache host's view of its store catches up with the pulls within moments.
+  for (let tries = 0; tries < 100; tries++) {
+    const sections = (await (await fetch(`${server.url}/virt-builder/index`)).text()).match(/^\[/gm)?.length ?? 0;
+    if (sections === 2) break;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 });
 afterAll(async () => {
   await server?.stop();

@@ -40,10 +40,13 @@ describe('serve --warm newest', () => {
       .poll(() => server.logs().some((line) => line.kind === 'warm' && line.ref === 'pub:tpl:v2'), { timeout: 30_000 })
       .toBe(true);
     expect(server.logs().find((line) => line.kind === 'warm')).toMatchObject({ ref: 'pub:tpl:v2', result: 'stored' });
-    const images = (await (await fetch(`${server.url}/streams/v1/images.json`)).json()) as {
-      products: Record<string, unknown>;
-    };
-    expect(Object.keys(images.products)).toEqual(['pub:tpl:v2']);
+    // The cache host's view of its store catches up with the pull within moments.
+    const products = async () =>
+      Object.keys(
+        ((await (await fetch(`${server.url}/streams/v1/images.json`)).json()) as { products: Record<string, unknown> })
+          .products,
+      );
+    await expect.poll(products, { timeout: 20_000 }).toEqual(['pub:tpl:v2']);
     expect(await (await fetch(`${server.url}/virt-builder/index`)).text()).toMatch(/^name=pub:tpl:v2$/m);
     // Only the newest came from upstream, once.
     expect(await upstreamGets('v2')).toBe(1);
