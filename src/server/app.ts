@@ -111,7 +111,11 @@ async function checkAuth(
 export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<FastifyInstance> {
   const { default: fastify } = await import('fastify');
   const app = fastify({
-    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
+    // Incomplete requests are checked every second, so a slow header (slowloris) is cut at headersTimeout, not up to
+    // 30 s (Node's default check interval) later.
+    ...(options.tls
+      ? { https: { cert: options.tls.cert, key: options.tls.key, connectionsCheckingInterval: 1000 } }
+      : { http: { connectionsCheckingInterval: 1000 } }),
     logger: false,
     bodyLimit: BODY_LIMIT,
     routerOptions: { maxParamLength: 1024 },
