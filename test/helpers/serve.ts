@@ -19,6 +19,8 @@ export async function startServe(args: string[], env: Record<string, string> = {
     extendEnv: false,
     reject: false,
     buffer: false,
+    // stop() has its own 60 s SIGKILL: execa's 5 s one cut graceful shutdowns short on a loaded machine.
+    forceKillAfterDelay: false,
   });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
