@@ -111,3 +111,24 @@ export function neighbourJson(name: string, versions: ServedVersion[], baseurl: 
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The newest stored version of each served template (by timestamp, then name): what the catalogues of other clients
+ * make renditions for; older versions are listed only once their renditions exist (each would be a whole copy).
+ */
+export function newestStored(catalogue: Catalogue): ServedVersion[] {
+  const newest = new Map<string, ServedVersion>();
+  for (const name of catalogue.names())
+    for (const version of catalogue.versions(name) ?? []) {
+      if (!version.stored) continue;
+      const id = `${version.key.repository}\0${version.key.template}`;
+      const known = newest.get(id);
+      if (
+        !known ||
+        version.timestamp > known.timestamp ||
+        (version.timestamp === known.timestamp && version.key.version > known.key.version)
+      )
+        newest.set(id, version);
+    }
+  return [...newest.values()];
+}

@@ -1,9 +1,10 @@
 // serve --warm newest: the cache host pulls the newest version of each template it lacks, once, so catalogues list them.
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { indexDirectory } from '../../src/api/publish.js';
 import { createContext } from '../../src/index.js';
-import { workspace, type Workspace } from '../helpers/env.js';
+import { runCli, workspace, type Workspace } from '../helpers/env.js';
 import { TOOL_PATH, makeVersionPair, placeVersions } from '../helpers/images.js';
 import { startServe, type Served } from '../helpers/serve.js';
 
@@ -51,6 +52,34 @@ describe('serve --warm newest', () => {
     // Only the newest came from upstream, once.
     expect(await upstreamGets('v2')).toBe(1);
     expect(await upstreamGets('v1')).toBe(0);
+  });
+
+  it('makes renditions for the newest version only: an older one brought in later is not copied for the catalogues', async () => {
+    const fetched = await runCli([
+      'fetch',
+      '-q',
+      '--repo',
+      `${server.url}/repos/pub.json`,
+      '--store',
+      join(ws.dir, 'n1'),
+      'pub:tpl:v1',
+    ]);
+    expect(fetched.stderr).toBe('');
+    // Stored, as the cache host sees it (its usage API lists what it holds).
+    await expect
+      .poll(async () => (await fetch(`${server.url}/api/1/repositories/pub/templates/tpl/versions/v1`)).status, {
+        timeout: 20_000,
+      })
+      .toBe(200);
+    const products = Object.keys(
+      ((await (await fetch(`${server.url}/streams/v1/images.json`)).json()) as { products: Record<string, unknown> })
+        .products,
+    );
+    expect(products).toEqual(['pub:tpl:v2']);
+    const cache = await readdir(join(ws.dir, 'cache'));
+    expect(cache).toContain('pub:tpl:v1');
+    expect(cache).toContain('pub:tpl:v2.qcow2');
+    expect(cache).not.toContain('pub:tpl:v1.qcow2');
   });
 
   it('refuses a value it does not know', async () => {

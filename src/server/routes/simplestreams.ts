@@ -15,6 +15,7 @@ import { TemplatesError } from '../../errors.js';
 import type { LxdImage, LxdProperties } from '../../manage/lxd-image.js';
 import type { VersionKey } from '../../repository/reference.js';
 import { entryName } from '../../store/layout.js';
+import { newestStored } from '../catalogue.js';
 import type { ServerDeps } from '../deps.js';
 import { sendError } from '../http-status.js';
 import type { ServedVersion } from '../served-version.js';
@@ -76,15 +77,18 @@ async function storedVersions(deps: ServerDeps): Promise<ServedVersion[]> {
 }
 
 /**
- * Every stored version whose LXD rendition is made; those not made yet are made now (once each, however many ask), and
- * waited for up to RENDER_WAIT_MS: a catalogue never names a file that is not there.
+ * Every stored version whose LXD rendition is made; the newest of each template is made now when it is not (once,
+ * however many ask) and waited for up to RENDER_WAIT_MS: a catalogue never names a file that is not there. Older
+ * versions are not made for the catalogue (each rendition is a whole copy of the image).
  */
 async function lxdImages(deps: ServerDeps): Promise<SimplestreamsImage[]> {
   const versions = await storedVersions(deps);
+  const newest = new Set(newestStored(await deps.catalogue()).map((v) => entryName(v.key)));
   const images = await Promise.all(
     versions.map(async (version) => {
       const ready = await deps.renditions.readyLxd(version.key);
       if (ready) return listed(version, ready);
+      if (!newest.has(entryName(version.key))) return undefined;
       const made = deps.renditions.lxd(version.key, propertiesOf(version)).catch(() => undefined);
       const image = await Promise.race([
         made,

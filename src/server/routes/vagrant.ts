@@ -55,12 +55,16 @@ export function vagrantRoutes(app: FastifyInstance, deps: ServerDeps): void {
       }
       const numbers = vagrantVersions(versions.map((v) => ({ version: v.key.version, timestamp: v.timestamp })));
       const base = `${deps.baseUrl(request)}/vagrant/${escaped(repository, template)}`;
+      // Boxes are made for the newest stored version; older ones are listed once theirs exist (each is a whole copy).
+      const newestHeld = versions.filter((v) => v.stored).at(-1);
       const boxes = await Promise.all(
         versions
           .filter((v) => v.stored)
           .map(async (v): Promise<VagrantBoxVersion | undefined> => {
+            const ready = await deps.renditions.readyBox(v.key);
+            if (!ready && v !== newestHeld) return undefined;
             const box =
-              (await deps.renditions.readyBox(v.key)) ??
+              ready ??
               (await within(
                 deps.renditions.box(v.key, v.timestamp).catch(() => undefined),
                 WAIT_MS,

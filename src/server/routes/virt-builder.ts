@@ -3,35 +3,21 @@ import type { FastifyInstance } from 'fastify';
 import { type VirtBuilderTemplate, virtBuilderIndex } from '../../catalogues/virt-builder.js';
 import { TemplatesError } from '../../errors.js';
 import { entryName } from '../../store/layout.js';
+import { newestStored } from '../catalogue.js';
 import type { ServerDeps } from '../deps.js';
 import { sendError } from '../http-status.js';
-import type { ServedVersion } from '../served-version.js';
 import { sendStored } from './repos.js';
 
 /** How long the index waits for digests being taken before it lists what is ready. */
 const WAIT_MS = 50_000;
 const FILES = { 'disk.xz': 'xz', 'disk.raw': 'raw' } as const;
 
-/** The newest stored version of each served template. */
-async function newestStored(deps: ServerDeps): Promise<ServedVersion[]> {
-  const catalogue = await deps.catalogue();
-  const newest = new Map<string, ServedVersion>();
-  for (const name of catalogue.names())
-    for (const version of catalogue.versions(name) ?? []) {
-      if (!version.stored) continue;
-      const id = `${version.key.repository}\0${version.key.template}`;
-      const known = newest.get(id);
-      if (!known || version.timestamp >= known.timestamp) newest.set(id, version);
-    }
-  return [...newest.values()];
-}
-
 const text = (value: unknown) => (typeof value === 'string' && value ? value : undefined);
 
 export function virtBuilderRoutes(app: FastifyInstance, deps: ServerDeps): void {
   app.get('/virt-builder/index', async (_request, reply) => {
     const templates = await Promise.all(
-      (await newestStored(deps)).map(async (version): Promise<VirtBuilderTemplate | undefined> => {
+      newestStored(await deps.catalogue()).map(async (version): Promise<VirtBuilderTemplate | undefined> => {
         const file = await Promise.race([
           deps.renditions.virtBuilder(version.key).catch(() => undefined),
           new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), WAIT_MS).unref()),
