@@ -28,10 +28,16 @@ afterAll(async () => {
   await ws?.cleanup();
 });
 
+/**
+ * Until the pull runs and the neighbour has read the sidecars it asks for beside the image (new connections, which
+ * shutdown refuses): from then on it needs only the bytes it is following.
+ */
 async function untilPulling(server: Served): Promise<void> {
-  for (let i = 0; i < 200 && !server.logs().some((line) => line.kind === 'pull' && line.event === 'start'); i++)
-    await sleep(25);
-  await sleep(300);
+  const ready = () =>
+    server.logs().some((line) => line.kind === 'pull' && line.event === 'start') &&
+    server.logs().some((line) => line.kind === 'request' && String(line.path).endsWith('/image.hash'));
+  for (let i = 0; i < 400 && !ready(); i++) await sleep(25);
+  await sleep(100);
 }
 
 describe('templates serve on SIGTERM', () => {
