@@ -47,8 +47,16 @@ export interface JobClientOptions {
   token?: string;
   /** Injected for tests and proxies (default: the global fetch). */
   fetch?: typeof globalThis.fetch;
-  /** Polling when events are not available: first delay, growth and cap (default 1 s, 1.5×, 15 s). */
-  poll?: { firstMs: number; factor: number; maxMs: number };
+  /**
+   * Polling when events are not available: first delay, growth and cap (default 1 s, 1.5×, 15 s), and how long
+   * a server that cannot be reached (or answers 502/503) is waited for before `wait` gives up (default 120 s).
+   */
+  poll?: { firstMs?: number; factor?: number; maxMs?: number; unreachableMs?: number };
+  /**
+   * How long a request waits for the response's headers (default 30 s). Node's fetch never settles when a
+   * server (or a TCP proxy in front of a dead one) accepts the connection and closes it at once; this bounds it.
+   */
+  headersTimeoutMs?: number;
 }
 
 export interface NewJobRequest {
@@ -98,28 +106,68 @@ export function jobFailure(job: JobJson): TemplatesError {
   });
 }
 
+/** A failure a restarting server gives: nothing answers, or a proxy's 502/503. */
+function transient(error: unknown): boolean {
+  if (!isTemplatesError(error)) return false;
+  if (error.code === 'SOURCE_UNREACHABLE') return true;
+  const status = error.fields.status;
+  return error.code === 'SOURCE_HTTP_ERROR' && (status === 502 || status === 503);
+}
+
 export function createJobClient(options: JobClientOptions): JobClient {
   const base = options.url.replace(/\/+$/, '');
   const doFetch = options.fetch ?? globalThis.fetch;
-  const poll = options.poll ?? { firstMs: 1000, factor: 1.5, maxMs: 15_000 };
+  const poll = { firstMs: 1000, factor: 1.5, maxMs: 15_000, unreachableMs: 120_000, ...options.poll };
   const headers = (extra: Record<string, string> = {}) => ({
     accept: 'application/json',
     ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
     ...extra,
   });
 
+  const headersTimeoutMs = options.headersTimeoutMs ?? 30_000;
+
+  /** fetch, bounded until the headers arrive by a timer that also keeps the process alive meanwhile. */
+  async function send(url: string, init: RequestInit, signal: AbortSignal | undefined): Promise<Response> {
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () =>
+        deadline.abort(
+          new TemplatesError('SOURCE_UNREACHABLE', `${url}: no answer in ${Math.round(headersTimeoutMs / 1000)} s`, {
+            url,
+            hint: 'check --server (TEMPLATES_SERVER) and that templates serve runs there',
+          }),
+        ),
+      headersTimeoutMs,
+    );
+    try {
+      return await doFetch(url, {
+        ...init,
+        signal: signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal,
+      });
+    } catch (error) {
+      if (deadline.signal.aborted && !signal?.aborted) throw deadline.signal.reason;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async function call(method: string, path: string, body: unknown, signal: AbortSignal | undefined): Promise<unknown> {
     const url = `${base}${path}`;
     let response: Response;
     try {
-      response = await doFetch(url, {
-        method,
-        headers: headers(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        ...(signal ? { signal } : {}),
-      });
+      response = await send(
+        url,
+        {
+          method,
+          headers: headers(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        },
+        signal,
+      );
     } catch (error) {
       if (signal?.aborted) throw abortError(signal);
+      if (isTemplatesError(error)) throw error;
       throw new TemplatesError(
         'SOURCE_UNREACHABLE',
         `cannot reach ${url}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`,
@@ -212,13 +260,22 @@ export function createJobClient(options: JobClientOptions): JobClient {
       };
       try {
         const followed = await followEvents(id, signal, settle).catch((error: unknown) => {
-          if (isTemplatesError(error) || signal.aborted) throw error;
-          return undefined; // no event stream (a proxy, an old server): poll instead
+          if (signal.aborted || (isTemplatesError(error) && !transient(error))) throw error;
+          return undefined; // no event stream (a proxy, an old server, a server restarting): poll instead
         });
         if (followed) return followed;
         let delay = poll.firstMs;
+        let unreachableSince: number | undefined;
         for (;;) {
-          const job = settle(await client.get(id, { signal }));
+          // The job lives in the server's database: a server restarting (refused, reset, 502/503) is waited for, a while.
+          const current = await client.get(id, { signal }).catch((error: unknown) => {
+            if (!transient(error) || signal.aborted) throw error;
+            unreachableSince ??= Date.now();
+            if (Date.now() - unreachableSince > poll.unreachableMs) throw error;
+            return undefined;
+          });
+          if (current) unreachableSince = undefined;
+          const job = current && settle(current);
           if (job) return job;
           await new Promise((resolve, reject) => {
             const t = setTimeout(resolve, delay);
@@ -249,10 +306,11 @@ export function createJobClient(options: JobClientOptions): JobClient {
     signal: AbortSignal,
     settle: (job: JobJson) => JobJson | undefined,
   ): Promise<JobJson | undefined> {
-    const response = await doFetch(`${base}/api/1/jobs/${id}/events`, {
-      headers: headers({ accept: 'text/event-stream' }),
+    const response = await send(
+      `${base}/api/1/jobs/${id}/events`,
+      { headers: headers({ accept: 'text/event-stream' }) },
       signal,
-    });
+    );
     if (
       !response.ok ||
       !response.body ||

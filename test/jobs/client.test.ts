@@ -1,4 +1,5 @@
 // createJobClient against a real templates serve: events, the polling fallback when events cannot be had, timeouts and errors.
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createJobClient } from '../../src/api/serve.js';
@@ -80,6 +81,47 @@ describe('createJobClient', () => {
     expect(await waiting).toMatchObject({ code: 'ABORTED' });
     const list = await client.list({ state: 'failed' });
     expect(list.items.map((j) => j.id)).toContain(job.id);
+  });
+
+  // Fault injection: the server "restarts" (connections refused) for the first polls, then answers again.
+  it('waits through a server that cannot be reached for a while (a restart), and gives up after unreachableMs', async () => {
+    let refused = 0;
+    const restarting: typeof fetch = async (input, init) => {
+      const url = String(input);
+      if (url.endsWith('/events')) throw new TypeError('fetch failed', { cause: new Error('ECONNRESET') });
+      if (init?.method === 'GET' && refused < 3) {
+        refused += 1;
+        throw new TypeError('fetch failed', { cause: new Error('connect ECONNREFUSED') });
+      }
+      return fetch(input, init);
+    };
+    const client = createJobClient({ url: server.url, fetch: restarting, poll: { firstMs: 20, maxMs: 50 } });
+    const job = await client.create({ refs: ['up:a'], secondsToLive: 60, label: 'restart' });
+    expect(await client.wait(job.id, { timeout: 30_000 })).toMatchObject({ id: job.id, state_name: 'done' });
+    expect(refused).toBe(3);
+    const down: typeof fetch = async () => {
+      throw new TypeError('fetch failed', { cause: new Error('connect ECONNREFUSED') });
+    };
+    const gone = createJobClient({
+      url: server.url,
+      fetch: down,
+      poll: { firstMs: 20, maxMs: 50, unreachableMs: 200 },
+    });
+    await expect(gone.wait(job.id, { timeout: 30_000 })).rejects.toMatchObject({ code: 'SOURCE_UNREACHABLE' });
+  });
+
+  // Node's fetch never settles when a server accepts and closes at once (a TCP proxy in front of a dead server does).
+  it('bounds a request that a server accepts and drops with SOURCE_UNREACHABLE (headersTimeoutMs)', async () => {
+    const dropper = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => dropper.listen(0, '127.0.0.1', resolve));
+    const { port } = dropper.address() as AddressInfo;
+    try {
+      const client = createJobClient({ url: `http://127.0.0.1:${port}`, headersTimeoutMs: 300 });
+      await expect(client.get(1)).rejects.toMatchObject({ code: 'SOURCE_UNREACHABLE' });
+      await expect(client.create({ refs: ['up:a'] })).rejects.toMatchObject({ code: 'SOURCE_UNREACHABLE' });
+    } finally {
+      dropper.close();
+    }
   });
 
   it('maps refusals and unreachable servers to codes', async () => {
