@@ -150,6 +150,19 @@ describe('templates serve', () => {
     expect(await ws.requests('/z/v1.xz')).toEqual([]);
   });
 
+  // The farm found it: an entry evicted to make room for another pull was answered 404 (IMAGE_NOT_FOUND) until the
+  // inventory caught up, instead of being pulled again.
+  it('pulls again an entry removed behind its back (evicted, or rm by another process) instead of answering 404', async () => {
+    expect((await neighbour(await newStore(), ['up:plain:v1'])).exitCode).toBe(0);
+    const before = (await ws.requests('/plain/v1')).filter((line) => line.startsWith('GET ')).length;
+    const removed = await runCli(['rm', '--store', join(ws.dir, 'cache'), 'up:plain:v1'], { HOME: ws.dir });
+    expect(removed.exitCode, removed.stderr).toBe(0);
+    const again = await neighbour(await newStore(), ['up:plain:v1']);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(await digestOf((JSON.parse(again.stdout) as { path: string }).path)).toBe(await digestOf(raw));
+    expect((await ws.requests('/plain/v1')).filter((line) => line.startsWith('GET ')).length).toBe(before + 1);
+  });
+
   it('serves an upstream without .xz uncompressed once stored (the neighbour waits through 503 + Retry-After)', async () => {
     const result = await neighbour(await newStore(), ['up:plain']);
     expect(result.exitCode, result.stderr).toBe(0);

@@ -1,7 +1,7 @@
 // /repos/: the served repositories in lago's format, each version's image, image.xz, image.zst, .hash, .metadata and
 // .caibx, and each repository's default.castr/ (routes/repo-chunks.ts).
 import { ReadStream } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { access, open, type FileHandle } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { basename, dirname } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -170,8 +170,21 @@ async function serveFile(
   if (!version) return notFound(reply, entryName(key));
   const source: FileSource = version.files[file];
   switch (source.kind) {
-    case 'stored':
-      return sendStored(request, reply, deps, source.path, file);
+    case 'stored': {
+      if (
+        await access(source.path).then(
+          () => true,
+          () => false,
+        )
+      )
+        return sendStored(request, reply, deps, source.path, file);
+      // Removed since the snapshot (evicted to make room, rm, prune by another process): look again, and pull it.
+      await deps.inventory.refreshEntry(key);
+      const again = (await deps.catalogue()).version(key)?.files[file];
+      if (again?.kind === 'pull') return pulled(request, reply, deps, key, file);
+      if (again?.kind === 'stored') return sendStored(request, reply, deps, again.path, file);
+      return notFound(reply, `${entryName(key)}/${file}`);
+    }
     case 'text':
       return reply.type(file === 'image.metadata' ? 'application/json' : 'text/plain').send(source.text);
     case 'upstream': {
