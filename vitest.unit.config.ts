@@ -6,6 +6,7 @@ export default defineConfig({
     include: [
       'test/catalogues/formats.test.ts',
       'test/cli/options.test.ts',
+      'test/farm/parts.test.ts',
       'test/fetch/{sparse-runs,stream-plan}.test.ts',
       'test/fuzz/*.test.ts',
       'test/house/*.test.ts',
