@@ -136,28 +136,24 @@ export async function startLink(
     const check = () => {
       if (mode === 'reset' && c.pipes.reduce((sum, pipe) => sum + pipe.carried, 0) >= resetAfter) cut(c);
     };
-    const toServer = new Pipe(
-      client,
-      upstream,
-      shape,
-      random,
-      () => mode === 'stall',
-      (n) => {
-        up += n;
-        check();
-      },
-    );
-    const toClient = new Pipe(
-      upstream,
-      client,
-      shape,
-      random,
-      () => mode === 'stall',
-      (n) => {
-        down += n;
-        check();
-      },
-    );
+    const pipe = (from: Socket, to: Socket, add: (n: number) => void) =>
+      new Pipe(
+        from,
+        to,
+        shape,
+        random,
+        () => mode === 'stall',
+        (n) => {
+          add(n);
+          check();
+        },
+      );
+    const toServer = pipe(client, upstream, (n) => {
+      up += n;
+    });
+    const toClient = pipe(upstream, client, (n) => {
+      down += n;
+    });
     c.pipes.push(toServer, toClient);
     client.on('end', () => toServer.end());
     upstream.on('end', () => toClient.end());
