@@ -39,6 +39,9 @@ export const DELTA_SLOW = 'fetch v2 as a delta, server at 100 Mbit/s';
 export const DELTA_WHOLE_SLOW = 'fetch v2 whole (.zst), server at 100 Mbit/s';
 export const INDEX_CHUNKS = 'templates index: chunk v1 and v2 into one store';
 export const CASYNC_MAKE = 'casync make of v1 and v2 into one store';
+/** The whole fetch's own baselines on this image (1 GiB ext4, ~470 MiB of data), loopback. */
+export const DELTA_ZST_BASE = 'curl v2.zst | zstd -d --sparse; sync (1 GiB ext4)';
+export const DELTA_XZ_FLOOR = 'curl v2.xz | xz -T0 -dc (1 GiB ext4, multi-block)';
 
 /** 100 Mbit/s in bytes per second, nginx's limit_rate. */
 const RATE = 12_500_000;
@@ -143,6 +146,16 @@ export async function startDeltaBench(ctx: DeltaBenchContext) {
 
   return {
     async round(round: number): Promise<DeltaFacts> {
+      // The whole fetch's floors on this image: what curl and the decoder alone take.
+      const base = async (name: string, script: string) => {
+        await rm(out, { force: true });
+        await shell('sync');
+        const result = await shell(script);
+        record(name, result.seconds, { cpu: result.cpu });
+      };
+      await base(DELTA_ZST_BASE, `curl -s ${url}/tpl/v2/disk.raw.zst | zstd -d --sparse -c -q > ${out}; sync ${out}`);
+      await base(DELTA_XZ_FLOOR, `curl -s ${url}/tpl/v2/disk.raw.xz | xz -T0 -dc > ${out}`);
+      await rm(out, { force: true });
       await fresh(false);
       const whole = await fetchV2(DELTA_WHOLE, repo);
       await fresh(true);

@@ -15,6 +15,8 @@ import {
   DELTA_SLOW,
   DELTA_WHOLE,
   DELTA_WHOLE_SLOW,
+  DELTA_XZ_FLOOR,
+  DELTA_ZST_BASE,
   type DeltaFacts,
   INDEX_CHUNKS,
   startDeltaBench,
@@ -603,6 +605,8 @@ function report(facts: {
   add(DELTA_SLOW, DELTA_WHOLE_SLOW, 0.35);
   add(DELTA, DELTA_CASYNC, 0.5);
   add(INDEX_CHUNKS, CASYNC_MAKE, 1.2);
+  add(DELTA_WHOLE, DELTA_ZST_BASE, 1.15);
+  add(DELTA_WHOLE, DELTA_XZ_FLOOR, 0.35);
   add('fetch oci:// from the registry', 'curl BLOB_URL | xz -T0 -dc > f; sync f', 1.1);
   add('push to the registry (kept .xz)', 'curl -T of the blob to the registry (POST, PUT)', 1.2);
 
