@@ -1,7 +1,8 @@
 // /repos/: the served repositories in lago's format, each version's image, image.xz, image.zst, .hash, .metadata and
 // .caibx, and each repository's default.castr/ (routes/repo-chunks.ts).
 import { ReadStream } from 'node:fs';
-import { access, open, type FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { basename, dirname } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -62,6 +63,8 @@ export async function sendStored(
   path: string,
   file: string,
   format = 'lago',
+  /** What to answer when the file is gone (removed since the inventory's snapshot); default 404. */
+  missing?: () => Promise<FastifyReply>,
 ): Promise<FastifyReply> {
   const { default: send } = await import('@fastify/send');
   const { statusCode, headers, stream } = await send(request.raw, `/${encodeURIComponent(basename(path))}`, {
@@ -70,7 +73,10 @@ export async function sendStored(
     cacheControl: false,
     index: false,
   });
-  if (statusCode === 404) return notFound(reply, file);
+  if (statusCode === 404) {
+    if (stream instanceof Readable) stream.destroy();
+    return missing ? missing() : notFound(reply, file);
+  }
   // Counted once sent: a 'data' listener on the file stream measurably slows it.
   const length = Number(headers['content-length'] ?? headers['Content-Length']);
   if (request.method === 'GET' && Number.isFinite(length))
@@ -170,21 +176,15 @@ async function serveFile(
   if (!version) return notFound(reply, entryName(key));
   const source: FileSource = version.files[file];
   switch (source.kind) {
-    case 'stored': {
-      if (
-        await access(source.path).then(
-          () => true,
-          () => false,
-        )
-      )
-        return sendStored(request, reply, deps, source.path, file);
-      // Removed since the snapshot (evicted to make room, rm, prune by another process): look again, and pull it.
-      await deps.inventory.refreshEntry(key);
-      const again = (await deps.catalogue()).version(key)?.files[file];
-      if (again?.kind === 'pull') return pulled(request, reply, deps, key, file);
-      if (again?.kind === 'stored') return sendStored(request, reply, deps, again.path, file);
-      return notFound(reply, `${entryName(key)}/${file}`);
-    }
+    case 'stored':
+      // Gone since the snapshot (evicted to make room, rm or prune by another process): look again, and pull it.
+      return sendStored(request, reply, deps, source.path, file, 'lago', async () => {
+        await deps.inventory.refreshEntry(key);
+        const again = (await deps.catalogue()).version(key)?.files[file];
+        if (again?.kind === 'pull') return pulled(request, reply, deps, key, file);
+        if (again?.kind === 'stored') return sendStored(request, reply, deps, again.path, file);
+        return notFound(reply, `${entryName(key)}/${file}`);
+      });
     case 'text':
       return reply.type(file === 'image.metadata' ? 'application/json' : 'text/plain').send(source.text);
     case 'upstream': {
